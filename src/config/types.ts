@@ -1,0 +1,38 @@
+/** Supervisor settings as a user writes them in appvisor.yaml (all optional). */
+export interface SettingsInput {
+  listen?: {
+    /** @default '127.0.0.1' */
+    host?: string;
+    /** @default 13000 */
+    port?: number;
+  };
+  /** @default 'apps.d' */
+  appsDir?: string;
+  /** @default 'data' */
+  dataDir?: string;
+  database?: {
+    /** Main database; holds the state store. @default 'sqlite:data/main.sqlite' */
+    url?: string;
+  };
+  /** Module path of the application every instance runs. @default the built-in sample app */
+  app?: string;
+}
+
+export const DISCOVERY_ADAPTERS = ['local'] as const;
+export const PROCESS_ADAPTERS = ['local'] as const;
+
+/** Resolved settings: defaults and environment applied, paths absolute, frozen. */
+export interface Settings {
+  readonly listen: { readonly host: string; readonly port: number };
+  /** Absolute path. */
+  readonly appsDir: string;
+  /** Absolute path. */
+  readonly dataDir: string;
+  readonly database: { readonly url: string };
+  /** Absolute module path, or undefined for the built-in sample app. */
+  readonly app: string | undefined;
+  readonly discoveryAdapter: (typeof DISCOVERY_ADAPTERS)[number];
+  readonly processAdapter: (typeof PROCESS_ADAPTERS)[number];
+  /** Absolute path of the appvisor.yaml that was read, if any. */
+  readonly configFile: string | undefined;
+}

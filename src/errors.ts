@@ -1,0 +1,123 @@
+/**
+ * The error registry: every error appvisor reports has a stable code, a message template,
+ * an HTTP status where one applies, and whether retrying can help.
+ *
+ * Codes are part of the product contract (scripts match on them); each is documented in
+ * README.md (a test checks that).
+ */
+
+export interface ErrorDefinition {
+  /** Message template; `{key}` is replaced from the params. */
+  readonly message: string;
+  /** HTTP status when the error is answered over HTTP. */
+  readonly status?: number;
+  /** Whether the reconciler should retry with backoff (true) or wait for a manifest change (false). */
+  readonly retryable: boolean;
+}
+
+export const ERRORS = {
+  // Manifests and settings
+  MANIFEST_INVALID: { message: '{file}: {detail}', retryable: false },
+  CONFIG_INVALID: { message: '{detail}', retryable: false },
+  ADAPTER_UNSUPPORTED: {
+    message: '{setting}={value} is not supported; supported: {supported}',
+    retryable: false,
+  },
+  // Provisioning
+  INVALID_IDENTIFIER: { message: '{kind} name {name} is not allowed: {reason}', retryable: false },
+  DB_UNREACHABLE: { message: 'cannot reach {dialect} server {server}: {detail}', retryable: true },
+  DB_PERMISSION_DENIED: {
+    message: '{dialect} server {server} refused {operation}: {detail}',
+    retryable: false,
+  },
+  DB_OPERATION_FAILED: { message: '{operation} failed on {dialect} server {server}: {detail}', retryable: true },
+  ADOPT_REFUSED: {
+    message: '{kind} {name} already exists and appvisor did not create it; set database.adopt: true to use it',
+    retryable: false,
+  },
+  DROP_REFUSED: { message: 'not dropping {kind} {name}: {reason}', retryable: false },
+  UNSUPPORTED_MODE: { message: '{detail}', retryable: false },
+  EMPTY_SET_GUARD: {
+    message:
+      'no valid manifest is left but {count} app(s) are known; nothing is removed (pass --allow-empty to remove them all)',
+    retryable: false,
+  },
+  STEP_TIMEOUT: { message: '{step} for app {app} did not finish within {ms} ms', retryable: true },
+  LOCK_HELD: {
+    message: 'another appvisor process holds the reconcile lock on {target}; waited {ms} ms',
+    retryable: true,
+  },
+  STATE_STORE_FAILED: { message: 'state store {target}: {detail}', retryable: true },
+  // Runtime and HTTP
+  APP_NOT_FOUND: { message: 'no app named {app}', status: 404, retryable: false },
+  APP_DISABLED: { message: 'app {app} is disabled', status: 503, retryable: false },
+  APP_NEEDS_UPGRADE: {
+    message: 'app {app} has data version {dataVersion} but the code is at {codeVersion}; set upgrade: true to migrate',
+    status: 503,
+    retryable: false,
+  },
+  APP_DATA_NEWER: {
+    message: 'app {app} has data version {dataVersion}, newer than the code ({codeVersion}); upgrade appvisor\'s app',
+    status: 503,
+    retryable: false,
+  },
+  APP_ERROR: { message: 'app {app} failed: {detail}', status: 503, retryable: true },
+  APP_STARTING: { message: 'app {app} is starting; retry shortly', status: 503, retryable: true },
+  APP_START_TIMEOUT: { message: 'app {app} did not start within {ms} ms', status: 503, retryable: true },
+  APP_HANDLER_FAILED: { message: 'app {app} failed to handle the request', status: 500, retryable: false },
+  UNAUTHORIZED: { message: 'missing or invalid admin token', status: 401, retryable: false },
+  NOT_FOUND: { message: 'no such route', status: 404, retryable: false },
+  SERVER_UNREACHABLE: { message: 'no appvisor server answers at {url}: {detail}', retryable: true },
+} as const satisfies Record<string, ErrorDefinition>;
+
+export type ErrorCode = keyof typeof ERRORS;
+
+export type ErrorParams = Record<string, string | number | boolean | undefined>;
+
+function render(template: string, params: ErrorParams): string {
+  return template.replace(/\{(\w+)\}/g, (whole, key: string) => {
+    const value = params[key];
+    return value === undefined ? whole : String(value);
+  });
+}
+
+/** An error with a registry code. `retryable` follows the registry unless overridden. */
+export class AppvisorError extends Error {
+  readonly code: ErrorCode;
+  readonly status: number | undefined;
+  readonly retryable: boolean;
+  readonly params: ErrorParams;
+
+  constructor(code: ErrorCode, params: ErrorParams = {}, options: { cause?: unknown; retryable?: boolean } = {}) {
+    const def: ErrorDefinition = ERRORS[code];
+    super(render(def.message, params), options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'AppvisorError';
+    this.code = code;
+    this.status = def.status;
+    this.retryable = options.retryable ?? def.retryable;
+    this.params = params;
+  }
+
+  toJSON(): { code: ErrorCode; message: string } {
+    return { code: this.code, message: this.message };
+  }
+}
+
+/**
+ * Marks a failure that must not be retried until the manifest changes (controller-runtime's
+ * TerminalError). Any AppvisorError with `retryable: false` is terminal too.
+ */
+export function isTerminal(err: unknown): boolean {
+  return err instanceof AppvisorError && !err.retryable;
+}
+
+/** A one-line message for any thrown value, for logs and records. */
+export function messageOf(err: unknown): string {
+  if (err instanceof Error) return err.message;
+  return String(err);
+}
+
+/** The code of an error, or undefined for foreign errors. */
+export function codeOf(err: unknown): ErrorCode | undefined {
+  return err instanceof AppvisorError ? err.code : undefined;
+}

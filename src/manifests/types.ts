@@ -1,0 +1,66 @@
+/**
+ * The manifest types. `schema/app.schema.json` is the single source of truth; a test
+ * (test/manifests/schema-types.test.ts) fails when these drift from it.
+ */
+
+export type DatabaseMode = 'new-database' | 'new-connection' | 'new-schema';
+export type StartMode = 'on-first-visit' | 'with-main';
+export type SecretMode = 'own' | 'shared';
+export type DeletionPolicy = 'retain' | 'drop';
+
+/** A manifest after defaults are applied: every optional field has its value. Frozen. */
+export interface AppManifest {
+  readonly apiVersion: 'appvisor/v1';
+  readonly kind: 'App';
+  readonly name: string;
+  readonly displayName: string;
+  readonly enabled: boolean;
+  readonly startMode: StartMode;
+  readonly environment: 'local';
+  readonly database: {
+    readonly mode: DatabaseMode;
+    /** Database name; for new-schema, the main database (informational). */
+    readonly name: string;
+    /** PostgreSQL schema name, only for new-schema. */
+    readonly schema?: string;
+    /** Another server, only for new-connection. */
+    readonly connection?: { readonly url: string };
+    readonly adopt: boolean;
+  };
+  readonly upgrade: boolean;
+  readonly jwt: { readonly secret: SecretMode };
+  readonly domains: readonly string[];
+  readonly config: Readonly<Record<string, unknown>>;
+  readonly deletionPolicy: DeletionPolicy;
+}
+
+/** One problem in one file, with a 1-based position. */
+export interface ManifestError {
+  readonly file: string;
+  readonly line: number;
+  readonly column: number;
+  readonly message: string;
+}
+
+/** A valid manifest and where it came from. */
+export interface LoadedManifest {
+  readonly file: string;
+  readonly manifest: AppManifest;
+  /** Stable hash of the manifest after defaults (not of the file's text). */
+  readonly hash: string;
+}
+
+/** A file that could not be turned into a valid manifest. */
+export interface InvalidFile {
+  readonly file: string;
+  /** The app name, when the file still names one (so the planner can keep that app running). */
+  readonly name?: string;
+  readonly errors: readonly ManifestError[];
+}
+
+/** The result of reading an apps folder: valid manifests plus the errors per file. */
+export interface ManifestSet {
+  readonly dir: string;
+  readonly apps: readonly LoadedManifest[];
+  readonly invalid: readonly InvalidFile[];
+}

@@ -1,0 +1,71 @@
+/**
+ * The provider contract: one narrow, idempotent implementation per SQL dialect.
+ * Every method takes `{signal}` so the executor can bound it with a timeout.
+ */
+
+export type Dialect = 'sqlite' | 'postgres' | 'mysql';
+
+export interface OpOptions {
+  readonly signal?: AbortSignal;
+}
+
+/** A minimal SQL client used by the state store and by apps. `?` placeholders on every dialect. */
+export interface SqlClient {
+  readonly dialect: Dialect;
+  query<T = Record<string, unknown>>(sql: string, params?: readonly unknown[]): Promise<T[]>;
+  /** Runs several statements without parameters (DDL, migrations). */
+  exec(sql: string): Promise<void>;
+  /** Runs `fn` in one transaction on one connection. */
+  transaction<T>(fn: (tx: SqlClient) => Promise<T>): Promise<T>;
+  close(): Promise<void>;
+}
+
+/** What a provider sees of a database or schema on the server. */
+export interface Observation {
+  readonly exists: boolean;
+  /** The ownership marker appvisor left on it when it created it, if any. */
+  readonly owner?: string;
+}
+
+export type OperationResult = 'unchanged' | 'created' | 'deleted';
+
+/** Connection settings handed to an app (for an ORM), secrets included: never log them. */
+export interface ConnectionSettings {
+  readonly dialect: Dialect;
+  /** URL for postgres/mysql; absent for sqlite. */
+  readonly url?: string;
+  /** File path for sqlite. */
+  readonly filename?: string;
+  readonly database: string;
+  /** PostgreSQL schema for new-schema apps (the pool's search_path is set to it). */
+  readonly schema?: string;
+}
+
+/** An app's database as handed to the app: a ready client and the settings behind it. */
+export interface AppDatabase {
+  readonly dialect: Dialect;
+  readonly client: SqlClient;
+  readonly connection: ConnectionSettings;
+}
+
+export interface Provider {
+  readonly dialect: Dialect;
+  /** A redacted description of the server for messages (no password). */
+  readonly server: string;
+
+  observeDatabase(name: string, opts?: OpOptions): Promise<Observation>;
+  /** Creates the database and marks it as created by `owner`. 'unchanged' if it exists already. */
+  createDatabase(name: string, owner: string, opts?: OpOptions): Promise<OperationResult>;
+  dropDatabase(name: string, opts?: OpOptions): Promise<OperationResult>;
+
+  /** Schemas exist only on PostgreSQL; other providers throw UNSUPPORTED_MODE. */
+  observeSchema(schema: string, opts?: OpOptions): Promise<Observation>;
+  createSchema(schema: string, owner: string, opts?: OpOptions): Promise<OperationResult>;
+  dropSchema(schema: string, opts?: OpOptions): Promise<OperationResult>;
+
+  /** Opens a pool (or handle) on a database, optionally scoped to a schema. */
+  openDatabase(name: string, opts?: { schema?: string; maxConnections?: number }): Promise<AppDatabase>;
+
+  /** Closes the provider's own admin connections. */
+  close(): Promise<void>;
+}

@@ -1,0 +1,116 @@
+import type { AppManifest, InvalidFile, LoadedManifest, ManifestError } from '../manifests/types.js';
+import type { Dialect, Observation } from '../providers/provider.js';
+import type { AppRecord, AppStatus } from '../state/types.js';
+
+/** The actions of SPEC §5, in the order the executor carries them out for one app. */
+export const ACTIONS = [
+  'refuse',
+  'create-database',
+  'create-schema',
+  'adopt-database',
+  'generate-secret',
+  'create-record',
+  'upgrade',
+  'stop',
+  'restart',
+  'start',
+  'update-routes',
+  'orphan',
+  'drop-database',
+  'drop-schema',
+] as const;
+export type Action = (typeof ACTIONS)[number];
+
+/** The sign a human plan line starts with. */
+export const ACTION_SIGN: Readonly<Record<Action, '+' | '~' | '-' | '!'>> = {
+  refuse: '!',
+  'create-database': '+',
+  'create-schema': '+',
+  'adopt-database': '+',
+  'generate-secret': '+',
+  'create-record': '+',
+  upgrade: '~',
+  stop: '-',
+  restart: '~',
+  start: '+',
+  'update-routes': '~',
+  orphan: '-',
+  'drop-database': '-',
+  'drop-schema': '-',
+};
+
+/** Where an app's database lives, resolved from its manifest and the main database. */
+export interface DatabaseTarget {
+  readonly dialect: Dialect;
+  /** Redacted server description. */
+  readonly server: string;
+  /** 'main' for the main server, or the manifest's connection URL. */
+  readonly serverRef: 'main' | { readonly url: string };
+  readonly kind: 'database' | 'schema';
+  /** The database (for schemas: the main database that holds the schema). */
+  readonly database: string;
+  readonly schema?: string;
+}
+
+/** Desired state: the valid manifests (by name) and the files that are invalid. */
+export interface Desired {
+  readonly apps: ReadonlyMap<string, LoadedManifest>;
+  readonly invalid: readonly InvalidFile[];
+  /** Errors to report (all invalid files' errors, flattened). */
+  readonly errors: readonly ManifestError[];
+}
+
+/** What the runtime knows about a running app (only in `serve`). */
+export interface RuntimeState {
+  readonly status: AppStatus;
+  /** Hash of the spec the running instance was started with. */
+  readonly specHash?: string;
+  /** Stopped by an operator: do not start a with-main app again until start/manifest change. */
+  readonly stickyStop?: boolean;
+}
+
+/** Actual state for one app: its record, what the servers say, and the runtime. */
+export interface ActualApp {
+  readonly record?: AppRecord;
+  /** Observation of the desired target (database or schema) on its server. */
+  readonly observed?: Observation;
+  /** Observation of the target the record says appvisor created, when it differs from the desired one. */
+  readonly observedRecorded?: Observation;
+  readonly hasSecret: boolean;
+  readonly runtime?: RuntimeState;
+}
+
+export interface Actual {
+  readonly apps: ReadonlyMap<string, ActualApp>;
+  readonly storeId: string | undefined;
+  /** Whether the main app's secret exists. */
+  readonly hasMainSecret: boolean;
+  /** True when a server is running apps (serve); false for the CLI's plan/apply. */
+  readonly live: boolean;
+}
+
+export interface Step {
+  readonly app: string;
+  readonly action: Action;
+  /** Human-readable reason; never contains secrets or passwords. */
+  readonly detail: string;
+  /** For database/schema steps: the target. */
+  readonly target?: DatabaseTarget;
+  /** For refuse: the error code behind it. */
+  readonly code?: string;
+}
+
+export interface PlanOptions {
+  readonly allowEmpty?: boolean;
+  /** Dialect and redacted server of the main database, to resolve targets. */
+  readonly main: { readonly dialect: Dialect; readonly server: string; readonly database: string };
+}
+
+export interface Plan {
+  readonly changes: readonly Step[];
+  readonly errors: readonly ManifestError[];
+  /** Set when the empty-set guard held back removals. */
+  readonly guard?: string;
+}
+
+export type { AppManifest };

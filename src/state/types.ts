@@ -1,0 +1,108 @@
+import type { AppManifest } from '../manifests/types.js';
+import type { Dialect } from '../providers/provider.js';
+
+/** Runtime and record statuses (SPEC §6). */
+export const APP_STATUSES = [
+  'stopped',
+  'provisioning',
+  'starting',
+  'upgrading',
+  'running',
+  'stopping',
+  'needs-upgrade',
+  'error',
+  'disabled',
+  'orphaned',
+] as const;
+export type AppStatus = (typeof APP_STATUSES)[number];
+
+/**
+ * Something appvisor created (or adopted) for an app. `state: 'creating'` is written
+ * *before* the CREATE statement runs, so a process killed between the CREATE and the
+ * record update still knows, on the next run, that the object it finds is its own.
+ */
+export interface InventoryItem {
+  readonly kind: 'database' | 'schema';
+  readonly dialect: Dialect;
+  /** Redacted server description (no password), to tell servers apart. */
+  readonly server: string;
+  readonly name: string;
+  /** For schemas: the database that holds it. */
+  readonly database?: string;
+  readonly state: 'creating' | 'created' | 'adopted';
+  /** Ownership marker left on the object (e.g. `appvisor:<storeId>:<app>`). */
+  readonly owner: string;
+  readonly at: string;
+}
+
+export interface AppRecordError {
+  readonly code: string;
+  readonly message: string;
+  readonly at: string;
+}
+
+/** One app as the state store knows it. */
+export interface AppRecord {
+  readonly name: string;
+  /** The manifest file it was last applied from (relative to the apps dir). */
+  readonly file: string;
+  /** The spec last applied (defaults applied) and its hash. */
+  readonly spec: AppManifest;
+  readonly specHash: string;
+  readonly inventory: readonly InventoryItem[];
+  /** Whether this app has its own secret in the store (the value lives in the secrets table). */
+  readonly hasSecret: boolean;
+  readonly status: AppStatus;
+  readonly lastError?: AppRecordError;
+  readonly createdAt: string;
+  readonly updatedAt: string;
+  readonly lastReconciledAt?: string;
+}
+
+export type ReconcileOutcome = 'unchanged' | 'created' | 'updated' | 'deleted' | 'failed' | 'refused';
+
+export interface HistoryEntry {
+  readonly app: string;
+  readonly reconcileId: string;
+  readonly at: string;
+  readonly outcome: ReconcileOutcome;
+  readonly steps: readonly { readonly action: string; readonly detail: string; readonly result: string }[];
+  readonly error?: { readonly code: string; readonly message: string };
+  readonly durationMs: number;
+}
+
+/** The persistent state store in the main database. */
+export interface StateStore {
+  /** A random id for this store, written once; part of ownership markers. */
+  readonly storeId: string;
+  /** A redacted description of where the store lives. */
+  readonly target: string;
+
+  listRecords(): Promise<AppRecord[]>;
+  getRecord(name: string): Promise<AppRecord | undefined>;
+  putRecord(record: AppRecord): Promise<void>;
+  deleteRecord(name: string): Promise<void>;
+
+  /** Returns the secret for `name` ('main' for the main app), or undefined. */
+  getSecret(name: string): Promise<string | undefined>;
+  /**
+   * Stores `secret` for `name` only if none exists; returns the secret that is stored
+   * (the existing one wins, so a secret is never regenerated).
+   */
+  ensureSecret(name: string, secret: string): Promise<string>;
+
+  appendHistory(entry: HistoryEntry): Promise<void>;
+  /** Newest first. */
+  listHistory(name: string, limit?: number): Promise<HistoryEntry[]>;
+
+  close(): Promise<void>;
+}
+
+/**
+ * A read-only view of a store that may not exist yet (for `plan`, which must not even
+ * create tables).
+ */
+export type StateReader = Pick<StateStore, 'listRecords' | 'getRecord' | 'getSecret' | 'listHistory' | 'close'> & {
+  readonly storeId: string | undefined;
+  readonly target: string;
+};
