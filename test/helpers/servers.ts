@@ -1,0 +1,76 @@
+/**
+ * Real database servers for integration tests. SPEC §2: PostgreSQL at APPVISOR_TEST_PG_URL and
+ * MySQL/MariaDB at APPVISOR_TEST_MYSQL_URL; when one is unreachable its tests are skipped with one
+ * loud line, unless CI=true, where an unreachable server fails the run.
+ */
+import crypto from 'node:crypto';
+import mysql from 'mysql2/promise';
+import pg from 'pg';
+
+export const PG_URL = process.env.APPVISOR_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+export const MYSQL_URL = process.env.APPVISOR_TEST_MYSQL_URL ?? 'mysql://root@127.0.0.1:3306/';
+
+export interface ServerProbe {
+  readonly available: boolean;
+  readonly url: string;
+}
+
+const probes = new Map<string, Promise<ServerProbe>>();
+
+async function probe(name: string, url: string, check: () => Promise<void>): Promise<ServerProbe> {
+  try {
+    await check();
+    return { available: true, url };
+  } catch (err) {
+    const reason = err instanceof Error ? err.message : String(err);
+    if (process.env.CI === 'true') {
+      throw new Error(`CI=true and ${name} is unreachable at ${redact(url)}: ${reason}`);
+    }
+    console.warn(`\n!!! SKIPPING ${name} tests: ${name} unreachable at ${redact(url)} (${reason})\n`);
+    return { available: false, url };
+  }
+}
+
+/** Probes PostgreSQL once per test process. */
+export function postgres(): Promise<ServerProbe> {
+  let p = probes.get('pg');
+  if (!p) {
+    p = probe('PostgreSQL', PG_URL, async () => {
+      const client = new pg.Client({ connectionString: PG_URL, connectionTimeoutMillis: 3000 });
+      await client.connect();
+      try {
+        await client.query('select 1');
+      } finally {
+        await client.end();
+      }
+    });
+    probes.set('pg', p);
+  }
+  return p;
+}
+
+/** Probes MySQL/MariaDB once per test process. */
+export function mysqlServer(): Promise<ServerProbe> {
+  let p = probes.get('mysql');
+  if (!p) {
+    p = probe('MySQL/MariaDB', MYSQL_URL, async () => {
+      const conn = await mysql.createConnection({ uri: MYSQL_URL, connectTimeout: 3000 });
+      try {
+        await conn.query('select 1');
+      } finally {
+        await conn.end();
+      }
+    });
+    probes.set('mysql', p);
+  }
+  return p;
+}
+
+/** A name unique to this run, safe as an identifier on every dialect: `prefix_<pid>_<random>`. */
+export function uniqueName(prefix = 'avt'): string {
+  return `${prefix}_${process.pid}_${crypto.randomBytes(4).toString('hex')}`;
+}
+
+function redact(url: string): string {
+  return url.replace(/\/\/([^:@/]*):[^@/]*@/, '//$1:***@');
+}
