@@ -1,0 +1,33 @@
+import type { EventEmitter } from 'node:events';
+import type { HistoryEntry } from '../state/types.js';
+import type { AppView, StatusEvent } from '../runtime/view.js';
+
+/** The `plan --json` object (SPEC §5). */
+export interface PlanJson {
+  readonly changes: readonly { readonly app: string; readonly action: string; readonly detail: string }[];
+  readonly errors: readonly { readonly file: string; readonly line: number; readonly column: number; readonly message: string }[];
+  readonly guard?: string;
+}
+
+/** Events the admin surface listens to. */
+export interface AdminEventMap {
+  status: [StatusEvent];
+  /** A reconcile finished (for metrics). */
+  reconcile: [{ app: string; outcome: 'ok' | 'retry' | 'terminal'; durationMs: number }];
+  /** An app start finished (for metrics). */
+  start: [{ app: string; ok: boolean; durationMs: number }];
+}
+
+/** What the admin API needs from the supervisor. Implemented by the serve wiring. */
+export interface AdminBackend {
+  listApps(): Promise<AppView[]>;
+  getApp(name: string): Promise<AppView | undefined>;
+  /** Asks the runtime to start/stop; resolves once accepted (does not wait for the start). */
+  start(name: string): Promise<AppView>;
+  stop(name: string): Promise<AppView>;
+  plan(): Promise<PlanJson>;
+  history(name: string): Promise<HistoryEntry[]>;
+  /** Whether the first reconcile is done (readyz). */
+  ready(): boolean;
+  readonly events: EventEmitter<AdminEventMap>;
+}
