@@ -1,0 +1,375 @@
+import { randomBytes } from 'node:crypto';
+import { EventEmitter } from 'node:events';
+import PQueue from 'p-queue';
+import type { Logger } from 'pino';
+import { AppvisorError, codeOf, isTerminal } from '../errors.js';
+import { type BackoffInput, KeyedBackoff } from './backoff.js';
+
+/** What one reconcile run is handed besides its key. */
+export interface ReconcileContext {
+  /** Aborted when the queue closes (after its grace) or the run outlives `stepTimeoutMs`. */
+  readonly signal: AbortSignal;
+  /** `log.child({app: key, reconcileId})`. */
+  readonly log: Logger;
+  /** Short random id of this run, also in every log line and event of it. */
+  readonly reconcileId: string;
+}
+
+/** What a successful run may ask for. */
+export interface ReconcileResult {
+  /** Run the key again after this many milliseconds (0: right after the runs already queued). */
+  readonly requeueAfterMs?: number;
+}
+
+/**
+ * Reconciles one key. Throwing a terminal error (`isTerminal`) parks the key until the next
+ * `add(key)`; any other throw retries it with backoff. It may call `add()` for any key, but
+ * must not await `onIdle()` or `close()` of its own queue (that would wait for itself).
+ */
+// biome-ignore lint/suspicious/noConfusingVoidType: a reconciler with nothing to ask for just returns.
+export type Reconciler = (key: string, context: ReconcileContext) => Promise<ReconcileResult | void>;
+
+/** Queue settings as a caller passes them. */
+export interface ReconcileQueueOptions {
+  readonly reconcile: Reconciler;
+  /** Parent logger; each run logs through `log.child({app, reconcileId})`. */
+  readonly log: Logger;
+  /** Per-key retry backoff after retryable failures. @default {baseMs: 1000, maxMs: 300000, factor: 2, jitter: 0} */
+  readonly backoff?: BackoffInput;
+  /** Period of the full resync (`addAll(keys())`); 0 turns it off. @default 300000 */
+  readonly resyncMs?: number;
+  /** The keys a resync adds. Without it there is no resync. */
+  readonly keys?: () => Iterable<string>;
+  /** Overall guard: abort a run's signal after this many milliseconds. @default undefined (no guard) */
+  readonly stepTimeoutMs?: number;
+}
+
+/** Options of `close()`. */
+export interface CloseOptions {
+  /** How long a running reconcile may go on before its signal is aborted. @default 10000 */
+  readonly graceMs?: number;
+}
+
+export const QUEUE_EVENTS = {
+  start: 'reconcile:start',
+  end: 'reconcile:end',
+  idle: 'idle',
+} as const;
+
+/** `ok`: succeeded; `retry`: failed, retried with backoff; `terminal`: failed, waits for `add()`. */
+export type ReconcileOutcome = 'ok' | 'retry' | 'terminal';
+
+export interface ReconcileStartEvent {
+  readonly key: string;
+  readonly reconcileId: string;
+}
+
+export interface ReconcileEndEvent {
+  readonly key: string;
+  readonly reconcileId: string;
+  readonly durationMs: number;
+  readonly outcome: ReconcileOutcome;
+  /** What the run threw (outcomes `retry` and `terminal`). */
+  readonly error?: unknown;
+  /** Set when the queue will run the key again by itself: in this many milliseconds. */
+  readonly nextRunInMs?: number;
+}
+
+/** The typed event map of `ReconcileQueue`. */
+export interface ReconcileQueueEvents {
+  [QUEUE_EVENTS.start]: [ReconcileStartEvent];
+  [QUEUE_EVENTS.end]: [ReconcileEndEvent];
+  /** Nothing queued and nothing running (timers may still be pending). */
+  [QUEUE_EVENTS.idle]: [];
+}
+
+const DEFAULT_RESYNC_MS = 300_000;
+const DEFAULT_GRACE_MS = 10_000;
+
+function invalid(detail: string): AppvisorError {
+  return new AppvisorError('CONFIG_INVALID', { detail: `reconcile queue: ${detail}` });
+}
+
+function nonNegative(name: string, value: number | undefined, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (!Number.isFinite(value) || value < 0) throw invalid(`${name} must be a number ≥ 0, got ${value}`);
+  return value;
+}
+
+/**
+ * A keyed, coalescing, serialized work queue (client-go `workqueue` semantics on p-queue
+ * with concurrency 1). A key is only a name: each run reads the current state afresh, so
+ * any number of `add(key)` calls while the key waits collapse into one run, and adds while
+ * it runs give exactly one more run afterwards. One run at a time across all keys.
+ */
+export class ReconcileQueue extends EventEmitter<ReconcileQueueEvents> {
+  readonly #reconcile: Reconciler;
+  readonly #log: Logger;
+  readonly #backoff: KeyedBackoff;
+  readonly #stepTimeoutMs: number | undefined;
+  readonly #keys: (() => Iterable<string>) | undefined;
+  readonly #pq = new PQueue({ concurrency: 1 });
+  /** Keys in p-queue that have not started yet. */
+  readonly #queued = new Set<string>();
+  /** Keys added while they were running: each gets one more run when the current one ends. */
+  readonly #dirty = new Set<string>();
+  /** Delayed re-adds (backoff or requeueAfterMs); a key with a timer is neither queued nor running. */
+  readonly #timers = new Map<string, NodeJS.Timeout>();
+  #active: { readonly key: string; readonly controller: AbortController } | undefined;
+  #resyncTimer: NodeJS.Timeout | undefined;
+  #closed = false;
+  #closePromise: Promise<void> | undefined;
+
+  constructor(options: ReconcileQueueOptions) {
+    super();
+    this.#reconcile = options.reconcile;
+    this.#log = options.log;
+    this.#backoff = new KeyedBackoff(options.backoff);
+    this.#keys = options.keys;
+    const stepTimeoutMs = nonNegative('stepTimeoutMs', options.stepTimeoutMs, 0);
+    this.#stepTimeoutMs = stepTimeoutMs > 0 ? stepTimeoutMs : undefined;
+    const resyncMs = nonNegative('resyncMs', options.resyncMs, DEFAULT_RESYNC_MS);
+    this.#pq.on('idle', () => this.#emit(QUEUE_EVENTS.idle));
+    if (resyncMs > 0 && this.#keys) {
+      this.#resyncTimer = setInterval(() => this.#resync(), resyncMs);
+      // A safety net, not work in progress: it alone must not keep the process alive.
+      this.#resyncTimer.unref();
+    }
+  }
+
+  /** Keys waiting to run. */
+  get size(): number {
+    return this.#queued.size;
+  }
+
+  /** Runs in progress (0 or 1). */
+  get pending(): number {
+    return this.#active ? 1 : 0;
+  }
+
+  /** Keys waiting on a timer (backoff or `requeueAfterMs`). */
+  get scheduled(): number {
+    return this.#timers.size;
+  }
+
+  /** The key being reconciled right now, if any. */
+  get running(): string | undefined {
+    return this.#active?.key;
+  }
+
+  /**
+   * Marks `key` dirty. A key already waiting is not queued twice; a running key runs once more
+   * after the current run. A key waiting out a backoff runs promptly (its failure count stays
+   * until a success). Ignored after `close()`.
+   */
+  add(key: string): void {
+    if (this.#closed) return;
+    this.#clearTimer(key);
+    this.#enqueue(key);
+  }
+
+  /** `add()` for each key. */
+  addAll(keys: Iterable<string>): void {
+    for (const key of keys) this.add(key);
+  }
+
+  /**
+   * Resolves when nothing is queued or running. Runs queued meanwhile (dirty keys, keys added
+   * by a reconcile, `requeueAfterMs: 0`) are waited for; keys waiting on a timer (backoff,
+   * `requeueAfterMs` > 0, the resync) are not. Must not be awaited inside a reconcile.
+   */
+  onIdle(): Promise<void> {
+    return this.#pq.onIdle();
+  }
+
+  /**
+   * Stops accepting adds, stops the resync, drops queued keys and timers, lets a running
+   * reconcile finish for up to `graceMs`, then aborts its signal and waits for it to return.
+   * Calling it again returns the same promise.
+   */
+  close(options: CloseOptions = {}): Promise<void> {
+    this.#closePromise ??= this.#shutdown(nonNegative('graceMs', options.graceMs, DEFAULT_GRACE_MS));
+    return this.#closePromise;
+  }
+
+  async #shutdown(graceMs: number): Promise<void> {
+    this.#closed = true;
+    clearInterval(this.#resyncTimer);
+    for (const timer of this.#timers.values()) clearTimeout(timer);
+    this.#timers.clear();
+    this.#queued.clear();
+    this.#dirty.clear();
+    this.#pq.clear();
+    if (!this.#active) return;
+    if (graceMs > 0) {
+      let graceTimer: NodeJS.Timeout | undefined;
+      const graceOver = new Promise<void>((resolve) => {
+        graceTimer = setTimeout(resolve, graceMs);
+      });
+      await Promise.race([this.#pq.onIdle(), graceOver]);
+      clearTimeout(graceTimer);
+    }
+    if (this.#active) {
+      this.#active.controller.abort(new DOMException('the reconcile queue is closing', 'AbortError'));
+      await this.#pq.onIdle();
+    }
+  }
+
+  #enqueue(key: string): void {
+    if (this.#closed) return;
+    if (this.#active?.key === key) {
+      this.#dirty.add(key);
+      return;
+    }
+    if (this.#queued.has(key)) return;
+    this.#queued.add(key);
+    // #run never rejects; the catch only keeps a broken invariant from becoming an unhandled rejection.
+    this.#pq
+      .add(() => this.#run(key))
+      .catch((err: unknown) => {
+        this.#log.error({ err, app: key }, 'reconcile queue task failed');
+      });
+  }
+
+  #schedule(key: string, delayMs: number): void {
+    this.#clearTimer(key);
+    const timer = setTimeout(() => {
+      this.#timers.delete(key);
+      this.#enqueue(key);
+    }, delayMs);
+    this.#timers.set(key, timer);
+  }
+
+  #clearTimer(key: string): void {
+    const timer = this.#timers.get(key);
+    if (timer === undefined) return;
+    clearTimeout(timer);
+    this.#timers.delete(key);
+  }
+
+  #resync(): void {
+    let keys: string[];
+    try {
+      keys = [...(this.#keys?.() ?? [])];
+    } catch (err) {
+      this.#log.error({ err }, 'resync could not list the keys');
+      return;
+    }
+    // A key waiting out its backoff runs when its timer fires; a resync must not defeat the backoff.
+    for (const key of keys) if (!this.#timers.has(key)) this.add(key);
+  }
+
+  async #run(key: string): Promise<void> {
+    this.#queued.delete(key);
+    if (this.#closed) return;
+    const reconcileId = randomBytes(4).toString('hex');
+    const log = this.#log.child({ app: key, reconcileId });
+    const controller = new AbortController();
+    this.#active = { key, controller };
+    const stepTimeoutMs = this.#stepTimeoutMs;
+    const guard =
+      stepTimeoutMs === undefined
+        ? undefined
+        : setTimeout(() => {
+            controller.abort(
+              new AppvisorError('STEP_TIMEOUT', { step: 'reconcile', app: key, ms: stepTimeoutMs }),
+            );
+          }, stepTimeoutMs);
+    const started = performance.now();
+    this.#emit(QUEUE_EVENTS.start, { key, reconcileId });
+    log.debug('reconcile started');
+
+    let outcome: ReconcileOutcome;
+    let error: unknown;
+    let delayMs: number | undefined;
+    try {
+      const result = await this.#reconcile(key, { signal: controller.signal, log, reconcileId });
+      outcome = 'ok';
+      this.#backoff.reset(key);
+      delayMs = requeueDelay(result);
+    } catch (err) {
+      error = err;
+      if (isTerminal(err)) {
+        outcome = 'terminal';
+        // The next run follows a manifest change; it starts with a fresh backoff.
+        this.#backoff.reset(key);
+      } else {
+        outcome = 'retry';
+        delayMs = this.#backoff.fail(key);
+      }
+    } finally {
+      clearTimeout(guard);
+      this.#active = undefined;
+    }
+    const durationMs = Math.round(performance.now() - started);
+
+    let nextRunInMs: number | undefined;
+    if (!this.#closed) {
+      if (this.#dirty.delete(key)) {
+        // An add during the run means newer state: run again now; that run decides about retries.
+        nextRunInMs = 0;
+        this.#enqueue(key);
+      } else if (delayMs === 0) {
+        nextRunInMs = 0;
+        this.#enqueue(key);
+      } else if (delayMs !== undefined) {
+        nextRunInMs = delayMs;
+        this.#schedule(key, delayMs);
+      }
+    }
+
+    logEnd(log, { outcome, error, durationMs, nextRunInMs, failures: this.#backoff.failures(key) });
+    this.#emit(QUEUE_EVENTS.end, {
+      key,
+      reconcileId,
+      durationMs,
+      outcome,
+      ...(error === undefined ? {} : { error }),
+      ...(nextRunInMs === undefined ? {} : { nextRunInMs }),
+    });
+  }
+
+  /** Listeners feed metrics and SSE; a broken listener must not break the queue. */
+  #emit<K extends keyof ReconcileQueueEvents>(event: K, ...args: ReconcileQueueEvents[K]): void {
+    try {
+      (this.emit as (event: K, ...args: ReconcileQueueEvents[K]) => boolean)(event, ...args);
+    } catch (err) {
+      this.#log.error({ err, event }, 'a reconcile queue listener threw');
+    }
+  }
+}
+
+// biome-ignore lint/suspicious/noConfusingVoidType: mirrors Reconciler's result.
+function requeueDelay(result: ReconcileResult | void): number | undefined {
+  const ms = result?.requeueAfterMs;
+  return typeof ms === 'number' && Number.isFinite(ms) && ms >= 0 ? ms : undefined;
+}
+
+interface EndInfo {
+  readonly outcome: ReconcileOutcome;
+  readonly error: unknown;
+  readonly durationMs: number;
+  readonly nextRunInMs: number | undefined;
+  readonly failures: number;
+}
+
+function logEnd(log: Logger, { outcome, error, durationMs, nextRunInMs, failures }: EndInfo): void {
+  switch (outcome) {
+    case 'ok':
+      log.debug({ durationMs, nextRunInMs }, 'reconcile finished');
+      return;
+    case 'terminal':
+      log.error({ err: error, code: codeOf(error), durationMs }, 'reconcile failed; waiting for a change');
+      return;
+    case 'retry':
+      if (nextRunInMs === undefined) {
+        log.warn({ err: error, code: codeOf(error), durationMs }, 'reconcile failed while closing');
+      } else {
+        log.warn(
+          { err: error, code: codeOf(error), durationMs, failures, retryInMs: nextRunInMs },
+          'reconcile failed; retrying',
+        );
+      }
+      return;
+  }
+}
