@@ -78,6 +78,8 @@ export interface ActualApp {
   readonly observedRecorded?: Observation;
   readonly hasSecret: boolean;
   readonly runtime?: RuntimeState;
+  /** The version the app's data is at (its applied migrations), when known. */
+  readonly dataVersion?: number;
 }
 
 export interface Actual {
@@ -94,7 +96,11 @@ export interface Step {
   readonly action: Action;
   /** Human-readable reason; never contains secrets or passwords. */
   readonly detail: string;
-  /** For database/schema steps: the target. */
+  /**
+   * For database/schema steps: the target. For create-record: the target the record's app uses
+   * (when no create/adopt step precedes it, the target exists already with appvisor's marker for
+   * this app, left by an interrupted run).
+   */
   readonly target?: DatabaseTarget;
   /** For refuse: the error code behind it. */
   readonly code?: string;
@@ -104,6 +110,8 @@ export interface PlanOptions {
   readonly allowEmpty?: boolean;
   /** Dialect and redacted server of the main database, to resolve targets. */
   readonly main: { readonly dialect: Dialect; readonly server: string; readonly database: string };
+  /** The version the application's code migrates to; without it no upgrade step is planned. */
+  readonly codeVersion?: number;
 }
 
 export interface Plan {

@@ -1,0 +1,497 @@
+/**
+ * The planner: a pure function from desired state (manifests) and actual state (records,
+ * observations, runtime) to the ordered steps that converge them (SPEC §4). No I/O, no clock,
+ * no randomness: the same input always gives the same plan, which is what `appvisor plan`
+ * prints and what the executor carries out.
+ */
+import { AppvisorError } from '../errors.js';
+import type { AppManifest, LoadedManifest, StartMode } from '../manifests/types.js';
+import type { AppRecord, AppStatus } from '../state/types.js';
+import {
+  ACTIONS,
+  type Action,
+  type Actual,
+  type ActualApp,
+  type DatabaseTarget,
+  type Desired,
+  type Plan,
+  type PlanOptions,
+  type Step,
+} from './model.js';
+import { ownerMarker, parseOwner } from './owner.js';
+import {
+  connectionRef,
+  describeTarget,
+  isTargetOf,
+  locateTarget,
+  redactUrl,
+  resolveTarget,
+  targetOfItem,
+} from './target.js';
+
+/** What differs between two manifests of one app, by the consequence it has (SPEC §4 "Change"). */
+export interface SpecChange {
+  /** Anything differs at all. */
+  readonly changed: boolean;
+  /** database.mode / name / schema / connection / adopt. */
+  readonly database: boolean;
+  /** jwt.secret. */
+  readonly jwt: boolean;
+  readonly config: boolean;
+  readonly upgrade: boolean;
+  /** A running instance must be restarted (database, jwt, config or upgrade changed). */
+  readonly restart: boolean;
+  /** domains (as a set) or displayName changed: routes only, never a restart. */
+  readonly routes: boolean;
+  readonly domains: boolean;
+  readonly displayName: boolean;
+  /** 'enable' for false → true, 'disable' for true → false. */
+  readonly enabled: 'enable' | 'disable' | undefined;
+  /** The new startMode, when it changed. */
+  readonly startMode: StartMode | undefined;
+  /** Something differs, but nothing that needs a step (e.g. deletionPolicy): the record is just rewritten. */
+  readonly recordOnly: boolean;
+}
+
+const ACTION_ORDER: ReadonlyMap<Action, number> = new Map(ACTIONS.map((a, i) => [a, i]));
+const NO_APP: ActualApp = { hasSecret: false };
+/** Statuses in which an instance is up: it has a spec that a restart or route update can change. */
+const UP: ReadonlySet<AppStatus> = new Set(['running', 'starting']);
+/** Statuses in which `start` has nothing to do. */
+const NOT_STARTABLE: ReadonlySet<AppStatus> = new Set(['running', 'starting', 'upgrading']);
+
+function jsonEqual(a: unknown, b: unknown): boolean {
+  if (a === b) return true;
+  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false;
+  if (Array.isArray(a) !== Array.isArray(b)) return false;
+  if (Array.isArray(a)) {
+    const bs = b as unknown[];
+    return a.length === bs.length && a.every((v, i) => jsonEqual(v, bs[i]));
+  }
+  const ak = Object.keys(a);
+  const bo = b as Record<string, unknown>;
+  if (ak.length !== Object.keys(bo).length) return false;
+  const ao = a as Record<string, unknown>;
+  return ak.every((k) => Object.hasOwn(bo, k) && jsonEqual(ao[k], bo[k]));
+}
+
+function sameSet(a: readonly string[], b: readonly string[]): boolean {
+  if (a.length !== b.length) return false;
+  const set = new Set(a);
+  return set.size === new Set(b).size && b.every((x) => set.has(x));
+}
+
+/** Classifies the difference between the last applied spec and the manifest. */
+export function classifyChange(before: AppManifest, after: AppManifest): SpecChange {
+  const b = before.database;
+  const a = after.database;
+  const database =
+    b.mode !== a.mode ||
+    b.name !== a.name ||
+    b.schema !== a.schema ||
+    b.connection?.url !== a.connection?.url ||
+    b.adopt !== a.adopt;
+  const jwt = before.jwt.secret !== after.jwt.secret;
+  const config = !jsonEqual(before.config, after.config);
+  const upgrade = before.upgrade !== after.upgrade;
+  const domains = !sameSet(before.domains, after.domains);
+  const displayName = before.displayName !== after.displayName;
+  const enabled = before.enabled === after.enabled ? undefined : after.enabled ? 'enable' : 'disable';
+  const startMode = before.startMode === after.startMode ? undefined : after.startMode;
+  const restart = database || jwt || config || upgrade;
+  const routes = domains || displayName;
+  const stepWorthy = restart || routes || enabled !== undefined || startMode !== undefined;
+  const recordOnly = !stepWorthy && before.deletionPolicy !== after.deletionPolicy;
+  return {
+    changed: stepWorthy || recordOnly,
+    database,
+    jwt,
+    config,
+    upgrade,
+    restart,
+    routes,
+    domains,
+    displayName,
+    enabled,
+    startMode,
+    recordOnly,
+  };
+}
+
+const NO_CHANGE: SpecChange = Object.freeze({
+  changed: false,
+  database: false,
+  jwt: false,
+  config: false,
+  upgrade: false,
+  restart: false,
+  routes: false,
+  domains: false,
+  displayName: false,
+  enabled: undefined,
+  startMode: undefined,
+  recordOnly: false,
+});
+
+function restartReason(c: SpecChange): string {
+  const parts: string[] = [];
+  if (c.database) parts.push('database');
+  if (c.jwt) parts.push('jwt.secret');
+  if (c.config) parts.push('config');
+  if (c.upgrade) parts.push('upgrade');
+  return `${parts.join(', ')} changed`;
+}
+
+function routesReason(c: SpecChange): string {
+  const parts: string[] = [];
+  if (c.domains) parts.push('domains');
+  if (c.displayName) parts.push('displayName');
+  return `${parts.join(', ')} changed`;
+}
+
+/** Everything `planOne` needs that is computed once per plan rather than once per app. */
+interface Context {
+  readonly desired: Desired;
+  readonly actual: Actual;
+  readonly opts: PlanOptions;
+  readonly invalidNames: ReadonlySet<string>;
+  readonly invalidFiles: ReadonlySet<string>;
+  /** The EMPTY_SET_GUARD message when the guard holds removals back. */
+  readonly guard: string | undefined;
+}
+
+function buildContext(desired: Desired, actual: Actual, opts: PlanOptions): Context {
+  const invalidNames = new Set<string>();
+  const invalidFiles = new Set<string>();
+  for (const f of desired.invalid) {
+    invalidFiles.add(f.file);
+    if (f.name !== undefined) invalidNames.add(f.name);
+  }
+  let guard: string | undefined;
+  if (desired.apps.size === 0 && !opts.allowEmpty) {
+    let count = 0;
+    for (const [name, app] of actual.apps) {
+      const r = app.record;
+      if (r && r.status !== 'orphaned' && !invalidNames.has(name) && !invalidFiles.has(r.file)) count++;
+    }
+    if (count > 0) guard = new AppvisorError('EMPTY_SET_GUARD', { count }).message;
+  }
+  return { desired, actual, opts, invalidNames, invalidFiles, guard };
+}
+
+function sortSteps(steps: Step[]): Step[] {
+  return steps.sort((x, y) => (ACTION_ORDER.get(x.action) ?? 0) - (ACTION_ORDER.get(y.action) ?? 0));
+}
+
+function refuse(app: string, err: AppvisorError): Step {
+  return { app, action: 'refuse', detail: err.message, code: err.code };
+}
+
+function createStep(app: string, target: DatabaseTarget, detail: string): Step {
+  return { app, action: target.kind === 'schema' ? 'create-schema' : 'create-database', detail, target };
+}
+
+/** The provisioning outcome for one app's target. */
+type Provision =
+  | { readonly refused: Step }
+  | { readonly refused?: undefined; readonly steps: readonly Step[]; readonly note?: string };
+
+/**
+ * Rule 1's provisioning, shared by create, change and restore. A target already in the record's
+ * inventory only needs a create when it went missing or its creation was interrupted; a new
+ * target is created, recognised as ours, adopted, or refused.
+ */
+function provision(
+  name: string,
+  m: AppManifest,
+  target: DatabaseTarget,
+  app: ActualApp,
+  ctx: Context,
+): Provision {
+  const where = describeTarget(target);
+  const storeId = ctx.actual.storeId;
+  const ours = storeId !== undefined && app.observed?.owner === ownerMarker(storeId, name);
+  const item = app.record?.inventory.find((i) => isTargetOf(i, target));
+  // A 'creating' item whose object now carries someone else's marker was never created by us:
+  // resuming (an idempotent create) would silently adopt it, so it is judged like a new target.
+  const foreign =
+    item?.state === 'creating' && app.observed?.exists === true && app.observed.owner !== undefined && !ours;
+  if (item && !foreign) {
+    if (item.state === 'creating') {
+      return { steps: [createStep(name, target, `${where}: resume an interrupted creation`)] };
+    }
+    const seen = app.observed ?? app.observedRecorded;
+    if (seen?.exists === false) {
+      return { steps: [createStep(name, target, `${where} was missing: dropped outside appvisor?`)] };
+    }
+    return { steps: [] };
+  }
+  // A target nobody observed is treated as absent: the caller observes every new target.
+  const seen = app.observed;
+  if (!seen?.exists) return { steps: [createStep(name, target, where)] };
+  if (ours) {
+    return {
+      steps: [],
+      note: `${where} found with appvisor's marker for this app (left by an interrupted run)`,
+    };
+  }
+  if (m.database.adopt) {
+    return { steps: [{ app: name, action: 'adopt-database', detail: `adopt existing ${where}`, target }] };
+  }
+  const owner = parseOwner(seen.owner);
+  if (storeId !== undefined && owner?.storeId === storeId) {
+    return {
+      refused: {
+        app: name,
+        action: 'refuse',
+        code: 'ADOPT_REFUSED',
+        detail: `${where} already exists and belongs to app ${owner.app}; set database.adopt: true to use it`,
+      },
+    };
+  }
+  return {
+    refused: refuse(
+      name,
+      new AppvisorError('ADOPT_REFUSED', { kind: target.kind, name: locateTarget(target) }),
+    ),
+  };
+}
+
+function secretStep(name: string, m: AppManifest, app: ActualApp): Step | undefined {
+  if (m.jwt.secret !== 'own' || app.hasSecret) return undefined;
+  return { app: name, action: 'generate-secret', detail: 'jwt.secret: own (the value is never shown)' };
+}
+
+function upgradeStep(name: string, m: AppManifest, app: ActualApp, opts: PlanOptions): Step | undefined {
+  const code = opts.codeVersion;
+  if (code === undefined || !m.upgrade) return undefined;
+  if (app.dataVersion !== undefined && app.dataVersion >= code) return undefined;
+  const from = app.dataVersion === undefined ? '' : ` (data at version ${app.dataVersion})`;
+  return { app: name, action: 'upgrade', detail: `migrate to version ${code}${from}` };
+}
+
+/** Start for a new or restored app: wanted when enabled and with-main, unless already up. */
+function initialStart(name: string, m: AppManifest, app: ActualApp, live: boolean): Step | undefined {
+  if (!m.enabled || m.startMode !== 'with-main') return undefined;
+  if (live && app.runtime && NOT_STARTABLE.has(app.runtime.status)) return undefined;
+  return { app: name, action: 'start', detail: 'startMode: with-main' };
+}
+
+function push(steps: Step[], step: Step | undefined): void {
+  if (step) steps.push(step);
+}
+
+/** Rules 1 and 3: a new app, or an orphaned record whose manifest is back. */
+function planCreate(
+  name: string,
+  loaded: LoadedManifest,
+  app: ActualApp,
+  ctx: Context,
+  restore: boolean,
+): Step[] {
+  const m = loaded.manifest;
+  const target = resolveTarget(m, ctx.opts.main);
+  if (target instanceof AppvisorError) return [refuse(name, target)];
+  const p = provision(name, m, target, app, ctx);
+  if (p.refused) return [p.refused];
+  const steps = [...p.steps];
+  push(steps, secretStep(name, m, app));
+  const base = restore ? 'restore orphaned record; data and secret kept' : `from ${loaded.file}`;
+  steps.push({
+    app: name,
+    action: 'create-record',
+    detail: p.note ? `${base}; ${p.note}` : base,
+    target,
+  });
+  push(steps, upgradeStep(name, m, app, ctx.opts));
+  push(steps, initialStart(name, m, app, ctx.actual.live));
+  return sortSteps(steps);
+}
+
+/** Stop / start / restart / update-routes for an app whose record is current (rule 2). */
+function runtimeSteps(
+  name: string,
+  loaded: LoadedManifest,
+  record: AppRecord,
+  change: SpecChange,
+  app: ActualApp,
+  live: boolean,
+): Step[] {
+  const m = loaded.manifest;
+  const steps: Step[] = [];
+  const routes = (detail: string): void => {
+    steps.push({ app: name, action: 'update-routes', detail });
+  };
+  const enableDetail = 'enabled: true; starts on first visit';
+  const status = app.runtime?.status ?? 'stopped';
+
+  if (live && UP.has(status)) {
+    if (!m.enabled) return [{ app: name, action: 'stop', detail: 'enabled: false' }];
+    const runningHash = app.runtime?.specHash ?? record.specHash;
+    if (runningHash === loaded.hash) return steps;
+    if (runningHash !== record.specHash) {
+      return [{ app: name, action: 'restart', detail: 'the running instance has an older spec' }];
+    }
+    if (change.restart) steps.push({ app: name, action: 'restart', detail: restartReason(change) });
+    if (change.routes) routes(routesReason(change));
+    return steps;
+  }
+
+  if (live) {
+    // Nothing is up: runtime decides start/stop, the record decides routes.
+    if (m.enabled && m.startMode === 'with-main' && !NOT_STARTABLE.has(status)) {
+      const asked = change.enabled === 'enable' || change.startMode === 'with-main';
+      if (!app.runtime?.stickyStop || asked) {
+        const detail =
+          change.enabled === 'enable' ? 'enabled: true; startMode: with-main' : 'startMode: with-main';
+        steps.push({ app: name, action: 'start', detail });
+      }
+    }
+    if (change.routes) routes(routesReason(change));
+    else if (m.enabled && m.startMode !== 'with-main' && change.enabled === 'enable') routes(enableDetail);
+    return steps;
+  }
+
+  // CLI plan/apply: no runtime to look at, so only the spec change decides.
+  if (!change.changed) return steps;
+  if (change.enabled === 'disable') {
+    steps.push({ app: name, action: 'stop', detail: 'enabled: false' });
+  } else if (change.enabled === 'enable') {
+    if (m.startMode === 'with-main')
+      steps.push({ app: name, action: 'start', detail: 'enabled: true; startMode: with-main' });
+    else if (!change.routes) routes(enableDetail);
+  } else if (m.enabled) {
+    if (change.restart) steps.push({ app: name, action: 'restart', detail: restartReason(change) });
+    if (change.startMode === 'with-main')
+      steps.push({ app: name, action: 'start', detail: 'startMode: with-main' });
+  }
+  if (change.routes) routes(routesReason(change));
+  return steps;
+}
+
+/** Rule 2: a current record and its manifest. */
+function planChange(
+  name: string,
+  loaded: LoadedManifest,
+  record: AppRecord,
+  app: ActualApp,
+  ctx: Context,
+): Step[] {
+  const m = loaded.manifest;
+  const target = resolveTarget(m, ctx.opts.main);
+  if (target instanceof AppvisorError) return [refuse(name, target)];
+  const p = provision(name, m, target, app, ctx);
+  if (p.refused) return [p.refused];
+  const steps = [...p.steps];
+  push(steps, secretStep(name, m, app));
+  push(steps, upgradeStep(name, m, app, ctx.opts));
+  const change = record.specHash === loaded.hash ? NO_CHANGE : classifyChange(record.spec, m);
+  steps.push(...runtimeSteps(name, loaded, record, change, app, ctx.actual.live));
+  return sortSteps(steps);
+}
+
+/** The server a recorded object lives on, if appvisor can still reach it. */
+function recordedServer(
+  item: AppRecord['inventory'][number],
+  record: AppRecord,
+  ctx: Context,
+): DatabaseTarget['serverRef'] | undefined {
+  const main = ctx.opts.main;
+  if (item.dialect === main.dialect && item.server === main.server) return 'main';
+  const url = record.spec.database.connection?.url;
+  if (url !== undefined && redactUrl(url) === item.server) return connectionRef(url);
+  return undefined;
+}
+
+/** Rule 4: the manifest is gone. */
+function planRemoval(name: string, record: AppRecord, app: ActualApp, ctx: Context): Step[] {
+  const drop = record.spec.deletionPolicy === 'drop';
+  const steps: Step[] = [];
+  if (ctx.actual.live && app.runtime && UP.has(app.runtime.status)) {
+    steps.push({ app: name, action: 'stop', detail: 'manifest removed' });
+  }
+  steps.push({
+    app: name,
+    action: 'orphan',
+    detail: drop
+      ? 'manifest removed; secret kept; deletionPolicy: drop'
+      : 'manifest removed; data and secret kept',
+  });
+  if (drop) {
+    for (const item of record.inventory) {
+      const kind = item.kind;
+      if (item.state === 'adopted') {
+        const err = new AppvisorError('DROP_REFUSED', {
+          kind,
+          name: `${item.name} on ${item.dialect} ${item.server}`,
+          reason: 'adopted; appvisor did not create it',
+        });
+        steps.push(refuse(name, err));
+        continue;
+      }
+      const ref = recordedServer(item, record, ctx);
+      if (ref === undefined) {
+        const err = new AppvisorError('DROP_REFUSED', {
+          kind,
+          name: `${item.name} on ${item.dialect} ${item.server}`,
+          reason: 'its server is no longer the main server nor in the last applied manifest; drop it by hand',
+        });
+        steps.push(refuse(name, err));
+        continue;
+      }
+      const target = targetOfItem(item, ref);
+      steps.push({
+        app: name,
+        action: kind === 'schema' ? 'drop-schema' : 'drop-database',
+        detail: `${describeTarget(target)} (deletionPolicy: drop)`,
+        target,
+      });
+    }
+  }
+  return sortSteps(steps);
+}
+
+function planOne(name: string, ctx: Context): Step[] {
+  const loaded = ctx.desired.apps.get(name);
+  const app = ctx.actual.apps.get(name) ?? NO_APP;
+  const record = app.record;
+  if (loaded) {
+    if (!record) return planCreate(name, loaded, app, ctx, false);
+    if (record.status === 'orphaned') return planCreate(name, loaded, app, ctx, true);
+    return planChange(name, loaded, record, app, ctx);
+  }
+  if (!record || record.status === 'orphaned') return [];
+  // An invalid manifest is never a removal: the app keeps its last applied spec.
+  if (ctx.invalidNames.has(name) || ctx.invalidFiles.has(record.file)) return [];
+  if (ctx.guard !== undefined) return [];
+  return planRemoval(name, record, app, ctx);
+}
+
+/** The steps for one app, in the order of ACTIONS (what a keyed reconcile carries out). */
+export function planApp(name: string, desired: Desired, actual: Actual, opts: PlanOptions): Step[] {
+  return planOne(name, buildContext(desired, actual, opts));
+}
+
+/**
+ * The whole plan: every app named by a manifest or a record, sorted by name, preceded by the
+ * main app's secret when it does not exist yet (apps with `jwt.secret: shared` need it).
+ */
+export function plan(desired: Desired, actual: Actual, opts: PlanOptions): Plan {
+  const ctx = buildContext(desired, actual, opts);
+  const names = new Set(desired.apps.keys());
+  for (const [name, app] of actual.apps) if (app.record) names.add(name);
+  const changes: Step[] = [];
+  if (!actual.hasMainSecret) {
+    changes.push({
+      app: 'main',
+      action: 'generate-secret',
+      detail: "main app's JWT secret (the value is never shown)",
+    });
+  }
+  for (const name of [...names].sort()) {
+    for (const step of planOne(name, ctx)) changes.push(step);
+  }
+  return ctx.guard === undefined
+    ? { changes, errors: desired.errors }
+    : { changes, errors: desired.errors, guard: ctx.guard };
+}

@@ -1,0 +1,1102 @@
+import { inspect } from 'node:util';
+import { describe, expect, it } from 'vitest';
+import type { AppManifest } from '../../src/manifests/types.js';
+import {
+  ACTIONS,
+  type Action,
+  type Actual,
+  type ActualApp,
+  type Desired,
+  type PlanOptions,
+  type Step,
+} from '../../src/reconcile/model.js';
+import { ownerMarker } from '../../src/reconcile/owner.js';
+import { classifyChange, plan, planApp } from '../../src/reconcile/planner.js';
+import {
+  actual,
+  current,
+  desired,
+  hashOf,
+  invalidFile,
+  item,
+  loaded,
+  MAIN_SQLITE,
+  type ManifestPatch,
+  manifest,
+  OPTS,
+  PG_SERVER,
+  record,
+  STORE,
+} from './fixtures.js';
+
+/** An expected step: its action and, optionally, text its detail must contain. */
+type Want = readonly [Action, string?];
+
+interface Case {
+  readonly label: string;
+  readonly d: Desired;
+  readonly a: Actual;
+  readonly opts?: PlanOptions;
+  readonly want: readonly Want[];
+}
+
+function expectSteps(steps: readonly Step[], want: readonly Want[]): void {
+  expect(steps.map((s) => s.action)).toEqual(want.map((w) => w[0]));
+  want.forEach(([, detail], i) => {
+    if (detail !== undefined) expect(steps[i]?.detail).toContain(detail);
+  });
+}
+
+function runCases(cases: readonly Case[]): void {
+  it.each(cases)('$label', ({ d, a, opts, want }) => {
+    expectSteps(planApp('crm', d, a, opts ?? OPTS), want);
+  });
+}
+
+const CRM = manifest('crm');
+const URL_PW = 'postgres://crm:hunter2@db.example.com:5433/postgres';
+const ours = { exists: true, owner: ownerMarker(STORE, 'crm') };
+
+/** Desired = one crm manifest; actual = a new app with the given observation and extras. */
+function fresh(patch: ManifestPatch, app: Partial<ActualApp> = {}, live = false): Pick<Case, 'd' | 'a'> {
+  return {
+    d: desired([loaded(manifest('crm', patch))]),
+    a: actual({ crm: { hasSecret: false, observed: { exists: false }, ...app } }, { live }),
+  };
+}
+
+/** Record applied from `before`, manifest now `after` (both patches on crm's defaults). */
+function changed(
+  before: ManifestPatch,
+  after: ManifestPatch,
+  app: Partial<ActualApp> = {},
+  live = false,
+): Pick<Case, 'd' | 'a'> {
+  const spec = manifest('crm', before);
+  return {
+    d: desired([loaded(manifest('crm', after))]),
+    a: actual({ crm: current(spec, app) }, { live }),
+  };
+}
+
+describe('classifyChange', () => {
+  const none = {
+    changed: false,
+    database: false,
+    jwt: false,
+    config: false,
+    upgrade: false,
+    restart: false,
+    routes: false,
+    domains: false,
+    displayName: false,
+    enabled: undefined,
+    startMode: undefined,
+    recordOnly: false,
+  };
+  it.each<[string, ManifestPatch, ManifestPatch, Partial<ReturnType<typeof classifyChange>>]>([
+    ['identical', {}, {}, {}],
+    ['domains reordered', { domains: ['a.test', 'b.test'] }, { domains: ['b.test', 'a.test'] }, {}],
+    ['config key order', { config: { a: 1, b: [1, { c: 2 }] } }, { config: { b: [1, { c: 2 }], a: 1 } }, {}],
+    ['domains', {}, { domains: ['crm.test'] }, { changed: true, routes: true, domains: true }],
+    ['displayName', {}, { displayName: 'CRM' }, { changed: true, routes: true, displayName: true }],
+    [
+      'config value',
+      { config: { a: 1 } },
+      { config: { a: 2 } },
+      { changed: true, restart: true, config: true },
+    ],
+    [
+      'config nested',
+      { config: { a: { b: [1] } } },
+      { config: { a: { b: [1, 2] } } },
+      { changed: true, restart: true, config: true },
+    ],
+    ['config key added', {}, { config: { a: null } }, { changed: true, restart: true, config: true }],
+    ['upgrade', {}, { upgrade: false }, { changed: true, restart: true, upgrade: true }],
+    ['jwt', {}, { jwt: { secret: 'shared' } }, { changed: true, restart: true, jwt: true }],
+    ['database name', {}, { database: { name: 'crm2' } }, { changed: true, restart: true, database: true }],
+    ['database adopt', {}, { database: { adopt: true } }, { changed: true, restart: true, database: true }],
+    [
+      'database mode',
+      {},
+      { database: { mode: 'new-schema', schema: 'crm' } },
+      { changed: true, restart: true, database: true },
+    ],
+    [
+      'database connection',
+      { database: { mode: 'new-connection', connection: { url: 'mysql://a@h' } } },
+      { database: { mode: 'new-connection', connection: { url: 'mysql://b@h' } } },
+      { changed: true, restart: true, database: true },
+    ],
+    ['disable', {}, { enabled: false }, { changed: true, enabled: 'disable' }],
+    ['enable', { enabled: false }, {}, { changed: true, enabled: 'enable' }],
+    ['to with-main', {}, { startMode: 'with-main' }, { changed: true, startMode: 'with-main' }],
+    ['to on-first-visit', { startMode: 'with-main' }, {}, { changed: true, startMode: 'on-first-visit' }],
+    ['deletionPolicy only', {}, { deletionPolicy: 'drop' }, { changed: true, recordOnly: true }],
+    [
+      'deletionPolicy with domains',
+      {},
+      { deletionPolicy: 'drop', domains: ['x.test'] },
+      { changed: true, routes: true, domains: true },
+    ],
+  ])('%s', (_label, before, after, want) => {
+    expect(classifyChange(manifest('crm', before), manifest('crm', after))).toEqual({ ...none, ...want });
+  });
+});
+
+describe('rule 1: a new app', () => {
+  runCases([
+    {
+      label: 'absent database: create it, its secret and its record',
+      ...fresh({}),
+      want: [
+        ['create-database', 'database crm on postgres 127.0.0.1:5432'],
+        ['generate-secret', 'jwt.secret: own'],
+        ['create-record', 'from crm.yaml'],
+      ],
+    },
+    {
+      label: 'an unobserved target counts as absent',
+      d: desired([loaded(CRM)]),
+      a: actual(),
+      want: [['create-database'], ['generate-secret'], ['create-record']],
+    },
+    {
+      label: 'with-main: started after the record',
+      ...fresh({ startMode: 'with-main' }),
+      want: [['create-database'], ['generate-secret'], ['create-record'], ['start', 'startMode: with-main']],
+    },
+    {
+      label: 'enabled: false provisions but does not start',
+      ...fresh({ startMode: 'with-main', enabled: false }),
+      want: [['create-database'], ['generate-secret'], ['create-record']],
+    },
+    {
+      label: 'jwt shared: no secret of its own',
+      ...fresh({ jwt: { secret: 'shared' } }),
+      want: [['create-database'], ['create-record']],
+    },
+    {
+      label: 'own secret already stored (interrupted run): not generated again',
+      ...fresh({}, { hasSecret: true }),
+      want: [['create-database'], ['create-record']],
+    },
+    {
+      label: 'found with our marker for this app: no create, the record says so',
+      ...fresh({}, { observed: ours }),
+      want: [['generate-secret'], ['create-record', "found with appvisor's marker for this app"]],
+    },
+    {
+      label: 'foreign database with adopt: true: adopted',
+      ...fresh({ database: { adopt: true } }, { observed: { exists: true } }),
+      want: [
+        ['adopt-database', 'adopt existing database crm on postgres'],
+        ['generate-secret'],
+        ['create-record'],
+      ],
+    },
+    {
+      label: 'foreign database without adopt: refused, nothing else',
+      ...fresh({ startMode: 'with-main' }, { observed: { exists: true } }),
+      want: [
+        [
+          'refuse',
+          'database crm on postgres 127.0.0.1:5432 already exists and appvisor did not create it; set database.adopt: true to use it',
+        ],
+      ],
+    },
+    {
+      label: "another appvisor store's marker is foreign",
+      ...fresh({}, { observed: { exists: true, owner: ownerMarker('other-store', 'crm') } }),
+      want: [['refuse', 'appvisor did not create it']],
+    },
+    {
+      label: 'our marker for another app: refused, naming that app',
+      ...fresh({}, { observed: { exists: true, owner: ownerMarker(STORE, 'billing') } }),
+      want: [['refuse', 'database crm on postgres 127.0.0.1:5432 already exists and belongs to app billing']],
+    },
+    {
+      label: 'our marker for another app with adopt: true: adopted',
+      ...fresh(
+        { database: { adopt: true } },
+        { observed: { exists: true, owner: ownerMarker(STORE, 'billing') } },
+      ),
+      want: [['adopt-database'], ['generate-secret'], ['create-record']],
+    },
+    {
+      label: 'no state store yet: nothing on a server can be ours',
+      d: desired([loaded(CRM)]),
+      a: actual({ crm: { hasSecret: false, observed: ours } }, { storeId: undefined }),
+      want: [['refuse', 'appvisor did not create it']],
+    },
+    {
+      label: 'new-schema: create-schema in the main database',
+      ...fresh({ database: { mode: 'new-schema', schema: 'crm' } }),
+      want: [
+        ['create-schema', 'schema crm in database appvisor on postgres 127.0.0.1:5432'],
+        ['generate-secret'],
+        ['create-record'],
+      ],
+    },
+    {
+      label: 'new-schema existing, adopt: true: adopt says schema',
+      ...fresh(
+        { database: { mode: 'new-schema', schema: 'crm', adopt: true } },
+        { observed: { exists: true } },
+      ),
+      want: [
+        ['adopt-database', 'adopt existing schema crm in database appvisor'],
+        ['generate-secret'],
+        ['create-record'],
+      ],
+    },
+    {
+      label: 'new-schema existing, no adopt: refused as a schema',
+      ...fresh({ database: { mode: 'new-schema', schema: 'crm' } }, { observed: { exists: true } }),
+      want: [['refuse', 'schema crm in database appvisor on postgres 127.0.0.1:5432 already exists']],
+    },
+    {
+      label: 'new-schema on a sqlite main database: refused',
+      ...fresh({ database: { mode: 'new-schema', schema: 'crm' } }),
+      opts: { main: MAIN_SQLITE },
+      want: [['refuse', 'new-schema needs a PostgreSQL main database; the main database is sqlite']],
+    },
+    {
+      label: 'new-connection: created on that server, named without its password',
+      ...fresh({
+        database: { mode: 'new-connection', connection: { url: 'mysql://root:pw@10.0.0.9:3306/' } },
+      }),
+      want: [
+        ['create-database', 'database crm on mysql mysql://root:***@10.0.0.9:3306/'],
+        ['generate-secret'],
+        ['create-record'],
+      ],
+    },
+    {
+      label: 'new-connection with an unsupported scheme: refused',
+      ...fresh({ database: { mode: 'new-connection', connection: { url: 'mssql://sa@h' } } }),
+      want: [['refuse', 'must start with postgres://']],
+    },
+    {
+      label: 'upgrade: true and a code version: migrate a new database',
+      ...fresh({}),
+      opts: { ...OPTS, codeVersion: 3 },
+      want: [
+        ['create-database'],
+        ['generate-secret'],
+        ['create-record'],
+        ['upgrade', 'migrate to version 3'],
+      ],
+    },
+    {
+      label: 'upgrade: false: no migration',
+      ...fresh({ upgrade: false }),
+      opts: { ...OPTS, codeVersion: 3 },
+      want: [['create-database'], ['generate-secret'], ['create-record']],
+    },
+    {
+      label: 'adopted data already at the code version: no migration',
+      ...fresh({ database: { adopt: true } }, { observed: { exists: true }, dataVersion: 3 }),
+      opts: { ...OPTS, codeVersion: 3 },
+      want: [['adopt-database'], ['generate-secret'], ['create-record']],
+    },
+    {
+      label: 'adopted data behind the code: migrated',
+      ...fresh({ database: { adopt: true } }, { observed: { exists: true }, dataVersion: 1 }),
+      opts: { ...OPTS, codeVersion: 3 },
+      want: [
+        ['adopt-database'],
+        ['generate-secret'],
+        ['create-record'],
+        ['upgrade', 'migrate to version 3 (data at version 1)'],
+      ],
+    },
+    {
+      label: 'live, with-main, nothing running: started',
+      ...fresh({ startMode: 'with-main' }, {}, true),
+      want: [['create-database'], ['generate-secret'], ['create-record'], ['start']],
+    },
+    {
+      label: 'live, with-main, already starting: not started twice',
+      ...fresh({ startMode: 'with-main' }, { runtime: { status: 'starting' } }, true),
+      want: [['create-database'], ['generate-secret'], ['create-record']],
+    },
+  ]);
+
+  it('puts codes on refusals and targets on database steps', () => {
+    const refused = planApp(
+      'crm',
+      desired([loaded(CRM)]),
+      actual({ crm: { hasSecret: false, observed: { exists: true } } }),
+      OPTS,
+    );
+    expect(refused).toEqual([
+      {
+        app: 'crm',
+        action: 'refuse',
+        code: 'ADOPT_REFUSED',
+        detail:
+          'database crm on postgres 127.0.0.1:5432 already exists and appvisor did not create it; set database.adopt: true to use it',
+      },
+    ]);
+    const unsupported = planApp(
+      'crm',
+      desired([loaded(manifest('crm', { database: { mode: 'new-schema', schema: 'crm' } }))]),
+      actual(),
+      { main: MAIN_SQLITE },
+    );
+    expect(unsupported[0]?.code).toBe('UNSUPPORTED_MODE');
+
+    const [create, , rec] = planApp('crm', desired([loaded(CRM)]), actual(), OPTS);
+    const target = {
+      dialect: 'postgres',
+      server: PG_SERVER,
+      serverRef: 'main',
+      kind: 'database',
+      database: 'crm',
+    };
+    expect(create?.target).toEqual(target);
+    expect(rec?.target).toEqual(target);
+  });
+});
+
+describe('rule 2: a current record and its manifest (CLI: spec vs record)', () => {
+  runCases([
+    { label: 'unchanged: nothing', ...changed({}, {}), want: [] },
+    {
+      label: 'unchanged with-main: nothing (CLI cannot see the runtime)',
+      ...changed({ startMode: 'with-main' }, { startMode: 'with-main' }),
+      want: [],
+    },
+    {
+      label: 'domains: routes only',
+      ...changed({}, { domains: ['crm.test'] }),
+      want: [['update-routes', 'domains changed']],
+    },
+    {
+      label: 'displayName: routes only',
+      ...changed({}, { displayName: 'CRM' }),
+      want: [['update-routes', 'displayName changed']],
+    },
+    {
+      label: 'domains reordered: nothing',
+      ...changed({ domains: ['a.test', 'b.test'] }, { domains: ['b.test', 'a.test'] }),
+      want: [],
+    },
+    {
+      label: 'config: restart',
+      ...changed({ config: { a: 1 } }, { config: { a: 2 } }),
+      want: [['restart', 'config changed']],
+    },
+    {
+      label: 'upgrade flag: restart',
+      ...changed({}, { upgrade: false }),
+      want: [['restart', 'upgrade changed']],
+    },
+    {
+      label: 'config and domains: restart and routes',
+      ...changed({}, { config: { a: 1 }, domains: ['x.test'] }),
+      want: [
+        ['restart', 'config changed'],
+        ['update-routes', 'domains changed'],
+      ],
+    },
+    {
+      label: 'jwt shared -> own without a secret: generate, restart',
+      ...changed({ jwt: { secret: 'shared' } }, {}, { hasSecret: false }),
+      want: [['generate-secret'], ['restart', 'jwt.secret changed']],
+    },
+    {
+      label: 'jwt shared -> own with a kept secret: restart only',
+      ...changed({ jwt: { secret: 'shared' } }, {}, { hasSecret: true }),
+      want: [['restart', 'jwt.secret changed']],
+    },
+    {
+      label: 'jwt own -> shared: restart',
+      ...changed({}, { jwt: { secret: 'shared' } }),
+      want: [['restart', 'jwt.secret changed']],
+    },
+    {
+      label: 'enabled true -> false: stop',
+      ...changed({}, { enabled: false }),
+      want: [['stop', 'enabled: false']],
+    },
+    {
+      label: 'enabled true -> false with a config change: stop only',
+      ...changed({}, { enabled: false, config: { a: 1 } }),
+      want: [['stop']],
+    },
+    {
+      label: 'enabled false -> true, with-main: start',
+      ...changed({ enabled: false, startMode: 'with-main' }, { startMode: 'with-main' }),
+      want: [['start', 'enabled: true']],
+    },
+    {
+      label: 'enabled false -> true, on-first-visit: routes',
+      ...changed({ enabled: false }, {}),
+      want: [['update-routes', 'enabled: true; starts on first visit']],
+    },
+    {
+      label: 'enabled false -> true with new domains: one routes step',
+      ...changed({ enabled: false }, { domains: ['x.test'] }),
+      want: [['update-routes', 'domains changed']],
+    },
+    {
+      label: 'to with-main: start',
+      ...changed({}, { startMode: 'with-main' }),
+      want: [['start', 'startMode: with-main']],
+    },
+    {
+      label: 'to with-main while disabled: nothing',
+      ...changed({ enabled: false }, { enabled: false, startMode: 'with-main' }),
+      want: [],
+    },
+    { label: 'to on-first-visit: nothing', ...changed({ startMode: 'with-main' }, {}), want: [] },
+    { label: 'deletionPolicy only: nothing', ...changed({}, { deletionPolicy: 'drop' }), want: [] },
+    {
+      label: 'config change while disabled: no restart',
+      ...changed({ enabled: false }, { enabled: false, config: { a: 1 } }),
+      want: [],
+    },
+    {
+      label: 'domains change while disabled: routes (the 503 moves with them)',
+      ...changed({ enabled: false }, { enabled: false, domains: ['x.test'] }),
+      want: [['update-routes']],
+    },
+    {
+      label: 'database renamed, new one absent: create it and restart',
+      ...changed({}, { database: { name: 'crm2' } }, { observed: { exists: false } }),
+      want: [
+        ['create-database', 'database crm2 on postgres'],
+        ['restart', 'database changed'],
+      ],
+    },
+    {
+      label: 'database renamed onto a foreign database: refused, nothing else',
+      ...changed({}, { database: { name: 'crm2' }, config: { a: 1 } }, { observed: { exists: true } }),
+      want: [['refuse', 'database crm2 on postgres 127.0.0.1:5432 already exists']],
+    },
+    {
+      label: 'database renamed onto a foreign database with adopt: adopt and restart',
+      ...changed({}, { database: { name: 'crm2', adopt: true } }, { observed: { exists: true } }),
+      want: [
+        ['adopt-database', 'crm2'],
+        ['restart', 'database changed'],
+      ],
+    },
+    {
+      label: 'switch to new-schema: create-schema and restart',
+      ...changed({}, { database: { mode: 'new-schema', schema: 'crm' } }, { observed: { exists: false } }),
+      want: [['create-schema', 'schema crm in database appvisor'], ['restart']],
+    },
+    {
+      label: 'adopt flag only (same target): restart, no provisioning',
+      ...changed({}, { database: { adopt: true } }),
+      want: [['restart', 'database changed']],
+    },
+    {
+      label: 'drift: database gone (observed)',
+      ...changed({}, {}, { observed: { exists: false } }),
+      want: [
+        ['create-database', 'database crm on postgres 127.0.0.1:5432 was missing: dropped outside appvisor?'],
+      ],
+    },
+    {
+      label: 'drift: database gone (observedRecorded)',
+      ...changed({}, {}, { observed: undefined, observedRecorded: { exists: false } }),
+      want: [['create-database', 'was missing']],
+    },
+    {
+      label: 'not observed: no drift assumed',
+      ...changed({}, {}, { observed: undefined }),
+      want: [],
+    },
+    {
+      label: 'inventory says creating: resume the creation',
+      d: desired([loaded(CRM)]),
+      a: actual({
+        crm: current(CRM, { record: record(CRM, { inventory: [item('crm', { state: 'creating' })] }) }),
+      }),
+      want: [['create-database', 'resume an interrupted creation']],
+    },
+    {
+      label: 'creating, and it exists with our marker: resume (the create is idempotent)',
+      d: desired([loaded(CRM)]),
+      a: actual({
+        crm: current(CRM, { record: record(CRM, { inventory: [item('crm', { state: 'creating' })] }) }),
+      }),
+      want: [['create-database', 'resume an interrupted creation']],
+    },
+    {
+      label: "creating, but it exists with another store's marker: refused, never silently adopted",
+      d: desired([loaded(CRM)]),
+      a: actual({
+        crm: current(CRM, {
+          record: record(CRM, { inventory: [item('crm', { state: 'creating' })] }),
+          observed: { exists: true, owner: ownerMarker('other-store', 'crm') },
+        }),
+      }),
+      want: [['refuse', 'appvisor did not create it']],
+    },
+    {
+      label: 'adopted database gone: created again',
+      d: desired([loaded(CRM)]),
+      a: actual({
+        crm: current(CRM, {
+          record: record(CRM, { inventory: [item('crm', { state: 'adopted' })] }),
+          observed: { exists: false },
+        }),
+      }),
+      want: [['create-database', 'was missing']],
+    },
+    {
+      label: 'own secret missing: generated',
+      ...changed({}, {}, { hasSecret: false }),
+      want: [['generate-secret']],
+    },
+    {
+      label: 'data behind the code: upgrade',
+      ...changed({}, {}, { dataVersion: 2 }),
+      opts: { ...OPTS, codeVersion: 3 },
+      want: [['upgrade', 'migrate to version 3 (data at version 2)']],
+    },
+    {
+      label: 'data at the code version: nothing',
+      ...changed({}, {}, { dataVersion: 3 }),
+      opts: { ...OPTS, codeVersion: 3 },
+      want: [],
+    },
+    {
+      label: 'data behind, upgrade: false: nothing (the runtime reports needs-upgrade)',
+      ...changed({ upgrade: false }, { upgrade: false }, { dataVersion: 2 }),
+      opts: { ...OPTS, codeVersion: 3 },
+      want: [],
+    },
+    {
+      label: 'schema app after the main database moved to sqlite: refused',
+      ...changed(
+        { database: { mode: 'new-schema', schema: 'crm' } },
+        { database: { mode: 'new-schema', schema: 'crm' } },
+      ),
+      opts: { main: MAIN_SQLITE },
+      want: [['refuse', 'new-schema needs a PostgreSQL main database']],
+    },
+    {
+      label: 'manifest moved to another file: nothing',
+      d: desired([loaded(CRM, 'renamed.yaml')]),
+      a: actual({ crm: current(CRM) }),
+      want: [],
+    },
+  ]);
+});
+
+describe('rule 2 in live mode (serve): the runtime decides', () => {
+  const running = (specHash?: string) => ({ status: 'running', ...(specHash ? { specHash } : {}) }) as const;
+  const cfg1 = manifest('crm', { config: { a: 1 } });
+  runCases([
+    {
+      label: 'running the manifest already: nothing, even if the record is behind',
+      d: desired([loaded(cfg1)]),
+      a: actual({ crm: current(CRM, { runtime: running(hashOf(cfg1)) }) }, { live: true }),
+      want: [],
+    },
+    {
+      label: 'running the record, config changed: restart',
+      ...changed({}, { config: { a: 1 } }, { runtime: running(hashOf(CRM)) }, true),
+      want: [['restart', 'config changed']],
+    },
+    {
+      label: 'starting counts as up: restart',
+      ...changed({}, { config: { a: 1 } }, { runtime: { status: 'starting', specHash: hashOf(CRM) } }, true),
+      want: [['restart']],
+    },
+    {
+      label: 'running, unknown spec hash: compared as the record',
+      ...changed({}, { domains: ['x.test'] }, { runtime: running() }, true),
+      want: [['update-routes', 'domains changed']],
+    },
+    {
+      label: 'running, domains changed: routes only',
+      ...changed({}, { domains: ['x.test'] }, { runtime: running(hashOf(CRM)) }, true),
+      want: [['update-routes']],
+    },
+    {
+      label: 'running an older spec than the record (apply ran meanwhile): restart',
+      d: desired([loaded(cfg1)]),
+      a: actual({ crm: current(cfg1, { runtime: running('old-hash') }) }, { live: true }),
+      want: [['restart', 'the running instance has an older spec']],
+    },
+    {
+      label: 'running, deletionPolicy only: nothing',
+      ...changed({}, { deletionPolicy: 'drop' }, { runtime: running(hashOf(CRM)) }, true),
+      want: [],
+    },
+    {
+      label: 'running, disabled: stop',
+      ...changed({}, { enabled: false }, { runtime: running(hashOf(CRM)) }, true),
+      want: [['stop', 'enabled: false']],
+    },
+    {
+      label: 'disabled and already stopped: nothing',
+      ...changed({}, { enabled: false }, { runtime: { status: 'stopped' } }, true),
+      want: [],
+    },
+    {
+      label: 'stopped, config changed: no restart',
+      ...changed({}, { config: { a: 1 } }, { runtime: { status: 'stopped' } }, true),
+      want: [],
+    },
+    {
+      label: 'stopped, domains changed: routes',
+      ...changed({}, { domains: ['x.test'] }, { runtime: { status: 'stopped' } }, true),
+      want: [['update-routes']],
+    },
+    {
+      label: 'with-main, stopped: start',
+      ...changed(
+        { startMode: 'with-main' },
+        { startMode: 'with-main' },
+        { runtime: { status: 'stopped' } },
+        true,
+      ),
+      want: [['start', 'startMode: with-main']],
+    },
+    {
+      label: 'with-main, no runtime entry yet: start',
+      ...changed({ startMode: 'with-main' }, { startMode: 'with-main' }, {}, true),
+      want: [['start']],
+    },
+    {
+      label: 'with-main, in error: start again',
+      ...changed(
+        { startMode: 'with-main' },
+        { startMode: 'with-main' },
+        { runtime: { status: 'error' } },
+        true,
+      ),
+      want: [['start']],
+    },
+    {
+      label: 'with-main, upgrading: nothing',
+      ...changed(
+        { startMode: 'with-main' },
+        { startMode: 'with-main' },
+        { runtime: { status: 'upgrading' } },
+        true,
+      ),
+      want: [],
+    },
+    {
+      label: 'with-main, stopped by an operator: stays stopped',
+      ...changed(
+        { startMode: 'with-main' },
+        { startMode: 'with-main', config: { a: 1 } },
+        { runtime: { status: 'stopped', stickyStop: true } },
+        true,
+      ),
+      want: [],
+    },
+    {
+      label: 'operator stop, then the manifest switches to with-main: start',
+      ...changed({}, { startMode: 'with-main' }, { runtime: { status: 'stopped', stickyStop: true } }, true),
+      want: [['start']],
+    },
+    {
+      label: 'operator stop, then the manifest enables it with-main: start',
+      ...changed(
+        { enabled: false, startMode: 'with-main' },
+        { startMode: 'with-main' },
+        { runtime: { status: 'disabled', stickyStop: true } },
+        true,
+      ),
+      want: [['start', 'enabled: true; startMode: with-main']],
+    },
+    {
+      label: 'with-main disabled, stopped: nothing',
+      ...changed(
+        { startMode: 'with-main' },
+        { startMode: 'with-main', enabled: false },
+        { runtime: { status: 'stopped' } },
+        true,
+      ),
+      want: [],
+    },
+    {
+      label: 'on-first-visit enabled again: routes',
+      ...changed({ enabled: false }, {}, { runtime: { status: 'disabled' } }, true),
+      want: [['update-routes', 'enabled: true; starts on first visit']],
+    },
+    {
+      label: 'on-first-visit, stopped, unchanged: nothing',
+      ...changed({}, {}, { runtime: { status: 'stopped' } }, true),
+      want: [],
+    },
+    {
+      label: 'database renamed while running: create and restart',
+      ...changed(
+        {},
+        { database: { name: 'crm2' } },
+        { observed: { exists: false }, runtime: running(hashOf(CRM)) },
+        true,
+      ),
+      want: [
+        ['create-database', 'crm2'],
+        ['restart', 'database changed'],
+      ],
+    },
+  ]);
+});
+
+describe('rule 3: an orphaned record whose manifest is back', () => {
+  const orphan = (spec: AppManifest, app: Partial<ActualApp> = {}): ActualApp =>
+    current(spec, { record: record(spec, { status: 'orphaned' }), ...app });
+  runCases([
+    {
+      label: 'same target, data present: restore the record only',
+      d: desired([loaded(CRM)]),
+      a: actual({ crm: orphan(CRM) }),
+      want: [['create-record', 'restore orphaned record; data and secret kept']],
+    },
+    {
+      label: 'with-main: restore and start',
+      d: desired([loaded(manifest('crm', { startMode: 'with-main' }))]),
+      a: actual({ crm: orphan(CRM) }),
+      want: [
+        ['create-record', 'restore orphaned record'],
+        ['start', 'startMode: with-main'],
+      ],
+    },
+    {
+      label: 'with-main but disabled: restore only',
+      d: desired([loaded(manifest('crm', { startMode: 'with-main', enabled: false }))]),
+      a: actual({ crm: orphan(CRM) }),
+      want: [['create-record']],
+    },
+    {
+      label: 'target changed: provision it and restore',
+      d: desired([loaded(manifest('crm', { database: { name: 'crm2' } }))]),
+      a: actual({ crm: orphan(CRM, { observed: { exists: false } }) }),
+      want: [
+        ['create-database', 'database crm2'],
+        ['create-record', 'restore orphaned record'],
+      ],
+    },
+    {
+      label: 'target changed onto a foreign database: refused',
+      d: desired([loaded(manifest('crm', { database: { name: 'crm2' } }))]),
+      a: actual({ crm: orphan(CRM, { observed: { exists: true } }) }),
+      want: [['refuse', 'already exists']],
+    },
+    {
+      label: 'data dropped meanwhile: created again, then restored',
+      d: desired([loaded(CRM)]),
+      a: actual({ crm: orphan(CRM, { observed: { exists: false } }) }),
+      want: [['create-database', 'was missing'], ['create-record']],
+    },
+    {
+      label: 'now wants its own secret: generated',
+      d: desired([loaded(CRM)]),
+      a: actual({ crm: orphan(manifest('crm', { jwt: { secret: 'shared' } }), { hasSecret: false }) }),
+      want: [['generate-secret'], ['create-record']],
+    },
+    {
+      label: 'data behind the code: migrated after the restore',
+      d: desired([loaded(CRM)]),
+      a: actual({ crm: orphan(CRM, { dataVersion: 1 }) }),
+      opts: { ...OPTS, codeVersion: 2 },
+      want: [['create-record'], ['upgrade', 'migrate to version 2']],
+    },
+  ]);
+});
+
+describe('rule 4: the manifest is gone', () => {
+  const drop = manifest('crm', { deletionPolicy: 'drop' });
+  const other = loaded(manifest('other'));
+  const gone = (
+    spec: AppManifest,
+    app: Partial<ActualApp> = {},
+    live = false,
+    recordPatch = {},
+  ): Pick<Case, 'd' | 'a'> => ({
+    d: desired([other]),
+    a: actual(
+      { crm: current(spec, { record: record(spec, recordPatch), ...app }), other: current(other.manifest) },
+      { live },
+    ),
+  });
+  runCases([
+    {
+      label: 'retain: orphan, data and secret kept',
+      ...gone(CRM),
+      want: [['orphan', 'data and secret kept']],
+    },
+    {
+      label: 'live and running: stop, then orphan',
+      ...gone(CRM, { runtime: { status: 'running' } }, true),
+      want: [['stop', 'manifest removed'], ['orphan']],
+    },
+    {
+      label: 'live and stopped: orphan only',
+      ...gone(CRM, { runtime: { status: 'stopped' } }, true),
+      want: [['orphan']],
+    },
+    {
+      label: 'CLI (not live): no stop',
+      ...gone(CRM, { runtime: { status: 'running' } }, false),
+      want: [['orphan']],
+    },
+    {
+      label: 'drop: orphan and drop the database it created',
+      ...gone(drop),
+      want: [
+        ['orphan', 'deletionPolicy: drop'],
+        ['drop-database', 'database crm on postgres 127.0.0.1:5432'],
+      ],
+    },
+    {
+      label: 'drop: a creation that was interrupted is dropped too',
+      ...gone(drop, {}, false, { inventory: [item('crm', { state: 'creating' })] }),
+      want: [['orphan'], ['drop-database']],
+    },
+    {
+      label: 'drop: a schema it created',
+      ...gone(drop, {}, false, { inventory: [item('crm', { kind: 'schema', database: 'appvisor' })] }),
+      want: [['orphan'], ['drop-schema', 'schema crm in database appvisor on postgres']],
+    },
+    {
+      label: 'drop: an adopted database is refused, the created one dropped',
+      ...gone(drop, {}, false, {
+        inventory: [item('crm', { state: 'adopted', name: 'legacy' }), item('crm')],
+      }),
+      want: [
+        [
+          'refuse',
+          'not dropping database legacy on postgres 127.0.0.1:5432: adopted; appvisor did not create it',
+        ],
+        ['orphan'],
+        ['drop-database', 'database crm on'],
+      ],
+    },
+    {
+      label: 'drop: an object on a server no longer known is refused',
+      ...gone(drop, {}, false, { inventory: [item('crm', { server: '10.9.9.9:5432' })] }),
+      want: [['refuse', 'drop it by hand'], ['orphan']],
+    },
+    {
+      label: 'drop with an empty inventory: orphan only (never drops what it did not record)',
+      ...gone(drop, {}, false, { inventory: [] }),
+      want: [['orphan']],
+    },
+    {
+      label: 'an invalid file still names the app: nothing',
+      d: desired([other], [invalidFile('crm-renamed.yaml', 'crm')]),
+      a: actual(
+        { crm: current(CRM, { runtime: { status: 'running' } }), other: current(other.manifest) },
+        { live: true },
+      ),
+      want: [],
+    },
+    {
+      label: 'its file is invalid and names nothing: nothing',
+      d: desired([other], [invalidFile('crm.yaml')]),
+      a: actual({ crm: current(drop), other: current(other.manifest) }),
+      want: [],
+    },
+    {
+      label: 'another invalid file does not protect it',
+      d: desired([other], [invalidFile('zzz.yaml', 'zzz')]),
+      a: actual({ crm: current(CRM), other: current(other.manifest) }),
+      want: [['orphan']],
+    },
+  ]);
+
+  it('drop on a new-connection server targets that server by its recorded URL', () => {
+    const spec = manifest('crm', {
+      deletionPolicy: 'drop',
+      database: { mode: 'new-connection', connection: { url: URL_PW } },
+    });
+    const server = 'postgres://crm:***@db.example.com:5433/postgres';
+    const steps = planApp(
+      'crm',
+      desired([]),
+      actual({ crm: current(spec, { record: record(spec, { inventory: [item('crm', { server })] }) }) }),
+      { ...OPTS, allowEmpty: true },
+    );
+    expectSteps(steps, [['orphan'], ['drop-database', `database crm on postgres ${server}`]]);
+    expect(steps[1]?.target?.serverRef).toHaveProperty('url', URL_PW);
+  });
+});
+
+describe('empty-set guard', () => {
+  const recs = {
+    a: current(manifest('a')),
+    b: current(manifest('b', { deletionPolicy: 'drop' })),
+    old: current(manifest('old'), { record: record(manifest('old'), { status: 'orphaned' }) }),
+  };
+
+  it('holds back every removal when no valid manifest is left', () => {
+    const p = plan(desired([]), actual(recs), OPTS);
+    expect(p.changes).toEqual([]);
+    expect(p.guard).toBe(
+      'no valid manifest is left but 2 app(s) are known; nothing is removed (pass --allow-empty to remove them all)',
+    );
+    expect(planApp('a', desired([]), actual(recs), OPTS)).toEqual([]);
+  });
+
+  it('--allow-empty removes them', () => {
+    const p = plan(desired([]), actual(recs), { ...OPTS, allowEmpty: true });
+    expect(p.guard).toBeUndefined();
+    expect(p.changes.map((s) => `${s.app} ${s.action}`)).toEqual(['a orphan', 'b orphan', 'b drop-database']);
+  });
+
+  it('does not apply while one manifest is still valid', () => {
+    const p = plan(desired([loaded(manifest('a'))]), actual(recs), OPTS);
+    expect(p.guard).toBeUndefined();
+    expect(p.changes.map((s) => `${s.app} ${s.action}`)).toEqual(['b orphan', 'b drop-database']);
+  });
+
+  it('counts only apps it would remove: invalid files and orphans do not trip it', () => {
+    const d = desired([], [invalidFile('a.yaml', 'a'), invalidFile('b.yaml')]);
+    const p = plan(d, actual(recs), OPTS);
+    expect(p.guard).toBeUndefined();
+    expect(p.changes).toEqual([]);
+    expect(p.errors).toEqual(d.errors);
+
+    const one = plan(desired([], [invalidFile('a.yaml', 'a')]), actual(recs), OPTS);
+    expect(one.guard).toContain('but 1 app(s) are known');
+    expect(one.changes).toEqual([]);
+  });
+
+  it('an empty folder with no records is not guarded', () => {
+    expect(plan(desired([]), actual(), OPTS)).toEqual({ changes: [], errors: [] });
+  });
+});
+
+describe('rule 5: orphaned and still gone', () => {
+  it.each([false, true])('nothing (live: %s), even with deletionPolicy: drop', (live) => {
+    const spec = manifest('crm', { deletionPolicy: 'drop' });
+    const a = actual({ crm: current(spec, { record: record(spec, { status: 'orphaned' }) }) }, { live });
+    expect(planApp('crm', desired([loaded(manifest('x'))]), a, OPTS)).toEqual([]);
+  });
+
+  it('an app nobody knows: nothing', () => {
+    expect(planApp('ghost', desired([]), actual(), OPTS)).toEqual([]);
+  });
+});
+
+describe('rule 6: no secrets in steps', () => {
+  it('a connection URL with a password never shows, whatever the step', () => {
+    const conn = (name: string, patch: ManifestPatch = {}) =>
+      manifest(name, { ...patch, database: { mode: 'new-connection', connection: { url: URL_PW }, name } });
+    const server = 'postgres://crm:***@db.example.com:5433/postgres';
+    const changedSpec = manifest('moved', { database: { mode: 'new-database', name: 'moved' } });
+    const goneSpec = conn('gone', { deletionPolicy: 'drop' });
+    const d = desired([
+      loaded(conn('fresh')),
+      loaded(conn('foreign')),
+      loaded(conn('moved', { config: { token: 'not-in-steps' } })),
+    ]);
+    const a = actual(
+      {
+        foreign: { hasSecret: false, observed: { exists: true } },
+        moved: current(changedSpec, { observed: { exists: false } }),
+        gone: current(goneSpec, { record: record(goneSpec, { inventory: [item('gone', { server })] }) }),
+      },
+      { hasMainSecret: false },
+    );
+    const p = plan(d, a, OPTS);
+    expect(p.changes.map((s) => `${s.app} ${s.action}`)).toEqual([
+      'main generate-secret',
+      'foreign refuse',
+      'fresh create-database',
+      'fresh generate-secret',
+      'fresh create-record',
+      'gone orphan',
+      'gone drop-database',
+      'moved create-database',
+      'moved restart',
+    ]);
+    for (const text of [JSON.stringify(p), inspect(p, { depth: null })]) {
+      expect(text).not.toContain('hunter2');
+      expect(text).not.toContain('not-in-steps');
+      expect(text).toContain('db.example.com');
+    }
+    // The executor still gets the real URL.
+    const fresh = p.changes.find((s) => s.app === 'fresh' && s.action === 'create-database');
+    expect(fresh?.target?.serverRef).toHaveProperty('url', URL_PW);
+  });
+});
+
+describe('plan', () => {
+  const d = desired(
+    [
+      loaded(manifest('zeta')),
+      loaded(manifest('alpha', { startMode: 'with-main' })),
+      loaded(manifest('mid')),
+    ],
+    [invalidFile('broken.yaml')],
+  );
+  const a = actual({
+    mid: current(manifest('mid')),
+    gone: current(manifest('gone')),
+    beta: { hasSecret: false },
+  });
+
+  it('covers manifests and records, sorted by name, main secret first, errors passed on', () => {
+    const p = plan(d, a, OPTS);
+    expect(p.changes.map((s) => `${s.app} ${s.action}`)).toEqual([
+      'alpha create-database',
+      'alpha generate-secret',
+      'alpha create-record',
+      'alpha start',
+      'gone orphan',
+      'zeta create-database',
+      'zeta generate-secret',
+      'zeta create-record',
+    ]);
+    expect(p.errors).toEqual(d.errors);
+    expect(p.errors).toHaveLength(1);
+    expect(p.guard).toBeUndefined();
+
+    const withMain = plan(d, actual({}, { hasMainSecret: false }), OPTS);
+    expect(withMain.changes[0]).toEqual({
+      app: 'main',
+      action: 'generate-secret',
+      detail: expect.stringContaining('main'),
+    });
+  });
+
+  it('agrees with planApp, app by app', () => {
+    const p = plan(d, a, OPTS);
+    for (const name of ['alpha', 'beta', 'gone', 'mid', 'zeta']) {
+      expect(planApp(name, d, a, OPTS)).toEqual(p.changes.filter((s) => s.app === name));
+    }
+  });
+
+  it('is deterministic and does not mutate its input', () => {
+    const before = JSON.stringify([...d.apps.values(), ...a.apps.values()]);
+    expect(plan(d, a, OPTS)).toEqual(plan(d, a, OPTS));
+    expect(JSON.stringify([...d.apps.values(), ...a.apps.values()])).toBe(before);
+  });
+
+  it('orders every app’s steps by ACTIONS', () => {
+    const big = manifest('big', { startMode: 'with-main', config: { a: 1 }, database: { name: 'big2' } });
+    const spec = manifest('big', { jwt: { secret: 'shared' } });
+    const steps = planApp(
+      'big',
+      desired([loaded(big)]),
+      actual({ big: current(spec, { observed: { exists: false }, hasSecret: false, dataVersion: 0 }) }),
+      { ...OPTS, codeVersion: 1 },
+    );
+    expect(steps.map((s) => s.action)).toEqual([
+      'create-database',
+      'generate-secret',
+      'upgrade',
+      'restart',
+      'start',
+    ]);
+    const idx = steps.map((s) => ACTIONS.indexOf(s.action));
+    expect(idx).toEqual([...idx].sort((x, y) => x - y));
+  });
+});
