@@ -1,0 +1,158 @@
+/**
+ * The migration runner. An app's data version lives in its own database, in the one-row table
+ * `appvisor_data_version` (on PostgreSQL schema mode, in the app's schema: the client's
+ * search_path is that schema and every name here is unqualified).
+ *
+ * Outcomes, for data version D and code version C:
+ * - no version table (or an empty one): a fresh database. Every migration runs, whatever
+ *   `allowUpgrade` says: installing on an empty database is not an upgrade of existing data;
+ * - D = C: nothing to do;
+ * - D < C: with `allowUpgrade`, the pending migrations run in order; without, APP_NEEDS_UPGRADE;
+ * - D > C: APP_DATA_NEWER (old code must not touch newer data).
+ *
+ * Each migration runs in its own transaction together with the version bump that records it, so
+ * a failure leaves the data at the last migration that succeeded and the next run resumes there.
+ * MySQL/MariaDB commit DDL implicitly: migrations must be idempotent there.
+ */
+import type { Logger } from 'pino';
+import { AppvisorError } from '../errors.js';
+import type { SqlClient } from '../providers/provider.js';
+import type { Migration } from './contract.js';
+
+export const DATA_VERSION_TABLE = 'appvisor_data_version';
+
+export interface MigrateOptions {
+  /** The app's name, for errors and logs. */
+  readonly app: string;
+  /** The code's version (the application's `version`). */
+  readonly targetVersion: number;
+  /** The manifest's `upgrade`. */
+  readonly allowUpgrade: boolean;
+  readonly log?: Logger;
+  /** Called once before any migration runs (not when the data is current), e.g. to report `upgrading`. */
+  readonly onStart?: (plan: MigrationPlan) => void | Promise<void>;
+}
+
+/** What `migrate()` will do. */
+export interface MigrationPlan {
+  /** `install` on a fresh database, `upgrade` from an older data version, `current` when equal. */
+  readonly kind: 'install' | 'upgrade' | 'current';
+  /** The data version before; 0 on a fresh database. */
+  readonly from: number;
+  readonly to: number;
+  /** Migrations to run, in order. */
+  readonly pending: readonly Migration[];
+}
+
+export interface AppliedMigration {
+  readonly version: number;
+  readonly description: string;
+  readonly ms: number;
+}
+
+export interface MigrateResult {
+  /** The data version before; 0 on a fresh database. */
+  readonly from: number;
+  readonly to: number;
+  readonly applied: readonly AppliedMigration[];
+}
+
+/**
+ * Reads the data version: undefined when the version table is missing (a fresh database), 0 when
+ * it exists but holds no row (an install that failed before its first migration).
+ */
+export async function readDataVersion(db: SqlClient): Promise<number | undefined> {
+  if (!(await versionTableExists(db))) return undefined;
+  const rows = await db.query<{ version: unknown }>(
+    `SELECT MAX(version) AS version FROM ${DATA_VERSION_TABLE}`,
+  );
+  const version = rows[0]?.version;
+  return version === null || version === undefined ? 0 : Number(version);
+}
+
+/**
+ * Decides what to do for data version `dataVersion` (undefined or 0: fresh). Pure; throws
+ * APP_NEEDS_UPGRADE or APP_DATA_NEWER.
+ */
+export function planMigrations(
+  dataVersion: number | undefined,
+  migrations: readonly Migration[],
+  options: Pick<MigrateOptions, 'app' | 'targetVersion' | 'allowUpgrade'>,
+): MigrationPlan {
+  const from = dataVersion ?? 0;
+  const to = options.targetVersion;
+  const params = { app: options.app, dataVersion: from, codeVersion: to };
+  if (from > to) throw new AppvisorError('APP_DATA_NEWER', params);
+  if (from === to) return { kind: 'current', from, to, pending: [] };
+  const kind = from === 0 ? 'install' : 'upgrade';
+  if (kind === 'upgrade' && !options.allowUpgrade) throw new AppvisorError('APP_NEEDS_UPGRADE', params);
+  return { kind, from, to, pending: migrations.filter((m) => m.version > from && m.version <= to) };
+}
+
+/** Brings the app's data to `targetVersion` (see the module comment for the outcomes). */
+export async function migrate(
+  db: SqlClient,
+  migrations: readonly Migration[],
+  options: MigrateOptions,
+): Promise<MigrateResult> {
+  const plan = planMigrations(await readDataVersion(db), migrations, options);
+  if (plan.kind === 'current') return { from: plan.from, to: plan.to, applied: [] };
+
+  const log = options.log;
+  log?.info(
+    { from: plan.from, to: plan.to, pending: plan.pending.map((m) => m.version) },
+    `${plan.kind} starts`,
+  );
+  await options.onStart?.(plan);
+  // Outside any transaction: on MySQL this DDL would commit it anyway.
+  await db.exec(`CREATE TABLE IF NOT EXISTS ${DATA_VERSION_TABLE} (version INTEGER NOT NULL)`);
+
+  const applied: AppliedMigration[] = [];
+  for (const migration of plan.pending) {
+    const started = performance.now();
+    await db.transaction(async (tx) => {
+      await migration.up(tx);
+      await writeDataVersion(tx, migration.version);
+    });
+    const ms = Math.round(performance.now() - started);
+    applied.push({ version: migration.version, description: migration.description, ms });
+    log?.info({ version: migration.version, description: migration.description, ms }, 'migration applied');
+  }
+  // A code version may bump without a schema change: record it too.
+  if (applied.at(-1)?.version !== plan.to) {
+    await db.transaction((tx) => writeDataVersion(tx, plan.to));
+  }
+  log?.info({ from: plan.from, to: plan.to }, `${plan.kind} done`);
+  return { from: plan.from, to: plan.to, applied };
+}
+
+async function writeDataVersion(tx: SqlClient, version: number): Promise<void> {
+  await tx.query(`DELETE FROM ${DATA_VERSION_TABLE}`);
+  await tx.query(`INSERT INTO ${DATA_VERSION_TABLE} (version) VALUES (?)`, [version]);
+}
+
+async function versionTableExists(db: SqlClient): Promise<boolean> {
+  switch (db.dialect) {
+    case 'sqlite': {
+      const rows = await db.query(
+        "SELECT 1 AS present FROM sqlite_master WHERE type = 'table' AND name = ?",
+        [DATA_VERSION_TABLE],
+      );
+      return rows.length > 0;
+    }
+    case 'postgres': {
+      // to_regclass resolves an unqualified name through search_path: the app's schema in schema mode.
+      const rows = await db.query<{ present: boolean }>('SELECT to_regclass(?) IS NOT NULL AS present', [
+        DATA_VERSION_TABLE,
+      ]);
+      return rows[0]?.present === true;
+    }
+    case 'mysql': {
+      const rows = await db.query(
+        'SELECT 1 AS present FROM information_schema.tables WHERE table_schema = DATABASE() AND table_name = ?',
+        [DATA_VERSION_TABLE],
+      );
+      return rows.length > 0;
+    }
+  }
+}

@@ -1,0 +1,57 @@
+/**
+ * The built-in sample app (SPEC §7): users with hashed passwords, JWT sign-in and per-user notes,
+ * on SQLite, PostgreSQL (database or schema) and MySQL/MariaDB. No default credentials: every
+ * user signs up.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { AppContext, AppInstance, Application } from '../runtime/contract.js';
+import { HttpError, pathOf, sendError } from './http.js';
+import { migrations } from './migrations.js';
+import { createRouter } from './routes.js';
+import { Store } from './store.js';
+
+const VERSION = 2;
+
+function create(ctx: AppContext): AppInstance {
+  const router = createRouter({ ctx, version: VERSION, store: new Store(ctx.database.client) });
+
+  const dispatch = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    try {
+      const match = router.match(req.method, pathOf(req.url));
+      if (match.kind === 'not-found') throw new HttpError(404, 'NOT_FOUND', 'no such route');
+      if (match.kind === 'method-not-allowed') {
+        throw new HttpError(405, 'METHOD_NOT_ALLOWED', `use ${match.allow.join(', ')}`, {
+          Allow: match.allow.join(', '),
+        });
+      }
+      await match.handler(req, res, match.params);
+    } catch (err) {
+      if (res.headersSent) {
+        ctx.log.error({ err }, 'request failed after the response started');
+        res.destroy();
+        return;
+      }
+      if (err instanceof HttpError) {
+        sendError(res, err);
+        return;
+      }
+      ctx.log.error({ err, method: req.method, url: req.url }, 'request failed');
+      sendError(res, new HttpError(500, 'INTERNAL_ERROR', 'internal error'));
+    }
+  };
+
+  return {
+    handler: (req, res) => {
+      void dispatch(req, res);
+    },
+  };
+}
+
+const sampleApp: Application = {
+  name: 'appvisor-sample',
+  version: VERSION,
+  migrations,
+  create,
+};
+
+export default sampleApp;
