@@ -30,9 +30,13 @@ export const ERRORS = {
     message: '{dialect} server {server} refused {operation}: {detail}',
     retryable: false,
   },
-  DB_OPERATION_FAILED: { message: '{operation} failed on {dialect} server {server}: {detail}', retryable: true },
+  DB_OPERATION_FAILED: {
+    message: '{operation} failed on {dialect} server {server}: {detail}',
+    retryable: true,
+  },
   ADOPT_REFUSED: {
-    message: '{kind} {name} already exists and appvisor did not create it; set database.adopt: true to use it',
+    message:
+      '{kind} {name} already exists and appvisor did not create it; set database.adopt: true to use it',
     retryable: false,
   },
   DROP_REFUSED: { message: 'not dropping {kind} {name}: {reason}', retryable: false },
@@ -52,12 +56,14 @@ export const ERRORS = {
   APP_NOT_FOUND: { message: 'no app named {app}', status: 404, retryable: false },
   APP_DISABLED: { message: 'app {app} is disabled', status: 503, retryable: false },
   APP_NEEDS_UPGRADE: {
-    message: 'app {app} has data version {dataVersion} but the code is at {codeVersion}; set upgrade: true to migrate',
+    message:
+      'app {app} has data version {dataVersion} but the code is at {codeVersion}; set upgrade: true to migrate',
     status: 503,
     retryable: false,
   },
   APP_DATA_NEWER: {
-    message: 'app {app} has data version {dataVersion}, newer than the code ({codeVersion}); upgrade appvisor\'s app',
+    message:
+      "app {app} has data version {dataVersion}, newer than the code ({codeVersion}); upgrade appvisor's app",
     status: 503,
     retryable: false,
   },
@@ -67,6 +73,8 @@ export const ERRORS = {
   APP_HANDLER_FAILED: { message: 'app {app} failed to handle the request', status: 500, retryable: false },
   UNAUTHORIZED: { message: 'missing or invalid admin token', status: 401, retryable: false },
   NOT_FOUND: { message: 'no such route', status: 404, retryable: false },
+  METHOD_NOT_ALLOWED: { message: 'allowed methods: {allow}', status: 405, retryable: false },
+  INTERNAL: { message: 'internal error', status: 500, retryable: false },
   SERVER_UNREACHABLE: { message: 'no appvisor server answers at {url}: {detail}', retryable: true },
 } as const satisfies Record<string, ErrorDefinition>;
 
@@ -88,9 +96,17 @@ export class AppvisorError extends Error {
   readonly retryable: boolean;
   readonly params: ErrorParams;
 
-  constructor(code: ErrorCode, params: ErrorParams = {}, options: { cause?: unknown; retryable?: boolean } = {}) {
+  /** `options.message` replaces the rendered template (for a message composed elsewhere, e.g. a plan step). */
+  constructor(
+    code: ErrorCode,
+    params: ErrorParams = {},
+    options: { cause?: unknown; retryable?: boolean; message?: string } = {},
+  ) {
     const def: ErrorDefinition = ERRORS[code];
-    super(render(def.message, params), options.cause === undefined ? undefined : { cause: options.cause });
+    super(
+      options.message ?? render(def.message, params),
+      options.cause === undefined ? undefined : { cause: options.cause },
+    );
     this.name = 'AppvisorError';
     this.code = code;
     this.status = def.status;

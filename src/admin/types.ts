@@ -1,11 +1,16 @@
 import type { EventEmitter } from 'node:events';
-import type { HistoryEntry } from '../state/types.js';
 import type { AppView, StatusEvent } from '../runtime/view.js';
+import type { HistoryEntry } from '../state/types.js';
 
 /** The `plan --json` object (SPEC §5). */
 export interface PlanJson {
   readonly changes: readonly { readonly app: string; readonly action: string; readonly detail: string }[];
-  readonly errors: readonly { readonly file: string; readonly line: number; readonly column: number; readonly message: string }[];
+  readonly errors: readonly {
+    readonly file: string;
+    readonly line: number;
+    readonly column: number;
+    readonly message: string;
+  }[];
   readonly guard?: string;
 }
 

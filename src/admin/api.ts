@@ -1,0 +1,99 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { AppvisorError } from '../errors.js';
+import { sendCode, sendError, sendJson, sendMethodNotAllowed } from './respond.js';
+import type { EventStreams } from './sse.js';
+import type { AdminBackend } from './types.js';
+
+/** What the admin API routes need. */
+export interface ApiContext {
+  readonly backend: AdminBackend;
+  readonly streams: EventStreams;
+}
+
+interface Route {
+  readonly method: 'GET' | 'POST';
+  readonly run: () => Promise<void>;
+}
+
+/**
+ * Serves `/_supervisor/api/<segments…>` for a request already authenticated. Segments are
+ * decoded; an app name is whatever one segment holds and is only ever looked up, never used
+ * to build a path.
+ */
+export async function handleApi(
+  req: IncomingMessage,
+  res: ServerResponse,
+  segments: readonly string[],
+  ctx: ApiContext,
+): Promise<void> {
+  const route = match(segments, req, res, ctx);
+  if (route === undefined) {
+    sendCode(res, 'NOT_FOUND');
+    return;
+  }
+  if (req.method !== route.method) {
+    sendMethodNotAllowed(res, [route.method]);
+    return;
+  }
+  await route.run();
+}
+
+function match(
+  segments: readonly string[],
+  req: IncomingMessage,
+  res: ServerResponse,
+  { backend, streams }: ApiContext,
+): Route | undefined {
+  const [first, name, action, ...rest] = segments;
+  if (rest.length > 0) return undefined;
+  if (first === 'plan' && name === undefined) {
+    return { method: 'GET', run: async () => sendJson(res, 200, await backend.plan()) };
+  }
+  if (first === 'events' && name === undefined) {
+    return { method: 'GET', run: () => streams.serve(req, res) };
+  }
+  if (first !== 'apps') return undefined;
+  if (name === undefined) {
+    return { method: 'GET', run: async () => sendJson(res, 200, await backend.listApps()) };
+  }
+  if (name === '') return undefined;
+  if (action === undefined) {
+    return {
+      method: 'GET',
+      run: async () => {
+        const app = await backend.getApp(name);
+        if (app === undefined) sendCode(res, 'APP_NOT_FOUND', { app: name });
+        else sendJson(res, 200, app);
+      },
+    };
+  }
+  if (action === 'history') {
+    return {
+      method: 'GET',
+      run: async () => {
+        if ((await backend.getApp(name)) === undefined) sendCode(res, 'APP_NOT_FOUND', { app: name });
+        else sendJson(res, 200, await backend.history(name));
+      },
+    };
+  }
+  if (action === 'start' || action === 'stop') {
+    return {
+      method: 'POST',
+      run: async () => {
+        if ((await backend.getApp(name)) === undefined) {
+          sendCode(res, 'APP_NOT_FOUND', { app: name });
+          return;
+        }
+        try {
+          const app = action === 'start' ? await backend.start(name) : await backend.stop(name);
+          sendJson(res, 202, app);
+        } catch (err) {
+          // The app may vanish between the lookup and the call; registry errors carry their status.
+          if (err instanceof AppvisorError && err.status !== undefined) sendError(res, err);
+          else throw err;
+        }
+      },
+    };
+  }
+  return undefined;
+}

@@ -1,0 +1,157 @@
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import type { AppView, StatusEvent } from '../runtime/view.js';
+import { APP_STATUSES, type AppStatus } from '../state/types.js';
+import type { AdminBackend, AdminEventMap } from './types.js';
+
+type ReconcileEvent = AdminEventMap['reconcile'][0];
+type StartEvent = AdminEventMap['start'][0];
+
+/** Label used for apps beyond the label cap. */
+export const OTHER_APP_LABEL = 'other';
+
+export interface MetricsOptions {
+  /** Most distinct `app` label values; later apps are counted as `other`. @default 5000 */
+  readonly maxAppLabels?: number;
+  /** Also collect prom-client's default process metrics into the registry. @default true */
+  readonly defaultMetrics?: boolean;
+}
+
+/** The supervisor's Prometheus metrics, on a registry of their own. */
+export interface Metrics {
+  readonly registry: Registry;
+  /** Counts one request answered by `app` with `status` after `ms` milliseconds. */
+  observeRequest(app: string, status: number, ms: number): void;
+  observeReconcile(event: ReconcileEvent): void;
+  observeStart(event: StartEvent): void;
+  /** The exposition text and its content type, for `GET /_supervisor/metrics`. */
+  render(): Promise<{ contentType: string; body: string }>;
+  /** Stops listening to the backend's events. */
+  close(): void;
+}
+
+const REQUEST_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+const RECONCILE_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
+const START_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
+const RECONCILE_OUTCOMES: readonly ReconcileEvent['outcome'][] = ['ok', 'retry', 'terminal'];
+
+/** `2xx`, `4xx`…: one label per class keeps the series count bounded. */
+export function codeClass(status: number): string {
+  return Number.isInteger(status) && status >= 100 && status <= 599
+    ? `${Math.floor(status / 100)}xx`
+    : 'other';
+}
+
+/**
+ * Creates the metrics. With a backend, `appvisor_apps` is computed on each scrape from
+ * `listApps()` (from the last statuses seen if that fails), and reconcile / start events are
+ * observed as they happen.
+ */
+export function createMetrics(
+  backend?: Pick<AdminBackend, 'listApps' | 'events'>,
+  options: MetricsOptions = {},
+): Metrics {
+  const registry = new Registry();
+  const registers = [registry];
+  const maxAppLabels = options.maxAppLabels ?? 5000;
+  const lastStatus = new Map<string, AppStatus>();
+
+  new Gauge({
+    name: 'appvisor_apps',
+    help: 'Apps by status.',
+    labelNames: ['status'],
+    registers,
+    async collect() {
+      if (backend !== undefined) {
+        try {
+          const apps: AppView[] = await backend.listApps();
+          lastStatus.clear();
+          for (const app of apps) lastStatus.set(app.name, app.status);
+        } catch {
+          // The last statuses seen are still a fair answer; a scrape must not fail for this.
+        }
+      }
+      const counts = new Map<AppStatus, number>(APP_STATUSES.map((s) => [s, 0]));
+      for (const status of lastStatus.values()) counts.set(status, (counts.get(status) ?? 0) + 1);
+      for (const [status, count] of counts) this.set({ status }, count);
+    },
+  });
+  const reconciles = new Counter({
+    name: 'appvisor_reconciles_total',
+    help: 'Reconcile runs by outcome (ok, retry, terminal).',
+    labelNames: ['outcome'],
+    registers,
+  });
+  for (const outcome of RECONCILE_OUTCOMES) reconciles.inc({ outcome }, 0);
+  const reconcileFailures = new Counter({
+    name: 'appvisor_reconcile_failures_total',
+    help: 'Reconcile runs that failed (retried or terminal).',
+    registers,
+  });
+  const reconcileDuration = new Histogram({
+    name: 'appvisor_reconcile_duration_seconds',
+    help: 'Duration of reconcile runs.',
+    buckets: RECONCILE_BUCKETS,
+    registers,
+  });
+  const startDuration = new Histogram({
+    name: 'appvisor_app_start_duration_seconds',
+    help: 'Duration of app starts, by outcome (ok, failed).',
+    labelNames: ['outcome'],
+    buckets: START_BUCKETS,
+    registers,
+  });
+  const requests = new Counter({
+    name: 'appvisor_requests_total',
+    help: 'Requests answered, by app and status class.',
+    labelNames: ['app', 'code_class'],
+    registers,
+  });
+  const requestDuration = new Histogram({
+    name: 'appvisor_request_duration_seconds',
+    help: 'Request durations by app.',
+    labelNames: ['app'],
+    buckets: REQUEST_BUCKETS,
+    registers,
+  });
+  if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: registry });
+
+  const appLabels = new Set<string>();
+  const appLabel = (app: string): string => {
+    if (appLabels.has(app)) return app;
+    if (appLabels.size >= maxAppLabels) return OTHER_APP_LABEL;
+    appLabels.add(app);
+    return app;
+  };
+
+  const metrics: Metrics = {
+    registry,
+    observeRequest(app, status, ms) {
+      const label = appLabel(app);
+      requests.inc({ app: label, code_class: codeClass(status) });
+      requestDuration.observe({ app: label }, ms / 1000);
+    },
+    observeReconcile({ outcome, durationMs }) {
+      reconciles.inc({ outcome });
+      if (outcome !== 'ok') reconcileFailures.inc();
+      reconcileDuration.observe(durationMs / 1000);
+    },
+    observeStart({ ok, durationMs }) {
+      startDuration.observe({ outcome: ok ? 'ok' : 'failed' }, durationMs / 1000);
+    },
+    async render() {
+      return { contentType: registry.contentType, body: await registry.metrics() };
+    },
+    close() {
+      backend?.events.off('reconcile', metrics.observeReconcile);
+      backend?.events.off('start', metrics.observeStart);
+      backend?.events.off('status', onStatus);
+    },
+  };
+  const onStatus = (event: StatusEvent): void => {
+    lastStatus.set(event.app, event.status);
+  };
+  backend?.events.on('reconcile', metrics.observeReconcile);
+  backend?.events.on('start', metrics.observeStart);
+  backend?.events.on('status', onStatus);
+  return metrics;
+}
