@@ -9,6 +9,11 @@ export interface OpOptions {
   readonly signal?: AbortSignal;
 }
 
+/** Where a provider reports problems it handles itself, such as a dropped idle connection (pino fits). */
+export interface ProviderLog {
+  warn(obj: object, msg?: string): void;
+}
+
 /** A minimal SQL client used by the state store and by apps. `?` placeholders on every dialect. */
 export interface SqlClient {
   readonly dialect: Dialect;

@@ -44,7 +44,8 @@ export function parseDatabaseUrl(url: string, cwd = process.cwd()): DatabaseUrl 
   if (dialect === 'sqlite') {
     let file = url.slice(scheme.length);
     if (file.startsWith('//')) file = file.slice(2);
-    if (file === '') throw new AppvisorError('CONFIG_INVALID', { detail: `database URL ${url} names no file` });
+    if (file === '')
+      throw new AppvisorError('CONFIG_INVALID', { detail: `database URL ${url} names no file` });
     const filename = file === ':memory:' ? file : path.resolve(cwd, file);
     return { dialect, url, redacted: `sqlite:${filename}`, filename };
   }
@@ -52,7 +53,9 @@ export function parseDatabaseUrl(url: string, cwd = process.cwd()): DatabaseUrl 
   try {
     parsed = new URL(url);
   } catch {
-    throw new AppvisorError('CONFIG_INVALID', { detail: `database URL ${redactUrl(url)} is not a valid URL` });
+    throw new AppvisorError('CONFIG_INVALID', {
+      detail: `database URL ${redactUrl(url)} is not a valid URL`,
+    });
   }
   const database = decodeURIComponent(parsed.pathname.replace(/^\//, '')) || undefined;
   return {

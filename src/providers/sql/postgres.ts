@@ -58,6 +58,12 @@ export class PostgresClient implements SqlClient {
     if (this.#target !== this.pool) return fn(this);
     const conn = await this.pool.connect();
     let broken = false;
+    // pg-pool listens for errors only on idle clients; a connection lost mid-transaction
+    // would otherwise throw an unhandled 'error' at the process.
+    const onLost = (): void => {
+      broken = true;
+    };
+    conn.on('error', onLost);
     try {
       await conn.query('BEGIN');
       const result = await fn(new PostgresClient({ pool: this.pool, target: conn }));
@@ -71,6 +77,7 @@ export class PostgresClient implements SqlClient {
       }
       throw err;
     } finally {
+      conn.off('error', onLost);
       conn.release(broken);
     }
   }

@@ -15,7 +15,8 @@ export class SqliteClient implements SqlClient {
   #inTransaction = false;
 
   constructor(filename: string, options: { readonly?: boolean; fileMustExist?: boolean } = {}) {
-    if (filename !== ':memory:' && !options.readonly) fs.mkdirSync(path.dirname(filename), { recursive: true });
+    if (filename !== ':memory:' && !options.readonly)
+      fs.mkdirSync(path.dirname(filename), { recursive: true });
     this.db = new Database(filename, {
       ...(options.readonly ? { readonly: true } : {}),
       ...(options.fileMustExist || options.readonly ? { fileMustExist: true } : {}),

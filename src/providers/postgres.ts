@@ -1,0 +1,323 @@
+import crypto from 'node:crypto';
+import pg from 'pg';
+import { AppvisorError } from '../errors.js';
+import { abortable, abortReason, translateDbError } from './errors.js';
+import { quoteIdentifier, quoteLiteral, validateIdentifier, validateOwner } from './identifiers.js';
+import type {
+  AppDatabase,
+  Observation,
+  OperationResult,
+  OpOptions,
+  Provider,
+  ProviderLog,
+  SqlClient,
+} from './provider.js';
+import { PostgresClient } from './sql/postgres.js';
+import { type DatabaseUrl, withDatabase } from './url.js';
+
+export interface PostgresProviderOptions {
+  /** Receives errors of idle admin and app connections (server restarts); nothing else. */
+  readonly log?: ProviderLog;
+  /** Admin pool size. @default 2 */
+  readonly maxAdminConnections?: number;
+  /** Idle admin and app connections close after this long. @default 10000 */
+  readonly idleTimeoutMillis?: number;
+  /** @default 5000 */
+  readonly connectTimeoutMillis?: number;
+}
+
+/** Databases a provider never creates or drops, whatever a manifest says. */
+const RESERVED_DATABASES = new Set(['postgres', 'template0', 'template1']);
+const RESERVED_SCHEMAS = new Set(['public', 'information_schema']);
+
+/** SQLSTATE 42P04 duplicate_database, 42P06 duplicate_schema, 23505 unique_violation (a concurrent CREATE). */
+const DUPLICATE_STATES = new Set(['42P04', '42P06', '23505']);
+
+/**
+ * PostgreSQL: `new-database` on the server of `url`, `new-schema` inside the database of `url`.
+ * Ownership markers are `COMMENT ON DATABASE` / `COMMENT ON SCHEMA`, written so that an object
+ * with the real name never exists without its marker.
+ */
+export class PostgresProvider implements Provider {
+  readonly dialect = 'postgres' as const;
+  readonly server: string;
+  readonly #url: DatabaseUrl;
+  /** The database the admin pool connects to, which holds new-schema schemas. */
+  readonly #database: string;
+  readonly #pool: pg.Pool;
+  readonly #options: PostgresProviderOptions;
+  #serverVersion: number | undefined;
+
+  constructor(url: DatabaseUrl, options: PostgresProviderOptions = {}) {
+    if (url.dialect !== 'postgres')
+      throw new TypeError(`PostgresProvider needs a postgres URL, got ${url.redacted}`);
+    this.#url = url;
+    this.#options = options;
+    this.#database = url.database ?? 'postgres';
+    this.server = `postgres://${url.user ? `${url.user}@` : ''}${url.host}:${url.port}`;
+    this.#pool = new pg.Pool({
+      connectionString: withDatabase(url, this.#database),
+      max: options.maxAdminConnections ?? 2,
+      idleTimeoutMillis: options.idleTimeoutMillis ?? 10_000,
+      connectionTimeoutMillis: options.connectTimeoutMillis ?? 5_000,
+      allowExitOnIdle: true,
+    });
+    // Unhandled, an idle connection dropped by the server would crash the process.
+    this.#pool.on('error', (err) => this.#warn(err, 'idle admin connection failed'));
+  }
+
+  async observeDatabase(name: string, opts: OpOptions = {}): Promise<Observation> {
+    validateIdentifier('postgres', 'database', name);
+    return this.#run(`observe database "${name}"`, opts.signal, (c) => this.#observeDatabase(c, name));
+  }
+
+  async createDatabase(name: string, owner: string, opts: OpOptions = {}): Promise<OperationResult> {
+    const quoted = quoteIdentifier('postgres', 'database', name);
+    validateOwner(owner);
+    this.#refuseReserved('database', name);
+    return this.#run(`create database "${name}"`, opts.signal, async (client) => {
+      if ((await this.#observeDatabase(client, name)).exists) return 'unchanged';
+      // CREATE DATABASE cannot run in a transaction: create and mark it under a temporary name,
+      // then rename, so a crash never leaves an unmarked database under the real name.
+      const temp = pg.escapeIdentifier(`_avtmp_${crypto.randomBytes(8).toString('hex')}`);
+      await client.query(`CREATE DATABASE ${temp}`);
+      try {
+        await client.query(`COMMENT ON DATABASE ${temp} IS ${quoteLiteral('postgres', owner)}`);
+        await client.query(`ALTER DATABASE ${temp} RENAME TO ${quoted}`);
+        return 'created';
+      } catch (err) {
+        await client.query(`DROP DATABASE IF EXISTS ${temp}`).catch(() => undefined);
+        if (isDuplicate(err)) return 'unchanged';
+        throw err;
+      }
+    });
+  }
+
+  async dropDatabase(name: string, opts: OpOptions = {}): Promise<OperationResult> {
+    const quoted = quoteIdentifier('postgres', 'database', name);
+    this.#refuseReserved('database', name, 'drop');
+    return this.#run(`drop database "${name}"`, opts.signal, async (client) => {
+      if (!(await this.#observeDatabase(client, name)).exists) return 'unchanged';
+      if ((await this.#version(client)) >= 130000) {
+        // FORCE terminates the app's open connections, which would otherwise block the drop.
+        await client.query(`DROP DATABASE IF EXISTS ${quoted} WITH (FORCE)`);
+      } else {
+        await client.query(
+          'SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()',
+          [name],
+        );
+        await client.query(`DROP DATABASE IF EXISTS ${quoted}`);
+      }
+      return 'deleted';
+    });
+  }
+
+  async observeSchema(schema: string, opts: OpOptions = {}): Promise<Observation> {
+    validateIdentifier('postgres', 'schema', schema);
+    return this.#run(`observe schema "${schema}"`, opts.signal, (c) => this.#observeSchema(c, schema));
+  }
+
+  async createSchema(schema: string, owner: string, opts: OpOptions = {}): Promise<OperationResult> {
+    const quoted = quoteIdentifier('postgres', 'schema', schema);
+    validateOwner(owner);
+    this.#refuseReserved('schema', schema);
+    return this.#run(
+      `create schema "${schema}" in database "${this.#database}"`,
+      opts.signal,
+      async (client) => {
+        if ((await this.#observeSchema(client, schema)).exists) return 'unchanged';
+        try {
+          // One transaction: the schema never exists without its marker.
+          await client.query('BEGIN');
+          await client.query(`CREATE SCHEMA ${quoted}`);
+          await client.query(`COMMENT ON SCHEMA ${quoted} IS ${quoteLiteral('postgres', owner)}`);
+          await client.query('COMMIT');
+          return 'created';
+        } catch (err) {
+          await client.query('ROLLBACK').catch(() => undefined);
+          if (isDuplicate(err)) return 'unchanged';
+          throw err;
+        }
+      },
+    );
+  }
+
+  async dropSchema(schema: string, opts: OpOptions = {}): Promise<OperationResult> {
+    const quoted = quoteIdentifier('postgres', 'schema', schema);
+    this.#refuseReserved('schema', schema);
+    return this.#run(
+      `drop schema "${schema}" in database "${this.#database}"`,
+      opts.signal,
+      async (client) => {
+        if (!(await this.#observeSchema(client, schema)).exists) return 'unchanged';
+        await client.query(`DROP SCHEMA IF EXISTS ${quoted} CASCADE`);
+        return 'deleted';
+      },
+    );
+  }
+
+  async openDatabase(
+    name: string,
+    opts: { schema?: string; maxConnections?: number } = {},
+  ): Promise<AppDatabase> {
+    validateIdentifier('postgres', 'database', name);
+    if (opts.schema !== undefined) validateIdentifier('postgres', 'schema', opts.schema);
+    const url = withDatabase(this.#url, name);
+    const client: SqlClient = new PostgresClient({
+      connectionString: url,
+      ...(opts.schema ? { schema: opts.schema } : {}),
+      ...(opts.maxConnections ? { max: opts.maxConnections } : {}),
+      idleTimeoutMillis: this.#options.idleTimeoutMillis ?? 10_000,
+      connectionTimeoutMillis: this.#options.connectTimeoutMillis ?? 5_000,
+      onError: (err) => this.#warn(err, `idle connection to database "${name}" failed`),
+    });
+    return {
+      dialect: 'postgres',
+      client,
+      connection: {
+        dialect: 'postgres',
+        url,
+        database: name,
+        ...(opts.schema ? { schema: opts.schema } : {}),
+      },
+    };
+  }
+
+  async close(): Promise<void> {
+    if (!this.#pool.ended && !this.#pool.ending) await this.#pool.end();
+  }
+
+  async #observeDatabase(client: pg.PoolClient, name: string): Promise<Observation> {
+    const { rows } = await client.query<{ owner: string | null }>(
+      `SELECT shobj_description(oid, 'pg_database') AS owner FROM pg_database WHERE datname = $1`,
+      [name],
+    );
+    return observation(rows);
+  }
+
+  async #observeSchema(client: pg.PoolClient, schema: string): Promise<Observation> {
+    const { rows } = await client.query<{ owner: string | null }>(
+      `SELECT obj_description(oid, 'pg_namespace') AS owner FROM pg_namespace WHERE nspname = $1`,
+      [schema],
+    );
+    return observation(rows);
+  }
+
+  async #version(client: pg.PoolClient): Promise<number> {
+    if (this.#serverVersion === undefined) {
+      const { rows } = await client.query<{ v: string }>(`SELECT current_setting('server_version_num') AS v`);
+      this.#serverVersion = Number(rows[0]?.v ?? 0);
+    }
+    return this.#serverVersion;
+  }
+
+  /** System objects are never touched; the database the provider is connected to is never dropped. */
+  #refuseReserved(kind: 'database' | 'schema', name: string, op: 'create' | 'drop' = 'create'): void {
+    const connected = kind === 'database' && op === 'drop' && name === this.#database;
+    const reserved =
+      kind === 'database'
+        ? RESERVED_DATABASES.has(name)
+        : RESERVED_SCHEMAS.has(name) || name.startsWith('pg_');
+    if (connected || reserved) {
+      throw new AppvisorError('INVALID_IDENTIFIER', {
+        kind,
+        name: JSON.stringify(name),
+        reason: connected ? 'it is the main database' : 'it is reserved by PostgreSQL',
+      });
+    }
+  }
+
+  /**
+   * Runs `fn` on one admin connection, translating driver errors. On abort the caller gets the
+   * signal's reason at once; the running statement is cancelled on the server and the
+   * connection discarded when it settles.
+   */
+  async #run<T>(
+    operation: string,
+    signal: AbortSignal | undefined,
+    fn: (c: pg.PoolClient) => Promise<T>,
+  ): Promise<T> {
+    let client: pg.PoolClient | undefined;
+    let aborted = false;
+    const work = async (): Promise<T> => {
+      const acquired = await this.#pool.connect();
+      // pg-pool listens for errors only on idle clients; a connection lost while checked out
+      // would otherwise throw an unhandled 'error' at the process.
+      let lost: Error | undefined;
+      const onLost = (err: Error): void => {
+        lost = err;
+      };
+      acquired.on('error', onLost);
+      const release = (err?: unknown): void => {
+        acquired.off('error', onLost);
+        const discard = aborted || lost !== undefined || (err !== undefined && isConnectionLoss(err));
+        acquired.release(discard ? (lost ?? asError(err ?? new Error('aborted'))) : undefined);
+      };
+      if (aborted) {
+        release();
+        throw abortReason(signal!);
+      }
+      client = acquired;
+      try {
+        const result = await fn(acquired);
+        release();
+        return result;
+      } catch (err) {
+        release(err);
+        throw err;
+      }
+    };
+    try {
+      return await abortable(work, signal, () => {
+        aborted = true;
+        if (client) this.#cancelBackend(client);
+      });
+    } catch (err) {
+      if (signal?.aborted && err === signal.reason) throw err;
+      throw translateDbError(err, { dialect: 'postgres', server: this.server, operation });
+    }
+  }
+
+  /** Best effort: asks the server to cancel what `client` is running, on a separate connection. */
+  #cancelBackend(client: pg.PoolClient): void {
+    const pid = (client as unknown as { processID?: number }).processID;
+    if (!pid) return;
+    const canceller = new pg.Client({
+      connectionString: withDatabase(this.#url, this.#database),
+      connectionTimeoutMillis: 2_000,
+    });
+    canceller.on('error', () => undefined);
+    canceller
+      .connect()
+      .then(() => canceller.query('SELECT pg_cancel_backend($1)', [pid]))
+      .catch(() => undefined)
+      .finally(() => canceller.end().catch(() => undefined));
+  }
+
+  #warn(err: Error, msg: string): void {
+    this.#options.log?.warn({ err, server: this.server }, msg);
+  }
+}
+
+function observation(rows: readonly { owner: string | null }[]): Observation {
+  const row = rows[0];
+  if (!row) return { exists: false };
+  return row.owner ? { exists: true, owner: row.owner } : { exists: true };
+}
+
+function isDuplicate(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && DUPLICATE_STATES.has(code);
+}
+
+/** Errors after which the connection must not go back to the pool. */
+function isConnectionLoss(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  return (
+    typeof code !== 'string' || !/^[0-9A-Z]{5}$/.test(code) || code.startsWith('08') || code.startsWith('57P')
+  );
+}
+
+function asError(err: unknown): Error {
+  return err instanceof Error ? err : new Error(String(err));
+}
