@@ -57,6 +57,8 @@ export interface AppRecord {
   readonly createdAt: string;
   readonly updatedAt: string;
   readonly lastReconciledAt?: string;
+  /** The app's data version after the last migration appvisor ran (a cache; the app's database is authoritative). */
+  readonly dataVersion?: number;
 }
 
 export type ReconcileOutcome = 'unchanged' | 'created' | 'updated' | 'deleted' | 'failed' | 'refused';
@@ -102,7 +104,10 @@ export interface StateStore {
  * A read-only view of a store that may not exist yet (for `plan`, which must not even
  * create tables).
  */
-export type StateReader = Pick<StateStore, 'listRecords' | 'getRecord' | 'getSecret' | 'listHistory' | 'close'> & {
+export type StateReader = Pick<
+  StateStore,
+  'listRecords' | 'getRecord' | 'getSecret' | 'listHistory' | 'close'
+> & {
   readonly storeId: string | undefined;
   readonly target: string;
 };

@@ -1,0 +1,182 @@
+/**
+ * The state store's layout, versioned. `appvisor_meta` holds `schema_version` and `store_id`;
+ * each migration moves the layout one version up. Migrations run under a lock, so two
+ * processes opening a new store at once neither collide nor run a step twice.
+ */
+import crypto from 'node:crypto';
+import { AppvisorError } from '../errors.js';
+import type { Dialect, SqlClient } from '../providers/provider.js';
+import {
+  advisoryLockKey,
+  type ColumnTypes,
+  columnTypes,
+  insertIfAbsent,
+  mysqlLockName,
+  TABLES,
+  upsert,
+} from './dialect.js';
+
+export interface Migration {
+  readonly version: number;
+  readonly description: string;
+  /**
+   * The statements for one dialect, run in order. MySQL commits each DDL statement at once,
+   * so a migration that fails half-way there has run part of its steps: write every step so
+   * it can run again (IF NOT EXISTS, …).
+   */
+  readonly steps: (dialect: Dialect, t: ColumnTypes) => readonly string[];
+}
+
+const { meta, apps, secrets, history } = TABLES;
+
+/** Every layout change, oldest first. Never edit a released one: add the next version. */
+export const MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    description: 'apps, secrets and reconcile history',
+    steps: (dialect, t) => [
+      `CREATE TABLE IF NOT EXISTS ${apps} (
+        name ${t.key} NOT NULL PRIMARY KEY,
+        file ${t.text} NOT NULL,
+        spec ${t.json} NOT NULL,
+        spec_hash ${t.text} NOT NULL,
+        inventory ${t.json} NOT NULL,
+        has_secret ${t.bool} NOT NULL DEFAULT 0,
+        status ${t.text} NOT NULL,
+        last_error ${t.json},
+        created_at ${t.text} NOT NULL,
+        updated_at ${t.text} NOT NULL,
+        last_reconciled_at ${t.text}
+      )${t.tableOptions}`,
+      `CREATE TABLE IF NOT EXISTS ${secrets} (
+        name ${t.key} NOT NULL PRIMARY KEY,
+        secret ${t.text} NOT NULL,
+        created_at ${t.text} NOT NULL
+      )${t.tableOptions}`,
+      `CREATE TABLE IF NOT EXISTS ${history} (
+        id ${t.serialPk},
+        app ${t.key} NOT NULL,
+        reconcile_id ${t.text} NOT NULL,
+        at ${t.text} NOT NULL,
+        outcome ${t.text} NOT NULL,
+        steps ${t.json} NOT NULL,
+        error ${t.json},
+        duration_ms ${t.int} NOT NULL${dialect === 'mysql' ? `,\n        INDEX ${history}_app (app, id)` : ''}
+      )${t.tableOptions}`,
+      // MySQL has no CREATE INDEX IF NOT EXISTS; its index is declared in the table above.
+      ...(dialect === 'mysql' ? [] : [`CREATE INDEX IF NOT EXISTS ${history}_app ON ${history} (app, id)`]),
+    ],
+  },
+  {
+    version: 2,
+    description: "cache of each app's data version (the app's own database stays authoritative)",
+    // One statement, so there is nothing half-done to repeat on MySQL.
+    steps: (dialect, t) => [
+      `ALTER TABLE ${apps} ADD COLUMN ${dialect === 'postgres' ? 'IF NOT EXISTS ' : ''}data_version ${t.int}`,
+    ],
+  },
+];
+
+/** The layout version this code reads and writes. */
+export const SCHEMA_VERSION = MIGRATIONS.at(-1)!.version;
+
+export interface MigrationResult {
+  /** The version found (0: a new store). */
+  readonly from: number;
+  readonly to: number;
+  readonly storeId: string;
+}
+
+const MIGRATE_LOCK = 'appvisor:migrate';
+/** How long a process waits for another one's migration (MySQL; elsewhere the lock waits too). */
+const MIGRATE_WAIT_SECONDS = 60;
+
+function metaTableSql(t: ColumnTypes): string {
+  return `CREATE TABLE IF NOT EXISTS ${meta} (k ${t.key} NOT NULL PRIMARY KEY, v ${t.text} NOT NULL)${t.tableOptions}`;
+}
+
+/** Reads one `appvisor_meta` value. */
+export async function readMeta(client: SqlClient, key: string): Promise<string | undefined> {
+  const rows = await client.query<{ v: string }>(`SELECT v FROM ${meta} WHERE k = ?`, [key]);
+  return rows[0]?.v;
+}
+
+/** The version number in `appvisor_meta`, checked against what this code knows. */
+export function checkVersion(value: string | undefined, target: string): number {
+  const version = value === undefined ? 0 : Number(value);
+  if (!Number.isInteger(version) || version < 0) {
+    throw new AppvisorError('STATE_STORE_FAILED', {
+      target,
+      detail: `schema_version ${value} is not a version`,
+    });
+  }
+  if (version > SCHEMA_VERSION) {
+    throw new AppvisorError(
+      'STATE_STORE_FAILED',
+      {
+        target,
+        detail: `its layout is version ${version}, newer than this appvisor understands (${SCHEMA_VERSION}); upgrade appvisor`,
+      },
+      { retryable: false },
+    );
+  }
+  return version;
+}
+
+/**
+ * Serializes migrations across processes on `tx`'s connection. PostgreSQL: a transaction-level
+ * advisory lock (DDL is transactional there). MySQL: a named lock, released by the returned
+ * function. SQLite: the BEGIN IMMEDIATE of the surrounding transaction already excludes writers.
+ */
+async function lockForMigration(tx: SqlClient, target: string): Promise<() => Promise<void>> {
+  switch (tx.dialect) {
+    case 'sqlite':
+      return async () => undefined;
+    case 'postgres':
+      await tx.query('SELECT pg_advisory_xact_lock(?::bigint)', [advisoryLockKey(MIGRATE_LOCK)]);
+      return async () => undefined;
+    case 'mysql': {
+      const [row] = await tx.query<{ db: string | null }>('SELECT DATABASE() AS db');
+      const name = mysqlLockName(MIGRATE_LOCK, row?.db ?? undefined);
+      const [got] = await tx.query<{ ok: number | null }>('SELECT GET_LOCK(?, ?) AS ok', [
+        name,
+        MIGRATE_WAIT_SECONDS,
+      ]);
+      if (Number(got?.ok) !== 1) {
+        throw new AppvisorError('STATE_STORE_FAILED', {
+          target,
+          detail: `another process kept migrating the store for over ${MIGRATE_WAIT_SECONDS} s`,
+        });
+      }
+      return async () => {
+        await tx.query('SELECT RELEASE_LOCK(?)', [name]);
+      };
+    }
+  }
+}
+
+/**
+ * Brings the store's tables to `SCHEMA_VERSION` (creating them in an empty database) and makes
+ * sure it has a store id. Safe to run from several processes at once and on every open.
+ */
+export async function migrate(client: SqlClient, target: string): Promise<MigrationResult> {
+  const t = columnTypes(client.dialect);
+  return client.transaction(async (tx) => {
+    const unlock = await lockForMigration(tx, target);
+    try {
+      await tx.exec(metaTableSql(t));
+      const from = checkVersion(await readMeta(tx, 'schema_version'), target);
+      for (const migration of MIGRATIONS) {
+        if (migration.version <= from) continue;
+        for (const step of migration.steps(client.dialect, t)) await tx.exec(step);
+        await upsert(tx, meta, 'k', { k: 'schema_version', v: String(migration.version) });
+      }
+      await insertIfAbsent(tx, meta, 'k', { k: 'store_id', v: crypto.randomBytes(8).toString('hex') });
+      const storeId = await readMeta(tx, 'store_id');
+      return { from, to: SCHEMA_VERSION, storeId: storeId! };
+    } finally {
+      // A failed release means a dead connection, whose named lock the server drops anyway.
+      await unlock().catch(() => undefined);
+    }
+  });
+}

@@ -1,0 +1,175 @@
+/**
+ * A read-only view of the state store, for `appvisor plan`, which must change nothing anywhere:
+ * it never creates the SQLite file, its folder or any table, and issues only SELECTs — on
+ * connections that the database itself keeps read-only, as a second line of defence.
+ */
+import fs from 'node:fs';
+import Database from 'better-sqlite3';
+import pg from 'pg';
+import type { Logger } from 'pino';
+import type { SqlClient } from '../providers/provider.js';
+import { MysqlClient } from '../providers/sql/mysql.js';
+import { openSqlClient } from '../providers/sql/open.js';
+import { PostgresClient } from '../providers/sql/postgres.js';
+import { type DatabaseUrl, parseDatabaseUrl } from '../providers/url.js';
+import { TABLES, tableExists } from './dialect.js';
+import { guard, requireDatabase, type StoreTarget } from './errors.js';
+import { checkVersion, readMeta } from './migrations.js';
+import { selectHistory, selectRecord, selectRecords, selectSecret } from './queries.js';
+import type { AppRecord, HistoryEntry, StateReader } from './types.js';
+
+export interface StateReaderOptions {
+  /** Base for relative `sqlite:` paths. @default process.cwd() */
+  readonly cwd?: string;
+  /** Entries `listHistory` returns when no limit is given. @default 50 */
+  readonly historyLimit?: number;
+  readonly log?: Logger;
+}
+
+/** A store that does not exist yet: no records, no secrets, no history. */
+class EmptyStateReader implements StateReader {
+  readonly storeId = undefined;
+  readonly target: string;
+
+  constructor(target: string) {
+    this.target = target;
+  }
+
+  async listRecords(): Promise<AppRecord[]> {
+    return [];
+  }
+  async getRecord(): Promise<AppRecord | undefined> {
+    return undefined;
+  }
+  async getSecret(): Promise<string | undefined> {
+    return undefined;
+  }
+  async listHistory(): Promise<HistoryEntry[]> {
+    return [];
+  }
+  async close(): Promise<void> {}
+}
+
+class SqlStateReader implements StateReader {
+  readonly storeId: string;
+  readonly target: string;
+  readonly #client: SqlClient;
+  readonly #where: StoreTarget;
+  readonly #historyLimit: number;
+
+  constructor(client: SqlClient, where: StoreTarget, storeId: string, historyLimit: number) {
+    this.#client = client;
+    this.#where = where;
+    this.target = where.target;
+    this.storeId = storeId;
+    this.#historyLimit = historyLimit;
+  }
+
+  listRecords(): Promise<AppRecord[]> {
+    return guard(this.#where, 'list records', () => selectRecords(this.#client));
+  }
+  getRecord(name: string): Promise<AppRecord | undefined> {
+    return guard(this.#where, `read record ${name}`, () => selectRecord(this.#client, name));
+  }
+  getSecret(name: string): Promise<string | undefined> {
+    return guard(this.#where, `read secret ${name}`, () => selectSecret(this.#client, name));
+  }
+  listHistory(name: string, limit = this.#historyLimit): Promise<HistoryEntry[]> {
+    return guard(this.#where, `read history of ${name}`, () => selectHistory(this.#client, name, limit));
+  }
+  close(): Promise<void> {
+    return this.#client.close();
+  }
+}
+
+/**
+ * A query-only SQLite handle. Not `readonly: true`: a read-only handle on a WAL database leaves
+ * `-wal`/`-shm` files behind, while a query-only one removes them on close like any last reader,
+ * leaving the folder exactly as it was. It also never switches the journal mode (SqliteClient does).
+ */
+class QueryOnlySqlite implements SqlClient {
+  readonly dialect = 'sqlite' as const;
+  readonly #db: Database.Database;
+
+  constructor(filename: string) {
+    this.#db = new Database(filename, { fileMustExist: true });
+    this.#db.pragma('query_only = 1');
+    this.#db.pragma('busy_timeout = 5000');
+  }
+
+  async query<T = Record<string, unknown>>(sql: string, params: readonly unknown[] = []): Promise<T[]> {
+    return this.#db.prepare(sql).all(...params) as T[];
+  }
+  async exec(sql: string): Promise<void> {
+    this.#db.exec(sql);
+  }
+  transaction<T>(fn: (tx: SqlClient) => Promise<T>): Promise<T> {
+    return fn(this);
+  }
+  async close(): Promise<void> {
+    if (this.#db.open) this.#db.close();
+  }
+}
+
+function openReadOnlyClient(parsed: DatabaseUrl, log: Logger | undefined): SqlClient | undefined {
+  const onError = (err: Error): void => log?.warn({ err }, 'state store connection lost');
+  switch (parsed.dialect) {
+    case 'sqlite': {
+      const file = parsed.filename!;
+      if (file === ':memory:' || !fs.existsSync(file)) return undefined;
+      return new QueryOnlySqlite(file);
+    }
+    case 'postgres': {
+      const pool = new pg.Pool({
+        connectionString: parsed.url,
+        max: 2,
+        connectionTimeoutMillis: 5_000,
+        allowExitOnIdle: true,
+        // A startup parameter, so the server refuses writes from the very first statement.
+        options: '-c default_transaction_read_only=on',
+      });
+      pool.on('error', onError);
+      return new PostgresClient({ pool, target: pool });
+    }
+    case 'mysql': {
+      const client = openSqlClient(parsed, { max: 2, onError });
+      if (client instanceof MysqlClient) {
+        // Queued ahead of any query on the new connection.
+        client.pool.pool.on('connection', (conn) => {
+          conn.query('SET SESSION TRANSACTION READ ONLY', () => undefined);
+        });
+      }
+      return client;
+    }
+  }
+}
+
+/**
+ * Opens the state store read-only. A store that does not exist (no SQLite file, no tables)
+ * reads as empty, with `storeId` undefined; nothing is created either way.
+ */
+export async function openStateReader(
+  url: string | DatabaseUrl,
+  opts: StateReaderOptions = {},
+): Promise<StateReader> {
+  const parsed = typeof url === 'string' ? parseDatabaseUrl(url, opts.cwd) : url;
+  const where: StoreTarget = { dialect: parsed.dialect, target: parsed.redacted };
+  requireDatabase(parsed);
+  const client = await guard(where, 'open', async () => openReadOnlyClient(parsed, opts.log));
+  if (!client) return new EmptyStateReader(where.target);
+  try {
+    const storeId = await guard(where, 'open', async () => {
+      if (!(await tableExists(client, TABLES.meta))) return undefined;
+      checkVersion(await readMeta(client, 'schema_version'), where.target);
+      return readMeta(client, 'store_id');
+    });
+    if (storeId === undefined) {
+      await client.close();
+      return new EmptyStateReader(where.target);
+    }
+    return new SqlStateReader(client, where, storeId, opts.historyLimit ?? 50);
+  } catch (err) {
+    await client.close().catch(() => undefined);
+    throw err;
+  }
+}

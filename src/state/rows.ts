@@ -1,0 +1,122 @@
+/**
+ * Records and history entries ⇄ table rows. JSON fields are stored as text on every dialect;
+ * optional fields are NULL in the table and absent (not `undefined`) in the objects.
+ */
+import type { AppManifest } from '../manifests/types.js';
+import type {
+  AppRecord,
+  AppRecordError,
+  AppStatus,
+  HistoryEntry,
+  InventoryItem,
+  ReconcileOutcome,
+} from './types.js';
+
+export const APP_COLUMNS = [
+  'name',
+  'file',
+  'spec',
+  'spec_hash',
+  'inventory',
+  'has_secret',
+  'status',
+  'last_error',
+  'created_at',
+  'updated_at',
+  'last_reconciled_at',
+  'data_version',
+] as const;
+
+export const HISTORY_COLUMNS = [
+  'app',
+  'reconcile_id',
+  'at',
+  'outcome',
+  'steps',
+  'error',
+  'duration_ms',
+] as const;
+
+export type AppRow = Record<(typeof APP_COLUMNS)[number], unknown>;
+export type HistoryRow = Record<(typeof HISTORY_COLUMNS)[number], unknown>;
+
+/** Thrown for a row whose JSON cannot be read; the store turns it into STATE_STORE_FAILED. */
+export class CorruptRowError extends Error {
+  override readonly name = 'CorruptRowError';
+}
+
+function parseJson<T>(value: unknown, what: string): T {
+  try {
+    return JSON.parse(String(value)) as T;
+  } catch (err) {
+    throw new CorruptRowError(`${what} is not valid JSON (${(err as Error).message})`);
+  }
+}
+
+function optionalString(value: unknown): string | undefined {
+  return value === null || value === undefined ? undefined : String(value);
+}
+
+export function recordToRow(record: AppRecord): AppRow {
+  return {
+    name: record.name,
+    file: record.file,
+    spec: JSON.stringify(record.spec),
+    spec_hash: record.specHash,
+    inventory: JSON.stringify(record.inventory),
+    has_secret: record.hasSecret ? 1 : 0,
+    status: record.status,
+    last_error: record.lastError === undefined ? null : JSON.stringify(record.lastError),
+    created_at: record.createdAt,
+    updated_at: record.updatedAt,
+    last_reconciled_at: record.lastReconciledAt ?? null,
+    data_version: record.dataVersion ?? null,
+  };
+}
+
+export function rowToRecord(row: AppRow): AppRecord {
+  const name = String(row.name);
+  const lastError =
+    row.last_error === null ? undefined : parseJson<AppRecordError>(row.last_error, `${name}.last_error`);
+  const lastReconciledAt = optionalString(row.last_reconciled_at);
+  return {
+    name,
+    file: String(row.file),
+    spec: parseJson<AppManifest>(row.spec, `${name}.spec`),
+    specHash: String(row.spec_hash),
+    inventory: parseJson<InventoryItem[]>(row.inventory, `${name}.inventory`),
+    hasSecret: Number(row.has_secret) === 1,
+    status: String(row.status) as AppStatus,
+    ...(lastError ? { lastError } : {}),
+    createdAt: String(row.created_at),
+    updatedAt: String(row.updated_at),
+    ...(lastReconciledAt ? { lastReconciledAt } : {}),
+    ...(row.data_version === null || row.data_version === undefined ? {} : { dataVersion: Number(row.data_version) }),
+  };
+}
+
+export function historyToRow(entry: HistoryEntry): HistoryRow {
+  return {
+    app: entry.app,
+    reconcile_id: entry.reconcileId,
+    at: entry.at,
+    outcome: entry.outcome,
+    steps: JSON.stringify(entry.steps),
+    error: entry.error === undefined ? null : JSON.stringify(entry.error),
+    duration_ms: Math.round(entry.durationMs),
+  };
+}
+
+export function rowToHistory(row: HistoryRow): HistoryEntry {
+  const what = `history of ${String(row.app)}`;
+  const error = row.error === null ? undefined : parseJson<HistoryEntry['error']>(row.error, what);
+  return {
+    app: String(row.app),
+    reconcileId: String(row.reconcile_id),
+    at: String(row.at),
+    outcome: String(row.outcome) as ReconcileOutcome,
+    steps: parseJson<HistoryEntry['steps']>(row.steps, what),
+    ...(error ? { error } : {}),
+    durationMs: Number(row.duration_ms),
+  };
+}

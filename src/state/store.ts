@@ -1,0 +1,152 @@
+/**
+ * The state store in the main database (SQLite, PostgreSQL or MySQL/MariaDB): app records,
+ * secrets and a short reconcile history per app. It creates and migrates its own tables.
+ */
+import type { Logger } from 'pino';
+import { AppvisorError } from '../errors.js';
+import type { SqlClient } from '../providers/provider.js';
+import { openSqlClient } from '../providers/sql/open.js';
+import { type DatabaseUrl, parseDatabaseUrl } from '../providers/url.js';
+import { guard, requireDatabase, type StoreTarget } from './errors.js';
+import { migrate } from './migrations.js';
+import {
+  ensureSecretRow,
+  insertHistory,
+  removeRecord,
+  selectHistory,
+  selectRecord,
+  selectRecords,
+  selectSecret,
+  writeRecord,
+} from './queries.js';
+import type { AppRecord, HistoryEntry, StateStore } from './types.js';
+
+export interface StateStoreOptions {
+  /** Base for relative `sqlite:` paths. @default process.cwd() */
+  readonly cwd?: string;
+  /** History entries kept per app; older ones are dropped on append. @default 50 */
+  readonly historyLimit?: number;
+  /** Connections in the pool (PostgreSQL, MySQL). @default 4 */
+  readonly maxConnections?: number;
+  readonly log?: Logger;
+}
+
+/** Resolved options. */
+const DEFAULTS = { historyLimit: 50, maxConnections: 4 } as const;
+
+class SqlStateStore implements StateStore {
+  readonly storeId: string;
+  readonly target: string;
+  readonly #client: SqlClient;
+  readonly #where: StoreTarget;
+  readonly #historyLimit: number;
+  #closing: Promise<void> | undefined;
+
+  constructor(client: SqlClient, where: StoreTarget, storeId: string, historyLimit: number) {
+    this.#client = client;
+    this.#where = where;
+    this.target = where.target;
+    this.storeId = storeId;
+    this.#historyLimit = historyLimit;
+  }
+
+  #run<T>(operation: string, fn: (client: SqlClient) => Promise<T>): Promise<T> {
+    if (this.#closing) {
+      return Promise.reject(
+        new AppvisorError('STATE_STORE_FAILED', {
+          target: this.target,
+          detail: `${operation}: the store is closed`,
+        }),
+      );
+    }
+    return guard(this.#where, operation, () => fn(this.#client));
+  }
+
+  listRecords(): Promise<AppRecord[]> {
+    return this.#run('list records', selectRecords);
+  }
+  getRecord(name: string): Promise<AppRecord | undefined> {
+    return this.#run(`read record ${name}`, (c) => selectRecord(c, name));
+  }
+  putRecord(record: AppRecord): Promise<void> {
+    return this.#run(`write record ${record.name}`, (c) => writeRecord(c, record));
+  }
+  deleteRecord(name: string): Promise<void> {
+    return this.#run(`delete record ${name}`, (c) => removeRecord(c, name));
+  }
+  getSecret(name: string): Promise<string | undefined> {
+    return this.#run(`read secret ${name}`, (c) => selectSecret(c, name));
+  }
+  ensureSecret(name: string, secret: string): Promise<string> {
+    return this.#run(`store secret ${name}`, (c) => ensureSecretRow(c, name, secret));
+  }
+  appendHistory(entry: HistoryEntry): Promise<void> {
+    return this.#run(`append history of ${entry.app}`, (c) => insertHistory(c, entry, this.#historyLimit));
+  }
+  listHistory(name: string, limit = this.#historyLimit): Promise<HistoryEntry[]> {
+    return this.#run(`read history of ${name}`, (c) => selectHistory(c, name, limit));
+  }
+
+  close(): Promise<void> {
+    this.#closing ??= this.#client.close();
+    return this.#closing;
+  }
+}
+
+const sqliteMigrations = new Map<string, Promise<unknown>>();
+
+/**
+ * Runs SQLite migrations of one file one at a time within this process. A migration holds a
+ * write transaction across awaits; a second handle on the same file would busy-wait for it
+ * synchronously, blocking the very event loop the first one needs to finish. Other processes
+ * simply wait their turn (busy_timeout).
+ */
+function oneAtATime<T>(file: string | undefined, fn: () => Promise<T>): Promise<T> {
+  if (file === undefined) return fn();
+  const run = (sqliteMigrations.get(file) ?? Promise.resolve()).then(fn, fn);
+  const tail = run.then(
+    () => undefined,
+    () => undefined,
+  );
+  sqliteMigrations.set(file, tail);
+  void tail.then(() => {
+    if (sqliteMigrations.get(file) === tail) sqliteMigrations.delete(file);
+  });
+  return run;
+}
+
+/**
+ * Opens the state store at `url` (`sqlite:FILE`, `postgres://…/db`, `mysql://…/db`), creating
+ * its tables on first use and migrating them to the current layout. The database itself must
+ * exist (SQLite: the file and its folder are created).
+ */
+export async function openStateStore(
+  url: string | DatabaseUrl,
+  opts: StateStoreOptions = {},
+): Promise<StateStore> {
+  const parsed = typeof url === 'string' ? parseDatabaseUrl(url, opts.cwd) : url;
+  const where: StoreTarget = { dialect: parsed.dialect, target: parsed.redacted };
+  requireDatabase(parsed);
+  const historyLimit = opts.historyLimit ?? DEFAULTS.historyLimit;
+  if (!Number.isInteger(historyLimit) || historyLimit < 1) {
+    throw new AppvisorError('CONFIG_INVALID', {
+      detail: `historyLimit must be a positive integer, got ${historyLimit}`,
+    });
+  }
+  const client = await guard(where, 'open', async () =>
+    openSqlClient(parsed, {
+      max: opts.maxConnections ?? DEFAULTS.maxConnections,
+      onError: (err) => opts.log?.warn({ err, target: where.target }, 'state store connection lost'),
+    }),
+  );
+  try {
+    const { from, to, storeId } = await guard(where, 'create or migrate tables', () =>
+      oneAtATime(parsed.filename, () => migrate(client, where.target)),
+    );
+    if (from !== to) opts.log?.info({ target: where.target, from, to }, 'state store tables migrated');
+    return new SqlStateStore(client, where, storeId, historyLimit);
+  } catch (err) {
+    await client.close().catch(() => undefined);
+    throw err;
+  }
+}
