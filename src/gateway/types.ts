@@ -4,8 +4,13 @@ import type { Duplex } from 'node:stream';
 /** What the gateway needs to hand a request to an app that is ready. */
 export interface ReadyApp {
   readonly name: string;
-  readonly handler: (req: IncomingMessage, res: ServerResponse) => void;
-  readonly upgrade?: (req: IncomingMessage, socket: Duplex, head: Buffer) => void;
+  /**
+   * A Node request listener. A synchronous throw, a returned promise that rejects, or an
+   * 'error' emitted on `res` answers 500 `APP_HANDLER_FAILED` for that request only.
+   */
+  readonly handler: (req: IncomingMessage, res: ServerResponse) => unknown;
+  /** WebSocket (or other) upgrades; without it the gateway answers 404 to upgrades for this app. */
+  readonly upgrade?: (req: IncomingMessage, socket: Duplex, head: Buffer) => unknown;
 }
 
 /**
@@ -15,19 +20,36 @@ export interface ReadyApp {
 export interface GatewayApps {
   /** True if `name` is a known, routable sub-app (has a valid manifest, not orphaned). */
   has(name: string): boolean;
-  /** The app that owns this exact host name (lower-cased, port stripped), if any. */
+  /** The app that owns this exact host name (lower-cased, port and trailing dot stripped), if any. */
   appForDomain(host: string): string | undefined;
   /**
-   * Resolves when the app can take requests, starting it if needed (single-flight: concurrent
-   * callers share one start). Rejects with an AppvisorError: APP_NOT_FOUND, APP_DISABLED,
-   * APP_NEEDS_UPGRADE, APP_ERROR, APP_STARTING (start still running after `timeoutMs`).
+   * Fast path: the app if it is running and can take a request right now, else undefined
+   * (the gateway then calls `acquire`). Must not start anything.
+   */
+  ready?(name: string): ReadyApp | undefined;
+  /** Fast path for the main app, as `ready`. */
+  readyMain?(): ReadyApp | undefined;
+  /**
+   * Resolves when the app can take requests, starting it if needed. Rejects with an
+   * AppvisorError: APP_NOT_FOUND, APP_DISABLED, APP_NEEDS_UPGRADE, APP_ERROR, APP_STARTING.
+   * The gateway shares one pending call among concurrent requests for the same app and
+   * answers APP_STARTING itself once `timeoutMs` has passed (the start goes on); an
+   * implementation may also reject earlier with APP_STARTING. Should be single-flight too,
+   * since other callers (admin API, reconciler) may start apps.
    */
   acquire(name: string, opts: { readonly timeoutMs: number }): Promise<ReadyApp>;
   /** The main app (served at `/` and for unknown hosts). */
   acquireMain(opts: { readonly timeoutMs: number }): Promise<ReadyApp>;
-  /** Counts a request for metrics. */
+  /**
+   * Counts a finished request for metrics: `app` is a sub-app name or 'main'; `status` is 499
+   * when the client went away before the response was complete.
+   */
   onRequest?(app: string, status: number, durationMs: number): void;
 }
 
-/** The supervisor's own routes under /_supervisor/. */
-export type SupervisorHandler = (req: IncomingMessage, res: ServerResponse, path: string) => void;
+/**
+ * The supervisor's own routes under /_supervisor/. `path` is the part after `/_supervisor`,
+ * without the query ('' for exactly `/_supervisor`); `req.url` is left as the client sent it.
+ * May return a promise; a rejection or throw answers 500.
+ */
+export type SupervisorHandler = (req: IncomingMessage, res: ServerResponse, path: string) => unknown;

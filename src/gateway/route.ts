@@ -1,0 +1,103 @@
+import type { GatewayApps } from './types.js';
+
+/** Where one request goes (SPEC §6). */
+export type Route =
+  /** `/_supervisor` and below, whatever the Host. `path` is below the prefix, without the query ('' for exactly `/_supervisor`). */
+  | { readonly kind: 'supervisor'; readonly path: string }
+  /** Exactly `/apps/<name>` (308 to `/apps/<name>/`, query kept). */
+  | { readonly kind: 'redirect'; readonly location: string }
+  /** A sub-app: `prefix` is `/apps/<name>` or '' (custom domain); `path` is what the app sees, query kept. */
+  | { readonly kind: 'app'; readonly name: string; readonly prefix: string; readonly path: string }
+  /** `/apps/<segment>/…` naming no routable app; `name` is the segment, decoded once where possible. */
+  | { readonly kind: 'not-found'; readonly name: string }
+  /** Everything else: the main app, with the original path. */
+  | { readonly kind: 'main'; readonly path: string };
+
+const APP_NAME = /^[a-z][a-z0-9_-]{0,39}$/;
+const SUPERVISOR = '/_supervisor';
+const APPS = '/apps/';
+const SLASH = 47;
+const BRACKET = 91;
+
+/** True for a valid sub-app name (`^[a-z][a-z0-9_-]{0,39}$`, not the reserved 'main'). */
+export function isAppName(name: string): boolean {
+  return APP_NAME.test(name) && name !== 'main';
+}
+
+/** A Host header as routing compares it: lower-cased, port and one trailing dot removed. */
+export function normaliseHost(host: string): string {
+  let end = host.length;
+  if (host.charCodeAt(0) === BRACKET) {
+    const close = host.indexOf(']');
+    if (close !== -1) end = close + 1;
+  } else {
+    const colon = host.indexOf(':');
+    if (colon !== -1) end = colon;
+  }
+  if (end > 0 && host.charCodeAt(end - 1) === 46) end--;
+  return (end === host.length ? host : host.slice(0, end)).toLowerCase();
+}
+
+// Most requests repeat the previous Host; remembering one saves a lower-casing per request.
+let lastHost = '';
+let lastNormalised = '';
+
+function decodeOnce(segment: string): string | undefined {
+  if (!segment.includes('%')) return segment;
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Routes one request by its raw URL and Host only (no other header, no query parameter).
+ * Pure: no I/O, nothing but `has` and `appForDomain` is asked of `apps`.
+ *
+ * Dot segments are never resolved: the segment after `/apps/` is decoded once and must be a
+ * valid, known app name, so `/apps/../_supervisor`, `/apps/%2e%2e/` or `/apps/a%2F..%2F/`
+ * end as `not-found`, and whatever follows a valid name stays inside that app.
+ * Precedence: supervisor, then a custom domain (the whole host belongs to that app), then
+ * `/apps/<name>`, then the main app.
+ */
+export function resolveRoute(
+  host: string | undefined,
+  rawUrl: string,
+  apps: Pick<GatewayApps, 'has' | 'appForDomain'>,
+): Route {
+  const query = rawUrl.indexOf('?');
+  const pathEnd = query === -1 ? rawUrl.length : query;
+
+  if (
+    rawUrl.startsWith(SUPERVISOR) &&
+    (pathEnd === SUPERVISOR.length || rawUrl.charCodeAt(SUPERVISOR.length) === SLASH)
+  ) {
+    return { kind: 'supervisor', path: rawUrl.slice(SUPERVISOR.length, pathEnd) };
+  }
+
+  if (host !== undefined && host !== '') {
+    if (host !== lastHost) {
+      lastNormalised = normaliseHost(host);
+      lastHost = host;
+    }
+    const name = apps.appForDomain(lastNormalised);
+    if (name !== undefined) return { kind: 'app', name, prefix: '', path: rawUrl };
+  }
+
+  if (rawUrl.startsWith(APPS)) {
+    const slash = rawUrl.indexOf('/', APPS.length);
+    const segmentEnd = slash === -1 || slash > pathEnd ? pathEnd : slash;
+    const segment = rawUrl.slice(APPS.length, segmentEnd);
+    const name = decodeOnce(segment);
+    if (name === undefined || !isAppName(name) || !apps.has(name)) {
+      return { kind: 'not-found', name: name ?? segment };
+    }
+    if (segmentEnd === pathEnd) {
+      return { kind: 'redirect', location: `${APPS}${name}/${rawUrl.slice(pathEnd)}` };
+    }
+    return { kind: 'app', name, prefix: `/apps/${name}`, path: rawUrl.slice(segmentEnd) };
+  }
+
+  return { kind: 'main', path: rawUrl };
+}

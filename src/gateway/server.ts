@@ -1,0 +1,321 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+import { performance } from 'node:perf_hooks';
+import type { Duplex } from 'node:stream';
+import type { Logger } from 'pino';
+import { AppvisorError, type ErrorCode } from '../errors.js';
+import { Acquirer, MAIN } from './acquire.js';
+import { sendError, toAppError, writeSocketError, writeSocketResponse } from './errors.js';
+import { contain, forwardAs } from './forward.js';
+import { resolveRoute } from './route.js';
+import type { GatewayApps, ReadyApp, SupervisorHandler } from './types.js';
+
+/** Server timeouts, in milliseconds. */
+export interface GatewayTimeouts {
+  /** Time to receive a request's headers (slowloris guard). @default 30000 */
+  readonly headersMs?: number;
+  /** Time to receive a whole request, body included. @default 120000 */
+  readonly requestMs?: number;
+  /** How long an idle keep-alive connection stays open. @default 10000 */
+  readonly keepAliveMs?: number;
+}
+
+/** Options of `createGateway`. */
+export interface GatewayOptions {
+  readonly apps: GatewayApps;
+  readonly supervisor: SupervisorHandler;
+  readonly log: Logger;
+  /** How long a request waits for its app to start before 503 APP_STARTING. @default 30000 */
+  readonly startTimeoutMs?: number;
+  /** `Retry-After` sent with APP_STARTING, in seconds. @default 1 */
+  readonly retryAfterSeconds?: number;
+  readonly timeouts?: GatewayTimeouts;
+}
+
+/** The HTTP front of appvisor (SPEC §6). */
+export interface Gateway {
+  readonly server: Server;
+  /** Listens and resolves with the bound address (port 0 picks a free port). */
+  listen(port: number, host?: string): Promise<AddressInfo>;
+  /**
+   * Stops accepting, lets in-flight requests finish for up to `graceMs`, then destroys what is
+   * left (upgraded sockets included). Safe to call more than once: every call gets the same promise.
+   */
+  close(opts?: { readonly graceMs?: number }): Promise<void>;
+  /** Requests received and not yet answered (or abandoned). */
+  readonly inFlight: number;
+}
+
+/** Creates the gateway; it serves nothing until `listen`. */
+export function createGateway(options: GatewayOptions): Gateway {
+  return new HttpGateway(options);
+}
+
+const SUPERVISOR_NAME = '_supervisor';
+
+// Per-request state lives on the response itself, read by listeners made once per gateway,
+// so the hot path creates no closures.
+const APP = Symbol('appvisor.app');
+const STARTED = Symbol('appvisor.started');
+
+interface TrackedResponse extends ServerResponse {
+  /** The app name counted for metrics and named in logs; undefined for gateway answers. */
+  [APP]?: string | undefined;
+  [STARTED]?: number;
+}
+
+function destroyOnError(this: Duplex): void {
+  this.destroy();
+}
+
+class HttpGateway implements Gateway {
+  readonly server: Server;
+  readonly #apps: GatewayApps;
+  readonly #supervisor: SupervisorHandler;
+  readonly #log: Logger;
+  readonly #acquirer: Acquirer;
+  readonly #retryAfter: number;
+  readonly #upgrades = new Set<Duplex>();
+  #inFlight = 0;
+  #closing = false;
+  #closed: Promise<void> | undefined;
+
+  constructor(options: GatewayOptions) {
+    this.#apps = options.apps;
+    this.#supervisor = options.supervisor;
+    this.#log = options.log;
+    this.#acquirer = new Acquirer(options.apps, options.startTimeoutMs ?? 30_000);
+    this.#retryAfter = options.retryAfterSeconds ?? 1;
+    const timeouts = options.timeouts ?? {};
+    this.server = createServer(
+      { requestTimeout: timeouts.requestMs ?? 120_000, headersTimeout: timeouts.headersMs ?? 30_000 },
+      this.#onRequest,
+    );
+    this.server.keepAliveTimeout = timeouts.keepAliveMs ?? 10_000;
+    this.server.on('upgrade', this.#onUpgrade);
+  }
+
+  get inFlight(): number {
+    return this.#inFlight;
+  }
+
+  listen(port: number, host?: string): Promise<AddressInfo> {
+    return new Promise((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen(port, host, () => {
+        this.server.off('error', reject);
+        resolve(this.server.address() as AddressInfo);
+      });
+    });
+  }
+
+  close(opts: { readonly graceMs?: number } = {}): Promise<void> {
+    this.#closed ??= new Promise<void>((resolve) => {
+      this.#closing = true;
+      const graceMs = opts.graceMs ?? 10_000;
+      const timer = setTimeout(() => {
+        if (this.#inFlight > 0 || this.#upgrades.size > 0) {
+          this.#log.warn(
+            { inFlight: this.#inFlight, upgraded: this.#upgrades.size, graceMs },
+            'closing remaining connections',
+          );
+        }
+        this.server.closeAllConnections();
+        for (const socket of this.#upgrades) socket.destroy();
+      }, graceMs);
+      this.server.close(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+      this.server.closeIdleConnections();
+    });
+    return this.#closed;
+  }
+
+  readonly #onRequest = (req: IncomingMessage, res: ServerResponse): void => {
+    this.#inFlight++;
+    if (this.#closing) res.setHeader('connection', 'close');
+    let route: ReturnType<typeof resolveRoute>;
+    try {
+      route = resolveRoute(req.headers.host, req.url ?? '/', this.#apps);
+    } catch (err) {
+      this.#track(res, undefined);
+      this.#failed(SUPERVISOR_NAME, res, err);
+      return;
+    }
+    switch (route.kind) {
+      case 'app': {
+        this.#track(res, route.name);
+        forwardAs(req, route.path, route.prefix);
+        const ready = this.#apps.ready?.(route.name);
+        if (ready !== undefined) this.#dispatch(ready, req, res);
+        else this.#acquire(route.name, req, res);
+        return;
+      }
+      case 'main': {
+        this.#track(res, MAIN);
+        forwardAs(req, route.path, '');
+        const ready = this.#apps.readyMain?.();
+        if (ready !== undefined) this.#dispatch(ready, req, res);
+        else this.#acquire(MAIN, req, res);
+        return;
+      }
+      case 'supervisor':
+        this.#track(res, undefined);
+        contain(this.#supervisor, req, res, route.path, this.#handlerFailed);
+        return;
+      case 'redirect':
+        this.#track(res, undefined);
+        res.writeHead(308, { location: route.location, 'content-length': 0 }).end();
+        return;
+      case 'not-found':
+        this.#track(res, undefined);
+        this.#sendCode(res, 'APP_NOT_FOUND', route.name);
+        return;
+    }
+  };
+
+  /** Counts the request until its response closes (finished or abandoned). */
+  #track(res: TrackedResponse, app: string | undefined): void {
+    res[APP] = app;
+    res[STARTED] = app !== undefined && this.#apps.onRequest !== undefined ? performance.now() : 0;
+    res.on('close', this.#onResponseClose);
+  }
+
+  readonly #onResponseClose = (() => {
+    const gateway = this;
+    return function onResponseClose(this: TrackedResponse): void {
+      gateway.#inFlight--;
+      const app = this[APP];
+      const onRequest = gateway.#apps.onRequest;
+      if (app !== undefined && onRequest !== undefined) {
+        try {
+          onRequest.call(
+            gateway.#apps,
+            app,
+            this.writableFinished ? this.statusCode : 499,
+            performance.now() - this[STARTED]!,
+          );
+        } catch (err) {
+          gateway.#log.error({ err }, 'onRequest failed');
+        }
+      }
+      if (gateway.#closing) gateway.server.closeIdleConnections();
+    };
+  })();
+
+  readonly #onResponseError = (() => {
+    const gateway = this;
+    return function onResponseError(this: TrackedResponse, err: unknown): void {
+      gateway.#failed(this[APP] ?? SUPERVISOR_NAME, this, err);
+    };
+  })();
+
+  readonly #handlerFailed = (err: unknown, res: TrackedResponse): void => {
+    this.#failed(res[APP] ?? SUPERVISOR_NAME, res, err);
+  };
+
+  #acquire(name: string, req: IncomingMessage, res: ServerResponse): void {
+    this.#acquirer.acquire(name).then(
+      (app) => {
+        if (!res.destroyed) this.#dispatch(app, req, res);
+      },
+      (err: unknown) => {
+        if (res.destroyed || res.headersSent) return;
+        const error = toAppError(err, name);
+        if (error.code === 'APP_ERROR') this.#log.warn({ app: name, err }, 'app cannot take requests');
+        sendError(res, error, name, this.#retryAfter);
+      },
+    );
+  }
+
+  #dispatch(app: ReadyApp, req: IncomingMessage, res: ServerResponse): void {
+    res.on('error', this.#onResponseError);
+    contain(app.handler, req, res, undefined, this.#handlerFailed);
+  }
+
+  /** A handler failed: 500 if nothing was sent yet, else cut the connection; never rethrown. */
+  #failed(app: string, res: ServerResponse, err: unknown): void {
+    this.#log.error({ app, err }, 'app handler failed');
+    if (!res.headersSent) {
+      if (!res.destroyed) this.#sendCode(res, 'APP_HANDLER_FAILED', app);
+    } else if (!res.writableFinished) {
+      res.destroy();
+    }
+  }
+
+  #sendCode(res: ServerResponse, code: ErrorCode, app: string): void {
+    sendError(res, new AppvisorError(code, { app }), app, this.#retryAfter);
+  }
+
+  readonly #onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
+    // After 'upgrade' node:http no longer listens for socket errors; an unhandled one would crash.
+    socket.on('error', destroyOnError);
+    this.#upgrades.add(socket);
+    socket.once('close', () => this.#upgrades.delete(socket));
+    if (this.#closing) {
+      writeSocketResponse(socket, 503, []);
+      return;
+    }
+    let route: ReturnType<typeof resolveRoute>;
+    try {
+      route = resolveRoute(req.headers.host, req.url ?? '/', this.#apps);
+    } catch (err) {
+      this.#log.error({ err }, 'routing an upgrade failed');
+      socket.destroy();
+      return;
+    }
+    switch (route.kind) {
+      case 'app':
+      case 'main': {
+        const name = route.kind === 'app' ? route.name : MAIN;
+        forwardAs(req, route.path, route.kind === 'app' ? route.prefix : '');
+        const ready = name === MAIN ? this.#apps.readyMain?.() : this.#apps.ready?.(name);
+        if (ready !== undefined) {
+          this.#upgradeTo(ready, req, socket, head);
+          return;
+        }
+        this.#acquirer.acquire(name).then(
+          (app) => this.#upgradeTo(app, req, socket, head),
+          (err: unknown) => writeSocketError(socket, toAppError(err, name), name, this.#retryAfter),
+        );
+        return;
+      }
+      case 'redirect':
+        writeSocketResponse(socket, 308, [`Location: ${route.location}`]);
+        return;
+      case 'not-found':
+        writeSocketError(
+          socket,
+          new AppvisorError('APP_NOT_FOUND', { app: route.name }),
+          route.name,
+          this.#retryAfter,
+        );
+        return;
+      case 'supervisor':
+        writeSocketError(socket, new AppvisorError('NOT_FOUND'), SUPERVISOR_NAME, this.#retryAfter);
+        return;
+    }
+  };
+
+  #upgradeTo(app: ReadyApp, req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    if (socket.destroyed) return;
+    if (app.upgrade === undefined) {
+      writeSocketError(socket, new AppvisorError('NOT_FOUND'), app.name, this.#retryAfter);
+      return;
+    }
+    contain(app.upgrade, req, socket, head, (err: unknown) => {
+      this.#log.error({ app: app.name, err }, 'app upgrade handler failed');
+      if ((socket as Partial<Socket>).bytesWritten === 0) {
+        writeSocketError(
+          socket,
+          new AppvisorError('APP_HANDLER_FAILED', { app: app.name }),
+          app.name,
+          this.#retryAfter,
+        );
+      } else {
+        socket.destroy();
+      }
+    });
+  }
+}
