@@ -1,0 +1,86 @@
+import type { Command } from 'commander';
+import { computePlan } from '../reconcile/commands.js';
+import { ACTION_SIGN, type Plan } from '../reconcile/model.js';
+import {
+  action,
+  type CliContext,
+  type CommonOptions,
+  colorEnabled,
+  displayAppsDir,
+  println,
+  type Styles,
+  settingsFor,
+  styles,
+  withConfigOption,
+  withDirOption,
+  withJsonOption,
+} from './common.js';
+
+interface PlanFlags extends CommonOptions {
+  readonly allowEmpty?: boolean;
+}
+
+/** `appvisor plan`: the dry run. */
+export function registerPlan(program: Command, ctx: CliContext): Command {
+  const cmd = program
+    .command('plan')
+    .description(
+      'show what apply/serve would change (+ create, ~ change, - remove, ! refused); changes nothing',
+    )
+    .option('--allow-empty', 'plan removals even when no valid manifest is left')
+    .addHelpText(
+      'after',
+      '\nExit codes: 0 no changes, 2 changes pending (refusals count), 1 error (invalid manifests included).',
+    );
+  withDirOption(cmd);
+  withConfigOption(cmd);
+  withJsonOption(cmd);
+  return cmd.action(action(ctx, (opts: PlanFlags) => runPlan(ctx, opts)));
+}
+
+export async function runPlan(ctx: CliContext, opts: PlanFlags): Promise<number> {
+  const settings = await settingsFor(ctx, opts);
+  const displayDir = displayAppsDir(ctx, settings, opts);
+  const plan = await computePlan(settings, {
+    env: ctx.env,
+    displayDir,
+    ...(opts.allowEmpty ? { allowEmpty: true } : {}),
+  });
+  if (opts.json) {
+    const json = {
+      changes: plan.changes.map((c) => ({ app: c.app, action: c.action, detail: c.detail })),
+      errors: plan.errors,
+      ...(plan.guard ? { guard: plan.guard } : {}),
+    };
+    println(ctx.stdout, JSON.stringify(json, null, 2));
+  } else {
+    printPlan(ctx, plan, styles(colorEnabled(ctx.stdout, ctx.env)));
+  }
+  if (plan.errors.length > 0) return 1;
+  return plan.changes.length > 0 ? 2 : 0;
+}
+
+function printPlan(ctx: CliContext, plan: Plan, s: Styles): void {
+  const width = Math.max(0, ...plan.changes.map((c) => c.app.length));
+  const actionWidth = Math.max(0, ...plan.changes.map((c) => c.action.length));
+  for (const c of plan.changes) {
+    const sign = ACTION_SIGN[c.action];
+    const color = sign === '+' ? s.green : sign === '~' ? s.yellow : s.red;
+    println(
+      ctx.stdout,
+      `${color(sign)} ${s.bold(c.app.padEnd(width))}  ${color(c.action.padEnd(actionWidth))}  ${c.detail}`,
+    );
+  }
+  if (plan.guard) println(ctx.stdout, `${s.red('!')} ${plan.guard}`);
+  for (const e of plan.errors) println(ctx.stderr, `${e.file}:${e.line}:${e.column}: ${e.message}`);
+  const apps = new Set(plan.changes.map((c) => c.app)).size;
+  const summary =
+    plan.changes.length === 0
+      ? 'No changes.'
+      : `${plan.changes.length} change${plan.changes.length === 1 ? '' : 's'} pending for ${apps} app${apps === 1 ? '' : 's'}.`;
+  const invalid =
+    plan.errors.length > 0
+      ? ` ${plan.errors.length} manifest error${plan.errors.length === 1 ? '' : 's'}: those apps keep their last applied spec.`
+      : '';
+  println(ctx.stdout, `${summary}${invalid}`);
+}

@@ -1,0 +1,73 @@
+import type { Command } from 'commander';
+import { messageOf } from '../errors.js';
+import { createLogger } from '../log.js';
+import { startSupervisor } from '../serve/supervisor.js';
+import {
+  action,
+  type CliContext,
+  type CommonOptions,
+  settingsFor,
+  withConfigOption,
+  withDirOption,
+} from './common.js';
+
+/** How long a graceful shutdown may take before the process exits anyway. */
+const GRACE_MS = 10_000;
+
+/** `appvisor serve`: the main job. */
+export function registerServe(program: Command, ctx: CliContext): Command {
+  const cmd = program
+    .command('serve')
+    .description(
+      'run the gateway, the apps, the admin UI/API and the watcher; converge continuously to the manifests',
+    )
+    .addHelpText(
+      'after',
+      '\nStops gracefully on SIGINT/SIGTERM (a second signal exits at once). Exit code 0 after a clean shutdown.',
+    );
+  withDirOption(cmd);
+  withConfigOption(cmd);
+  return cmd.action(action(ctx, (opts: CommonOptions) => runServe(ctx, opts)));
+}
+
+export async function runServe(ctx: CliContext, opts: CommonOptions): Promise<number> {
+  const settings = await settingsFor(ctx, opts);
+  const log = createLogger();
+  // One app's stray async error must not take every other app down with it: log it loudly
+  // and keep serving. (A handler's own errors are contained per request by the gateway.)
+  process.on('unhandledRejection', (reason) =>
+    log.error({ err: messageOf(reason) }, 'unhandled promise rejection'),
+  );
+  process.on('uncaughtException', (err) =>
+    log.error({ err: messageOf(err), stack: err.stack }, 'uncaught exception'),
+  );
+
+  const supervisor = await startSupervisor({ settings, log, env: ctx.env });
+  log.info(
+    { url: supervisor.url, admin: `${supervisor.url}/_supervisor/`, appsDir: settings.appsDir },
+    'serving; admin UI at /_supervisor/ (token: APPVISOR_ADMIN_TOKEN or data/admin-token)',
+  );
+  await new Promise<void>((resolve) => {
+    let stopping = false;
+    const stop = (signal: NodeJS.Signals): void => {
+      if (stopping) {
+        log.warn({ signal }, 'second signal: exiting now');
+        process.exit(1);
+      }
+      stopping = true;
+      log.info({ signal }, 'stopping');
+      const force = setTimeout(() => {
+        log.error({ graceMs: GRACE_MS }, 'shutdown took too long; exiting');
+        process.exit(1);
+      }, GRACE_MS + 5_000);
+      force.unref();
+      supervisor
+        .close({ graceMs: GRACE_MS })
+        .catch((err) => log.error({ err: messageOf(err) }, 'shutdown failed'))
+        .finally(resolve);
+    };
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+  });
+  return 0;
+}

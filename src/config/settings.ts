@@ -1,0 +1,173 @@
+import { statSync } from 'node:fs';
+import path from 'node:path';
+import { isMap } from 'yaml';
+import { AppvisorError } from '../errors.js';
+import { readTextFileSync } from '../manifests/files.js';
+import { MAX_ALIASES } from '../manifests/limits.js';
+import { parseYaml, type YamlProblem } from '../manifests/parse.js';
+import { schemaProblems, validateSettingsSchema } from '../manifests/validate.js';
+import { DISCOVERY_ADAPTERS, PROCESS_ADAPTERS, type Settings, type SettingsInput } from './types.js';
+
+/** Where settings come from besides appvisor.yaml. */
+export interface SettingsOptions {
+  /** `--config FILE`: this file must exist. @default `appvisor.yaml` in `cwd`, when there is one */
+  readonly configFile?: string;
+  /** `--dir DIR`: wins over the environment and the file. */
+  readonly appsDir?: string;
+  /** @default process.env */
+  readonly env?: NodeJS.ProcessEnv;
+  /** Relative paths (in the file, the environment and flags) are resolved against it. @default process.cwd() */
+  readonly cwd?: string;
+}
+
+export const DEFAULT_CONFIG_FILE = 'appvisor.yaml';
+
+/** The defaults of SPEC §3, before paths are resolved. */
+export const SETTINGS_DEFAULTS = Object.freeze({
+  host: '127.0.0.1',
+  port: 13000,
+  appsDir: 'apps.d',
+  dataDir: 'data',
+});
+
+/**
+ * Reads appvisor.yaml (optional unless named with `configFile`), then applies the environment
+ * and the flags: flags win over the environment, which wins over the file.
+ * @throws AppvisorError CONFIG_INVALID (with `file:line:col` for problems in the file) or ADAPTER_UNSUPPORTED.
+ */
+export async function loadSettings(opts: SettingsOptions = {}): Promise<Settings> {
+  const cwd = opts.cwd ?? process.cwd();
+  const env = opts.env ?? process.env;
+  const file = readSettingsFile(cwd, opts.configFile);
+  return resolveSettings(file?.input ?? {}, { env, cwd, appsDir: opts.appsDir, configFile: file?.path });
+}
+
+/** Applies defaults, the environment and flags to settings from a file. Pure. */
+export function resolveSettings(
+  input: SettingsInput,
+  opts: {
+    env: NodeJS.ProcessEnv;
+    cwd: string;
+    appsDir?: string | undefined;
+    configFile?: string | undefined;
+  },
+): Settings {
+  const { env, cwd } = opts;
+  const fromEnv = (name: string): string | undefined => {
+    const value = env[name];
+    return value === undefined || value === '' ? undefined : value;
+  };
+  const port = fromEnv('APPVISOR_PORT');
+  const envUrl = fromEnv('APPVISOR_DATABASE_URL');
+  if (envUrl !== undefined && !DATABASE_URL.test(envUrl)) {
+    throw new AppvisorError('CONFIG_INVALID', {
+      detail: 'APPVISOR_DATABASE_URL must be sqlite:PATH, postgres://user:password@host:port/db or mysql://…',
+    });
+  }
+  const dataDir = path.resolve(
+    cwd,
+    fromEnv('APPVISOR_DATA_DIR') ?? input.dataDir ?? SETTINGS_DEFAULTS.dataDir,
+  );
+  const url = envUrl ?? input.database?.url;
+  const app = fromEnv('APPVISOR_APP') ?? input.app;
+  return Object.freeze({
+    listen: Object.freeze({
+      host: fromEnv('APPVISOR_HOST') ?? input.listen?.host ?? SETTINGS_DEFAULTS.host,
+      port: port === undefined ? (input.listen?.port ?? SETTINGS_DEFAULTS.port) : parsePort(port),
+    }),
+    appsDir: path.resolve(
+      cwd,
+      opts.appsDir ?? fromEnv('APPVISOR_APPS_DIR') ?? input.appsDir ?? SETTINGS_DEFAULTS.appsDir,
+    ),
+    dataDir,
+    database: Object.freeze({
+      url: url === undefined ? `sqlite:${path.join(dataDir, 'main.sqlite')}` : resolveSqliteUrl(url, cwd),
+    }),
+    app: app === undefined ? undefined : path.resolve(cwd, app),
+    discoveryAdapter: adapter('APP_DISCOVERY_ADAPTER', fromEnv('APP_DISCOVERY_ADAPTER'), DISCOVERY_ADAPTERS),
+    processAdapter: adapter('APP_PROCESS_ADAPTER', fromEnv('APP_PROCESS_ADAPTER'), PROCESS_ADAPTERS),
+    configFile: opts.configFile,
+  });
+}
+
+const DATABASE_URL = /^(sqlite:.+|(postgres|postgresql|mysql|mariadb):\/\/\S+)$/;
+
+function parsePort(value: string): number {
+  const port = /^\d{1,5}$/.test(value) ? Number(value) : Number.NaN;
+  if (!(port >= 0 && port <= 65535)) {
+    throw new AppvisorError('CONFIG_INVALID', {
+      detail: `APPVISOR_PORT must be a whole number from 0 to 65535, got '${value}'`,
+    });
+  }
+  return port;
+}
+
+function adapter<T extends string>(setting: string, value: string | undefined, supported: readonly T[]): T {
+  if (value === undefined) return supported[0]!;
+  if ((supported as readonly string[]).includes(value)) return value as T;
+  throw new AppvisorError('ADAPTER_UNSUPPORTED', { setting, value, supported: supported.join(', ') });
+}
+
+/** `sqlite:data/x.sqlite` → `sqlite:/abs/data/x.sqlite` (relative to `cwd`); other URLs as they are. */
+export function resolveSqliteUrl(url: string, cwd: string): string {
+  if (!url.startsWith('sqlite:')) return url;
+  let file = url.slice('sqlite:'.length);
+  if (file === ':memory:') return url;
+  // sqlite:///abs/path is the URL spelling of sqlite:/abs/path.
+  if (file.startsWith('//')) file = file.slice(2);
+  return `sqlite:${path.resolve(cwd, file)}`;
+}
+
+function readSettingsFile(
+  cwd: string,
+  configFile: string | undefined,
+): { path: string; input: SettingsInput } | undefined {
+  const display = configFile ?? DEFAULT_CONFIG_FILE;
+  const file = path.resolve(cwd, display);
+  if (configFile === undefined && !exists(file)) return undefined;
+  if (configFile !== undefined && !exists(file)) {
+    throw new AppvisorError('CONFIG_INVALID', { detail: `config file ${display} does not exist` });
+  }
+  const read = readTextFileSync(file);
+  if (!read.ok) {
+    const { line, column, message } = read.problem;
+    throw new AppvisorError('CONFIG_INVALID', { detail: `${display}:${line}:${column}: ${message}` });
+  }
+  const parsed = parseYaml(read.text);
+  const fail = (problems: readonly YamlProblem[]): never => {
+    const lines = problems.map((problem) => {
+      const { line, column } = parsed.source.position(problem.offset);
+      return { line, column, text: `${display}:${line}:${column}: ${problem.message}` };
+    });
+    lines.sort((a, b) => a.line - b.line || a.column - b.column);
+    throw new AppvisorError('CONFIG_INVALID', { detail: lines.map((l) => l.text).join('\n') });
+  };
+  // An empty appvisor.yaml (or one with only comments) means "all defaults".
+  if (parsed.empty) return { path: file, input: {} };
+  if (!parsed.doc || parsed.problems.length > 0) fail(parsed.problems);
+  if (!isMap(parsed.doc?.contents)) {
+    fail([
+      { offset: 0, message: 'expected a mapping of settings (listen, appsDir, dataDir, database, app)' },
+    ]);
+  }
+  let value: unknown;
+  try {
+    value = parsed.doc?.toJS({ maxAliasCount: MAX_ALIASES });
+  } catch (err) {
+    fail([
+      { offset: 0, message: `cannot read the YAML: ${err instanceof Error ? err.message : String(err)}` },
+    ]);
+  }
+  const problems = schemaProblems(validateSettingsSchema, value, parsed.source);
+  if (problems.length > 0) fail(problems);
+  return { path: file, input: value as SettingsInput };
+}
+
+function exists(file: string): boolean {
+  try {
+    statSync(file);
+    return true;
+  } catch {
+    return false;
+  }
+}

@@ -1,0 +1,153 @@
+/**
+ * `plan` and `apply` without the CLI around them: what they read, decide and do. The CLI files
+ * only parse flags and print.
+ */
+import { randomBytes } from 'node:crypto';
+import type { Logger } from 'pino';
+import { describeMainDatabase } from '../config/main-database.js';
+import type { Settings } from '../config/types.js';
+import { messageOf } from '../errors.js';
+import { loadManifests } from '../manifests/load.js';
+import { generateSecret } from '../providers/secrets.js';
+import { ProviderSet } from '../providers/set.js';
+import { parseDatabaseUrl } from '../providers/url.js';
+import { loadApplication } from '../runtime/contract.js';
+import { openStateReader } from '../state/reader.js';
+import { openStateStore } from '../state/store.js';
+import { toDesired } from './desired.js';
+import type { StepOutcome } from './executor.js';
+import { acquireReconcileLock } from './lock.js';
+import { createMigrator } from './migrate.js';
+import type { Plan, PlanOptions } from './model.js';
+import { observeAll } from './observe.js';
+import { plan } from './planner.js';
+import { reconcileApp } from './reconciler.js';
+
+/** A dry run: reads manifests, the state store and the servers; changes nothing anywhere. */
+export async function computePlan(
+  settings: Settings,
+  opts: ManifestReadOptions & { allowEmpty?: boolean } = {},
+): Promise<Plan> {
+  const mainUrl = parseDatabaseUrl(settings.database.url);
+  const main = describeMainDatabase(mainUrl, settings.dataDir);
+  const application = await loadApplication(settings.app);
+  const desired = toDesired(await loadManifests(settings.appsDir, manifestOptions(opts)));
+  const reader = await openStateReader(mainUrl);
+  const providers = new ProviderSet(mainUrl, { dataDir: settings.dataDir });
+  try {
+    const actual = await observeAll(desired, { store: reader, providers, main });
+    return plan(desired, actual, planOptions(main, application.version, opts.allowEmpty));
+  } finally {
+    await providers.close();
+    await reader.close();
+  }
+}
+
+/** How manifest files are read and named in messages. */
+export interface ManifestReadOptions {
+  /** Environment for `${VAR}` interpolation. @default process.env */
+  readonly env?: NodeJS.ProcessEnv;
+  /** The apps folder as the user typed it, for `file:line:col` messages. */
+  readonly displayDir?: string;
+}
+
+function manifestOptions(opts: ManifestReadOptions): ManifestReadOptions {
+  return {
+    ...(opts.env ? { env: opts.env } : {}),
+    ...(opts.displayDir ? { displayDir: opts.displayDir } : {}),
+  };
+}
+
+function planOptions(main: PlanOptions['main'], codeVersion: number, allowEmpty?: boolean): PlanOptions {
+  return { main, codeVersion, ...(allowEmpty ? { allowEmpty: true } : {}) };
+}
+
+export interface ApplyReport {
+  /** The plan computed before anything ran. */
+  readonly plan: Plan;
+  readonly outcomes: readonly StepOutcome[];
+  /** Apps whose reconcile failed, with the error. */
+  readonly failures: readonly { readonly app: string; readonly code: string; readonly message: string }[];
+}
+
+export interface ApplyOptions extends ManifestReadOptions {
+  readonly allowEmpty?: boolean;
+  readonly log: Logger;
+  /** Called after every step, for progress output. */
+  readonly onStep?: (outcome: StepOutcome) => void;
+  /** Called when an app starts reconciling: (index, total, name). */
+  readonly onApp?: (index: number, total: number, name: string) => void;
+  /** How long to wait for another process's reconcile lock. @default 30000 */
+  readonly lockWaitMs?: number;
+}
+
+/**
+ * Carries out the provisioning part of the plan: databases, schemas, secrets, records and
+ * migrations. Runtime steps (start/stop/restart/routes) are left to `serve`. Holds the
+ * reconcile lock throughout, so it never runs alongside a server's reconcile.
+ */
+export async function applyPlan(settings: Settings, opts: ApplyOptions): Promise<ApplyReport> {
+  const mainUrl = parseDatabaseUrl(settings.database.url);
+  const main = describeMainDatabase(mainUrl, settings.dataDir);
+  const application = await loadApplication(settings.app);
+  const desired = toDesired(await loadManifests(settings.appsDir, manifestOptions(opts)));
+  const lock = await acquireReconcileLock(mainUrl, { waitMs: opts.lockWaitMs ?? 30_000, log: opts.log });
+  const store = await openStateStore(mainUrl, { log: opts.log }).catch(async (err) => {
+    await lock.release();
+    throw err;
+  });
+  const providers = new ProviderSet(mainUrl, { dataDir: settings.dataDir, log: opts.log });
+  const pOpts = planOptions(main, application.version, opts.allowEmpty);
+  const outcomes: StepOutcome[] = [];
+  const failures: { app: string; code: string; message: string }[] = [];
+  try {
+    const before = plan(desired, await observeAll(desired, { store, providers, main }), pOpts);
+    const mainSecret = before.changes.find((s) => s.app === 'main' && s.action === 'generate-secret');
+    if (mainSecret) {
+      const t0 = performance.now();
+      await store.ensureSecret('main', generateSecret());
+      const outcome: StepOutcome = { step: mainSecret, result: 'created', ms: performance.now() - t0 };
+      outcomes.push(outcome);
+      opts.onStep?.(outcome);
+    }
+    const names = [
+      ...new Set(
+        before.changes.filter((s) => s.app !== 'main' || desired.apps.has('main')).map((s) => s.app),
+      ),
+    ];
+    const migrate = createMigrator({ application, providers, main });
+    for (const [i, name] of names.entries()) {
+      opts.onApp?.(i, names.length, name);
+      const reconcileId = randomBytes(4).toString('hex');
+      const log = opts.log.child({ app: name, reconcileId });
+      try {
+        await reconcileApp(
+          name,
+          {
+            store,
+            providers,
+            planOptions: pOpts,
+            desired: () => desired,
+            migrate,
+            onStep: (o) => {
+              outcomes.push(o);
+              opts.onStep?.(o);
+            },
+          },
+          { reconcileId, log },
+        );
+      } catch (err) {
+        failures.push({
+          app: name,
+          code: (err as { code?: string }).code ?? 'DB_OPERATION_FAILED',
+          message: messageOf(err),
+        });
+      }
+    }
+    return { plan: before, outcomes, failures };
+  } finally {
+    await providers.close();
+    await store.close();
+    await lock.release();
+  }
+}

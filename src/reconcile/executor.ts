@@ -1,0 +1,372 @@
+/**
+ * The executor: carries out one app's planned steps, in order, each bounded by a timeout, and
+ * records every outcome in the state store. Creation is journalled: the inventory item is
+ * written as `creating` *before* the CREATE runs, so a process killed in between finds, on its
+ * next run, an object carrying its own marker and a record saying it was on the way — never
+ * a foreign object it would have to guess about.
+ */
+import type { Logger } from 'pino';
+import { AppvisorError, codeOf, type ErrorCode, messageOf } from '../errors.js';
+import type { LoadedManifest } from '../manifests/types.js';
+import type { OperationResult } from '../providers/provider.js';
+import { generateSecret } from '../providers/secrets.js';
+import type { ProviderSet } from '../providers/set.js';
+import type {
+  AppRecord,
+  AppStatus,
+  HistoryEntry,
+  InventoryItem,
+  ReconcileOutcome,
+  StateStore,
+} from '../state/types.js';
+import type { ActualApp, DatabaseTarget, Step } from './model.js';
+import { ownerMarker } from './owner.js';
+import { isTargetOf } from './target.js';
+
+/** What a step did. */
+export type StepResult = OperationResult | 'updated' | 'skipped' | 'refused' | 'failed';
+
+export interface StepOutcome {
+  readonly step: Step;
+  readonly result: StepResult;
+  readonly message?: string;
+  readonly ms: number;
+}
+
+/** The runtime operations the executor drives in `serve` (absent for the CLI's apply). */
+export interface RuntimeControl {
+  route(loaded: LoadedManifest, target: DatabaseTarget): void;
+  unroute(name: string): Promise<void>;
+  start(name: string): Promise<void>;
+  stop(name: string): Promise<void>;
+  restart(name: string): Promise<void>;
+}
+
+export interface ExecutorDeps {
+  readonly store: StateStore;
+  readonly providers: ProviderSet;
+  readonly log: Logger;
+  /** @default 60000 */
+  readonly stepTimeoutMs?: number;
+  readonly runtime?: RuntimeControl;
+  /** Runs the app's migrations on its database; returns the data version reached. */
+  readonly migrate?: (loaded: LoadedManifest, signal: AbortSignal) => Promise<number>;
+  /** Called after each step (progress output). */
+  readonly onStep?: (outcome: StepOutcome) => void;
+  readonly now?: () => Date;
+}
+
+export interface ExecuteInput {
+  readonly name: string;
+  readonly steps: readonly Step[];
+  /** The valid manifest, when there is one. */
+  readonly loaded: LoadedManifest | undefined;
+  readonly actual: ActualApp;
+  /** Where the manifest's database lives (undefined when it cannot be resolved). */
+  readonly target?: DatabaseTarget;
+  readonly reconcileId: string;
+  readonly signal?: AbortSignal;
+}
+
+export interface ExecuteResult {
+  readonly outcomes: readonly StepOutcome[];
+  readonly outcome: ReconcileOutcome;
+  readonly record: AppRecord | undefined;
+}
+
+const MAIN_APP = 'main';
+
+/** Rejects when `signal` aborts or `ms` passes, whichever first; the work is not cancelled. */
+async function bounded<T>(
+  work: (signal: AbortSignal) => Promise<T>,
+  ms: number,
+  outer: AbortSignal | undefined,
+  what: { step: string; app: string },
+): Promise<T> {
+  const timeout = AbortSignal.timeout(ms);
+  const signal = outer ? AbortSignal.any([outer, timeout]) : timeout;
+  let onAbort: (() => void) | undefined;
+  const aborted = new Promise<never>((_, reject) => {
+    onAbort = () =>
+      reject(
+        timeout.aborted
+          ? new AppvisorError('STEP_TIMEOUT', { ...what, ms })
+          : (outer?.reason ?? new AppvisorError('STEP_TIMEOUT', { ...what, ms })),
+      );
+    if (signal.aborted) onAbort();
+    else signal.addEventListener('abort', onAbort, { once: true });
+  });
+  try {
+    return await Promise.race([work(signal), aborted]);
+  } finally {
+    if (onAbort) signal.removeEventListener('abort', onAbort);
+  }
+}
+
+function historyOutcome(steps: readonly Step[]): ReconcileOutcome {
+  if (steps.length === 0) return 'unchanged';
+  if (steps.some((s) => s.action === 'create-record')) return 'created';
+  if (steps.some((s) => s.action === 'orphan')) return 'deleted';
+  return 'updated';
+}
+
+/** Carries out `input.steps` for one app. Throws the first failing step's error (after recording it). */
+export async function executeApp(input: ExecuteInput, deps: ExecutorDeps): Promise<ExecuteResult> {
+  const { name, steps, loaded, actual, reconcileId } = input;
+  const { store, providers } = deps;
+  const now = (): string => (deps.now?.() ?? new Date()).toISOString();
+  const stepTimeoutMs = deps.stepTimeoutMs ?? 60_000;
+  const started = performance.now();
+  const outcomes: StepOutcome[] = [];
+  const owner = ownerMarker(store.storeId, name);
+
+  let record: AppRecord | undefined = actual.record;
+  let inventory: InventoryItem[] = [...(record?.inventory ?? [])];
+  let hasSecret = record?.hasSecret ?? actual.hasSecret;
+  let dataVersion = record?.dataVersion;
+  let finalStatus: AppStatus | undefined;
+  let provisioned = false;
+  let refusedDrop = false;
+
+  /** Writes the record as it stands now (journal points and the final write). */
+  const writeRecord = async (status: AppStatus, extra: Partial<AppRecord> = {}): Promise<void> => {
+    const base =
+      loaded ?? (record ? { file: record.file, manifest: record.spec, hash: record.specHash } : undefined);
+    if (!base) return;
+    const at = now();
+    const next: AppRecord = {
+      name,
+      file: base.file,
+      spec: base.manifest,
+      specHash: base.hash,
+      inventory,
+      hasSecret,
+      status,
+      createdAt: record?.createdAt ?? at,
+      updatedAt: at,
+      ...(record?.lastReconciledAt ? { lastReconciledAt: record.lastReconciledAt } : {}),
+      ...(dataVersion !== undefined ? { dataVersion } : {}),
+      ...extra,
+    };
+    await store.putRecord(next);
+    record = next;
+  };
+
+  /** Routes the app in the runtime once it has a record: before starting it, and after each run. */
+  const route = (): void => {
+    if (deps.runtime && loaded && input.target && record && finalStatus !== 'orphaned') {
+      deps.runtime.route(loaded, input.target);
+    }
+  };
+
+  const setItem = (item: InventoryItem): void => {
+    inventory = [...inventory.filter((i) => !sameItem(i, item)), item];
+  };
+
+  const run = async (step: Step): Promise<StepResult> => {
+    const what = { step: step.action, app: name };
+    const timed = <T>(work: (signal: AbortSignal) => Promise<T>): Promise<T> =>
+      bounded(work, stepTimeoutMs, input.signal, what);
+    switch (step.action) {
+      case 'refuse':
+        // A refused drop is reported and the removal goes on; any other refusal stops this app.
+        if (step.code === 'DROP_REFUSED') {
+          refusedDrop = true;
+          return 'refused';
+        }
+        throw new AppvisorError(
+          (step.code as ErrorCode | undefined) ?? 'UNSUPPORTED_MODE',
+          {},
+          { retryable: false, message: step.detail },
+        );
+      case 'create-database':
+      case 'create-schema': {
+        const target = step.target!;
+        const provider = providers.forTarget(target);
+        // Journal first: the record says "creating" before the server does anything.
+        setItem(item(target, 'creating', owner, now()));
+        await writeRecord(record?.status ?? 'provisioning');
+        const result = await timed((signal) =>
+          target.kind === 'schema'
+            ? provider.createSchema(target.schema!, owner, { signal })
+            : provider.createDatabase(target.database, owner, { signal }),
+        );
+        setItem(item(target, 'created', owner, now()));
+        provisioned = true;
+        return result;
+      }
+      case 'adopt-database': {
+        setItem(item(step.target!, 'adopted', owner, now()));
+        provisioned = true;
+        return 'updated';
+      }
+      case 'generate-secret': {
+        await store.ensureSecret(step.app, generateSecret());
+        if (step.app !== MAIN_APP) hasSecret = true;
+        return 'created';
+      }
+      case 'create-record': {
+        // The target carries our marker from an interrupted run: record it as created.
+        const target = step.target;
+        if (target && !provisioned && !inventory.some((i) => isTargetOf(i, target))) {
+          setItem(item(target, 'created', owner, now()));
+        }
+        finalStatus = loaded?.manifest.enabled === false ? 'disabled' : 'stopped';
+        return 'created';
+      }
+      case 'upgrade': {
+        if (!deps.migrate || !loaded) return 'skipped';
+        dataVersion = await timed((signal) => deps.migrate!(loaded, signal));
+        return 'updated';
+      }
+      case 'start':
+      case 'stop':
+      case 'restart': {
+        const rt = deps.runtime;
+        if (!rt) return 'skipped';
+        if (!record) await writeRecord(finalStatus ?? 'stopped');
+        route();
+        if (step.action === 'stop') await timed(() => rt.stop(name));
+        else {
+          try {
+            await timed(() => (step.action === 'start' ? rt.start(name) : rt.restart(name)));
+          } catch (err) {
+            // The instance reports its own error status and retries by itself; the
+            // provisioning this reconcile did stays valid, so it is not a reconcile failure.
+            deps.log.warn({ err: messageOf(err), code: codeOf(err) }, `${step.action} failed`);
+            return 'failed';
+          }
+        }
+        return 'updated';
+      }
+      case 'update-routes':
+        if (!deps.runtime) return 'skipped';
+        route();
+        return 'updated';
+      case 'orphan': {
+        await deps.runtime?.unroute(name);
+        // Marked orphaned at the end, after any drop, so a failed drop is retried.
+        finalStatus = 'orphaned';
+        return 'updated';
+      }
+      case 'drop-database':
+      case 'drop-schema': {
+        const target = step.target!;
+        const provider = providers.forTarget(target);
+        const result = await timed((signal) =>
+          target.kind === 'schema'
+            ? provider.dropSchema(target.schema!, { signal })
+            : provider.dropDatabase(target.database, { signal }),
+        );
+        inventory = inventory.filter((i) => !isTargetOf(i, target));
+        return result;
+      }
+    }
+  };
+
+  try {
+    for (const step of steps) {
+      const t0 = performance.now();
+      let result: StepResult;
+      try {
+        result = await run(step);
+      } catch (err) {
+        const outcome: StepOutcome = {
+          step,
+          result: 'failed',
+          message: messageOf(err),
+          ms: performance.now() - t0,
+        };
+        outcomes.push(outcome);
+        deps.onStep?.(outcome);
+        throw err;
+      }
+      const outcome: StepOutcome = { step, result, ms: performance.now() - t0 };
+      outcomes.push(outcome);
+      deps.onStep?.(outcome);
+      deps.log.info({ action: step.action, result, ms: Math.round(outcome.ms) }, step.detail);
+    }
+    const at = now();
+    const status = finalStatus ?? statusAfter(record, loaded);
+    const changed =
+      steps.length > 0 ||
+      (loaded !== undefined && record !== undefined && record.specHash !== loaded.hash) ||
+      record?.lastError !== undefined;
+    if (record || loaded) {
+      if (changed && (record || finalStatus)) {
+        await writeRecord(status, { lastReconciledAt: at });
+      }
+    }
+    route();
+    const outcome: ReconcileOutcome = refusedDrop ? 'refused' : historyOutcome(steps);
+    if (steps.length > 0)
+      await appendHistory(store, name, reconcileId, outcome, outcomes, undefined, started, at, deps.log);
+    return { outcomes, outcome, record };
+  } catch (err) {
+    const at = now();
+    const error = { code: codeOf(err) ?? 'DB_OPERATION_FAILED', message: messageOf(err) };
+    if (record) {
+      await writeRecord(record.status === 'provisioning' ? 'provisioning' : record.status, {
+        lastError: { ...error, at },
+        lastReconciledAt: at,
+      }).catch((writeErr) => deps.log.warn({ err: messageOf(writeErr) }, 'could not record the error'));
+    }
+    const outcome: ReconcileOutcome = codeOf(err) === 'ADOPT_REFUSED' ? 'refused' : 'failed';
+    await appendHistory(store, name, reconcileId, outcome, outcomes, error, started, at, deps.log);
+    throw err;
+  }
+}
+
+function statusAfter(record: AppRecord | undefined, loaded: LoadedManifest | undefined): AppStatus {
+  if (loaded && !loaded.manifest.enabled) return 'disabled';
+  const s = record?.status;
+  if (!s || s === 'provisioning' || s === 'disabled' || s === 'orphaned') return 'stopped';
+  return s;
+}
+
+function item(
+  target: DatabaseTarget,
+  state: InventoryItem['state'],
+  owner: string,
+  at: string,
+): InventoryItem {
+  return {
+    kind: target.kind,
+    dialect: target.dialect,
+    server: target.server,
+    name: target.kind === 'schema' ? target.schema! : target.database,
+    ...(target.kind === 'schema' ? { database: target.database } : {}),
+    state,
+    owner,
+    at,
+  };
+}
+
+function sameItem(a: InventoryItem, b: InventoryItem): boolean {
+  return a.kind === b.kind && a.dialect === b.dialect && a.server === b.server && a.name === b.name;
+}
+
+async function appendHistory(
+  store: StateStore,
+  app: string,
+  reconcileId: string,
+  outcome: ReconcileOutcome,
+  outcomes: readonly StepOutcome[],
+  error: { code: string; message: string } | undefined,
+  started: number,
+  at: string,
+  log: Logger,
+): Promise<void> {
+  const entry: HistoryEntry = {
+    app,
+    reconcileId,
+    at,
+    outcome,
+    steps: outcomes.map((o) => ({ action: o.step.action, detail: o.step.detail, result: o.result })),
+    ...(error ? { error } : {}),
+    durationMs: Math.round(performance.now() - started),
+  };
+  await store
+    .appendHistory(entry)
+    .catch((err) => log.warn({ err: messageOf(err) }, 'could not append history'));
+}

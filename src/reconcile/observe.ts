@@ -1,0 +1,85 @@
+/**
+ * Actual state: what the state store knows, checked against the database servers themselves.
+ * Read-only: observing never creates, alters or drops anything (so `plan` can use it).
+ */
+import { AppvisorError } from '../errors.js';
+import type { Observation, OpOptions, Provider } from '../providers/provider.js';
+import type { ProviderSet } from '../providers/set.js';
+import type { AppRecord, StateReader } from '../state/types.js';
+import type { Actual, ActualApp, DatabaseTarget, Desired, PlanOptions, RuntimeState } from './model.js';
+import { isTargetOf, resolveTarget, targetOfItem } from './target.js';
+
+export interface ObserveDeps {
+  readonly store: Pick<StateReader, 'listRecords' | 'getRecord' | 'getSecret' | 'storeId'>;
+  readonly providers: ProviderSet;
+  readonly main: PlanOptions['main'];
+  /** The runtime's view of an app, in `serve`. */
+  readonly runtime?: (name: string) => RuntimeState | undefined;
+}
+
+function observeTarget(provider: Provider, target: DatabaseTarget, opts: OpOptions): Promise<Observation> {
+  return target.kind === 'schema'
+    ? provider.observeSchema(target.schema!, opts)
+    : provider.observeDatabase(target.database, opts);
+}
+
+/** Observes one app: its record, its desired target on the server, and its secret. */
+export async function observeApp(
+  name: string,
+  desired: Desired,
+  deps: ObserveDeps,
+  record: AppRecord | undefined,
+  opts: OpOptions = {},
+): Promise<ActualApp> {
+  const loaded = desired.apps.get(name);
+  const target = loaded ? resolveTarget(loaded.manifest, deps.main) : undefined;
+  let observed: Observation | undefined;
+  let observedRecorded: Observation | undefined;
+  if (target && !(target instanceof AppvisorError)) {
+    observed = await observeTarget(deps.providers.forTarget(target), target, opts);
+  }
+  // The recorded object, when the manifest now points elsewhere (drift of the old one matters
+  // only for drops, which observe at drop time): only for items on the main server.
+  const recordedItem = record?.inventory.find(
+    (i) => !(target && !(target instanceof AppvisorError) && isTargetOf(i, target)),
+  );
+  if (
+    recordedItem &&
+    recordedItem.server === deps.main.server &&
+    recordedItem.dialect === deps.main.dialect
+  ) {
+    const t = targetOfItem(recordedItem, 'main');
+    observedRecorded = await observeTarget(deps.providers.main, t, opts);
+  }
+  const hasSecret = record?.hasSecret === true || (await deps.store.getSecret(name)) !== undefined;
+  const runtime = deps.runtime?.(name);
+  return {
+    ...(record ? { record } : {}),
+    ...(observed ? { observed } : {}),
+    ...(observedRecorded ? { observedRecorded } : {}),
+    hasSecret,
+    ...(runtime ? { runtime } : {}),
+    ...(record?.dataVersion !== undefined ? { dataVersion: record.dataVersion } : {}),
+  };
+}
+
+/**
+ * Observes every app named by a manifest or a record. Observations run with bounded
+ * concurrency so a plan over thousands of apps stays quick without flooding a server.
+ */
+export async function observeAll(desired: Desired, deps: ObserveDeps, opts: OpOptions = {}): Promise<Actual> {
+  const records = await deps.store.listRecords();
+  const byName = new Map(records.map((r) => [r.name, r]));
+  const names = [...new Set([...desired.apps.keys(), ...byName.keys()])];
+  const apps = new Map<string, ActualApp>();
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < names.length) {
+      const name = names[next++]!;
+      apps.set(name, await observeApp(name, desired, deps, byName.get(name), opts));
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(8, names.length) }, worker));
+  const hasMainSecret = (await deps.store.getSecret('main')) !== undefined;
+  return { apps, storeId: deps.store.storeId, hasMainSecret, live: deps.runtime !== undefined };
+}

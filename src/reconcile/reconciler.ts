@@ -1,0 +1,116 @@
+/**
+ * One reconcile of one app (level-based, STYLE.md): read desired state (the manifest cache)
+ * and actual state (store + servers + runtime) afresh, plan, execute. Used by `serve` through
+ * the queue and by `apply` for every app in turn.
+ */
+import type { Logger } from 'pino';
+import { AppvisorError } from '../errors.js';
+import type { ProviderSet } from '../providers/set.js';
+import type { AppRecord, StateStore } from '../state/types.js';
+import { type ExecuteResult, type ExecutorDeps, executeApp, type RuntimeControl } from './executor.js';
+import type { Desired, PlanOptions, RuntimeState, Step } from './model.js';
+import { observeApp } from './observe.js';
+import { planApp } from './planner.js';
+import { resolveTarget } from './target.js';
+
+export interface ReconcilerDeps {
+  readonly store: StateStore;
+  readonly providers: ProviderSet;
+  readonly planOptions: PlanOptions;
+  /** The current desired state (re-read on every run: it changes as files change). */
+  readonly desired: () => Desired;
+  readonly runtime?: RuntimeControl & {
+    /** `desiredHash`: the hash of the manifest being reconciled (a change ends a sticky stop). */
+    state(name: string, desiredHash?: string): RuntimeState | undefined;
+  };
+  readonly migrate?: ExecutorDeps['migrate'];
+  readonly stepTimeoutMs?: number;
+  readonly onStep?: ExecutorDeps['onStep'];
+}
+
+export interface ReconcileRun {
+  readonly reconcileId: string;
+  readonly log: Logger;
+  readonly signal?: AbortSignal;
+}
+
+/** What one run decided and did. */
+export interface ReconcileReport extends ExecuteResult {
+  readonly steps: readonly Step[];
+}
+
+/**
+ * Reconciles `name`: routes it (serve), plans against fresh observations, and carries the plan
+ * out. Throws what the executor throws (terminal errors are AppvisorErrors with retryable false).
+ */
+export async function reconcileApp(
+  name: string,
+  deps: ReconcilerDeps,
+  run: ReconcileRun,
+): Promise<ReconcileReport> {
+  const opts = run.signal ? { signal: run.signal } : {};
+  const record = await deps.store.getRecord(name);
+  // Only a live server runs apps; `apply` does nothing for an invalid manifest, as `plan` shows.
+  const desired = deps.runtime ? withLastApplied(name, deps.desired(), record) : deps.desired();
+  const actual = await observeApp(
+    name,
+    desired,
+    {
+      store: deps.store,
+      providers: deps.providers,
+      main: deps.planOptions.main,
+      ...(deps.runtime ? { runtime: (n: string) => deps.runtime!.state(n, desired.apps.get(n)?.hash) } : {}),
+    },
+    record,
+    opts,
+  );
+  const loaded = desired.apps.get(name);
+  const target = loaded ? resolveTarget(loaded.manifest, deps.planOptions.main) : undefined;
+  const steps = planApp(
+    name,
+    desired,
+    {
+      apps: new Map([[name, actual]]),
+      storeId: deps.store.storeId,
+      hasMainSecret: true,
+      live: deps.runtime !== undefined,
+    },
+    deps.planOptions,
+  );
+  const result = await executeApp(
+    {
+      name,
+      steps,
+      loaded,
+      actual,
+      ...(target && !(target instanceof AppvisorError) ? { target } : {}),
+      reconcileId: run.reconcileId,
+      ...(run.signal ? { signal: run.signal } : {}),
+    },
+    {
+      store: deps.store,
+      providers: deps.providers,
+      log: run.log,
+      ...(deps.stepTimeoutMs !== undefined ? { stepTimeoutMs: deps.stepTimeoutMs } : {}),
+      ...(deps.runtime ? { runtime: deps.runtime } : {}),
+      ...(deps.migrate ? { migrate: deps.migrate } : {}),
+      ...(deps.onStep ? { onStep: deps.onStep } : {}),
+    },
+  );
+  return { ...result, steps };
+}
+
+/**
+ * In `serve`, while an app's manifest is invalid, its last applied spec stands in for it (SPEC
+ * §4: it keeps running on that spec), so the app stays routed, and a `with-main` app is
+ * started, also after a restart of appvisor. Nothing is planned from the broken file itself; the error stays
+ * in the caller's desired state for plan, status and the UI.
+ */
+function withLastApplied(name: string, desired: Desired, record: AppRecord | undefined): Desired {
+  if (desired.apps.has(name) || !record || record.status === 'orphaned') return desired;
+  const isThis = (f: Desired['invalid'][number]): boolean => f.name === name || f.file === record.file;
+  if (!desired.invalid.some(isThis)) return desired;
+  const apps = new Map(desired.apps);
+  apps.set(name, { file: record.file, manifest: record.spec, hash: record.specHash });
+  return { ...desired, apps, invalid: desired.invalid.filter((f) => !isThis(f)) };
+}

@@ -1,0 +1,316 @@
+import type { EventEmitter } from 'node:events';
+import type { Logger } from 'pino';
+import type { AdminEventMap } from '../admin/types.js';
+import { AppvisorError } from '../errors.js';
+import type { GatewayApps, ReadyApp } from '../gateway/types.js';
+import type { LoadedManifest } from '../manifests/types.js';
+import type { AppDatabase } from '../providers/provider.js';
+import type { ProviderSet } from '../providers/set.js';
+import { openSqlClient } from '../providers/sql/open.js';
+import { type BackoffInput, type BackoffOptions, resolveBackoff } from '../reconcile/backoff.js';
+import type { DatabaseTarget, RuntimeState } from '../reconcile/model.js';
+import type { AppStatus, StateStore } from '../state/types.js';
+import type { Application } from './contract.js';
+import { AppInstanceRunner, type InstanceError, type InstanceSpec } from './instance.js';
+
+export const MAIN_APP = 'main';
+
+export interface RuntimeOptions {
+  readonly application: Application;
+  readonly providers: ProviderSet;
+  readonly store: StateStore;
+  readonly log: Logger;
+  readonly events: EventEmitter<AdminEventMap>;
+  /** @default 30000 */
+  readonly startTimeoutMs?: number;
+  /** Connections per app pool (server dialects); idle connections close. @default 5 */
+  readonly poolMax?: number;
+  /** Delays between an app's failed starts. @default 1 s doubling to 5 min */
+  readonly backoff?: BackoffInput;
+}
+
+/** A routable app: its manifest and where its database lives. */
+interface RoutedApp {
+  readonly loaded: LoadedManifest;
+  readonly target: DatabaseTarget;
+  instance: AppInstanceRunner | undefined;
+  /** Stopped by an operator; a with-main app stays stopped until start / manifest change / restart. */
+  sticky: boolean;
+}
+
+/**
+ * The in-process runtime (process adapter `local`): the routing table, one runner per started
+ * app, and the main app. The reconciler tells it what is routable and when to start, stop or
+ * restart; the gateway asks it for apps; statuses go out as events.
+ */
+export class Runtime implements GatewayApps {
+  readonly #opts: RuntimeOptions;
+  readonly #apps = new Map<string, RoutedApp>();
+  readonly #domains = new Map<string, string>();
+  readonly #log: Logger;
+  readonly #main: AppInstanceRunner;
+  /** Start order, for stopping in reverse. */
+  readonly #started: string[] = [];
+  readonly #backoff: BackoffOptions;
+  #closing: Promise<void> | undefined;
+
+  constructor(options: RuntimeOptions) {
+    this.#opts = options;
+    this.#log = options.log;
+    this.#backoff = resolveBackoff(options.backoff);
+    this.#main = this.#runner(
+      {
+        name: MAIN_APP,
+        isMain: true,
+        basePath: '',
+        config: {},
+        jwtMode: 'own',
+        upgrade: true,
+        withMain: true,
+        hash: 'main',
+      },
+      () => this.#openMainDatabase(),
+    );
+  }
+
+  get startTimeoutMs(): number {
+    return this.#opts.startTimeoutMs ?? 30_000;
+  }
+
+  // ---- routing (GatewayApps) ----
+
+  has(name: string): boolean {
+    return this.#apps.has(name);
+  }
+
+  appForDomain(host: string): string | undefined {
+    return this.#domains.get(host);
+  }
+
+  ready(name: string): ReadyApp | undefined {
+    return this.#apps.get(name)?.instance?.ready();
+  }
+
+  readyMain(): ReadyApp | undefined {
+    return this.#main.ready();
+  }
+
+  acquire(name: string): Promise<ReadyApp> {
+    const app = this.#apps.get(name);
+    if (!app) return Promise.reject(new AppvisorError('APP_NOT_FOUND', { app: name }));
+    if (!app.loaded.manifest.enabled) return Promise.reject(new AppvisorError('APP_DISABLED', { app: name }));
+    const ready = app.instance?.ready();
+    if (ready) return Promise.resolve(ready);
+    // A visit starts any enabled app, also one an operator stopped (lazy start, SPEC §6).
+    return this.#ensureRunner(name, app).start();
+  }
+
+  acquireMain(): Promise<ReadyApp> {
+    return this.#main.start();
+  }
+
+  // ---- control (used by the reconciler and the admin API) ----
+
+  /** Makes `loaded` routable (or updates its routes); does not start or restart anything. */
+  route(loaded: LoadedManifest, target: DatabaseTarget): void {
+    const name = loaded.manifest.name;
+    const existing = this.#apps.get(name);
+    if (existing) {
+      for (const d of existing.loaded.manifest.domains) this.#domains.delete(d.toLowerCase());
+      if (existing.loaded.hash !== loaded.hash) existing.sticky = false;
+      this.#apps.set(name, { ...existing, loaded, target });
+    } else {
+      this.#apps.set(name, { loaded, target, instance: undefined, sticky: false });
+      this.#emit(name, loaded.manifest.enabled ? 'stopped' : 'disabled', null, null);
+    }
+    for (const d of loaded.manifest.domains) this.#domains.set(d.toLowerCase(), name);
+  }
+
+  /** Stops and unroutes an app (manifest removed). */
+  async unroute(name: string, finalStatus: AppStatus = 'orphaned'): Promise<void> {
+    const app = this.#apps.get(name);
+    if (!app) return;
+    this.#apps.delete(name);
+    for (const d of app.loaded.manifest.domains) this.#domains.delete(d.toLowerCase());
+    await app.instance?.stop();
+    this.#emit(name, finalStatus, null, null);
+  }
+
+  /**
+   * Starts an app (an operator's start clears a sticky stop, and retries a failed app now rather
+   * than after its backoff). Resolves when it runs.
+   */
+  async start(name: string, opts: { byOperator?: boolean } = {}): Promise<void> {
+    const app = this.#apps.get(name);
+    if (!app) throw new AppvisorError('APP_NOT_FOUND', { app: name });
+    if (opts.byOperator) {
+      app.sticky = false;
+      const failed = app.instance;
+      if (failed?.status === 'error') {
+        // Runners are single-use: drop the failed one (and its retry timer) for a fresh start.
+        app.instance = undefined;
+        await failed.stop();
+      }
+    }
+    await this.acquire(name);
+  }
+
+  /** Stops an app. An operator's stop of a with-main app is sticky. */
+  async stop(name: string, opts: { byOperator?: boolean } = {}): Promise<void> {
+    const app = this.#apps.get(name);
+    if (!app) throw new AppvisorError('APP_NOT_FOUND', { app: name });
+    if (opts.byOperator) app.sticky = true;
+    const instance = app.instance;
+    app.instance = undefined;
+    await instance?.stop();
+    const status: AppStatus = app.loaded.manifest.enabled ? 'stopped' : 'disabled';
+    this.#emit(name, status, null, null);
+  }
+
+  /** Stops and starts again with the routed spec. */
+  async restart(name: string): Promise<void> {
+    await this.stop(name);
+    await this.start(name);
+  }
+
+  /**
+   * What the planner needs to know about a running app. With `desiredHash` (the manifest about
+   * to be reconciled), a sticky stop holds only while the manifest is the one it was made under:
+   * a manifest change ends it (SPEC §6), before `route` has seen the new manifest.
+   */
+  state(name: string, desiredHash?: string): RuntimeState | undefined {
+    const app = this.#apps.get(name);
+    if (!app) return undefined;
+    const instance = app.instance;
+    return {
+      status: this.status(name) ?? 'stopped',
+      ...(instance ? { specHash: instance.spec.hash } : {}),
+      stickyStop: app.sticky && (desiredHash === undefined || desiredHash === app.loaded.hash),
+    };
+  }
+
+  /** The app's current status, or undefined when it is not routed. */
+  status(name: string): AppStatus | undefined {
+    const app = this.#apps.get(name);
+    if (!app) return undefined;
+    if (app.instance) return app.instance.status;
+    return app.loaded.manifest.enabled ? 'stopped' : 'disabled';
+  }
+
+  error(name: string): InstanceError | null {
+    return this.#apps.get(name)?.instance?.error ?? null;
+  }
+
+  startedAt(name: string): Date | null {
+    return this.#apps.get(name)?.instance?.startedAt ?? null;
+  }
+
+  names(): string[] {
+    return [...this.#apps.keys()];
+  }
+
+  /** Starts the main app. */
+  startMain(): Promise<ReadyApp> {
+    return this.#main.start();
+  }
+
+  /** Stops every app in reverse start order, then the main app. Idempotent. */
+  close(): Promise<void> {
+    this.#closing ??= (async () => {
+      const order = [...new Set(this.#started)].reverse();
+      for (const name of order) {
+        const app = this.#apps.get(name);
+        if (app?.instance) await app.instance.stop();
+      }
+      // Anything left (started then re-routed) in parallel.
+      await Promise.allSettled([...this.#apps.values()].map((a) => a.instance?.stop()));
+      await this.#main.stop();
+    })();
+    return this.#closing;
+  }
+
+  // ---- internals ----
+
+  #ensureRunner(name: string, app: RoutedApp): AppInstanceRunner {
+    const current = app.instance;
+    // A runner that stopped, or runs an older spec, is replaced: runners are single-use.
+    if (current && current.spec.hash === app.loaded.hash && current.status !== 'stopped') return current;
+    const m = app.loaded.manifest;
+    const runner = this.#runner(
+      {
+        name,
+        isMain: false,
+        displayName: m.displayName,
+        basePath: `/apps/${name}`,
+        config: m.config,
+        jwtMode: m.jwt.secret,
+        upgrade: m.upgrade,
+        withMain: m.startMode === 'with-main',
+        hash: app.loaded.hash,
+      },
+      () => this.#openAppDatabase(app.target),
+    );
+    app.instance = runner;
+    this.#started.push(name);
+    return runner;
+  }
+
+  #runner(spec: InstanceSpec, openDatabase: () => Promise<AppDatabase>): AppInstanceRunner {
+    const { store } = this.#opts;
+    const log = this.#log.child({ app: spec.name });
+    const runner: AppInstanceRunner = new AppInstanceRunner(spec, {
+      application: this.#opts.application,
+      log,
+      startTimeoutMs: this.startTimeoutMs,
+      backoff: this.#backoff,
+      openDatabase,
+      secrets: async () => {
+        const main = await store.getSecret(MAIN_APP);
+        if (!main)
+          throw new AppvisorError('APP_ERROR', { app: spec.name, detail: 'the main JWT secret is missing' });
+        if (spec.isMain || spec.jwtMode === 'shared') return { own: undefined, main };
+        const own = await store.getSecret(spec.name);
+        if (!own)
+          throw new AppvisorError('APP_ERROR', {
+            app: spec.name,
+            detail: 'its JWT secret is missing; run apply',
+          });
+        return { own, main };
+      },
+      onStatus: (status, error) => {
+        // A replaced runner's late events must not overwrite the current one's status.
+        if (!spec.isMain && this.#apps.get(spec.name)?.instance !== runner) return;
+        this.#emit(spec.name, status, null, error);
+      },
+      onStartFinished: (ok, ms) => this.#opts.events.emit('start', { app: spec.name, ok, durationMs: ms }),
+    });
+    return runner;
+  }
+
+  async #openAppDatabase(target: DatabaseTarget): Promise<AppDatabase> {
+    const provider = this.#opts.providers.forTarget(target);
+    const maxConnections = this.#opts.poolMax ?? 5;
+    return provider.openDatabase(target.database, {
+      ...(target.kind === 'schema' && target.schema ? { schema: target.schema } : {}),
+      maxConnections,
+    });
+  }
+
+  async #openMainDatabase(): Promise<AppDatabase> {
+    const url = this.#opts.providers.mainUrl;
+    const client = openSqlClient(url, { max: this.#opts.poolMax ?? 5 });
+    return {
+      dialect: url.dialect,
+      client,
+      connection: {
+        dialect: url.dialect,
+        ...(url.dialect === 'sqlite' ? { filename: url.filename! } : { url: url.url }),
+        database: url.database ?? url.filename ?? '',
+      },
+    };
+  }
+
+  #emit(app: string, status: AppStatus, previous: AppStatus | null, error: InstanceError | null): void {
+    this.#opts.events.emit('status', { app, status, previous, error, at: new Date().toISOString() });
+  }
+}

@@ -1,0 +1,176 @@
+import { execFile } from 'node:child_process';
+import { mkdir, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { CliIO } from '../../src/cli/common.js';
+import { main } from '../../src/cli/main.js';
+import { manifest, tempDir, writeFiles } from '../manifests/helpers.js';
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+
+/** Runs the CLI in-process and captures what it prints. */
+async function run(
+  args: string[],
+  opts: { cwd: string; env?: NodeJS.ProcessEnv; tty?: boolean },
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  let stdout = '';
+  let stderr = '';
+  const io: CliIO = {
+    stdout: { write: (s: string) => (stdout += s), isTTY: opts.tty ?? false },
+    stderr: { write: (s: string) => (stderr += s), isTTY: opts.tty ?? false },
+    env: opts.env ?? {},
+    cwd: opts.cwd,
+  };
+  const code = await main(args, io);
+  return { code, stdout, stderr };
+}
+
+describe('appvisor validate', () => {
+  let cwd: string;
+  let cleanup: () => Promise<void>;
+
+  beforeAll(async () => {
+    ({ dir: cwd, cleanup } = await tempDir('appvisor-cli-'));
+    await mkdir(path.join(cwd, 'apps.d'));
+    await writeFiles(path.join(cwd, 'apps.d'), { 'a.yaml': manifest('a'), 'b.yml': manifest('b') });
+    await mkdir(path.join(cwd, 'broken'));
+    await writeFiles(path.join(cwd, 'broken'), {
+      'ok.yaml': manifest('ok'),
+      'typo.yaml': manifest('typo', 'startMode: with-mian'),
+      'z-syntax.yaml': manifest('zs', 'domains: [a'),
+      'dup.yaml': manifest('dup', 'kind: App'),
+    });
+  });
+  afterAll(() => cleanup());
+
+  it('prints a summary and exits 0 when every manifest is valid', async () => {
+    expect(await run(['validate'], { cwd })).toEqual({
+      code: 0,
+      stdout: '2 manifests valid in apps.d\n',
+      stderr: '',
+    });
+  });
+
+  it('prints every error as file:line:col: message, sorted, then a summary, and exits 1', async () => {
+    const { code, stdout, stderr } = await run(['validate', '--dir', 'broken'], { cwd });
+    expect(code).toBe(1);
+    expect(stderr).toBe('');
+    expect(stdout.split('\n')).toEqual([
+      "broken/dup.yaml:4:1: duplicate key 'kind' (already set on line 2)",
+      "broken/typo.yaml:4:12: startMode 'with-mian' is not one of: on-first-visit, with-main; did you mean 'with-main'?",
+      expect.stringMatching(/^broken\/z-syntax\.yaml:5:1: YAML syntax error: /),
+      '3 of 4 manifests invalid in broken',
+      '',
+    ]);
+  });
+
+  it('prints the errors as JSON with --json', async () => {
+    const { code, stdout } = await run(['validate', '--dir', 'broken', '--json'], { cwd });
+    expect(code).toBe(1);
+    const parsed = JSON.parse(stdout) as { errors: unknown[]; apps: string[] };
+    expect(parsed.apps).toEqual(['ok']);
+    expect(parsed.errors).toHaveLength(3);
+    expect(parsed.errors[0]).toEqual({
+      file: 'broken/dup.yaml',
+      line: 4,
+      column: 1,
+      message: "duplicate key 'kind' (already set on line 2)",
+    });
+  });
+
+  it('prints an empty error list with --json when all are valid', async () => {
+    const { code, stdout } = await run(['validate', '--json'], { cwd });
+    expect(code).toBe(0);
+    expect(JSON.parse(stdout)).toEqual({ errors: [], apps: ['a', 'b'] });
+  });
+
+  it('takes the apps folder from the environment and from appvisor.yaml (--config)', async () => {
+    expect((await run(['validate'], { cwd, env: { APPVISOR_APPS_DIR: 'broken' } })).code).toBe(1);
+    await writeFile(path.join(cwd, 'custom.yaml'), 'appsDir: broken\n');
+    const { code, stdout } = await run(['validate', '--config', 'custom.yaml'], { cwd });
+    expect(code).toBe(1);
+    expect(stdout).toContain('3 of 4 manifests invalid in broken');
+  });
+
+  it('says so when the apps folder does not exist', async () => {
+    expect(await run(['validate', '--dir', 'nope'], { cwd })).toEqual({
+      code: 1,
+      stdout: '',
+      stderr:
+        'appvisor: apps folder nope does not exist (set it with --dir, APPVISOR_APPS_DIR or appsDir in appvisor.yaml)\n',
+    });
+  });
+
+  it('reports an invalid setting as appvisor: <message>', async () => {
+    const { code, stderr } = await run(['validate'], { cwd, env: { APP_PROCESS_ADAPTER: 'docker' } });
+    expect(code).toBe(1);
+    expect(stderr).toBe('appvisor: APP_PROCESS_ADAPTER=docker is not supported; supported: local\n');
+  });
+
+  it('uses colour on a terminal only, and never with NO_COLOR', async () => {
+    const esc = '\u001b[';
+    expect((await run(['validate', '--dir', 'broken'], { cwd, tty: true })).stdout).toContain(esc);
+    expect(
+      (await run(['validate', '--dir', 'broken'], { cwd, tty: true, env: { NO_COLOR: '1' } })).stdout,
+    ).not.toContain(esc);
+    expect((await run(['validate', '--dir', 'broken'], { cwd, tty: false })).stdout).not.toContain(esc);
+  });
+
+  it.each([[['--help']], [['validate', '--help']], [['help', 'validate']]])(
+    '%j prints usage and exits 0',
+    async (args) => {
+      const { code, stdout } = await run(args, { cwd });
+      expect(code).toBe(0);
+      expect(stdout).toMatch(/^Usage: appvisor/);
+    },
+  );
+
+  it('lists the options of validate in its help', async () => {
+    const { stdout } = await run(['validate', '--help'], { cwd });
+    for (const option of ['--dir <dir>', '--config <file>', '--json']) expect(stdout).toContain(option);
+  });
+
+  it('prints the version', async () => {
+    const { code, stdout } = await run(['--version'], { cwd });
+    expect(code).toBe(0);
+    expect(stdout.trim()).toMatch(/^\d+\.\d+\.\d+/);
+  });
+
+  it('exits 1 on an unknown option or command', async () => {
+    const option = await run(['validate', '--bogus'], { cwd });
+    expect(option.code).toBe(1);
+    expect(option.stderr).toContain("unknown option '--bogus'");
+    expect((await run(['frobnicate'], { cwd })).code).toBe(1);
+  });
+});
+
+describe('appvisor validate as a process', () => {
+  const exec = promisify(execFile);
+  const cli = ['--import', 'tsx', path.join(ROOT, 'src/cli/main.ts')];
+
+  it('validates the example manifests in apps.d and exits 0', async () => {
+    const { stdout } = await exec(process.execPath, [...cli, 'validate'], {
+      cwd: ROOT,
+      env: { ...process.env, NO_COLOR: '1' },
+    });
+    expect(stdout).toMatch(/^\d+ manifests valid in apps\.d\n$/);
+  });
+
+  it('exits 1 with line and column for a folder of broken files', async () => {
+    const { dir, cleanup } = await tempDir();
+    try {
+      await writeFiles(dir, { 'bad.yaml': manifest('bad', 'enabled: nope') });
+      const err = (await exec(process.execPath, [...cli, 'validate', '--dir', dir], { cwd: ROOT }).catch(
+        (e: unknown) => e,
+      )) as { code: number; stdout: string };
+      expect(err.code).toBe(1);
+      expect(err.stdout).toContain(
+        `${path.join(dir, 'bad.yaml')}:4:10: enabled must be true or false, got 'nope'`,
+      );
+    } finally {
+      await cleanup();
+    }
+  });
+});

@@ -1,0 +1,192 @@
+import { writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { loadSettings, resolveSettings, resolveSqliteUrl } from '../../src/config/settings.js';
+import { AppvisorError, codeOf } from '../../src/errors.js';
+import { tempDir } from '../manifests/helpers.js';
+
+let cwd: string;
+let cleanup: () => Promise<void>;
+beforeEach(async () => {
+  ({ dir: cwd, cleanup } = await tempDir('appvisor-settings-'));
+});
+afterEach(() => cleanup());
+
+const write = (name: string, text: string) => writeFile(path.join(cwd, name), text);
+
+async function failure(promise: Promise<unknown>): Promise<AppvisorError> {
+  const err = await promise.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(err).toBeInstanceOf(AppvisorError);
+  return err as AppvisorError;
+}
+
+describe('loadSettings', () => {
+  it('uses the defaults of SPEC §3 without a file or environment', async () => {
+    const settings = await loadSettings({ cwd, env: {} });
+    expect(settings).toEqual({
+      listen: { host: '127.0.0.1', port: 13000 },
+      appsDir: path.join(cwd, 'apps.d'),
+      dataDir: path.join(cwd, 'data'),
+      database: { url: `sqlite:${path.join(cwd, 'data', 'main.sqlite')}` },
+      app: undefined,
+      discoveryAdapter: 'local',
+      processAdapter: 'local',
+      configFile: undefined,
+    });
+    expect(
+      Object.isFrozen(settings) && Object.isFrozen(settings.listen) && Object.isFrozen(settings.database),
+    ).toBe(true);
+  });
+
+  it('reads appvisor.yaml in the working directory, resolving paths against it', async () => {
+    await write(
+      'appvisor.yaml',
+      [
+        'listen: { host: 0.0.0.0, port: 8080 }',
+        'appsDir: manifests',
+        'dataDir: /var/lib/appvisor',
+        'app: ./my-app.js',
+      ].join('\n'),
+    );
+    const settings = await loadSettings({ cwd, env: {} });
+    expect(settings).toMatchObject({
+      listen: { host: '0.0.0.0', port: 8080 },
+      appsDir: path.join(cwd, 'manifests'),
+      dataDir: '/var/lib/appvisor',
+      // A custom dataDir moves the default main database.
+      database: { url: 'sqlite:/var/lib/appvisor/main.sqlite' },
+      app: path.join(cwd, 'my-app.js'),
+      configFile: path.join(cwd, 'appvisor.yaml'),
+    });
+  });
+
+  it('lets the environment win over the file, and --dir win over both', async () => {
+    await write(
+      'appvisor.yaml',
+      'listen: { host: a, port: 1 }\nappsDir: from-file\ndatabase: { url: "sqlite:file.sqlite" }\n',
+    );
+    const env = {
+      APPVISOR_HOST: 'b',
+      APPVISOR_PORT: '2',
+      APPVISOR_APPS_DIR: 'from-env',
+      APPVISOR_DATA_DIR: 'd',
+      APPVISOR_DATABASE_URL: 'postgres://u:p@db:5432/main',
+      APPVISOR_APP: '/abs/app.js',
+    };
+    expect(await loadSettings({ cwd, env })).toMatchObject({
+      listen: { host: 'b', port: 2 },
+      appsDir: path.join(cwd, 'from-env'),
+      dataDir: path.join(cwd, 'd'),
+      database: { url: 'postgres://u:p@db:5432/main' },
+      app: '/abs/app.js',
+    });
+    expect((await loadSettings({ cwd, env, appsDir: 'from-flag' })).appsDir).toBe(
+      path.join(cwd, 'from-flag'),
+    );
+  });
+
+  it('treats empty environment variables as unset', async () => {
+    const settings = await loadSettings({ cwd, env: { APPVISOR_PORT: '', APPVISOR_HOST: '' } });
+    expect(settings.listen).toEqual({ host: '127.0.0.1', port: 13000 });
+  });
+
+  it('reads --config FILE instead, which must exist', async () => {
+    await write('other.yaml', 'appsDir: elsewhere\n');
+    expect((await loadSettings({ cwd, env: {}, configFile: 'other.yaml' })).appsDir).toBe(
+      path.join(cwd, 'elsewhere'),
+    );
+    const err = await failure(loadSettings({ cwd, env: {}, configFile: 'missing.yaml' }));
+    expect(err.code).toBe('CONFIG_INVALID');
+    expect(err.message).toBe('config file missing.yaml does not exist');
+  });
+
+  it('accepts an empty appvisor.yaml', async () => {
+    await write('appvisor.yaml', '# nothing to change\n');
+    expect((await loadSettings({ cwd, env: {} })).listen.port).toBe(13000);
+  });
+
+  it('reports every problem in the file with file:line:col', async () => {
+    await write(
+      'appvisor.yaml',
+      ['listen:', '  port: "80"', '  hots: x', 'database:', '  url: redis://x', 'colour: 1'].join('\n'),
+    );
+    const err = await failure(loadSettings({ cwd, env: {} }));
+    expect(err.code).toBe('CONFIG_INVALID');
+    expect(err.message.split('\n')).toEqual([
+      "appvisor.yaml:2:9: listen.port must be a whole number, got '80'",
+      "appvisor.yaml:3:3: unknown field 'hots' in listen; did you mean 'host'?",
+      'appvisor.yaml:5:8: database.url is not valid: use sqlite:PATH, postgres://user:password@host:port/db or mysql://user:password@host:port/db',
+      "appvisor.yaml:6:1: unknown field 'colour'; allowed: listen, appsDir, dataDir, database, app",
+    ]);
+  });
+
+  it.each([
+    ['a YAML syntax error', 'listen: [\n', /^appvisor\.yaml:2:1: YAML syntax error/],
+    ['a list', '- a\n', /^appvisor\.yaml:1:1: expected a mapping of settings/],
+    [
+      'a port out of range',
+      'listen: { port: 70000 }\n',
+      /^appvisor\.yaml:1:17: listen\.port must be <= 65535$/,
+    ],
+    ['binary content', 'a\0b', /^appvisor\.yaml:1:1: .*binary file/],
+  ])('reports %s', async (_title, text, message) => {
+    await write('appvisor.yaml', text);
+    expect((await failure(loadSettings({ cwd, env: {} }))).message).toMatch(message);
+  });
+
+  it.each(['abc', '-1', '65536', '80.5', '1e3', ' 80'])('rejects APPVISOR_PORT=%j', async (port) => {
+    const err = await failure(loadSettings({ cwd, env: { APPVISOR_PORT: port } }));
+    expect(err.code).toBe('CONFIG_INVALID');
+    expect(err.message).toBe(`APPVISOR_PORT must be a whole number from 0 to 65535, got '${port}'`);
+  });
+
+  it.each(['0', '65535', '8080'])('accepts APPVISOR_PORT=%s', async (port) => {
+    expect((await loadSettings({ cwd, env: { APPVISOR_PORT: port } })).listen.port).toBe(Number(port));
+  });
+
+  it('rejects a malformed APPVISOR_DATABASE_URL without echoing it', async () => {
+    const err = await failure(loadSettings({ cwd, env: { APPVISOR_DATABASE_URL: 'redis://u:hunter2@h' } }));
+    expect(err.code).toBe('CONFIG_INVALID');
+    expect(err.message).not.toContain('hunter2');
+  });
+
+  it.each(['APP_DISCOVERY_ADAPTER', 'APP_PROCESS_ADAPTER'])(
+    'rejects an unsupported %s, listing the supported ones',
+    async (name) => {
+      const err = await failure(loadSettings({ cwd, env: { [name]: 'kubernetes' } }));
+      expect(codeOf(err)).toBe('ADAPTER_UNSUPPORTED');
+      expect(err.message).toBe(`${name}=kubernetes is not supported; supported: local`);
+    },
+  );
+
+  it('accepts the local adapters spelled out', async () => {
+    const settings = await loadSettings({
+      cwd,
+      env: { APP_DISCOVERY_ADAPTER: 'local', APP_PROCESS_ADAPTER: 'local' },
+    });
+    expect([settings.discoveryAdapter, settings.processAdapter]).toEqual(['local', 'local']);
+  });
+});
+
+describe('resolveSqliteUrl', () => {
+  it.each([
+    ['sqlite:data/main.sqlite', 'sqlite:/work/data/main.sqlite'],
+    ['sqlite:/abs/x.sqlite', 'sqlite:/abs/x.sqlite'],
+    ['sqlite:///abs/x.sqlite', 'sqlite:/abs/x.sqlite'],
+    ['sqlite::memory:', 'sqlite::memory:'],
+    ['postgres://u@h/db', 'postgres://u@h/db'],
+  ])('%s → %s', (url, expected) => {
+    expect(resolveSqliteUrl(url, '/work')).toBe(expected);
+  });
+
+  it('applies to the main database URL from any source', () => {
+    const settings = resolveSettings(
+      { database: { url: 'sqlite:db/main.sqlite' } },
+      { env: {}, cwd: '/srv' },
+    );
+    expect(settings.database.url).toBe('sqlite:/srv/db/main.sqlite');
+  });
+});
