@@ -1,0 +1,383 @@
+/**
+ * `appvisor serve`: the wiring of one supervisor process. State store, providers, runtime,
+ * reconcile queue, manifest watcher, gateway and admin surface, started in that order and
+ * stopped in reverse (STYLE.md: stop the watcher, drain the queue, stop accepting and drain
+ * requests, stop apps in reverse start order, close pools, release the lock).
+ */
+import { EventEmitter } from 'node:events';
+import type { AddressInfo } from 'node:net';
+import type { Logger } from 'pino';
+import { createSupervisorHandler, SUPERVISOR_PREFIX } from '../admin/handler.js';
+import { createMetrics } from '../admin/metrics.js';
+import { resolveAdminToken } from '../admin/token.js';
+import type { AdminBackend, AdminEventMap, PlanJson } from '../admin/types.js';
+import { describeMainDatabase } from '../config/main-database.js';
+import type { Settings } from '../config/types.js';
+import { AppvisorError, codeOf, messageOf } from '../errors.js';
+import { createGateway, type Gateway } from '../gateway/server.js';
+import type { GatewayApps } from '../gateway/types.js';
+import { loadManifests } from '../manifests/load.js';
+import { generateSecret } from '../providers/secrets.js';
+import { ProviderSet } from '../providers/set.js';
+import { parseDatabaseUrl } from '../providers/url.js';
+import { toDesired } from '../reconcile/desired.js';
+import { createMigrator } from '../reconcile/migrate.js';
+import type { Desired, PlanOptions } from '../reconcile/model.js';
+import { observeAll } from '../reconcile/observe.js';
+import { plan } from '../reconcile/planner.js';
+import { QUEUE_EVENTS, ReconcileQueue } from '../reconcile/queue.js';
+import { reconcileApp } from '../reconcile/reconciler.js';
+import { loadApplication } from '../runtime/contract.js';
+import { MAIN_APP, Runtime } from '../runtime/runtime.js';
+import { openStateStore } from '../state/store.js';
+import type { AppRecord, StateStore } from '../state/types.js';
+import { LockKeeper } from './lock-keeper.js';
+import { allViews, appView, type ViewSources } from './views.js';
+import { type ManifestWatcher, watchManifests } from './watcher.js';
+
+export interface SupervisorOptions {
+  readonly settings: Settings;
+  readonly log: Logger;
+  readonly env?: NodeJS.ProcessEnv;
+  /** Full resync period (re-read apps.d, reconcile every app). @default 300000 */
+  readonly resyncMs?: number;
+  /** @default 30000 */
+  readonly startTimeoutMs?: number;
+  /** @default 60000 */
+  readonly stepTimeoutMs?: number;
+  /** How long a reconcile waits for another process's lock. @default 30000 */
+  readonly lockWaitMs?: number;
+  /** Connections per app pool. @default 5 */
+  readonly poolMax?: number;
+  /** Backoff of failed reconciles and of failed app starts (tests shorten it). */
+  readonly backoff?: { baseMs?: number; maxMs?: number };
+}
+
+export interface Supervisor {
+  /** e.g. http://127.0.0.1:13000 */
+  readonly url: string;
+  readonly address: AddressInfo;
+  readonly adminToken: string;
+  /** Resolves when the first reconcile is done (readyz turns 200). */
+  readonly ready: Promise<void>;
+  readonly runtime: Runtime;
+  readonly queue: ReconcileQueue;
+  readonly events: EventEmitter<AdminEventMap>;
+  /** Re-reads apps.d now and reconciles what changed (the watcher does this by itself). */
+  reload(): Promise<void>;
+  /** Graceful shutdown within `graceMs`; idempotent. */
+  close(opts?: { graceMs?: number }): Promise<void>;
+}
+
+export async function startSupervisor(options: SupervisorOptions): Promise<Supervisor> {
+  const { settings, log } = options;
+  const mainUrl = parseDatabaseUrl(settings.database.url);
+  const main = describeMainDatabase(mainUrl, settings.dataDir);
+  const application = await loadApplication(settings.app);
+  const store = await openStateStore(mainUrl, { log });
+  const cleanup: (() => Promise<unknown>)[] = [() => store.close()];
+  try {
+    return await boot(options, { mainUrl, main, application, store, cleanup });
+  } catch (err) {
+    for (const fn of cleanup.reverse()) await fn().catch(() => undefined);
+    throw err;
+  }
+}
+
+async function boot(
+  options: SupervisorOptions,
+  base: {
+    mainUrl: ReturnType<typeof parseDatabaseUrl>;
+    main: PlanOptions['main'];
+    application: Awaited<ReturnType<typeof loadApplication>>;
+    store: StateStore;
+    cleanup: (() => Promise<unknown>)[];
+  },
+): Promise<Supervisor> {
+  const { settings, log } = options;
+  const { mainUrl, main, application, store, cleanup } = base;
+  // The main app's secret exists before anything can sign with it; never regenerated.
+  await store.ensureSecret(MAIN_APP, generateSecret());
+
+  const providers = new ProviderSet(mainUrl, { dataDir: settings.dataDir, log });
+  cleanup.push(() => providers.close());
+  const events = new EventEmitter<AdminEventMap>();
+  const runtime = new Runtime({
+    application,
+    providers,
+    store,
+    log,
+    events,
+    startTimeoutMs: options.startTimeoutMs ?? 30_000,
+    ...(options.poolMax ? { poolMax: options.poolMax } : {}),
+    ...(options.backoff ? { backoff: options.backoff } : {}),
+  });
+  cleanup.push(() => runtime.close());
+  const planOptions: PlanOptions = { main, codeVersion: application.version };
+  const migrate = createMigrator({ application, providers, main });
+  const keeper = new LockKeeper(mainUrl, { log, waitMs: options.lockWaitMs ?? 30_000 });
+  cleanup.push(() => keeper.release());
+
+  // ---- desired state: the manifest cache ----
+  let desired: Desired = toDesired(await loadManifests(settings.appsDir));
+  let knownRecords = new Set((await store.listRecords()).map((r) => r.name));
+  const reconcileErrors = new Map<string, { code: string; message: string }>();
+  logInvalid(desired, log);
+
+  const allNames = (): string[] => {
+    const names = new Set<string>([...desired.apps.keys(), ...knownRecords, ...runtime.names()]);
+    for (const f of desired.invalid) if (f.name) names.add(f.name);
+    return [...names];
+  };
+
+  const queue = new ReconcileQueue({
+    log,
+    resyncMs: 0,
+    ...(options.backoff ? { backoff: options.backoff } : {}),
+    reconcile: async (name, ctx) => {
+      try {
+        // Inside the try: a lock that cannot be taken (main database down, another process
+        // applying) is this run's failure, shown on the app until a run succeeds.
+        await keeper.ensure(ctx.signal);
+        const report = await reconcileApp(
+          name,
+          {
+            store,
+            providers,
+            planOptions,
+            desired: () => desired,
+            runtime,
+            migrate,
+            stepTimeoutMs: options.stepTimeoutMs ?? 60_000,
+          },
+          ctx,
+        );
+        reconcileErrors.delete(name);
+        if (report.record) knownRecords.add(name);
+      } catch (err) {
+        reconcileErrors.set(name, { code: codeOf(err) ?? 'APP_ERROR', message: messageOf(err) });
+        throw err;
+      }
+    },
+  });
+  cleanup.push(() => queue.close({ graceMs: 5_000 }));
+  queue.on(QUEUE_EVENTS.end, (e) => {
+    events.emit('reconcile', { app: e.key, outcome: e.outcome, durationMs: e.durationMs });
+  });
+  queue.on(QUEUE_EVENTS.idle, () => {
+    keeper
+      .release()
+      .catch((err) => log.warn({ err: messageOf(err) }, 'could not release the reconcile lock'));
+  });
+
+  /** Re-reads apps.d and queues every app whose manifest (or its validity) changed. */
+  const reload = async (): Promise<void> => {
+    let next: Desired;
+    try {
+      next = toDesired(await loadManifests(settings.appsDir));
+    } catch (err) {
+      log.error({ err: messageOf(err) }, 'cannot read the apps folder; keeping the manifests as they were');
+      return;
+    }
+    const changed = changedNames(desired, next);
+    desired = next;
+    logInvalid(next, log);
+    if (next.apps.size === 0 && knownRecords.size > 0) {
+      // The empty-set guard is decided by the planner; queue everything so each app sees it.
+      queue.addAll(allNames());
+    } else {
+      queue.addAll(changed);
+    }
+  };
+
+  const resync = async (): Promise<void> => {
+    await reload();
+    knownRecords = new Set((await store.listRecords()).map((r) => r.name));
+    queue.addAll(allNames());
+  };
+  const resyncTimer = setInterval(() => {
+    resync().catch((err) => log.error({ err: messageOf(err) }, 'resync failed'));
+  }, options.resyncMs ?? 300_000);
+  resyncTimer.unref();
+  cleanup.push(async () => clearInterval(resyncTimer));
+
+  // ---- admin surface ----
+  let isReady = false;
+  // The last records read: while the main database is down the admin API still answers
+  // (with the apps' errors) instead of failing as a whole.
+  let lastRecords = new Map<string, AppRecord>();
+  const readRecords = async (): Promise<ReadonlyMap<string, AppRecord>> => {
+    try {
+      lastRecords = new Map((await store.listRecords()).map((r) => [r.name, r]));
+    } catch (err) {
+      log.warn({ err: messageOf(err) }, 'cannot read the state store; showing the last records read');
+    }
+    return lastRecords;
+  };
+  const viewSources = async (): Promise<ViewSources> => ({
+    desired,
+    records: await readRecords(),
+    main,
+    live: (name) => ({
+      status: runtime.status(name),
+      error: runtime.error(name),
+      startedAt: runtime.startedAt(name),
+    }),
+    reconcileErrors,
+  });
+  const requireView = async (name: string) => {
+    const view = appView(name, await viewSources());
+    if (!view) throw new AppvisorError('APP_NOT_FOUND', { app: name });
+    return view;
+  };
+  const backend: AdminBackend = {
+    events,
+    ready: () => isReady,
+    listApps: async () => allViews(await viewSources()),
+    getApp: async (name) => appView(name, await viewSources()),
+    start: async (name) => {
+      if (!runtime.has(name)) throw new AppvisorError('APP_NOT_FOUND', { app: name });
+      runtime
+        .start(name, { byOperator: true })
+        .catch((err) => log.warn({ app: name, err: messageOf(err) }, 'start failed'));
+      return requireView(name);
+    },
+    stop: async (name) => {
+      if (!runtime.has(name)) throw new AppvisorError('APP_NOT_FOUND', { app: name });
+      runtime
+        .stop(name, { byOperator: true })
+        .catch((err) => log.warn({ app: name, err: messageOf(err) }, 'stop failed'));
+      return requireView(name);
+    },
+    plan: async (): Promise<PlanJson> => {
+      const actual = await observeAll(desired, { store, providers, main, runtime: (n) => runtime.state(n) });
+      const p = plan(desired, actual, planOptions);
+      return {
+        changes: p.changes.map((s) => ({ app: s.app, action: s.action, detail: s.detail })),
+        errors: p.errors,
+        ...(p.guard ? { guard: p.guard } : {}),
+      };
+    },
+    history: (name) => store.listHistory(name),
+  };
+  const metrics = createMetrics(backend);
+  cleanup.push(async () => metrics.close());
+  const { token } = await resolveAdminToken({
+    ...(options.env ? { env: options.env } : {}),
+    dataDir: settings.dataDir,
+    log,
+  });
+  const supervisorRoutes = createSupervisorHandler({ backend, token, metrics, log });
+  cleanup.push(async () => supervisorRoutes.close());
+
+  // ---- gateway ----
+  const apps: GatewayApps = {
+    has: (name) => runtime.has(name),
+    appForDomain: (host) => runtime.appForDomain(host),
+    ready: (name) => runtime.ready(name),
+    readyMain: () => runtime.readyMain(),
+    acquire: (name) => runtime.acquire(name),
+    acquireMain: () => runtime.acquireMain(),
+    onRequest: (app, status, ms) => metrics.observeRequest(app, status, ms),
+  };
+  const gateway: Gateway = createGateway({
+    apps,
+    // The gateway hands over the path after `/_supervisor`; the admin routes match the full path.
+    supervisor: (req, res, path) => supervisorRoutes(req, res, SUPERVISOR_PREFIX + path),
+    log,
+    startTimeoutMs: options.startTimeoutMs ?? 30_000,
+  });
+  const address = await gateway.listen(settings.listen.port, settings.listen.host);
+  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  const url = `http://${host}:${address.port}`;
+  log.info({ url }, 'appvisor listening');
+
+  // ---- first reconcile, then the watcher ----
+  const watcher: ManifestWatcher = watchManifests(settings.appsDir, () => void reload(), { log });
+  const ready = (async () => {
+    await runtime
+      .startMain()
+      .catch((err) => log.error({ err: messageOf(err) }, 'the main app failed to start'));
+    queue.addAll(allNames());
+    await queue.onIdle();
+    await watcher.ready;
+    isReady = true;
+    log.info({ apps: desired.apps.size, invalid: desired.invalid.length }, 'first reconcile done; ready');
+  })();
+  ready.catch((err) => log.error({ err: messageOf(err) }, 'first reconcile failed'));
+
+  let closing: Promise<void> | undefined;
+  const close = (opts: { graceMs?: number } = {}): Promise<void> => {
+    closing ??= (async () => {
+      const graceMs = opts.graceMs ?? 10_000;
+      // One deadline for the whole shutdown: each phase gets what the ones before it left.
+      const deadline = Date.now() + graceMs;
+      const left = (): number => Math.max(0, deadline - Date.now());
+      log.info({ graceMs }, 'shutting down');
+      await watcher.close();
+      clearInterval(resyncTimer);
+      await queue.close({ graceMs: Math.min(left(), 5_000) });
+      supervisorRoutes.close();
+      await gateway.close({ graceMs: left() });
+      // An app hanging in create() or close() must not hold the process past its grace.
+      if (!(await settlesWithin(runtime.close(), left()))) {
+        log.warn({ graceMs }, 'apps still stopping after the grace period; closing the rest anyway');
+      }
+      metrics.close();
+      await providers.close();
+      await keeper.release().catch(() => undefined);
+      await store.close();
+      log.info('stopped');
+    })();
+    return closing;
+  };
+
+  return {
+    url,
+    address,
+    adminToken: token,
+    ready,
+    runtime,
+    queue,
+    events,
+    reload,
+    close,
+  };
+}
+
+/** Whether `work` settles within `ms` (its rejection counts as settled; it is never rethrown). */
+async function settlesWithin(work: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<false>((resolve) => {
+    timer = setTimeout(() => resolve(false), ms);
+  });
+  try {
+    return await Promise.race([
+      work.then(
+        () => true,
+        () => true,
+      ),
+      timeout,
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Names whose manifest appeared, disappeared, changed, or changed validity. */
+function changedNames(before: Desired, after: Desired): string[] {
+  const names = new Set<string>();
+  for (const [name, loaded] of after.apps) if (before.apps.get(name)?.hash !== loaded.hash) names.add(name);
+  for (const name of before.apps.keys()) if (!after.apps.has(name)) names.add(name);
+  const invalidKey = (d: Desired) =>
+    new Map(d.invalid.map((f) => [f.name ?? f.file, JSON.stringify(f.errors)]));
+  const a = invalidKey(before);
+  const b = invalidKey(after);
+  for (const [k, v] of b) if (a.get(k) !== v && after.apps.has(k) === false) names.add(k);
+  for (const k of a.keys()) if (!b.has(k)) names.add(k);
+  return [...names].filter((n) => /^[a-z][a-z0-9_-]{0,39}$/.test(n));
+}
+
+function logInvalid(desired: Desired, log: Logger): void {
+  for (const e of desired.errors) log.error({ file: e.file, line: e.line, column: e.column }, e.message);
+}

@@ -1,0 +1,101 @@
+import type { AppManifest, InvalidFile } from '../manifests/types.js';
+import type { Desired, PlanOptions } from '../reconcile/model.js';
+import { resolveTarget } from '../reconcile/target.js';
+import type { AppView } from '../runtime/view.js';
+import type { AppRecord, AppStatus } from '../state/types.js';
+
+/** What the runtime says about one app right now. */
+export interface LiveState {
+  readonly status: AppStatus | undefined;
+  readonly error: { readonly code: string; readonly message: string } | null;
+  readonly startedAt: Date | null;
+}
+
+export interface ViewSources {
+  readonly desired: Desired;
+  readonly records: ReadonlyMap<string, AppRecord>;
+  readonly main: PlanOptions['main'];
+  readonly live: (name: string) => LiveState;
+  /** The last reconcile error of apps that have no record to hold it (e.g. a refused create). */
+  readonly reconcileErrors: ReadonlyMap<string, { readonly code: string; readonly message: string }>;
+}
+
+function invalidError(file: InvalidFile): { code: string; message: string } {
+  const first = file.errors[0];
+  const where = first ? `${first.file}:${first.line}:${first.column}: ${first.message}` : file.file;
+  const more = file.errors.length > 1 ? ` (+${file.errors.length - 1} more)` : '';
+  return { code: 'MANIFEST_INVALID', message: `${where}${more}` };
+}
+
+function databaseView(m: AppManifest, main: PlanOptions['main']): AppView['database'] {
+  const target = resolveTarget(m, main);
+  const dialect = target instanceof Error ? null : target.dialect;
+  return {
+    mode: m.database.mode,
+    dialect,
+    name: m.database.mode === 'new-schema' ? main.database : m.database.name,
+    schema: m.database.mode === 'new-schema' ? (m.database.schema ?? null) : null,
+  };
+}
+
+/**
+ * One app's view for the admin API (SPEC §6): the manifest (or, while it is invalid or gone,
+ * the last applied spec), the runtime's status and the most relevant error.
+ */
+export function appView(name: string, src: ViewSources): AppView | undefined {
+  const loaded = src.desired.apps.get(name);
+  const record = src.records.get(name);
+  const invalid = src.desired.invalid.find((f) => f.name === name || (record && f.file === record.file));
+  const spec = loaded?.manifest ?? record?.spec;
+  if (!spec) {
+    if (!invalid) return undefined;
+    return {
+      name,
+      displayName: name,
+      status: 'error',
+      enabled: false,
+      startMode: 'on-first-visit',
+      database: { mode: 'new-database', dialect: null, name, schema: null },
+      domains: [],
+      jwt: { secret: 'own' },
+      error: invalidError(invalid),
+      startedAt: null,
+      lastReconciledAt: null,
+      file: invalid.file,
+    };
+  }
+  const live = src.live(name);
+  const reconcileError = src.reconcileErrors.get(name);
+  let status: AppStatus = live.status ?? record?.status ?? 'stopped';
+  if (status === 'provisioning' && !live.status && reconcileError) status = 'error';
+  if (!record && reconcileError) status = 'error';
+  const error =
+    live.error ??
+    (invalid ? invalidError(invalid) : null) ??
+    reconcileError ??
+    (record?.lastError ? { code: record.lastError.code, message: record.lastError.message } : null);
+  return {
+    name,
+    displayName: spec.displayName,
+    status,
+    enabled: spec.enabled,
+    startMode: spec.startMode,
+    database: databaseView(spec, src.main),
+    domains: spec.domains,
+    jwt: { secret: spec.jwt.secret },
+    error,
+    startedAt: live.startedAt ? live.startedAt.toISOString() : null,
+    lastReconciledAt: record?.lastReconciledAt ?? null,
+    file: loaded?.file ?? record?.file ?? null,
+  };
+}
+
+/** Every app named by a manifest, an invalid file or a record, sorted by name. */
+export function allViews(src: ViewSources): AppView[] {
+  const names = new Set<string>([...src.desired.apps.keys(), ...src.records.keys()]);
+  for (const f of src.desired.invalid) if (f.name) names.add(f.name);
+  return [...names]
+    .sort()
+    .map((n) => appView(n, src))
+    .filter((v): v is AppView => v !== undefined);
+}
