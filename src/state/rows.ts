@@ -91,7 +91,9 @@ export function rowToRecord(row: AppRow): AppRecord {
     createdAt: String(row.created_at),
     updatedAt: String(row.updated_at),
     ...(lastReconciledAt ? { lastReconciledAt } : {}),
-    ...(row.data_version === null || row.data_version === undefined ? {} : { dataVersion: Number(row.data_version) }),
+    ...(row.data_version === null || row.data_version === undefined
+      ? {}
+      : { dataVersion: Number(row.data_version) }),
   };
 }
 
