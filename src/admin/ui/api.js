@@ -1,0 +1,68 @@
+/**
+ * The admin API client. The token travels only in the `Authorization` header, never in a URL.
+ */
+
+/** The API's root, next to this module (so the UI works wherever `/_supervisor/` is served). */
+export const API_ROOT = new URL('api/', import.meta.url);
+
+/** A refused or failed API call, with the server's error code and message. */
+export class ApiError extends Error {
+  /**
+   * @param {number} status HTTP status; 0 when the server could not be reached
+   * @param {string} code
+   * @param {string} message
+   */
+  constructor(status, code, message) {
+    super(message);
+    this.name = 'ApiError';
+    this.status = status;
+    this.code = code;
+  }
+}
+
+/**
+ * Calls `method path` (relative to the API root) with `token`; resolves with the JSON body of
+ * a 2xx answer, rejects with an ApiError otherwise.
+ *
+ * @param {string} token
+ * @param {'GET' | 'POST'} method
+ * @param {string} path e.g. `apps/blog/start` (segments already encoded)
+ * @returns {Promise<any>}
+ */
+export async function apiRequest(token, method, path) {
+  let res;
+  try {
+    res = await fetch(new URL(path, API_ROOT), {
+      method,
+      headers: { authorization: `Bearer ${token}`, accept: 'application/json' },
+      cache: 'no-store',
+      credentials: 'omit',
+    });
+  } catch {
+    throw new ApiError(0, 'UNREACHABLE', 'Cannot reach the server. Is appvisor serve still running?');
+  }
+  let body;
+  try {
+    body = await res.json();
+  } catch {
+    body = undefined;
+  }
+  if (res.ok) return body;
+  const error = body?.error;
+  throw new ApiError(
+    res.status,
+    typeof error?.code === 'string' ? error.code : `HTTP_${res.status}`,
+    typeof error?.message === 'string' ? error.message : `The server answered HTTP ${res.status}.`,
+  );
+}
+
+/**
+ * `apps/<name>/<action>` with the name encoded as one path segment.
+ *
+ * @param {string} name
+ * @param {string} [action]
+ */
+export function appPath(name, action) {
+  const base = `apps/${encodeURIComponent(name)}`;
+  return action ? `${base}/${action}` : base;
+}

@@ -1,0 +1,330 @@
+/**
+ * The admin UI's entry point: sign-in, the app list with live updates, the detail view and the
+ * plan view. Everything comes from the admin API with the token in the Authorization header.
+ */
+import { ApiError, apiRequest, appPath } from './api.js';
+import { AppList } from './apps.js';
+import { DetailView } from './detail.js';
+import { byId } from './dom.js';
+import { LiveEvents } from './live.js';
+import { renderPlan } from './plan.js';
+import { clearToken, loadToken, saveToken } from './session.js';
+
+/** @typedef {import('./apps.js').AppView} AppView */
+
+const ui = {
+  signin: byId('signin'),
+  form: /** @type {HTMLFormElement} */ (byId('signin-form')),
+  tokenInput: /** @type {HTMLInputElement} */ (byId('token')),
+  signinMessage: byId('signin-message'),
+  console: byId('console'),
+  session: byId('session'),
+  connection: byId('connection'),
+  signOut: byId('sign-out'),
+  announcer: byId('announcer'),
+  appsTitle: byId('apps-title'),
+  tabs: [byId('tab-apps'), byId('tab-plan')],
+  planRefresh: byId('plan-refresh'),
+  planState: byId('plan-state'),
+  planBody: byId('plan-body'),
+};
+
+let token = '';
+/** @type {LiveEvents | undefined} */
+let live;
+/** Status changes seen per app, so a late Start/Stop answer does not undo a newer event. */
+const changes = new Map();
+/** Names the API does not list (the main app, reserved by SPEC §3; or a 404), not asked for again. */
+const unlisted = new Set(['main']);
+/** Counts sign-ins and sign-outs: an answer from an earlier session is dropped. */
+let session = 0;
+let signingIn = false;
+let planLoads = 0;
+let planLoaded = false;
+
+const list = new AppList({
+  body: byId('apps-body'),
+  empty: byId('apps-empty'),
+  summary: byId('apps-summary'),
+  onOpen: openDetail,
+  onAction: act,
+});
+
+const detail = new DetailView({
+  dialog: /** @type {HTMLDialogElement} */ (byId('detail')),
+  title: byId('detail-title'),
+  body: byId('detail-body'),
+  close: byId('detail-close'),
+});
+
+/**
+ * An API call with the session's token; a 401 ends the session.
+ *
+ * @param {'GET' | 'POST'} method
+ * @param {string} path
+ */
+async function call(method, path) {
+  try {
+    return await apiRequest(token, method, path);
+  } catch (err) {
+    if (err instanceof ApiError && err.status === 401) expire();
+    throw err;
+  }
+}
+
+/** @param {string} text */
+function announce(text) {
+  ui.announcer.textContent = text;
+}
+
+/** @param {string} text */
+function showSigninMessage(text) {
+  ui.signinMessage.textContent = text;
+}
+
+/**
+ * Shows the console for the signed-in session and opens the live feed.
+ *
+ * @param {AppView[] | undefined} apps
+ */
+function enter(apps) {
+  session++;
+  ui.signin.hidden = true;
+  ui.console.hidden = false;
+  ui.session.hidden = false;
+  showSigninMessage('');
+  if (apps !== undefined) list.replaceAll(apps);
+  live?.stop();
+  live = new LiveEvents({
+    token,
+    onEvent,
+    onState: showConnection,
+    onUnauthorized: expire,
+  });
+  live.start();
+}
+
+/**
+ * Back to the sign-in form, forgetting the token and everything the API said.
+ *
+ * @param {string} message
+ */
+function leave(message) {
+  session++;
+  live?.stop();
+  live = undefined;
+  token = '';
+  clearToken();
+  changes.clear();
+  detail.close();
+  list.clear();
+  planLoads++;
+  planLoaded = false;
+  ui.planBody.replaceChildren();
+  ui.planState.textContent = '';
+  selectTab(ui.tabs[0], false);
+  ui.console.hidden = true;
+  ui.session.hidden = true;
+  ui.signin.hidden = false;
+  showSigninMessage(message);
+  ui.tokenInput.focus();
+}
+
+function expire() {
+  if (token === '') return;
+  leave('The server did not accept the admin token (401): sign in again.');
+}
+
+/** @param {import('./sse.js').SseEvent} event */
+function onEvent(event) {
+  let data;
+  try {
+    data = JSON.parse(event.data);
+  } catch {
+    return; // A frame we cannot read is skipped; the next snapshot resyncs.
+  }
+  if (event.type === 'snapshot' && Array.isArray(data)) {
+    for (const app of data) {
+      changes.set(app.name, (changes.get(app.name) ?? 0) + 1);
+      unlisted.delete(app.name);
+    }
+    list.replaceAll(data);
+    if (detail.name !== undefined) {
+      const shown = list.get(detail.name);
+      if (shown !== undefined) detail.update(shown);
+    }
+  } else if (event.type === 'status' && data !== null && typeof data.app === 'string') {
+    onStatus(data);
+  }
+}
+
+/** @param {{app: string, status: string, previous: string | null, error: AppView['error']}} event */
+function onStatus({ app: name, status, error }) {
+  changes.set(name, (changes.get(name) ?? 0) + 1);
+  const text = error ? `${name} is now ${status}: ${error.message}` : `${name} is now ${status}`;
+  if (list.setStatus(name, status, error ?? null)) {
+    const app = list.get(name);
+    if (app !== undefined) detail.update(app);
+    announce(text);
+  } else if (!unlisted.has(name)) {
+    // An app this page has not seen yet (added since the snapshot): fetch it once.
+    unlisted.add(name);
+    const asked = session;
+    call('GET', appPath(name)).then(
+      (app) => {
+        if (asked !== session) return;
+        unlisted.delete(name);
+        list.upsert(app);
+        announce(text);
+      },
+      () => undefined,
+    );
+  }
+}
+
+/**
+ * @param {import('./live.js').LiveState} state
+ * @param {number} [retryInMs]
+ */
+function showConnection(state, retryInMs) {
+  const text = {
+    connecting: 'Connecting…',
+    live: 'Live',
+    waiting: `Disconnected: retrying in ${Math.max(1, Math.round((retryInMs ?? 0) / 1000))} s`,
+    stopped: '',
+  }[state];
+  ui.connection.textContent = text;
+  ui.connection.dataset.state = state;
+}
+
+/**
+ * @param {string} name
+ * @param {'start' | 'stop'} action
+ */
+async function act(name, action) {
+  const seen = changes.get(name) ?? 0;
+  const asked = session;
+  list.setPending(name, true);
+  list.setMessage(name, '');
+  try {
+    const app = await call('POST', appPath(name, action));
+    if (asked !== session) return;
+    if ((changes.get(name) ?? 0) === seen && app?.name === name) {
+      list.upsert(app);
+      detail.update(app);
+    }
+  } catch (err) {
+    if (asked !== session || (err instanceof ApiError && err.status === 401)) return;
+    const verb = action === 'start' ? 'Start' : 'Stop';
+    const message = `${verb} refused: ${err instanceof Error ? err.message : String(err)}`;
+    list.setMessage(name, message);
+    announce(`${name}: ${message}`);
+  } finally {
+    if (asked === session) list.setPending(name, false);
+  }
+}
+
+/**
+ * @param {string} name
+ * @param {HTMLElement} opener
+ */
+function openDetail(name, opener) {
+  const app = list.get(name);
+  if (app === undefined) return;
+  detail.open(app, opener, () => call('GET', appPath(name, 'history')));
+}
+
+async function loadPlan() {
+  const load = ++planLoads;
+  ui.planRefresh.setAttribute('aria-disabled', 'true');
+  ui.planState.textContent = 'Loading the plan…';
+  try {
+    const plan = await call('GET', 'plan');
+    if (load !== planLoads) return;
+    renderPlan(ui.planBody, plan);
+    planLoaded = true;
+    const time = new Date().toLocaleTimeString();
+    const counts = `${plan.changes.length} change${plan.changes.length === 1 ? '' : 's'}, ${plan.errors.length} invalid manifest${plan.errors.length === 1 ? '' : 's'}`;
+    ui.planState.textContent = `Plan as of ${time}: ${counts}.`;
+  } catch (err) {
+    if (load !== planLoads || (err instanceof ApiError && err.status === 401)) return;
+    ui.planState.textContent = `Could not load the plan: ${err instanceof Error ? err.message : String(err)}`;
+  } finally {
+    if (load === planLoads) ui.planRefresh.removeAttribute('aria-disabled');
+  }
+}
+
+/**
+ * @param {HTMLElement} tab
+ * @param {boolean} focus
+ */
+function selectTab(tab, focus) {
+  for (const other of ui.tabs) {
+    const selected = other === tab;
+    other.setAttribute('aria-selected', String(selected));
+    other.tabIndex = selected ? 0 : -1;
+    byId(/** @type {string} */ (other.getAttribute('aria-controls'))).hidden = !selected;
+  }
+  if (focus) tab.focus();
+  if (tab.id === 'tab-plan' && !planLoaded && token !== '') void loadPlan();
+}
+
+ui.form.addEventListener('submit', async (event) => {
+  event.preventDefault();
+  if (signingIn) return;
+  const candidate = ui.tokenInput.value.trim();
+  if (candidate === '') {
+    showSigninMessage('Enter the admin token.');
+    ui.tokenInput.focus();
+    return;
+  }
+  signingIn = true;
+  showSigninMessage('Signing in…');
+  try {
+    const apps = await apiRequest(candidate, 'GET', 'apps');
+    token = candidate;
+    saveToken(candidate);
+    ui.tokenInput.value = '';
+    enter(apps);
+    ui.appsTitle.focus();
+  } catch (err) {
+    showSigninMessage(
+      err instanceof ApiError && err.status === 401
+        ? 'That token was not accepted. Use APPVISOR_ADMIN_TOKEN or the token in data/admin-token.'
+        : `Cannot sign in: ${err instanceof Error ? err.message : String(err)}`,
+    );
+    ui.tokenInput.focus();
+    ui.tokenInput.select();
+  } finally {
+    signingIn = false;
+  }
+});
+
+ui.signOut.addEventListener('click', () => leave('Signed out.'));
+
+for (const tab of ui.tabs) tab.addEventListener('click', () => selectTab(tab, false));
+ui.tabs[0].parentElement?.addEventListener('keydown', (event) => {
+  const index = ui.tabs.indexOf(/** @type {HTMLElement} */ (event.target));
+  if (index < 0) return;
+  const last = ui.tabs.length - 1;
+  const next = {
+    ArrowRight: index === last ? 0 : index + 1,
+    ArrowLeft: index === 0 ? last : index - 1,
+    Home: 0,
+    End: last,
+  }[event.key];
+  if (next === undefined) return;
+  event.preventDefault();
+  selectTab(ui.tabs[next], true);
+});
+
+ui.planRefresh.addEventListener('click', () => {
+  if (ui.planRefresh.getAttribute('aria-disabled') !== 'true') void loadPlan();
+});
+
+token = loadToken();
+if (token !== '') enter(undefined);
+else {
+  ui.signin.hidden = false;
+  ui.tokenInput.focus();
+}

@@ -1,0 +1,177 @@
+import { timeElement } from './apps.js';
+import { h, replace } from './dom.js';
+import { formatError, formatTime, NONE } from './format.js';
+import { badge } from './status.js';
+
+/**
+ * @typedef {import('./apps.js').AppView} AppView
+ * @typedef {{
+ *   app: string, reconcileId: string, at: string, outcome: string, durationMs: number,
+ *   steps: {action: string, detail: string, result: string}[],
+ *   error?: {code: string, message: string},
+ * }} HistoryEntry
+ */
+
+/** Colour family of a reconcile outcome; the word is always shown as well. */
+const OUTCOME_TONE = {
+  created: 'ok',
+  updated: 'ok',
+  unchanged: 'idle',
+  deleted: 'idle',
+  failed: 'bad',
+  refused: 'bad',
+};
+
+/**
+ * The detail view of one app, in a modal `<dialog>`: every field, the manifest's file, and
+ * the reconcile history. Escape or Close shut it and give the focus back to its opener.
+ */
+export class DetailView {
+  #dialog;
+  #title;
+  #body;
+  /** @type {HTMLElement | null} */
+  #fields = null;
+  /** @type {string | undefined} */
+  #name;
+  /** @type {HTMLElement | undefined} */
+  #opener;
+  #loads = 0;
+
+  /**
+   * @param {{dialog: HTMLDialogElement, title: HTMLElement, body: HTMLElement, close: HTMLElement}} parts
+   */
+  constructor({ dialog, title, body, close }) {
+    this.#dialog = dialog;
+    this.#title = title;
+    this.#body = body;
+    close.addEventListener('click', () => this.close());
+    dialog.addEventListener('close', () => {
+      this.#name = undefined;
+      this.#loads++;
+      replace(this.#body);
+      this.#opener?.focus();
+      this.#opener = undefined;
+    });
+  }
+
+  /** The app shown, if the dialog is open. */
+  get name() {
+    return this.#name;
+  }
+
+  /**
+   * Opens the view for `app`, loading its history with `loadHistory`.
+   *
+   * @param {AppView} app
+   * @param {HTMLElement | undefined} opener
+   * @param {() => Promise<HistoryEntry[]>} loadHistory
+   */
+  open(app, opener, loadHistory) {
+    this.#name = app.name;
+    this.#opener = opener;
+    this.#title.textContent = app.name;
+    this.#fields = h('dl', { class: 'fields' });
+    const historyBox = h('div', { class: 'history', 'aria-live': 'polite' }, h('p', {}, 'Loading history…'));
+    replace(this.#body, this.#fields, h('h3', { id: 'history-title' }, 'Reconcile history'), historyBox);
+    this.update(app);
+    if (!this.#dialog.open) this.#dialog.showModal();
+    const load = ++this.#loads;
+    loadHistory().then(
+      (entries) => {
+        if (load === this.#loads) replace(historyBox, renderHistory(entries));
+      },
+      (/** @type {Error} */ err) => {
+        if (load === this.#loads) {
+          replace(historyBox, h('p', { class: 'error-text' }, `Could not load the history: ${err.message}`));
+        }
+      },
+    );
+  }
+
+  /**
+   * Refreshes the fields if `app` is the one shown.
+   *
+   * @param {AppView} app
+   */
+  update(app) {
+    if (app.name !== this.#name || this.#fields === null) return;
+    const db = app.database;
+    /** @type {[string, Node | string][]} */
+    const rows = [
+      ['Name', app.name],
+      ['Display name', app.displayName || NONE],
+      ['Status', badge(app.status)],
+      ['Enabled', app.enabled ? 'yes' : 'no'],
+      ['Start mode', app.startMode],
+      ['Database mode', db.mode],
+      ['Dialect', db.dialect ?? 'main database dialect'],
+      ['Database', db.name],
+      ['Schema', db.schema ?? NONE],
+      ['Domains', app.domains.length === 0 ? NONE : app.domains.join(', ')],
+      ['JWT secret', app.jwt.secret],
+      ['Started', timeElement(app.startedAt, NONE)],
+      ['Last reconcile', timeElement(app.lastReconciledAt, 'never')],
+      ['Manifest file', app.file ? h('code', {}, app.file) : NONE],
+      ['Last error', app.error ? h('span', { class: 'error-text' }, formatError(app.error)) : NONE],
+    ];
+    replace(
+      this.#fields,
+      rows.map(([term, value]) => h('div', { class: 'field' }, h('dt', {}, term), h('dd', {}, value))),
+    );
+  }
+
+  close() {
+    if (this.#dialog.open) this.#dialog.close();
+  }
+}
+
+/**
+ * @param {HistoryEntry[]} entries newest first
+ */
+function renderHistory(entries) {
+  if (entries.length === 0) return h('p', {}, 'No reconciles recorded yet.');
+  return h(
+    'ol',
+    { class: 'history-list', 'aria-labelledby': 'history-title' },
+    entries.map((entry) =>
+      h(
+        'li',
+        { class: 'history-entry' },
+        h(
+          'p',
+          { class: 'history-head' },
+          h('time', { datetime: entry.at, title: entry.at }, formatTime(entry.at)),
+          ' ',
+          h(
+            'span',
+            {
+              class: `badge badge-${OUTCOME_TONE[entry.outcome] ?? 'idle'}`,
+              dataset: { outcome: entry.outcome },
+            },
+            entry.outcome,
+          ),
+          ' ',
+          h('span', { class: 'muted' }, `${Math.round(entry.durationMs)} ms · ${entry.reconcileId}`),
+        ),
+        entry.steps.length === 0
+          ? h('p', { class: 'muted' }, 'No steps.')
+          : h(
+              'ul',
+              { class: 'steps' },
+              entry.steps.map((step) =>
+                h(
+                  'li',
+                  {},
+                  h('span', { class: 'step-action' }, step.action),
+                  step.detail ? ` ${step.detail}` : '',
+                  ' → ',
+                  h('span', { class: 'step-result' }, step.result),
+                ),
+              ),
+            ),
+        entry.error ? h('p', { class: 'error-text' }, formatError(entry.error)) : null,
+      ),
+    ),
+  );
+}
