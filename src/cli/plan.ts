@@ -16,6 +16,14 @@ import {
   withJsonOption,
 } from './common.js';
 
+/** Refusal codes that mean "could not check", not "decided to refuse". */
+const BLOCKED: ReadonlySet<string> = new Set([
+  'DB_UNREACHABLE',
+  'DB_OPERATION_FAILED',
+  'DB_PERMISSION_DENIED',
+  'STATE_STORE_FAILED',
+]);
+
 interface PlanFlags extends CommonOptions {
   readonly allowEmpty?: boolean;
 }
@@ -56,7 +64,9 @@ export async function runPlan(ctx: CliContext, opts: PlanFlags): Promise<number>
   } else {
     printPlan(ctx, plan, styles(colorEnabled(ctx.stdout, ctx.env)));
   }
-  if (plan.errors.length > 0) return 1;
+  // An invalid manifest, or an app whose server could not be checked, leaves the plan incomplete.
+  if (plan.errors.length > 0 || plan.changes.some((c) => c.code !== undefined && BLOCKED.has(c.code)))
+    return 1;
   return plan.changes.length > 0 ? 2 : 0;
 }
 

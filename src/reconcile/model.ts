@@ -80,6 +80,11 @@ export interface ActualApp {
   readonly runtime?: RuntimeState;
   /** The version the app's data is at (its applied migrations), when known. */
   readonly dataVersion?: number;
+  /**
+   * Set when the app's target could not be observed (its server is unreachable): nothing can
+   * be decided for it, so the plan shows it as blocked instead of guessing.
+   */
+  readonly observeError?: { readonly code: string; readonly message: string };
 }
 
 export interface Actual {

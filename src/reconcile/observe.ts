@@ -2,7 +2,7 @@
  * Actual state: what the state store knows, checked against the database servers themselves.
  * Read-only: observing never creates, alters or drops anything (so `plan` can use it).
  */
-import { AppvisorError } from '../errors.js';
+import { AppvisorError, codeOf, messageOf } from '../errors.js';
 import type { Observation, OpOptions, Provider } from '../providers/provider.js';
 import type { ProviderSet } from '../providers/set.js';
 import type { AppRecord, StateReader } from '../state/types.js';
@@ -76,7 +76,18 @@ export async function observeAll(desired: Desired, deps: ObserveDeps, opts: OpOp
   const worker = async (): Promise<void> => {
     while (next < names.length) {
       const name = names[next++]!;
-      apps.set(name, await observeApp(name, desired, deps, byName.get(name), opts));
+      const record = byName.get(name);
+      try {
+        apps.set(name, await observeApp(name, desired, deps, record, opts));
+      } catch (err) {
+        // One unreachable server blocks only the apps on it; the plan goes on for the rest.
+        const observeError = { code: codeOf(err) ?? 'DB_UNREACHABLE', message: messageOf(err) };
+        apps.set(name, {
+          ...(record ? { record } : {}),
+          hasSecret: record?.hasSecret ?? false,
+          observeError,
+        });
+      }
     }
   };
   await Promise.all(Array.from({ length: Math.min(8, names.length) }, worker));

@@ -455,6 +455,16 @@ function planOne(name: string, ctx: Context): Step[] {
   const loaded = ctx.desired.apps.get(name);
   const app = ctx.actual.apps.get(name) ?? NO_APP;
   const record = app.record;
+  if (loaded && app.observeError) {
+    return [
+      {
+        app: name,
+        action: 'refuse',
+        code: app.observeError.code,
+        detail: `blocked: ${app.observeError.message}`,
+      },
+    ];
+  }
   if (loaded) {
     if (!record) return planCreate(name, loaded, app, ctx, false);
     if (record.status === 'orphaned') return planCreate(name, loaded, app, ctx, true);

@@ -1,0 +1,166 @@
+/**
+ * plan / apply / status / start / stop as a user runs them: the CLI in-process with captured
+ * output, against a temp folder with a SQLite main database and, for the server commands, a
+ * real `serve` on port 0.
+ */
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { CliIO } from '../../src/cli/common.js';
+import { main } from '../../src/cli/main.js';
+import { postgres } from '../helpers/servers.js';
+import { ADMIN_TOKEN, manifest, type Serve, startServe } from '../serve/harness.js';
+
+const PG = await postgres();
+
+async function run(
+  args: string[],
+  opts: { cwd: string; env?: NodeJS.ProcessEnv },
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  let stdout = '';
+  let stderr = '';
+  const io: CliIO = {
+    stdout: { write: (s: string) => (stdout += s), isTTY: false },
+    stderr: { write: (s: string) => (stderr += s), isTTY: false },
+    env: opts.env ?? {},
+    cwd: opts.cwd,
+  };
+  const code = await main(args, io);
+  return { code, stdout, stderr };
+}
+
+describe('appvisor plan and apply', () => {
+  let cwd: string;
+
+  beforeAll(async () => {
+    cwd = await fs.mkdtemp(path.join(os.tmpdir(), 'appvisor-cli-plan-'));
+    await fs.mkdir(path.join(cwd, 'apps.d'));
+    await fs.writeFile(path.join(cwd, 'apps.d', 'crm.yaml'), manifest('crm', 'startMode: with-main\n'));
+    await fs.writeFile(
+      path.join(cwd, 'apps.d', 'ext.yaml'),
+      manifest('ext', 'database:\n  mode: new-connection\n  connection: {url: "${EXT_URL}"}\n'),
+    );
+  });
+  afterAll(() => fs.rm(cwd, { recursive: true, force: true }));
+
+  it('plan exits 1 on an invalid manifest after printing the plan for the rest, and never prints a password', async () => {
+    const { code, stdout, stderr } = await run(['plan'], { cwd });
+    expect(code).toBe(1);
+    expect(stdout).toMatch(/^\+ crm +create-database +database crm/m);
+    expect(stderr).toMatch(/^apps\.d\/ext\.yaml:\d+:\d+: .*EXT_URL/m);
+    // A server that cannot be reached blocks only its app, and the password stays hidden.
+    const unreachable = await run(['plan', '--json'], {
+      cwd,
+      env: { EXT_URL: 'postgres://bob:hunter2@127.0.0.1:9/x' },
+    });
+    expect(unreachable.code).toBe(1);
+    expect(unreachable.stdout + unreachable.stderr).not.toContain('hunter2');
+    const json = JSON.parse(unreachable.stdout) as {
+      changes: { app: string; action: string; detail: string }[];
+    };
+    expect(json.changes.find((c) => c.app === 'ext')).toMatchObject({
+      action: 'refuse',
+      detail: /^blocked: cannot reach/,
+    });
+    expect(json.changes.find((c) => c.app === 'crm')?.action).toBe('create-database');
+  });
+
+  it.skipIf(!PG.available)('shows a connection URL with its password redacted', async () => {
+    const u = new URL(PG.url);
+    u.password = 'hunter2';
+    u.pathname = '';
+    const { stdout } = await run(['plan', '--json'], { cwd, env: { EXT_URL: u.toString() } });
+    expect(stdout).not.toContain('hunter2');
+    const json = JSON.parse(stdout) as { changes: { app: string; action: string; detail: string }[] };
+    expect(json.changes.find((c) => c.app === 'ext')?.detail).toMatch(/:\*\*\*@/);
+  });
+
+  it('plan exits 2 with changes, apply carries them out, then plan exits 0; --json has the SPEC shape', async () => {
+    await fs.rm(path.join(cwd, 'apps.d', 'ext.yaml'));
+    const before = await run(['plan', '--json'], { cwd });
+    expect(before.code).toBe(2);
+    const json = JSON.parse(before.stdout) as { changes: unknown[]; errors: unknown[] };
+    expect(Object.keys(json).sort()).toEqual(['changes', 'errors']);
+    expect(json.changes).toContainEqual({
+      app: 'crm',
+      action: 'create-database',
+      detail: expect.any(String),
+    });
+    // plan changed nothing: not even the state store exists yet.
+    await expect(fs.access(path.join(cwd, 'data', 'main.sqlite'))).rejects.toThrow();
+
+    const apply = await run(['apply'], { cwd });
+    expect(apply.code).toBe(0);
+    expect(apply.stdout).toMatch(/^\+ crm create-database created/m);
+    expect(apply.stdout).not.toMatch(/secret[^\n]*[A-Za-z0-9_-]{40}/);
+    expect(await run(['plan'], { cwd })).toMatchObject({ code: 0, stdout: 'No changes.\n' });
+    expect(await run(['apply'], { cwd })).toMatchObject({ code: 0, stdout: 'Nothing to do.\n' });
+  });
+});
+
+describe('appvisor status, start and stop', () => {
+  let serve: Serve;
+  const env = (): NodeJS.ProcessEnv => ({ APPVISOR_ADMIN_TOKEN: ADMIN_TOKEN });
+
+  beforeAll(async () => {
+    serve = await startServe({
+      manifests: { 'crm.yaml': manifest('crm', 'startMode: with-main\n'), 'wiki.yaml': manifest('wiki') },
+    });
+  });
+  afterAll(() => serve.close());
+
+  it('status prints a table of the apps', async () => {
+    const { code, stdout } = await run(['status', '--url', serve.sup.url], { cwd: serve.dir, env: env() });
+    expect(code).toBe(0);
+    const lines = stdout.trim().split('\n');
+    expect(lines[0]).toMatch(/^NAME +STATUS +MODE +DATABASE +DOMAINS +ERROR$/);
+    expect(lines.slice(1).map((l) => l.split(/ +/).slice(0, 2))).toEqual([
+      ['crm', 'running'],
+      ['wiki', 'stopped'],
+    ]);
+    const json = await run(['status', '--json', '--url', serve.sup.url], { cwd: serve.dir, env: env() });
+    expect(JSON.parse(json.stdout)).toHaveLength(2);
+  });
+
+  it('reads the token from data/admin-token when the variable is unset', async () => {
+    await fs.mkdir(serve.dataDir, { recursive: true });
+    await fs.writeFile(path.join(serve.dataDir, 'admin-token'), `${ADMIN_TOKEN}\n`);
+    const { code } = await run(['status', '--url', serve.sup.url], {
+      cwd: serve.dir,
+      env: { APPVISOR_DATA_DIR: serve.dataDir },
+    });
+    expect(code).toBe(0);
+  });
+
+  it('stop and start ask the server, which acts on them', async () => {
+    const stop = await run(['stop', 'crm', '--url', serve.sup.url], { cwd: serve.dir, env: env() });
+    expect(stop).toMatchObject({ code: 0, stdout: expect.stringMatching(/^Stopping crm/) });
+    await expect.poll(async () => (await serve.view('crm')).status).toBe('stopped');
+    const start = await run(['start', 'crm', '--url', serve.sup.url], { cwd: serve.dir, env: env() });
+    expect(start.code).toBe(0);
+    await expect.poll(async () => (await serve.view('crm')).status).toBe('running');
+  });
+
+  it('says clearly what is wrong: unknown app, wrong token, no server, no token', async () => {
+    const unknown = await run(['start', 'nope', '--url', serve.sup.url], { cwd: serve.dir, env: env() });
+    expect(unknown).toMatchObject({ code: 1, stderr: 'appvisor: no app named nope\n' });
+
+    const wrong = await run(['status', '--url', serve.sup.url], {
+      cwd: serve.dir,
+      env: { APPVISOR_ADMIN_TOKEN: 'wrong-token-0123456789' },
+    });
+    expect(wrong.code).toBe(1);
+    expect(wrong.stderr).toMatch(/refused the admin token/);
+
+    const closed = await run(['status', '--url', 'http://127.0.0.1:9'], { cwd: serve.dir, env: env() });
+    expect(closed.code).toBe(1);
+    expect(closed.stderr).toMatch(/no appvisor server answers at http:\/\/127\.0\.0\.1:9: .*appvisor serve/);
+
+    const empty = await fs.mkdtemp(path.join(os.tmpdir(), 'appvisor-cli-notoken-'));
+    const none = await run(['status', '--url', serve.sup.url], { cwd: empty, env: {} });
+    expect(none.code).toBe(1);
+    expect(none.stderr).toMatch(/no admin token: set APPVISOR_ADMIN_TOKEN/);
+    await fs.rm(empty, { recursive: true, force: true });
+  });
+});
