@@ -1,0 +1,54 @@
+/**
+ * A state store written by an older appvisor (layout v1, before the data_version column) is
+ * migrated in place on open, keeps its records, ids and secrets, and the read-only reader can
+ * still read it before that happens.
+ */
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { TABLES } from '../../src/state/dialect.js';
+import { SCHEMA_VERSION } from '../../src/state/migrations.js';
+import { openStateReader } from '../../src/state/reader.js';
+import { openStateStore } from '../../src/state/store.js';
+import { dialectsUnderTest, type TestDatabase } from './dialects.js';
+import { minimalRecord } from './fixtures.js';
+
+const dialects = await dialectsUnderTest();
+
+for (const { dialect, available, create } of dialects) {
+  describe.skipIf(!available)(`state store layout upgrade on ${dialect}`, () => {
+    let db: TestDatabase;
+
+    beforeEach(async () => {
+      db = await create();
+    });
+    afterEach(() => db.drop());
+
+    it('migrates a v1 store to the current layout and keeps what it held', async () => {
+      expect(SCHEMA_VERSION).toBeGreaterThanOrEqual(2);
+      const v2 = await openStateStore(db.url);
+      await v2.putRecord(minimalRecord('crm'));
+      const secret = await v2.ensureSecret('crm', 'the-secret-of-crm-0123456789');
+      const storeId = v2.storeId;
+      await v2.close();
+      // Turn it back into what appvisor with layout v1 left behind.
+      await db.sql(`ALTER TABLE ${TABLES.apps} DROP COLUMN data_version`);
+      await db.sql(`UPDATE ${TABLES.meta} SET v = '1' WHERE k = 'schema_version'`);
+
+      const reader = await openStateReader(db.url);
+      expect((await reader.getRecord('crm'))?.name).toBe('crm');
+      expect((await reader.getRecord('crm'))?.dataVersion).toBeUndefined();
+      await reader.close();
+
+      const store = await openStateStore(db.url);
+      try {
+        expect(store.storeId).toBe(storeId);
+        expect(await store.getSecret('crm')).toBe(secret);
+        await store.putRecord({ ...minimalRecord('crm'), dataVersion: 2 });
+        expect((await store.getRecord('crm'))?.dataVersion).toBe(2);
+        const meta = await db.sql(`SELECT v FROM ${TABLES.meta} WHERE k = 'schema_version'`);
+        expect(meta).toEqual([{ v: String(SCHEMA_VERSION) }]);
+      } finally {
+        await store.close();
+      }
+    });
+  });
+}
