@@ -28,6 +28,7 @@ export const SETTINGS_DEFAULTS = Object.freeze({
   port: 13000,
   appsDir: 'apps.d',
   dataDir: 'data',
+  connectionBudget: 64,
 });
 
 /**
@@ -69,6 +70,7 @@ export function resolveSettings(
     fromEnv('APPVISOR_DATA_DIR') ?? input.dataDir ?? SETTINGS_DEFAULTS.dataDir,
   );
   const url = envUrl ?? input.database?.url;
+  const budget = fromEnv('APPVISOR_DB_CONNECTION_BUDGET');
   const app = fromEnv('APPVISOR_APP') ?? input.app;
   return Object.freeze({
     listen: Object.freeze({
@@ -82,6 +84,10 @@ export function resolveSettings(
     dataDir,
     database: Object.freeze({
       url: url === undefined ? `sqlite:${path.join(dataDir, 'main.sqlite')}` : resolveSqliteUrl(url, cwd),
+      connectionBudget:
+        budget === undefined
+          ? (input.database?.connectionBudget ?? SETTINGS_DEFAULTS.connectionBudget)
+          : parseBudget(budget),
     }),
     app: app === undefined ? undefined : path.resolve(cwd, app),
     discoveryAdapter: adapter('APP_DISCOVERY_ADAPTER', fromEnv('APP_DISCOVERY_ADAPTER'), DISCOVERY_ADAPTERS),
@@ -91,6 +97,16 @@ export function resolveSettings(
 }
 
 const DATABASE_URL = /^(sqlite:.+|(postgres|postgresql|mysql|mariadb):\/\/\S+)$/;
+
+function parseBudget(value: string): number {
+  const budget = /^\d{1,6}$/.test(value) ? Number(value) : Number.NaN;
+  if (!(budget >= 1)) {
+    throw new AppvisorError('CONFIG_INVALID', {
+      detail: `APPVISOR_DB_CONNECTION_BUDGET must be a whole number of at least 1, got '${value}'`,
+    });
+  }
+  return budget;
+}
 
 function parsePort(value: string): number {
   const port = /^\d{1,5}$/.test(value) ? Number(value) : Number.NaN;

@@ -13,6 +13,8 @@ export interface SettingsInput {
   database?: {
     /** Main database; holds the state store. @default 'sqlite:data/main.sqlite' */
     url?: string;
+    /** Most open connections of all app pools to one PostgreSQL server. @default 64 */
+    connectionBudget?: number;
   };
   /** Module path of the application every instance runs. @default the built-in sample app */
   app?: string;
@@ -28,7 +30,11 @@ export interface Settings {
   readonly appsDir: string;
   /** Absolute path. */
   readonly dataDir: string;
-  readonly database: { readonly url: string };
+  readonly database: {
+    readonly url: string;
+    /** Always set by loadSettings; optional so hand-built settings (tests, embedders) may omit it (64). */
+    readonly connectionBudget?: number;
+  };
   /** Absolute module path, or undefined for the built-in sample app. */
   readonly app: string | undefined;
   readonly discoveryAdapter: (typeof DISCOVERY_ADAPTERS)[number];

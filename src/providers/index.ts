@@ -5,6 +5,7 @@
 import { MysqlProvider } from './mysql.js';
 import { PostgresProvider } from './postgres.js';
 import type { Provider, ProviderLog } from './provider.js';
+import type { ConnectionBudget } from './sql/budget.js';
 import { SqliteProvider } from './sqlite.js';
 import { type DatabaseUrl, parseDatabaseUrl } from './url.js';
 
@@ -13,6 +14,8 @@ export interface ProviderOptions {
   readonly dataDir: string;
   /** Receives problems a provider handles itself (an idle connection dropped by the server). */
   readonly log?: ProviderLog;
+  /** PostgreSQL: most open connections of all app pools on this server. */
+  readonly budget?: ConnectionBudget;
 }
 
 /**
@@ -25,7 +28,10 @@ export function createProvider(serverUrl: string | DatabaseUrl, opts: ProviderOp
     case 'sqlite':
       return new SqliteProvider({ dataDir: opts.dataDir });
     case 'postgres':
-      return new PostgresProvider(url, opts.log ? { log: opts.log } : {});
+      return new PostgresProvider(url, {
+        ...(opts.log ? { log: opts.log } : {}),
+        ...(opts.budget ? { budget: opts.budget } : {}),
+      });
     case 'mysql':
       return new MysqlProvider(url);
   }

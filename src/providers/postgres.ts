@@ -12,6 +12,7 @@ import type {
   ProviderLog,
   SqlClient,
 } from './provider.js';
+import type { ConnectionBudget } from './sql/budget.js';
 import { PostgresClient } from './sql/postgres.js';
 import { type DatabaseUrl, withDatabase } from './url.js';
 
@@ -24,6 +25,8 @@ export interface PostgresProviderOptions {
   readonly idleTimeoutMillis?: number;
   /** @default 5000 */
   readonly connectTimeoutMillis?: number;
+  /** Shared limit on the open connections of the app pools this provider opens. */
+  readonly budget?: ConnectionBudget;
 }
 
 /** Databases a provider never creates or drops, whatever a manifest says. */
@@ -170,6 +173,7 @@ export class PostgresProvider implements Provider {
       idleTimeoutMillis: this.#options.idleTimeoutMillis ?? 10_000,
       connectionTimeoutMillis: this.#options.connectTimeoutMillis ?? 5_000,
       onError: (err) => this.#warn(err, `idle connection to database "${name}" failed`),
+      ...(this.#options.budget ? { budget: this.#options.budget } : {}),
     });
     return {
       dialect: 'postgres',

@@ -1,6 +1,7 @@
 import type { DatabaseTarget } from '../reconcile/model.js';
 import { createProvider } from './index.js';
 import type { Provider, ProviderLog } from './provider.js';
+import { ConnectionBudget } from './sql/budget.js';
 import { type DatabaseUrl, parseDatabaseUrl } from './url.js';
 
 /**
@@ -13,12 +14,24 @@ export class ProviderSet {
   readonly #dataDir: string;
   readonly #log: ProviderLog | undefined;
   readonly #byUrl = new Map<string, Provider>();
+  readonly #budgetLimit: number | undefined;
+  /** One connection budget per server (host:port), shared by every provider on it. */
+  readonly #budgets = new Map<string, ConnectionBudget>();
 
-  constructor(mainUrl: string | DatabaseUrl, options: { dataDir: string; log?: ProviderLog }) {
+  constructor(
+    mainUrl: string | DatabaseUrl,
+    options: { dataDir: string; log?: ProviderLog; connectionBudget?: number },
+  ) {
     this.mainUrl = typeof mainUrl === 'string' ? parseDatabaseUrl(mainUrl) : mainUrl;
     this.#dataDir = options.dataDir;
     this.#log = options.log;
-    this.main = createProvider(this.mainUrl, this.#options());
+    this.#budgetLimit = options.connectionBudget;
+    this.main = createProvider(this.mainUrl, this.#options(this.mainUrl));
+  }
+
+  /** The budgets in use, by server (for metrics and benchmarks). */
+  budgets(): ReadonlyMap<string, ConnectionBudget> {
+    return this.#budgets;
   }
 
   /** The provider that holds `target`. */
@@ -27,7 +40,7 @@ export class ProviderSet {
     const url = target.serverRef.url;
     let provider = this.#byUrl.get(url);
     if (!provider) {
-      provider = createProvider(url, this.#options());
+      provider = createProvider(url, this.#options(parseDatabaseUrl(url)));
       this.#byUrl.set(url, provider);
     }
     return provider;
@@ -39,7 +52,20 @@ export class ProviderSet {
     await Promise.allSettled(all.map((p) => p.close()));
   }
 
-  #options(): { dataDir: string; log?: ProviderLog } {
-    return { dataDir: this.#dataDir, ...(this.#log ? { log: this.#log } : {}) };
+  #options(url: DatabaseUrl): { dataDir: string; log?: ProviderLog; budget?: ConnectionBudget } {
+    let budget: ConnectionBudget | undefined;
+    if (this.#budgetLimit !== undefined && url.dialect === 'postgres') {
+      const server = `${url.host}:${url.port}`;
+      budget = this.#budgets.get(server);
+      if (!budget) {
+        budget = new ConnectionBudget(this.#budgetLimit);
+        this.#budgets.set(server, budget);
+      }
+    }
+    return {
+      dataDir: this.#dataDir,
+      ...(this.#log ? { log: this.#log } : {}),
+      ...(budget ? { budget } : {}),
+    };
   }
 }

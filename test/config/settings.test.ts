@@ -30,7 +30,7 @@ describe('loadSettings', () => {
       listen: { host: '127.0.0.1', port: 13000 },
       appsDir: path.join(cwd, 'apps.d'),
       dataDir: path.join(cwd, 'data'),
-      database: { url: `sqlite:${path.join(cwd, 'data', 'main.sqlite')}` },
+      database: { url: `sqlite:${path.join(cwd, 'data', 'main.sqlite')}`, connectionBudget: 64 },
       app: undefined,
       discoveryAdapter: 'local',
       processAdapter: 'local',
@@ -188,5 +188,21 @@ describe('resolveSqliteUrl', () => {
       { env: {}, cwd: '/srv' },
     );
     expect(settings.database.url).toBe('sqlite:/srv/db/main.sqlite');
+  });
+});
+
+describe('connection budget', () => {
+  it.each([
+    [{}, {}, 64],
+    [{ database: { connectionBudget: 20 } }, {}, 20],
+    [{ database: { connectionBudget: 20 } }, { APPVISOR_DB_CONNECTION_BUDGET: '8' }, 8],
+  ])('file %j with env %j gives %i', (input, env, expected) => {
+    expect(resolveSettings(input, { env, cwd: '/srv' }).database.connectionBudget).toBe(expected);
+  });
+
+  it.each(['0', '-1', 'many', '1.5'])('rejects APPVISOR_DB_CONNECTION_BUDGET=%s', (value) => {
+    expect(() => resolveSettings({}, { env: { APPVISOR_DB_CONNECTION_BUDGET: value }, cwd: '/srv' })).toThrow(
+      /APPVISOR_DB_CONNECTION_BUDGET must be a whole number of at least 1/,
+    );
   });
 });

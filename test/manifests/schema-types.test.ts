@@ -78,7 +78,7 @@ const FULL_SETTINGS = {
   listen: { host: 'h', port: 1 },
   appsDir: 'a',
   dataDir: 'd',
-  database: { url: 'sqlite:x' },
+  database: { url: 'sqlite:x', connectionBudget: 64 },
   app: 'm',
 } as const satisfies DeepRequired<SettingsInput>;
 
