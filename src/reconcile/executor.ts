@@ -290,7 +290,10 @@ export async function executeApp(input: ExecuteInput, deps: ExecutorDeps): Promi
     const status = finalStatus ?? statusAfter(record, loaded);
     const changed =
       steps.length > 0 ||
-      (loaded !== undefined && record !== undefined && record.specHash !== loaded.hash) ||
+      // A renamed file is a change too: an invalid manifest is matched to its app by file.
+      (loaded !== undefined &&
+        record !== undefined &&
+        (record.specHash !== loaded.hash || record.file !== loaded.file)) ||
       record?.lastError !== undefined;
     if (record || loaded) {
       if (changed && (record || finalStatus)) {

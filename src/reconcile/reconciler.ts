@@ -103,8 +103,8 @@ export async function reconcileApp(
 /**
  * In `serve`, while an app's manifest is invalid, its last applied spec stands in for it (SPEC
  * §4: it keeps running on that spec), so the app stays routed, and a `with-main` app is
- * started, also after a restart of appvisor. Nothing is planned from the broken file itself; the error stays
- * in the caller's desired state for plan, status and the UI.
+ * started, also after a restart of appvisor. Nothing is planned from the broken file itself;
+ * the error stays in the caller's desired state for plan, status and the UI.
  */
 function withLastApplied(name: string, desired: Desired, record: AppRecord | undefined): Desired {
   if (desired.apps.has(name) || !record || record.status === 'orphaned') return desired;

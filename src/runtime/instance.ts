@@ -59,6 +59,8 @@ export class AppInstanceRunner {
   #starting: Promise<ReadyApp> | undefined;
   #stopping: Promise<void> | undefined;
   #failures = 0;
+  /** What the last failed start threw; answered again while its backoff runs. */
+  #lastFailure: AppvisorError | undefined;
   #retryAt = 0;
   #retryTimer: NodeJS.Timeout | undefined;
   /** Set once stop() is called: a start that finishes afterwards is closed at once. */
@@ -212,8 +214,9 @@ export class AppInstanceRunner {
   #recordFailure(err: unknown): AppvisorError {
     const code = codeOf(err);
     if (code === 'APP_NEEDS_UPGRADE') {
+      this.#lastFailure = err as AppvisorError;
       this.#setStatus('needs-upgrade', { code, message: messageOf(err) });
-      return err as AppvisorError;
+      return this.#lastFailure;
     }
     this.#failures += 1;
     // 1 s doubling to 5 min, as for reconciles (SPEC §4).
@@ -223,12 +226,16 @@ export class AppInstanceRunner {
       err instanceof AppvisorError
         ? err
         : new AppvisorError('APP_ERROR', { app: this.spec.name, detail: messageOf(err) }, { cause: err });
+    this.#lastFailure = error;
     this.#setStatus('error', { code: error.code, message: error.message });
     this.#log.error({ err: error.message, code: error.code, retryInMs: delay }, 'app failed to start');
     if (this.spec.withMain && !this.#stopped) {
       // with-main apps come back by themselves; on-first-visit ones on their next visit.
       clearTimeout(this.#retryTimer);
       this.#retryTimer = setTimeout(() => {
+        // The backoff is over now: a timer may fire a millisecond before Date.now() reaches
+        // #retryAt, and a start refused then would end the retries for good.
+        this.#retryAt = 0;
         this.start().catch(() => undefined);
       }, delay);
       this.#retryTimer.unref();
@@ -236,16 +243,9 @@ export class AppInstanceRunner {
     return error;
   }
 
+  /** The error a start that fails fast answers: the last failure itself, code and message intact. */
   #failure(): AppvisorError {
-    const error = this.#error ?? { code: 'APP_ERROR', message: 'failed' };
-    if (error.code === 'APP_NEEDS_UPGRADE') {
-      return new AppvisorError('APP_NEEDS_UPGRADE', {
-        app: this.spec.name,
-        dataVersion: '?',
-        codeVersion: this.#deps.application.version,
-      });
-    }
-    return new AppvisorError('APP_ERROR', { app: this.spec.name, detail: error.message });
+    return this.#lastFailure ?? new AppvisorError('APP_ERROR', { app: this.spec.name, detail: 'failed' });
   }
 
   async #stop(): Promise<void> {

@@ -163,7 +163,11 @@ export class Runtime implements GatewayApps {
     const instance = app.instance;
     app.instance = undefined;
     await instance?.stop();
-    const status: AppStatus = app.loaded.manifest.enabled ? 'stopped' : 'disabled';
+    // A visit during the stop may have started a new runner: its own events tell its status.
+    // Unrouted meanwhile: `unroute` tells the final status.
+    const current = this.#apps.get(name);
+    if (!current || current.instance !== undefined) return;
+    const status: AppStatus = current.loaded.manifest.enabled ? 'stopped' : 'disabled';
     this.#emit(name, status, null, null);
   }
 

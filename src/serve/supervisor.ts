@@ -99,7 +99,11 @@ async function boot(
   // The main app's secret exists before anything can sign with it; never regenerated.
   await store.ensureSecret(MAIN_APP, generateSecret());
 
-  const providers = new ProviderSet(mainUrl, { dataDir: settings.dataDir, log });
+  const providers = new ProviderSet(mainUrl, {
+    dataDir: settings.dataDir,
+    log,
+    connectionBudget: settings.database.connectionBudget ?? 64,
+  });
   cleanup.push(() => providers.close());
   const events = new EventEmitter<AdminEventMap>();
   const runtime = new Runtime({
@@ -171,7 +175,7 @@ async function boot(
   });
 
   /** Re-reads apps.d and queues every app whose manifest (or its validity) changed. */
-  const reload = async (): Promise<void> => {
+  const reloadOnce = async (): Promise<void> => {
     let next: Desired;
     try {
       next = toDesired(await loadManifests(settings.appsDir));
@@ -188,6 +192,24 @@ async function boot(
     } else {
       queue.addAll(changed);
     }
+  };
+
+  // One read of apps.d at a time, and calls made during a read coalesce into one more read after
+  // it: two overlapping reads could finish out of order and leave the older folder state in place.
+  let reading: Promise<void> | undefined;
+  let readAgain: Promise<void> | undefined;
+  const reload = (): Promise<void> => {
+    if (!reading) {
+      reading = reloadOnce().finally(() => {
+        reading = undefined;
+      });
+      return reading;
+    }
+    readAgain ??= reading.then(() => {
+      readAgain = undefined;
+      return reload();
+    });
+    return readAgain;
   };
 
   const resync = async (): Promise<void> => {
@@ -237,6 +259,8 @@ async function boot(
     getApp: async (name) => appView(name, await viewSources()),
     start: async (name) => {
       if (!runtime.has(name)) throw new AppvisorError('APP_NOT_FOUND', { app: name });
+      // Refused, not accepted and then silently dropped: `enabled: false` wins over a start.
+      if (runtime.status(name) === 'disabled') throw new AppvisorError('APP_DISABLED', { app: name });
       runtime
         .start(name, { byOperator: true })
         .catch((err) => log.warn({ app: name, err: messageOf(err) }, 'start failed'));
@@ -364,10 +388,14 @@ async function settlesWithin(work: Promise<unknown>, ms: number): Promise<boolea
   }
 }
 
-/** Names whose manifest appeared, disappeared, changed, or changed validity. */
+/** Names whose manifest appeared, disappeared, changed, moved to another file, or changed validity. */
 function changedNames(before: Desired, after: Desired): string[] {
   const names = new Set<string>();
-  for (const [name, loaded] of after.apps) if (before.apps.get(name)?.hash !== loaded.hash) names.add(name);
+  for (const [name, loaded] of after.apps) {
+    const was = before.apps.get(name);
+    // A moved file matters too: the record keeps the file an invalid manifest is matched by.
+    if (was?.hash !== loaded.hash || was.file !== loaded.file) names.add(name);
+  }
   for (const name of before.apps.keys()) if (!after.apps.has(name)) names.add(name);
   const invalidKey = (d: Desired) =>
     new Map(d.invalid.map((f) => [f.name ?? f.file, JSON.stringify(f.errors)]));
