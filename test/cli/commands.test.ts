@@ -39,6 +39,7 @@ describe('appvisor plan and apply', () => {
     await fs.writeFile(path.join(cwd, 'apps.d', 'crm.yaml'), manifest('crm', 'startMode: with-main\n'));
     await fs.writeFile(
       path.join(cwd, 'apps.d', 'ext.yaml'),
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: a manifest's ${VAR}, not a JS template.
       manifest('ext', 'database:\n  mode: new-connection\n  connection: {url: "${EXT_URL}"}\n'),
     );
   });

@@ -13,8 +13,15 @@ describe('ConnectionBudget', () => {
     const a = await budget.acquire(1000, () => 'x');
     const b = await budget.acquire(1000, () => 'x');
     const order: string[] = [];
-    const c = budget.acquire(1000, () => 'x').then((r) => (order.push('c'), r));
-    const d = budget.acquire(1000, () => 'x').then((r) => (order.push('d'), r));
+    const queued = (name: string) =>
+      budget
+        .acquire(1000, () => 'x')
+        .then((release) => {
+          order.push(name);
+          return release;
+        });
+    const c = queued('c');
+    const d = queued('d');
     expect(budget.waiting).toBe(2);
     a();
     a(); // releasing twice frees one slot only
