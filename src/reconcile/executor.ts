@@ -226,16 +226,15 @@ export async function executeApp(input: ExecuteInput, deps: ExecutorDeps): Promi
         if (!rt) return 'skipped';
         if (!record) await writeRecord(finalStatus ?? 'stopped');
         route();
-        if (step.action === 'stop') await timed(() => rt.stop(name));
-        else {
-          try {
-            await timed(() => (step.action === 'start' ? rt.start(name) : rt.restart(name)));
-          } catch (err) {
-            // The instance reports its own error status and retries by itself; the
-            // provisioning this reconcile did stays valid, so it is not a reconcile failure.
-            deps.log.warn({ err: messageOf(err), code: codeOf(err) }, `${step.action} failed`);
-            return 'failed';
-          }
+        if (step.action === 'stop' || step.action === 'restart') await timed(() => rt.stop(name));
+        if (step.action !== 'stop') {
+          // Started in the background: a slow or hanging create() must not hold up the reconcile
+          // queue (every other app). The instance reports its own status, bounds the start with
+          // its start timeout and retries with backoff; `serve` waits for these starts before
+          // turning ready.
+          rt.start(name).catch((err) =>
+            deps.log.warn({ err: messageOf(err), code: codeOf(err) }, `${step.action} failed`),
+          );
         }
         return 'updated';
       }

@@ -107,6 +107,14 @@ export class AppInstanceRunner {
     return this.#starting;
   }
 
+  /** Resolves when no start is under way (whatever its outcome). */
+  settled(): Promise<void> {
+    return (this.#starting ?? Promise.resolve()).then(
+      () => undefined,
+      () => undefined,
+    );
+  }
+
   /** Stops the instance: closes the app, then its database pool. Safe to call twice. */
   stop(): Promise<void> {
     this.#stopping ??= this.#stop();

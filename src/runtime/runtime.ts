@@ -218,6 +218,11 @@ export class Runtime implements GatewayApps {
     return this.#main.start();
   }
 
+  /** Resolves when every start under way has finished, one way or the other. */
+  async settled(): Promise<void> {
+    await Promise.all([this.#main.settled(), ...[...this.#apps.values()].map((a) => a.instance?.settled())]);
+  }
+
   /** Stops every app in reverse start order, then the main app. Idempotent. */
   close(): Promise<void> {
     this.#closing ??= (async () => {

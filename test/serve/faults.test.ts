@@ -154,6 +154,22 @@ describe('serve: faulty apps', () => {
     expect((await s.request('/_supervisor/healthz')).status).toBe(200);
   });
 
+  it('a with-main app hanging in create() holds up neither other reconciles nor their apps', async () => {
+    const s = await withTestApp({ 'good.yaml': manifest('good') }, { startTimeoutMs: 20_000 });
+    await s.write('stuck.yaml', manifest('stuck', 'startMode: with-main\nconfig: {hang: true}\n'));
+    await waitFor(async () => (await s.view('stuck')).status === 'starting', 'stuck starting');
+    // While stuck's start hangs, a new app is provisioned and served, and edits still apply.
+    await s.write('late.yaml', manifest('late'));
+    await waitFor(async () => (await s.request('/apps/late/api/info')).status === 200, 'late served', 5_000);
+    await s.write('good.yaml', manifest('good', 'enabled: false\n'));
+    await waitFor(
+      async () => (await s.request('/apps/good/api/info')).body?.error?.code === 'APP_DISABLED',
+      'good disabled',
+      5_000,
+    );
+    expect((await s.view('stuck')).status).toBe('starting');
+  });
+
   it('starts a cold app once for 1,000 concurrent first requests, and answers all of them', async () => {
     const s = await withTestApp({ 'cold.yaml': manifest('cold', 'config: {createDelayMs: 100}\n') });
     const starting: StatusEvent[] = [];
