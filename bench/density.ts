@@ -1,0 +1,307 @@
+/**
+ * Density: RSS of ONE supervisor process running 100 / 500 / 1,000 idle apps (SQLite), against
+ * the alternative a user would otherwise pick: the same sample app as one Node process per app.
+ *
+ * The supervisor runs in a child process of its own (so this script's memory is not counted),
+ * bundled to plain JavaScript (no tsx loader thread) and started with --expose-gc. Every app is
+ * started by one visit; then the child collects garbage, settles and reports
+ * process.memoryUsage(). Per app = (RSS with n apps started − RSS with all apps routed but none
+ * started) / n; "from empty" (largest size only) measures from a supervisor with no manifests.
+ * The process-per-app side starts P (≤ 20) processes, each a bare node:http server with the
+ * sample app's handler on its own SQLite file, visits each once, measures them the same way
+ * and extrapolates the mean to n.
+ *
+ *   node --import tsx bench/density.ts [sizes=100,500,1000] [processes=20]
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { applyPlan } from '../src/reconcile/commands.js';
+import {
+  bundleScript,
+  createWorkspace,
+  httpGet,
+  listArg,
+  MiB,
+  mib,
+  numberArg,
+  onInterrupt,
+  progress,
+  report,
+  round,
+  silentLog,
+} from './lib.js';
+
+const SIZES = listArg(0, ['100', '500', '1000'])
+  .map(Number)
+  .sort((a, b) => a - b);
+const PROCESSES = Math.min(20, Math.max(1, numberArg(1, 20)));
+const SETTLE_MS = 1_500;
+/** ANCHORS.md: one idle Node process with a node:http server. */
+const ANCHOR_IDLE_NODE_MIB = 45;
+
+/** Shared by both child scripts: collect garbage, settle, report memory. */
+const MEASURE = `
+async function measure(settleMs: number) {
+  const before = process.memoryUsage().rss;
+  const gc = (globalThis as { gc?: () => void }).gc;
+  for (let i = 0; i < 3; i++) {
+    gc?.();
+    await new Promise((r) => setTimeout(r, settleMs / 3));
+  }
+  const m = process.memoryUsage();
+  return { rssBeforeGc: before, rss: m.rss, heapUsed: m.heapUsed, heapTotal: m.heapTotal, external: m.external };
+}
+function serveCommands(close: () => Promise<void>) {
+  // The bench went away (crashed or interrupted): do not outlive it.
+  process.on('disconnect', () => process.exit(0));
+  process.on('message', async (msg: { cmd: string; settleMs?: number }) => {
+    if (msg.cmd === 'measure') process.send!({ memory: await measure(msg.settleMs ?? 1000) });
+    if (msg.cmd === 'close') {
+      await close();
+      process.exit(0);
+    }
+  });
+}
+`;
+
+const SUPERVISOR_CHILD = `
+import { pino } from 'pino';
+import { startSupervisor } from './src/serve/supervisor.ts';
+${MEASURE}
+const sup = await startSupervisor({
+  settings: JSON.parse(process.env.AVB_SETTINGS!),
+  log: pino({ level: 'silent' }),
+  env: {},
+});
+await sup.ready;
+serveCommands(() => sup.close({ graceMs: 5000 }));
+process.send!({ url: sup.url });
+`;
+
+const SINGLE_APP_CHILD = `
+import crypto from 'node:crypto';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { pino } from 'pino';
+import { SqliteClient } from './src/providers/sql/sqlite.ts';
+import { createJwtHelpers } from './src/runtime/jwt.ts';
+import { migrate } from './src/runtime/migrations.ts';
+import sampleApp from './src/sample-app/index.ts';
+${MEASURE}
+const { name, file } = JSON.parse(process.env.AVB_APP!) as { name: string; file: string };
+const client = new SqliteClient(file, { fileMustExist: true });
+await migrate(client, sampleApp.migrations, { app: name, targetVersion: sampleApp.version, allowUpgrade: true });
+const secret = crypto.randomBytes(32).toString('base64url');
+const instance = await sampleApp.create({
+  name,
+  basePath: '',
+  config: {},
+  database: { dialect: 'sqlite', client, connection: { dialect: 'sqlite', filename: file, database: name } },
+  jwt: createJwtHelpers({ app: name, ownSecret: secret, mode: 'own', mainSecret: secret, isMain: false }),
+  log: pino({ level: 'silent' }),
+  isMain: false,
+});
+const server = http.createServer(instance.handler);
+server.listen(0, '127.0.0.1', () => process.send!({ url: 'http://127.0.0.1:' + (server.address() as AddressInfo).port }));
+serveCommands(async () => {
+  server.close();
+  await client.close();
+});
+`;
+
+interface Memory {
+  readonly rssBeforeGc: number;
+  readonly rss: number;
+  readonly heapUsed: number;
+  readonly heapTotal: number;
+  readonly external: number;
+}
+
+interface Child {
+  readonly process: ChildProcess;
+  readonly url: string;
+  measure(): Promise<Memory>;
+  close(): Promise<void>;
+}
+
+function startChild(file: string, env: Record<string, string>): Promise<Child> {
+  const child = spawn(process.execPath, ['--expose-gc', file], {
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const running = (): boolean => child.exitCode === null && child.signalCode === null;
+  const unhook = onInterrupt(async () => {
+    child.kill('SIGKILL');
+  });
+  void exited.then(unhook);
+  const request = <T>(msg: object, key: string): Promise<T> =>
+    new Promise((resolve, reject) => {
+      const onMessage = (m: Record<string, unknown>): void => {
+        if (!(key in m)) return;
+        child.off('message', onMessage);
+        resolve(m[key] as T);
+      };
+      child.on('message', onMessage);
+      child.once('exit', (code) => reject(new Error(`child exited with ${code}`)));
+      // With a callback, a closed channel is an error here, not an unhandled 'error' event.
+      child.send(msg, (err) => {
+        if (err) reject(err);
+      });
+    });
+  return new Promise((resolve, reject) => {
+    child.once('exit', (code) => reject(new Error(`child exited with ${code} before it was ready`)));
+    child.once('message', (m: { url: string }) =>
+      resolve({
+        process: child,
+        url: m.url,
+        measure: () => request<Memory>({ cmd: 'measure', settleMs: SETTLE_MS }, 'memory'),
+        async close() {
+          if (!running()) return;
+          if (child.connected) child.send({ cmd: 'close' }, (err) => err && child.kill('SIGKILL'));
+          else child.kill('SIGKILL');
+          const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+          await exited;
+          clearTimeout(timer);
+        },
+      }),
+    );
+  });
+}
+
+async function visit(url: string, expectName: string): Promise<void> {
+  const r = await httpGet(url);
+  if (r.status !== 200 || (JSON.parse(r.body) as { name?: string }).name !== expectName) {
+    throw new Error(`GET ${url} answered ${r.status} ${r.body}`);
+  }
+}
+
+const maxApps = SIZES.at(-1) ?? 0;
+const ws = await createWorkspace('sqlite');
+const bundles: { dispose(): Promise<void> }[] = [];
+const children: Child[] = [];
+try {
+  const names = Array.from({ length: maxApps }, (_, i) => ws.appName(i));
+  await ws.writeManifests(names);
+  progress(`provisioning ${maxApps} SQLite apps`);
+  const t0 = performance.now();
+  const applied = await applyPlan(ws.settings, { log: silentLog });
+  if (applied.failures.length > 0) throw new Error(`apply failed: ${JSON.stringify(applied.failures[0])}`);
+  progress(`provisioned in ${((performance.now() - t0) / 1000).toFixed(1)} s; bundling the child scripts`);
+  const supervisorScript = await bundleScript('density-supervisor', SUPERVISOR_CHILD);
+  bundles.push(supervisorScript);
+  const singleScript = await bundleScript('density-single-app', SINGLE_APP_CHILD);
+  bundles.push(singleScript);
+
+  // ---- one process, many apps ----
+  // An empty supervisor (no manifests, fresh state store) for the cost of an app's route and record too.
+  const emptyDir = path.join(ws.dir, 'empty');
+  await fs.mkdir(path.join(emptyDir, 'apps.d'), { recursive: true });
+  const empty = await startChild(supervisorScript.file, {
+    AVB_SETTINGS: JSON.stringify({
+      ...ws.settings,
+      appsDir: path.join(emptyDir, 'apps.d'),
+      dataDir: path.join(emptyDir, 'data'),
+      database: { url: `sqlite:${path.join(emptyDir, 'data', 'main.sqlite')}` },
+    }),
+  });
+  children.push(empty);
+  const emptyMemory = await empty.measure();
+  await empty.close();
+
+  const sup = await startChild(supervisorScript.file, { AVB_SETTINGS: JSON.stringify(ws.settings) });
+  children.push(sup);
+  const baseline = await sup.measure();
+  const inProcess: { apps: number; memory: Memory; visitS: number }[] = [];
+  let visited = 0;
+  for (const size of SIZES) {
+    const t = performance.now();
+    for (; visited < size; visited++) {
+      await visit(`${sup.url}/apps/${names[visited]}/api/info`, names[visited]!);
+    }
+    const visitS = (performance.now() - t) / 1000;
+    const memory = await sup.measure();
+    inProcess.push({ apps: size, memory, visitS });
+    progress(`${size} apps running in one process: RSS ${mib(memory.rss)} MiB`);
+  }
+  await sup.close();
+
+  // ---- one process per app ----
+  const singles: { rss: number; rssBeforeGc: number; heapUsed: number }[] = [];
+  const own: Child[] = [];
+  for (let i = 0; i < Math.min(PROCESSES, names.length); i++) {
+    const name = names[i]!;
+    const file = path.join(ws.dataDir, 'apps', `${name}.sqlite`);
+    const child = await startChild(singleScript.file, { AVB_APP: JSON.stringify({ name, file }) });
+    children.push(child);
+    own.push(child);
+    await visit(`${child.url}/api/info`, name);
+  }
+  for (const m of await Promise.all(own.map((c) => c.measure()))) singles.push(m);
+  await Promise.all(own.map((c) => c.close()));
+  const mean = (xs: number[]): number => xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.length);
+  const perProcess = mean(singles.map((s) => s.rss));
+  const perProcessNoGc = mean(singles.map((s) => s.rssBeforeGc));
+
+  const rows = inProcess.map((r) => {
+    const perApp = (r.memory.rss - baseline.rss) / r.apps;
+    const separate = perProcess * r.apps;
+    return {
+      apps: r.apps,
+      'one process RSS MiB': mib(r.memory.rss),
+      'per app KiB': round(perApp / 1024, 0),
+      // Only where every routed app runs: the routed-but-stopped ones would be counted otherwise.
+      'per app from empty KiB':
+        r.apps === maxApps ? round((r.memory.rss - emptyMemory.rss) / r.apps / 1024, 0) : '',
+      'heap used MiB': mib(r.memory.heapUsed),
+      [`process per app MiB (${singles.length} measured)`]: Math.round(separate / MiB),
+      'ratio (per-app / one)': round(separate / r.memory.rss, 1),
+    };
+  });
+  report(
+    `density: idle SQLite apps in ONE supervisor process vs one Node process per app ` +
+      `(no manifests: ${mib(emptyMemory.rss)} MiB; all routed, none started: ${mib(baseline.rss)} MiB; one app per process: ${mib(perProcess)} MiB each, ` +
+      `${mib(perProcessNoGc)} MiB before gc; ANCHORS idle node:http ≈ ${ANCHOR_IDLE_NODE_MIB} MB) — node ${process.version}`,
+    rows,
+    {
+      bench: 'density',
+      node: process.version,
+      settleMs: SETTLE_MS,
+      emptyRssMiB: mib(emptyMemory.rss),
+      emptyHeapUsedMiB: mib(emptyMemory.heapUsed),
+      baselineRssMiB: mib(baseline.rss),
+      baselineHeapUsedMiB: mib(baseline.heapUsed),
+      oneProcess: inProcess.map((r) => ({
+        apps: r.apps,
+        rssMiB: mib(r.memory.rss),
+        rssBeforeGcMiB: mib(r.memory.rssBeforeGc),
+        heapUsedMiB: mib(r.memory.heapUsed),
+        externalMiB: mib(r.memory.external),
+        perAppKiB: round((r.memory.rss - baseline.rss) / r.apps / 1024, 1),
+        ...(r.apps === maxApps
+          ? { perAppFromEmptyKiB: round((r.memory.rss - emptyMemory.rss) / r.apps / 1024, 1) }
+          : {}),
+        visitAllS: round(r.visitS),
+      })),
+      processPerApp: {
+        measured: singles.length,
+        meanRssMiB: mib(perProcess),
+        meanRssBeforeGcMiB: mib(perProcessNoGc),
+        minRssMiB: mib(Math.min(...singles.map((s) => s.rss))),
+        maxRssMiB: mib(Math.max(...singles.map((s) => s.rss))),
+        extrapolatedMiB: Object.fromEntries(
+          inProcess.map((r) => [r.apps, Math.round((perProcess * r.apps) / MiB)]),
+        ),
+      },
+      ratios: Object.fromEntries(
+        inProcess.map((r) => [r.apps, round((perProcess * r.apps) / r.memory.rss, 1)]),
+      ),
+    },
+  );
+} finally {
+  await Promise.all(children.map((c) => c.close().catch(() => c.process.kill('SIGKILL'))));
+  for (const b of bundles) await b.dispose();
+  await ws.dispose();
+}

@@ -1,0 +1,152 @@
+/**
+ * Runs every bench in bench/ one after another, each in its own child process, with small sizes
+ * (three to four minutes in all), then prints a summary: one headline per bench, a table, and one
+ * JSON line. A bench that runs too long is interrupted (it cleans up on SIGINT), then killed.
+ *
+ *   npm run bench                      # every bench, small sizes
+ *   npm run bench -- converge density  # only these
+ *   npm run bench -- --full            # each bench with its own (full) defaults
+ */
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { fileURLToPath } from 'node:url';
+
+const HERE = path.dirname(fileURLToPath(import.meta.url));
+const NOT_BENCHES = new Set(['lib.ts', 'run.ts']);
+const TIMEOUT_MS = 10 * 60_000;
+
+/** Arguments for the quick run; a bench not listed runs with its own defaults. */
+const QUICK_ARGS: Readonly<Record<string, readonly string[]>> = {
+  planner: ['5000', '10'],
+  providers: ['100'],
+  gateway: ['3', '2', '10'],
+  manifests: ['5000', '5'],
+  converge: ['200'],
+  'cold-start': ['50'],
+  density: ['100,500', '20'],
+  'hot-reload': ['32', '50'],
+  connections: ['300', '200', '10'],
+};
+
+type Json = Record<string, unknown>;
+// biome-ignore lint/suspicious/noExplicitAny: headlines read loosely typed JSON from other benches.
+type Loose = any;
+
+/** One line of figures per bench, read from its JSON; anything unexpected falls back to a note. */
+const HEADLINES: Readonly<Record<string, (j: Loose) => string>> = {
+  planner: (j) => j.results.map((r: Loose) => `${r.mode} ${r.medianMs} ms / ${r.apps} apps`).join(', '),
+  providers: (j) => j.results.map((r: Loose) => `${r.kind} create ${r.createMsMean} ms`).join(', '),
+  gateway: (j) => `gateway/bare req/s ratio ${j.ratio}, CPU ratio ${j.cpuRatio}`,
+  manifests: (j) => `${j.count} manifests: cold ${j.cold.medianMs} ms, cached ${j.cached.medianMs} ms`,
+  converge: (j) =>
+    `${j.apps} apps: ${j.results.map((r: Loose) => `${r.backend} ${r.msPerApp} ms/app`).join(', ')}`,
+  'cold-start': (j) =>
+    j.results
+      .map((r: Loose) => `${r.backend} p50 ${r.firstVisitMs.p50} / p95 ${r.firstVisitMs.p95} ms`)
+      .join(', '),
+  density: (j) => {
+    const last = j.oneProcess.at(-1);
+    return `${last.apps} apps: ${last.rssMiB} MiB in one process (${last.perAppKiB} KiB/app) vs ${j.processPerApp.meanRssMiB} MiB per process; ratio ${j.ratios[last.apps]}`;
+  },
+  'hot-reload': (j) =>
+    `watcher p50 ${j.watcher.p50} / p95 ${j.watcher.p95} ms; reload() p50 ${j.reload.p50} ms`,
+  connections: (j) =>
+    j.skipped
+      ? 'skipped'
+      : `${j.apps} apps: ${j.visit.after} after visits, ${j.idleAfterVisits.count} after idle; burst peak ${j.burst.peak} (budget ${j.connectionBudget})` +
+        (j.limited
+          ? `; at max_connections ${j.limited.maxConnections}: ${JSON.stringify(j.limited.answers)}`
+          : ''),
+};
+
+interface Outcome {
+  readonly bench: string;
+  readonly seconds: number;
+  readonly exitCode: number | null;
+  readonly json: Json | undefined;
+}
+
+function runOne(bench: string, args: readonly string[]): Promise<Outcome> {
+  const started = performance.now();
+  console.log(`\n===== ${bench} ${args.join(' ')} =====`);
+  const child = spawn(process.execPath, ['--import', 'tsx', path.join(HERE, `${bench}.ts`), ...args], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  let json: Json | undefined;
+  let buffered = '';
+  child.stdout.on('data', (chunk: Buffer) => {
+    process.stdout.write(chunk);
+    buffered += chunk.toString();
+    const lines = buffered.split('\n');
+    buffered = lines.pop() ?? '';
+    for (const line of lines) {
+      if (!line.startsWith('{')) continue;
+      try {
+        json = JSON.parse(line) as Json;
+      } catch {
+        // Not the JSON line.
+      }
+    }
+  });
+  let killTimer: NodeJS.Timeout | undefined;
+  const timer = setTimeout(() => {
+    console.error(`\n${bench}: over ${TIMEOUT_MS / 60_000} min, interrupting`);
+    child.kill('SIGINT');
+    killTimer = setTimeout(() => child.kill('SIGKILL'), 60_000);
+  }, TIMEOUT_MS);
+  return new Promise((resolve) => {
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      clearTimeout(killTimer);
+      resolve({ bench, seconds: Math.round((performance.now() - started) / 100) / 10, exitCode: code, json });
+    });
+  });
+}
+
+const flags = process.argv.slice(2);
+const full = flags.includes('--full');
+const only = flags.filter((f) => !f.startsWith('--'));
+const benches = fs
+  .readdirSync(HERE)
+  .filter((f) => f.endsWith('.ts') && !NOT_BENCHES.has(f))
+  .map((f) => f.slice(0, -3))
+  .filter((b) => only.length === 0 || only.includes(b))
+  .sort();
+for (const name of only) if (!benches.includes(name)) throw new Error(`no bench named ${name}`);
+
+const outcomes: Outcome[] = [];
+let stopping = false;
+process.once('SIGINT', () => {
+  // The child got the same SIGINT from the terminal and cleans up; run nothing after it.
+  stopping = true;
+});
+for (const bench of benches) {
+  if (stopping) break;
+  outcomes.push(await runOne(bench, full ? [] : (QUICK_ARGS[bench] ?? [])));
+}
+
+const headline = (o: Outcome): string => {
+  if (o.exitCode !== 0) return `FAILED (exit ${o.exitCode})`;
+  if (!o.json) return 'no JSON line';
+  try {
+    return HEADLINES[o.bench]?.(o.json) ?? 'see its output';
+  } catch {
+    return 'see its output';
+  }
+};
+console.log(`\n===== summary (${full ? 'full' : 'quick'} sizes, node ${process.version}) =====`);
+console.table(outcomes.map((o) => ({ bench: o.bench, s: o.seconds, figures: headline(o) })));
+const totalS = Math.round(outcomes.reduce((a, o) => a + o.seconds, 0));
+console.log(`total ${totalS} s`);
+console.log(
+  JSON.stringify({
+    bench: 'run',
+    node: process.version,
+    sizes: full ? 'full' : 'quick',
+    totalSeconds: totalS,
+    results: outcomes.map((o) => ({ bench: o.bench, seconds: o.seconds, exitCode: o.exitCode })),
+  }),
+);
+if (outcomes.some((o) => o.exitCode !== 0) || stopping) process.exitCode = 1;
