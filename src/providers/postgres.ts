@@ -161,7 +161,7 @@ export class PostgresProvider implements Provider {
 
   async openDatabase(
     name: string,
-    opts: { schema?: string; maxConnections?: number } = {},
+    opts: { schema?: string; maxConnections?: number; label?: string } = {},
   ): Promise<AppDatabase> {
     validateIdentifier('postgres', 'database', name);
     if (opts.schema !== undefined) validateIdentifier('postgres', 'schema', opts.schema);
@@ -174,6 +174,7 @@ export class PostgresProvider implements Provider {
       connectionTimeoutMillis: this.#options.connectTimeoutMillis ?? 5_000,
       onError: (err) => this.#warn(err, `idle connection to database "${name}" failed`),
       ...(this.#options.budget ? { budget: this.#options.budget } : {}),
+      ...(opts.label ? { applicationName: opts.label } : {}),
     });
     return {
       dialect: 'postgres',

@@ -69,7 +69,15 @@ export interface Provider {
   dropSchema(schema: string, opts?: OpOptions): Promise<OperationResult>;
 
   /** Opens a pool (or handle) on a database, optionally scoped to a schema. */
-  openDatabase(name: string, opts?: { schema?: string; maxConnections?: number }): Promise<AppDatabase>;
+  openDatabase(
+    name: string,
+    opts?: {
+      schema?: string;
+      maxConnections?: number;
+      /** Who holds the connections (PostgreSQL `application_name`, seen in pg_stat_activity). */
+      label?: string;
+    },
+  ): Promise<AppDatabase>;
 
   /** Closes the provider's own admin connections. */
   close(): Promise<void>;

@@ -257,7 +257,7 @@ export class Runtime implements GatewayApps {
         withMain: m.startMode === 'with-main',
         hash: app.loaded.hash,
       },
-      () => this.#openAppDatabase(app.target),
+      () => this.#openAppDatabase(name, app.target),
     );
     app.instance = runner;
     this.#started.push(name);
@@ -296,12 +296,13 @@ export class Runtime implements GatewayApps {
     return runner;
   }
 
-  async #openAppDatabase(target: DatabaseTarget): Promise<AppDatabase> {
+  async #openAppDatabase(name: string, target: DatabaseTarget): Promise<AppDatabase> {
     const provider = this.#opts.providers.forTarget(target);
     const maxConnections = this.#opts.poolMax ?? 5;
     return provider.openDatabase(target.database, {
       ...(target.kind === 'schema' && target.schema ? { schema: target.schema } : {}),
       maxConnections,
+      label: `appvisor:${name}`,
     });
   }
 

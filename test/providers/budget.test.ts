@@ -68,7 +68,9 @@ describe.skipIf(!PG.available)('connection budget on PostgreSQL', () => {
     const names = Array.from({ length: 6 }, () => uniqueName('avbud'));
     databases.push(...names);
     for (const n of names) await providers.main.createDatabase(n, owner);
-    const apps = await Promise.all(names.map((n) => providers.main.openDatabase(n, { maxConnections: 5 })));
+    const apps = await Promise.all(
+      names.map((n) => providers.main.openDatabase(n, { maxConnections: 5, label: `appvisor:${n}` })),
+    );
     const admin = new pg.Client({ connectionString: PG.url });
     await admin.connect();
     const openNow = async () =>
@@ -93,6 +95,13 @@ describe.skipIf(!PG.available)('connection budget on PostgreSQL', () => {
     );
     clearInterval(sampler);
     expect(results).toHaveLength(24);
+    // Each pool's connections say which app holds them.
+    await apps[0]!.client.query('SELECT 1');
+    const labels = await admin.query<{ application_name: string }>(
+      'SELECT DISTINCT application_name FROM pg_stat_activity WHERE datname = $1',
+      [names[0]],
+    );
+    expect(labels.rows.map((r) => r.application_name)).toEqual([`appvisor:${names[0]}`]);
     const budget = [...providers.budgets().values()][0]!;
     expect(budget.peak).toBe(3);
     expect(maxSeen).toBeLessThanOrEqual(3);

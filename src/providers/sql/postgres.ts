@@ -18,6 +18,8 @@ export interface PostgresClientOptions {
   readonly onError?: (err: Error) => void;
   /** Shared limit on open connections to this server; each connection holds a slot while open. */
   readonly budget?: ConnectionBudget;
+  /** `application_name` of the connections (shown in pg_stat_activity). */
+  readonly applicationName?: string;
 }
 
 /** How long a new connection waits for a budget slot. */
@@ -109,6 +111,8 @@ export class PostgresClient implements SqlClient {
       // With a budget, a connection may first wait for a slot, then connect.
       connectionTimeoutMillis: (options.connectionTimeoutMillis ?? 5_000) + (budget ? BUDGET_WAIT_MS : 0),
       ...(budget ? { Client: budgetedClient(budget, redactUrl(options.connectionString)) } : {}),
+      // PostgreSQL truncates it at 63 bytes anyway.
+      ...(options.applicationName ? { application_name: options.applicationName.slice(0, 63) } : {}),
       // Let the process exit while idle connections remain.
       allowExitOnIdle: true,
       ...(options.schema ? { options: `-c search_path=${quoteSearchPath(options.schema)}` } : {}),
