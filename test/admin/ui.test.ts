@@ -95,7 +95,6 @@ const HISTORY: HistoryEntry[] = [
 ];
 
 /** What the user sees of an element (playwright's rendered text, not the DOM property). */
-// biome-ignore lint/performance/useDomNodeTextContent: Locator.innerText is playwright's, and hidden text must not count.
 const shown = (locator: Locator): Promise<string> => locator.innerText();
 const badge = (page: Page, app: string) => page.locator(`tr[data-app="${app}"] .col-status .badge`);
 const row = (page: Page, app: string) => page.locator(`tr[data-app="${app}"]`);
