@@ -281,6 +281,27 @@ function push(steps: Step[], step: Step | undefined): void {
   if (step) steps.push(step);
 }
 
+/**
+ * What creating, changing and restoring share: the target resolved and provisioned (or the
+ * refusal), plus the app's own secret and the upgrade when they are due.
+ */
+function provisionedSteps(
+  name: string,
+  loaded: LoadedManifest,
+  app: ActualApp,
+  ctx: Context,
+): { refused: Step } | { refused?: undefined; target: DatabaseTarget; steps: Step[]; note?: string } {
+  const m = loaded.manifest;
+  const target = resolveTarget(m, ctx.opts.main);
+  if (target instanceof AppvisorError) return { refused: refuse(name, target) };
+  const p = provision(name, m, target, app, ctx);
+  if (p.refused) return { refused: p.refused };
+  const steps = [...p.steps];
+  push(steps, secretStep(name, m, app));
+  push(steps, upgradeStep(name, m, app, ctx.opts));
+  return p.note ? { target, steps, note: p.note } : { target, steps };
+}
+
 /** Rules 1 and 3: a new app, or an orphaned record whose manifest is back. */
 function planCreate(
   name: string,
@@ -289,22 +310,17 @@ function planCreate(
   ctx: Context,
   restore: boolean,
 ): Step[] {
-  const m = loaded.manifest;
-  const target = resolveTarget(m, ctx.opts.main);
-  if (target instanceof AppvisorError) return [refuse(name, target)];
-  const p = provision(name, m, target, app, ctx);
+  const p = provisionedSteps(name, loaded, app, ctx);
   if (p.refused) return [p.refused];
-  const steps = [...p.steps];
-  push(steps, secretStep(name, m, app));
+  const steps = p.steps;
   const base = restore ? 'restore orphaned record; data and secret kept' : `from ${loaded.file}`;
   steps.push({
     app: name,
     action: 'create-record',
     detail: p.note ? `${base}; ${p.note}` : base,
-    target,
+    target: p.target,
   });
-  push(steps, upgradeStep(name, m, app, ctx.opts));
-  push(steps, initialStart(name, m, app, ctx.actual.live));
+  push(steps, initialStart(name, loaded.manifest, app, ctx.actual.live));
   return sortSteps(steps);
 }
 
@@ -377,15 +393,10 @@ function planChange(
   app: ActualApp,
   ctx: Context,
 ): Step[] {
-  const m = loaded.manifest;
-  const target = resolveTarget(m, ctx.opts.main);
-  if (target instanceof AppvisorError) return [refuse(name, target)];
-  const p = provision(name, m, target, app, ctx);
+  const p = provisionedSteps(name, loaded, app, ctx);
   if (p.refused) return [p.refused];
-  const steps = [...p.steps];
-  push(steps, secretStep(name, m, app));
-  push(steps, upgradeStep(name, m, app, ctx.opts));
-  const change = record.specHash === loaded.hash ? NO_CHANGE : classifyChange(record.spec, m);
+  const steps = p.steps;
+  const change = record.specHash === loaded.hash ? NO_CHANGE : classifyChange(record.spec, loaded.manifest);
   steps.push(...runtimeSteps(name, loaded, record, change, app, ctx.actual.live));
   return sortSteps(steps);
 }
