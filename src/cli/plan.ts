@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { planToJson } from '../admin/plan-json.js';
 import { computePlan } from '../reconcile/commands.js';
 import { ACTION_SIGN, type Plan } from '../reconcile/model.js';
 import {
@@ -55,12 +56,7 @@ export async function runPlan(ctx: CliContext, opts: PlanFlags): Promise<number>
     ...(opts.allowEmpty ? { allowEmpty: true } : {}),
   });
   if (opts.json) {
-    const json = {
-      changes: plan.changes.map((c) => ({ app: c.app, action: c.action, detail: c.detail })),
-      errors: plan.errors,
-      ...(plan.guard ? { guard: plan.guard } : {}),
-    };
-    println(ctx.stdout, JSON.stringify(json, null, 2));
+    println(ctx.stdout, JSON.stringify(planToJson(plan), null, 2));
   } else {
     printPlan(ctx, plan, styles(colorEnabled(ctx.stdout, ctx.env)));
   }

@@ -10,10 +10,10 @@ import type { Logger } from 'pino';
 import { createSupervisorHandler, SUPERVISOR_PREFIX } from '../admin/handler.js';
 import { createMetrics } from '../admin/metrics.js';
 import { resolveAdminToken } from '../admin/token.js';
-import type { AdminBackend, AdminEventMap, PlanJson } from '../admin/types.js';
+import type { AdminEventMap } from '../admin/types.js';
 import { describeMainDatabase } from '../config/main-database.js';
 import type { Settings } from '../config/types.js';
-import { AppvisorError, codeOf, messageOf } from '../errors.js';
+import { codeOf, messageOf } from '../errors.js';
 import { createGateway, type Gateway } from '../gateway/server.js';
 import type { GatewayApps } from '../gateway/types.js';
 import { ManifestCache } from '../manifests/cache.js';
@@ -24,16 +24,14 @@ import { parseDatabaseUrl } from '../providers/url.js';
 import { toDesired } from '../reconcile/desired.js';
 import { createMigrator } from '../reconcile/migrate.js';
 import type { Desired, PlanOptions } from '../reconcile/model.js';
-import { observeAll } from '../reconcile/observe.js';
-import { plan } from '../reconcile/planner.js';
 import { QUEUE_EVENTS, ReconcileQueue } from '../reconcile/queue.js';
 import { reconcileApp } from '../reconcile/reconciler.js';
 import { loadApplication } from '../runtime/contract.js';
 import { MAIN_APP, Runtime } from '../runtime/runtime.js';
 import { openStateStore } from '../state/store.js';
-import type { AppRecord, StateStore } from '../state/types.js';
+import type { StateStore } from '../state/types.js';
+import { createAdminBackend } from './admin-backend.js';
 import { LockKeeper } from './lock-keeper.js';
-import { allViews, appView, type ViewSources } from './views.js';
 import { type ManifestWatcher, watchManifests } from './watcher.js';
 
 export interface SupervisorOptions {
@@ -230,65 +228,17 @@ async function boot(
 
   // ---- admin surface ----
   let isReady = false;
-  // The last records read: while the main database is down the admin API still answers
-  // (with the apps' errors) instead of failing as a whole.
-  let lastRecords = new Map<string, AppRecord>();
-  const readRecords = async (): Promise<ReadonlyMap<string, AppRecord>> => {
-    try {
-      lastRecords = new Map((await store.listRecords()).map((r) => [r.name, r]));
-    } catch (err) {
-      log.warn({ err: messageOf(err) }, 'cannot read the state store; showing the last records read');
-    }
-    return lastRecords;
-  };
-  const viewSources = async (): Promise<ViewSources> => ({
-    desired,
-    records: await readRecords(),
-    main,
-    live: (name) => ({
-      status: runtime.status(name),
-      error: runtime.error(name),
-      startedAt: runtime.startedAt(name),
-    }),
-    reconcileErrors,
-  });
-  const requireView = async (name: string) => {
-    const view = appView(name, await viewSources());
-    if (!view) throw new AppvisorError('APP_NOT_FOUND', { app: name });
-    return view;
-  };
-  const backend: AdminBackend = {
+  const backend = createAdminBackend({
     events,
+    runtime,
+    store,
+    providers,
+    planOptions,
+    log,
+    desired: () => desired,
+    reconcileErrors,
     ready: () => isReady,
-    listApps: async () => allViews(await viewSources()),
-    getApp: async (name) => appView(name, await viewSources()),
-    start: async (name) => {
-      if (!runtime.has(name)) throw new AppvisorError('APP_NOT_FOUND', { app: name });
-      // Refused, not accepted and then silently dropped: `enabled: false` wins over a start.
-      if (runtime.status(name) === 'disabled') throw new AppvisorError('APP_DISABLED', { app: name });
-      runtime
-        .start(name, { byOperator: true })
-        .catch((err) => log.warn({ app: name, err: messageOf(err) }, 'start failed'));
-      return requireView(name);
-    },
-    stop: async (name) => {
-      if (!runtime.has(name)) throw new AppvisorError('APP_NOT_FOUND', { app: name });
-      runtime
-        .stop(name, { byOperator: true })
-        .catch((err) => log.warn({ app: name, err: messageOf(err) }, 'stop failed'));
-      return requireView(name);
-    },
-    plan: async (): Promise<PlanJson> => {
-      const actual = await observeAll(desired, { store, providers, main, runtime: (n) => runtime.state(n) });
-      const p = plan(desired, actual, planOptions);
-      return {
-        changes: p.changes.map((s) => ({ app: s.app, action: s.action, detail: s.detail })),
-        errors: p.errors,
-        ...(p.guard ? { guard: p.guard } : {}),
-      };
-    },
-    history: (name) => store.listHistory(name),
-  };
+  });
   const metrics = createMetrics(backend);
   cleanup.push(async () => metrics.close());
   const { token } = await resolveAdminToken({

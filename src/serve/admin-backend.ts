@@ -1,0 +1,99 @@
+/**
+ * The admin API's view of a running supervisor: app views built from the manifests, the
+ * state store's records and the runtime; start/stop requests; the live plan.
+ */
+import type { EventEmitter } from 'node:events';
+import type { Logger } from 'pino';
+import { planToJson } from '../admin/plan-json.js';
+import type { AdminBackend, AdminEventMap } from '../admin/types.js';
+import { AppvisorError, messageOf } from '../errors.js';
+import type { ProviderSet } from '../providers/set.js';
+import type { Desired, PlanOptions } from '../reconcile/model.js';
+import { observeAll } from '../reconcile/observe.js';
+import { plan } from '../reconcile/planner.js';
+import type { Runtime } from '../runtime/runtime.js';
+import type { AppView } from '../runtime/view.js';
+import type { AppRecord, StateStore } from '../state/types.js';
+import { allViews, appView, type ViewSources } from './views.js';
+
+export interface AdminBackendDeps {
+  readonly events: EventEmitter<AdminEventMap>;
+  readonly runtime: Runtime;
+  readonly store: StateStore;
+  readonly providers: ProviderSet;
+  readonly planOptions: PlanOptions;
+  readonly log: Logger;
+  /** The current desired state (it changes as files change). */
+  readonly desired: () => Desired;
+  /** Last reconcile error per app, for apps that have no record to hold it. */
+  readonly reconcileErrors: ReadonlyMap<string, { readonly code: string; readonly message: string }>;
+  readonly ready: () => boolean;
+}
+
+export function createAdminBackend(deps: AdminBackendDeps): AdminBackend {
+  const { runtime, store, providers, planOptions, log } = deps;
+  // The last records read: while the main database is down the admin API still answers
+  // (with the apps' errors) instead of failing as a whole.
+  let lastRecords = new Map<string, AppRecord>();
+  const readRecords = async (): Promise<ReadonlyMap<string, AppRecord>> => {
+    try {
+      lastRecords = new Map((await store.listRecords()).map((r) => [r.name, r]));
+    } catch (err) {
+      log.warn({ err: messageOf(err) }, 'cannot read the state store; showing the last records read');
+    }
+    return lastRecords;
+  };
+  const viewSources = async (): Promise<ViewSources> => ({
+    desired: deps.desired(),
+    records: await readRecords(),
+    main: planOptions.main,
+    live: (name) => ({
+      status: runtime.status(name),
+      error: runtime.error(name),
+      startedAt: runtime.startedAt(name),
+    }),
+    reconcileErrors: deps.reconcileErrors,
+  });
+  const requireView = async (name: string): Promise<AppView> => {
+    const view = appView(name, await viewSources());
+    if (!view) throw new AppvisorError('APP_NOT_FOUND', { app: name });
+    return view;
+  };
+  const requireRouted = (name: string): void => {
+    if (!runtime.has(name)) throw new AppvisorError('APP_NOT_FOUND', { app: name });
+  };
+
+  return {
+    events: deps.events,
+    ready: deps.ready,
+    listApps: async () => allViews(await viewSources()),
+    getApp: async (name) => appView(name, await viewSources()),
+    start: async (name) => {
+      requireRouted(name);
+      // Refused, not accepted and then silently dropped: `enabled: false` wins over a start.
+      if (runtime.status(name) === 'disabled') throw new AppvisorError('APP_DISABLED', { app: name });
+      runtime
+        .start(name, { byOperator: true })
+        .catch((err) => log.warn({ app: name, err: messageOf(err) }, 'start failed'));
+      return requireView(name);
+    },
+    stop: async (name) => {
+      requireRouted(name);
+      runtime
+        .stop(name, { byOperator: true })
+        .catch((err) => log.warn({ app: name, err: messageOf(err) }, 'stop failed'));
+      return requireView(name);
+    },
+    plan: async () => {
+      const desired = deps.desired();
+      const actual = await observeAll(desired, {
+        store,
+        providers,
+        main: planOptions.main,
+        runtime: (n) => runtime.state(n),
+      });
+      return planToJson(plan(desired, actual, planOptions));
+    },
+    history: (name) => store.listHistory(name),
+  };
+}
