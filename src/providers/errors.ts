@@ -104,7 +104,13 @@ function detailOf(err: unknown): string {
  */
 export function translateDbError(err: unknown, ctx: DbErrorContext): AppvisorError {
   if (err instanceof AppvisorError) return err;
-  const detail = detailOf(err);
+  const code = (err as { code?: unknown } | null)?.code;
+  // Connecting to a database that does not exist: say what to do about it.
+  const hint =
+    code === '3D000' || code === 'ER_BAD_DB_ERROR'
+      ? '; create that database first, or name one that exists'
+      : '';
+  const detail = `${detailOf(err)}${hint}`;
   const params = { dialect: ctx.dialect, server: ctx.server, operation: ctx.operation, detail };
   switch (classify(err, ctx.dialect)) {
     case 'unreachable':

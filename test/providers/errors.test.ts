@@ -193,3 +193,13 @@ describe('abortable', () => {
     expect(work).not.toHaveBeenCalled();
   });
 });
+
+describe('a database that does not exist', () => {
+  it.each([
+    ['postgres', driverError('database "nope" does not exist', { code: '3D000' })],
+    ['mysql', driverError("Unknown database 'nope'", { code: 'ER_BAD_DB_ERROR' })],
+  ] as const)('%s: says to create it or name another', (dialect, err) => {
+    const e = translateDbError(err, { dialect, server: 'srv', operation: 'open' });
+    expect(e.message).toMatch(/create that database first, or name one that exists$/);
+  });
+});
