@@ -259,7 +259,7 @@ function provision(
 
 function secretStep(name: string, m: AppManifest, app: ActualApp): Step | undefined {
   if (m.jwt.secret !== 'own' || app.hasSecret) return undefined;
-  return { app: name, action: 'generate-secret', detail: 'jwt.secret: own (the value is never shown)' };
+  return { app: name, action: 'generate-secret', detail: 'jwt.secret: own; value (sensitive)' };
 }
 
 function upgradeStep(name: string, m: AppManifest, app: ActualApp, opts: PlanOptions): Step | undefined {
@@ -506,7 +506,7 @@ export function plan(desired: Desired, actual: Actual, opts: PlanOptions): Plan 
     changes.push({
       app: 'main',
       action: 'generate-secret',
-      detail: "main app's JWT secret (the value is never shown)",
+      detail: "main app's JWT secret; value (sensitive)",
     });
   }
   for (const name of [...names].sort()) {
