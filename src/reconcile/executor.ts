@@ -39,7 +39,6 @@ export interface RuntimeControl {
   unroute(name: string): Promise<void>;
   start(name: string): Promise<void>;
   stop(name: string): Promise<void>;
-  restart(name: string): Promise<void>;
 }
 
 export interface ExecutorDeps {
@@ -159,6 +158,12 @@ export async function executeApp(input: ExecuteInput, deps: ExecutorDeps): Promi
     }
   };
 
+  const report = (outcome: StepOutcome): StepOutcome => {
+    outcomes.push(outcome);
+    deps.onStep?.(outcome);
+    return outcome;
+  };
+
   const setItem = (item: InventoryItem): void => {
     inventory = [...inventory.filter((i) => !sameItem(i, item)), item];
   };
@@ -270,19 +275,10 @@ export async function executeApp(input: ExecuteInput, deps: ExecutorDeps): Promi
       try {
         result = await run(step);
       } catch (err) {
-        const outcome: StepOutcome = {
-          step,
-          result: 'failed',
-          message: messageOf(err),
-          ms: performance.now() - t0,
-        };
-        outcomes.push(outcome);
-        deps.onStep?.(outcome);
+        report({ step, result: 'failed', message: messageOf(err), ms: performance.now() - t0 });
         throw err;
       }
-      const outcome: StepOutcome = { step, result, ms: performance.now() - t0 };
-      outcomes.push(outcome);
-      deps.onStep?.(outcome);
+      const outcome = report({ step, result, ms: performance.now() - t0 });
       deps.log.info({ action: step.action, result, ms: Math.round(outcome.ms) }, step.detail);
     }
     const at = now();
@@ -294,11 +290,7 @@ export async function executeApp(input: ExecuteInput, deps: ExecutorDeps): Promi
         record !== undefined &&
         (record.specHash !== loaded.hash || record.file !== loaded.file)) ||
       record?.lastError !== undefined;
-    if (record || loaded) {
-      if (changed && (record || finalStatus)) {
-        await writeRecord(status, { lastReconciledAt: at });
-      }
-    }
+    if (changed && (record || finalStatus)) await writeRecord(status, { lastReconciledAt: at });
     route();
     const outcome: ReconcileOutcome = refusedDrop ? 'refused' : historyOutcome(steps);
     if (steps.length > 0)
@@ -308,7 +300,7 @@ export async function executeApp(input: ExecuteInput, deps: ExecutorDeps): Promi
     const at = now();
     const error = { code: codeOf(err) ?? 'DB_OPERATION_FAILED', message: messageOf(err) };
     if (record) {
-      await writeRecord(record.status === 'provisioning' ? 'provisioning' : record.status, {
+      await writeRecord(record.status, {
         lastError: { ...error, at },
         lastReconciledAt: at,
       }).catch((writeErr) => deps.log.warn({ err: messageOf(writeErr) }, 'could not record the error'));

@@ -51,6 +51,8 @@ export class Runtime implements GatewayApps {
   readonly #main: AppInstanceRunner;
   /** Start order, for stopping in reverse. */
   readonly #started: string[] = [];
+  /** The last status sent per app, so each event can say what it changed from. */
+  readonly #lastStatus = new Map<string, AppStatus>();
   readonly #backoff: BackoffOptions;
   #closing: Promise<void> | undefined;
 
@@ -121,7 +123,7 @@ export class Runtime implements GatewayApps {
       this.#apps.set(name, { ...existing, loaded, target });
     } else {
       this.#apps.set(name, { loaded, target, instance: undefined, sticky: false });
-      this.#emit(name, loaded.manifest.enabled ? 'stopped' : 'disabled', null, null);
+      this.#emit(name, loaded.manifest.enabled ? 'stopped' : 'disabled', null);
     }
     for (const d of loaded.manifest.domains) this.#domains.set(d.toLowerCase(), name);
   }
@@ -133,7 +135,7 @@ export class Runtime implements GatewayApps {
     this.#apps.delete(name);
     for (const d of app.loaded.manifest.domains) this.#domains.delete(d.toLowerCase());
     await app.instance?.stop();
-    this.#emit(name, finalStatus, null, null);
+    this.#emit(name, finalStatus, null);
   }
 
   /**
@@ -168,13 +170,7 @@ export class Runtime implements GatewayApps {
     const current = this.#apps.get(name);
     if (!current || current.instance !== undefined) return;
     const status: AppStatus = current.loaded.manifest.enabled ? 'stopped' : 'disabled';
-    this.#emit(name, status, null, null);
-  }
-
-  /** Stops and starts again with the routed spec. */
-  async restart(name: string): Promise<void> {
-    await this.stop(name);
-    await this.start(name);
+    this.#emit(name, status, null);
   }
 
   /**
@@ -289,7 +285,7 @@ export class Runtime implements GatewayApps {
       onStatus: (status, error) => {
         // A replaced runner's late events must not overwrite the current one's status.
         if (!spec.isMain && this.#apps.get(spec.name)?.instance !== runner) return;
-        this.#emit(spec.name, status, null, error);
+        this.#emit(spec.name, status, error);
       },
       onStartFinished: (ok, ms) => this.#opts.events.emit('start', { app: spec.name, ok, durationMs: ms }),
     });
@@ -320,7 +316,9 @@ export class Runtime implements GatewayApps {
     };
   }
 
-  #emit(app: string, status: AppStatus, previous: AppStatus | null, error: InstanceError | null): void {
+  #emit(app: string, status: AppStatus, error: InstanceError | null): void {
+    const previous = this.#lastStatus.get(app) ?? null;
+    this.#lastStatus.set(app, status);
     this.#opts.events.emit('status', { app, status, previous, error, at: new Date().toISOString() });
   }
 }
