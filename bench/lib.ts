@@ -242,6 +242,7 @@ export async function createWorkspace(backend: Backend, opts: WorkspaceOptions =
       app: undefined,
       discoveryAdapter: 'local',
       processAdapter: 'local',
+      deletionGraceMs: 86_400_000,
       configFile: undefined,
     },
     appName: (i) => `${prefix}_${String(i).padStart(4, '0')}`,

@@ -6,6 +6,7 @@ import { readTextFileSync } from '../manifests/files.js';
 import { MAX_ALIASES } from '../manifests/limits.js';
 import { parseYaml, type YamlProblem } from '../manifests/parse.js';
 import { schemaProblems, validateSettingsSchema } from '../manifests/validate.js';
+import { parseDuration } from './duration.js';
 import { DISCOVERY_ADAPTERS, PROCESS_ADAPTERS, type Settings, type SettingsInput } from './types.js';
 
 /** Where settings come from besides appvisor.yaml. */
@@ -29,6 +30,7 @@ export const SETTINGS_DEFAULTS = Object.freeze({
   appsDir: 'apps.d',
   dataDir: 'data',
   connectionBudget: 64,
+  deletionGrace: '24h',
 });
 
 /**
@@ -92,6 +94,7 @@ export function resolveSettings(
     app: app === undefined ? undefined : path.resolve(cwd, app),
     discoveryAdapter: adapter('APP_DISCOVERY_ADAPTER', fromEnv('APP_DISCOVERY_ADAPTER'), DISCOVERY_ADAPTERS),
     processAdapter: adapter('APP_PROCESS_ADAPTER', fromEnv('APP_PROCESS_ADAPTER'), PROCESS_ADAPTERS),
+    deletionGraceMs: parseGrace(fromEnv('APPVISOR_DELETION_GRACE'), input.deletionGrace),
     configFile: opts.configFile,
   });
 }
@@ -106,6 +109,18 @@ function parseBudget(value: string): number {
     });
   }
   return budget;
+}
+
+function parseGrace(env: string | undefined, file: string | undefined): number {
+  const text = env ?? file ?? SETTINGS_DEFAULTS.deletionGrace;
+  const ms = parseDuration(text);
+  if (ms === undefined) {
+    // The file's value passed the schema's pattern; only the environment gets here.
+    throw new AppvisorError('CONFIG_INVALID', {
+      detail: `APPVISOR_DELETION_GRACE must be a duration such as 30m, 24h or 7d, got '${text}'`,
+    });
+  }
+  return ms;
 }
 
 function parsePort(value: string): number {

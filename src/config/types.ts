@@ -18,6 +18,11 @@ export interface SettingsInput {
   };
   /** Module path of the application every instance runs. @default the built-in sample app */
   app?: string;
+  /**
+   * Grace between a removal and the drop of an app with deletionPolicy: drop (a duration; a
+   * manifest's dropAfter wins). @default '24h'
+   */
+  deletionGrace?: string;
 }
 
 export const DISCOVERY_ADAPTERS = ['local'] as const;
@@ -39,6 +44,8 @@ export interface Settings {
   readonly app: string | undefined;
   readonly discoveryAdapter: (typeof DISCOVERY_ADAPTERS)[number];
   readonly processAdapter: (typeof PROCESS_ADAPTERS)[number];
+  /** Milliseconds between a removal and the scheduled drop (deletionPolicy: drop). */
+  readonly deletionGraceMs: number;
   /** Absolute path of the appvisor.yaml that was read, if any. */
   readonly configFile: string | undefined;
 }

@@ -21,6 +21,7 @@ export interface ManifestInput {
   readonly domains?: readonly string[];
   readonly config?: Readonly<Record<string, unknown>>;
   readonly deletionPolicy?: DeletionPolicy;
+  readonly dropAfter?: string;
 }
 
 /** The database name an app gets when its manifest does not set one: `-` becomes `_`. */
@@ -55,6 +56,7 @@ export function applyDefaults(input: ManifestInput): AppManifest {
     domains: (input.domains ?? []).map((domain) => domain.toLowerCase()),
     config: input.config ?? {},
     deletionPolicy: input.deletionPolicy ?? 'retain',
+    ...(input.dropAfter !== undefined ? { dropAfter: input.dropAfter } : {}),
   };
   return deepFreeze(manifest);
 }

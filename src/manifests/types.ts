@@ -32,6 +32,8 @@ export interface AppManifest {
   readonly domains: readonly string[];
   readonly config: Readonly<Record<string, unknown>>;
   readonly deletionPolicy: DeletionPolicy;
+  /** Only with deletionPolicy: drop: the grace before a removed app's data is dropped (a duration, e.g. `24h`); absent: the deletionGrace setting. */
+  readonly dropAfter?: string;
 }
 
 /** One problem in one file, with a 1-based position. */

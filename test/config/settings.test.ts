@@ -1,4 +1,5 @@
 import { writeFile } from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { loadSettings, resolveSettings, resolveSqliteUrl } from '../../src/config/settings.js';
@@ -34,6 +35,7 @@ describe('loadSettings', () => {
       app: undefined,
       discoveryAdapter: 'local',
       processAdapter: 'local',
+      deletionGraceMs: 86_400_000,
       configFile: undefined,
     });
     expect(
@@ -103,6 +105,20 @@ describe('loadSettings', () => {
     expect(err.message).toBe('config file missing.yaml does not exist');
   });
 
+  it('reads deletionGrace as a duration from the file, the environment winning', async () => {
+    await write('appvisor.yaml', 'deletionGrace: 7d\n');
+    expect((await loadSettings({ cwd, env: {} })).deletionGraceMs).toBe(7 * 86_400_000);
+    const env = { APPVISOR_DELETION_GRACE: '1h30m' };
+    expect((await loadSettings({ cwd, env })).deletionGraceMs).toBe(90 * 60_000);
+    expect((await loadSettings({ cwd: os.tmpdir(), env: {} })).deletionGraceMs).toBe(86_400_000);
+    const err = await failure(loadSettings({ cwd, env: { APPVISOR_DELETION_GRACE: 'soon' } }));
+    expect(err.message).toBe("APPVISOR_DELETION_GRACE must be a duration such as 30m, 24h or 7d, got 'soon'");
+    await write('appvisor.yaml', 'deletionGrace: 1 day\n');
+    expect((await failure(loadSettings({ cwd, env: {} }))).message).toMatch(
+      /^appvisor\.yaml:1:16: deletionGrace '1 day' is not valid: write a duration/,
+    );
+  });
+
   it('accepts an empty appvisor.yaml', async () => {
     await write('appvisor.yaml', '# nothing to change\n');
     expect((await loadSettings({ cwd, env: {} })).listen.port).toBe(13000);
@@ -119,7 +135,7 @@ describe('loadSettings', () => {
       "appvisor.yaml:2:9: listen.port must be a whole number, got '80'",
       "appvisor.yaml:3:3: unknown field 'hots' in listen; did you mean 'host'?",
       'appvisor.yaml:5:8: database.url is not valid: use sqlite:PATH, postgres://user:password@host:port/db or mysql://user:password@host:port/db',
-      "appvisor.yaml:6:1: unknown field 'colour'; allowed: listen, appsDir, dataDir, database, app",
+      "appvisor.yaml:6:1: unknown field 'colour'; allowed: listen, appsDir, dataDir, database, app, deletionGrace",
     ]);
   });
 

@@ -72,6 +72,7 @@ const FULL_MANIFEST = {
   domains: ['x.example.com'],
   config: {},
   deletionPolicy: 'retain',
+  dropAfter: '24h',
 } as const satisfies DeepRequired<AppManifest>;
 
 const FULL_SETTINGS = {
@@ -80,6 +81,7 @@ const FULL_SETTINGS = {
   dataDir: 'd',
   database: { url: 'sqlite:x', connectionBudget: 64 },
   app: 'm',
+  deletionGrace: '24h',
 } as const satisfies DeepRequired<SettingsInput>;
 
 type Schema = {
@@ -172,7 +174,9 @@ describe('AppManifest and schema/app.schema.json agree', () => {
       const expected = schemaPaths(APP_SCHEMA as Schema).filter(
         (p) =>
           !(p.startsWith('database.connection') && mode !== 'new-connection') &&
-          !(p === 'database.schema' && mode !== 'new-schema'),
+          !(p === 'database.schema' && mode !== 'new-schema') &&
+          // No default of its own: the deletionGrace setting stands in when it is absent.
+          p !== 'dropAfter',
       );
       expect(valuePaths(manifest)).toEqual(expected);
     },

@@ -157,7 +157,19 @@ describe('schema errors, in words and at the right place', () => {
       [
         '4:10 enabled must be true or false, got 1',
         "5:16 jwt.secret 'mine' is not one of: own, shared",
-        "6:1 unknown field 'colour'; allowed: apiVersion, kind, name, displayName, enabled, startMode, environment, database, upgrade, jwt, domains, config, deletionPolicy",
+        "6:1 unknown field 'colour'; allowed: apiVersion, kind, name, displayName, enabled, startMode, environment, database, upgrade, jwt, domains, config, deletionPolicy, dropAfter",
+      ],
+    ],
+    [
+      'dropAfter without deletionPolicy: drop',
+      manifest('x', 'dropAfter: 1h'),
+      ['4:1 dropAfter is only allowed with deletionPolicy: drop (with retain the data is never dropped)'],
+    ],
+    [
+      'dropAfter that is not a duration',
+      manifest('x', 'deletionPolicy: drop', 'dropAfter: tomorrow'),
+      [
+        "5:12 dropAfter 'tomorrow' is not valid: write a duration such as 30s, 15m, 24h, 7d or 1h30m (0s drops at once)",
       ],
     ],
   ];
