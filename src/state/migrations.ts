@@ -75,6 +75,18 @@ export const MIGRATIONS: readonly Migration[] = [
       `ALTER TABLE ${apps} ADD COLUMN ${dialect === 'postgres' ? 'IF NOT EXISTS ' : ''}data_version ${t.int}`,
     ],
   },
+  {
+    version: 3,
+    description: "the application owning each app's data, scheduled drops, and operator intent",
+    steps: (dialect, t) => {
+      const columns = [`application ${t.text}`, `drop_at ${t.text}`, `operator_intent ${t.json}`];
+      // SQLite adds one column per statement (its DDL is transactional, so nothing is half-done);
+      // MySQL commits each statement, so there all three go in one.
+      if (dialect === 'sqlite') return columns.map((c) => `ALTER TABLE ${apps} ADD COLUMN ${c}`);
+      const ifNotExists = dialect === 'postgres' ? 'IF NOT EXISTS ' : '';
+      return [`ALTER TABLE ${apps} ${columns.map((c) => `ADD COLUMN ${ifNotExists}${c}`).join(', ')}`];
+    },
+  },
 ];
 
 /** The layout version this code reads and writes. */

@@ -6,11 +6,12 @@ import {
   HISTORY_COLUMNS,
   type HistoryRow,
   historyToRow,
+  intentToColumn,
   recordToRow,
   rowToHistory,
   rowToRecord,
 } from './rows.js';
-import type { AppRecord, HistoryEntry } from './types.js';
+import type { AppRecord, HistoryEntry, OperatorIntent } from './types.js';
 
 const { apps, secrets, history } = TABLES;
 // `*`, not the column list: the read-only reader may meet a store one layout behind (it cannot
@@ -29,6 +30,15 @@ export async function selectRecord(client: SqlClient, name: string): Promise<App
 
 export async function writeRecord(client: SqlClient, record: AppRecord): Promise<void> {
   await upsert(client, apps, 'name', recordToRow(record));
+}
+
+export async function writeIntent(
+  client: SqlClient,
+  name: string,
+  intent: OperatorIntent,
+): Promise<AppRecord | undefined> {
+  await client.query(`UPDATE ${apps} SET operator_intent = ? WHERE name = ?`, [intentToColumn(intent), name]);
+  return selectRecord(client, name);
 }
 
 export async function removeRecord(client: SqlClient, name: string): Promise<void> {

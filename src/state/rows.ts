@@ -9,6 +9,7 @@ import type {
   AppStatus,
   HistoryEntry,
   InventoryItem,
+  OperatorIntent,
   ReconcileOutcome,
 } from './types.js';
 
@@ -25,7 +26,13 @@ export const APP_COLUMNS = [
   'updated_at',
   'last_reconciled_at',
   'data_version',
+  'application',
+  'drop_at',
+  'operator_intent',
 ] as const;
+
+/** Columns a record write replaces: `operator_intent` has a writer of its own (setIntent). */
+export const RECORD_WRITE_COLUMNS = APP_COLUMNS.filter((c) => c !== 'operator_intent');
 
 export const HISTORY_COLUMNS = [
   'app',
@@ -57,7 +64,8 @@ function optionalString(value: unknown): string | undefined {
   return value === null || value === undefined ? undefined : String(value);
 }
 
-export function recordToRow(record: AppRecord): AppRow {
+/** The columns a record write replaces (everything but the operator's intent). */
+export function recordToRow(record: AppRecord): Omit<AppRow, 'operator_intent'> {
   return {
     name: record.name,
     file: record.file,
@@ -71,7 +79,13 @@ export function recordToRow(record: AppRecord): AppRow {
     updated_at: record.updatedAt,
     last_reconciled_at: record.lastReconciledAt ?? null,
     data_version: record.dataVersion ?? null,
+    application: record.application ?? null,
+    drop_at: record.dropAt ?? null,
   };
+}
+
+export function intentToColumn(intent: OperatorIntent): string {
+  return JSON.stringify(intent);
 }
 
 export function rowToRecord(row: AppRow): AppRecord {
@@ -94,6 +108,12 @@ export function rowToRecord(row: AppRow): AppRecord {
     ...(row.data_version === null || row.data_version === undefined
       ? {}
       : { dataVersion: Number(row.data_version) }),
+    // `== null`: a reader on a store one layout behind has no such column at all.
+    ...(row.application == null ? {} : { application: String(row.application) }),
+    ...(row.drop_at == null ? {} : { dropAt: String(row.drop_at) }),
+    ...(row.operator_intent == null
+      ? {}
+      : { intent: parseJson<OperatorIntent>(row.operator_intent, `${name}.operator_intent`) }),
   };
 }
 

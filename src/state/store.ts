@@ -17,9 +17,10 @@ import {
   selectRecord,
   selectRecords,
   selectSecret,
+  writeIntent,
   writeRecord,
 } from './queries.js';
-import type { AppRecord, HistoryEntry, StateStore } from './types.js';
+import type { AppRecord, HistoryEntry, OperatorIntent, StateStore } from './types.js';
 
 export interface StateStoreOptions {
   /** Base for relative `sqlite:` paths. @default process.cwd() */
@@ -73,6 +74,11 @@ class SqlStateStore implements StateStore {
   }
   deleteRecord(name: string): Promise<void> {
     return this.#run(`delete record ${name}`, (c) => removeRecord(c, name));
+  }
+  setIntent(name: string, intent: OperatorIntent): Promise<AppRecord | undefined> {
+    return this.#run(`record the operator's ${intent.action} of ${name}`, (c) =>
+      writeIntent(c, name, intent),
+    );
   }
   getSecret(name: string): Promise<string | undefined> {
     return this.#run(`read secret ${name}`, (c) => selectSecret(c, name));

@@ -41,6 +41,18 @@ export interface AppRecordError {
   readonly at: string;
 }
 
+/**
+ * An operator's last start or stop (SPEC §6): intent, not a runtime flag. A stop holds across
+ * restarts, for every start mode, until a start. Written only through `setIntent`, never by a
+ * reconcile's record write, so a reconcile that read the record earlier cannot undo it.
+ */
+export interface OperatorIntent {
+  readonly action: 'start' | 'stop';
+  /** Who asked (the token's name and the client), for the 503 answer, the log and the history. */
+  readonly by: string;
+  readonly at: string;
+}
+
 /** One app as the state store knows it. */
 export interface AppRecord {
   readonly name: string;
@@ -59,6 +71,16 @@ export interface AppRecord {
   readonly lastReconciledAt?: string;
   /** The app's data version after the last migration appvisor ran (a cache; the app's database is authoritative). */
   readonly dataVersion?: number;
+  /**
+   * The application that owns the app's data (its `name`; the app's database holds the same
+   * marker). Absent on records written before appvisor recorded it: the first application that
+   * runs on such data claims it.
+   */
+  readonly application?: string;
+  /** While orphaned with deletionPolicy: drop: when the scheduled drop is due (ISO time). */
+  readonly dropAt?: string;
+  /** The operator's last start/stop; see {@link OperatorIntent}. */
+  readonly intent?: OperatorIntent;
 }
 
 export type ReconcileOutcome = 'unchanged' | 'created' | 'updated' | 'deleted' | 'failed' | 'refused';
@@ -84,6 +106,11 @@ export interface StateStore {
   getRecord(name: string): Promise<AppRecord | undefined>;
   putRecord(record: AppRecord): Promise<void>;
   deleteRecord(name: string): Promise<void>;
+  /**
+   * Records an operator's start/stop on the app's record (the only writer of `intent`); returns
+   * the record, or undefined when the app has none.
+   */
+  setIntent(name: string, intent: OperatorIntent): Promise<AppRecord | undefined>;
 
   /** Returns the secret for `name` ('main' for the main app), or undefined. */
   getSecret(name: string): Promise<string | undefined>;

@@ -30,7 +30,9 @@ for (const { dialect, available, create } of dialects) {
       const storeId = v2.storeId;
       await v2.close();
       // Turn it back into what appvisor with layout v1 left behind.
-      await db.sql(`ALTER TABLE ${TABLES.apps} DROP COLUMN data_version`);
+      for (const column of ['data_version', 'application', 'drop_at', 'operator_intent']) {
+        await db.sql(`ALTER TABLE ${TABLES.apps} DROP COLUMN ${column}`);
+      }
       await db.sql(`UPDATE ${TABLES.meta} SET v = '1' WHERE k = 'schema_version'`);
 
       const reader = await openStateReader(db.url);
@@ -42,8 +44,22 @@ for (const { dialect, available, create } of dialects) {
       try {
         expect(store.storeId).toBe(storeId);
         expect(await store.getSecret('crm')).toBe(secret);
+        await store.putRecord({
+          ...minimalRecord('crm'),
+          dataVersion: 2,
+          application: 'crm-app',
+          dropAt: '2026-01-02T00:00:00Z',
+        });
+        expect(await store.getRecord('crm')).toMatchObject({
+          dataVersion: 2,
+          application: 'crm-app',
+          dropAt: '2026-01-02T00:00:00Z',
+        });
+        const intent = { action: 'stop', by: 'alice', at: '2026-01-01T00:00:00.000Z' } as const;
+        expect((await store.setIntent('crm', intent))?.intent).toEqual(intent);
+        // A record write (a reconcile's) never undoes the operator's intent.
         await store.putRecord({ ...minimalRecord('crm'), dataVersion: 2 });
-        expect((await store.getRecord('crm'))?.dataVersion).toBe(2);
+        expect((await store.getRecord('crm'))?.intent).toEqual(intent);
         const meta = await db.sql(`SELECT v FROM ${TABLES.meta} WHERE k = 'schema_version'`);
         expect(meta).toEqual([{ v: String(SCHEMA_VERSION) }]);
       } finally {
