@@ -67,6 +67,18 @@ export const ERRORS = {
     status: 503,
     retryable: false,
   },
+  APP_WRONG_APPLICATION: {
+    message:
+      "app {app}'s data belongs to application {data}, but this appvisor runs application {code} on it; nothing was run. Point the app at the right application module (settings app / APPVISOR_APP), or give it another database",
+    status: 503,
+    retryable: false,
+  },
+  APP_STOPPED: {
+    message:
+      'app {app} was stopped by {by} at {at}; it stays stopped until started again: `appvisor start {app}` or POST /_supervisor/api/apps/{app}/start',
+    status: 503,
+    retryable: false,
+  },
   APP_ERROR: { message: 'app {app} failed: {detail}', status: 503, retryable: true },
   APP_STARTING: { message: 'app {app} is starting; retry shortly', status: 503, retryable: true },
   APP_START_TIMEOUT: { message: 'app {app} did not start within {ms} ms', status: 503, retryable: true },

@@ -85,7 +85,8 @@ function match(
           return;
         }
         try {
-          const app = action === 'start' ? await backend.start(name) : await backend.stop(name);
+          const by = actorOf(req);
+          const app = action === 'start' ? await backend.start(name, by) : await backend.stop(name, by);
           sendJson(res, 202, app);
         } catch (err) {
           // The app may vanish between the lookup and the call; registry errors carry their status.
@@ -96,4 +97,20 @@ function match(
     };
   }
   return undefined;
+}
+
+/** The header a client names itself with (the CLI: `appvisor-cli user@host`; the UI: `admin-ui`). */
+export const CLIENT_HEADER = 'x-appvisor-client';
+
+/**
+ * Who asked, for the record, the log and the APP_STOPPED answer: the token (one admin token
+ * today) and the client it came through. The header is the client's word, shown, never trusted.
+ */
+export function actorOf(req: IncomingMessage): string {
+  const raw = req.headers[CLIENT_HEADER];
+  const client = (Array.isArray(raw) ? raw[0] : raw)
+    ?.replace(/[^\x20-\x7e]/g, '')
+    .trim()
+    .slice(0, 80);
+  return client ? `admin token via ${client}` : 'admin token via the API';
 }

@@ -4,7 +4,12 @@ import type { PlanJson } from './types.js';
 /** The `plan --json` object of SPEC §5 (also `GET /_supervisor/api/plan`). */
 export function planToJson(plan: Plan): PlanJson {
   return {
-    changes: plan.changes.map((c) => ({ app: c.app, action: c.action, detail: c.detail })),
+    changes: plan.changes.map((c) => ({
+      app: c.app,
+      action: c.action,
+      detail: c.detail,
+      ...(c.dueAt ? { dueAt: c.dueAt } : {}),
+    })),
     errors: plan.errors,
     ...(plan.guard ? { guard: plan.guard } : {}),
   };

@@ -4,7 +4,13 @@ import type { HistoryEntry } from '../state/types.js';
 
 /** The `plan --json` object (SPEC §5). */
 export interface PlanJson {
-  readonly changes: readonly { readonly app: string; readonly action: string; readonly detail: string }[];
+  readonly changes: readonly {
+    readonly app: string;
+    readonly action: string;
+    readonly detail: string;
+    /** A scheduled step (a drop after its grace): carried out once this ISO time has come. */
+    readonly dueAt?: string;
+  }[];
   readonly errors: readonly {
     readonly file: string;
     readonly line: number;
@@ -27,9 +33,12 @@ export interface AdminEventMap {
 export interface AdminBackend {
   listApps(): Promise<AppView[]>;
   getApp(name: string): Promise<AppView | undefined>;
-  /** Asks the runtime to start/stop; resolves once accepted (does not wait for the start). */
-  start(name: string): Promise<AppView>;
-  stop(name: string): Promise<AppView>;
+  /**
+   * Records an operator's start/stop as intent on the app's record and queues its reconcile;
+   * resolves once recorded (does not wait for the start or stop). `by` names who asked.
+   */
+  start(name: string, by: string): Promise<AppView>;
+  stop(name: string, by: string): Promise<AppView>;
   plan(): Promise<PlanJson>;
   history(name: string): Promise<HistoryEntry[]>;
   /** Whether the first reconcile is done (readyz). */

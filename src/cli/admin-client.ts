@@ -2,7 +2,9 @@
  * The CLI's side of the admin API (`status`, `start`, `stop`): finds the token, calls a running
  * server, and turns every failure into a message that says what to do.
  */
+
 import fs from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import { ADMIN_TOKEN_ENV, ADMIN_TOKEN_FILE } from '../admin/token.js';
 import { AppvisorError, messageOf } from '../errors.js';
@@ -25,6 +27,17 @@ export async function readAdminToken(dataDir: string, env: NodeJS.ProcessEnv = p
   });
 }
 
+/** `appvisor-cli alice@build-7`: the CLI as a client of the admin API. */
+function cliClient(): string {
+  let user = 'unknown';
+  try {
+    user = os.userInfo().username;
+  } catch {
+    // No passwd entry (some containers): the host still says where the command ran.
+  }
+  return `appvisor-cli ${user}@${os.hostname()}`;
+}
+
 /** Calls the admin API; resolves with the parsed JSON body of a 2xx answer. */
 export async function adminRequest<T>(
   baseUrl: string,
@@ -37,7 +50,12 @@ export async function adminRequest<T>(
   try {
     res = await fetch(url, {
       method,
-      headers: { authorization: `Bearer ${token}`, accept: 'application/json' },
+      headers: {
+        authorization: `Bearer ${token}`,
+        accept: 'application/json',
+        // Names who asked in the app's record and log (an operator's stop says who stopped it).
+        'x-appvisor-client': cliClient(),
+      },
       signal: AbortSignal.timeout(10_000),
     });
   } catch (err) {

@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { planToJson } from '../admin/plan-json.js';
 import { computePlan } from '../reconcile/commands.js';
 import { ACTION_SIGN, type Plan } from '../reconcile/model.js';
+import { isScheduled } from '../reconcile/planner.js';
 import {
   action,
   type CliContext,
@@ -80,10 +81,16 @@ function printPlan(ctx: CliContext, plan: Plan, s: Styles): void {
   if (plan.guard) println(ctx.stdout, `${s.red('!')} ${plan.guard}`);
   for (const e of plan.errors) println(ctx.stderr, `${e.file}:${e.line}:${e.column}: ${e.message}`);
   const apps = new Set(plan.changes.map((c) => c.app)).size;
+  const now = Date.now();
+  const scheduled = plan.changes.filter((c) => isScheduled(c, now)).length;
+  const later =
+    scheduled > 0
+      ? ` (${scheduled} scheduled for later: apply carries ${scheduled === 1 ? 'it' : 'them'} out once due)`
+      : '';
   const summary =
     plan.changes.length === 0
       ? 'No changes.'
-      : `${plan.changes.length} change${plan.changes.length === 1 ? '' : 's'} pending for ${apps} app${apps === 1 ? '' : 's'}.`;
+      : `${plan.changes.length} change${plan.changes.length === 1 ? '' : 's'} pending for ${apps} app${apps === 1 ? '' : 's'}${later}.`;
   const invalid =
     plan.errors.length > 0
       ? ` ${plan.errors.length} manifest error${plan.errors.length === 1 ? '' : 's'}: those apps keep their last applied spec.`

@@ -59,6 +59,13 @@ function database(app: AppView): string {
   return `${d.dialect ?? '?'}:${where}`;
 }
 
+/** What an operator must know beyond the status: a scheduled drop, an operator's stop. */
+function note(app: AppView): string {
+  if (app.dropAt) return `data drop scheduled for ${app.dropAt} (put the manifest back to cancel)`;
+  if (app.intent?.action === 'stop') return `stopped by ${app.intent.by} at ${app.intent.at}`;
+  return '';
+}
+
 function printTable(ctx: CliContext, apps: readonly AppView[], s: Styles): void {
   if (apps.length === 0) {
     println(ctx.stdout, 'No apps.');
@@ -70,7 +77,7 @@ function printTable(ctx: CliContext, apps: readonly AppView[], s: Styles): void 
     a.database.mode,
     database(a),
     a.domains.join(',') || '-',
-    a.error ? `${a.error.code}: ${a.error.message}` : '',
+    [a.error ? `${a.error.code}: ${a.error.message}` : '', note(a)].filter(Boolean).join('; '),
   ]);
   const header = ['NAME', 'STATUS', 'MODE', 'DATABASE', 'DOMAINS', 'ERROR'];
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));

@@ -4,6 +4,7 @@ import { abortable, abortReason, translateDbError } from './errors.js';
 import { quoteIdentifier, quoteLiteral, validateIdentifier, validateOwner } from './identifiers.js';
 import type {
   AppDatabase,
+  Leftover,
   Observation,
   OperationResult,
   OpOptions,
@@ -96,6 +97,15 @@ export class MysqlProvider implements Provider {
 
   async dropSchema(): Promise<OperationResult> {
     throw unsupportedSchemas();
+  }
+
+  /** MySQL creates a database and its marker in one statement: nothing is ever left half-made. */
+  async listLeftovers(): Promise<readonly Leftover[]> {
+    return [];
+  }
+
+  async sweepLeftover(): Promise<OperationResult> {
+    return 'unchanged';
   }
 
   async openDatabase(

@@ -5,6 +5,7 @@ import { abortable, abortReason, translateDbError } from './errors.js';
 import { quoteIdentifier, quoteLiteral, validateIdentifier, validateOwner } from './identifiers.js';
 import type {
   AppDatabase,
+  Leftover,
   Observation,
   OperationResult,
   OpOptions,
@@ -35,6 +36,10 @@ const RESERVED_SCHEMAS = new Set(['public', 'information_schema']);
 
 /** SQLSTATE 42P04 duplicate_database, 42P06 duplicate_schema, 23505 unique_violation (a concurrent CREATE). */
 const DUPLICATE_STATES = new Set(['42P04', '42P06', '23505']);
+
+/** The temporary name a database is created under before its rename (see createDatabase). */
+const TEMP_PREFIX = '_avtmp_';
+const TEMP_NAME = /^_avtmp_[0-9a-f]{16}$/;
 
 /**
  * PostgreSQL: `new-database` on the server of `url`, `new-schema` inside the database of `url`.
@@ -82,7 +87,7 @@ export class PostgresProvider implements Provider {
       if ((await this.#observeDatabase(client, name)).exists) return 'unchanged';
       // CREATE DATABASE cannot run in a transaction: create and mark it under a temporary name,
       // then rename, so a crash never leaves an unmarked database under the real name.
-      const temp = pg.escapeIdentifier(`_avtmp_${crypto.randomBytes(8).toString('hex')}`);
+      const temp = pg.escapeIdentifier(`${TEMP_PREFIX}${crypto.randomBytes(8).toString('hex')}`);
       await client.query(`CREATE DATABASE ${temp}`);
       try {
         await client.query(`COMMENT ON DATABASE ${temp} IS ${quoteLiteral('postgres', owner)}`);
@@ -111,6 +116,36 @@ export class PostgresProvider implements Provider {
         );
         await client.query(`DROP DATABASE IF EXISTS ${quoted}`);
       }
+      return 'deleted';
+    });
+  }
+
+  async listLeftovers(opts: OpOptions = {}): Promise<readonly Leftover[]> {
+    return this.#run('list leftover temporary databases', opts.signal, async (client) => {
+      const { rows } = await client.query<{ name: string; owner: string | null }>(
+        `SELECT datname AS name, shobj_description(oid, 'pg_database') AS owner FROM pg_database
+          WHERE starts_with(datname, $1) ORDER BY datname`,
+        [TEMP_PREFIX],
+      );
+      return rows
+        .filter((r) => TEMP_NAME.test(r.name) && r.owner)
+        .map((r) => ({ name: r.name, owner: r.owner! }));
+    });
+  }
+
+  async sweepLeftover(name: string, owner: string, opts: OpOptions = {}): Promise<OperationResult> {
+    if (!TEMP_NAME.test(name)) {
+      throw new AppvisorError('INVALID_IDENTIFIER', {
+        kind: 'database',
+        name: JSON.stringify(name),
+        reason: 'only temporary databases of an interrupted create are swept',
+      });
+    }
+    validateOwner(owner);
+    return this.#run(`sweep temporary database "${name}"`, opts.signal, async (client) => {
+      const seen = await this.#observeDatabase(client, name);
+      if (!seen.exists || seen.owner !== owner) return 'unchanged';
+      await client.query(`DROP DATABASE IF EXISTS ${pg.escapeIdentifier(name)}`);
       return 'deleted';
     });
   }

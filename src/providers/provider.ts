@@ -79,6 +79,21 @@ export interface Provider {
     },
   ): Promise<AppDatabase>;
 
+  /**
+   * Objects an interrupted create left half-made on this server (PostgreSQL `_avtmp_*` databases,
+   * SQLite `.<name>.<hex>.tmp` files) that carry an ownership marker, with that marker.
+   * Unmarked ones are never listed: appvisor touches only what carries its own marker.
+   */
+  listLeftovers(opts?: OpOptions): Promise<readonly Leftover[]>;
+  /** Removes leftover `name` if it still carries `owner` (checked again first); else 'unchanged'. */
+  sweepLeftover(name: string, owner: string, opts?: OpOptions): Promise<OperationResult>;
+
   /** Closes the provider's own admin connections. */
   close(): Promise<void>;
+}
+
+/** A half-made object on a server and the ownership marker it carries. */
+export interface Leftover {
+  readonly name: string;
+  readonly owner: string;
 }

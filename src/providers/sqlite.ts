@@ -5,7 +5,7 @@ import Database from 'better-sqlite3';
 import { AppvisorError } from '../errors.js';
 import { translateDbError } from './errors.js';
 import { validateIdentifier, validateOwner } from './identifiers.js';
-import type { AppDatabase, Observation, OperationResult, OpOptions, Provider } from './provider.js';
+import type { AppDatabase, Leftover, Observation, OperationResult, OpOptions, Provider } from './provider.js';
 import { SqliteClient } from './sql/sqlite.js';
 
 export interface SqliteProviderOptions {
@@ -15,6 +15,9 @@ export interface SqliteProviderOptions {
 
 /** The table inside each app database that holds appvisor's ownership marker. */
 export const OWNER_TABLE = '_appvisor_owner';
+
+/** The hidden name a database file is built under before it is linked into place. */
+const TEMP_FILE = /^\.[A-Za-z_][A-Za-z0-9_-]*\.[0-9a-f]{12}\.tmp$/;
 
 /** Files SQLite keeps next to a database; a stale one must never meet a new database of the same name. */
 const SIDE_FILES = ['-wal', '-shm', '-journal'] as const;
@@ -128,6 +131,45 @@ export class SqliteProvider implements Provider {
     }
   }
 
+  /** Temporary files of creates that were killed before their link into place, with their marker. */
+  async listLeftovers(opts: OpOptions = {}): Promise<readonly Leftover[]> {
+    opts.signal?.throwIfAborted();
+    let names: string[];
+    try {
+      names = fs.readdirSync(this.#appsDir);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+      throw this.#translate(err, `list ${this.#appsDir}`);
+    }
+    const found: Leftover[] = [];
+    for (const name of names.filter((n) => TEMP_FILE.test(n)).sort()) {
+      const owner = readOwner(path.join(this.#appsDir, name));
+      if (owner !== undefined) found.push({ name, owner });
+    }
+    return found;
+  }
+
+  async sweepLeftover(name: string, owner: string, opts: OpOptions = {}): Promise<OperationResult> {
+    opts.signal?.throwIfAborted();
+    if (!TEMP_FILE.test(name)) {
+      throw new AppvisorError('INVALID_IDENTIFIER', {
+        kind: 'file',
+        name: JSON.stringify(name),
+        reason: 'only temporary files of an interrupted create are swept',
+      });
+    }
+    validateOwner(owner);
+    const file = path.join(this.#appsDir, name);
+    if (readOwner(file) !== owner) return 'unchanged';
+    try {
+      removeSideFiles(file);
+      fs.rmSync(file, { force: true });
+      return 'deleted';
+    } catch (err) {
+      throw this.#translate(err, `sweep ${file}`);
+    }
+  }
+
   async observeSchema(): Promise<Observation> {
     throw unsupportedSchemas();
   }
@@ -190,6 +232,22 @@ function linkIntoPlace(temp: string, file: string): boolean {
       return true;
     }
     throw err;
+  }
+}
+
+/** The marker inside a database file, or undefined (no file, not a database, no marker). */
+function readOwner(file: string): string | undefined {
+  let db: Database.Database | undefined;
+  try {
+    db = new Database(file, { readonly: true, fileMustExist: true });
+    const row = db.prepare(`SELECT owner FROM ${OWNER_TABLE} LIMIT 1`).get() as
+      | { owner?: unknown }
+      | undefined;
+    return typeof row?.owner === 'string' && row.owner !== '' ? row.owner : undefined;
+  } catch {
+    return undefined;
+  } finally {
+    db?.close();
   }
 }
 

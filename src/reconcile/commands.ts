@@ -11,13 +11,13 @@ import { loadManifests } from '../manifests/load.js';
 import { generateSecret } from '../providers/secrets.js';
 import { ProviderSet } from '../providers/set.js';
 import { parseDatabaseUrl } from '../providers/url.js';
-import { loadApplication } from '../runtime/contract.js';
+import { type Application, loadApplication } from '../runtime/contract.js';
 import { openStateReader } from '../state/reader.js';
 import { openStateStore } from '../state/store.js';
 import { toDesired } from './desired.js';
 import type { StepOutcome } from './executor.js';
 import { acquireReconcileLock } from './lock.js';
-import { createMigrator } from './migrate.js';
+import { createDataClaimer, createMigrator } from './migrate.js';
 import type { Plan, PlanOptions } from './model.js';
 import { observeAll } from './observe.js';
 import { plan } from './planner.js';
@@ -36,7 +36,10 @@ export async function computePlan(
   const providers = new ProviderSet(mainUrl, { dataDir: settings.dataDir });
   try {
     const actual = await observeAll(desired, { store: reader, providers, main });
-    return plan(desired, actual, planOptions(main, application.version, opts.allowEmpty));
+    return plan(desired, actual, {
+      ...planOptions(settings, main, application, opts.allowEmpty),
+      now: Date.now(),
+    });
   } finally {
     await providers.close();
     await reader.close();
@@ -58,8 +61,19 @@ function manifestOptions(opts: ManifestReadOptions): ManifestReadOptions {
   };
 }
 
-function planOptions(main: PlanOptions['main'], codeVersion: number, allowEmpty?: boolean): PlanOptions {
-  return { main, codeVersion, ...(allowEmpty ? { allowEmpty: true } : {}) };
+function planOptions(
+  settings: Settings,
+  main: PlanOptions['main'],
+  application: Application,
+  allowEmpty?: boolean,
+): PlanOptions {
+  return {
+    main,
+    codeVersion: application.version,
+    application: application.name,
+    deletionGraceMs: settings.deletionGraceMs,
+    ...(allowEmpty ? { allowEmpty: true } : {}),
+  };
 }
 
 export interface ApplyReport {
@@ -97,11 +111,14 @@ export async function applyPlan(settings: Settings, opts: ApplyOptions): Promise
     throw err;
   });
   const providers = new ProviderSet(mainUrl, { dataDir: settings.dataDir, log: opts.log });
-  const pOpts = planOptions(main, application.version, opts.allowEmpty);
+  const pOpts = planOptions(settings, main, application, opts.allowEmpty);
   const outcomes: StepOutcome[] = [];
   const failures: { app: string; code: string; message: string }[] = [];
   try {
-    const before = plan(desired, await observeAll(desired, { store, providers, main }), pOpts);
+    const before = plan(desired, await observeAll(desired, { store, providers, main }), {
+      ...pOpts,
+      now: Date.now(),
+    });
     const mainSecret = before.changes.find((s) => s.app === 'main' && s.action === 'generate-secret');
     if (mainSecret) {
       const t0 = performance.now();
@@ -116,6 +133,7 @@ export async function applyPlan(settings: Settings, opts: ApplyOptions): Promise
       ),
     ];
     const migrate = createMigrator({ application, providers, main });
+    const claimData = createDataClaimer({ application, providers, main });
     for (const [i, name] of names.entries()) {
       opts.onApp?.(i, names.length, name);
       const reconcileId = randomBytes(4).toString('hex');
@@ -129,6 +147,7 @@ export async function applyPlan(settings: Settings, opts: ApplyOptions): Promise
             planOptions: pOpts,
             desired: () => desired,
             migrate,
+            claimData,
             onStep: (o) => {
               outcomes.push(o);
               opts.onStep?.(o);

@@ -16,15 +16,17 @@ import type {
   AppStatus,
   HistoryEntry,
   InventoryItem,
+  OperatorIntent,
   ReconcileOutcome,
   StateStore,
 } from '../state/types.js';
 import type { ActualApp, DatabaseTarget, Step } from './model.js';
 import { ownerMarker } from './owner.js';
+import { isScheduled } from './planner.js';
 import { isTargetOf } from './target.js';
 
-/** What a step did. */
-export type StepResult = OperationResult | 'updated' | 'skipped' | 'refused' | 'failed';
+/** What a step did. `scheduled`: a drop whose time has not come; it stays in the plan. */
+export type StepResult = OperationResult | 'updated' | 'skipped' | 'refused' | 'failed' | 'scheduled';
 
 export interface StepOutcome {
   readonly step: Step;
@@ -35,9 +37,19 @@ export interface StepOutcome {
 
 /** The runtime operations the executor drives in `serve` (absent for the CLI's apply). */
 export interface RuntimeControl {
-  route(loaded: LoadedManifest, target: DatabaseTarget): void;
+  /**
+   * Makes the app routable on this spec; `intent` is the operator's last start/stop (a stop
+   * answers visits with APP_STOPPED); `blocked`: nothing may run on its data, visits get this error.
+   */
+  route(
+    loaded: LoadedManifest,
+    target: DatabaseTarget,
+    intent: OperatorIntent | undefined,
+    blocked?: AppvisorError,
+  ): void;
   unroute(name: string): Promise<void>;
-  start(name: string): Promise<void>;
+  /** `requestedAt`: an operator's start; a start that failed before it is retried now, not after its backoff. */
+  start(name: string, opts?: { readonly requestedAt?: string }): Promise<void>;
   stop(name: string): Promise<void>;
 }
 
@@ -50,9 +62,13 @@ export interface ExecutorDeps {
   readonly runtime?: RuntimeControl;
   /** Runs the app's migrations on its database; returns the data version reached. */
   readonly migrate?: (loaded: LoadedManifest, signal: AbortSignal) => Promise<number>;
+  /** Checks and marks the owner recorded in the app's database (a claim). */
+  readonly claimData?: (loaded: LoadedManifest, signal: AbortSignal) => Promise<void>;
   /** Called after each step (progress output). */
   readonly onStep?: (outcome: StepOutcome) => void;
   readonly now?: () => Date;
+  /** The application's name, recorded as the owner of the app's data on every record written. */
+  readonly application?: string;
 }
 
 export interface ExecuteInput {
@@ -102,6 +118,9 @@ async function bounded<T>(
   }
 }
 
+/** Refusals that are reported while the rest of the app's steps go on (nothing else is refused). */
+const REPORTED_REFUSALS: ReadonlySet<string> = new Set(['DROP_REFUSED', 'EMPTY_SET_GUARD']);
+
 function historyOutcome(steps: readonly Step[]): ReconcileOutcome {
   if (steps.length === 0) return 'unchanged';
   if (steps.some((s) => s.action === 'create-record')) return 'created';
@@ -116,13 +135,21 @@ export async function executeApp(input: ExecuteInput, deps: ExecutorDeps): Promi
   const now = (): string => (deps.now?.() ?? new Date()).toISOString();
   const stepTimeoutMs = deps.stepTimeoutMs ?? 60_000;
   const started = performance.now();
+  const nowMs = (deps.now?.() ?? new Date()).getTime();
+  // Scheduled drops stay in the plan but are not this run's work.
+  const due = steps.filter((s) => !isScheduled(s, nowMs));
   const outcomes: StepOutcome[] = [];
   const owner = ownerMarker(store.storeId, name);
 
   let record: AppRecord | undefined = actual.record;
+  // A record keeps the owner it has; a new app's data is this application's from its first
+  // journal write on; a claim the app's database agreed to, or a migration (which marks the
+  // database), fill in a missing one. The planner refused a mismatch.
+  let application = record ? record.application : deps.application;
   let inventory: InventoryItem[] = [...(record?.inventory ?? [])];
   let hasSecret = record?.hasSecret ?? actual.hasSecret;
   let dataVersion = record?.dataVersion;
+  let dropAt = record?.dropAt;
   let finalStatus: AppStatus | undefined;
   let provisioned = false;
   let refusedDrop = false;
@@ -145,6 +172,9 @@ export async function executeApp(input: ExecuteInput, deps: ExecutorDeps): Promi
       updatedAt: at,
       ...(record?.lastReconciledAt ? { lastReconciledAt: record.lastReconciledAt } : {}),
       ...(dataVersion !== undefined ? { dataVersion } : {}),
+      ...(application !== undefined ? { application } : {}),
+      ...(dropAt !== undefined ? { dropAt } : {}),
+      ...(record?.intent ? { intent: record.intent } : {}),
       ...extra,
     };
     await store.putRecord(next);
@@ -154,7 +184,7 @@ export async function executeApp(input: ExecuteInput, deps: ExecutorDeps): Promi
   /** Routes the app in the runtime once it has a record: before starting it, and after each run. */
   const route = (): void => {
     if (deps.runtime && loaded && input.target && record && finalStatus !== 'orphaned') {
-      deps.runtime.route(loaded, input.target);
+      deps.runtime.route(loaded, input.target, record.intent);
     }
   };
 
@@ -174,8 +204,8 @@ export async function executeApp(input: ExecuteInput, deps: ExecutorDeps): Promi
       bounded(work, stepTimeoutMs, input.signal, what);
     switch (step.action) {
       case 'refuse':
-        // A refused drop is reported and the removal goes on; any other refusal stops this app.
-        if (step.code === 'DROP_REFUSED') {
+        // A refused drop (or removal) is reported and the rest goes on; any other refusal stops this app.
+        if (step.code !== undefined && REPORTED_REFUSALS.has(step.code)) {
           refusedDrop = true;
           return 'refused';
         }
@@ -184,6 +214,21 @@ export async function executeApp(input: ExecuteInput, deps: ExecutorDeps): Promi
           {},
           { retryable: false, message: step.detail },
         );
+      case 'sweep': {
+        const target = step.target!;
+        // The provider checks the marker again right before removing anything.
+        return timed((signal) =>
+          providers.forTarget(target).sweepLeftover(target.database, owner, { signal }),
+        );
+      }
+      case 'update-record':
+        // A claim asks the app's own database first: it may name another application.
+        if (step.claim && deps.claimData && loaded) {
+          await timed((signal) => deps.claimData!(loaded, signal));
+          application ??= deps.application;
+        }
+        // The record is written once, after the last step, with what this run changed.
+        return 'updated';
       case 'create-database':
       case 'create-schema': {
         const target = step.target!;
@@ -217,11 +262,14 @@ export async function executeApp(input: ExecuteInput, deps: ExecutorDeps): Promi
           setItem(item(target, 'created', owner, now()));
         }
         finalStatus = loaded?.manifest.enabled === false ? 'disabled' : 'stopped';
+        // A restore cancels the drop a removal scheduled.
+        dropAt = undefined;
         return 'created';
       }
       case 'upgrade': {
         if (!deps.migrate || !loaded) return 'skipped';
         dataVersion = await timed((signal) => deps.migrate!(loaded, signal));
+        application ??= deps.application;
         return 'updated';
       }
       case 'start':
@@ -237,7 +285,7 @@ export async function executeApp(input: ExecuteInput, deps: ExecutorDeps): Promi
           // queue (every other app). The instance reports its own status, bounds the start with
           // its start timeout and retries with backoff; `serve` waits for these starts before
           // turning ready.
-          rt.start(name).catch((err) =>
+          rt.start(name, step.requestedAt ? { requestedAt: step.requestedAt } : {}).catch((err) =>
             deps.log.warn({ err: messageOf(err), code: codeOf(err) }, `${step.action} failed`),
           );
         }
@@ -249,8 +297,8 @@ export async function executeApp(input: ExecuteInput, deps: ExecutorDeps): Promi
         return 'updated';
       case 'orphan': {
         await deps.runtime?.unroute(name);
-        // Marked orphaned at the end, after any drop, so a failed drop is retried.
         finalStatus = 'orphaned';
+        dropAt = step.dropAt;
         return 'updated';
       }
       case 'drop-database':
@@ -263,6 +311,8 @@ export async function executeApp(input: ExecuteInput, deps: ExecutorDeps): Promi
             : provider.dropDatabase(target.database, { signal }),
         );
         inventory = inventory.filter((i) => !isTargetOf(i, target));
+        // The schedule is done once nothing appvisor may drop is left.
+        if (!inventory.some((i) => i.state !== 'adopted')) dropAt = undefined;
         return result;
       }
     }
@@ -272,6 +322,10 @@ export async function executeApp(input: ExecuteInput, deps: ExecutorDeps): Promi
     for (const step of steps) {
       const t0 = performance.now();
       let result: StepResult;
+      if (!due.includes(step)) {
+        report({ step, result: 'scheduled', ms: 0 });
+        continue;
+      }
       try {
         result = await run(step);
       } catch (err) {
@@ -284,7 +338,7 @@ export async function executeApp(input: ExecuteInput, deps: ExecutorDeps): Promi
     const at = now();
     const status = finalStatus ?? statusAfter(record, loaded);
     const changed =
-      steps.length > 0 ||
+      due.length > 0 ||
       // A renamed file is a change too: an invalid manifest is matched to its app by file.
       (loaded !== undefined &&
         record !== undefined &&
@@ -292,20 +346,33 @@ export async function executeApp(input: ExecuteInput, deps: ExecutorDeps): Promi
       record?.lastError !== undefined;
     if (changed && (record || finalStatus)) await writeRecord(status, { lastReconciledAt: at });
     route();
-    const outcome: ReconcileOutcome = refusedDrop ? 'refused' : historyOutcome(steps);
-    if (steps.length > 0)
+    const outcome: ReconcileOutcome = refusedDrop ? 'refused' : historyOutcome(due);
+    if (due.length > 0)
       await appendHistory(store, name, reconcileId, outcome, outcomes, undefined, started, at, deps.log);
     return { outcomes, outcome, record };
   } catch (err) {
     const at = now();
     const error = { code: codeOf(err) ?? 'DB_OPERATION_FAILED', message: messageOf(err) };
     if (record) {
-      await writeRecord(record.status, {
+      // An orphan step that ran stays done: its scheduled drops are retried from the orphaned record.
+      await writeRecord(finalStatus === 'orphaned' ? 'orphaned' : record.status, {
         lastError: { ...error, at },
         lastReconciledAt: at,
       }).catch((writeErr) => deps.log.warn({ err: messageOf(writeErr) }, 'could not record the error'));
     }
-    const outcome: ReconcileOutcome = codeOf(err) === 'ADOPT_REFUSED' ? 'refused' : 'failed';
+    // Another application's data: routed, so visits get 503 APP_WRONG_APPLICATION, not 404.
+    if (
+      err instanceof AppvisorError &&
+      err.code === 'APP_WRONG_APPLICATION' &&
+      deps.runtime &&
+      loaded &&
+      input.target &&
+      record
+    ) {
+      deps.runtime.route(loaded, input.target, record.intent, err);
+    }
+    const outcome: ReconcileOutcome =
+      codeOf(err) === 'ADOPT_REFUSED' || codeOf(err) === 'APP_WRONG_APPLICATION' ? 'refused' : 'failed';
     await appendHistory(store, name, reconcileId, outcome, outcomes, error, started, at, deps.log);
     throw err;
   }

@@ -1,38 +1,70 @@
 import { AppvisorError } from '../errors.js';
 import type { LoadedManifest } from '../manifests/types.js';
+import type { SqlClient } from '../providers/provider.js';
 import type { ProviderSet } from '../providers/set.js';
 import type { Application } from '../runtime/contract.js';
-import { migrate } from '../runtime/migrations.js';
+import { claimApplication, migrate } from '../runtime/migrations.js';
 import type { PlanOptions } from './model.js';
 import { resolveTarget } from './target.js';
 
-/**
- * The executor's `upgrade` step: opens the app's database, brings its data to the code's
- * version (honouring `upgrade: false`), closes it, and returns the version reached.
- */
-export function createMigrator(options: {
+interface AppDataOptions {
   readonly application: Application;
   readonly providers: ProviderSet;
   readonly main: PlanOptions['main'];
-}): (loaded: LoadedManifest, signal: AbortSignal) => Promise<number> {
-  return async (loaded, signal) => {
-    const m = loaded.manifest;
-    const target = resolveTarget(m, options.main);
-    if (target instanceof AppvisorError) throw target;
-    signal.throwIfAborted();
-    const db = await options.providers.forTarget(target).openDatabase(target.database, {
-      ...(target.kind === 'schema' ? { schema: target.schema! } : {}),
-      maxConnections: 1,
-    });
-    try {
-      const result = await migrate(db.client, options.application.migrations, {
+}
+
+/** Runs `work` on a one-connection client of the app's database, closed afterwards. */
+async function withAppDatabase<T>(
+  options: AppDataOptions,
+  loaded: LoadedManifest,
+  signal: AbortSignal,
+  work: (client: SqlClient) => Promise<T>,
+): Promise<T> {
+  const target = resolveTarget(loaded.manifest, options.main);
+  if (target instanceof AppvisorError) throw target;
+  signal.throwIfAborted();
+  const db = await options.providers.forTarget(target).openDatabase(target.database, {
+    ...(target.kind === 'schema' ? { schema: target.schema! } : {}),
+    maxConnections: 1,
+  });
+  try {
+    return await work(db.client);
+  } finally {
+    await db.client.close();
+  }
+}
+
+/**
+ * The executor's `upgrade` step: opens the app's database, brings its data to the code's
+ * version (honouring `upgrade: false`; refusing another application's data), closes it, and
+ * returns the version reached.
+ */
+export function createMigrator(
+  options: AppDataOptions,
+): (loaded: LoadedManifest, signal: AbortSignal) => Promise<number> {
+  return (loaded, signal) =>
+    withAppDatabase(options, loaded, signal, async (client) => {
+      const m = loaded.manifest;
+      const result = await migrate(client, options.application.migrations, {
         app: m.name,
         targetVersion: options.application.version,
         allowUpgrade: m.upgrade,
+        application: options.application.name,
       });
       return result.to;
-    } finally {
-      await db.client.close();
-    }
-  };
+    });
+}
+
+/**
+ * The executor's claim (an `update-record` for a record with no owning application): the app's
+ * own database decides, so data that another application marked is refused even when the
+ * record lost track of it, and unmarked data is marked as this application's.
+ */
+export function createDataClaimer(
+  options: AppDataOptions,
+): (loaded: LoadedManifest, signal: AbortSignal) => Promise<void> {
+  return (loaded, signal) =>
+    withAppDatabase(options, loaded, signal, (client) =>
+      claimApplication(client, loaded.manifest.name, options.application.name),
+    );
 }

@@ -5,11 +5,13 @@ import type { AppRecord, AppStatus } from '../state/types.js';
 /** The actions of SPEC §5, in the order the executor carries them out for one app. */
 export const ACTIONS = [
   'refuse',
+  'sweep',
   'create-database',
   'create-schema',
   'adopt-database',
   'generate-secret',
   'create-record',
+  'update-record',
   'upgrade',
   'stop',
   'restart',
@@ -24,11 +26,13 @@ export type Action = (typeof ACTIONS)[number];
 /** The sign a human plan line starts with. */
 export const ACTION_SIGN: Readonly<Record<Action, '+' | '~' | '-' | '!'>> = {
   refuse: '!',
+  sweep: '-',
   'create-database': '+',
   'create-schema': '+',
   'adopt-database': '+',
   'generate-secret': '+',
   'create-record': '+',
+  'update-record': '~',
   upgrade: '~',
   stop: '-',
   restart: '~',
@@ -65,8 +69,17 @@ export interface RuntimeState {
   readonly status: AppStatus;
   /** Hash of the spec the running instance was started with. */
   readonly specHash?: string;
-  /** Stopped by an operator: do not start a with-main app again until start/manifest change. */
-  readonly stickyStop?: boolean;
+}
+
+/**
+ * Something appvisor left half-made on a server, carrying this store's marker for the app
+ * (a PostgreSQL `_avtmp_*` database of a create killed before its rename, a SQLite `.tmp` file).
+ */
+export interface Leftover {
+  /** The object's name on its server (database name or file name). */
+  readonly name: string;
+  /** Where it is (the app's target, with `database` naming the leftover). */
+  readonly target: DatabaseTarget;
 }
 
 /** Actual state for one app: its record, what the servers say, and the runtime. */
@@ -85,6 +98,8 @@ export interface ActualApp {
    * be decided for it, so the plan shows it as blocked instead of guessing.
    */
   readonly observeError?: { readonly code: string; readonly message: string };
+  /** Leftovers of interrupted creates that carry this store's marker for this app. */
+  readonly leftovers?: readonly Leftover[];
 }
 
 export interface Actual {
@@ -109,6 +124,17 @@ export interface Step {
   readonly target?: DatabaseTarget;
   /** For refuse: the error code behind it. */
   readonly code?: string;
+  /**
+   * A scheduled step (a drop after its grace): shown in every plan, carried out only once this
+   * ISO time has come. The executor skips it before then.
+   */
+  readonly dueAt?: string;
+  /** For orphan with deletionPolicy: drop: when the drop will be due (written to the record). */
+  readonly dropAt?: string;
+  /** For update-record: the record names no owning application; the app's database is checked and marked. */
+  readonly claim?: boolean;
+  /** For start: the operator's start this step carries out (its time: a failed start is retried now). */
+  readonly requestedAt?: string;
 }
 
 export interface PlanOptions {
@@ -117,6 +143,18 @@ export interface PlanOptions {
   readonly main: { readonly dialect: Dialect; readonly server: string; readonly database: string };
   /** The version the application's code migrates to; without it no upgrade step is planned. */
   readonly codeVersion?: number;
+  /**
+   * The application the code is (its `name`): an app whose data belongs to another application
+   * is refused. Without it nothing is checked (tests of unrelated rules).
+   */
+  readonly application?: string;
+  /**
+   * The time the plan is made for (ms since the epoch): what decides whether a scheduled drop is
+   * due. The planner reads no clock itself; without it no drop is due.
+   */
+  readonly now?: number;
+  /** Grace between a removal and its drop when the manifest sets no dropAfter. @default 24 h */
+  readonly deletionGraceMs?: number;
 }
 
 export interface Plan {

@@ -3,10 +3,19 @@
  * Read-only: observing never creates, alters or drops anything (so `plan` can use it).
  */
 import { AppvisorError, codeOf, messageOf } from '../errors.js';
-import type { Observation, OpOptions, Provider } from '../providers/provider.js';
+import type { Observation, OpOptions, Provider, Leftover as ServerLeftover } from '../providers/provider.js';
 import type { ProviderSet } from '../providers/set.js';
 import type { AppRecord, StateReader } from '../state/types.js';
-import type { Actual, ActualApp, DatabaseTarget, Desired, PlanOptions, RuntimeState } from './model.js';
+import type {
+  Actual,
+  ActualApp,
+  DatabaseTarget,
+  Desired,
+  Leftover,
+  PlanOptions,
+  RuntimeState,
+} from './model.js';
+import { ownerMarker } from './owner.js';
 import { isTargetOf, resolveTarget, targetOfItem } from './target.js';
 
 export interface ObserveDeps {
@@ -15,6 +24,8 @@ export interface ObserveDeps {
   readonly main: PlanOptions['main'];
   /** The runtime's view of an app, in `serve`. */
   readonly runtime?: (name: string) => RuntimeState | undefined;
+  /** Lists a server's leftovers (observeAll asks each server once per plan). @default provider.listLeftovers */
+  readonly leftovers?: (provider: Provider, opts: OpOptions) => Promise<readonly ServerLeftover[]>;
 }
 
 function observeTarget(provider: Provider, target: DatabaseTarget, opts: OpOptions): Promise<Observation> {
@@ -35,8 +46,11 @@ export async function observeApp(
   const target = loaded ? resolveTarget(loaded.manifest, deps.main) : undefined;
   let observed: Observation | undefined;
   let observedRecorded: Observation | undefined;
+  let leftovers: Leftover[] = [];
   if (target && !(target instanceof AppvisorError)) {
-    observed = await observeTarget(deps.providers.forTarget(target), target, opts);
+    const provider = deps.providers.forTarget(target);
+    observed = await observeTarget(provider, target, opts);
+    leftovers = await ownLeftovers(name, target, provider, deps, opts);
   }
   // The recorded object, when the manifest now points elsewhere (drift of the old one matters
   // only for drops, which observe at drop time): only for items on the main server.
@@ -60,7 +74,26 @@ export async function observeApp(
     hasSecret,
     ...(runtime ? { runtime } : {}),
     ...(record?.dataVersion !== undefined ? { dataVersion: record.dataVersion } : {}),
+    ...(leftovers.length > 0 ? { leftovers } : {}),
   };
+}
+
+/** The leftovers on the app's server that carry this store's marker for this very app. */
+async function ownLeftovers(
+  name: string,
+  target: DatabaseTarget,
+  provider: Provider,
+  deps: ObserveDeps,
+  opts: OpOptions,
+): Promise<Leftover[]> {
+  const storeId = deps.store.storeId;
+  // Schemas are created in one transaction: only databases (and SQLite files) are left half-made.
+  if (storeId === undefined || target.kind !== 'database') return [];
+  const owner = ownerMarker(storeId, name);
+  const all = await (deps.leftovers ?? ((p, o) => p.listLeftovers(o)))(provider, opts);
+  return all
+    .filter((l) => l.owner === owner)
+    .map((l) => ({ name: l.name, target: { ...target, database: l.name } }));
 }
 
 /**
@@ -72,13 +105,24 @@ export async function observeAll(desired: Desired, deps: ObserveDeps, opts: OpOp
   const byName = new Map(records.map((r) => [r.name, r]));
   const names = [...new Set([...desired.apps.keys(), ...byName.keys()])];
   const apps = new Map<string, ActualApp>();
+  // One listing per server for the whole plan, not one per app.
+  const listed = new Map<Provider, Promise<readonly ServerLeftover[]>>();
+  const leftovers = (provider: Provider, o: OpOptions): Promise<readonly ServerLeftover[]> => {
+    let list = listed.get(provider);
+    if (!list) {
+      list = provider.listLeftovers(o);
+      listed.set(provider, list);
+    }
+    return list;
+  };
+  const appDeps: ObserveDeps = { ...deps, leftovers };
   let next = 0;
   const worker = async (): Promise<void> => {
     while (next < names.length) {
       const name = names[next++]!;
       const record = byName.get(name);
       try {
-        apps.set(name, await observeApp(name, desired, deps, record, opts));
+        apps.set(name, await observeApp(name, desired, appDeps, record, opts));
       } catch (err) {
         // One unreachable server blocks only the apps on it; the plan goes on for the rest.
         const observeError = { code: codeOf(err) ?? 'DB_UNREACHABLE', message: messageOf(err) };

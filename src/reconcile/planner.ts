@@ -4,9 +4,10 @@
  * no randomness: the same input always gives the same plan, which is what `appvisor plan`
  * prints and what the executor carries out.
  */
+import { formatDuration, parseDuration } from '../config/duration.js';
 import { AppvisorError } from '../errors.js';
 import type { AppManifest, LoadedManifest, StartMode } from '../manifests/types.js';
-import type { AppRecord, AppStatus } from '../state/types.js';
+import type { AppRecord, AppStatus, OperatorIntent } from '../state/types.js';
 import {
   ACTIONS,
   type Action,
@@ -49,8 +50,10 @@ export interface SpecChange {
   readonly enabled: 'enable' | 'disable' | undefined;
   /** The new startMode, when it changed. */
   readonly startMode: StartMode | undefined;
-  /** Something differs, but nothing that needs a step (e.g. deletionPolicy): the record is just rewritten. */
+  /** Only what the record alone holds differs (deletionPolicy, dropAfter): an update-record step. */
   readonly recordOnly: boolean;
+  /** deletionPolicy or dropAfter changed (whatever else did). */
+  readonly deletion: boolean;
 }
 
 const ACTION_ORDER: ReadonlyMap<Action, number> = new Map(ACTIONS.map((a, i) => [a, i]));
@@ -101,7 +104,8 @@ export function classifyChange(before: AppManifest, after: AppManifest): SpecCha
   const restart = database || jwt || config || upgrade;
   const routes = domains || displayName;
   const stepWorthy = restart || routes || enabled !== undefined || startMode !== undefined;
-  const recordOnly = !stepWorthy && before.deletionPolicy !== after.deletionPolicy;
+  const deletion = before.deletionPolicy !== after.deletionPolicy || before.dropAfter !== after.dropAfter;
+  const recordOnly = !stepWorthy && deletion;
   return {
     changed: stepWorthy || recordOnly,
     database,
@@ -115,6 +119,7 @@ export function classifyChange(before: AppManifest, after: AppManifest): SpecCha
     enabled,
     startMode,
     recordOnly,
+    deletion,
   };
 }
 
@@ -131,7 +136,33 @@ const NO_CHANGE: SpecChange = Object.freeze({
   enabled: undefined,
   startMode: undefined,
   recordOnly: false,
+  deletion: false,
 });
+
+/** The grace a removal of `m` gets before its drop: dropAfter, else the setting, else 24 h. */
+export function dropGraceMs(m: AppManifest, opts: PlanOptions): number {
+  const own = m.dropAfter === undefined ? undefined : parseDuration(m.dropAfter);
+  return own ?? opts.deletionGraceMs ?? DEFAULT_DELETION_GRACE_MS;
+}
+
+const DEFAULT_DELETION_GRACE_MS = 86_400_000;
+
+/** An ISO time to the second, as plans show times: rounded up, so a grace is never cut short. */
+function isoSeconds(ms: number): string {
+  return new Date(Math.ceil(ms / 1000) * 1000).toISOString().replace(/\.\d{3}Z$/, 'Z');
+}
+
+/** `deletionPolicy: retain → drop; dropAfter: 24h → 1h` for an update-record step. */
+function deletionReason(before: AppManifest, after: AppManifest): string {
+  const parts: string[] = [];
+  if (before.deletionPolicy !== after.deletionPolicy) {
+    parts.push(`deletionPolicy: ${before.deletionPolicy} → ${after.deletionPolicy}`);
+  }
+  if (before.dropAfter !== after.dropAfter) {
+    parts.push(`dropAfter: ${before.dropAfter ?? '(default)'} → ${after.dropAfter ?? '(default)'}`);
+  }
+  return parts.join('; ');
+}
 
 function restartReason(c: SpecChange): string {
   const parts: string[] = [];
@@ -270,11 +301,30 @@ function upgradeStep(name: string, m: AppManifest, app: ActualApp, opts: PlanOpt
   return { app: name, action: 'upgrade', detail: `migrate to version ${code}${from}` };
 }
 
-/** Start for a new or restored app: wanted when enabled and with-main, unless already up. */
-function initialStart(name: string, m: AppManifest, app: ActualApp, live: boolean): Step | undefined {
-  if (!m.enabled || m.startMode !== 'with-main') return undefined;
+/** Start for a new or restored app: wanted when enabled and with-main (or asked by an operator), unless already up or stopped by one. */
+function initialStart(
+  name: string,
+  m: AppManifest,
+  app: ActualApp,
+  record: AppRecord | undefined,
+  live: boolean,
+): Step | undefined {
+  if (!m.enabled) return undefined;
+  const intent = live ? record?.intent : undefined;
+  if (intent?.action === 'stop') return undefined;
   if (live && app.runtime && NOT_STARTABLE.has(app.runtime.status)) return undefined;
+  if (intent?.action === 'start') return operatorStart(name, intent);
+  if (m.startMode !== 'with-main') return undefined;
   return { app: name, action: 'start', detail: 'startMode: with-main' };
+}
+
+function operatorStart(name: string, intent: OperatorIntent): Step {
+  return {
+    app: name,
+    action: 'start',
+    detail: `started by ${intent.by} at ${intent.at}`,
+    requestedAt: intent.at,
+  };
 }
 
 function push(steps: Step[], step: Step | undefined): void {
@@ -282,8 +332,38 @@ function push(steps: Step[], step: Step | undefined): void {
 }
 
 /**
- * What creating, changing and restoring share: the target resolved and provisioned (or the
- * refusal), plus the app's own secret and the upgrade when they are due.
+ * The application check (SPEC §8.6): data that records another application as its owner is
+ * refused before anything runs on it; data that records none is claimed, and the plan says so.
+ */
+function applicationCheck(
+  name: string,
+  record: AppRecord | undefined,
+  opts: PlanOptions,
+): { refused: Step } | { refused?: undefined; claim?: Step } {
+  const code = opts.application;
+  if (code === undefined || record === undefined) return {};
+  if (record.application === undefined) {
+    return {
+      claim: {
+        app: name,
+        action: 'update-record',
+        detail: `claim the app's data for application ${code} (no owning application was recorded)`,
+        claim: true,
+      },
+    };
+  }
+  if (record.application === code) return {};
+  return {
+    refused: refuse(
+      name,
+      new AppvisorError('APP_WRONG_APPLICATION', { app: name, data: record.application, code }),
+    ),
+  };
+}
+
+/**
+ * What creating, changing and restoring share: the application check, the target resolved and
+ * provisioned (or the refusal), plus the app's own secret and the upgrade when they are due.
  */
 function provisionedSteps(
   name: string,
@@ -292,14 +372,47 @@ function provisionedSteps(
   ctx: Context,
 ): { refused: Step } | { refused?: undefined; target: DatabaseTarget; steps: Step[]; note?: string } {
   const m = loaded.manifest;
+  const owner = applicationCheck(name, app.record, ctx.opts);
+  if (owner.refused) return { refused: owner.refused };
   const target = resolveTarget(m, ctx.opts.main);
   if (target instanceof AppvisorError) return { refused: refuse(name, target) };
   const p = provision(name, m, target, app, ctx);
   if (p.refused) return { refused: p.refused };
-  const steps = [...p.steps];
+  const steps = [...sweepSteps(name, app), ...p.steps];
+  push(steps, owner.claim);
   push(steps, secretStep(name, m, app));
   push(steps, upgradeStep(name, m, app, ctx.opts));
   return p.note ? { target, steps, note: p.note } : { target, steps };
+}
+
+/** Removes what interrupted creates of this app left behind (only objects with this store's marker). */
+function sweepSteps(name: string, app: ActualApp): Step[] {
+  return (app.leftovers ?? []).map((l) => ({
+    app: name,
+    action: 'sweep',
+    detail: `${l.target.kind} ${locateTarget(l.target)}: left half-made by an interrupted create (carries this store's marker for ${name})`,
+    target: l.target,
+  }));
+}
+
+/** What a restore keeps, in words that are true of this record. */
+function restoreDetail(record: AppRecord, app: ActualApp): string {
+  const kept: string[] = [];
+  const hasData = record.inventory.some((i) => i.state !== 'creating');
+  if (hasData) kept.push('data');
+  if (app.hasSecret) kept.push('secret');
+  const parts = ['restore orphaned record'];
+  if (kept.length > 0) parts.push(`${kept.join(' and ')} kept`);
+  if (!hasData) {
+    parts.push(
+      record.spec.deletionPolicy === 'drop'
+        ? 'its data was dropped (deletionPolicy: drop): the app starts on an empty database'
+        : 'no data of it was kept',
+    );
+  }
+  if (record.dropAt !== undefined && hasData)
+    parts.push(`the drop scheduled for ${record.dropAt} is cancelled`);
+  return parts.join('; ');
 }
 
 /** Rules 1 and 3: a new app, or an orphaned record whose manifest is back. */
@@ -313,14 +426,15 @@ function planCreate(
   const p = provisionedSteps(name, loaded, app, ctx);
   if (p.refused) return [p.refused];
   const steps = p.steps;
-  const base = restore ? 'restore orphaned record; data and secret kept' : `from ${loaded.file}`;
+  const record = app.record;
+  const base = restore && record ? restoreDetail(record, app) : `from ${loaded.file}`;
   steps.push({
     app: name,
     action: 'create-record',
     detail: p.note ? `${base}; ${p.note}` : base,
     target: p.target,
   });
-  push(steps, initialStart(name, loaded.manifest, app, ctx.actual.live));
+  push(steps, initialStart(name, loaded.manifest, app, record, ctx.actual.live));
   return sortSteps(steps);
 }
 
@@ -340,9 +454,13 @@ function runtimeSteps(
   };
   const enableDetail = 'enabled: true; starts on first visit';
   const status = app.runtime?.status ?? 'stopped';
+  const intent = record.intent;
 
   if (live && UP.has(status)) {
     if (!m.enabled) return [{ app: name, action: 'stop', detail: 'enabled: false' }];
+    if (intent?.action === 'stop') {
+      return [{ app: name, action: 'stop', detail: `stopped by ${intent.by} at ${intent.at}` }];
+    }
     const runningHash = app.runtime?.specHash ?? record.specHash;
     if (runningHash === loaded.hash) return steps;
     if (runningHash !== record.specHash) {
@@ -354,10 +472,11 @@ function runtimeSteps(
   }
 
   if (live) {
-    // Nothing is up: runtime decides start/stop, the record decides routes.
-    if (m.enabled && m.startMode === 'with-main' && !NOT_STARTABLE.has(status)) {
-      const asked = change.enabled === 'enable' || change.startMode === 'with-main';
-      if (!app.runtime?.stickyStop || asked) {
+    // Nothing is up: the manifest and the operator's intent decide the start, the record the routes.
+    if (m.enabled && !NOT_STARTABLE.has(status) && intent?.action !== 'stop') {
+      if (intent?.action === 'start') {
+        steps.push(operatorStart(name, intent));
+      } else if (m.startMode === 'with-main') {
         const detail =
           change.enabled === 'enable' ? 'enabled: true; startMode: with-main' : 'startMode: with-main';
         steps.push({ app: name, action: 'start', detail });
@@ -397,6 +516,14 @@ function planChange(
   if (p.refused) return [p.refused];
   const steps = p.steps;
   const change = record.specHash === loaded.hash ? NO_CHANGE : classifyChange(record.spec, loaded.manifest);
+  // What only the record holds is a step of its own too: the plan is the whole diff.
+  if (change.deletion) {
+    steps.push({
+      app: name,
+      action: 'update-record',
+      detail: deletionReason(record.spec, loaded.manifest),
+    });
+  }
   steps.push(...runtimeSteps(name, loaded, record, change, app, ctx.actual.live));
   return sortSteps(steps);
 }
@@ -414,6 +541,57 @@ function recordedServer(
   return undefined;
 }
 
+/**
+ * The drops of a record with deletionPolicy: drop, each due at `dueAt` (scheduled, never
+ * immediate: SPEC §8.6), plus refusals for what appvisor may not drop when `withRefusals`.
+ */
+function dropSteps(
+  name: string,
+  record: AppRecord,
+  ctx: Context,
+  dueAt: string,
+  withRefusals: boolean,
+): Step[] {
+  const steps: Step[] = [];
+  const now = ctx.opts.now;
+  const due = now !== undefined && Date.parse(dueAt) <= now;
+  for (const item of record.inventory) {
+    const kind = item.kind;
+    if (item.state === 'adopted') {
+      if (withRefusals) {
+        const err = new AppvisorError('DROP_REFUSED', {
+          kind,
+          name: `${item.name} on ${item.dialect} ${item.server}`,
+          reason: 'adopted; appvisor did not create it',
+        });
+        steps.push(refuse(name, err));
+      }
+      continue;
+    }
+    const ref = recordedServer(item, record, ctx);
+    if (ref === undefined) {
+      if (withRefusals) {
+        const err = new AppvisorError('DROP_REFUSED', {
+          kind,
+          name: `${item.name} on ${item.dialect} ${item.server}`,
+          reason: 'its server is no longer the main server nor in the last applied manifest; drop it by hand',
+        });
+        steps.push(refuse(name, err));
+      }
+      continue;
+    }
+    const target = targetOfItem(item, ref);
+    steps.push({
+      app: name,
+      action: kind === 'schema' ? 'drop-schema' : 'drop-database',
+      detail: `${describeTarget(target)} (deletionPolicy: drop; due ${dueAt}${due ? ', now' : ''})`,
+      target,
+      dueAt,
+    });
+  }
+  return steps;
+}
+
 /** Rule 4: the manifest is gone. */
 function planRemoval(name: string, record: AppRecord, app: ActualApp, ctx: Context): Step[] {
   const drop = record.spec.deletionPolicy === 'drop';
@@ -421,52 +599,42 @@ function planRemoval(name: string, record: AppRecord, app: ActualApp, ctx: Conte
   if (ctx.actual.live && app.runtime && UP.has(app.runtime.status)) {
     steps.push({ app: name, action: 'stop', detail: 'manifest removed' });
   }
+  const kept = app.hasSecret ? 'data and secret kept' : 'data kept';
+  const secret = app.hasSecret ? '; secret kept' : '';
+  const now = ctx.opts.now;
+  if (!drop || now === undefined) {
+    steps.push({ app: name, action: 'orphan', detail: `manifest removed; ${kept}` });
+    return sortSteps(steps);
+  }
+  const graceMs = dropGraceMs(record.spec, ctx.opts);
+  const dropAt = isoSeconds(now + graceMs);
+  const drops = dropSteps(name, record, ctx, dropAt, true);
+  const droppable = drops.some((s) => s.dueAt !== undefined);
+  const when =
+    graceMs === 0
+      ? 'data dropped now (deletionPolicy: drop, dropAfter: 0s)'
+      : `data kept until ${dropAt}, then dropped (deletionPolicy: drop, grace ${formatDuration(graceMs)}); put the file back before then to keep it`;
   steps.push({
     app: name,
     action: 'orphan',
-    detail: drop
-      ? 'manifest removed; secret kept; deletionPolicy: drop'
-      : 'manifest removed; data and secret kept',
+    detail: droppable ? `manifest removed; ${when}${secret}` : `manifest removed; ${kept}`,
+    ...(droppable ? { dropAt } : {}),
   });
-  if (drop) {
-    for (const item of record.inventory) {
-      const kind = item.kind;
-      if (item.state === 'adopted') {
-        const err = new AppvisorError('DROP_REFUSED', {
-          kind,
-          name: `${item.name} on ${item.dialect} ${item.server}`,
-          reason: 'adopted; appvisor did not create it',
-        });
-        steps.push(refuse(name, err));
-        continue;
-      }
-      const ref = recordedServer(item, record, ctx);
-      if (ref === undefined) {
-        const err = new AppvisorError('DROP_REFUSED', {
-          kind,
-          name: `${item.name} on ${item.dialect} ${item.server}`,
-          reason: 'its server is no longer the main server nor in the last applied manifest; drop it by hand',
-        });
-        steps.push(refuse(name, err));
-        continue;
-      }
-      const target = targetOfItem(item, ref);
-      steps.push({
-        app: name,
-        action: kind === 'schema' ? 'drop-schema' : 'drop-database',
-        detail: `${describeTarget(target)} (deletionPolicy: drop)`,
-        target,
-      });
-    }
-  }
+  steps.push(...drops);
   return sortSteps(steps);
+}
+
+/** An orphaned record: its scheduled drops (shown until done), nothing else. */
+function planOrphaned(name: string, record: AppRecord, ctx: Context): Step[] {
+  if (record.spec.deletionPolicy !== 'drop' || record.dropAt === undefined) return [];
+  return dropSteps(name, record, ctx, record.dropAt, false);
 }
 
 function planOne(name: string, ctx: Context): Step[] {
   const loaded = ctx.desired.apps.get(name);
   const app = ctx.actual.apps.get(name) ?? NO_APP;
   const record = app.record;
-  if (loaded && app.observeError) {
+  if (app.observeError && (loaded || record?.status === 'orphaned')) {
     return [
       {
         app: name,
@@ -481,10 +649,13 @@ function planOne(name: string, ctx: Context): Step[] {
     if (record.status === 'orphaned') return planCreate(name, loaded, app, ctx, true);
     return planChange(name, loaded, record, app, ctx);
   }
-  if (!record || record.status === 'orphaned') return [];
+  if (!record) return [];
+  if (record.status === 'orphaned') return planOrphaned(name, record, ctx);
   // An invalid manifest is never a removal: the app keeps its last applied spec.
   if (ctx.invalidNames.has(name) || ctx.invalidFiles.has(record.file)) return [];
-  if (ctx.guard !== undefined) return [];
+  if (ctx.guard !== undefined) {
+    return [{ app: name, action: 'refuse', code: 'EMPTY_SET_GUARD', detail: ctx.guard }];
+  }
   return planRemoval(name, record, app, ctx);
 }
 
@@ -515,4 +686,9 @@ export function plan(desired: Desired, actual: Actual, opts: PlanOptions): Plan 
   return ctx.guard === undefined
     ? { changes, errors: desired.errors }
     : { changes, errors: desired.errors, guard: ctx.guard };
+}
+
+/** Whether `step` is scheduled for later than `now` (the executor leaves it for a later run). */
+export function isScheduled(step: Step, now: number): boolean {
+  return step.dueAt !== undefined && Date.parse(step.dueAt) > now;
 }

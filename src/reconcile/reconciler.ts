@@ -10,7 +10,7 @@ import type { AppRecord, StateStore } from '../state/types.js';
 import { type ExecuteResult, type ExecutorDeps, executeApp, type RuntimeControl } from './executor.js';
 import type { Desired, PlanOptions, RuntimeState, Step } from './model.js';
 import { observeApp } from './observe.js';
-import { planApp } from './planner.js';
+import { isScheduled, planApp } from './planner.js';
 import { resolveTarget } from './target.js';
 
 export interface ReconcilerDeps {
@@ -20,12 +20,14 @@ export interface ReconcilerDeps {
   /** The current desired state (re-read on every run: it changes as files change). */
   readonly desired: () => Desired;
   readonly runtime?: RuntimeControl & {
-    /** `desiredHash`: the hash of the manifest being reconciled (a change ends a sticky stop). */
-    state(name: string, desiredHash?: string): RuntimeState | undefined;
+    state(name: string): RuntimeState | undefined;
   };
   readonly migrate?: ExecutorDeps['migrate'];
+  readonly claimData?: ExecutorDeps['claimData'];
   readonly stepTimeoutMs?: number;
   readonly onStep?: ExecutorDeps['onStep'];
+  /** @default Date.now */
+  readonly now?: () => number;
 }
 
 export interface ReconcileRun {
@@ -37,6 +39,8 @@ export interface ReconcileRun {
 /** What one run decided and did. */
 export interface ReconcileReport extends ExecuteResult {
   readonly steps: readonly Step[];
+  /** When the earliest step left for later (a scheduled drop) is due: reconcile again then. */
+  readonly nextDueMs?: number;
 }
 
 /**
@@ -59,13 +63,14 @@ export async function reconcileApp(
       store: deps.store,
       providers: deps.providers,
       main: deps.planOptions.main,
-      ...(deps.runtime ? { runtime: (n: string) => deps.runtime!.state(n, desired.apps.get(n)?.hash) } : {}),
+      ...(deps.runtime ? { runtime: (n: string) => deps.runtime!.state(n) } : {}),
     },
     record,
     opts,
   );
   const loaded = desired.apps.get(name);
   const target = loaded ? resolveTarget(loaded.manifest, deps.planOptions.main) : undefined;
+  const now = deps.now?.() ?? Date.now();
   const steps = planApp(
     name,
     desired,
@@ -75,7 +80,7 @@ export async function reconcileApp(
       hasMainSecret: true,
       live: deps.runtime !== undefined,
     },
-    deps.planOptions,
+    { ...deps.planOptions, now },
   );
   const result = await executeApp(
     {
@@ -94,10 +99,13 @@ export async function reconcileApp(
       ...(deps.stepTimeoutMs !== undefined ? { stepTimeoutMs: deps.stepTimeoutMs } : {}),
       ...(deps.runtime ? { runtime: deps.runtime } : {}),
       ...(deps.migrate ? { migrate: deps.migrate } : {}),
+      ...(deps.claimData ? { claimData: deps.claimData } : {}),
       ...(deps.onStep ? { onStep: deps.onStep } : {}),
+      ...(deps.planOptions.application ? { application: deps.planOptions.application } : {}),
     },
   );
-  return { ...result, steps };
+  const later = steps.filter((s) => isScheduled(s, now)).map((s) => Date.parse(s.dueAt!));
+  return later.length > 0 ? { ...result, steps, nextDueMs: Math.min(...later) } : { ...result, steps };
 }
 
 /**

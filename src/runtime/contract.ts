@@ -54,7 +54,12 @@ export interface AppInstance {
 
 /** The default export of an application module. */
 export interface Application {
-  readonly name?: string;
+  /**
+   * Who the application is, e.g. `crm` or `@acme/crm`: recorded as the owner of every app's data
+   * (in the app's database and in the state store), so a different module is refused on it
+   * instead of running its migrations there (APP_WRONG_APPLICATION). Keep it across versions.
+   */
+  readonly name: string;
   /** The code's data version: integer >= 1; the data is migrated up to it. */
   readonly version: number;
   /** Ordered, unique versions, none above `version`. */
@@ -89,7 +94,15 @@ export function validateApplication(value: unknown, source: string): Application
     throw invalid(source, 'default export must be an object { version, migrations, create }');
   }
   const app = value as Record<string, unknown>;
-  if (app.name !== undefined && typeof app.name !== 'string') throw invalid(source, 'name must be a string');
+  if (app.name === undefined) {
+    throw invalid(
+      source,
+      "has no name: add e.g. name: 'crm' to its default export (appvisor records which application owns each app's data, and refuses another one on it)",
+    );
+  }
+  if (typeof app.name !== 'string' || !APPLICATION_NAME.test(app.name)) {
+    throw invalid(source, `name must be 1-100 letters, digits or @ / . _ -, got ${describe(app.name)}`);
+  }
   if (!isPositiveInteger(app.version)) {
     throw invalid(source, `version must be an integer >= 1, got ${describe(app.version)}`);
   }
@@ -122,13 +135,15 @@ export function validateApplication(value: unknown, source: string): Application
   }
   const create = app.create as Application['create'];
   return Object.freeze({
-    ...(app.name === undefined ? {} : { name: app.name as string }),
+    name: app.name,
     version: app.version,
     migrations: Object.freeze([...(app.migrations as Migration[])]),
     // Bound so a class instance's method keeps its `this`.
     create: create.bind(app),
   });
 }
+
+const APPLICATION_NAME = /^[A-Za-z0-9@/._-]{1,100}$/;
 
 function isPositiveInteger(value: unknown): value is number {
   return typeof value === 'number' && Number.isInteger(value) && value >= 1;

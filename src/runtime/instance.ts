@@ -9,6 +9,9 @@ import type { AppInstance, Application } from './contract.js';
 import { createJwtHelpers } from './jwt.js';
 import { migrate } from './migrations.js';
 
+/** Start failures that retrying cannot mend: the data itself says no (until a new spec or runner). */
+const NOT_RETRIED: ReadonlySet<string> = new Set(['APP_WRONG_APPLICATION', 'APP_DATA_NEWER']);
+
 /** What an instance is started with; a different `hash` means a restart is due. */
 export interface InstanceSpec {
   readonly name: string;
@@ -62,6 +65,7 @@ export class AppInstanceRunner {
   /** What the last failed start threw; answered again while its backoff runs. */
   #lastFailure: AppvisorError | undefined;
   #retryAt = 0;
+  #failedAt: Date | null = null;
   #retryTimer: NodeJS.Timeout | undefined;
   /** Set once stop() is called: a start that finishes afterwards is closed at once. */
   #stopped = false;
@@ -82,6 +86,11 @@ export class AppInstanceRunner {
 
   get startedAt(): Date | null {
     return this.#startedAt;
+  }
+
+  /** When the last start failed (null before any failure, and after a successful start). */
+  get failedAt(): Date | null {
+    return this.#failedAt;
   }
 
   /** The app if it can take a request right now. */
@@ -149,6 +158,7 @@ export class AppInstanceRunner {
         ...(instance.upgrade ? { upgrade: instance.upgrade } : {}),
       };
       this.#failures = 0;
+      this.#failedAt = null;
       this.#startedAt = new Date();
       this.#setStatus('running', null);
       this.#deps.onStartFinished?.(true, performance.now() - started);
@@ -177,6 +187,7 @@ export class AppInstanceRunner {
         app: this.spec.name,
         targetVersion: application.version,
         allowUpgrade: this.spec.upgrade,
+        application: application.name,
         log: this.#log,
         onStart: (plan) => {
           if (plan.kind === 'upgrade') this.#setStatus('upgrading', null);
@@ -226,15 +237,24 @@ export class AppInstanceRunner {
       this.#setStatus('needs-upgrade', { code, message: messageOf(err) });
       return this.#lastFailure;
     }
-    this.#failures += 1;
-    // 1 s doubling to 5 min, as for reconciles (SPEC §4).
-    const delay = backoffDelay(this.#failures, this.#deps.backoff ?? BACKOFF_DEFAULTS);
-    this.#retryAt = Date.now() + delay;
     const error =
       err instanceof AppvisorError
         ? err
         : new AppvisorError('APP_ERROR', { app: this.spec.name, detail: messageOf(err) }, { cause: err });
     this.#lastFailure = error;
+    this.#failedAt = new Date();
+    if (NOT_RETRIED.has(error.code)) {
+      // Another application's data, or data newer than the code: retrying cannot help, and a
+      // new spec (a manifest change, a restart) gets a new runner anyway.
+      this.#retryAt = Number.POSITIVE_INFINITY;
+      this.#setStatus('error', { code: error.code, message: error.message });
+      this.#log.error({ err: error.message, code: error.code }, 'app cannot start');
+      return error;
+    }
+    this.#failures += 1;
+    // 1 s doubling to 5 min, as for reconciles (SPEC §4).
+    const delay = backoffDelay(this.#failures, this.#deps.backoff ?? BACKOFF_DEFAULTS);
+    this.#retryAt = Date.now() + delay;
     this.#setStatus('error', { code: error.code, message: error.message });
     this.#log.error({ err: error.message, code: error.code, retryInMs: delay }, 'app failed to start');
     if (this.spec.withMain && !this.#stopped) {

@@ -13,6 +13,12 @@
  * Each migration runs in its own transaction together with the version bump that records it, so
  * a failure leaves the data at the last migration that succeeded and the next run resumes there.
  * MySQL/MariaDB commit DDL implicitly: migrations must be idempotent there.
+ *
+ * Application identity (SPEC §8.6): `appvisor_application` records which application owns the
+ * data, one row per data version it brought the data to (its lineage). Data owned by another
+ * application is refused (APP_WRONG_APPLICATION) before any statement that writes; data with no
+ * owner recorded (made before appvisor recorded owners) is claimed by the first application that
+ * runs on it.
  */
 import type { Logger } from 'pino';
 import { AppvisorError } from '../errors.js';
@@ -20,6 +26,7 @@ import type { SqlClient } from '../providers/provider.js';
 import type { Migration } from './contract.js';
 
 export const DATA_VERSION_TABLE = 'appvisor_data_version';
+export const APPLICATION_TABLE = 'appvisor_application';
 
 export interface MigrateOptions {
   /** The app's name, for errors and logs. */
@@ -28,6 +35,8 @@ export interface MigrateOptions {
   readonly targetVersion: number;
   /** The manifest's `upgrade`. */
   readonly allowUpgrade: boolean;
+  /** The application's name: data owned by another one is refused; unowned data is claimed. */
+  readonly application?: string;
   readonly log?: Logger;
   /** Called once before any migration runs (not when the data is current), e.g. to report `upgrading`. */
   readonly onStart?: (plan: MigrationPlan) => void | Promise<void>;
@@ -89,14 +98,71 @@ export function planMigrations(
   return { kind, from, to, pending: migrations.filter((m) => m.version > from && m.version <= to) };
 }
 
+/**
+ * The application that owns the data, or undefined when none is recorded (a fresh database, or
+ * data made before appvisor recorded owners).
+ */
+export async function readApplication(db: SqlClient): Promise<string | undefined> {
+  if (!(await tableExists(db, APPLICATION_TABLE))) return undefined;
+  const rows = await db.query<{ name: unknown }>(
+    `SELECT name FROM ${APPLICATION_TABLE} ORDER BY version DESC LIMIT 1`,
+  );
+  const name = rows[0]?.name;
+  return name === undefined || name === null ? undefined : String(name);
+}
+
+/**
+ * Claims the data for `application`: throws APP_WRONG_APPLICATION when another one owns it
+ * (before writing anything), marks it when no owner is recorded, does nothing when it is ours.
+ */
+export async function claimApplication(db: SqlClient, app: string, application: string): Promise<void> {
+  const owner = await readApplication(db);
+  if (owner === application) return;
+  if (owner !== undefined) {
+    throw new AppvisorError('APP_WRONG_APPLICATION', { app, data: owner, code: application });
+  }
+  await recordApplication(db, application, (await readDataVersion(db)) ?? 0);
+}
+
+/** Records that `application` brought the data to `version` (the lineage grows by one row). */
+async function recordApplication(db: SqlClient, application: string, version: number): Promise<void> {
+  await db.exec(
+    `CREATE TABLE IF NOT EXISTS ${APPLICATION_TABLE} (name VARCHAR(200) NOT NULL, version INTEGER NOT NULL, at VARCHAR(40) NOT NULL)`,
+  );
+  await db.query(`INSERT INTO ${APPLICATION_TABLE} (name, version, at) VALUES (?, ?, ?)`, [
+    application,
+    version,
+    new Date().toISOString(),
+  ]);
+}
+
 /** Brings the app's data to `targetVersion` (see the module comment for the outcomes). */
 export async function migrate(
   db: SqlClient,
   migrations: readonly Migration[],
   options: MigrateOptions,
 ): Promise<MigrateResult> {
+  // Before anything that writes: another application's data is never touched.
+  const owner = options.application === undefined ? undefined : await readApplication(db);
+  if (options.application !== undefined && owner !== undefined && owner !== options.application) {
+    throw new AppvisorError('APP_WRONG_APPLICATION', {
+      app: options.app,
+      data: owner,
+      code: options.application,
+    });
+  }
   const plan = planMigrations(await readDataVersion(db), migrations, options);
-  if (plan.kind === 'current') return { from: plan.from, to: plan.to, applied: [] };
+  const claim = options.application !== undefined && owner === undefined;
+  if (plan.kind === 'current') {
+    if (claim) {
+      await recordApplication(db, options.application!, plan.to);
+      options.log?.info(
+        { application: options.application },
+        'data claimed by this application (no owner was recorded)',
+      );
+    }
+    return { from: plan.from, to: plan.to, applied: [] };
+  }
 
   const log = options.log;
   log?.info(
@@ -122,6 +188,7 @@ export async function migrate(
   if (applied.at(-1)?.version !== plan.to) {
     await db.transaction((tx) => writeDataVersion(tx, plan.to));
   }
+  if (options.application !== undefined) await recordApplication(db, options.application, plan.to);
   log?.info({ from: plan.from, to: plan.to }, `${plan.kind} done`);
   return { from: plan.from, to: plan.to, applied };
 }
@@ -131,26 +198,31 @@ async function writeDataVersion(tx: SqlClient, version: number): Promise<void> {
   await tx.query(`INSERT INTO ${DATA_VERSION_TABLE} (version) VALUES (?)`, [version]);
 }
 
-async function versionTableExists(db: SqlClient): Promise<boolean> {
+function versionTableExists(db: SqlClient): Promise<boolean> {
+  return tableExists(db, DATA_VERSION_TABLE);
+}
+
+/** Whether `table` exists in the app's database (PostgreSQL schema mode: in its schema). */
+async function tableExists(db: SqlClient, table: string): Promise<boolean> {
   switch (db.dialect) {
     case 'sqlite': {
       const rows = await db.query(
         "SELECT 1 AS present FROM sqlite_master WHERE type = 'table' AND name = ?",
-        [DATA_VERSION_TABLE],
+        [table],
       );
       return rows.length > 0;
     }
     case 'postgres': {
       // to_regclass resolves an unqualified name through search_path: the app's schema in schema mode.
       const rows = await db.query<{ present: boolean }>('SELECT to_regclass(?) IS NOT NULL AS present', [
-        DATA_VERSION_TABLE,
+        table,
       ]);
       return rows[0]?.present === true;
     }
     case 'mysql': {
       const rows = await db.query(
         'SELECT 1 AS present FROM information_schema.tables WHERE table_schema = DATABASE() AND table_name = ?',
-        [DATA_VERSION_TABLE],
+        [table],
       );
       return rows.length > 0;
     }

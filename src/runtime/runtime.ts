@@ -9,7 +9,7 @@ import type { ProviderSet } from '../providers/set.js';
 import { openSqlClient } from '../providers/sql/open.js';
 import { type BackoffInput, type BackoffOptions, resolveBackoff } from '../reconcile/backoff.js';
 import type { DatabaseTarget, RuntimeState } from '../reconcile/model.js';
-import type { AppStatus, StateStore } from '../state/types.js';
+import type { AppStatus, OperatorIntent, StateStore } from '../state/types.js';
 import type { Application } from './contract.js';
 import { AppInstanceRunner, type InstanceError, type InstanceSpec } from './instance.js';
 
@@ -31,11 +31,13 @@ export interface RuntimeOptions {
 
 /** A routable app: its manifest and where its database lives. */
 interface RoutedApp {
-  readonly loaded: LoadedManifest;
-  readonly target: DatabaseTarget;
+  loaded: LoadedManifest;
+  target: DatabaseTarget;
   instance: AppInstanceRunner | undefined;
-  /** Stopped by an operator; a with-main app stays stopped until start / manifest change / restart. */
-  sticky: boolean;
+  /** The operator's last start/stop, from the record: a stop answers every visit with APP_STOPPED. */
+  intent: OperatorIntent | undefined;
+  /** Set when the reconciler refused to run anything on the app's data (APP_WRONG_APPLICATION). */
+  blocked: AppvisorError | undefined;
 }
 
 /**
@@ -101,9 +103,14 @@ export class Runtime implements GatewayApps {
     const app = this.#apps.get(name);
     if (!app) return Promise.reject(new AppvisorError('APP_NOT_FOUND', { app: name }));
     if (!app.loaded.manifest.enabled) return Promise.reject(new AppvisorError('APP_DISABLED', { app: name }));
+    if (app.blocked) return Promise.reject(app.blocked);
+    const stopped = app.intent?.action === 'stop' ? app.intent : undefined;
+    if (stopped) {
+      // An operator's stop is intent: a visit never starts the app (SPEC §6).
+      return Promise.reject(new AppvisorError('APP_STOPPED', { app: name, by: stopped.by, at: stopped.at }));
+    }
     const ready = app.instance?.ready();
     if (ready) return Promise.resolve(ready);
-    // A visit starts any enabled app, also one an operator stopped (lazy start, SPEC §6).
     return this.#ensureRunner(name, app).start();
   }
 
@@ -113,17 +120,29 @@ export class Runtime implements GatewayApps {
 
   // ---- control (used by the reconciler and the admin API) ----
 
-  /** Makes `loaded` routable (or updates its routes); does not start or restart anything. */
-  route(loaded: LoadedManifest, target: DatabaseTarget): void {
+  /**
+   * Makes `loaded` routable (or updates its routes) with the operator's intent from its record;
+   * does not start or restart anything.
+   */
+  route(
+    loaded: LoadedManifest,
+    target: DatabaseTarget,
+    intent?: OperatorIntent,
+    blocked?: AppvisorError,
+  ): void {
     const name = loaded.manifest.name;
     const existing = this.#apps.get(name);
     if (existing) {
       for (const d of existing.loaded.manifest.domains) this.#domains.delete(d.toLowerCase());
-      if (existing.loaded.hash !== loaded.hash) existing.sticky = false;
-      this.#apps.set(name, { ...existing, loaded, target });
+      const wasBlocked = existing.blocked;
+      existing.loaded = loaded;
+      existing.target = target;
+      existing.intent = intent;
+      existing.blocked = blocked;
+      if (wasBlocked !== blocked) this.#emit(name, this.status(name)!, this.error(name));
     } else {
-      this.#apps.set(name, { loaded, target, instance: undefined, sticky: false });
-      this.#emit(name, loaded.manifest.enabled ? 'stopped' : 'disabled', null);
+      this.#apps.set(name, { loaded, target, instance: undefined, intent, blocked });
+      this.#emit(name, this.status(name)!, this.error(name));
     }
     for (const d of loaded.manifest.domains) this.#domains.set(d.toLowerCase(), name);
   }
@@ -139,29 +158,26 @@ export class Runtime implements GatewayApps {
   }
 
   /**
-   * Starts an app (an operator's start clears a sticky stop, and retries a failed app now rather
-   * than after its backoff). Resolves when it runs.
+   * Starts an app; resolves when it runs. With `requestedAt` (an operator's start), an app whose
+   * start failed before that time is retried now rather than after its backoff.
    */
-  async start(name: string, opts: { byOperator?: boolean } = {}): Promise<void> {
+  async start(name: string, opts: { readonly requestedAt?: string } = {}): Promise<void> {
     const app = this.#apps.get(name);
     if (!app) throw new AppvisorError('APP_NOT_FOUND', { app: name });
-    if (opts.byOperator) {
-      app.sticky = false;
-      const failed = app.instance;
-      if (failed?.status === 'error') {
-        // Runners are single-use: drop the failed one (and its retry timer) for a fresh start.
-        app.instance = undefined;
-        await failed.stop();
-      }
+    const failed = app.instance;
+    const failedAt = failed?.status === 'error' ? failed.failedAt : null;
+    if (opts.requestedAt && failedAt && failedAt.getTime() <= Date.parse(opts.requestedAt)) {
+      // Runners are single-use: drop the failed one (and its retry timer) for a fresh start.
+      app.instance = undefined;
+      await failed!.stop();
     }
     await this.acquire(name);
   }
 
-  /** Stops an app. An operator's stop of a with-main app is sticky. */
-  async stop(name: string, opts: { byOperator?: boolean } = {}): Promise<void> {
+  /** Stops an app (the reconciler's stop step; an operator's stop arrives as intent on the record). */
+  async stop(name: string): Promise<void> {
     const app = this.#apps.get(name);
     if (!app) throw new AppvisorError('APP_NOT_FOUND', { app: name });
-    if (opts.byOperator) app.sticky = true;
     const instance = app.instance;
     app.instance = undefined;
     await instance?.stop();
@@ -173,19 +189,14 @@ export class Runtime implements GatewayApps {
     this.#emit(name, status, null);
   }
 
-  /**
-   * What the planner needs to know about a running app. With `desiredHash` (the manifest about
-   * to be reconciled), a sticky stop holds only while the manifest is the one it was made under:
-   * a manifest change ends it (SPEC §6), before `route` has seen the new manifest.
-   */
-  state(name: string, desiredHash?: string): RuntimeState | undefined {
+  /** What the planner needs to know about a running app. */
+  state(name: string): RuntimeState | undefined {
     const app = this.#apps.get(name);
     if (!app) return undefined;
     const instance = app.instance;
     return {
       status: this.status(name) ?? 'stopped',
       ...(instance ? { specHash: instance.spec.hash } : {}),
-      stickyStop: app.sticky && (desiredHash === undefined || desiredHash === app.loaded.hash),
     };
   }
 
@@ -193,12 +204,15 @@ export class Runtime implements GatewayApps {
   status(name: string): AppStatus | undefined {
     const app = this.#apps.get(name);
     if (!app) return undefined;
+    if (app.blocked) return 'error';
     if (app.instance) return app.instance.status;
     return app.loaded.manifest.enabled ? 'stopped' : 'disabled';
   }
 
   error(name: string): InstanceError | null {
-    return this.#apps.get(name)?.instance?.error ?? null;
+    const app = this.#apps.get(name);
+    if (app?.blocked) return { code: app.blocked.code, message: app.blocked.message };
+    return app?.instance?.error ?? null;
   }
 
   startedAt(name: string): Date | null {

@@ -21,6 +21,10 @@ export interface AppView {
   readonly lastReconciledAt: string | null;
   /** Extra fields for the UI (not in the SPEC shape, additive). */
   readonly file?: string | null;
+  /** While orphaned with deletionPolicy: drop: when the scheduled drop is due (ISO time). */
+  readonly dropAt?: string | null;
+  /** The operator's last start/stop (a stop holds until a start). */
+  readonly intent?: { readonly action: 'start' | 'stop'; readonly by: string; readonly at: string } | null;
 }
 
 /** A status change, as fed to SSE, metrics and the log from one place. */

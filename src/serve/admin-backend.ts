@@ -28,6 +28,8 @@ export interface AdminBackendDeps {
   /** Last reconcile error per app, for apps that have no record to hold it. */
   readonly reconcileErrors: ReadonlyMap<string, { readonly code: string; readonly message: string }>;
   readonly ready: () => boolean;
+  /** Queues the app's reconcile (the only place its intent is carried out). */
+  readonly requestReconcile: (name: string) => void;
 }
 
 export function createAdminBackend(deps: AdminBackendDeps): AdminBackend {
@@ -59,8 +61,21 @@ export function createAdminBackend(deps: AdminBackendDeps): AdminBackend {
     if (!view) throw new AppvisorError('APP_NOT_FOUND', { app: name });
     return view;
   };
-  const requireRouted = (name: string): void => {
-    if (!runtime.has(name)) throw new AppvisorError('APP_NOT_FOUND', { app: name });
+  /**
+   * An operator's start/stop is intent (SPEC §6): written to the app's record, then carried out
+   * by the app's next reconcile, which this queues. Nothing here starts or stops anything.
+   */
+  const recordIntent = async (name: string, action: 'start' | 'stop', by: string): Promise<AppView> => {
+    const record = await store.getRecord(name);
+    if (!record || record.status === 'orphaned') throw new AppvisorError('APP_NOT_FOUND', { app: name });
+    // Refused, not accepted and then silently dropped: `enabled: false` wins over a start.
+    const spec = deps.desired().apps.get(name)?.manifest ?? record.spec;
+    if (action === 'start' && !spec.enabled) throw new AppvisorError('APP_DISABLED', { app: name });
+    const at = new Date().toISOString();
+    await store.setIntent(name, { action, by, at });
+    log.info({ app: name, by, at }, `operator ${action}`);
+    deps.requestReconcile(name);
+    return requireView(name);
   };
 
   return {
@@ -68,22 +83,8 @@ export function createAdminBackend(deps: AdminBackendDeps): AdminBackend {
     ready: deps.ready,
     listApps: async () => allViews(await viewSources()),
     getApp: async (name) => appView(name, await viewSources()),
-    start: async (name) => {
-      requireRouted(name);
-      // Refused, not accepted and then silently dropped: `enabled: false` wins over a start.
-      if (runtime.status(name) === 'disabled') throw new AppvisorError('APP_DISABLED', { app: name });
-      runtime
-        .start(name, { byOperator: true })
-        .catch((err) => log.warn({ app: name, err: messageOf(err) }, 'start failed'));
-      return requireView(name);
-    },
-    stop: async (name) => {
-      requireRouted(name);
-      runtime
-        .stop(name, { byOperator: true })
-        .catch((err) => log.warn({ app: name, err: messageOf(err) }, 'stop failed'));
-      return requireView(name);
-    },
+    start: (name, by) => recordIntent(name, 'start', by),
+    stop: (name, by) => recordIntent(name, 'stop', by),
     plan: async () => {
       const desired = deps.desired();
       const actual = await observeAll(desired, {

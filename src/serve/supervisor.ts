@@ -22,7 +22,7 @@ import { generateSecret } from '../providers/secrets.js';
 import { ProviderSet } from '../providers/set.js';
 import { parseDatabaseUrl } from '../providers/url.js';
 import { toDesired } from '../reconcile/desired.js';
-import { createMigrator } from '../reconcile/migrate.js';
+import { createDataClaimer, createMigrator } from '../reconcile/migrate.js';
 import type { Desired, PlanOptions } from '../reconcile/model.js';
 import { QUEUE_EVENTS, ReconcileQueue } from '../reconcile/queue.js';
 import { reconcileApp } from '../reconcile/reconciler.js';
@@ -116,8 +116,14 @@ async function boot(
     ...(options.backoff ? { backoff: options.backoff } : {}),
   });
   cleanup.push(() => runtime.close());
-  const planOptions: PlanOptions = { main, codeVersion: application.version };
+  const planOptions: PlanOptions = {
+    main,
+    codeVersion: application.version,
+    application: application.name,
+    deletionGraceMs: settings.deletionGraceMs,
+  };
   const migrate = createMigrator({ application, providers, main });
+  const claimData = createDataClaimer({ application, providers, main });
   const keeper = new LockKeeper(mainUrl, { log, waitMs: options.lockWaitMs ?? 30_000 });
   cleanup.push(() => keeper.release());
 
@@ -155,12 +161,17 @@ async function boot(
             desired: () => desired,
             runtime,
             migrate,
+            claimData,
             stepTimeoutMs: options.stepTimeoutMs ?? 60_000,
           },
           ctx,
         );
         reconcileErrors.delete(name);
         if (report.record) knownRecords.add(name);
+        // A scheduled drop is carried out by the run at its time (the resync is only the net).
+        if (report.nextDueMs !== undefined)
+          return { requeueAfterMs: Math.max(0, report.nextDueMs - Date.now()) };
+        return undefined;
       } catch (err) {
         reconcileErrors.set(name, { code: codeOf(err) ?? 'APP_ERROR', message: messageOf(err) });
         throw err;
@@ -238,6 +249,7 @@ async function boot(
     desired: () => desired,
     reconcileErrors,
     ready: () => isReady,
+    requestReconcile: (name) => queue.add(name),
   });
   const metrics = createMetrics(backend);
   cleanup.push(async () => metrics.close());

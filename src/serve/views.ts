@@ -87,6 +87,8 @@ export function appView(name: string, src: ViewSources): AppView | undefined {
     startedAt: live.startedAt ? live.startedAt.toISOString() : null,
     lastReconciledAt: record?.lastReconciledAt ?? null,
     file: loaded?.file ?? record?.file ?? null,
+    dropAt: record?.dropAt ?? null,
+    intent: record?.intent ?? null,
   };
 }
 

@@ -5,136 +5,16 @@
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import mysql from 'mysql2/promise';
-import pg from 'pg';
-import pino from 'pino';
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Settings } from '../../src/config/types.js';
 import { createProvider } from '../../src/providers/index.js';
 import { applyPlan, computePlan } from '../../src/reconcile/commands.js';
 import { ownerMarker } from '../../src/reconcile/owner.js';
 import { openStateStore } from '../../src/state/store.js';
-import { mysqlServer, postgres, uniqueName } from '../helpers/servers.js';
+import { uniqueName } from '../helpers/servers.js';
 import { startTcpProxy } from '../helpers/tcp-proxy.js';
 
-const PG = await postgres();
-const MY = await mysqlServer();
-const log = pino({ level: 'silent' });
-
-interface Dialect {
-  readonly name: 'sqlite' | 'postgres' | 'mysql';
-  readonly available: boolean;
-  /** Creates a fresh main database; returns its URL. */
-  mainUrl(dir: string): Promise<string>;
-  /** Drops every database created by this run with the given prefix. */
-  cleanup(prefix: string, mainUrl: string): Promise<void>;
-  /** Whether a database exists on the server. */
-  exists(name: string, mainUrl: string): Promise<boolean>;
-  /** Creates a database outside appvisor. */
-  createForeign(name: string, mainUrl: string): Promise<void>;
-}
-
-function pgAdmin(): pg.Client {
-  return new pg.Client({ connectionString: PG.url });
-}
-
-const DIALECTS: Dialect[] = [
-  {
-    name: 'sqlite',
-    available: true,
-    mainUrl: async (dir) => `sqlite:${path.join(dir, 'data', 'main.sqlite')}`,
-    cleanup: async () => undefined,
-    exists: async (name, mainUrl) =>
-      fs
-        .access(path.join(path.dirname(mainUrl.slice('sqlite:'.length)), 'apps', `${name}.sqlite`))
-        .then(() => true)
-        .catch(() => false),
-    createForeign: async (name, mainUrl) => {
-      const dir = path.join(path.dirname(mainUrl.slice('sqlite:'.length)), 'apps');
-      await fs.mkdir(dir, { recursive: true });
-      await fs.writeFile(path.join(dir, `${name}.sqlite`), '');
-    },
-  },
-  {
-    name: 'postgres',
-    available: PG.available,
-    mainUrl: async () => {
-      const db = uniqueName('avmain');
-      const c = pgAdmin();
-      await c.connect();
-      await c.query(`CREATE DATABASE ${db}`);
-      await c.end();
-      const u = new URL(PG.url);
-      u.pathname = `/${db}`;
-      return u.toString();
-    },
-    cleanup: async (prefix, mainUrl) => {
-      const c = pgAdmin();
-      await c.connect();
-      const main = new URL(mainUrl).pathname.slice(1);
-      const { rows } = await c.query<{ datname: string }>(
-        `SELECT datname FROM pg_database WHERE datname LIKE $1 OR datname = $2`,
-        [`${prefix}%`, main],
-      );
-      for (const r of rows) await c.query(`DROP DATABASE IF EXISTS "${r.datname}" WITH (FORCE)`);
-      await c.end();
-    },
-    exists: async (name) => {
-      const c = pgAdmin();
-      await c.connect();
-      const { rowCount } = await c.query('SELECT 1 FROM pg_database WHERE datname = $1', [name]);
-      await c.end();
-      return rowCount === 1;
-    },
-    createForeign: async (name) => {
-      const c = pgAdmin();
-      await c.connect();
-      await c.query(`CREATE DATABASE "${name}"`);
-      await c.end();
-    },
-  },
-  {
-    name: 'mysql',
-    available: MY.available,
-    mainUrl: async () => {
-      const db = uniqueName('avmain');
-      const c = await mysql.createConnection({ uri: MY.url });
-      await c.query(`CREATE DATABASE \`${db}\``);
-      await c.end();
-      const u = new URL(MY.url);
-      u.pathname = `/${db}`;
-      return u.toString();
-    },
-    cleanup: async (prefix, mainUrl) => {
-      const c = await mysql.createConnection({ uri: MY.url });
-      const main = new URL(mainUrl).pathname.slice(1);
-      const [rows] = await c.query<mysql.RowDataPacket[]>(
-        'SELECT SCHEMA_NAME AS n FROM information_schema.SCHEMATA WHERE SCHEMA_NAME LIKE ? OR SCHEMA_NAME = ?',
-        [`${prefix}%`, main],
-      );
-      for (const r of rows) await c.query(`DROP DATABASE IF EXISTS \`${r.n}\``);
-      await c.end();
-    },
-    exists: async (name) => {
-      const c = await mysql.createConnection({ uri: MY.url });
-      const [rows] = await c.query<mysql.RowDataPacket[]>(
-        'SELECT 1 FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ?',
-        [name],
-      );
-      await c.end();
-      return rows.length === 1;
-    },
-    createForeign: async (name) => {
-      const c = await mysql.createConnection({ uri: MY.url });
-      await c.query(`CREATE DATABASE \`${name}\``);
-      await c.end();
-    },
-  },
-];
-
-function manifest(name: string, extra = ''): string {
-  return `apiVersion: appvisor/v1\nkind: App\nname: ${name}\n${extra}`;
-}
+import { DIALECTS, log, manifest, PG, pgAdmin } from './dialects.js';
 
 describe.each(DIALECTS)('plan and apply on $name', (dialect) => {
   let dir: string;
@@ -160,6 +40,7 @@ describe.each(DIALECTS)('plan and apply on $name', (dialect) => {
       app: undefined,
       discoveryAdapter: 'local',
       processAdapter: 'local',
+      deletionGraceMs: 86_400_000,
       configFile: undefined,
     };
   });
@@ -215,7 +96,8 @@ describe.each(DIALECTS)('plan and apply on $name', (dialect) => {
     await fs.rm(path.join(appsDir, 'b.yaml'));
     const removal = await computePlan(settings);
     expect(actions(removal)).toEqual([`${b} orphan`]);
-    expect(removal.changes[0]?.detail).toContain('data and secret kept');
+    // b signs with the main app's secret: it has none of its own to keep, and the plan says no more.
+    expect(removal.changes[0]?.detail).toBe('manifest removed; data kept');
     await applyPlan(settings, { log });
     expect(await dialect.exists(b, mainUrl)).toBe(true);
 
@@ -257,17 +139,69 @@ describe.each(DIALECTS)('plan and apply on $name', (dialect) => {
     expect(await dialect.exists(name, mainUrl)).toBe(true);
   });
 
-  it('drops only what it created, with deletionPolicy: drop', async () => {
+  it('schedules the drop of what it created (deletionPolicy: drop), cancels it on restore, drops once due', async () => {
     const name = `${prefix}d`;
     await write('d.yaml', manifest(name, 'deletionPolicy: drop\n'));
     await write('keep.yaml', manifest(`${prefix}k`));
     await applyPlan(settings, { log });
     expect(await dialect.exists(name, mainUrl)).toBe(true);
+
+    // Removed: orphaned now, the drop scheduled after the default grace (24 h), never at once.
     await fs.rm(path.join(appsDir, 'd.yaml'));
-    expect(actions(await computePlan(settings))).toEqual([`${name} orphan`, `${name} drop-database`]);
+    const removal = await computePlan(settings);
+    expect(actions(removal)).toEqual([`${name} orphan`, `${name} drop-database`]);
+    const dueAt = Date.parse(removal.changes[1]!.dueAt!);
+    expect(dueAt - Date.now()).toBeGreaterThan(23 * 3_600_000);
+    expect(removal.changes[0]?.detail).toContain('data kept until');
+    const applied = await applyPlan(settings, { log });
+    expect(applied.failures).toEqual([]);
+    expect(applied.outcomes.map((o) => `${o.step.action} ${o.result}`)).toEqual([
+      'orphan updated',
+      'drop-database scheduled',
+    ]);
+    expect(await dialect.exists(name, mainUrl)).toBe(true);
+    // Every plan shows the scheduled drop until it has run.
+    const pending = await computePlan(settings);
+    expect(actions(pending)).toEqual([`${name} drop-database`]);
+    expect(pending.changes[0]?.detail).toMatch(/\(deletionPolicy: drop; due \d{4}-\d\d-\d\dT[\d:]+Z\)$/);
+    const store = await openStateStore(mainUrl);
+    expect((await store.getRecord(name))?.dropAt).toBe(pending.changes[0]?.dueAt);
+    await store.close();
+
+    // Putting the file back cancels the drop: the data is there and stays.
+    await write('d.yaml', manifest(name, 'deletionPolicy: drop\ndropAfter: 0s\n'));
+    const restore = await computePlan(settings);
+    expect(actions(restore)).toEqual([`${name} create-record`]);
+    expect(restore.changes[0]?.detail).toContain('data and secret kept; the drop scheduled for');
+    await applyPlan(settings, { log });
+    expect(actions(await computePlan(settings))).toEqual([]);
+    expect(await dialect.exists(name, mainUrl)).toBe(true);
+
+    // dropAfter: 0s (a sandbox): the drop is due at once, in the same apply.
+    await fs.rm(path.join(appsDir, 'd.yaml'));
+    const now = await computePlan(settings);
+    expect(actions(now)).toEqual([`${name} orphan`, `${name} drop-database`]);
+    expect(now.changes[0]?.detail).toContain('data dropped now');
     expect((await applyPlan(settings, { log })).failures).toEqual([]);
     expect(await dialect.exists(name, mainUrl)).toBe(false);
     expect(actions(await computePlan(settings))).toEqual([]);
+  });
+
+  it('plans and applies a change of deletionPolicy alone as update-record', async () => {
+    const name = `${prefix}u`;
+    await write('u.yaml', manifest(name));
+    await applyPlan(settings, { log });
+    await write('u.yaml', manifest(name, 'deletionPolicy: drop\ndropAfter: 1h\n'));
+    const changed = await computePlan(settings);
+    expect(changed.changes.map((c) => [c.app, c.action, c.detail])).toEqual([
+      [name, 'update-record', 'deletionPolicy: retain → drop; dropAfter: (default) → 1h'],
+    ]);
+    const applied = await applyPlan(settings, { log });
+    expect(applied.outcomes.map((o) => `${o.step.action} ${o.result}`)).toEqual(['update-record updated']);
+    expect(actions(await computePlan(settings))).toEqual([]);
+    const store = await openStateStore(mainUrl);
+    expect((await store.getRecord(name))?.spec).toMatchObject({ deletionPolicy: 'drop', dropAfter: '1h' });
+    await store.close();
   });
 
   it('holds back removals when every manifest is gone (empty-set guard), unless allowed', async () => {
@@ -276,7 +210,9 @@ describe.each(DIALECTS)('plan and apply on $name', (dialect) => {
     await applyPlan(settings, { log });
     await fs.rm(path.join(appsDir, 'g.yaml'));
     const guarded = await computePlan(settings);
-    expect(guarded.changes).toEqual([]);
+    expect(guarded.changes.map((c) => [c.app, c.action, c.code])).toEqual([
+      [name, 'refuse', 'EMPTY_SET_GUARD'],
+    ]);
     expect(guarded.guard).toMatch(/no valid manifest is left/);
     await applyPlan(settings, { log });
     const store = await openStateStore(mainUrl);
@@ -351,6 +287,7 @@ describe.skipIf(!PG.available)('apply while PostgreSQL is unreachable', () => {
         app: undefined,
         discoveryAdapter: 'local',
         processAdapter: 'local',
+        deletionGraceMs: 86_400_000,
         configFile: undefined,
       };
       await fs.mkdir(settings.appsDir);

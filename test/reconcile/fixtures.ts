@@ -2,13 +2,15 @@
 import type { AppManifest, InvalidFile, LoadedManifest, ManifestError } from '../../src/manifests/types.js';
 import type { Actual, ActualApp, Desired, PlanOptions } from '../../src/reconcile/model.js';
 import { ownerMarker } from '../../src/reconcile/owner.js';
-import type { AppRecord, AppStatus, InventoryItem } from '../../src/state/types.js';
+import type { AppRecord, AppStatus, InventoryItem, OperatorIntent } from '../../src/state/types.js';
 
 export const STORE = 'store-1';
 export const PG_SERVER = '127.0.0.1:5432';
 export const MAIN_PG: PlanOptions['main'] = { dialect: 'postgres', server: PG_SERVER, database: 'appvisor' };
 export const MAIN_SQLITE: PlanOptions['main'] = { dialect: 'sqlite', server: 'data', database: 'main' };
-export const OPTS: PlanOptions = { main: MAIN_PG };
+/** The time plans are made at in these tests (drops are scheduled from it). */
+export const NOW = Date.parse('2026-01-01T00:00:00Z');
+export const OPTS: PlanOptions = { main: MAIN_PG, now: NOW };
 
 type DeepPartial<T> = { -readonly [K in keyof T]?: T[K] extends object ? Partial<T[K]> : T[K] };
 export type ManifestPatch = Omit<DeepPartial<AppManifest>, 'database' | 'jwt'> & {
@@ -78,6 +80,9 @@ export interface RecordPatch {
   readonly inventory?: readonly InventoryItem[];
   readonly file?: string;
   readonly hasSecret?: boolean;
+  readonly application?: string;
+  readonly dropAt?: string;
+  readonly intent?: OperatorIntent;
 }
 
 /** The record appvisor would hold after applying `spec` (by default with the database it created). */
@@ -92,6 +97,9 @@ export function record(spec: AppManifest, patch: RecordPatch = {}): AppRecord {
     status: patch.status ?? 'running',
     createdAt: '2025-01-01T00:00:00.000Z',
     updatedAt: '2025-01-01T00:00:00.000Z',
+    ...(patch.application ? { application: patch.application } : {}),
+    ...(patch.dropAt ? { dropAt: patch.dropAt } : {}),
+    ...(patch.intent ? { intent: patch.intent } : {}),
   };
 }
 

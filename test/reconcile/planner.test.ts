@@ -11,7 +11,7 @@ import {
   type Step,
 } from '../../src/reconcile/model.js';
 import { ownerMarker } from '../../src/reconcile/owner.js';
-import { classifyChange, plan, planApp } from '../../src/reconcile/planner.js';
+import { classifyChange, isScheduled, plan, planApp } from '../../src/reconcile/planner.js';
 import {
   actual,
   current,
@@ -23,6 +23,7 @@ import {
   MAIN_SQLITE,
   type ManifestPatch,
   manifest,
+  NOW,
   OPTS,
   PG_SERVER,
   record,
@@ -66,6 +67,9 @@ function fresh(patch: ManifestPatch, app: Partial<ActualApp> = {}, live = false)
 }
 
 /** Record applied from `before`, manifest now `after` (both patches on crm's defaults). */
+const STOP = { action: 'stop', by: 'admin token via admin-ui', at: '2026-01-02T03:04:05.000Z' } as const;
+const START = { action: 'start', by: 'alice', at: '2026-01-02T03:05:00.000Z' } as const;
+
 function changed(
   before: ManifestPatch,
   after: ManifestPatch,
@@ -93,6 +97,7 @@ describe('classifyChange', () => {
     enabled: undefined,
     startMode: undefined,
     recordOnly: false,
+    deletion: false,
   };
   it.each<[string, ManifestPatch, ManifestPatch, Partial<ReturnType<typeof classifyChange>>]>([
     ['identical', {}, {}, {}],
@@ -133,12 +138,23 @@ describe('classifyChange', () => {
     ['enable', { enabled: false }, {}, { changed: true, enabled: 'enable' }],
     ['to with-main', {}, { startMode: 'with-main' }, { changed: true, startMode: 'with-main' }],
     ['to on-first-visit', { startMode: 'with-main' }, {}, { changed: true, startMode: 'on-first-visit' }],
-    ['deletionPolicy only', {}, { deletionPolicy: 'drop' }, { changed: true, recordOnly: true }],
+    [
+      'deletionPolicy only',
+      {},
+      { deletionPolicy: 'drop' },
+      { changed: true, recordOnly: true, deletion: true },
+    ],
+    [
+      'dropAfter only',
+      { deletionPolicy: 'drop' },
+      { deletionPolicy: 'drop', dropAfter: '1h' },
+      { changed: true, recordOnly: true, deletion: true },
+    ],
     [
       'deletionPolicy with domains',
       {},
       { deletionPolicy: 'drop', domains: ['x.test'] },
-      { changed: true, routes: true, domains: true },
+      { changed: true, routes: true, domains: true, deletion: true },
     ],
   ])('%s', (_label, before, after, want) => {
     expect(classifyChange(manifest('crm', before), manifest('crm', after))).toEqual({ ...none, ...want });
@@ -453,7 +469,16 @@ describe('rule 2: a current record and its manifest (CLI: spec vs record)', () =
       want: [],
     },
     { label: 'to on-first-visit: nothing', ...changed({ startMode: 'with-main' }, {}), want: [] },
-    { label: 'deletionPolicy only: nothing', ...changed({}, { deletionPolicy: 'drop' }), want: [] },
+    {
+      label: 'deletionPolicy only: the record is updated, a step of its own (the plan is the whole diff)',
+      ...changed({}, { deletionPolicy: 'drop' }),
+      want: [['update-record', 'deletionPolicy: retain → drop']],
+    },
+    {
+      label: 'dropAfter only: update-record',
+      ...changed({ deletionPolicy: 'drop' }, { deletionPolicy: 'drop', dropAfter: '0s' }),
+      want: [['update-record', 'dropAfter: (default) → 0s']],
+    },
     {
       label: 'config change while disabled: no restart',
       ...changed({ enabled: false }, { enabled: false, config: { a: 1 } }),
@@ -628,9 +653,9 @@ describe('rule 2 in live mode (serve): the runtime decides', () => {
       want: [['restart', 'the running instance has an older spec']],
     },
     {
-      label: 'running, deletionPolicy only: nothing',
+      label: 'running, deletionPolicy only: update-record, no restart',
       ...changed({}, { deletionPolicy: 'drop' }, { runtime: running(hashOf(CRM)) }, true),
-      want: [],
+      want: [['update-record', 'deletionPolicy: retain → drop']],
     },
     {
       label: 'running, disabled: stop',
@@ -688,29 +713,60 @@ describe('rule 2 in live mode (serve): the runtime decides', () => {
       want: [],
     },
     {
-      label: 'with-main, stopped by an operator: stays stopped',
+      label: 'with-main, stopped by an operator: stays stopped, whatever the manifest says',
       ...changed(
         { startMode: 'with-main' },
         { startMode: 'with-main', config: { a: 1 } },
-        { runtime: { status: 'stopped', stickyStop: true } },
+        {
+          runtime: { status: 'stopped' },
+          record: record(manifest('crm', { startMode: 'with-main' }), { intent: STOP }),
+        },
         true,
       ),
       want: [],
     },
     {
-      label: 'operator stop, then the manifest switches to with-main: start',
-      ...changed({}, { startMode: 'with-main' }, { runtime: { status: 'stopped', stickyStop: true } }, true),
-      want: [['start']],
-    },
-    {
-      label: 'operator stop, then the manifest enables it with-main: start',
+      label: 'operator stop, then the manifest switches to with-main: still stopped (only a start ends it)',
       ...changed(
-        { enabled: false, startMode: 'with-main' },
+        {},
         { startMode: 'with-main' },
-        { runtime: { status: 'disabled', stickyStop: true } },
+        { runtime: { status: 'stopped' }, record: record(manifest('crm'), { intent: STOP }) },
         true,
       ),
-      want: [['start', 'enabled: true; startMode: with-main']],
+      want: [],
+    },
+    {
+      label: 'operator stop of a running app: stop, naming who',
+      ...changed(
+        {},
+        {},
+        { runtime: { status: 'running' }, record: record(manifest('crm'), { intent: STOP }) },
+        true,
+      ),
+      want: [['stop', 'stopped by admin token via admin-ui at 2026-01-02T03:04:05.000Z']],
+    },
+    {
+      label: 'operator start of an on-first-visit app: start now',
+      ...changed(
+        {},
+        {},
+        { runtime: { status: 'stopped' }, record: record(manifest('crm'), { intent: START }) },
+        true,
+      ),
+      want: [['start', 'started by alice at 2026-01-02T03:05:00.000Z']],
+    },
+    {
+      label: 'operator start of a disabled app: nothing',
+      ...changed(
+        { enabled: false },
+        { enabled: false },
+        {
+          runtime: { status: 'disabled' },
+          record: record(manifest('crm', { enabled: false }), { intent: START }),
+        },
+        true,
+      ),
+      want: [],
     },
     {
       label: 'with-main disabled, stopped: nothing',
@@ -937,11 +993,15 @@ describe('empty-set guard', () => {
 
   it('holds back every removal when no valid manifest is left', () => {
     const p = plan(desired([]), actual(recs), OPTS);
-    expect(p.changes).toEqual([]);
-    expect(p.guard).toBe(
-      'no valid manifest is left but 2 app(s) are known; nothing is removed (pass --allow-empty to remove them all)',
-    );
-    expect(planApp('a', desired([]), actual(recs), OPTS)).toEqual([]);
+    const message =
+      'no valid manifest is left but 2 app(s) are known; nothing is removed (pass --allow-empty to remove them all)';
+    // A refusal per app it holds back (plan exits 2), and the guard field kept (SPEC §5).
+    expect(p.changes).toEqual([
+      { app: 'a', action: 'refuse', code: 'EMPTY_SET_GUARD', detail: message },
+      { app: 'b', action: 'refuse', code: 'EMPTY_SET_GUARD', detail: message },
+    ]);
+    expect(p.guard).toBe(message);
+    expect(planApp('a', desired([]), actual(recs), OPTS)).toEqual([p.changes[0]]);
   });
 
   it('--allow-empty removes them', () => {
@@ -965,7 +1025,7 @@ describe('empty-set guard', () => {
 
     const one = plan(desired([], [invalidFile('a.yaml', 'a')]), actual(recs), OPTS);
     expect(one.guard).toContain('but 1 app(s) are known');
-    expect(one.changes).toEqual([]);
+    expect(one.changes.map((c) => `${c.app} ${c.action} ${c.code}`)).toEqual(['b refuse EMPTY_SET_GUARD']);
   });
 
   it('an empty folder with no records is not guarded', () => {
@@ -1098,5 +1158,146 @@ describe('plan', () => {
     ]);
     const idx = steps.map((s) => ACTIONS.indexOf(s.action));
     expect(idx).toEqual([...idx].sort((x, y) => x - y));
+  });
+});
+
+describe('application identity (SPEC §8.6)', () => {
+  const WITH_APP: PlanOptions = { ...OPTS, application: 'crm-app', codeVersion: 3 };
+  const withApp = (application?: string): Pick<Case, 'd' | 'a'> =>
+    changed({}, {}, { record: record(CRM, application ? { application } : {}) });
+  runCases([
+    {
+      label: 'data owned by another application: refused before anything, naming both',
+      ...withApp('appvisor-sample'),
+      opts: WITH_APP,
+      want: [
+        [
+          'refuse',
+          "crm's data belongs to application appvisor-sample, but this appvisor runs application crm-app",
+        ],
+      ],
+    },
+    {
+      label: 'data owned by this application: nothing to say',
+      ...withApp('crm-app'),
+      opts: WITH_APP,
+      want: [['upgrade']],
+    },
+    {
+      label: 'data with no owner recorded: claimed, and the plan says so',
+      ...withApp(undefined),
+      opts: WITH_APP,
+      want: [['update-record', "claim the app's data for application crm-app"], ['upgrade']],
+    },
+    {
+      label: 'an orphaned record of another application coming back: refused',
+      d: desired([loaded(CRM)]),
+      a: actual({ crm: current(CRM, { record: record(CRM, { status: 'orphaned', application: 'other' }) }) }),
+      opts: WITH_APP,
+      want: [['refuse', 'belongs to application other']],
+    },
+  ]);
+
+  it('the refusal carries APP_WRONG_APPLICATION', () => {
+    const { d, a } = withApp('appvisor-sample');
+    expect(planApp('crm', d, a, WITH_APP)[0]).toMatchObject({
+      action: 'refuse',
+      code: 'APP_WRONG_APPLICATION',
+    });
+  });
+});
+
+describe('scheduled drops (SPEC §8.6)', () => {
+  const drop = manifest('crm', { deletionPolicy: 'drop' });
+  const at = (ms: number) => new Date(NOW + ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
+  const HOUR = 3_600_000;
+  const gone = (spec: AppManifest, patch = {}): Pick<Case, 'd' | 'a'> => ({
+    d: desired([loaded(manifest('other'))]),
+    a: actual({ crm: current(spec, { record: record(spec, patch) }) }),
+  });
+
+  it('a removal orphans at once and schedules the drop after the default grace of 24 h', () => {
+    const { d, a } = gone(drop);
+    const steps = planApp('crm', d, a, OPTS);
+    expectSteps(steps, [
+      ['orphan', `data kept until ${at(24 * HOUR)}, then dropped`],
+      ['drop-database', `due ${at(24 * HOUR)})`],
+    ]);
+    expect(steps[0]?.dropAt).toBe(at(24 * HOUR));
+    expect(steps[1]?.dueAt).toBe(at(24 * HOUR));
+    expect(isScheduled(steps[1]!, NOW)).toBe(true);
+  });
+
+  it.each([
+    ['the setting', { ...OPTS, deletionGraceMs: HOUR }, drop, HOUR],
+    [
+      "the manifest's dropAfter over the setting",
+      { ...OPTS, deletionGraceMs: HOUR },
+      manifest('crm', { deletionPolicy: 'drop', dropAfter: '15m' }),
+      15 * 60_000,
+    ],
+  ])('the grace comes from %s', (_label, opts, spec, ms) => {
+    const { d, a } = gone(spec);
+    expect(planApp('crm', d, a, opts).at(-1)?.dueAt).toBe(at(ms));
+  });
+
+  it('dropAfter: 0s drops in the same run, and says so', () => {
+    const { d, a } = gone(manifest('crm', { deletionPolicy: 'drop', dropAfter: '0s' }));
+    const steps = planApp('crm', d, a, OPTS);
+    expectSteps(steps, [
+      ['orphan', 'data dropped now'],
+      ['drop-database', ', now)'],
+    ]);
+    expect(isScheduled(steps[1]!, NOW)).toBe(false);
+  });
+
+  it('an orphaned record shows its scheduled drop in every plan until it is due, then drops', () => {
+    const { d, a } = gone(drop, { status: 'orphaned', dropAt: at(HOUR) });
+    const before = planApp('crm', d, a, OPTS);
+    expectSteps(before, [['drop-database', `due ${at(HOUR)})`]]);
+    expect(isScheduled(before[0]!, NOW)).toBe(true);
+    const after = planApp('crm', d, a, { ...OPTS, now: NOW + 2 * HOUR });
+    expectSteps(after, [['drop-database', ', now)']]);
+    expect(isScheduled(after[0]!, NOW + 2 * HOUR)).toBe(false);
+  });
+
+  it('putting the file back cancels the drop, and the message says the data is kept', () => {
+    const a = actual({
+      crm: current(drop, { record: record(drop, { status: 'orphaned', dropAt: at(HOUR) }) }),
+    });
+    expectSteps(planApp('crm', desired([loaded(drop)]), a, OPTS), [
+      ['create-record', `data and secret kept; the drop scheduled for ${at(HOUR)} is cancelled`],
+    ]);
+  });
+
+  it('putting the file back after the drop says the data is gone (never "kept")', () => {
+    const rec = record(drop, { status: 'orphaned', inventory: [] });
+    const a = actual({ crm: current(drop, { record: rec, observed: { exists: false } }) });
+    const steps = planApp('crm', desired([loaded(drop)]), a, OPTS);
+    expectSteps(steps, [['create-database'], ['create-record', 'its data was dropped']]);
+    expect(steps[1]?.detail).not.toContain('data and');
+  });
+
+  it('without a clock nothing is ever due: the removal orphans and keeps the data', () => {
+    const { d, a } = gone(drop);
+    expectSteps(planApp('crm', d, a, { main: OPTS.main }), [['orphan', 'data and secret kept']]);
+  });
+});
+
+describe('sweep of leftovers (SPEC §5)', () => {
+  it("a leftover with this store's marker for the app is swept before anything else", () => {
+    const target = {
+      dialect: 'postgres',
+      server: PG_SERVER,
+      serverRef: 'main',
+      kind: 'database',
+      database: '_avtmp_0123456789abcdef',
+    } as const;
+    const a = actual({ crm: current(CRM, { leftovers: [{ name: '_avtmp_0123456789abcdef', target }] }) });
+    const steps = planApp('crm', desired([loaded(CRM)]), a, OPTS);
+    expectSteps(steps, [
+      ['sweep', 'database _avtmp_0123456789abcdef on postgres 127.0.0.1:5432: left half-made'],
+    ]);
+    expect(steps[0]?.target?.database).toBe('_avtmp_0123456789abcdef');
   });
 });

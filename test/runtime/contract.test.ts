@@ -47,7 +47,7 @@ describe('loadApplication', () => {
   it('keeps `this` for an application that is a class instance', async () => {
     const file = await writeModule(
       'class.mjs',
-      `class App { version = 1; migrations = []; #h = () => {}; create() { return { handler: this.#h }; } }
+      `class App { name = 'cls'; version = 1; migrations = []; #h = () => {}; create() { return { handler: this.#h }; } }
        export default new App();`,
     );
     const app = await loadApplication(file);
@@ -84,46 +84,68 @@ describe('validateApplication', () => {
   it.each([
     { name: 'not an object', value: 42, error: /must be an object/ },
     {
+      name: 'no name',
+      value: { version: 1, migrations: [], create },
+      error: /has no name: add e\.g\. name: 'crm'/,
+    },
+    {
+      name: 'a name with spaces',
+      value: { name: 'my app', version: 1, migrations: [], create },
+      error: /name must be 1-100 letters/,
+    },
+    {
       name: 'a non-string name',
       value: { name: 1, version: 1, migrations: [], create },
-      error: /name must be a string/,
+      error: /name must be 1-100 letters/,
     },
     {
       name: 'version 0',
-      value: { version: 0, migrations: [], create },
+      value: { name: 'x', version: 0, migrations: [], create },
       error: /version must be an integer >= 1, got 0/,
     },
-    { name: 'version 1.5', value: { version: 1.5, migrations: [], create }, error: /integer >= 1, got 1.5/ },
-    { name: 'a string version', value: { version: '2', migrations: [], create }, error: /got "2"/ },
-    { name: 'no create', value: { version: 1, migrations: [] }, error: /create must be a function/ },
+    {
+      name: 'version 1.5',
+      value: { name: 'x', version: 1.5, migrations: [], create },
+      error: /integer >= 1, got 1.5/,
+    },
+    {
+      name: 'a string version',
+      value: { name: 'x', version: '2', migrations: [], create },
+      error: /got "2"/,
+    },
+    {
+      name: 'no create',
+      value: { name: 'x', version: 1, migrations: [] },
+      error: /create must be a function/,
+    },
     {
       name: 'migrations not an array',
-      value: { version: 1, migrations: {}, create },
+      value: { name: 'x', version: 1, migrations: {}, create },
       error: /must be an array/,
     },
     {
       name: 'unsorted migrations',
-      value: { version: 3, migrations: [m(2), m(1)], create },
+      value: { name: 'x', version: 3, migrations: [m(2), m(1)], create },
       error: /migrations\[1\]\.version 1 comes after 2/,
     },
     {
       name: 'duplicate versions',
-      value: { version: 3, migrations: [m(1), m(1)], create },
+      value: { name: 'x', version: 3, migrations: [m(1), m(1)], create },
       error: /migrations\[1\]\.version 1 is listed twice/,
     },
     {
       name: 'a migration above the version',
-      value: { version: 1, migrations: [m(1), m(2)], create },
+      value: { name: 'x', version: 1, migrations: [m(1), m(2)], create },
       error: /migrations\[1\]\.version 2 is above the app's version 1/,
     },
     {
       name: 'a migration without up',
-      value: { version: 1, migrations: [{ version: 1, description: 'x' }], create },
+      value: { name: 'x', version: 1, migrations: [{ name: 'x', version: 1, description: 'x' }], create },
       error: /migrations\[0\]\.up must be a function/,
     },
     {
       name: 'a migration without description',
-      value: { version: 1, migrations: [{ version: 1, up: async () => {} }], create },
+      value: { name: 'x', version: 1, migrations: [{ name: 'x', version: 1, up: async () => {} }], create },
       error: /migrations\[0\]\.description must be a string/,
     },
   ])('refuses $name', ({ value, error }) => {
@@ -132,6 +154,8 @@ describe('validateApplication', () => {
   });
 
   it('accepts a version above the last migration', () => {
-    expect(validateApplication({ version: 5, migrations: [m(1), m(3)], create }, 'x').version).toBe(5);
+    expect(
+      validateApplication({ name: 'x', version: 5, migrations: [m(1), m(3)], create }, 'x').version,
+    ).toBe(5);
   });
 });

@@ -8,7 +8,15 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { acquireReconcileLock } from '../../src/reconcile/lock.js';
-import { manifest, type Serve, startServe, testAppProbe, waitFor, writeTestApp } from './harness.js';
+import {
+  ADMIN_TOKEN,
+  manifest,
+  type Serve,
+  startServe,
+  testAppProbe,
+  waitFor,
+  writeTestApp,
+} from './harness.js';
 
 const serves: Serve[] = [];
 const dirs: string[] = [];
@@ -60,16 +68,17 @@ describe('serve: admin start and stop', () => {
     expect((await s.request('/apps/crm/api/info')).status).toBe(200);
   });
 
-  it('ends a sticky stop with a manifest change: the with-main app starts again', async () => {
+  it("keeps an operator's stop through a manifest change: only a start ends it", async () => {
     const s = await start({ manifests: { 'crm.yaml': manifest('crm', 'startMode: with-main\n') } });
     expect((await s.admin('/apps/crm/stop', 'POST')).status).toBe(202);
     await waitFor(async () => (await s.view('crm')).status === 'stopped', 'crm stopped');
     await s.write('crm.yaml', manifest('crm', 'startMode: with-main\nconfig: {banner: back}\n'));
-    await waitFor(
-      async () => (await s.view('crm')).status === 'running',
-      'crm running after the change',
-      5_000,
-    );
+    await s.sup.reload();
+    await s.sup.queue.onIdle();
+    expect((await s.view('crm')).status).toBe('stopped');
+    expect((await s.request('/apps/crm/api/info')).body.error.code).toBe('APP_STOPPED');
+    expect((await s.admin('/apps/crm/start', 'POST')).status).toBe(202);
+    await waitFor(async () => (await s.view('crm')).status === 'running', 'crm running after start', 5_000);
   });
 
   it('retries a failed app at once when an operator starts it, without waiting out its backoff', async () => {
@@ -96,13 +105,38 @@ describe('serve: admin start and stop', () => {
     await waitFor(async () => (await s.view('bad')).status === 'running', 'bad running', 5_000);
   });
 
-  it('starts an on-first-visit app stopped by hand on its next visit', async () => {
-    const s = await start({ manifests: { 'desk.yaml': manifest('desk') } });
-    expect((await s.request('/apps/desk/api/info')).status).toBe(200);
-    expect((await s.admin('/apps/desk/stop', 'POST')).status).toBe(202);
-    await waitFor(async () => (await s.view('desk')).status === 'stopped', 'desk stopped');
-    expect((await s.request('/apps/desk/api/info')).status).toBe(200);
-    expect((await s.view('desk')).status).toBe('running');
+  it('answers a visit to an app stopped by hand with 503 APP_STOPPED (who, when, how to start), across a restart', async () => {
+    const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'appvisor-serve-'));
+    dirs.push(dir);
+    const first = await start({ dir, manifests: { 'desk.yaml': manifest('desk') } });
+    expect((await first.request('/apps/desk/api/info')).status).toBe(200);
+    const stop = await first.request('/_supervisor/api/apps/desk/stop', {
+      method: 'POST',
+      token: ADMIN_TOKEN,
+      headers: { 'x-appvisor-client': 'appvisor-cli alice@box' },
+    });
+    expect(stop.status).toBe(202);
+    await waitFor(async () => (await first.view('desk')).status === 'stopped', 'desk stopped');
+    const visit = await first.request('/apps/desk/api/info');
+    expect(visit.status).toBe(503);
+    expect(visit.body.error).toMatchObject({ code: 'APP_STOPPED', app: 'desk' });
+    expect(visit.body.error.message).toMatch(
+      /^app desk was stopped by admin token via appvisor-cli alice@box at \d{4}-\d\d-\d\dT.*; .*`appvisor start desk`/,
+    );
+    expect((await first.view('desk')).status).toBe('stopped');
+    expect((await first.view('desk')).intent).toMatchObject({
+      action: 'stop',
+      by: 'admin token via appvisor-cli alice@box',
+    });
+
+    // Intent lives in the state store: a restarted supervisor keeps the app stopped.
+    await first.close();
+    serves.splice(serves.indexOf(first), 1);
+    const second = await start({ dir, manifests: { 'desk.yaml': manifest('desk') } });
+    expect((await second.request('/apps/desk/api/info')).body.error.code).toBe('APP_STOPPED');
+    expect((await second.admin('/apps/desk/start', 'POST')).status).toBe(202);
+    await waitFor(async () => (await second.view('desk')).status === 'running', 'desk started');
+    expect((await second.request('/apps/desk/api/info')).status).toBe(200);
   });
 
   it('reports the status of a visit that starts an app again while it is still stopping', async () => {
@@ -120,8 +154,8 @@ describe('serve: admin start and stop', () => {
       if (e.app === 'desk') events.push(e.status);
     });
     const closes = testAppProbe().closes.desk ?? 0;
-    // What POST …/stop does, with the promise kept to know when the stop is over.
-    const stopping = s.sup.runtime.stop('desk', { byOperator: true });
+    // What a stop step does, with the promise kept to know when the stop is over.
+    const stopping = s.sup.runtime.stop('desk');
     // The old instance takes 300 ms to close; this visit starts a new one meanwhile.
     expect((await s.request('/apps/desk/api/info')).status).toBe(200);
     expect(testAppProbe().closes.desk ?? 0).toBe(closes);

@@ -27,6 +27,8 @@ export interface HarnessOptions {
   readonly app?: string;
   /** Reuse this folder (a second supervisor on the same data dir). */
   readonly dir?: string;
+  /** Settings to override (e.g. `deletionGraceMs`). */
+  readonly settings?: Partial<Settings>;
   /** Extra supervisor options. */
   readonly supervisor?: Partial<Omit<SupervisorOptions, 'settings' | 'log'>>;
   /** Do not wait for `ready` in `startServe`. */
@@ -170,7 +172,9 @@ export async function startServe(options: HarnessOptions = {}): Promise<Serve> {
     app: options.app,
     discoveryAdapter: 'local',
     processAdapter: 'local',
+    deletionGraceMs: 86_400_000,
     configFile: undefined,
+    ...options.settings,
   };
   const sup = await startSupervisor({
     settings,
@@ -269,6 +273,7 @@ for (let v = sample.version + 1; v <= version; v++) {
   });
 }
 export default {
+  name: sample.name,
   version,
   migrations: [...sample.migrations.filter((m) => m.version <= version), ...extra],
   async create(ctx) {

@@ -2,7 +2,7 @@
  * Hot reload end to end: manifests edited, disabled, removed and restored while `serve` runs,
  * observed over HTTP and through the admin API (SPEC §4, §6).
  */
-import { writeFileSync } from 'node:fs';
+import fsSync, { writeFileSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -220,16 +220,45 @@ describe('serve: files', () => {
     expect((await s.request('/apps/crm/api/info')).status).toBe(200);
   });
 
-  it('drops the database of a removed app with deletionPolicy: drop, and starts afresh when it is back', async () => {
+  it('never drops at once: a moved file orphans the app, schedules the drop, and putting it back keeps the data', async () => {
     const text = manifest('sandbox', 'deletionPolicy: drop\n');
     serve = await startServe({ manifests: { 'sandbox.yaml': text, 'keep.yaml': manifest('keep') } });
     const s = serve;
     const token = await signUpAndIn(s, '/apps/sandbox', 'alice', 'alice-password-1');
-    const files = async () => fs.readdir(path.join(s.dataDir, 'apps')).catch(() => [] as string[]);
-    expect((await files()).some((f) => f.startsWith('sandbox'))).toBe(true);
+    const file = path.join(s.dataDir, 'apps', 'sandbox.sqlite');
     await s.remove('sandbox.yaml');
     await waitFor(async () => (await s.view('sandbox')).status === 'orphaned', 'sandbox orphaned');
-    await waitFor(async () => !(await files()).some((f) => f === 'sandbox.sqlite'), 'the database dropped');
+    await s.sup.queue.onIdle();
+    const view = await s.view('sandbox');
+    // Scheduled after the default grace, visible in the view, and the data is still there.
+    expect(Date.parse(view.dropAt!) - Date.now()).toBeGreaterThan(23 * 3_600_000);
+    expect(fsSync.existsSync(file)).toBe(true);
+    const planned = await s.admin('/plan');
+    expect(planned.body.changes).toEqual([
+      expect.objectContaining({ app: 'sandbox', action: 'drop-database', dueAt: view.dropAt }),
+    ]);
+    await s.write('sandbox.yaml', text);
+    await waitFor(async () => (await s.request('/apps/sandbox/api/info')).status === 200, 'sandbox back');
+    // The same data: alice's token still names a user that exists.
+    expect((await s.request('/apps/sandbox/api/me', { token })).status).toBe(200);
+    expect((await s.view('sandbox')).dropAt).toBeNull();
+    expect((await s.admin('/plan')).body.changes).toEqual([]);
+  });
+
+  it('runs a scheduled drop when it is due, and the app starts afresh when it is back', async () => {
+    const text = manifest('sandbox', 'deletionPolicy: drop\ndropAfter: 1s\n');
+    serve = await startServe({ manifests: { 'sandbox.yaml': text, 'keep.yaml': manifest('keep') } });
+    const s = serve;
+    const token = await signUpAndIn(s, '/apps/sandbox', 'alice', 'alice-password-1');
+    const file = path.join(s.dataDir, 'apps', 'sandbox.sqlite');
+    await s.remove('sandbox.yaml');
+    await waitFor(async () => (await s.view('sandbox')).status === 'orphaned', 'sandbox orphaned');
+    const removedAt = Date.now();
+    expect((await s.view('sandbox')).dropAt).not.toBeNull();
+    // Not before its time; no resync needed: the reconcile is requeued for the due time.
+    await waitFor(() => !fsSync.existsSync(file), 'the database dropped', 5_000);
+    expect(Date.now() - removedAt).toBeGreaterThanOrEqual(500);
+    await waitFor(async () => (await s.view('sandbox')).dropAt === null, 'the schedule done');
     await s.write('sandbox.yaml', text);
     await waitFor(async () => (await s.request('/apps/sandbox/api/info')).status === 200, 'sandbox back');
     // Fresh data, same secret: the token verifies but names a user who no longer exists.

@@ -34,7 +34,11 @@ export async function apiRequest(token, method, path) {
   try {
     res = await fetch(new URL(path, API_ROOT), {
       method,
-      headers: { authorization: `Bearer ${token}`, accept: 'application/json' },
+      headers: {
+        authorization: `Bearer ${token}`,
+        accept: 'application/json',
+        'x-appvisor-client': 'admin-ui',
+      },
       cache: 'no-store',
       credentials: 'omit',
     });

@@ -1,5 +1,14 @@
 import { h, hiddenText, replace } from './dom.js';
-import { ERROR_PREVIEW, formatError, formatTarget, formatTime, NONE, truncate, visitHref } from './format.js';
+import {
+  ERROR_PREVIEW,
+  formatError,
+  formatNotice,
+  formatTarget,
+  formatTime,
+  NONE,
+  truncate,
+  visitHref,
+} from './format.js';
 import { actionsFor, badge } from './status.js';
 
 /**
@@ -234,8 +243,9 @@ export class AppList {
         : h('ul', { class: 'plain' }, ...app.domains.map((d) => h('li', {}, d))),
     );
     cells.secret.textContent = app.jwt.secret;
-    const errorText = formatError(app.error);
-    if (fresh || formatError(before.error) !== errorText) replace(cells.error, errorCell(errorText));
+    const errorText = [formatError(app.error), formatNotice(app)].filter(Boolean).join(' · ');
+    const beforeText = [formatError(before.error), formatNotice(before)].filter(Boolean).join(' · ');
+    if (fresh || beforeText !== errorText) replace(cells.error, errorCell(errorText));
     replace(cells.reconciled, timeElement(app.lastReconciledAt, 'never'));
     row.visit.href = visitHref(app, location);
     this.#fillActions(row);

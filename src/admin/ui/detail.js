@@ -1,6 +1,6 @@
 import { timeElement } from './apps.js';
 import { h, replace } from './dom.js';
-import { formatError, formatTime, NONE } from './format.js';
+import { formatError, formatNotice, formatTime, NONE } from './format.js';
 import { badge } from './status.js';
 
 /**
@@ -114,6 +114,7 @@ export class DetailView {
       ['Last reconcile', timeElement(app.lastReconciledAt, 'never')],
       ['Manifest file', app.file ? h('code', {}, app.file) : NONE],
       ['Last error', app.error ? h('span', { class: 'error-text' }, formatError(app.error)) : NONE],
+      ['Notice', formatNotice(app) || NONE],
     ];
     replace(
       this.#fields,

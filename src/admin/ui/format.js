@@ -40,6 +40,18 @@ export function formatError(error) {
 }
 
 /**
+ * What an operator must know beyond the status: a scheduled drop of the app's data, or an
+ * operator's stop (who and when). Empty when there is nothing.
+ *
+ * @param {{dropAt?: string | null, intent?: {action: string, by: string, at: string} | null}} app
+ */
+export function formatNotice(app) {
+  if (app.dropAt) return `Data drop scheduled for ${app.dropAt}; put the manifest back to cancel it`;
+  if (app.intent && app.intent.action === 'stop') return `Stopped by ${app.intent.by} at ${app.intent.at}`;
+  return '';
+}
+
+/**
  * `text` cut to `max` characters (on a word boundary when one is close) with an ellipsis.
  *
  * @param {string} text
