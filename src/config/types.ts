@@ -18,6 +18,13 @@ export interface SettingsInput {
   };
   /** Module path of the application every instance runs. @default the built-in sample app */
   app?: string;
+  mainDatabase?: {
+    /**
+     * Let appvisor install the state store and the main app in a main database (PostgreSQL: its
+     * schemas `appvisor` and `public`) that holds tables appvisor did not create. @default false
+     */
+    adopt?: boolean;
+  };
 }
 
 export const DISCOVERY_ADAPTERS = ['local'] as const;
@@ -37,6 +44,8 @@ export interface Settings {
   };
   /** Absolute module path, or undefined for the built-in sample app. */
   readonly app: string | undefined;
+  /** Always set by loadSettings; optional so hand-built settings may omit it (adopt: false). */
+  readonly mainDatabase?: { readonly adopt: boolean };
   readonly discoveryAdapter: (typeof DISCOVERY_ADAPTERS)[number];
   readonly processAdapter: (typeof PROCESS_ADAPTERS)[number];
   /** Absolute path of the appvisor.yaml that was read, if any. */
