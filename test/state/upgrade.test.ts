@@ -30,8 +30,8 @@ for (const { dialect, available, create } of dialects) {
       const storeId = v2.storeId;
       await v2.close();
       // Turn it back into what appvisor with layout v1 left behind.
-      await db.sql(`ALTER TABLE ${TABLES.apps} DROP COLUMN data_version`);
-      await db.sql(`UPDATE ${TABLES.meta} SET v = '1' WHERE k = 'schema_version'`);
+      await db.sql(`ALTER TABLE ${db.store(TABLES.apps)} DROP COLUMN data_version`);
+      await db.sql(`UPDATE ${db.store(TABLES.meta)} SET v = '1' WHERE k = 'schema_version'`);
 
       const reader = await openStateReader(db.url);
       expect((await reader.getRecord('crm'))?.name).toBe('crm');
@@ -44,7 +44,7 @@ for (const { dialect, available, create } of dialects) {
         expect(await store.getSecret('crm')).toBe(secret);
         await store.putRecord({ ...minimalRecord('crm'), dataVersion: 2 });
         expect((await store.getRecord('crm'))?.dataVersion).toBe(2);
-        const meta = await db.sql(`SELECT v FROM ${TABLES.meta} WHERE k = 'schema_version'`);
+        const meta = await db.sql(`SELECT v FROM ${db.store(TABLES.meta)} WHERE k = 'schema_version'`);
         expect(meta).toEqual([{ v: String(SCHEMA_VERSION) }]);
       } finally {
         await store.close();
