@@ -4,14 +4,17 @@ import type { AdminEventMap } from '../admin/types.js';
 import { AppvisorError } from '../errors.js';
 import type { GatewayApps, ReadyApp } from '../gateway/types.js';
 import type { LoadedManifest } from '../manifests/types.js';
-import type { AppDatabase } from '../providers/provider.js';
+import type { AppDatabase, SqlClient } from '../providers/provider.js';
 import type { ProviderSet } from '../providers/set.js';
 import { openSqlClient } from '../providers/sql/open.js';
 import { type BackoffInput, type BackoffOptions, resolveBackoff } from '../reconcile/backoff.js';
 import type { DatabaseTarget, RuntimeState } from '../reconcile/model.js';
+import { TABLES } from '../state/dialect.js';
+import { refuseForeignTables } from '../state/foreign-tables.js';
 import type { AppStatus, StateStore } from '../state/types.js';
 import type { Application } from './contract.js';
 import { AppInstanceRunner, type InstanceError, type InstanceSpec } from './instance.js';
+import { readDataVersion } from './migrations.js';
 
 export const MAIN_APP = 'main';
 
@@ -27,6 +30,11 @@ export interface RuntimeOptions {
   readonly poolMax?: number;
   /** Delays between an app's failed starts. @default 1 s doubling to 5 min */
   readonly backoff?: BackoffInput;
+  /**
+   * Settings `mainDatabase.adopt`: the main app may install into a main database (PostgreSQL:
+   * its default schema, `public`) that holds tables appvisor did not create. @default false
+   */
+  readonly adoptMainDatabase?: boolean;
 }
 
 /** A routable app: its manifest and where its database lives. */
@@ -305,6 +313,12 @@ export class Runtime implements GatewayApps {
   async #openMainDatabase(): Promise<AppDatabase> {
     const url = this.#opts.providers.mainUrl;
     const client = openSqlClient(url, { max: this.#opts.poolMax ?? 5 });
+    try {
+      await this.#refuseForeignMainData(client, url.redacted);
+    } catch (err) {
+      await client.close().catch(() => undefined);
+      throw err;
+    }
     return {
       dialect: url.dialect,
       client,
@@ -314,6 +328,22 @@ export class Runtime implements GatewayApps {
         database: url.database ?? url.filename ?? '',
       },
     };
+  }
+
+  /**
+   * The main app installs its migrations only into a main database holding nothing but the
+   * state store (on MySQL and SQLite it lives there too) — or data the main app installed itself,
+   * marked by its data version table. Anything else is refused (ADOPT_REFUSED: the start fails,
+   * is logged, and the main app answers 503) before a statement writes, unless adopted.
+   */
+  async #refuseForeignMainData(client: SqlClient, where: string): Promise<void> {
+    if ((await readDataVersion(client)) !== undefined) return;
+    await refuseForeignTables(client, {
+      known: Object.values(TABLES),
+      adopt: this.#opts.adoptMainDatabase ?? false,
+      what: 'the main app',
+      where,
+    });
   }
 
   #emit(app: string, status: AppStatus, error: InstanceError | null): void {

@@ -114,6 +114,7 @@ async function boot(
     startTimeoutMs: options.startTimeoutMs ?? 30_000,
     ...(options.poolMax ? { poolMax: options.poolMax } : {}),
     ...(options.backoff ? { backoff: options.backoff } : {}),
+    adoptMainDatabase: settings.mainDatabase?.adopt ?? false,
   });
   cleanup.push(() => runtime.close());
   const planOptions: PlanOptions = { main, codeVersion: application.version };
