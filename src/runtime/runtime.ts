@@ -18,6 +18,13 @@ import { readDataVersion } from './migrations.js';
 
 export const MAIN_APP = 'main';
 
+/**
+ * PostgreSQL: the main app's schema, pinned on its pool. The default search_path
+ * (`"$user", public`) would put its tables in a schema named like the user when there is one,
+ * e.g. the state store's own `appvisor` for a user called appvisor.
+ */
+const MAIN_APP_SCHEMA = 'public';
+
 export interface RuntimeOptions {
   readonly application: Application;
   readonly providers: ProviderSet;
@@ -312,7 +319,8 @@ export class Runtime implements GatewayApps {
 
   async #openMainDatabase(): Promise<AppDatabase> {
     const url = this.#opts.providers.mainUrl;
-    const client = openSqlClient(url, { max: this.#opts.poolMax ?? 5 });
+    const schema = url.dialect === 'postgres' ? MAIN_APP_SCHEMA : undefined;
+    const client = openSqlClient(url, { max: this.#opts.poolMax ?? 5, ...(schema ? { schema } : {}) });
     try {
       await this.#refuseForeignMainData(client, url.redacted);
     } catch (err) {
@@ -326,6 +334,7 @@ export class Runtime implements GatewayApps {
         dialect: url.dialect,
         ...(url.dialect === 'sqlite' ? { filename: url.filename! } : { url: url.url }),
         database: url.database ?? url.filename ?? '',
+        ...(schema ? { schema } : {}),
       },
     };
   }

@@ -8,11 +8,24 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import pg from 'pg';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { STORE_SCHEMA, TABLES } from '../../src/state/dialect.js';
 import { openStateStore } from '../../src/state/store.js';
+import { PG_URL, uniqueName } from '../helpers/servers.js';
 import { dialectsUnderTest, type TestDatabase } from '../state/dialects.js';
 import { manifest, type Serve, startServe } from './harness.js';
+
+/** Roles are server-wide: dropped once the database they owned is gone. */
+async function dropRole(role: string): Promise<void> {
+  const client = new pg.Client({ connectionString: PG_URL });
+  await client.connect();
+  try {
+    await client.query(`DROP ROLE IF EXISTS ${role}`);
+  } finally {
+    await client.end();
+  }
+}
 
 const SIDE: Partial<Record<TestDatabase['dialect'], string>> = {
   sqlite: '',
@@ -28,12 +41,13 @@ for (const { dialect, available, create } of await dialectsUnderTest()) {
     const serves: Serve[] = [];
     const dirs: string[] = [];
 
-    const serveOn = async (opts: { adopt?: boolean; dir?: string } = {}): Promise<Serve> => {
+    const roles: string[] = [];
+    const serveOn = async (opts: { adopt?: boolean; dir?: string; url?: string } = {}): Promise<Serve> => {
       const dir = opts.dir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'appvisor-main-db-'));
       dirs.push(dir);
       const serve = await startServe({
         dir,
-        databaseUrl: db.url,
+        databaseUrl: opts.url ?? db.url,
         ...(opts.adopt ? { settings: { mainDatabase: { adopt: true } } } : {}),
         // Shows that the rest keeps serving: a sub-app in a file of its own (SQLite) or a schema
         // of its own (PostgreSQL), gone with the main database. (MariaDB: it would need a
@@ -70,6 +84,7 @@ for (const { dialect, available, create } of await dialectsUnderTest()) {
       for (const serve of serves.splice(0)) await serve.close();
       for (const dir of dirs.splice(0)) fs.rmSync(dir, { recursive: true, force: true });
       await db.drop();
+      for (const role of roles.splice(0)) await dropRole(role);
     });
 
     it('refuses to install beside a foreign table: 503 ADOPT_REFUSED naming it, the rest serves', async () => {
@@ -124,6 +139,28 @@ for (const { dialect, available, create } of await dialectsUnderTest()) {
 
         const serve = await serveOn({ adopt: true });
         expect((await serve.request('/api/info')).status).toBe(200);
+      },
+    );
+
+    it.runIf(dialect === 'postgres')(
+      'keeps the main app in public when its user has a schema of its own',
+      async () => {
+        // The default search_path ("$user", public) would find that schema first; a user called
+        // appvisor would find the state store's.
+        const role = uniqueName('avt_role');
+        roles.push(role);
+        const url = new URL(db.url);
+        await db.sql(`CREATE ROLE ${role} LOGIN`);
+        await db.sql(`ALTER DATABASE ${url.pathname.slice(1)} OWNER TO ${role}`);
+        await db.sql(`ALTER SCHEMA public OWNER TO ${role}`);
+        await db.sql(`CREATE SCHEMA ${role} AUTHORIZATION ${role}`);
+        url.username = role;
+        const serve = await serveOn({ url: url.href });
+        expect((await serve.request('/api/info')).status).toBe(200);
+        expect(await mainTables()).toEqual(['appvisor_data_version', 'notes', 'users']);
+        expect(
+          await db.sql('SELECT table_name FROM information_schema.tables WHERE table_schema = ?', [role]),
+        ).toEqual([]);
       },
     );
 
