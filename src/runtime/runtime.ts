@@ -39,7 +39,7 @@ export interface RuntimeOptions {
   readonly backoff?: BackoffInput;
   /**
    * Settings `mainDatabase.adopt`: the main app may install into a main database (PostgreSQL:
-   * its default schema, `public`) that holds tables appvisor did not create. @default false
+   * its schema `public`) that holds tables appvisor did not create. @default false
    */
   readonly adoptMainDatabase?: boolean;
 }

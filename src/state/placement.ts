@@ -40,7 +40,12 @@ export async function placeStore(
     where: opts.target,
   });
   if (tx.dialect !== 'postgres') return {};
-  await tx.exec(`CREATE SCHEMA IF NOT EXISTS ${STORE_SCHEMA}`);
+  // Only when missing: even CREATE SCHEMA IF NOT EXISTS needs the database's CREATE right, which
+  // a user whose DBA created the schema for it may lack. (The lock keeps others from racing here.)
+  const schema = await tx.query('SELECT 1 AS x FROM pg_catalog.pg_namespace WHERE nspname = ?', [
+    STORE_SCHEMA,
+  ]);
+  if (schema.length === 0) await tx.exec(`CREATE SCHEMA ${STORE_SCHEMA}`);
   if (!(await tableExists(tx, `${LEGACY_STORE_SCHEMA}.${TABLES.meta}`))) return {};
   // Indexes and the history id sequence move with their tables.
   for (const table of Object.values(TABLES)) {

@@ -8,24 +8,12 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import pg from 'pg';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { STORE_SCHEMA, TABLES } from '../../src/state/dialect.js';
 import { openStateStore } from '../../src/state/store.js';
-import { PG_URL, uniqueName } from '../helpers/servers.js';
+import { dropPgRole, uniqueName } from '../helpers/servers.js';
 import { dialectsUnderTest, type TestDatabase } from '../state/dialects.js';
 import { manifest, type Serve, startServe } from './harness.js';
-
-/** Roles are server-wide: dropped once the database they owned is gone. */
-async function dropRole(role: string): Promise<void> {
-  const client = new pg.Client({ connectionString: PG_URL });
-  await client.connect();
-  try {
-    await client.query(`DROP ROLE IF EXISTS ${role}`);
-  } finally {
-    await client.end();
-  }
-}
 
 const SIDE: Partial<Record<TestDatabase['dialect'], string>> = {
   sqlite: '',
@@ -84,7 +72,7 @@ for (const { dialect, available, create } of await dialectsUnderTest()) {
       for (const serve of serves.splice(0)) await serve.close();
       for (const dir of dirs.splice(0)) fs.rmSync(dir, { recursive: true, force: true });
       await db.drop();
-      for (const role of roles.splice(0)) await dropRole(role);
+      for (const role of roles.splice(0)) await dropPgRole(role);
     });
 
     it('refuses to install beside a foreign table: 503 ADOPT_REFUSED naming it, the rest serves', async () => {

@@ -15,6 +15,7 @@ import { MIGRATIONS, SCHEMA_VERSION } from '../../src/state/migrations.js';
 import { openStateReader } from '../../src/state/reader.js';
 import { openStateStore } from '../../src/state/store.js';
 import type { StateReader, StateStore } from '../../src/state/types.js';
+import { dropPgRole, uniqueName } from '../helpers/servers.js';
 import { dialectsUnderTest, type TestDatabase } from './dialects.js';
 import { historyEntry, minimalRecord } from './fixtures.js';
 
@@ -109,6 +110,7 @@ async function snapshot(db: TestDatabase, schema: string): Promise<unknown> {
 describe.skipIf(!pgUnderTest.available)('state store schema on PostgreSQL', () => {
   let db: TestDatabase;
   const opened: (StateStore | StateReader)[] = [];
+  const roles: string[] = [];
   const open = async (): Promise<StateStore> => {
     const store = await openStateStore(db.url);
     opened.push(store);
@@ -126,6 +128,7 @@ describe.skipIf(!pgUnderTest.available)('state store schema on PostgreSQL', () =
   afterEach(async () => {
     await Promise.all(opened.splice(0).map((s) => s.close()));
     await db.drop();
+    for (const role of roles.splice(0)) await dropPgRole(role);
   });
 
   it('creates the schema appvisor and its tables there, none in public', async () => {
@@ -190,6 +193,20 @@ describe.skipIf(!pgUnderTest.available)('state store schema on PostgreSQL', () =
     expect(await reader.listHistory('crm')).toHaveLength(1);
     await reader.close();
     expect(await snapshot(db, STORE_SCHEMA)).toEqual(before);
+  });
+
+  it('uses a schema appvisor created for a user who may not create schemas', async () => {
+    const role = uniqueName('avt_role');
+    roles.push(role);
+    const url = new URL(db.url);
+    await db.sql(`CREATE ROLE ${role} LOGIN`);
+    await db.sql(`REVOKE CREATE ON DATABASE ${url.pathname.slice(1)} FROM PUBLIC`);
+    await db.sql(`CREATE SCHEMA ${STORE_SCHEMA} AUTHORIZATION ${role}`);
+    url.username = role;
+    const store = await openStateStore(url.href);
+    opened.push(store);
+    await store.ensureSecret('main', SECRET);
+    expect(await relations(db)).toEqual(IN_STORE_SCHEMA);
   });
 
   it('reads a database without a store as empty, creating no schema', async () => {
