@@ -37,6 +37,8 @@ export const ERRORS = {
   ADOPT_REFUSED: {
     message:
       '{kind} {name} already exists and appvisor did not create it; set database.adopt: true to use it',
+    // Answered by a main app refused on a main database holding foreign tables.
+    status: 503,
     retryable: false,
   },
   DROP_REFUSED: { message: 'not dropping {kind} {name}: {reason}', retryable: false },

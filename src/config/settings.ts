@@ -92,6 +92,7 @@ export function resolveSettings(
           : parseBudget(budget),
     }),
     app: app === undefined ? undefined : path.resolve(cwd, app),
+    mainDatabase: Object.freeze({ adopt: input.mainDatabase?.adopt ?? false }),
     discoveryAdapter: adapter('APP_DISCOVERY_ADAPTER', fromEnv('APP_DISCOVERY_ADAPTER'), DISCOVERY_ADAPTERS),
     processAdapter: adapter('APP_PROCESS_ADAPTER', fromEnv('APP_PROCESS_ADAPTER'), PROCESS_ADAPTERS),
     deletionGraceMs: parseGrace(fromEnv('APPVISOR_DELETION_GRACE'), input.deletionGrace),

@@ -23,6 +23,13 @@ export interface SettingsInput {
    * manifest's dropAfter wins). @default '24h'
    */
   deletionGrace?: string;
+  mainDatabase?: {
+    /**
+     * Let appvisor install the state store and the main app in a main database (PostgreSQL: its
+     * schemas `appvisor` and `public`) that holds tables appvisor did not create. @default false
+     */
+    adopt?: boolean;
+  };
 }
 
 export const DISCOVERY_ADAPTERS = ['local'] as const;
@@ -42,6 +49,8 @@ export interface Settings {
   };
   /** Absolute module path, or undefined for the built-in sample app. */
   readonly app: string | undefined;
+  /** Always set by loadSettings; optional so hand-built settings may omit it (adopt: false). */
+  readonly mainDatabase?: { readonly adopt: boolean };
   readonly discoveryAdapter: (typeof DISCOVERY_ADAPTERS)[number];
   readonly processAdapter: (typeof PROCESS_ADAPTERS)[number];
   /** Milliseconds between a removal and the scheduled drop (deletionPolicy: drop). */

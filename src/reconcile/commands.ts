@@ -106,7 +106,8 @@ export async function applyPlan(settings: Settings, opts: ApplyOptions): Promise
   const application = await loadApplication(settings.app);
   const desired = toDesired(await loadManifests(settings.appsDir, manifestOptions(opts)));
   const lock = await acquireReconcileLock(mainUrl, { waitMs: opts.lockWaitMs ?? 30_000, log: opts.log });
-  const store = await openStateStore(mainUrl, { log: opts.log }).catch(async (err) => {
+  const adopt = settings.mainDatabase?.adopt ?? false;
+  const store = await openStateStore(mainUrl, { log: opts.log, adopt }).catch(async (err) => {
     await lock.release();
     throw err;
   });

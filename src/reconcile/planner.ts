@@ -147,9 +147,10 @@ export function dropGraceMs(m: AppManifest, opts: PlanOptions): number {
 
 const DEFAULT_DELETION_GRACE_MS = 86_400_000;
 
-/** An ISO time to the second, as plans show times: rounded up, so a grace is never cut short. */
-function isoSeconds(ms: number): string {
-  return new Date(Math.ceil(ms / 1000) * 1000).toISOString().replace(/\.\d{3}Z$/, 'Z');
+/** An ISO time to the second, as plans show times; `up` for a deadline, so a grace is never cut short. */
+function isoSeconds(ms: number, round: 'up' | 'down'): string {
+  const s = round === 'up' ? Math.ceil(ms / 1000) : Math.floor(ms / 1000);
+  return new Date(s * 1000).toISOString().replace(/\.\d{3}Z$/, 'Z');
 }
 
 /** `deletionPolicy: retain → drop; dropAfter: 24h → 1h` for an update-record step. */
@@ -607,7 +608,8 @@ function planRemoval(name: string, record: AppRecord, app: ActualApp, ctx: Conte
     return sortSteps(steps);
   }
   const graceMs = dropGraceMs(record.spec, ctx.opts);
-  const dropAt = isoSeconds(now + graceMs);
+  // No grace (dropAfter: 0s) is due now, in this very run.
+  const dropAt = graceMs === 0 ? isoSeconds(now, 'down') : isoSeconds(now + graceMs, 'up');
   const drops = dropSteps(name, record, ctx, dropAt, true);
   const droppable = drops.some((s) => s.dueAt !== undefined);
   const when =

@@ -2,6 +2,7 @@ import { AppvisorError } from '../errors.js';
 import type { AppManifest } from '../manifests/types.js';
 import type { Dialect } from '../providers/provider.js';
 import { redactUrl } from '../providers/url.js';
+import { STORE_SCHEMA } from '../state/dialect.js';
 import type { InventoryItem } from '../state/types.js';
 import type { DatabaseTarget, PlanOptions } from './model.js';
 
@@ -55,6 +56,12 @@ export function resolveTarget(m: AppManifest, main: PlanOptions['main']): Databa
       if (main.dialect !== 'postgres') {
         return unsupported(
           `new-schema needs a PostgreSQL main database; the main database is ${main.dialect}`,
+        );
+      }
+      if ((db.schema ?? m.name) === STORE_SCHEMA) {
+        // Adopted or not, the state store's own schema is never an app's.
+        return unsupported(
+          `schema ${STORE_SCHEMA} holds appvisor's state store; set database.schema to another name`,
         );
       }
       return {

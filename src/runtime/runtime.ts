@@ -4,16 +4,26 @@ import type { AdminEventMap } from '../admin/types.js';
 import { AppvisorError } from '../errors.js';
 import type { GatewayApps, ReadyApp } from '../gateway/types.js';
 import type { LoadedManifest } from '../manifests/types.js';
-import type { AppDatabase } from '../providers/provider.js';
+import type { AppDatabase, SqlClient } from '../providers/provider.js';
 import type { ProviderSet } from '../providers/set.js';
 import { openSqlClient } from '../providers/sql/open.js';
 import { type BackoffInput, type BackoffOptions, resolveBackoff } from '../reconcile/backoff.js';
 import type { DatabaseTarget, RuntimeState } from '../reconcile/model.js';
+import { TABLES } from '../state/dialect.js';
+import { refuseForeignTables } from '../state/foreign-tables.js';
 import type { AppStatus, OperatorIntent, StateStore } from '../state/types.js';
 import type { Application } from './contract.js';
 import { AppInstanceRunner, type InstanceError, type InstanceSpec } from './instance.js';
+import { readDataVersion } from './migrations.js';
 
 export const MAIN_APP = 'main';
+
+/**
+ * PostgreSQL: the main app's schema, pinned on its pool. The default search_path
+ * (`"$user", public`) would put its tables in a schema named like the user when there is one,
+ * e.g. the state store's own `appvisor` for a user called appvisor.
+ */
+const MAIN_APP_SCHEMA = 'public';
 
 export interface RuntimeOptions {
   readonly application: Application;
@@ -27,6 +37,11 @@ export interface RuntimeOptions {
   readonly poolMax?: number;
   /** Delays between an app's failed starts. @default 1 s doubling to 5 min */
   readonly backoff?: BackoffInput;
+  /**
+   * Settings `mainDatabase.adopt`: the main app may install into a main database (PostgreSQL:
+   * its schema `public`) that holds tables appvisor did not create. @default false
+   */
+  readonly adoptMainDatabase?: boolean;
 }
 
 /** A routable app: its manifest and where its database lives. */
@@ -318,7 +333,14 @@ export class Runtime implements GatewayApps {
 
   async #openMainDatabase(): Promise<AppDatabase> {
     const url = this.#opts.providers.mainUrl;
-    const client = openSqlClient(url, { max: this.#opts.poolMax ?? 5 });
+    const schema = url.dialect === 'postgres' ? MAIN_APP_SCHEMA : undefined;
+    const client = openSqlClient(url, { max: this.#opts.poolMax ?? 5, ...(schema ? { schema } : {}) });
+    try {
+      await this.#refuseForeignMainData(client, url.redacted);
+    } catch (err) {
+      await client.close().catch(() => undefined);
+      throw err;
+    }
     return {
       dialect: url.dialect,
       client,
@@ -326,8 +348,25 @@ export class Runtime implements GatewayApps {
         dialect: url.dialect,
         ...(url.dialect === 'sqlite' ? { filename: url.filename! } : { url: url.url }),
         database: url.database ?? url.filename ?? '',
+        ...(schema ? { schema } : {}),
       },
     };
+  }
+
+  /**
+   * The main app installs its migrations only into a main database holding nothing but the
+   * state store (on MySQL and SQLite it lives there too) — or data the main app installed itself,
+   * marked by its data version table. Anything else is refused (ADOPT_REFUSED: the start fails,
+   * is logged, and the main app answers 503) before a statement writes, unless adopted.
+   */
+  async #refuseForeignMainData(client: SqlClient, where: string): Promise<void> {
+    if ((await readDataVersion(client)) !== undefined) return;
+    await refuseForeignTables(client, {
+      known: Object.values(TABLES),
+      adopt: this.#opts.adoptMainDatabase ?? false,
+      what: 'the main app',
+      where,
+    });
   }
 
   #emit(app: string, status: AppStatus, error: InstanceError | null): void {

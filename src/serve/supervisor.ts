@@ -73,7 +73,7 @@ export async function startSupervisor(options: SupervisorOptions): Promise<Super
   const mainUrl = parseDatabaseUrl(settings.database.url);
   const main = describeMainDatabase(mainUrl, settings.dataDir);
   const application = await loadApplication(settings.app);
-  const store = await openStateStore(mainUrl, { log });
+  const store = await openStateStore(mainUrl, { log, adopt: settings.mainDatabase?.adopt ?? false });
   const cleanup: (() => Promise<unknown>)[] = [() => store.close()];
   try {
     return await boot(options, { mainUrl, main, application, store, cleanup });
@@ -114,6 +114,7 @@ async function boot(
     startTimeoutMs: options.startTimeoutMs ?? 30_000,
     ...(options.poolMax ? { poolMax: options.poolMax } : {}),
     ...(options.backoff ? { backoff: options.backoff } : {}),
+    adoptMainDatabase: settings.mainDatabase?.adopt ?? false,
   });
   cleanup.push(() => runtime.close());
   const planOptions: PlanOptions = {

@@ -13,6 +13,12 @@ export const TABLES = {
   history: 'appvisor_history',
 } as const;
 
+/**
+ * PostgreSQL: the schema of the state store's tables, apart from the main app's (and anyone
+ * else's) in `public`; the store's connections put it on their search_path (see placement.ts).
+ */
+export const STORE_SCHEMA = 'appvisor';
+
 /** Column types per dialect, for migrations. */
 export interface ColumnTypes {
   /** A primary or indexed key: MySQL cannot index TEXT without a length. */

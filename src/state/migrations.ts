@@ -15,6 +15,7 @@ import {
   TABLES,
   upsert,
 } from './dialect.js';
+import { placeStore } from './placement.js';
 
 export interface Migration {
   readonly version: number;
@@ -97,6 +98,8 @@ export interface MigrationResult {
   readonly from: number;
   readonly to: number;
   readonly storeId: string;
+  /** PostgreSQL: the schema the store was moved from (see placement.ts). */
+  readonly movedFrom?: string;
 }
 
 const MIGRATE_LOCK = 'appvisor:migrate';
@@ -168,14 +171,20 @@ async function lockForMigration(tx: SqlClient, target: string): Promise<() => Pr
 }
 
 /**
- * Brings the store's tables to `SCHEMA_VERSION` (creating them in an empty database) and makes
- * sure it has a store id. Safe to run from several processes at once and on every open.
+ * Brings the store's tables to `SCHEMA_VERSION` (creating them in an empty database, after
+ * `placeStore`: `adopt` lets a new store join tables appvisor did not create) and makes sure it
+ * has a store id. Safe to run from several processes at once and on every open.
  */
-export async function migrate(client: SqlClient, target: string): Promise<MigrationResult> {
+export async function migrate(
+  client: SqlClient,
+  target: string,
+  opts: { readonly adopt?: boolean } = {},
+): Promise<MigrationResult> {
   const t = columnTypes(client.dialect);
   return client.transaction(async (tx) => {
     const unlock = await lockForMigration(tx, target);
     try {
+      const { movedFrom } = await placeStore(tx, { target, adopt: opts.adopt ?? false });
       await tx.exec(metaTableSql(t));
       const from = checkVersion(await readMeta(tx, 'schema_version'), target);
       for (const migration of MIGRATIONS) {
@@ -185,7 +194,7 @@ export async function migrate(client: SqlClient, target: string): Promise<Migrat
       }
       await insertIfAbsent(tx, meta, 'k', { k: 'store_id', v: crypto.randomBytes(8).toString('hex') });
       const storeId = await readMeta(tx, 'store_id');
-      return { from, to: SCHEMA_VERSION, storeId: storeId! };
+      return { from, to: SCHEMA_VERSION, storeId: storeId!, ...(movedFrom ? { movedFrom } : {}) };
     } finally {
       // A failed release means a dead connection, whose named lock the server drops anyway.
       await unlock().catch(() => undefined);

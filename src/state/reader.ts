@@ -12,9 +12,10 @@ import { MysqlClient } from '../providers/sql/mysql.js';
 import { openSqlClient } from '../providers/sql/open.js';
 import { PostgresClient } from '../providers/sql/postgres.js';
 import { type DatabaseUrl, parseDatabaseUrl } from '../providers/url.js';
-import { TABLES, tableExists } from './dialect.js';
+import { STORE_SCHEMA, TABLES, tableExists } from './dialect.js';
 import { guard, requireDatabase, type StoreTarget } from './errors.js';
 import { checkVersion, readMeta } from './migrations.js';
+import { LEGACY_STORE_SCHEMA } from './placement.js';
 import { selectHistory, selectRecord, selectRecords, selectSecret } from './queries.js';
 import type { AppRecord, HistoryEntry, StateReader } from './types.js';
 
@@ -125,8 +126,11 @@ function openReadOnlyClient(parsed: DatabaseUrl, log: Logger | undefined): SqlCl
         max: 2,
         connectionTimeoutMillis: 5_000,
         allowExitOnIdle: true,
-        // A startup parameter, so the server refuses writes from the very first statement.
-        options: '-c default_transaction_read_only=on',
+        // Startup parameters: the server refuses writes from the very first statement, and
+        // unqualified names find the store in its own schema, or where an older appvisor left
+        // it until the next `serve`/`apply` moves it (plan must not move it). A schema that does
+        // not exist is skipped; a store in neither reads as empty.
+        options: `-c default_transaction_read_only=on -c search_path=${STORE_SCHEMA},${LEGACY_STORE_SCHEMA}`,
       });
       pool.on('error', onError);
       return new PostgresClient({ pool, target: pool });

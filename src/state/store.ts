@@ -1,12 +1,14 @@
 /**
  * The state store in the main database (SQLite, PostgreSQL or MySQL/MariaDB): app records,
- * secrets and a short reconcile history per app. It creates and migrates its own tables.
+ * secrets and a short reconcile history per app. It creates and migrates its own tables; on
+ * PostgreSQL they live in their own schema `appvisor` (see placement.ts).
  */
 import type { Logger } from 'pino';
 import { AppvisorError } from '../errors.js';
 import type { SqlClient } from '../providers/provider.js';
 import { openSqlClient } from '../providers/sql/open.js';
 import { type DatabaseUrl, parseDatabaseUrl } from '../providers/url.js';
+import { STORE_SCHEMA } from './dialect.js';
 import { guard, requireDatabase, type StoreTarget } from './errors.js';
 import { migrate } from './migrations.js';
 import {
@@ -29,6 +31,11 @@ export interface StateStoreOptions {
   readonly historyLimit?: number;
   /** Connections in the pool (PostgreSQL, MySQL). @default 4 */
   readonly maxConnections?: number;
+  /**
+   * Whether a new store may be created beside tables appvisor did not create (in the main
+   * database; PostgreSQL: in the schema `appvisor`). Settings `mainDatabase.adopt`. @default false
+   */
+  readonly adopt?: boolean;
   readonly log?: Logger;
 }
 
@@ -141,14 +148,25 @@ export async function openStateStore(
   }
   const client = await guard(where, 'open', async () =>
     openSqlClient(parsed, {
+      // PostgreSQL: search_path = appvisor on every connection (ignored elsewhere). The store's
+      // SQL stays written once with unqualified names for every dialect, and the read-only
+      // reader finds a moved and a not-yet-moved store alike by its own search_path; qualified
+      // names would thread a schema through every query for one dialect's sake.
+      schema: STORE_SCHEMA,
       max: opts.maxConnections ?? DEFAULTS.maxConnections,
       onError: (err) => opts.log?.warn({ err, target: where.target }, 'state store connection lost'),
     }),
   );
   try {
-    const { from, to, storeId } = await guard(where, 'create or migrate tables', () =>
-      oneAtATime(parsed.filename, () => migrate(client, where.target)),
+    const { from, to, storeId, movedFrom } = await guard(where, 'create or migrate tables', () =>
+      oneAtATime(parsed.filename, () => migrate(client, where.target, { adopt: opts.adopt ?? false })),
     );
+    if (movedFrom) {
+      opts.log?.info(
+        { target: where.target, from: movedFrom, to: STORE_SCHEMA },
+        'state store tables moved to their own schema',
+      );
+    }
     if (from !== to) opts.log?.info({ target: where.target, from, to }, 'state store tables migrated');
     return new SqlStateStore(client, where, storeId, historyLimit);
   } catch (err) {

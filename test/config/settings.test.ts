@@ -33,6 +33,7 @@ describe('loadSettings', () => {
       dataDir: path.join(cwd, 'data'),
       database: { url: `sqlite:${path.join(cwd, 'data', 'main.sqlite')}`, connectionBudget: 64 },
       app: undefined,
+      mainDatabase: { adopt: false },
       discoveryAdapter: 'local',
       processAdapter: 'local',
       deletionGraceMs: 86_400_000,
@@ -41,6 +42,7 @@ describe('loadSettings', () => {
     expect(
       Object.isFrozen(settings) && Object.isFrozen(settings.listen) && Object.isFrozen(settings.database),
     ).toBe(true);
+    expect(Object.isFrozen(settings.mainDatabase)).toBe(true);
   });
 
   it('reads appvisor.yaml in the working directory, resolving paths against it', async () => {
@@ -119,6 +121,17 @@ describe('loadSettings', () => {
     );
   });
 
+  it('reads mainDatabase.adopt (default false) and refuses anything but a boolean', async () => {
+    await write('appvisor.yaml', 'mainDatabase: { adopt: true }\n');
+    expect((await loadSettings({ cwd, env: {} })).mainDatabase).toEqual({ adopt: true });
+    await write('appvisor.yaml', 'mainDatabase: {}\n');
+    expect((await loadSettings({ cwd, env: {} })).mainDatabase).toEqual({ adopt: false });
+    await write('appvisor.yaml', 'mainDatabase:\n  adopt: "yes"\n');
+    const err = await failure(loadSettings({ cwd, env: {} }));
+    expect(err.code).toBe('CONFIG_INVALID');
+    expect(err.message).toMatch(/^appvisor\.yaml:2:10: mainDatabase\.adopt /);
+  });
+
   it('accepts an empty appvisor.yaml', async () => {
     await write('appvisor.yaml', '# nothing to change\n');
     expect((await loadSettings({ cwd, env: {} })).listen.port).toBe(13000);
@@ -135,7 +148,7 @@ describe('loadSettings', () => {
       "appvisor.yaml:2:9: listen.port must be a whole number, got '80'",
       "appvisor.yaml:3:3: unknown field 'hots' in listen; did you mean 'host'?",
       'appvisor.yaml:5:8: database.url is not valid: use sqlite:PATH, postgres://user:password@host:port/db or mysql://user:password@host:port/db',
-      "appvisor.yaml:6:1: unknown field 'colour'; allowed: listen, appsDir, dataDir, database, app, deletionGrace",
+      "appvisor.yaml:6:1: unknown field 'colour'; allowed: listen, appsDir, dataDir, database, app, deletionGrace, mainDatabase",
     ]);
   });
 

@@ -74,3 +74,14 @@ export function uniqueName(prefix = 'avt'): string {
 function redact(url: string): string {
   return url.replace(/\/\/([^:@/]*):[^@/]*@/, '//$1:***@');
 }
+
+/** Drops a PostgreSQL role a test created (roles are server-wide; drop what it owned first). */
+export async function dropPgRole(role: string): Promise<void> {
+  const client = new pg.Client({ connectionString: PG_URL });
+  await client.connect();
+  try {
+    await client.query(`DROP ROLE IF EXISTS "${role.replace(/"/g, '""')}"`);
+  } finally {
+    await client.end();
+  }
+}

@@ -82,6 +82,7 @@ const FULL_SETTINGS = {
   database: { url: 'sqlite:x', connectionBudget: 64 },
   app: 'm',
   deletionGrace: '24h',
+  mainDatabase: { adopt: true },
 } as const satisfies DeepRequired<SettingsInput>;
 
 type Schema = {

@@ -1209,7 +1209,8 @@ describe('application identity (SPEC §8.6)', () => {
 
 describe('scheduled drops (SPEC §8.6)', () => {
   const drop = manifest('crm', { deletionPolicy: 'drop' });
-  const at = (ms: number) => new Date(NOW + ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
+  const at = (ms: number) =>
+    new Date(Math.ceil((NOW + ms) / 1000) * 1000).toISOString().replace(/\.\d{3}Z$/, 'Z');
   const HOUR = 3_600_000;
   const gone = (spec: AppManifest, patch = {}): Pick<Case, 'd' | 'a'> => ({
     d: desired([loaded(manifest('other'))]),
@@ -1299,5 +1300,21 @@ describe('sweep of leftovers (SPEC §5)', () => {
       ['sweep', 'database _avtmp_0123456789abcdef on postgres 127.0.0.1:5432: left half-made'],
     ]);
     expect(steps[0]?.target?.database).toBe('_avtmp_0123456789abcdef');
+  });
+});
+
+describe("the state store's schema", () => {
+  it.each([
+    ['named after the app', manifest('appvisor', { database: { mode: 'new-schema' } })],
+    [
+      'set in the manifest',
+      manifest('crm', { database: { mode: 'new-schema', schema: 'appvisor', adopt: true } }),
+    ],
+  ])('is never an app schema (%s), adopt or not', (_label, m) => {
+    const steps = planApp(m.name, desired([loaded(m)]), actual({}), OPTS);
+    expect(steps).toMatchObject([{ action: 'refuse', code: 'UNSUPPORTED_MODE' }]);
+    expect(steps[0]?.detail).toBe(
+      "schema appvisor holds appvisor's state store; set database.schema to another name",
+    );
   });
 });

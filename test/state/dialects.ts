@@ -10,6 +10,7 @@ import mysql from 'mysql2/promise';
 import pg from 'pg';
 import type { Dialect } from '../../src/providers/provider.js';
 import { parseDatabaseUrl, withDatabase } from '../../src/providers/url.js';
+import { STORE_SCHEMA } from '../../src/state/dialect.js';
 import { MYSQL_URL, mysqlServer, PG_URL, postgres, uniqueName } from '../helpers/servers.js';
 
 export interface TestDatabase {
@@ -18,8 +19,10 @@ export interface TestDatabase {
   readonly url: string;
   /** SQLite: the temp folder holding the file. */
   readonly dir?: string;
-  /** Names of the tables in the database (SQLite: none when the file does not exist). */
+  /** Names of the tables in the database (SQLite: none when the file does not exist; PostgreSQL: in any schema). */
   tables(): Promise<string[]>;
+  /** A state store table as `sql` must name it: in the schema `appvisor` on PostgreSQL. */
+  store(table: string): string;
   /** Runs SQL with `?` placeholders directly on the database, bypassing appvisor. */
   sql(statement: string, params?: unknown[]): Promise<Record<string, unknown>[]>;
   drop(): Promise<void>;
@@ -46,6 +49,7 @@ async function sqliteDatabase(): Promise<TestDatabase> {
     dialect: 'sqlite',
     url: `sqlite:${file}`,
     dir,
+    store: (table) => table,
     async tables() {
       if (!fs.existsSync(file)) return [];
       return withDb((db) =>
@@ -84,6 +88,7 @@ async function postgresDatabase(): Promise<TestDatabase> {
   return {
     dialect: 'postgres',
     url,
+    store: (table) => `${STORE_SCHEMA}.${table}`,
     async tables() {
       return admin(async (c) => {
         const { rows } = await c.query<{ t: string }>(
@@ -125,6 +130,7 @@ async function mysqlDatabase(): Promise<TestDatabase> {
   return {
     dialect: 'mysql',
     url,
+    store: (table) => table,
     async tables() {
       return admin(async (c) => {
         const [rows] = await c.query<mysql.RowDataPacket[]>(

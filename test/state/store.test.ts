@@ -41,7 +41,7 @@ for (const { dialect, available, create } of dialects) {
       const store = await open();
       expect((await db.tables()).sort()).toEqual(STORE_TABLES);
       expect(store.storeId).toMatch(/^[0-9a-f]{16}$/);
-      const meta = await db.sql(`SELECT k, v FROM ${TABLES.meta} ORDER BY k`);
+      const meta = await db.sql(`SELECT k, v FROM ${db.store(TABLES.meta)} ORDER BY k`);
       expect(meta).toEqual([
         { k: 'schema_version', v: String(SCHEMA_VERSION) },
         { k: 'store_id', v: store.storeId },
@@ -64,7 +64,7 @@ for (const { dialect, available, create } of dialects) {
     it('agrees on one store id when several processes open a new store at once', async () => {
       const stores = await Promise.all(Array.from({ length: 4 }, () => open()));
       expect(new Set(stores.map((s) => s.storeId)).size).toBe(1);
-      expect(await db.sql(`SELECT k FROM ${TABLES.meta} WHERE k = 'store_id'`)).toHaveLength(1);
+      expect(await db.sql(`SELECT k FROM ${db.store(TABLES.meta)} WHERE k = 'store_id'`)).toHaveLength(1);
     });
 
     it('round-trips records with JSON fields and with optional fields left out', async () => {
@@ -106,7 +106,7 @@ for (const { dialect, available, create } of dialects) {
       expect(crm[1]).not.toHaveProperty('error');
       expect((await store.listHistory('support')).map((e) => e.reconcileId)).toEqual(['r2', 'r1']);
       expect((await store.listHistory('crm', 1)).map((e) => e.reconcileId)).toEqual(['r5']);
-      expect(await db.sql(`SELECT id FROM ${TABLES.history}`)).toHaveLength(5);
+      expect(await db.sql(`SELECT id FROM ${db.store(TABLES.history)}`)).toHaveLength(5);
       expect(await store.listHistory('nobody')).toEqual([]);
     });
 
@@ -132,7 +132,7 @@ for (const { dialect, available, create } of dialects) {
 
     it('refuses a store written by a newer appvisor instead of touching it', async () => {
       await (await open()).close();
-      await db.sql(`UPDATE ${TABLES.meta} SET v = ? WHERE k = ?`, [
+      await db.sql(`UPDATE ${db.store(TABLES.meta)} SET v = ? WHERE k = ?`, [
         String(SCHEMA_VERSION + 1),
         'schema_version',
       ]);
@@ -148,7 +148,7 @@ for (const { dialect, available, create } of dialects) {
     it('reports a corrupt record as STATE_STORE_FAILED naming the app', async () => {
       const store = await open();
       await store.putRecord(minimalRecord('crm'));
-      await db.sql(`UPDATE ${TABLES.apps} SET spec = ? WHERE name = ?`, ['{not json', 'crm']);
+      await db.sql(`UPDATE ${db.store(TABLES.apps)} SET spec = ? WHERE name = ?`, ['{not json', 'crm']);
 
       const err = await store.getRecord('crm').catch((e: unknown) => e);
       expect(err).toMatchObject({ code: 'STATE_STORE_FAILED', retryable: true });

@@ -31,9 +31,9 @@ for (const { dialect, available, create } of dialects) {
       await v2.close();
       // Turn it back into what appvisor with layout v1 left behind.
       for (const column of ['data_version', 'application', 'drop_at', 'operator_intent']) {
-        await db.sql(`ALTER TABLE ${TABLES.apps} DROP COLUMN ${column}`);
+        await db.sql(`ALTER TABLE ${db.store(TABLES.apps)} DROP COLUMN ${column}`);
       }
-      await db.sql(`UPDATE ${TABLES.meta} SET v = '1' WHERE k = 'schema_version'`);
+      await db.sql(`UPDATE ${db.store(TABLES.meta)} SET v = '1' WHERE k = 'schema_version'`);
 
       const reader = await openStateReader(db.url);
       expect((await reader.getRecord('crm'))?.name).toBe('crm');
@@ -60,7 +60,7 @@ for (const { dialect, available, create } of dialects) {
         // A record write (a reconcile's) never undoes the operator's intent.
         await store.putRecord({ ...minimalRecord('crm'), dataVersion: 2 });
         expect((await store.getRecord('crm'))?.intent).toEqual(intent);
-        const meta = await db.sql(`SELECT v FROM ${TABLES.meta} WHERE k = 'schema_version'`);
+        const meta = await db.sql(`SELECT v FROM ${db.store(TABLES.meta)} WHERE k = 'schema_version'`);
         expect(meta).toEqual([{ v: String(SCHEMA_VERSION) }]);
       } finally {
         await store.close();
