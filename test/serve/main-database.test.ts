@@ -102,7 +102,7 @@ for (const { dialect, available, create } of await dialectsUnderTest()) {
       const answer = await serve.request('/api/info');
       expect(answer.status).toBe(200);
       expect(answer.body.name).toBe('main');
-      expect(await mainTables()).toEqual(['appvisor_data_version', 'notes', 'users']);
+      expect(await mainTables()).toEqual(['appvisor_application', 'appvisor_data_version', 'notes', 'users']);
     });
 
     it('keeps running a main app that installed itself, whatever was added beside it later', async () => {
@@ -145,7 +145,12 @@ for (const { dialect, available, create } of await dialectsUnderTest()) {
         url.username = role;
         const serve = await serveOn({ url: url.href });
         expect((await serve.request('/api/info')).status).toBe(200);
-        expect(await mainTables()).toEqual(['appvisor_data_version', 'notes', 'users']);
+        expect(await mainTables()).toEqual([
+          'appvisor_application',
+          'appvisor_data_version',
+          'notes',
+          'users',
+        ]);
         expect(
           await db.sql('SELECT table_name FROM information_schema.tables WHERE table_schema = ?', [role]),
         ).toEqual([]);
