@@ -90,6 +90,7 @@ export function resolveSettings(
           : parseBudget(budget),
     }),
     app: app === undefined ? undefined : path.resolve(cwd, app),
+    admin: Object.freeze(input.admin?.hosts ? { hosts: Object.freeze([...input.admin.hosts]) } : {}),
     discoveryAdapter: adapter('APP_DISCOVERY_ADAPTER', fromEnv('APP_DISCOVERY_ADAPTER'), DISCOVERY_ADAPTERS),
     processAdapter: adapter('APP_PROCESS_ADAPTER', fromEnv('APP_PROCESS_ADAPTER'), PROCESS_ADAPTERS),
     configFile: opts.configFile,

@@ -18,6 +18,15 @@ export interface SettingsInput {
   };
   /** Module path of the application every instance runs. @default the built-in sample app */
   app?: string;
+  /** The supervisor's own routes, `/_supervisor/…` (admin UI and API, healthz, readyz, metrics). */
+  admin?: {
+    /**
+     * Host names on which `/_supervisor/…` answers (case-insensitive, any port); on any other
+     * host those paths go to the main app like any other path. An app's domain never serves them.
+     * @default every host that is not one of an app's `domains`
+     */
+    hosts?: string[];
+  };
 }
 
 export const DISCOVERY_ADAPTERS = ['local'] as const;
@@ -37,6 +46,8 @@ export interface Settings {
   };
   /** Absolute module path, or undefined for the built-in sample app. */
   readonly app: string | undefined;
+  /** Always set by loadSettings; optional so hand-built settings may omit it (no host restriction). */
+  readonly admin?: { readonly hosts?: readonly string[] };
   readonly discoveryAdapter: (typeof DISCOVERY_ADAPTERS)[number];
   readonly processAdapter: (typeof PROCESS_ADAPTERS)[number];
   /** Absolute path of the appvisor.yaml that was read, if any. */

@@ -149,6 +149,14 @@ function describe(err: ErrorObject): Described | undefined {
       }
       return { path, atKey: false, message };
     }
+    case 'minItems': {
+      const limit = Number(params.limit);
+      return {
+        path,
+        atKey: false,
+        message: `${label} must list at least ${limit} ${limit === 1 ? 'entry' : 'entries'}`,
+      };
+    }
     case 'uniqueItems': {
       // Ajv names both copies; point at the later one.
       const index = Math.max(Number(params.i), Number(params.j));

@@ -265,6 +265,7 @@ async function boot(
     supervisor: (req, res, path) => supervisorRoutes(req, res, SUPERVISOR_PREFIX + path),
     log,
     startTimeoutMs: options.startTimeoutMs ?? 30_000,
+    supervisorHosts: settings.admin?.hosts,
   });
   const address = await gateway.listen(settings.listen.port, settings.listen.host);
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;

@@ -80,6 +80,7 @@ const FULL_SETTINGS = {
   dataDir: 'd',
   database: { url: 'sqlite:x', connectionBudget: 64 },
   app: 'm',
+  admin: { hosts: ['admin.example.com'] },
 } as const satisfies DeepRequired<SettingsInput>;
 
 type Schema = {

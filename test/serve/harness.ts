@@ -31,6 +31,8 @@ export interface HarnessOptions {
   readonly supervisor?: Partial<Omit<SupervisorOptions, 'settings' | 'log'>>;
   /** Do not wait for `ready` in `startServe`. */
   readonly noWait?: boolean;
+  /** Settings beyond the ones the harness sets (e.g. `admin`). */
+  readonly settings?: Partial<Settings>;
 }
 
 export interface JsonAnswer {
@@ -171,6 +173,7 @@ export async function startServe(options: HarnessOptions = {}): Promise<Serve> {
     discoveryAdapter: 'local',
     processAdapter: 'local',
     configFile: undefined,
+    ...options.settings,
   };
   const sup = await startSupervisor({
     settings,
