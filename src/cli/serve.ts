@@ -1,5 +1,8 @@
 import type { Command } from 'commander';
+import { ADMIN_TOKEN_ENV } from '../admin/token.js';
+import type { Settings } from '../config/types.js';
 import { messageOf } from '../errors.js';
+import { normaliseHost } from '../gateway/route.js';
 import { createLogger } from '../log.js';
 import { startSupervisor } from '../serve/supervisor.js';
 import {
@@ -43,9 +46,11 @@ export async function runServe(ctx: CliContext, opts: CommonOptions): Promise<nu
   );
 
   const supervisor = await startSupervisor({ settings, log, env: ctx.env });
+  const admin = adminUrl(supervisor.url, settings);
+  const token = supervisor.adminTokenFile ?? ADMIN_TOKEN_ENV;
   log.info(
-    { url: supervisor.url, admin: `${supervisor.url}/_supervisor/`, appsDir: settings.appsDir },
-    'serving; admin UI at /_supervisor/ (token: APPVISOR_ADMIN_TOKEN or data/admin-token)',
+    { url: supervisor.url, admin, appsDir: settings.appsDir, adminTokenFrom: token },
+    `serving; admin UI at ${admin} (token: ${token})`,
   );
   await new Promise<void>((resolve) => {
     let stopping = false;
@@ -70,4 +75,14 @@ export async function runServe(ctx: CliContext, opts: CommonOptions): Promise<nu
     process.once('SIGTERM', stop);
   });
   return 0;
+}
+
+/** The admin UI's URL: on the listen address, or on the first of `admin.hosts` when that address is not one of them. */
+function adminUrl(url: string, settings: Settings): string {
+  const hosts = settings.admin?.hosts;
+  const listened = new URL(url);
+  if (hosts === undefined || hosts.some((h) => normaliseHost(h) === normaliseHost(listened.host))) {
+    return `${url}/_supervisor/`;
+  }
+  return `http://${hosts[0]}:${listened.port}/_supervisor/`;
 }

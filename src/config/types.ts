@@ -11,7 +11,7 @@ export interface SettingsInput {
   /** @default 'data' */
   dataDir?: string;
   database?: {
-    /** Main database; holds the state store. @default 'sqlite:data/main.sqlite' */
+    /** Main database; holds the state store. @default 'sqlite:<dataDir>/main.sqlite' */
     url?: string;
     /** Most open connections of all app pools to one PostgreSQL server. @default 64 */
     connectionBudget?: number;

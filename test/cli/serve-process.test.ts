@@ -1,0 +1,115 @@
+/**
+ * `appvisor serve` as a real process (tsx, JSON log lines on stdout): what its log says, and
+ * what its process-wide error handlers do.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterEach, describe, expect, it } from 'vitest';
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const CLI = path.join(ROOT, 'src/cli/main.ts');
+// Resolved here: `--import tsx` alone would look for tsx from the temp folder the process runs in.
+const TSX = import.meta.resolve('tsx');
+
+type LogLine = Record<string, unknown> & { msg?: string };
+
+interface ServeProcess {
+  readonly child: ChildProcess;
+  readonly lines: LogLine[];
+  /** Resolves with the first log line (already seen or to come) that `match` accepts. */
+  line(match: (line: LogLine) => boolean, what: string, timeoutMs?: number): Promise<LogLine>;
+  /** SIGTERM, then the exit code. */
+  stop(): Promise<number | null>;
+}
+
+function startServeProcess(cwd: string, env: NodeJS.ProcessEnv): ServeProcess {
+  const child = spawn(process.execPath, ['--import', TSX, CLI, 'serve'], {
+    cwd,
+    env: { PATH: process.env.PATH, APPVISOR_PORT: '0', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const lines: LogLine[] = [];
+  const waiters = new Set<() => void>();
+  let buffer = '';
+  let stderr = '';
+  child.stderr!.on('data', (chunk: Buffer) => {
+    stderr += chunk.toString();
+  });
+  child.stdout!.on('data', (chunk: Buffer) => {
+    buffer += chunk.toString();
+    const parts = buffer.split('\n');
+    buffer = parts.pop()!;
+    for (const part of parts) {
+      if (part.trim() === '') continue;
+      try {
+        lines.push(JSON.parse(part) as LogLine);
+      } catch {
+        lines.push({ msg: part });
+      }
+    }
+    for (const wake of waiters) wake();
+  });
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  return {
+    child,
+    lines,
+    line(match, what, timeoutMs = 20_000) {
+      return new Promise((resolve, reject) => {
+        const check = (): void => {
+          const found = lines.find(match);
+          if (found === undefined) return;
+          waiters.delete(check);
+          clearTimeout(timer);
+          resolve(found);
+        };
+        const timer = setTimeout(() => {
+          waiters.delete(check);
+          const seen = lines.map((l) => l.msg).join(' | ');
+          reject(new Error(`timed out waiting for ${what}; log: ${seen}; stderr: ${stderr}`));
+        }, timeoutMs);
+        waiters.add(check);
+        check();
+        void exited.then(() => {
+          if (waiters.has(check)) {
+            waiters.delete(check);
+            clearTimeout(timer);
+            reject(new Error(`serve exited before ${what}; stderr: ${stderr}`));
+          }
+        });
+      });
+    },
+    async stop() {
+      if (child.exitCode === null) child.kill('SIGTERM');
+      return exited;
+    },
+  };
+}
+
+let proc: ServeProcess | undefined;
+let dir: string | undefined;
+
+afterEach(async () => {
+  await proc?.stop();
+  proc = undefined;
+  if (dir) await fs.rm(dir, { recursive: true, force: true });
+  dir = undefined;
+});
+
+describe('serve as a process', () => {
+  it('names the real admin-token file under APPVISOR_DATA_DIR in its startup log', async () => {
+    dir = await fs.mkdtemp(path.join(os.tmpdir(), 'appvisor-serve-proc-'));
+    await fs.mkdir(path.join(dir, 'apps.d'));
+    const dataDir = path.join(dir, 'state');
+    proc = startServeProcess(dir, { APPVISOR_DATA_DIR: dataDir });
+    const serving = await proc.line((l) => l.msg?.startsWith('serving') === true, 'the serving line');
+    const file = path.join(dataDir, 'admin-token');
+    expect(serving.adminTokenFrom).toBe(file);
+    expect(serving.msg).toContain(`(token: ${file})`);
+    expect(serving.msg).not.toContain('data/admin-token');
+    expect((await fs.readFile(file, 'utf8')).trim()).toMatch(/^[A-Za-z0-9_-]{40,}$/);
+    expect(await proc.stop()).toBe(0);
+  });
+});
