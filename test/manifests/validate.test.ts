@@ -204,3 +204,21 @@ describe('schema errors, in words and at the right place', () => {
     expect(errorsOf(manifest('x', 'database:', ...lines))).toEqual([]);
   });
 });
+
+describe('syntax errors at the place to fix', () => {
+  it('reports an unclosed quote at the line:column where it opens, not at the end of the file', () => {
+    const text =
+      'apiVersion: appvisor/v1\nkind: App\nname: "crm\ndisplayName: CRM\ndomains: [crm.example.com]\n';
+    const result = validateManifestText(text, 'apps.d/crm.yaml', {});
+    expect(result.ok).toBe(false);
+    if (result.ok) return;
+    expect(result.invalid.errors).toEqual([
+      {
+        file: 'apps.d/crm.yaml',
+        line: 3,
+        column: 7,
+        message: 'YAML syntax error: the quote (") opened here is never closed',
+      },
+    ]);
+  });
+});
