@@ -1,15 +1,89 @@
 /**
- * The CLI's side of the admin API (`status`, `start`, `stop`): finds the token, calls a running
- * server, and turns every failure into a message that says what to do.
+ * The CLI's side of the admin API (`status`, `start`, `stop`): finds the server and the token
+ * from the same settings as `serve`, calls it, and turns every failure into a message that says
+ * what to do.
  */
 
 import fs from 'node:fs/promises';
+import http from 'node:http';
+import https from 'node:https';
 import os from 'node:os';
 import path from 'node:path';
 import { ADMIN_TOKEN_ENV, ADMIN_TOKEN_FILE } from '../admin/token.js';
+import type { Settings } from '../config/types.js';
 import { AppvisorError, messageOf } from '../errors.js';
+import { normaliseHost } from '../gateway/route.js';
 
-export const DEFAULT_URL = 'http://127.0.0.1:13000';
+/** `--url`'s help. */
+export const URL_OPTION_HELP =
+  "the server (default: serve's listen address from the settings, http://127.0.0.1:13000 unless changed)";
+
+/** What the client commands' help says about finding the server and the token. */
+export const CLIENT_HELP = [
+  'Finds the server as serve listens: listen.host and listen.port from --config or ./appvisor.yaml,',
+  'APPVISOR_HOST and APPVISOR_PORT winning (0.0.0.0 or :: is reached on 127.0.0.1 or [::1]); --url wins over all.',
+  'Reads the admin token from APPVISOR_ADMIN_TOKEN or <dataDir>/admin-token (APPVISOR_DATA_DIR or dataDir; default data).',
+].join('\n');
+
+/** How long one call may take. */
+const TIMEOUT_MS = 10_000;
+
+/** Where a client reaches a running server. */
+export interface ServerTarget {
+  /** The server, e.g. `http://127.0.0.1:13000`; messages name it. */
+  readonly url: string;
+  /**
+   * The Host header to send instead of the URL's: the first `admin.hosts` entry when the
+   * address connected to is not one of them (the supervisor answers only there).
+   */
+  readonly host?: string;
+  /** `--url`, or the listen address of the settings. */
+  readonly from: 'flag' | 'settings';
+}
+
+/**
+ * The server a client command talks to: `--url` when given, else `serve`'s listen address from
+ * the same settings (`--config`, appvisor.yaml, APPVISOR_HOST, APPVISOR_PORT). A wildcard listen
+ * host (0.0.0.0, ::) is reached on the loopback address of its family.
+ */
+export function serverTarget(settings: Settings, url?: string): ServerTarget {
+  if (url !== undefined) {
+    let parsed: URL | undefined;
+    try {
+      parsed = new URL(url);
+    } catch {
+      parsed = undefined;
+    }
+    if (parsed === undefined || (parsed.protocol !== 'http:' && parsed.protocol !== 'https:')) {
+      throw new AppvisorError('CONFIG_INVALID', {
+        detail: `--url must be an http:// or https:// URL, got '${url}'`,
+      });
+    }
+    return { url, from: 'flag' };
+  }
+  const { port } = settings.listen;
+  if (port === 0) {
+    throw new AppvisorError('CONFIG_INVALID', {
+      detail:
+        'the settings say listen.port 0 (serve picks a free port), so the server cannot be found from them; pass --url with the address serve logged',
+    });
+  }
+  const host = connectHost(settings.listen.host);
+  const target = { url: `http://${host}:${port}`, from: 'settings' as const };
+  const adminHosts = settings.admin?.hosts;
+  if (adminHosts === undefined || adminHosts.some((h) => normaliseHost(h) === normaliseHost(host))) {
+    return target;
+  }
+  return { ...target, host: `${adminHosts[0]}:${port}` };
+}
+
+/** The address to connect to for a listen host; IPv6 literals in brackets. */
+function connectHost(listen: string): string {
+  const bare = listen.startsWith('[') && listen.endsWith(']') ? listen.slice(1, -1) : listen;
+  if (bare === '0.0.0.0') return '127.0.0.1';
+  if (bare.includes(':')) return /^[0:]+$/.test(bare) ? '[::1]' : `[${bare}]`;
+  return bare;
+}
 
 /** APPVISOR_ADMIN_TOKEN, else `<dataDir>/admin-token`. */
 export async function readAdminToken(dataDir: string, env: NodeJS.ProcessEnv = process.env): Promise<string> {
@@ -23,7 +97,7 @@ export async function readAdminToken(dataDir: string, env: NodeJS.ProcessEnv = p
     // Reported below with the fix.
   }
   throw new AppvisorError('CONFIG_INVALID', {
-    detail: `no admin token: set ${ADMIN_TOKEN_ENV}, or run this where ${file} exists (appvisor serve writes it on first start)`,
+    detail: `no admin token: set ${ADMIN_TOKEN_ENV}, or run this where ${file} exists (appvisor serve writes it on first start; APPVISOR_DATA_DIR or dataDir moves it)`,
   });
 }
 
@@ -40,46 +114,42 @@ function cliClient(): string {
 
 /** Calls the admin API; resolves with the parsed JSON body of a 2xx answer. */
 export async function adminRequest<T>(
-  baseUrl: string,
+  target: ServerTarget,
   token: string,
   method: 'GET' | 'POST',
   route: string,
 ): Promise<T> {
-  const url = new URL(route, baseUrl.endsWith('/') ? baseUrl : `${baseUrl}/`);
-  let res: Response;
+  const baseUrl = target.url;
+  let res: { status: number; text: string };
   try {
-    res = await fetch(url, {
-      method,
-      headers: {
-        authorization: `Bearer ${token}`,
-        accept: 'application/json',
-        // Names who asked in the app's record and log (an operator's stop says who stopped it).
-        'x-appvisor-client': cliClient(),
-      },
-      signal: AbortSignal.timeout(10_000),
-    });
+    res = await send(target, token, method, route);
   } catch (err) {
-    const cause = (err as { cause?: { code?: string; message?: string } }).cause;
+    const e = err as { code?: string; name?: string };
+    const reason =
+      e.name === 'AbortError' ? `no answer within ${TIMEOUT_MS / 1000} s` : (e.code ?? messageOf(err));
+    const hint =
+      target.from === 'flag'
+        ? '--url sets another address'
+        : 'the address is listen.host and listen.port of the settings: APPVISOR_HOST, APPVISOR_PORT, appvisor.yaml or --config; --url sets another';
     throw new AppvisorError('SERVER_UNREACHABLE', {
       url: baseUrl,
-      detail: `${cause?.code ?? cause?.message ?? messageOf(err)}; is \`appvisor serve\` running there? (--url sets another address)`,
+      detail: `${reason}; is \`appvisor serve\` running there? (${hint})`,
     });
   }
-  const text = await res.text();
   let body: unknown;
   try {
-    body = text ? JSON.parse(text) : undefined;
+    body = res.text ? JSON.parse(res.text) : undefined;
   } catch {
     body = undefined;
   }
-  if (res.ok) return body as T;
+  if (res.status >= 200 && res.status < 300) return body as T;
   const error = (body as { error?: { code?: string; message?: string } } | undefined)?.error;
   if (res.status === 401) {
     throw new AppvisorError(
       'UNAUTHORIZED',
       {},
       {
-        message: `the server at ${baseUrl} refused the admin token; use the token from its data/admin-token or ${ADMIN_TOKEN_ENV}`,
+        message: `the server at ${baseUrl} refused the admin token; use the token from its <dataDir>/admin-token or ${ADMIN_TOKEN_ENV}`,
       },
     );
   }
@@ -94,6 +164,36 @@ export async function adminRequest<T>(
   throw new AppvisorError(
     'APP_ERROR',
     {},
-    { message: `${error?.code ?? `HTTP ${res.status}`}: ${error?.message ?? text}` },
+    { message: `${error?.code ?? `HTTP ${res.status}`}: ${error?.message ?? res.text}` },
   );
+}
+
+/** One request with node:http(s): fetch() cannot send a Host header of its own choosing. */
+function send(
+  target: ServerTarget,
+  token: string,
+  method: string,
+  route: string,
+): Promise<{ status: number; text: string }> {
+  const url = new URL(route, target.url.endsWith('/') ? target.url : `${target.url}/`);
+  const client = url.protocol === 'https:' ? https : http;
+  const headers: http.OutgoingHttpHeaders = {
+    authorization: `Bearer ${token}`,
+    accept: 'application/json',
+    // Names who asked in the app's record and log (an operator's stop says who stopped it).
+    'x-appvisor-client': cliClient(),
+  };
+  if (target.host !== undefined) headers.host = target.host;
+  return new Promise((resolve, reject) => {
+    const req = client.request(url, { method, headers, signal: AbortSignal.timeout(TIMEOUT_MS) }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (chunk: Buffer) => chunks.push(chunk));
+      res.on('error', reject);
+      res.on('end', () =>
+        resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }),
+      );
+    });
+    req.on('error', reject);
+    req.end();
+  });
 }

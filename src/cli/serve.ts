@@ -1,6 +1,11 @@
 import type { Command } from 'commander';
+import type { Logger } from 'pino';
+import { ADMIN_TOKEN_ENV } from '../admin/token.js';
+import type { Settings } from '../config/types.js';
 import { messageOf } from '../errors.js';
+import { normaliseHost } from '../gateway/route.js';
 import { createLogger } from '../log.js';
+import { currentApp } from '../runtime/app-context.js';
 import { startSupervisor } from '../serve/supervisor.js';
 import {
   action,
@@ -33,19 +38,18 @@ export function registerServe(program: Command, ctx: CliContext): Command {
 export async function runServe(ctx: CliContext, opts: CommonOptions): Promise<number> {
   const settings = await settingsFor(ctx, opts);
   const log = createLogger();
-  // One app's stray async error must not take every other app down with it: log it loudly
-  // and keep serving. (A handler's own errors are contained per request by the gateway.)
-  process.on('unhandledRejection', (reason) =>
-    log.error({ err: messageOf(reason) }, 'unhandled promise rejection'),
-  );
-  process.on('uncaughtException', (err) =>
-    log.error({ err: messageOf(err), stack: err.stack }, 'uncaught exception'),
-  );
+  // One app's stray async error must not take every other app down with it: log it loudly,
+  // naming the app whose code scheduled it (see runtime/app-context.ts), and keep serving.
+  // (A handler's own errors are contained per request by the gateway.)
+  process.on('unhandledRejection', (reason) => logStray(log, 'unhandled promise rejection', reason));
+  process.on('uncaughtException', (err) => logStray(log, 'uncaught exception', err));
 
   const supervisor = await startSupervisor({ settings, log, env: ctx.env });
+  const admin = adminUrl(supervisor.url, settings);
+  const token = supervisor.adminTokenFile ?? ADMIN_TOKEN_ENV;
   log.info(
-    { url: supervisor.url, admin: `${supervisor.url}/_supervisor/`, appsDir: settings.appsDir },
-    'serving; admin UI at /_supervisor/ (token: APPVISOR_ADMIN_TOKEN or data/admin-token)',
+    { url: supervisor.url, admin, appsDir: settings.appsDir, adminTokenFrom: token },
+    `serving; admin UI at ${admin} (token: ${token})`,
   );
   await new Promise<void>((resolve) => {
     let stopping = false;
@@ -70,4 +74,20 @@ export async function runServe(ctx: CliContext, opts: CommonOptions): Promise<nu
     process.once('SIGTERM', stop);
   });
   return 0;
+}
+
+function logStray(log: Logger, what: string, err: unknown): void {
+  const app = currentApp();
+  const stack = err instanceof Error ? err.stack : undefined;
+  log.error({ app, err: messageOf(err), stack }, app === undefined ? what : `${what} in app ${app}`);
+}
+
+/** The admin UI's URL: on the listen address, or on the first of `admin.hosts` when that address is not one of them. */
+function adminUrl(url: string, settings: Settings): string {
+  const hosts = settings.admin?.hosts;
+  const listened = new URL(url);
+  if (hosts === undefined || hosts.some((h) => normaliseHost(h) === normaliseHost(listened.host))) {
+    return `${url}/_supervisor/`;
+  }
+  return `http://${hosts[0]}:${listened.port}/_supervisor/`;
 }

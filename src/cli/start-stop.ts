@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import type { AppView } from '../runtime/view.js';
-import { adminRequest, DEFAULT_URL, readAdminToken } from './admin-client.js';
+import { adminRequest, CLIENT_HELP, readAdminToken, serverTarget, URL_OPTION_HELP } from './admin-client.js';
 import {
   action,
   type CliContext,
@@ -11,7 +11,7 @@ import {
 } from './common.js';
 
 interface Flags extends CommonOptions {
-  readonly url: string;
+  readonly url?: string;
 }
 
 /** `appvisor start NAME` and `appvisor stop NAME`: ask a running server. */
@@ -20,10 +20,10 @@ export function registerStartStop(program: Command, ctx: CliContext): void {
     const cmd = program
       .command(`${verb} <name>`)
       .description(`ask a running server to ${verb} one app`)
-      .option('--url <url>', 'the server', DEFAULT_URL)
+      .option('--url <url>', URL_OPTION_HELP)
       .addHelpText(
         'after',
-        `\n${verb === 'stop' ? 'A stop of a with-main app is sticky until a start, a manifest change or a restart of the server.\n' : ''}Exit codes: 0, 1 refused, unknown app or unreachable.`,
+        `\n${CLIENT_HELP}\n${verb === 'stop' ? 'A stop is kept on the app's record: it holds across restarts and manifest changes until a start, and visits get 503 APP_STOPPED.\n' : ''}Exit codes: 0, 1 refused, unknown app or unreachable.`,
       );
     withConfigOption(cmd);
     cmd.action(action(ctx, (name: string, opts: Flags) => runStartStop(ctx, verb, name, opts)));
@@ -37,9 +37,10 @@ export async function runStartStop(
   opts: Flags,
 ): Promise<number> {
   const settings = await settingsFor(ctx, opts);
+  const target = serverTarget(settings, opts.url);
   const token = await readAdminToken(settings.dataDir, ctx.env);
   const app = await adminRequest<AppView>(
-    opts.url,
+    target,
     token,
     'POST',
     `_supervisor/api/apps/${encodeURIComponent(name)}/${verb}`,

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import type { AppView } from '../runtime/view.js';
-import { adminRequest, DEFAULT_URL, readAdminToken } from './admin-client.js';
+import { adminRequest, CLIENT_HELP, readAdminToken, serverTarget, URL_OPTION_HELP } from './admin-client.js';
 import {
   action,
   type CliContext,
@@ -15,7 +15,7 @@ import {
 } from './common.js';
 
 interface StatusFlags extends CommonOptions {
-  readonly url: string;
+  readonly url?: string;
 }
 
 /** `appvisor status`: the apps of a running server. */
@@ -23,11 +23,8 @@ export function registerStatus(program: Command, ctx: CliContext): Command {
   const cmd = program
     .command('status')
     .description('show the apps of a running server')
-    .option('--url <url>', 'the server', DEFAULT_URL)
-    .addHelpText(
-      'after',
-      '\nReads the admin token from APPVISOR_ADMIN_TOKEN or data/admin-token.\nExit codes: 0, 1 unreachable or refused.',
-    );
+    .option('--url <url>', URL_OPTION_HELP)
+    .addHelpText('after', `\n${CLIENT_HELP}\nExit codes: 0, 1 unreachable or refused.`);
   withConfigOption(cmd);
   withJsonOption(cmd);
   return cmd.action(action(ctx, (opts: StatusFlags) => runStatus(ctx, opts)));
@@ -35,8 +32,9 @@ export function registerStatus(program: Command, ctx: CliContext): Command {
 
 export async function runStatus(ctx: CliContext, opts: StatusFlags): Promise<number> {
   const settings = await settingsFor(ctx, opts);
+  const target = serverTarget(settings, opts.url);
   const token = await readAdminToken(settings.dataDir, ctx.env);
-  const apps = await adminRequest<AppView[]>(opts.url, token, 'GET', '_supervisor/api/apps');
+  const apps = await adminRequest<AppView[]>(target, token, 'GET', '_supervisor/api/apps');
   if (opts.json) {
     println(ctx.stdout, JSON.stringify(apps, null, 2));
     return 0;

@@ -93,6 +93,7 @@ export function resolveSettings(
     }),
     app: app === undefined ? undefined : path.resolve(cwd, app),
     mainDatabase: Object.freeze({ adopt: input.mainDatabase?.adopt ?? false }),
+    admin: Object.freeze(input.admin?.hosts ? { hosts: Object.freeze([...input.admin.hosts]) } : {}),
     discoveryAdapter: adapter('APP_DISCOVERY_ADAPTER', fromEnv('APP_DISCOVERY_ADAPTER'), DISCOVERY_ADAPTERS),
     processAdapter: adapter('APP_PROCESS_ADAPTER', fromEnv('APP_PROCESS_ADAPTER'), PROCESS_ADAPTERS),
     deletionGraceMs: parseGrace(fromEnv('APPVISOR_DELETION_GRACE'), input.deletionGrace),

@@ -11,7 +11,7 @@ export interface SettingsInput {
   /** @default 'data' */
   dataDir?: string;
   database?: {
-    /** Main database; holds the state store. @default 'sqlite:data/main.sqlite' */
+    /** Main database; holds the state store. @default 'sqlite:<dataDir>/main.sqlite' */
     url?: string;
     /** Most open connections of all app pools to one PostgreSQL server. @default 64 */
     connectionBudget?: number;
@@ -29,6 +29,15 @@ export interface SettingsInput {
      * schemas `appvisor` and `public`) that holds tables appvisor did not create. @default false
      */
     adopt?: boolean;
+  };
+  /** The supervisor's own routes, `/_supervisor/…` (admin UI and API, healthz, readyz, metrics). */
+  admin?: {
+    /**
+     * Host names on which `/_supervisor/…` answers (case-insensitive, any port); on any other
+     * host those paths go to the main app like any other path. An app's domain never serves them.
+     * @default every host that is not one of an app's `domains`
+     */
+    hosts?: string[];
   };
 }
 
@@ -51,6 +60,8 @@ export interface Settings {
   readonly app: string | undefined;
   /** Always set by loadSettings; optional so hand-built settings may omit it (adopt: false). */
   readonly mainDatabase?: { readonly adopt: boolean };
+  /** Always set by loadSettings; optional so hand-built settings may omit it (no host restriction). */
+  readonly admin?: { readonly hosts?: readonly string[] };
   readonly discoveryAdapter: (typeof DISCOVERY_ADAPTERS)[number];
   readonly processAdapter: (typeof PROCESS_ADAPTERS)[number];
   /** Milliseconds between a removal and the scheduled drop (deletionPolicy: drop). */

@@ -2,7 +2,7 @@ import type { GatewayApps } from './types.js';
 
 /** Where one request goes (SPEC §6). */
 export type Route =
-  /** `/_supervisor` and below, whatever the Host. `path` is below the prefix, without the query ('' for exactly `/_supervisor`). */
+  /** `/_supervisor` and below, on a supervisor host. `path` is below the prefix, without the query ('' for exactly `/_supervisor`). */
   | { readonly kind: 'supervisor'; readonly path: string }
   /** Exactly `/apps/<name>` (308 to `/apps/<name>/`, query kept). */
   | { readonly kind: 'redirect'; readonly location: string }
@@ -51,6 +51,15 @@ function decodeOnce(segment: string): string | undefined {
   }
 }
 
+/** What routing needs besides the apps. */
+export interface RouteOptions {
+  /**
+   * Normalised hosts (see {@link normaliseHost}) on which `/_supervisor` answers; undefined:
+   * every host that is not an app's domain.
+   */
+  readonly supervisorHosts?: ReadonlySet<string> | undefined;
+}
+
 /**
  * Routes one request by its raw URL and Host only (no other header, no query parameter).
  * Pure: no I/O, nothing but `has` and `appForDomain` is asked of `apps`.
@@ -58,31 +67,37 @@ function decodeOnce(segment: string): string | undefined {
  * Dot segments are never resolved: the segment after `/apps/` is decoded once and must be a
  * valid, known app name, so `/apps/../_supervisor`, `/apps/%2e%2e/` or `/apps/a%2F..%2F/`
  * end as `not-found`, and whatever follows a valid name stays inside that app.
- * Precedence: supervisor, then a custom domain (the whole host belongs to that app), then
- * `/apps/<name>`, then the main app.
+ * Precedence: a custom domain (the whole host belongs to that app, `/_supervisor` included),
+ * then the supervisor (on a supervisor host only), then `/apps/<name>`, then the main app.
  */
 export function resolveRoute(
   host: string | undefined,
   rawUrl: string,
   apps: Pick<GatewayApps, 'has' | 'appForDomain'>,
+  options: RouteOptions = {},
 ): Route {
   const query = rawUrl.indexOf('?');
   const pathEnd = query === -1 ? rawUrl.length : query;
 
-  if (
-    rawUrl.startsWith(SUPERVISOR) &&
-    (pathEnd === SUPERVISOR.length || rawUrl.charCodeAt(SUPERVISOR.length) === SLASH)
-  ) {
-    return { kind: 'supervisor', path: rawUrl.slice(SUPERVISOR.length, pathEnd) };
-  }
-
+  let normalised: string | undefined;
   if (host !== undefined && host !== '') {
     if (host !== lastHost) {
       lastNormalised = normaliseHost(host);
       lastHost = host;
     }
-    const name = apps.appForDomain(lastNormalised);
+    normalised = lastNormalised;
+    const name = apps.appForDomain(normalised);
     if (name !== undefined) return { kind: 'app', name, prefix: '', path: rawUrl };
+  }
+
+  if (
+    rawUrl.startsWith(SUPERVISOR) &&
+    (pathEnd === SUPERVISOR.length || rawUrl.charCodeAt(SUPERVISOR.length) === SLASH)
+  ) {
+    const hosts = options.supervisorHosts;
+    if (hosts === undefined || (normalised !== undefined && hosts.has(normalised))) {
+      return { kind: 'supervisor', path: rawUrl.slice(SUPERVISOR.length, pathEnd) };
+    }
   }
 
   if (rawUrl.startsWith(APPS)) {

@@ -7,7 +7,7 @@ import { AppvisorError, type ErrorCode } from '../errors.js';
 import { Acquirer, MAIN } from './acquire.js';
 import { sendError, toAppError, writeSocketError, writeSocketResponse } from './errors.js';
 import { contain, forwardAs } from './forward.js';
-import { resolveRoute } from './route.js';
+import { normaliseHost, type RouteOptions, resolveRoute } from './route.js';
 import type { GatewayApps, ReadyApp, SupervisorHandler } from './types.js';
 
 /** Server timeouts, in milliseconds. */
@@ -30,6 +30,12 @@ export interface GatewayOptions {
   /** `Retry-After` sent with APP_STARTING, in seconds. @default 1 */
   readonly retryAfterSeconds?: number;
   readonly timeouts?: GatewayTimeouts;
+  /**
+   * Host names on which `/_supervisor/…` answers (case-insensitive, any port); on other hosts
+   * those paths go to the main app. An app's domain never serves them.
+   * @default every host that is not an app's domain
+   */
+  readonly supervisorHosts?: readonly string[] | undefined;
 }
 
 /** The HTTP front of appvisor (SPEC §6). */
@@ -75,6 +81,7 @@ class HttpGateway implements Gateway {
   readonly #log: Logger;
   readonly #acquirer: Acquirer;
   readonly #retryAfter: number;
+  readonly #routing: RouteOptions;
   readonly #upgrades = new Set<Duplex>();
   #inFlight = 0;
   #closing = false;
@@ -86,6 +93,10 @@ class HttpGateway implements Gateway {
     this.#log = options.log;
     this.#acquirer = new Acquirer(options.apps, options.startTimeoutMs ?? 30_000);
     this.#retryAfter = options.retryAfterSeconds ?? 1;
+    const hosts = options.supervisorHosts;
+    this.#routing = Object.freeze({
+      supervisorHosts: hosts === undefined ? undefined : new Set(hosts.map(normaliseHost)),
+    });
     const timeouts = options.timeouts ?? {};
     this.server = createServer(
       { requestTimeout: timeouts.requestMs ?? 120_000, headersTimeout: timeouts.headersMs ?? 30_000 },
@@ -137,7 +148,7 @@ class HttpGateway implements Gateway {
     if (this.#closing) res.setHeader('connection', 'close');
     let route: ReturnType<typeof resolveRoute>;
     try {
-      route = resolveRoute(req.headers.host, req.url ?? '/', this.#apps);
+      route = resolveRoute(req.headers.host, req.url ?? '/', this.#apps, this.#routing);
     } catch (err) {
       this.#track(res, undefined);
       this.#failed(SUPERVISOR_NAME, res, err);
@@ -259,7 +270,7 @@ class HttpGateway implements Gateway {
     }
     let route: ReturnType<typeof resolveRoute>;
     try {
-      route = resolveRoute(req.headers.host, req.url ?? '/', this.#apps);
+      route = resolveRoute(req.headers.host, req.url ?? '/', this.#apps, this.#routing);
     } catch (err) {
       this.#log.error({ err }, 'routing an upgrade failed');
       socket.destroy();

@@ -33,6 +33,7 @@ export interface ParsedYaml {
 }
 
 const TOO_DEEP = `nesting is deeper than ${MAX_DEPTH} levels`;
+const UNCLOSED = 'opened here is never closed';
 
 /**
  * Parses YAML text keeping source positions, within the limits of `limits.ts`: too many
@@ -91,7 +92,13 @@ export function parseYaml(text: string): ParsedYaml {
       message: 'the file holds more than one YAML document (---); put each app in its own file',
     });
   }
-  for (const err of [...doc.errors, ...doc.warnings]) problems.push(fromYamlError(err));
+  const yamlProblems = [...doc.errors, ...doc.warnings].map((err) => fromYamlError(err, text));
+  // Everything after an unclosed quote is inside it: what yaml says about that text is noise.
+  const unclosed = yamlProblems.find((p) => p.message.includes(UNCLOSED));
+  for (const problem of yamlProblems) {
+    if (unclosed === undefined || problem === unclosed || problem.offset < unclosed.offset)
+      problems.push(problem);
+  }
   problems.push(...checkStructure(doc, source));
   return { source, doc, empty: false, problems };
 }
@@ -120,13 +127,42 @@ function withQuietEnv<T>(fn: () => T): T {
   }
 }
 
-function fromYamlError(err: YAMLError): YamlProblem {
+function fromYamlError(err: YAMLError, text: string): YamlProblem {
   const offset = err.pos[0];
   if (err.code === 'RESOURCE_EXHAUSTION') return { offset, message: TOO_DEEP, fatal: true };
+  if (err.code === 'MISSING_CHAR' && /closing ["']quote/.test(err.message)) {
+    // yaml reports an unclosed quote where the text ends; the user needs where it opens.
+    const quote = err.message.includes('"') ? '"' : "'";
+    return {
+      offset: quotedScalarStart(text, offset) ?? offset,
+      message: `YAML syntax error: the quote (${quote}) ${UNCLOSED}`,
+      fatal: true,
+    };
+  }
   if (err.code === 'TAG_RESOLVE_FAILED') {
     return { offset, message: `unsupported YAML tag: ${lowerFirst(err.message)}`, fatal: true };
   }
   return { offset, message: `YAML syntax error: ${lowerFirst(err.message)}`, fatal: true };
+}
+
+/**
+ * Where the quoted scalar that runs up to `end` starts (its opening quote): the text is lexed
+ * again, which only happens for a file with this error and stays within the token limit the
+ * first pass checked.
+ */
+function quotedScalarStart(text: string, end: number): number | undefined {
+  let offset = 0;
+  let start: number | undefined;
+  withQuietEnv(() => {
+    for (const lexeme of new Lexer().lex(text)) {
+      if (lexeme === '\x02' || lexeme === '\x1f' || lexeme === '\x18') continue;
+      const first = lexeme.charAt(0);
+      if ((first === '"' || first === "'") && offset < end) start = offset;
+      offset += lexeme.length;
+      if (offset >= end) return;
+    }
+  });
+  return start;
 }
 
 function lowerFirst(message: string): string {

@@ -17,9 +17,28 @@ export function editDistance(a: string, b: string): number {
 /**
  * The candidate closest to `input`, if it is close enough to be a likely typo:
  * a case-only difference, or at most a third of the input's letters (and at least 2) wrong.
+ * Failing that, the one candidate that has `input` as a run of its `-`/`_`-separated words
+ * (`schema` → `new-schema`, `main` → `with-main`).
  */
 export function closest(input: string, candidates: readonly string[]): string | undefined {
   if (input.length > 200) return undefined;
+  return byEdits(input, candidates) ?? byWords(input, candidates);
+}
+
+function byWords(input: string, candidates: readonly string[]): string | undefined {
+  const words = input.toLowerCase().split(/[-_]/);
+  if (input.length < 3 || words.includes('')) return undefined;
+  const matches = candidates.filter((candidate) => {
+    const theirs = candidate.toLowerCase().split(/[-_]/);
+    for (let i = 0; i + words.length <= theirs.length; i++) {
+      if (words.every((word, j) => theirs[i + j] === word)) return theirs.length > words.length;
+    }
+    return false;
+  });
+  return matches.length === 1 ? matches[0] : undefined;
+}
+
+function byEdits(input: string, candidates: readonly string[]): string | undefined {
   let best: string | undefined;
   let bestDistance = Number.POSITIVE_INFINITY;
   for (const candidate of candidates) {

@@ -44,8 +44,16 @@ export function schemaProblems(
   const errors = validate.errors ?? [];
   // A value of the wrong type fails its enum or pattern too: the type error says it all.
   const wrongType = new Set(errors.filter((e) => e.keyword === 'type').map((e) => e.instancePath));
+  // A mapping whose choice field is invalid (database.mode: new-conection) also fails the
+  // if/then/else rules that depend on it; the choice's own error says what to fix.
+  const badChoice = new Set(
+    errors
+      .filter((e) => e.keyword === 'enum')
+      .map((e) => e.instancePath.slice(0, e.instancePath.lastIndexOf('/'))),
+  );
   for (const err of errors) {
     if (err.keyword !== 'type' && wrongType.has(err.instancePath)) continue;
+    if (badChoice.has(err.instancePath) && /\/(then|else)\//.test(err.schemaPath)) continue;
     const described = describe(err);
     if (!described) continue;
     const at = source.locate(described.path);
@@ -148,6 +156,14 @@ function describe(err: ErrorObject): Described | undefined {
         return { path: [...path, forbidden[0]], atKey: true, message };
       }
       return { path, atKey: false, message };
+    }
+    case 'minItems': {
+      const limit = Number(params.limit);
+      return {
+        path,
+        atKey: false,
+        message: `${label} must list at least ${limit} ${limit === 1 ? 'entry' : 'entries'}`,
+      };
     }
     case 'uniqueItems': {
       // Ajv names both copies; point at the later one.

@@ -88,6 +88,11 @@ function classify(err: unknown, dialect: Dialect): DbErrorKind {
   return 'failed';
 }
 
+/** Whether a driver error means the server cannot be reached (down, restarting, connection lost). */
+export function isUnreachable(err: unknown, dialect: Dialect): boolean {
+  return classify(err, dialect) === 'unreachable';
+}
+
 /** The server's message with its code, e.g. `permission denied to create database (42501)`. */
 function detailOf(err: unknown): string {
   if (!(err instanceof Error)) return String(err);

@@ -5,6 +5,7 @@ import type { SecretMode } from '../manifests/types.js';
 import type { AppDatabase } from '../providers/provider.js';
 import { BACKOFF_DEFAULTS, type BackoffOptions, backoffDelay } from '../reconcile/backoff.js';
 import type { AppStatus } from '../state/types.js';
+import { type AppScope, appScope, runInApp } from './app-context.js';
 import type { AppInstance, Application } from './contract.js';
 import { createJwtHelpers } from './jwt.js';
 import { migrate } from './migrations.js';
@@ -53,6 +54,8 @@ export class AppInstanceRunner {
   readonly spec: InstanceSpec;
   readonly #deps: InstanceDeps;
   readonly #log: Logger;
+  /** Everything the app's own code runs in: create(), migrations, handlers, close(). */
+  readonly #scope: AppScope;
   #status: AppStatus = 'stopped';
   #error: InstanceError | null = null;
   #startedAt: Date | null = null;
@@ -74,6 +77,7 @@ export class AppInstanceRunner {
     this.spec = spec;
     this.#deps = deps;
     this.#log = deps.log;
+    this.#scope = appScope(spec.name);
   }
 
   get status(): AppStatus {
@@ -152,10 +156,13 @@ export class AppInstanceRunner {
         throw new AppvisorError('APP_ERROR', { app: this.spec.name, detail: 'stopped while starting' });
       }
       this.#instance = instance;
+      // One closure per start, one AsyncLocalStorage.run per request.
+      const scope = this.#scope;
+      const { handler, upgrade } = instance;
       this.#ready = {
         name: this.spec.name,
-        handler: instance.handler,
-        ...(instance.upgrade ? { upgrade: instance.upgrade } : {}),
+        handler: (req, res) => runInApp(scope, handler, req, res),
+        ...(upgrade ? { upgrade: (req, socket, head) => runInApp(scope, upgrade, req, socket, head) } : {}),
       };
       this.#failures = 0;
       this.#failedAt = null;
@@ -183,7 +190,7 @@ export class AppInstanceRunner {
     const db = await this.#deps.openDatabase();
     this.#db = db;
     try {
-      await migrate(db.client, application.migrations, {
+      await runInApp(this.#scope, migrate, db.client, application.migrations, {
         app: this.spec.name,
         targetVersion: application.version,
         allowUpgrade: this.spec.upgrade,
@@ -202,7 +209,7 @@ export class AppInstanceRunner {
         mainSecret: secrets.main,
         isMain: this.spec.isMain,
       });
-      return await application.create({
+      const context = {
         name: this.spec.name,
         ...(this.spec.displayName ? { displayName: this.spec.displayName } : {}),
         basePath: this.spec.basePath,
@@ -211,7 +218,8 @@ export class AppInstanceRunner {
         jwt,
         log: this.#log,
         isMain: this.spec.isMain,
-      });
+      };
+      return await runInApp(this.#scope, () => application.create(context));
     } catch (err) {
       if (this.#db === db) this.#db = undefined;
       await db.client.close().catch(() => undefined);
@@ -221,7 +229,7 @@ export class AppInstanceRunner {
 
   async #closeBooted(instance: AppInstance): Promise<void> {
     try {
-      await instance.close?.();
+      await runInApp(this.#scope, () => instance.close?.());
     } catch (err) {
       this.#log.warn({ err: messageOf(err) }, 'app close() failed');
     }

@@ -4,7 +4,7 @@ import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:
 /** Largest request body accepted. */
 export const BODY_LIMIT_BYTES = 64 * 1024;
 
-/** An error answered to the client as `{"error":{"code","message"}}` with `status`. */
+/** An error answered to the client as `{"error":{"code","message","app"}}` with `status`. */
 export class HttpError extends Error {
   readonly status: number;
   readonly code: string;
@@ -40,8 +40,9 @@ export function sendJson(
   res.end(text);
 }
 
-export function sendError(res: ServerResponse, err: HttpError): void {
-  sendJson(res, err.status, { error: { code: err.code, message: err.message } }, err.headers);
+/** The error body has the gateway's shape, naming the app that answers. */
+export function sendError(res: ServerResponse, err: HttpError, app: string): void {
+  sendJson(res, err.status, { error: { code: err.code, message: err.message, app } }, err.headers);
 }
 
 export function sendNoContent(res: ServerResponse): void {

@@ -4,6 +4,8 @@
  * user signs up.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { messageOf } from '../errors.js';
+import { isUnreachable } from '../providers/errors.js';
 import type { AppContext, AppInstance, Application } from '../runtime/contract.js';
 import { HttpError, pathOf, sendError } from './http.js';
 import { migrations } from './migrations.js';
@@ -11,6 +13,8 @@ import { createRouter } from './routes.js';
 import { Store } from './store.js';
 
 const VERSION = 2;
+/** What a client is told to wait when the database is away (about one connection timeout). */
+const RETRY_AFTER_SECONDS = 5;
 
 function create(ctx: AppContext): AppInstance {
   const router = createRouter({ ctx, version: VERSION, store: new Store(ctx.database.client) });
@@ -32,11 +36,22 @@ function create(ctx: AppContext): AppInstance {
         return;
       }
       if (err instanceof HttpError) {
-        sendError(res, err);
+        sendError(res, err, ctx.name);
+        return;
+      }
+      if (isUnreachable(err, ctx.database.dialect)) {
+        // An outage, not a bug: say so, and when to try again.
+        ctx.log.warn({ err: messageOf(err), method: req.method, url: req.url }, 'database unreachable');
+        const message = `the ${ctx.database.dialect} database of app ${ctx.name} cannot be reached; retry shortly`;
+        sendError(
+          res,
+          new HttpError(503, 'DB_UNREACHABLE', message, { 'Retry-After': String(RETRY_AFTER_SECONDS) }),
+          ctx.name,
+        );
         return;
       }
       ctx.log.error({ err, method: req.method, url: req.url }, 'request failed');
-      sendError(res, new HttpError(500, 'INTERNAL_ERROR', 'internal error'));
+      sendError(res, new HttpError(500, 'INTERNAL_ERROR', 'internal error'), ctx.name);
     }
   };
 

@@ -57,6 +57,8 @@ export interface Supervisor {
   readonly url: string;
   readonly address: AddressInfo;
   readonly adminToken: string;
+  /** The file the admin token was read from or written to; undefined when APPVISOR_ADMIN_TOKEN sets it. */
+  readonly adminTokenFile: string | undefined;
   /** Resolves when the first reconcile is done (readyz turns 200). */
   readonly ready: Promise<void>;
   readonly runtime: Runtime;
@@ -254,7 +256,7 @@ async function boot(
   });
   const metrics = createMetrics(backend);
   cleanup.push(async () => metrics.close());
-  const { token } = await resolveAdminToken({
+  const { token, file: tokenFile } = await resolveAdminToken({
     ...(options.env ? { env: options.env } : {}),
     dataDir: settings.dataDir,
     log,
@@ -278,6 +280,7 @@ async function boot(
     supervisor: (req, res, path) => supervisorRoutes(req, res, SUPERVISOR_PREFIX + path),
     log,
     startTimeoutMs: options.startTimeoutMs ?? 30_000,
+    supervisorHosts: settings.admin?.hosts,
   });
   const address = await gateway.listen(settings.listen.port, settings.listen.host);
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
@@ -330,6 +333,7 @@ async function boot(
     url,
     address,
     adminToken: token,
+    adminTokenFile: tokenFile,
     ready,
     runtime,
     queue,

@@ -7,8 +7,10 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { serverTarget } from '../../src/cli/admin-client.js';
 import type { CliIO } from '../../src/cli/common.js';
 import { main } from '../../src/cli/main.js';
+import { resolveSettings } from '../../src/config/settings.js';
 import { postgres } from '../helpers/servers.js';
 import { ADMIN_TOKEN, manifest, type Serve, startServe } from '../serve/harness.js';
 
@@ -163,5 +165,133 @@ describe('appvisor status, start and stop', () => {
     expect(none.code).toBe(1);
     expect(none.stderr).toMatch(/no admin token: set APPVISOR_ADMIN_TOKEN/);
     await fs.rm(empty, { recursive: true, force: true });
+  });
+});
+
+describe('appvisor status, start and stop find the server from the settings, as serve does', () => {
+  let serve: Serve;
+  let port: number;
+  const token = { APPVISOR_ADMIN_TOKEN: ADMIN_TOKEN };
+
+  beforeAll(async () => {
+    serve = await startServe({ manifests: { 'crm.yaml': manifest('crm') } });
+    port = serve.sup.address.port;
+  });
+  afterAll(() => serve.close());
+
+  it('status with only APPVISOR_PORT set reaches the server on that port', async () => {
+    const { code, stdout, stderr } = await run(['status'], {
+      cwd: serve.dir,
+      env: { ...token, APPVISOR_PORT: String(port) },
+    });
+    expect(stderr).toBe('');
+    expect(code).toBe(0);
+    expect(stdout).toMatch(/^crm +stopped/m);
+  });
+
+  it('a wildcard APPVISOR_HOST is reached on the loopback address', async () => {
+    const env = { ...token, APPVISOR_HOST: '0.0.0.0', APPVISOR_PORT: String(port) };
+    expect(await run(['status', '--json'], { cwd: serve.dir, env })).toMatchObject({ code: 0 });
+  });
+
+  it('--config names the settings: the port, and the data dir that holds the admin token', async () => {
+    await fs.writeFile(path.join(serve.dataDir, 'admin-token'), `${ADMIN_TOKEN}\n`);
+    const config = path.join(serve.dir, 'elsewhere.yaml');
+    await fs.writeFile(config, `listen: { port: ${port} }\ndataDir: ${serve.dataDir}\n`);
+    const empty = await fs.mkdtemp(path.join(os.tmpdir(), 'appvisor-cli-config-'));
+    try {
+      const status = await run(['status', '--config', config], { cwd: empty, env: {} });
+      expect(status).toMatchObject({ code: 0, stderr: '' });
+      expect(status.stdout).toMatch(/^crm /m);
+      const start = await run(['start', 'crm', '--config', config], { cwd: empty, env: {} });
+      expect(start).toMatchObject({ code: 0, stdout: expect.stringMatching(/^Starting crm/) });
+      await expect.poll(async () => (await serve.view('crm')).status).toBe('running');
+      const stop = await run(['stop', 'crm', '--config', config], { cwd: empty, env: {} });
+      expect(stop.code).toBe(0);
+      await expect.poll(async () => (await serve.view('crm')).status).toBe('stopped');
+      // ./appvisor.yaml is read the same way, and the environment wins over it.
+      await fs.writeFile(path.join(empty, 'appvisor.yaml'), 'listen: { port: 9 }\n');
+      const overridden = await run(['status'], {
+        cwd: empty,
+        env: { ...token, APPVISOR_PORT: String(port) },
+      });
+      expect(overridden.code).toBe(0);
+    } finally {
+      await fs.rm(empty, { recursive: true, force: true });
+    }
+  });
+
+  it('--url wins over the settings', async () => {
+    const env = { ...token, APPVISOR_PORT: '9' };
+    expect((await run(['status', '--url', serve.sup.url], { cwd: serve.dir, env })).code).toBe(0);
+  });
+
+  it('says where the address came from when nothing answers there', async () => {
+    const { code, stderr } = await run(['status'], { cwd: serve.dir, env: { ...token, APPVISOR_PORT: '9' } });
+    expect(code).toBe(1);
+    expect(stderr).toMatch(
+      /no appvisor server answers at http:\/\/127\.0\.0\.1:9: ECONNREFUSED; .*APPVISOR_PORT/,
+    );
+  });
+
+  it('sends the first admin.hosts entry as Host when the server answers /_supervisor only there', async () => {
+    const restricted = await startServe({
+      manifests: { 'crm.yaml': manifest('crm') },
+      settings: { admin: { hosts: ['admin.localhost'] } },
+    });
+    try {
+      const config = path.join(restricted.dir, 'appvisor.yaml');
+      await fs.writeFile(
+        config,
+        `listen: { port: ${restricted.sup.address.port} }\nadmin: { hosts: [admin.localhost] }\n`,
+      );
+      const status = await run(['status', '--json'], { cwd: restricted.dir, env: token });
+      expect(status).toMatchObject({ code: 0, stderr: '' });
+      expect(JSON.parse(status.stdout)).toHaveLength(1);
+    } finally {
+      await restricted.close();
+    }
+  });
+});
+
+describe('serverTarget', () => {
+  const target = (input: Parameters<typeof resolveSettings>[0], url?: string) =>
+    serverTarget(resolveSettings(input, { env: {}, cwd: '/srv' }), url);
+
+  it.each([
+    [{}, 'http://127.0.0.1:13000'],
+    [{ listen: { host: '0.0.0.0', port: 8080 } }, 'http://127.0.0.1:8080'],
+    [{ listen: { host: '::' } }, 'http://[::1]:13000'],
+    [{ listen: { host: '[::]' } }, 'http://[::1]:13000'],
+    [{ listen: { host: '::1' } }, 'http://[::1]:13000'],
+    [{ listen: { host: 'fd00::7' } }, 'http://[fd00::7]:13000'],
+    [{ listen: { host: 'localhost', port: 1 } }, 'http://localhost:1'],
+    [{ listen: { host: '10.0.0.5' } }, 'http://10.0.0.5:13000'],
+  ])('listen %j → %s', (input, url) => {
+    expect(target(input)).toEqual({ url, from: 'settings' });
+  });
+
+  it('sends an admin host as Host unless the address is one', () => {
+    expect(target({ admin: { hosts: ['Admin.example.com', 'b'] } })).toEqual({
+      url: 'http://127.0.0.1:13000',
+      host: 'Admin.example.com:13000',
+      from: 'settings',
+    });
+    expect(target({ admin: { hosts: ['x', '127.0.0.1'] } })).toEqual({
+      url: 'http://127.0.0.1:13000',
+      from: 'settings',
+    });
+  });
+
+  it('takes --url as it is, and refuses what is not an http(s) URL', () => {
+    expect(target({ listen: { port: 1 } }, 'https://appvisor.example.com/')).toEqual({
+      url: 'https://appvisor.example.com/',
+      from: 'flag',
+    });
+    expect(() => target({}, 'appvisor.example.com')).toThrow(/--url must be an http:\/\/ or https:\/\/ URL/);
+  });
+
+  it('cannot find a server that listens on port 0', () => {
+    expect(() => target({ listen: { port: 0 } })).toThrow(/listen\.port 0 .*pass --url/);
   });
 });

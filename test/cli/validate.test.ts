@@ -109,6 +109,51 @@ describe('appvisor validate', () => {
     expect(stderr).toBe('appvisor: APP_PROCESS_ADAPTER=docker is not supported; supported: local\n');
   });
 
+  it('refuses new-schema on a main database that is not PostgreSQL, at the mode, naming the main database', async () => {
+    await mkdir(path.join(cwd, 'schemas'), { recursive: true });
+    await writeFiles(path.join(cwd, 'schemas'), {
+      'crm.yaml': manifest('crm', 'database:', '  mode: new-schema', '  schema: crm_s'),
+      'ok.yaml': manifest('ok'),
+    });
+    const fix =
+      'set APPVISOR_DATABASE_URL or database.url in appvisor.yaml to a postgres://user:password@host:port/db URL, or choose another database.mode';
+    const byDefault = await run(['validate', '--dir', 'schemas'], { cwd });
+    expect(byDefault.code).toBe(1);
+    expect(byDefault.stdout.split('\n')).toEqual([
+      `schemas/crm.yaml:5:9: new-schema needs a PostgreSQL main database; the main database is sqlite (sqlite:data/main.sqlite, the default); ${fix}`,
+      '1 of 2 manifests invalid in schemas',
+      '',
+    ]);
+    // The settings name the main database: the environment, or appvisor.yaml.
+    const fromEnv = await run(['validate', '--dir', 'schemas', '--json'], {
+      cwd,
+      env: { APPVISOR_DATABASE_URL: 'mysql://root:hunter2@127.0.0.1:3306/appvisor' },
+    });
+    expect(fromEnv.code).toBe(1);
+    expect(JSON.parse(fromEnv.stdout)).toEqual({
+      errors: [
+        {
+          file: 'schemas/crm.yaml',
+          line: 5,
+          column: 9,
+          message: `new-schema needs a PostgreSQL main database; the main database is mysql (mysql://root:***@127.0.0.1:3306/appvisor, from APPVISOR_DATABASE_URL); ${fix}`,
+        },
+      ],
+      apps: ['ok'],
+    });
+    await writeFile(path.join(cwd, 'sqlite-main.yaml'), 'database: { url: "sqlite:db/state.sqlite" }\n');
+    const fromFile = await run(['validate', '--dir', 'schemas', '--config', 'sqlite-main.yaml'], { cwd });
+    expect(fromFile.stdout).toContain(
+      'the main database is sqlite (sqlite:db/state.sqlite, from database.url in sqlite-main.yaml)',
+    );
+    // On a PostgreSQL main database it is valid (validate connects to nothing).
+    const onPostgres = await run(['validate', '--dir', 'schemas'], {
+      cwd,
+      env: { APPVISOR_DATABASE_URL: 'postgres://u@127.0.0.1:9/main' },
+    });
+    expect(onPostgres).toEqual({ code: 0, stdout: '2 manifests valid in schemas\n', stderr: '' });
+  });
+
   it('uses colour on a terminal only, and never with NO_COLOR', async () => {
     const esc = '\u001b[';
     expect((await run(['validate', '--dir', 'broken'], { cwd, tty: true })).stdout).toContain(esc);

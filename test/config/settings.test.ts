@@ -34,6 +34,7 @@ describe('loadSettings', () => {
       database: { url: `sqlite:${path.join(cwd, 'data', 'main.sqlite')}`, connectionBudget: 64 },
       app: undefined,
       mainDatabase: { adopt: false },
+      admin: {},
       discoveryAdapter: 'local',
       processAdapter: 'local',
       deletionGraceMs: 86_400_000,
@@ -148,7 +149,7 @@ describe('loadSettings', () => {
       "appvisor.yaml:2:9: listen.port must be a whole number, got '80'",
       "appvisor.yaml:3:3: unknown field 'hots' in listen; did you mean 'host'?",
       'appvisor.yaml:5:8: database.url is not valid: use sqlite:PATH, postgres://user:password@host:port/db or mysql://user:password@host:port/db',
-      "appvisor.yaml:6:1: unknown field 'colour'; allowed: listen, appsDir, dataDir, database, app, deletionGrace, mainDatabase",
+      "appvisor.yaml:6:1: unknown field 'colour'; allowed: listen, appsDir, dataDir, database, app, deletionGrace, mainDatabase, admin",
     ]);
   });
 
@@ -233,5 +234,45 @@ describe('connection budget', () => {
     expect(() => resolveSettings({}, { env: { APPVISOR_DB_CONNECTION_BUDGET: value }, cwd: '/srv' })).toThrow(
       /APPVISOR_DB_CONNECTION_BUDGET must be a whole number of at least 1/,
     );
+  });
+});
+
+describe('admin.hosts', () => {
+  it('reads the hosts on which /_supervisor answers from appvisor.yaml', async () => {
+    await write('appvisor.yaml', 'admin:\n  hosts: [admin.example.com, 127.0.0.1, "[::1]", localhost]\n');
+    const settings = await loadSettings({ cwd, env: {} });
+    expect(settings.admin).toEqual({ hosts: ['admin.example.com', '127.0.0.1', '[::1]', 'localhost'] });
+    expect(Object.isFrozen(settings.admin) && Object.isFrozen(settings.admin?.hosts)).toBe(true);
+  });
+
+  it.each([
+    [
+      'a port',
+      'admin:\n  hosts: [admin.example.com:8443]\n',
+      /^appvisor\.yaml:2:11: admin\.hosts\[0\] 'admin\.example\.com:8443' is not valid: write a host name/,
+    ],
+    [
+      'a scheme',
+      'admin:\n  hosts: ["https://admin.example.com"]\n',
+      /^appvisor\.yaml:2:11: admin\.hosts\[0\] .* is not valid/,
+    ],
+    [
+      'an empty list',
+      'admin:\n  hosts: []\n',
+      /^appvisor\.yaml:2:10: admin\.hosts must list at least 1 entry$/,
+    ],
+    [
+      'a single host, not a list',
+      'admin:\n  hosts: admin.example.com\n',
+      /^appvisor\.yaml:2:10: admin\.hosts must be a list/,
+    ],
+    [
+      'an unknown field',
+      'admin:\n  host: [a]\n',
+      /^appvisor\.yaml:2:3: unknown field 'host' in admin; did you mean 'hosts'\?/,
+    ],
+  ])('rejects %s', async (_title, text, message) => {
+    await write('appvisor.yaml', text);
+    expect((await failure(loadSettings({ cwd, env: {} }))).message).toMatch(message);
   });
 });

@@ -83,11 +83,30 @@ describe('resolveRoute', () => {
     ['supervisor exact', 'h', '/_supervisor', { kind: 'supervisor', path: '' }],
     ['supervisor api', 'h', '/_supervisor/api/apps?x=1', { kind: 'supervisor', path: '/api/apps' }],
     ['supervisor exact with query', 'h', '/_supervisor?x', { kind: 'supervisor', path: '' }],
+    // An app's domain is the app's, every path included (SPEC §8.6).
     [
-      'supervisor wins over a domain',
+      'a domain owns /_supervisor/',
       'crm.example.com',
-      '/_supervisor/healthz',
-      { kind: 'supervisor', path: '/healthz' },
+      '/_supervisor/metrics',
+      domainApp('crm', '/_supervisor/metrics'),
+    ],
+    [
+      'a domain owns /_supervisor exactly',
+      'crm.example.com:8080',
+      '/_supervisor',
+      domainApp('crm', '/_supervisor'),
+    ],
+    [
+      'a domain in upper case owns /_supervisor/',
+      'CRM.example.com.',
+      '/_supervisor/',
+      domainApp('crm', '/_supervisor/'),
+    ],
+    [
+      'an IPv6 domain owns /_supervisor/',
+      '[::1]:13000',
+      '/_supervisor/api/apps',
+      domainApp('support', '/_supervisor/api/apps'),
     ],
     ['supervisor-like prefix is main', 'h', '/_supervisorx/', main('/_supervisorx/')],
     ['supervisor is case-sensitive', 'h', '/_SUPERVISOR/', main('/_SUPERVISOR/')],
@@ -117,6 +136,28 @@ describe('resolveRoute', () => {
 
   it.each(cases)('%s: %s %s', (_label, host, url, expected) => {
     expect(resolveRoute(host, url, apps)).toEqual(expected);
+  });
+});
+
+describe('resolveRoute with supervisor hosts (settings admin.hosts)', () => {
+  const supervisorHosts = new Set(['admin.example.com', '127.0.0.1', '[::1]']);
+  const sup = (path: string): Route => ({ kind: 'supervisor', path });
+  const cases: Array<[string, string | undefined, string, Route]> = [
+    ['an admin host', 'admin.example.com', '/_supervisor/metrics', sup('/metrics')],
+    ['an admin host with a port, in upper case', 'ADMIN.Example.com:8443', '/_supervisor/', sup('/')],
+    ['an admin host with a trailing dot', 'admin.example.com.', '/_supervisor', sup('')],
+    ['an IPv4 admin host with a port', '127.0.0.1:13000', '/_supervisor/healthz', sup('/healthz')],
+    ['another host: the main app', 'www.example.com', '/_supervisor/metrics', main('/_supervisor/metrics')],
+    ['a sub-domain of an admin host', 'x.admin.example.com', '/_supervisor/', main('/_supervisor/')],
+    ['no Host header', undefined, '/_supervisor/api/apps', main('/_supervisor/api/apps')],
+    ['an empty Host header', '', '/_supervisor/', main('/_supervisor/')],
+    ['an app domain, even when listed', '[::1]', '/_supervisor/', domainApp('support', '/_supervisor/')],
+    ['app paths still route on an admin host', 'admin.example.com', '/apps/crm/x', app('crm', '/x')],
+    ['the main app on an admin host', 'admin.example.com', '/', main('/')],
+  ];
+
+  it.each(cases)('%s: %s %s', (_label, host, url, expected) => {
+    expect(resolveRoute(host, url, apps, { supervisorHosts })).toEqual(expected);
   });
 });
 

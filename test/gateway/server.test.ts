@@ -69,13 +69,34 @@ describe('routing over HTTP', () => {
     expect(answer.headers.location).toBe('/apps/crm/?a=1&b=2');
   });
 
-  it('gives /_supervisor/ to the supervisor whatever the Host', async () => {
+  it("gives /_supervisor/ to the supervisor, except on an app's domain, where every path is the app's", async () => {
     const { port, supervisorCalls } = await start(
       new FakeApps().add('crm', { domains: ['crm.example.com'] }),
     );
-    const answer = await request(port, '/_supervisor/healthz', { headers: { Host: 'crm.example.com' } });
+    const answer = await request(port, '/_supervisor/healthz', { headers: { Host: 'localhost:13000' } });
     expect(answer.json()).toEqual({ supervisor: '/healthz' });
+    for (const path of ['/_supervisor/metrics', '/_supervisor/', '/_supervisor']) {
+      const onDomain = await request(port, path, { headers: { Host: 'CRM.example.com:8080' } });
+      expect(onDomain.json()).toMatchObject({ app: 'crm', url: path });
+    }
     expect(supervisorCalls).toEqual(['/healthz']);
+  });
+
+  it('answers /_supervisor/ only on the supervisor hosts when they are set; elsewhere it is the main app', async () => {
+    const { port, supervisorCalls } = await start(
+      new FakeApps().add('crm', { domains: ['crm.example.com'] }),
+      { supervisorHosts: ['Admin.Example.com', '127.0.0.1'] },
+    );
+    const admin = await request(port, '/_supervisor/metrics', {
+      headers: { Host: 'admin.example.com:8443' },
+    });
+    expect(admin.json()).toEqual({ supervisor: '/metrics' });
+    expect((await request(port, '/_supervisor/healthz')).json()).toEqual({ supervisor: '/healthz' });
+    const other = await request(port, '/_supervisor/metrics', { headers: { Host: 'www.example.com' } });
+    expect(other.json()).toMatchObject({ app: 'main', url: '/_supervisor/metrics' });
+    const domain = await request(port, '/_supervisor/', { headers: { Host: 'crm.example.com' } });
+    expect(domain.json()).toMatchObject({ app: 'crm', url: '/_supervisor/' });
+    expect(supervisorCalls).toEqual(['/metrics', '/healthz']);
   });
 
   it.each([

@@ -131,6 +131,25 @@ describe('WebSocket upgrades', () => {
     await exchange.ended;
   });
 
+  it("gives an upgrade to /_supervisor/ on an app's domain to that app, and on a non-admin host to the main app", async () => {
+    const apps = new FakeApps().add('chat', { upgrade: echoUpgrade('chat'), domains: ['chat.example.com'] });
+    apps.main = { name: 'main', handler: () => undefined, upgrade: echoUpgrade('main') };
+    running = await startGateway(apps, { supervisorHosts: ['admin.example.com'] });
+    const onDomain = await upgrade(running.port, '/_supervisor/ws', 'Chat.Example.com:443');
+    expect(onDomain.status).toBe(101);
+    expect(onDomain.head).toContain('X-App: chat');
+    expect(onDomain.head).toContain('X-Url: /_supervisor/ws');
+    onDomain.socket.destroy();
+    const elsewhere = await upgrade(running.port, '/_supervisor/ws', 'www.example.com');
+    expect(elsewhere.status).toBe(101);
+    expect(elsewhere.head).toContain('X-App: main');
+    elsewhere.socket.destroy();
+    const admin = await upgrade(running.port, '/_supervisor/ws', 'admin.example.com');
+    expect(admin.status).toBe(404);
+    expect(JSON.parse(admin.body)).toMatchObject({ error: { code: 'NOT_FOUND' } });
+    await admin.ended;
+  });
+
   it('answers APP_STARTING with Retry-After when the start outlasts the timeout', async () => {
     const apps = new FakeApps().add('chat', {
       upgrade: echoUpgrade('chat'),

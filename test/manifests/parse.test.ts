@@ -108,6 +108,20 @@ describe('parseYaml: what a manifest never needs', () => {
   });
 
   it.each([
+    ['a double quote', 'apiVersion: appvisor/v1\nkind: App\nname: "crm\n', 3, 7, '"'],
+    ['a single quote', "name: 'crm\nkind: App\n", 1, 7, "'"],
+    ['a nested value, more lines following', 'a:\n  b: "x\n  c: 1\n  d: 2\n', 2, 6, '"'],
+    ['after an escaped quote', 'a: "ok"\nb: "x \\" y\nc: 1\n', 2, 4, '"'],
+    ['after a doubled single quote', "a: 'it''s\n", 1, 4, "'"],
+    ['in a flow list (and nothing after it)', 'domains: [a.com, "b.com]\nx: 1\n', 1, 18, '"'],
+    ['without a newline at the end', 'name: "crm', 1, 7, '"'],
+  ])('reports an unclosed quote where it opens: %s', (_title, text, line, column, quote) => {
+    expect(problemsOf(text)).toEqual([
+      { line, column, message: `YAML syntax error: the quote (${quote}) opened here is never closed` },
+    ]);
+  });
+
+  it.each([
     ['', true],
     ['# only a comment\n', true],
     ['---\n', true],

@@ -83,6 +83,7 @@ const FULL_SETTINGS = {
   app: 'm',
   deletionGrace: '24h',
   mainDatabase: { adopt: true },
+  admin: { hosts: ['admin.example.com'] },
 } as const satisfies DeepRequired<SettingsInput>;
 
 type Schema = {

@@ -22,8 +22,25 @@ describe('closest / didYouMean', () => {
     ['newconnection', 'new-connection'],
     ['postgres', undefined],
     ['x', undefined],
+    // The distinctive word alone.
+    ['schema', 'new-schema'],
+    ['Database', 'new-database'],
+    ['connection', 'new-connection'],
+    // A word every candidate has is no hint, nor is a fragment of a word.
+    ['new', undefined],
+    ['data', undefined],
+    ['new-', undefined],
   ])('%s → %s', (input, expected) => {
     expect(closest(input, modes)).toBe(expected);
+  });
+
+  it.each([
+    ['main', 'with-main'],
+    ['first-visit', 'on-first-visit'],
+    ['visit', 'on-first-visit'],
+    ['on', undefined],
+  ])('start mode %s → %s', (input, expected) => {
+    expect(closest(input, ['on-first-visit', 'with-main'])).toBe(expected);
   });
 
   it('phrases the hint, and gives none for an exact match or a far miss', () => {

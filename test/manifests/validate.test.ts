@@ -72,6 +72,25 @@ describe('schema errors, in words and at the right place', () => {
       ],
     ],
     [
+      'a database mode without its new-',
+      manifest('x', 'database:', '  mode: schema'),
+      [
+        "5:9 database.mode 'schema' is not one of: new-database, new-connection, new-schema; did you mean 'new-schema'?",
+      ],
+    ],
+    [
+      'a mode typo next to the field that mode needs: one error, the typo',
+      manifest('x', 'database:', '  mode: new-conection', '  connection: { url: "postgres://u@db:5432" }'),
+      [
+        "5:9 database.mode 'new-conection' is not one of: new-database, new-connection, new-schema; did you mean 'new-connection'?",
+      ],
+    ],
+    [
+      'a schema with a valid mode other than new-schema',
+      manifest('x', 'database:', '  mode: new-database', '  schema: s'),
+      ['6:3 database.schema is only allowed with mode: new-schema'],
+    ],
+    [
       'an enum given a number',
       manifest('x', 'deletionPolicy: 1'),
       ['4:17 deletionPolicy must be text, got 1'],
@@ -214,5 +233,23 @@ describe('schema errors, in words and at the right place', () => {
     ],
   ])('accepts database mode %s', (_mode, lines) => {
     expect(errorsOf(manifest('x', 'database:', ...lines))).toEqual([]);
+  });
+});
+
+describe('syntax errors at the place to fix', () => {
+  it('reports an unclosed quote at the line:column where it opens, not at the end of the file', () => {
+    const text =
+      'apiVersion: appvisor/v1\nkind: App\nname: "crm\ndisplayName: CRM\ndomains: [crm.example.com]\n';
+    const result = validateManifestText(text, 'apps.d/crm.yaml', {});
+    expect(result.ok).toBe(false);
+    if (result.ok) return;
+    expect(result.invalid.errors).toEqual([
+      {
+        file: 'apps.d/crm.yaml',
+        line: 3,
+        column: 7,
+        message: 'YAML syntax error: the quote (") opened here is never closed',
+      },
+    ]);
   });
 });

@@ -171,7 +171,9 @@ describe.each(APP_DB_MODES)('the sample app on %s', (mode) => {
     });
     expect([wrong.status, unknown.status, malformed.status]).toEqual([401, 401, 401]);
     const bodies = await Promise.all([wrong.json(), unknown.json(), malformed.json()]);
-    expect(bodies[0]).toEqual({ error: { code: 'INVALID_CREDENTIALS', message: expect.any(String) } });
+    expect(bodies[0]).toEqual({
+      error: { code: 'INVALID_CREDENTIALS', message: expect.any(String), app: 'notes' },
+    });
     expect(bodies[1]).toEqual(bodies[0]);
     expect(bodies[2]).toEqual(bodies[0]);
   });
@@ -389,7 +391,9 @@ describe('the sample app with its neighbours (SQLite)', () => {
     await fx.database.client.close();
     const res = await fetch(`${app.url}/api/me`, { headers: { authorization: `Bearer ${token}` } });
     expect(res.status).toBe(500);
-    expect(await res.json()).toEqual({ error: { code: 'INTERNAL_ERROR', message: 'internal error' } });
+    expect(await res.json()).toEqual({
+      error: { code: 'INTERNAL_ERROR', message: 'internal error', app: 'fragile' },
+    });
     expect((await fetch(`${app.url}/api/info`)).status).toBe(200);
   });
 });

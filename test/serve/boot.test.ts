@@ -154,3 +154,31 @@ describe('serve: no escape from routing', () => {
     expect((await s.admin('/apps')).body.map((a: { name: string }) => a.name)).toEqual(['crm']);
   });
 });
+
+describe("serve: the supervisor's routes belong to the supervisor's host", () => {
+  it("gives /_supervisor/… on an app's domain to the app, and with admin.hosts only to those hosts", async () => {
+    serve = await startServe({
+      manifests: { 'support.yaml': manifest('support', 'domains: [support.localhost]\n') },
+      settings: { admin: { hosts: ['admin.localhost', '127.0.0.1'] } },
+    });
+    const s = serve;
+    // On the app's domain, every path is the app's: no metrics, no admin page, no admin API.
+    for (const p of ['/_supervisor/metrics', '/_supervisor/', '/_supervisor/api/apps']) {
+      const answer = await s.request(p, { host: 'Support.localhost:13000' });
+      expect(answer.status, p).toBe(404);
+      expect(answer.text, p).not.toMatch(/appvisor_|<html|"displayName"/i);
+    }
+    const info = await s.request('/api/info', { host: 'support.localhost' });
+    expect(info.body).toEqual({ name: 'support', version: '2' });
+
+    // An admin host (any case, any port) reaches the supervisor.
+    const metrics = await s.request('/_supervisor/metrics', { host: 'ADMIN.localhost:8443' });
+    expect(metrics.status).toBe(200);
+    expect(metrics.text).toMatch(/appvisor_apps/);
+    expect((await s.request('/_supervisor/healthz')).status).toBe(200);
+    // Any other host: /_supervisor/… is routed like any other path, to the main app.
+    const other = await s.request('/_supervisor/metrics', { host: 'www.localhost' });
+    expect(other.status).toBe(404);
+    expect(other.text).not.toMatch(/appvisor_/);
+  });
+});

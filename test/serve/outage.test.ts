@@ -111,17 +111,19 @@ describe.each(SERVERS)('serve: the $name main database goes away', (server) => {
     });
 
     p.cut();
-    // An app that needs its database answers a JSON error; one that does not still answers.
+    // An app that needs its database answers 503 DB_UNREACHABLE with Retry-After; one that
+    // does not still answers.
     const me = await s.request(`/apps/${a}/api/me`, { token });
-    expect(me.status).toBe(500);
-    expect(me.body.error.code).toBeTypeOf('string');
+    expect(me.status).toBe(503);
+    expect(me.headers.get('retry-after')).toBe('5');
+    expect(me.body.error).toMatchObject({ code: 'DB_UNREACHABLE', app: a });
     const notes = await s.request(`/apps/${b}/api/notes`, {
       method: 'POST',
       token: tokenB,
       body: { text: 'x' },
     });
-    expect(notes.status).toBe(500);
-    expect(notes.body.error.code).toBeTypeOf('string');
+    expect(notes.status).toBe(503);
+    expect(notes.body.error).toMatchObject({ code: 'DB_UNREACHABLE', app: b });
     // An app that was never started cannot start now: 503 APP_ERROR, not a hang.
     const cold = await s.request(`/apps/${c}/api/info`);
     expect(cold.status).toBe(503);
