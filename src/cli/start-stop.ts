@@ -23,7 +23,7 @@ export function registerStartStop(program: Command, ctx: CliContext): void {
       .option('--url <url>', URL_OPTION_HELP)
       .addHelpText(
         'after',
-        `\n${CLIENT_HELP}\n${verb === 'stop' ? 'A stop is kept on the app's record: it holds across restarts and manifest changes until a start, and visits get 503 APP_STOPPED.\n' : ''}Exit codes: 0, 1 refused, unknown app or unreachable.`,
+        `\n${CLIENT_HELP}\n${verb === 'stop' ? 'A stop is kept on the app record: it holds across restarts and manifest changes until a start, and visits get 503 APP_STOPPED.\n' : ''}Exit codes: 0, 1 refused, unknown app or unreachable.`,
       );
     withConfigOption(cmd);
     cmd.action(action(ctx, (name: string, opts: Flags) => runStartStop(ctx, verb, name, opts)));
