@@ -58,7 +58,7 @@ export async function runApply(ctx: CliContext, opts: ApplyFlags): Promise<numbe
       const result =
         o.result === 'failed'
           ? s.red('failed')
-          : o.result === 'skipped' || o.result === 'unchanged'
+          : o.result === 'skipped' || o.result === 'unchanged' || o.result === 'scheduled'
             ? s.dim(o.result)
             : s.green(o.result);
       const why = o.message ? `: ${o.message}` : '';
@@ -71,12 +71,15 @@ export async function runApply(ctx: CliContext, opts: ApplyFlags): Promise<numbe
   for (const e of report.plan.errors) println(ctx.stderr, `${e.file}:${e.line}:${e.column}: ${e.message}`);
   if (report.plan.guard) println(ctx.stdout, `${s.red('!')} ${report.plan.guard}`);
   for (const f of report.failures) println(ctx.stderr, `appvisor: ${f.app}: ${f.code}: ${f.message}`);
-  const done = report.outcomes.filter((o) => o.result !== 'failed' && o.result !== 'skipped').length;
+  const done = report.outcomes.filter(
+    (o) => o.result !== 'failed' && o.result !== 'skipped' && o.result !== 'scheduled',
+  ).length;
+  const later = report.outcomes.filter((o) => o.result === 'scheduled').length;
   if (report.outcomes.length === 0 && report.failures.length === 0) println(ctx.stdout, 'Nothing to do.');
   else
     println(
       ctx.stdout,
-      `${done} step${done === 1 ? '' : 's'} done, ${report.failures.length} app${report.failures.length === 1 ? '' : 's'} failed.`,
+      `${done} step${done === 1 ? '' : 's'} done, ${later > 0 ? `${later} scheduled for later, ` : ''}${report.failures.length} app${report.failures.length === 1 ? '' : 's'} failed.`,
     );
   return report.failures.length > 0 || report.plan.errors.length > 0 ? 1 : 0;
 }
