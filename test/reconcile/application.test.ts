@@ -13,7 +13,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Settings } from '../../src/config/types.js';
 import { applyPlan, computePlan } from '../../src/reconcile/commands.js';
 import { openStateStore } from '../../src/state/store.js';
-import { DIALECTS, log, MY, manifest } from './dialects.js';
+import { DIALECTS, log, MY, manifest, testSettings } from './dialects.js';
 
 /** A custom application: its own name and two migrations of its own. */
 const CRM_MODULE = `export default {
@@ -87,17 +87,7 @@ describe.each(DIALECTS)('application identity on $name', (dialect) => {
     mainUrl = await dialect.mainUrl(dir);
     const module = path.join(dir, 'crm-app.mjs');
     await fs.writeFile(module, CRM_MODULE);
-    sample = {
-      listen: { host: '127.0.0.1', port: 0 },
-      appsDir,
-      dataDir: path.join(dir, 'data'),
-      database: { url: mainUrl },
-      app: undefined,
-      discoveryAdapter: 'local',
-      processAdapter: 'local',
-      deletionGraceMs: 86_400_000,
-      configFile: undefined,
-    };
+    sample = testSettings(dir, mainUrl);
     crm = { ...sample, app: module };
   });
 

@@ -14,7 +14,7 @@ import { openStateStore } from '../../src/state/store.js';
 import { uniqueName } from '../helpers/servers.js';
 import { startTcpProxy } from '../helpers/tcp-proxy.js';
 
-import { DIALECTS, log, manifest, PG, pgAdmin } from './dialects.js';
+import { DIALECTS, log, manifest, PG, pgAdmin, testSettings } from './dialects.js';
 
 describe.each(DIALECTS)('plan and apply on $name', (dialect) => {
   let dir: string;
@@ -32,17 +32,7 @@ describe.each(DIALECTS)('plan and apply on $name', (dialect) => {
     // App and database names unique to this test, so parallel runs never collide.
     prefix = `t${Math.random().toString(36).slice(2, 8)}`;
     mainUrl = await dialect.mainUrl(dir);
-    settings = {
-      listen: { host: '127.0.0.1', port: 0 },
-      appsDir,
-      dataDir: path.join(dir, 'data'),
-      database: { url: mainUrl },
-      app: undefined,
-      discoveryAdapter: 'local',
-      processAdapter: 'local',
-      deletionGraceMs: 86_400_000,
-      configFile: undefined,
-    };
+    settings = testSettings(dir, mainUrl);
   });
 
   afterEach(async () => {

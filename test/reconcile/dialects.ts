@@ -7,6 +7,7 @@ import path from 'node:path';
 import mysql from 'mysql2/promise';
 import pg from 'pg';
 import pino from 'pino';
+import type { Settings } from '../../src/config/types.js';
 import { mysqlServer, postgres, uniqueName } from '../helpers/servers.js';
 
 export const PG = await postgres();
@@ -126,4 +127,19 @@ export const DIALECTS: Dialect[] = [
 
 export function manifest(name: string, extra = ''): string {
   return `apiVersion: appvisor/v1\nkind: App\nname: ${name}\n${extra}`;
+}
+
+/** Settings for a plan/apply test in `dir` (apps in `dir/apps.d`, data in `dir/data`) on `mainUrl`. */
+export function testSettings(dir: string, mainUrl: string): Settings {
+  return {
+    listen: { host: '127.0.0.1', port: 0 },
+    appsDir: path.join(dir, 'apps.d'),
+    dataDir: path.join(dir, 'data'),
+    database: { url: mainUrl },
+    app: undefined,
+    discoveryAdapter: 'local',
+    processAdapter: 'local',
+    deletionGraceMs: 86_400_000,
+    configFile: undefined,
+  };
 }

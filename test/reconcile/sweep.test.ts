@@ -13,7 +13,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Settings } from '../../src/config/types.js';
 import { OWNER_TABLE } from '../../src/providers/sqlite.js';
 import { applyPlan, computePlan } from '../../src/reconcile/commands.js';
-import { DIALECTS, type Dialect, log, manifest, pgAdmin } from './dialects.js';
+import { DIALECTS, type Dialect, log, manifest, pgAdmin, testSettings } from './dialects.js';
 
 const CHILD = new URL('./interrupted-create.child.ts', import.meta.url).pathname;
 const ROOT = new URL('../..', import.meta.url).pathname;
@@ -126,17 +126,7 @@ describe.each(DIALECTS.filter((d) => d.name !== 'mysql'))('sweep on $name', (dia
     await fs.mkdir(path.join(dir, 'apps.d'));
     prefix = `t${Math.random().toString(36).slice(2, 8)}`;
     mainUrl = await dialect.mainUrl(dir);
-    settings = {
-      listen: { host: '127.0.0.1', port: 0 },
-      appsDir: path.join(dir, 'apps.d'),
-      dataDir: path.join(dir, 'data'),
-      database: { url: mainUrl },
-      app: undefined,
-      discoveryAdapter: 'local',
-      processAdapter: 'local',
-      deletionGraceMs: 86_400_000,
-      configFile: undefined,
-    };
+    settings = testSettings(dir, mainUrl);
   });
 
   afterEach(async () => {
