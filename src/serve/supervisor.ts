@@ -34,6 +34,9 @@ import { createAdminBackend } from './admin-backend.js';
 import { LockKeeper } from './lock-keeper.js';
 import { type ManifestWatcher, watchManifests } from './watcher.js';
 
+/** The longest a scheduled drop's reconcile waits before it looks again. */
+const MAX_REQUEUE_MS = 3_600_000;
+
 export interface SupervisorOptions {
   readonly settings: Settings;
   readonly log: Logger;
@@ -172,8 +175,12 @@ async function boot(
         reconcileErrors.delete(name);
         if (report.record) knownRecords.add(name);
         // A scheduled drop is carried out by the run at its time (the resync is only the net).
-        if (report.nextDueMs !== undefined)
-          return { requeueAfterMs: Math.max(0, report.nextDueMs - Date.now()) };
+        // Capped: a timer beyond ~24.8 days fires at once in Node, and a long one is no loss (the
+        // next run simply schedules the rest).
+        if (report.nextDueMs !== undefined) {
+          const dueInMs = Math.max(0, report.nextDueMs - Date.now());
+          return { requeueAfterMs: Math.min(MAX_REQUEUE_MS, dueInMs) };
+        }
         return undefined;
       } catch (err) {
         reconcileErrors.set(name, { code: codeOf(err) ?? 'APP_ERROR', message: messageOf(err) });
