@@ -636,7 +636,9 @@ function planOne(name: string, ctx: Context): Step[] {
   const loaded = ctx.desired.apps.get(name);
   const app = ctx.actual.apps.get(name) ?? NO_APP;
   const record = app.record;
-  if (app.observeError && (loaded || record?.status === 'orphaned')) {
+  // Blocked only where something was to be decided: a manifest, or a drop that is scheduled.
+  const scheduled = record?.status === 'orphaned' && record.dropAt !== undefined;
+  if (app.observeError && (loaded || scheduled)) {
     return [
       {
         app: name,
