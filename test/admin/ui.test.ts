@@ -444,6 +444,32 @@ describe.skipIf(!browserAvailable())('admin UI in Chromium (fake backend)', () =
     expect(await page.locator('.plan-guard').count()).toBe(0);
   });
 
+  it('shows a scheduled drop with its time, and who stopped an app', async () => {
+    const { page } = current!;
+    server.backend.apps.set(
+      'sandbox',
+      appView('sandbox', { status: 'orphaned', dropAt: '2026-12-03T20:00:00Z' }),
+    );
+    server.backend.apps.set(
+      'paused',
+      appView('paused', {
+        status: 'stopped',
+        intent: { action: 'stop', by: 'admin token via admin-ui', at: '2026-12-02T10:00:00.000Z' },
+      }),
+    );
+    await signIn(page, server.base);
+    // Long notices are cut in the list, the whole text one click away.
+    expect(await shown(row(page, 'sandbox').locator('summary.error-text'))).toMatch(
+      /^Data drop scheduled for 2026-12-03T20:00:00Z; put the/,
+    );
+    expect(await row(page, 'sandbox').locator('.error-full').textContent()).toBe(
+      'Data drop scheduled for 2026-12-03T20:00:00Z; put the manifest back to cancel it',
+    );
+    expect(await row(page, 'paused').locator('.error-full').textContent()).toBe(
+      'Stopped by admin token via admin-ui at 2026-12-02T10:00:00.000Z',
+    );
+  });
+
   it('shows hostile text from the API as text', async () => {
     const { page } = current!;
     const evil = '<img src=x onerror="window.pwned=1">';
