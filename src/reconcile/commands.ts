@@ -12,13 +12,14 @@ import { generateSecret } from '../providers/secrets.js';
 import { ProviderSet } from '../providers/set.js';
 import { parseDatabaseUrl } from '../providers/url.js';
 import { type Application, loadApplication } from '../runtime/contract.js';
+import { mainDatabaseRefusals } from '../state/main-check.js';
 import { openStateReader } from '../state/reader.js';
 import { openStateStore } from '../state/store.js';
 import { toDesired } from './desired.js';
 import type { StepOutcome } from './executor.js';
 import { acquireReconcileLock } from './lock.js';
 import { createDataClaimer, createMigrator } from './migrate.js';
-import type { Plan, PlanOptions } from './model.js';
+import type { Plan, PlanOptions, Step } from './model.js';
 import { observeAll } from './observe.js';
 import { plan } from './planner.js';
 import { reconcileApp } from './reconciler.js';
@@ -36,10 +37,21 @@ export async function computePlan(
   const providers = new ProviderSet(mainUrl, { dataDir: settings.dataDir });
   try {
     const actual = await observeAll(desired, { store: reader, providers, main });
-    return plan(desired, actual, {
+    const planned = plan(desired, actual, {
       ...planOptions(settings, main, application, opts.allowEmpty),
       now: Date.now(),
     });
+    // What apply/serve would refuse on the main database itself comes first: nothing else
+    // happens until it is settled.
+    const refusals = await mainDatabaseRefusals(mainUrl, { adopt: settings.mainDatabase?.adopt ?? false });
+    if (refusals.length === 0) return planned;
+    const steps: Step[] = refusals.map((err) => ({
+      app: 'main',
+      action: 'refuse',
+      code: err.code,
+      detail: err.message,
+    }));
+    return { ...planned, changes: [...steps, ...planned.changes] };
   } finally {
     await providers.close();
     await reader.close();

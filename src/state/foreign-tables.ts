@@ -15,8 +15,15 @@ export interface ForeignTables {
   readonly tables: readonly string[];
 }
 
-/** The tables and views beside which `client` would create its tables, minus `known`. */
-export async function foreignTables(client: SqlClient, known: Iterable<string>): Promise<ForeignTables> {
+/**
+ * The tables and views beside which `client` would create its tables, minus `known`. On
+ * PostgreSQL `inSchema` names the schema to look in (default: the connection's current_schema()).
+ */
+export async function foreignTables(
+  client: SqlClient,
+  known: Iterable<string>,
+  inSchema?: string,
+): Promise<ForeignTables> {
   let rows: { s?: string; t: string }[];
   switch (client.dialect) {
     case 'sqlite':
@@ -29,7 +36,8 @@ export async function foreignTables(client: SqlClient, known: Iterable<string>):
       rows = await client.query(
         `SELECT n.nspname AS s, c.relname AS t FROM pg_catalog.pg_class c
            JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-          WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'p', 'v', 'm', 'f')`,
+          WHERE n.nspname = COALESCE(?::name, current_schema()) AND c.relkind IN ('r', 'p', 'v', 'm', 'f')`,
+        [inSchema ?? null],
       );
       break;
     case 'mysql':
@@ -58,6 +66,8 @@ export interface ForeignTablesCheck {
   readonly what: string;
   /** The main database, redacted (on PostgreSQL the schema is added). */
   readonly where: string;
+  /** PostgreSQL: the schema to look in. @default the connection's current_schema() */
+  readonly schema?: string;
 }
 
 /**
@@ -66,7 +76,7 @@ export interface ForeignTablesCheck {
  */
 export async function refuseForeignTables(client: SqlClient, check: ForeignTablesCheck): Promise<void> {
   if (check.adopt) return;
-  const found = await foreignTables(client, check.known);
+  const found = await foreignTables(client, check.known, check.schema);
   const [table, ...more] = found.tables;
   if (table === undefined) return;
   const where = found.schema === undefined ? check.where : `${check.where} (schema ${found.schema})`;

@@ -112,7 +112,8 @@ class QueryOnlySqlite implements SqlClient {
   }
 }
 
-function openReadOnlyClient(parsed: DatabaseUrl, log: Logger | undefined): SqlClient | undefined {
+/** A connection that only reads (undefined: a SQLite file that does not exist), as `plan` uses. */
+export function openReadOnlyClient(parsed: DatabaseUrl, log: Logger | undefined): SqlClient | undefined {
   const onError = (err: Error): void => log?.warn({ err }, 'state store connection lost');
   switch (parsed.dialect) {
     case 'sqlite': {

@@ -7,8 +7,10 @@ import fs from 'node:fs';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { AppvisorError } from '../../src/errors.js';
 import { openSqlClient } from '../../src/providers/sql/open.js';
+import { parseDatabaseUrl } from '../../src/providers/url.js';
 import { STORE_SCHEMA, TABLES } from '../../src/state/dialect.js';
 import { foreignTables } from '../../src/state/foreign-tables.js';
+import { mainDatabaseRefusals } from '../../src/state/main-check.js';
 import { openStateStore } from '../../src/state/store.js';
 import { dialectsUnderTest, type TestDatabase } from './dialects.js';
 
@@ -43,6 +45,23 @@ for (const { dialect, available, create } of dialects) {
       expect(message).toContain('another database');
       if (dialect === 'postgres') expect(message).toContain(`(schema ${STORE_SCHEMA})`);
       expect(await db.tables()).toEqual(['users']);
+    });
+
+    it('plan sees the same refusals before anything is installed, read-only', async () => {
+      const url = parseDatabaseUrl(db.url);
+      const refusals = await mainDatabaseRefusals(url, { adopt: false });
+      const what = refusals.map((e) => e.message.match(/^not installing (the \w+ \w+)/)?.[1]);
+      // On PostgreSQL the foreign table is in the store's schema, the main app's public is empty.
+      expect(what).toEqual(
+        dialect === 'postgres' ? ['the state store'] : ['the state store', 'the main app'],
+      );
+      expect(refusals.every((e) => e.code === 'ADOPT_REFUSED' && e.message.includes('users'))).toBe(true);
+      expect(await mainDatabaseRefusals(url, { adopt: true })).toEqual([]);
+      expect(await db.tables()).toEqual(['users']);
+      // Once the store exists (adopted), only what is still to install is refused.
+      await (await openStateStore(db.url, { adopt: true })).close();
+      const later = (await mainDatabaseRefusals(url, { adopt: false })).map((e) => e.message);
+      expect(later.some((m) => m.startsWith('not installing the state store'))).toBe(false);
     });
 
     it('creates the store beside them with adopt, leaving them as they were', async () => {
