@@ -26,8 +26,6 @@ export interface ReconcilerDeps {
   readonly claimData?: ExecutorDeps['claimData'];
   readonly stepTimeoutMs?: number;
   readonly onStep?: ExecutorDeps['onStep'];
-  /** @default Date.now */
-  readonly now?: () => number;
 }
 
 export interface ReconcileRun {
@@ -70,7 +68,7 @@ export async function reconcileApp(
   );
   const loaded = desired.apps.get(name);
   const target = loaded ? resolveTarget(loaded.manifest, deps.planOptions.main) : undefined;
-  const now = deps.now?.() ?? Date.now();
+  const now = Date.now();
   const steps = planApp(
     name,
     desired,

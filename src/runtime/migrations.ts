@@ -23,6 +23,7 @@
 import type { Logger } from 'pino';
 import { AppvisorError } from '../errors.js';
 import type { SqlClient } from '../providers/provider.js';
+import { tableExists } from '../state/dialect.js';
 import type { Migration } from './contract.js';
 
 export const DATA_VERSION_TABLE = 'appvisor_data_version';
@@ -71,7 +72,7 @@ export interface MigrateResult {
  * it exists but holds no row (an install that failed before its first migration).
  */
 export async function readDataVersion(db: SqlClient): Promise<number | undefined> {
-  if (!(await versionTableExists(db))) return undefined;
+  if (!(await tableExists(db, DATA_VERSION_TABLE))) return undefined;
   const rows = await db.query<{ version: unknown }>(
     `SELECT MAX(version) AS version FROM ${DATA_VERSION_TABLE}`,
   );
@@ -116,12 +117,17 @@ export async function readApplication(db: SqlClient): Promise<string | undefined
  * (before writing anything), marks it when no owner is recorded, does nothing when it is ours.
  */
 export async function claimApplication(db: SqlClient, app: string, application: string): Promise<void> {
+  const owner = await ownerFor(db, app, application);
+  if (owner === undefined) await recordApplication(db, application, (await readDataVersion(db)) ?? 0);
+}
+
+/** The recorded owner (undefined: none), after refusing one that is not `application`. */
+async function ownerFor(db: SqlClient, app: string, application: string): Promise<string | undefined> {
   const owner = await readApplication(db);
-  if (owner === application) return;
-  if (owner !== undefined) {
+  if (owner !== undefined && owner !== application) {
     throw new AppvisorError('APP_WRONG_APPLICATION', { app, data: owner, code: application });
   }
-  await recordApplication(db, application, (await readDataVersion(db)) ?? 0);
+  return owner;
 }
 
 /** Records that `application` brought the data to `version` (the lineage grows by one row). */
@@ -143,14 +149,8 @@ export async function migrate(
   options: MigrateOptions,
 ): Promise<MigrateResult> {
   // Before anything that writes: another application's data is never touched.
-  const owner = options.application === undefined ? undefined : await readApplication(db);
-  if (options.application !== undefined && owner !== undefined && owner !== options.application) {
-    throw new AppvisorError('APP_WRONG_APPLICATION', {
-      app: options.app,
-      data: owner,
-      code: options.application,
-    });
-  }
+  const owner =
+    options.application === undefined ? undefined : await ownerFor(db, options.app, options.application);
   const plan = planMigrations(await readDataVersion(db), migrations, options);
   const claim = options.application !== undefined && owner === undefined;
   if (plan.kind === 'current') {
@@ -196,35 +196,4 @@ export async function migrate(
 async function writeDataVersion(tx: SqlClient, version: number): Promise<void> {
   await tx.query(`DELETE FROM ${DATA_VERSION_TABLE}`);
   await tx.query(`INSERT INTO ${DATA_VERSION_TABLE} (version) VALUES (?)`, [version]);
-}
-
-function versionTableExists(db: SqlClient): Promise<boolean> {
-  return tableExists(db, DATA_VERSION_TABLE);
-}
-
-/** Whether `table` exists in the app's database (PostgreSQL schema mode: in its schema). */
-async function tableExists(db: SqlClient, table: string): Promise<boolean> {
-  switch (db.dialect) {
-    case 'sqlite': {
-      const rows = await db.query(
-        "SELECT 1 AS present FROM sqlite_master WHERE type = 'table' AND name = ?",
-        [table],
-      );
-      return rows.length > 0;
-    }
-    case 'postgres': {
-      // to_regclass resolves an unqualified name through search_path: the app's schema in schema mode.
-      const rows = await db.query<{ present: boolean }>('SELECT to_regclass(?) IS NOT NULL AS present', [
-        table,
-      ]);
-      return rows[0]?.present === true;
-    }
-    case 'mysql': {
-      const rows = await db.query(
-        'SELECT 1 AS present FROM information_schema.tables WHERE table_schema = DATABASE() AND table_name = ?',
-        [table],
-      );
-      return rows.length > 0;
-    }
-  }
 }
