@@ -54,6 +54,17 @@ export const ERRORS = {
     retryable: true,
   },
   STATE_STORE_FAILED: { message: 'state store {target}: {detail}', retryable: true },
+  // Fencing (every write of a reconcile is a compare-and-set on the record version and the lock term).
+  LOCK_LOST: {
+    message:
+      'the reconcile lock on {target} was lost ({detail}); this run writes nothing more and runs again once the lock is taken again',
+    retryable: true,
+  },
+  STATE_CONFLICT: {
+    message:
+      "app {app}'s record changed in the state store since this reconcile read it (version {expected}, now {actual}); nothing was written, and the app is reconciled again",
+    retryable: true,
+  },
   // Runtime and HTTP
   APP_NOT_FOUND: { message: 'no app named {app}', status: 404, retryable: false },
   APP_DISABLED: { message: 'app {app} is disabled', status: 503, retryable: false },

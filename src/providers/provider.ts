@@ -18,6 +18,11 @@ export interface ProviderLog {
 export interface SqlClient {
   readonly dialect: Dialect;
   query<T = Record<string, unknown>>(sql: string, params?: readonly unknown[]): Promise<T[]>;
+  /**
+   * Runs one writing statement and resolves with the number of rows it changed: what a
+   * compare-and-set (`UPDATE … WHERE version = ?`) needs to know whether it won.
+   */
+  execute(sql: string, params?: readonly unknown[]): Promise<number>;
   /** Runs several statements without parameters (DDL, migrations). */
   exec(sql: string): Promise<void>;
   /** Runs `fn` in one transaction on one connection. */

@@ -125,9 +125,13 @@ export async function applyPlan(settings: Settings, opts: ApplyOptions): Promise
   });
   const providers = new ProviderSet(mainUrl, { dataDir: settings.dataDir, log: opts.log });
   const pOpts = planOptions(settings, main, application, opts.allowEmpty);
+  // Losing the lock aborts what is left; the term fences every write made under it.
+  const lockLost = new AbortController();
+  void lock.lost.then((reason) => lockLost.abort(reason));
   const outcomes: StepOutcome[] = [];
   const failures: { app: string; code: string; message: string }[] = [];
   try {
+    const fence = await store.beginTerm();
     const before = plan(desired, await observeAll(desired, { store, providers, main }), {
       ...pOpts,
       now: Date.now(),
@@ -135,7 +139,7 @@ export async function applyPlan(settings: Settings, opts: ApplyOptions): Promise
     const mainSecret = before.changes.find((s) => s.app === 'main' && s.action === 'generate-secret');
     if (mainSecret) {
       const t0 = performance.now();
-      await store.ensureSecret('main', generateSecret());
+      await store.ensureSecret('main', generateSecret(), fence);
       const outcome: StepOutcome = { step: mainSecret, result: 'created', ms: performance.now() - t0 };
       outcomes.push(outcome);
       opts.onStep?.(outcome);
@@ -156,6 +160,7 @@ export async function applyPlan(settings: Settings, opts: ApplyOptions): Promise
           name,
           {
             store,
+            fence,
             providers,
             planOptions: pOpts,
             desired: () => desired,
@@ -166,7 +171,7 @@ export async function applyPlan(settings: Settings, opts: ApplyOptions): Promise
               opts.onStep?.(o);
             },
           },
-          { reconcileId, log },
+          { reconcileId, log, signal: lockLost.signal },
         );
       } catch (err) {
         failures.push({

@@ -14,6 +14,7 @@ import type { ProviderSet } from '../providers/set.js';
 import type {
   AppRecord,
   AppStatus,
+  Fence,
   HistoryEntry,
   InventoryItem,
   OperatorIntent,
@@ -55,6 +56,8 @@ export interface RuntimeControl {
 
 export interface ExecutorDeps {
   readonly store: StateStore;
+  /** The lock term every write of this run is fenced by: a run that lost its lock writes nothing. */
+  readonly fence: Fence;
   readonly providers: ProviderSet;
   readonly log: Logger;
   /** @default 60000 */
@@ -118,6 +121,13 @@ async function bounded<T>(
   }
 }
 
+/**
+ * Failures of the run's own writes that say nothing about the app: the record changed under the
+ * run (an operator's intent), or the lock was lost. Nothing more is written for them, not even
+ * the error: the next run, which reads afresh, decides.
+ */
+const UNRECORDED: ReadonlySet<string> = new Set(['STATE_CONFLICT', 'LOCK_LOST']);
+
 /** Refusals that are reported while the rest of the app's steps go on (nothing else is refused). */
 const REPORTED_REFUSALS: ReadonlySet<string> = new Set(['DROP_REFUSED', 'EMPTY_SET_GUARD']);
 
@@ -131,7 +141,7 @@ function historyOutcome(steps: readonly Step[]): ReconcileOutcome {
 /** Carries out `input.steps` for one app. Throws the first failing step's error (after recording it). */
 export async function executeApp(input: ExecuteInput, deps: ExecutorDeps): Promise<ExecuteResult> {
   const { name, steps, loaded, actual, reconcileId } = input;
-  const { store, providers } = deps;
+  const { store, providers, fence } = deps;
   const now = (): string => (deps.now?.() ?? new Date()).toISOString();
   const stepTimeoutMs = deps.stepTimeoutMs ?? 60_000;
   const started = performance.now();
@@ -162,6 +172,7 @@ export async function executeApp(input: ExecuteInput, deps: ExecutorDeps): Promi
     const at = now();
     const next: AppRecord = {
       name,
+      ...(record?.version !== undefined ? { version: record.version } : {}),
       file: base.file,
       spec: base.manifest,
       specHash: base.hash,
@@ -177,8 +188,7 @@ export async function executeApp(input: ExecuteInput, deps: ExecutorDeps): Promi
       ...(record?.intent ? { intent: record.intent } : {}),
       ...extra,
     };
-    await store.putRecord(next);
-    record = next;
+    record = await store.putRecord(next, fence);
   };
 
   /** Routes the app in the runtime once it has a record: before starting it, and after each run. */
@@ -251,7 +261,7 @@ export async function executeApp(input: ExecuteInput, deps: ExecutorDeps): Promi
         return 'updated';
       }
       case 'generate-secret': {
-        await store.ensureSecret(step.app, generateSecret());
+        await store.ensureSecret(step.app, generateSecret(), fence);
         if (step.app !== MAIN_APP) hasSecret = true;
         return 'created';
       }
@@ -326,6 +336,8 @@ export async function executeApp(input: ExecuteInput, deps: ExecutorDeps): Promi
         report({ step, result: 'scheduled', ms: 0 });
         continue;
       }
+      // A lost lock aborts the run: no further step starts (and the fence refuses its writes).
+      input.signal?.throwIfAborted();
       try {
         result = await run(step);
       } catch (err) {
@@ -348,9 +360,10 @@ export async function executeApp(input: ExecuteInput, deps: ExecutorDeps): Promi
     route();
     const outcome: ReconcileOutcome = refusedDrop ? 'refused' : historyOutcome(due);
     if (due.length > 0)
-      await appendHistory(store, name, reconcileId, outcome, outcomes, undefined, started, at, deps.log);
+      await appendHistory(deps, name, reconcileId, outcome, outcomes, undefined, started, at);
     return { outcomes, outcome, record };
   } catch (err) {
+    if (UNRECORDED.has(codeOf(err) ?? '')) throw err;
     const at = now();
     const error = { code: codeOf(err) ?? 'DB_OPERATION_FAILED', message: messageOf(err) };
     if (record) {
@@ -373,7 +386,7 @@ export async function executeApp(input: ExecuteInput, deps: ExecutorDeps): Promi
     }
     const outcome: ReconcileOutcome =
       codeOf(err) === 'ADOPT_REFUSED' || codeOf(err) === 'APP_WRONG_APPLICATION' ? 'refused' : 'failed';
-    await appendHistory(store, name, reconcileId, outcome, outcomes, error, started, at, deps.log);
+    await appendHistory(deps, name, reconcileId, outcome, outcomes, error, started, at);
     throw err;
   }
 }
@@ -408,7 +421,7 @@ function sameItem(a: InventoryItem, b: InventoryItem): boolean {
 }
 
 async function appendHistory(
-  store: StateStore,
+  deps: Pick<ExecutorDeps, 'store' | 'fence' | 'log'>,
   app: string,
   reconcileId: string,
   outcome: ReconcileOutcome,
@@ -416,7 +429,6 @@ async function appendHistory(
   error: { code: string; message: string } | undefined,
   started: number,
   at: string,
-  log: Logger,
 ): Promise<void> {
   const entry: HistoryEntry = {
     app,
@@ -427,7 +439,7 @@ async function appendHistory(
     ...(error ? { error } : {}),
     durationMs: Math.round(performance.now() - started),
   };
-  await store
-    .appendHistory(entry)
-    .catch((err) => log.warn({ err: messageOf(err) }, 'could not append history'));
+  await deps.store
+    .appendHistory(entry, deps.fence)
+    .catch((err) => deps.log.warn({ err: messageOf(err) }, 'could not append history'));
 }

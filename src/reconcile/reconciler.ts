@@ -6,7 +6,7 @@
 import type { Logger } from 'pino';
 import { AppvisorError } from '../errors.js';
 import type { ProviderSet } from '../providers/set.js';
-import type { AppRecord, StateStore } from '../state/types.js';
+import type { AppRecord, Fence, StateStore } from '../state/types.js';
 import { type ExecuteResult, type ExecutorDeps, executeApp, type RuntimeControl } from './executor.js';
 import type { Desired, PlanOptions, RuntimeState, Step } from './model.js';
 import { observeApp } from './observe.js';
@@ -15,6 +15,8 @@ import { resolveTarget } from './target.js';
 
 export interface ReconcilerDeps {
   readonly store: StateStore;
+  /** The lock term that fences every write of the run (see ExecutorDeps.fence). */
+  readonly fence: Fence;
   readonly providers: ProviderSet;
   readonly planOptions: PlanOptions;
   /** The current desired state (re-read on every run: it changes as files change). */
@@ -92,6 +94,7 @@ export async function reconcileApp(
     },
     {
       store: deps.store,
+      fence: deps.fence,
       providers: deps.providers,
       log: run.log,
       ...(deps.stepTimeoutMs !== undefined ? { stepTimeoutMs: deps.stepTimeoutMs } : {}),

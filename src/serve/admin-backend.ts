@@ -66,13 +66,15 @@ export function createAdminBackend(deps: AdminBackendDeps): AdminBackend {
    * by the app's next reconcile, which this queues. Nothing here starts or stops anything.
    */
   const recordIntent = async (name: string, action: 'start' | 'stop', by: string): Promise<AppView> => {
-    const record = await store.getRecord(name);
-    if (!record || record.status === 'orphaned') throw new AppvisorError('APP_NOT_FOUND', { app: name });
-    // Refused, not accepted and then silently dropped: `enabled: false` wins over a start.
-    const spec = deps.desired().apps.get(name)?.manifest ?? record.spec;
-    if (action === 'start' && !spec.enabled) throw new AppvisorError('APP_DISABLED', { app: name });
     const at = new Date().toISOString();
-    await store.setIntent(name, { action, by, at });
+    // Checked against the record the intent is written on (a compare-and-set on its version).
+    const written = await store.setIntent(name, { action, by, at }, (record) => {
+      if (record.status === 'orphaned') throw new AppvisorError('APP_NOT_FOUND', { app: name });
+      // Refused, not accepted and then silently dropped: `enabled: false` wins over a start.
+      const spec = deps.desired().apps.get(name)?.manifest ?? record.spec;
+      if (action === 'start' && !spec.enabled) throw new AppvisorError('APP_DISABLED', { app: name });
+    });
+    if (!written) throw new AppvisorError('APP_NOT_FOUND', { app: name });
     log.info({ app: name, by, at }, `operator ${action}`);
     deps.requestReconcile(name);
     return requireView(name);

@@ -130,7 +130,7 @@ async function boot(
   };
   const migrate = createMigrator({ application, providers, main });
   const claimData = createDataClaimer({ application, providers, main });
-  const keeper = new LockKeeper(mainUrl, { log, waitMs: options.lockWaitMs ?? 30_000 });
+  const keeper = new LockKeeper(mainUrl, { log, store, waitMs: options.lockWaitMs ?? 30_000 });
   cleanup.push(() => keeper.release());
 
   // ---- desired state: the manifest cache ----
@@ -157,11 +157,12 @@ async function boot(
       try {
         // Inside the try: a lock that cannot be taken (main database down, another process
         // applying) is this run's failure, shown on the app until a run succeeds.
-        await keeper.ensure(ctx.signal);
+        const term = await keeper.ensure(ctx.signal);
         const report = await reconcileApp(
           name,
           {
             store,
+            fence: term.fence,
             providers,
             planOptions,
             desired: () => desired,
@@ -170,7 +171,8 @@ async function boot(
             claimData,
             stepTimeoutMs: options.stepTimeoutMs ?? 60_000,
           },
-          ctx,
+          // Losing the lock aborts the run; its fenced writes are refused anyway.
+          { ...ctx, signal: AbortSignal.any([ctx.signal, term.signal]) },
         );
         reconcileErrors.delete(name);
         if (report.record) knownRecords.add(name);

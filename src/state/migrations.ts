@@ -88,6 +88,14 @@ export const MIGRATIONS: readonly Migration[] = [
       return [`ALTER TABLE ${apps} ${columns.map((c) => `ADD COLUMN ${ifNotExists}${c}`).join(', ')}`];
     },
   },
+  {
+    version: 4,
+    description: 'record versions and the reconcile lock term (fenced writes)',
+    // Existing records start at version 1; the term row is inserted on open (see migrate).
+    steps: (dialect, t) => [
+      `ALTER TABLE ${apps} ADD COLUMN ${dialect === 'postgres' ? 'IF NOT EXISTS ' : ''}version ${t.int} NOT NULL DEFAULT 1`,
+    ],
+  },
 ];
 
 /** The layout version this code reads and writes. */
@@ -103,6 +111,8 @@ export interface MigrationResult {
 }
 
 const MIGRATE_LOCK = 'appvisor:migrate';
+/** The `appvisor_meta` key of the reconcile lock's term (see queries.ts beginTerm). */
+export const TERM_KEY = 'lock_term';
 /** How long a process waits for another one's migration (MySQL; elsewhere the lock waits too). */
 const MIGRATE_WAIT_SECONDS = 60;
 
@@ -193,6 +203,7 @@ export async function migrate(
         await upsert(tx, meta, 'k', { k: 'schema_version', v: String(migration.version) });
       }
       await insertIfAbsent(tx, meta, 'k', { k: 'store_id', v: crypto.randomBytes(8).toString('hex') });
+      await insertIfAbsent(tx, meta, 'k', { k: TERM_KEY, v: '0' });
       const storeId = await readMeta(tx, 'store_id');
       return { from, to: SCHEMA_VERSION, storeId: storeId!, ...(movedFrom ? { movedFrom } : {}) };
     } finally {

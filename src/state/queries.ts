@@ -1,6 +1,13 @@
-/** The state store's statements, written once for every dialect (`?` placeholders). */
+/**
+ * The state store's statements, written once for every dialect (`?` placeholders). Every write
+ * of a reconcile is fenced: a single statement that lands only while the store is still at the
+ * writer's lock term (and, for a record, at the version it was read at); a refused write is
+ * told apart afterwards (LOCK_LOST or STATE_CONFLICT) by reading what stands now.
+ */
+import { AppvisorError } from '../errors.js';
 import type { SqlClient } from '../providers/provider.js';
 import { insertIfAbsent, TABLES, upsert } from './dialect.js';
+import { TERM_KEY } from './migrations.js';
 import {
   type AppRow,
   HISTORY_COLUMNS,
@@ -11,9 +18,12 @@ import {
   rowToHistory,
   rowToRecord,
 } from './rows.js';
-import type { AppRecord, HistoryEntry, OperatorIntent } from './types.js';
+import type { AppRecord, Fence, HistoryEntry, OperatorIntent } from './types.js';
 
-const { apps, secrets, history } = TABLES;
+const { apps, secrets, history, meta } = TABLES;
+
+/** The condition that fences a statement: the store is still at the writer's term. */
+const AT_TERM = `EXISTS (SELECT 1 FROM ${meta} WHERE k = '${TERM_KEY}' AND v = ?)`;
 // `*`, not the column list: the read-only reader may meet a store one layout behind (it cannot
 // migrate), and a column added later then simply reads as absent.
 const APP_SELECT = `SELECT * FROM ${apps}`;
@@ -28,21 +38,108 @@ export async function selectRecord(client: SqlClient, name: string): Promise<App
   return row ? rowToRecord(row) : undefined;
 }
 
-export async function writeRecord(client: SqlClient, record: AppRecord): Promise<void> {
-  await upsert(client, apps, 'name', recordToRow(record));
+export async function selectTerm(client: SqlClient): Promise<number> {
+  const [row] = await client.query<{ v: string }>(`SELECT v FROM ${meta} WHERE k = ?`, [TERM_KEY]);
+  return row ? Number(row.v) : 0;
 }
 
+/**
+ * Raises the term by one and returns it. Run only by the process that has just taken the
+ * reconcile lock, so no two callers race: the lock orders them.
+ */
+export async function raiseTerm(client: SqlClient): Promise<Fence> {
+  const term = (await selectTerm(client)) + 1;
+  await upsert(client, meta, 'k', { k: TERM_KEY, v: String(term) });
+  return { term };
+}
+
+/** Why a fenced write changed nothing: the term moved on, or else the record did. */
+async function refusal(
+  client: SqlClient,
+  target: string,
+  fence: Fence,
+  name: string,
+  expected: number,
+): Promise<AppvisorError> {
+  const current = await selectTerm(client);
+  if (current !== fence.term) return lockLost(target, fence, current);
+  const [row] = await client.query<{ version: number | string }>(
+    `SELECT version FROM ${apps} WHERE name = ?`,
+    [name],
+  );
+  return new AppvisorError('STATE_CONFLICT', {
+    app: name,
+    expected,
+    actual: row ? Number(row.version) : 'deleted',
+  });
+}
+
+function lockLost(target: string, fence: Fence, current: number): AppvisorError {
+  return new AppvisorError('LOCK_LOST', {
+    target,
+    detail: `its term ${fence.term} is over; the store is at term ${current}`,
+  });
+}
+
+/** A fenced compare-and-set of the whole record (see StateStore.putRecord). */
+export async function writeRecord(
+  client: SqlClient,
+  target: string,
+  record: AppRecord,
+  fence: Fence,
+): Promise<AppRecord> {
+  const expected = record.version ?? 0;
+  const row = { ...recordToRow(record), version: expected + 1 };
+  const columns = Object.keys(row);
+  let changed: number;
+  if (expected === 0) {
+    // INSERT … SELECT: the row goes in only at the writer's term, and only if no record exists.
+    changed = await client.execute(
+      `INSERT INTO ${apps} (${columns.join(', ')}) SELECT ${columns.map(() => '?').join(', ')} FROM ${meta} WHERE k = '${TERM_KEY}' AND v = ? AND NOT EXISTS (SELECT 1 FROM ${apps} WHERE name = ?)`,
+      [...Object.values(row), String(fence.term), record.name],
+    );
+  } else {
+    const others = columns.filter((c) => c !== 'name');
+    changed = await client.execute(
+      `UPDATE ${apps} SET ${others.map((c) => `${c} = ?`).join(', ')} WHERE name = ? AND version = ? AND ${AT_TERM}`,
+      [...others.map((c) => row[c as keyof typeof row]), record.name, expected, String(fence.term)],
+    );
+  }
+  if (changed !== 1) throw await refusal(client, target, fence, record.name, expected);
+  return { ...record, version: expected + 1 };
+}
+
+/**
+ * The operator's intent, as a compare-and-set on the version read (the reconcile's own record
+ * writes never touch the column). Not fenced by the term: any process serving the admin API
+ * may record intent; the version keeps it from being lost under a reconcile's write.
+ */
 export async function writeIntent(
   client: SqlClient,
-  name: string,
+  record: AppRecord,
   intent: OperatorIntent,
 ): Promise<AppRecord | undefined> {
-  await client.query(`UPDATE ${apps} SET operator_intent = ? WHERE name = ?`, [intentToColumn(intent), name]);
-  return selectRecord(client, name);
+  const version = record.version ?? 0;
+  const changed = await client.execute(
+    `UPDATE ${apps} SET operator_intent = ?, version = ? WHERE name = ? AND version = ?`,
+    [intentToColumn(intent), version + 1, record.name, version],
+  );
+  return changed === 1 ? { ...record, intent, version: version + 1 } : undefined;
 }
 
-export async function removeRecord(client: SqlClient, name: string): Promise<void> {
-  await client.query(`DELETE FROM ${apps} WHERE name = ?`, [name]);
+export async function removeRecord(
+  client: SqlClient,
+  target: string,
+  name: string,
+  version: number,
+  fence: Fence,
+): Promise<void> {
+  const changed = await client.execute(`DELETE FROM ${apps} WHERE name = ? AND version = ? AND ${AT_TERM}`, [
+    name,
+    version,
+    String(fence.term),
+  ]);
+  if (changed !== 1) throw await refusal(client, target, fence, name, version);
 }
 
 export async function selectSecret(client: SqlClient, name: string): Promise<string | undefined> {
@@ -52,13 +149,32 @@ export async function selectSecret(client: SqlClient, name: string): Promise<str
   return row?.secret;
 }
 
-/** Inserts the secret unless one exists, then reads back whichever is stored. */
-export async function ensureSecretRow(client: SqlClient, name: string, secret: string): Promise<string> {
-  await insertIfAbsent(client, secrets, 'name', { name, secret, created_at: new Date().toISOString() });
+/**
+ * Inserts the secret unless one exists (under `fence`: only at the writer's term), then reads
+ * back whichever is stored.
+ */
+export async function ensureSecretRow(
+  client: SqlClient,
+  target: string,
+  name: string,
+  secret: string,
+  fence: Fence | undefined,
+): Promise<string> {
+  const row = { name, secret, created_at: new Date().toISOString() };
+  if (fence) {
+    await client.execute(
+      `INSERT INTO ${secrets} (name, secret, created_at) SELECT ?, ?, ? FROM ${meta} WHERE k = '${TERM_KEY}' AND v = ? AND NOT EXISTS (SELECT 1 FROM ${secrets} WHERE name = ?)`,
+      [row.name, row.secret, row.created_at, String(fence.term), name],
+    );
+  } else {
+    await insertIfAbsent(client, secrets, 'name', row);
+  }
   const stored = await selectSecret(client, name);
+  if (stored !== undefined) return stored;
+  const current = fence ? await selectTerm(client) : undefined;
+  if (fence && current !== fence.term) throw lockLost(target, fence, current!);
   // Only a concurrent delete between the two statements gets here.
-  if (stored === undefined) throw new Error(`the secret of ${name} vanished while it was being stored`);
-  return stored;
+  throw new Error(`the secret of ${name} vanished while it was being stored`);
 }
 
 export async function selectHistory(client: SqlClient, app: string, limit: number): Promise<HistoryEntry[]> {
@@ -76,13 +192,20 @@ export async function selectHistory(client: SqlClient, app: string, limit: numbe
  * first because MySQL allows neither LIMIT in an IN subquery nor the target table in a
  * DELETE's subquery.
  */
-export async function insertHistory(client: SqlClient, entry: HistoryEntry, keep: number): Promise<void> {
+export async function insertHistory(
+  client: SqlClient,
+  target: string,
+  entry: HistoryEntry,
+  keep: number,
+  fence: Fence,
+): Promise<void> {
   const row = historyToRow(entry);
   const columns = Object.keys(row);
-  await client.query(
-    `INSERT INTO ${history} (${columns.join(', ')}) VALUES (${columns.map(() => '?').join(', ')})`,
-    Object.values(row),
+  const added = await client.execute(
+    `INSERT INTO ${history} (${columns.join(', ')}) SELECT ${columns.map(() => '?').join(', ')} FROM ${meta} WHERE k = '${TERM_KEY}' AND v = ?`,
+    [...Object.values(row), String(fence.term)],
   );
+  if (added !== 1) throw lockLost(target, fence, await selectTerm(client));
   const [cut] = await client.query<{ id: number | string }>(
     `SELECT id FROM ${history} WHERE app = ? ORDER BY id DESC LIMIT 1 OFFSET ?`,
     [entry.app, keep],

@@ -101,6 +101,9 @@ class QueryOnlySqlite implements SqlClient {
   async query<T = Record<string, unknown>>(sql: string, params: readonly unknown[] = []): Promise<T[]> {
     return this.#db.prepare(sql).all(...params) as T[];
   }
+  async execute(sql: string, params: readonly unknown[] = []): Promise<number> {
+    return this.#db.prepare(sql).run(...params).changes;
+  }
   async exec(sql: string): Promise<void> {
     this.#db.exec(sql);
   }

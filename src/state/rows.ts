@@ -29,10 +29,8 @@ export const APP_COLUMNS = [
   'application',
   'drop_at',
   'operator_intent',
+  'version',
 ] as const;
-
-/** Columns a record write replaces: `operator_intent` has a writer of its own (setIntent). */
-export const RECORD_WRITE_COLUMNS = APP_COLUMNS.filter((c) => c !== 'operator_intent');
 
 export const HISTORY_COLUMNS = [
   'app',
@@ -64,8 +62,11 @@ function optionalString(value: unknown): string | undefined {
   return value === null || value === undefined ? undefined : String(value);
 }
 
-/** The columns a record write replaces (everything but the operator's intent). */
-export function recordToRow(record: AppRecord): Omit<AppRow, 'operator_intent'> {
+/**
+ * The columns a record write replaces: everything but the operator's intent (it has a writer
+ * of its own, setIntent) and the version (the compare-and-set sets it).
+ */
+export function recordToRow(record: AppRecord): Omit<AppRow, 'operator_intent' | 'version'> {
   return {
     name: record.name,
     file: record.file,
@@ -95,6 +96,8 @@ export function rowToRecord(row: AppRow): AppRecord {
   const lastReconciledAt = optionalString(row.last_reconciled_at);
   return {
     name,
+    // `== null`: a reader on a store one layout behind has no such column (its records are at 1).
+    version: row.version == null ? 1 : Number(row.version),
     file: String(row.file),
     spec: parseJson<AppManifest>(row.spec, `${name}.spec`),
     specHash: String(row.spec_hash),

@@ -14,15 +14,20 @@ import { migrate } from './migrations.js';
 import {
   ensureSecretRow,
   insertHistory,
+  raiseTerm,
   removeRecord,
   selectHistory,
   selectRecord,
   selectRecords,
   selectSecret,
+  selectTerm,
   writeIntent,
   writeRecord,
 } from './queries.js';
-import type { AppRecord, HistoryEntry, OperatorIntent, StateStore } from './types.js';
+import type { AppRecord, Fence, HistoryEntry, OperatorIntent, StateStore } from './types.js';
+
+/** How often an operator's intent is tried again when a reconcile wrote the record in between. */
+const INTENT_ATTEMPTS = 5;
 
 export interface StateStoreOptions {
   /** Base for relative `sqlite:` paths. @default process.cwd() */
@@ -76,25 +81,52 @@ class SqlStateStore implements StateStore {
   getRecord(name: string): Promise<AppRecord | undefined> {
     return this.#run(`read record ${name}`, (c) => selectRecord(c, name));
   }
-  putRecord(record: AppRecord): Promise<void> {
-    return this.#run(`write record ${record.name}`, (c) => writeRecord(c, record));
+  beginTerm(): Promise<Fence> {
+    return this.#run('begin a reconcile lock term', raiseTerm);
   }
-  deleteRecord(name: string): Promise<void> {
-    return this.#run(`delete record ${name}`, (c) => removeRecord(c, name));
+  currentTerm(): Promise<number> {
+    return this.#run('read the reconcile lock term', selectTerm);
   }
-  setIntent(name: string, intent: OperatorIntent): Promise<AppRecord | undefined> {
-    return this.#run(`record the operator's ${intent.action} of ${name}`, (c) =>
-      writeIntent(c, name, intent),
-    );
+  putRecord(record: AppRecord, fence: Fence): Promise<AppRecord> {
+    return this.#run(`write record ${record.name}`, (c) => writeRecord(c, this.target, record, fence));
+  }
+  deleteRecord(name: string, version: number, fence: Fence): Promise<void> {
+    return this.#run(`delete record ${name}`, (c) => removeRecord(c, this.target, name, version, fence));
+  }
+  setIntent(
+    name: string,
+    intent: OperatorIntent,
+    accept?: (record: AppRecord) => void,
+  ): Promise<AppRecord | undefined> {
+    return this.#run(`record the operator's ${intent.action} of ${name}`, async (c) => {
+      // A compare-and-set on the version just read: a reconcile writing the record in between
+      // makes it read and try again, never overwrite (nor be overwritten).
+      for (let attempt = 1; ; attempt++) {
+        const record = await selectRecord(c, name);
+        if (!record) return undefined;
+        accept?.(record);
+        const written = await writeIntent(c, record, intent);
+        if (written) return written;
+        if (attempt === INTENT_ATTEMPTS) {
+          throw new AppvisorError('STATE_CONFLICT', {
+            app: name,
+            expected: record.version ?? 0,
+            actual: 'changing',
+          });
+        }
+      }
+    });
   }
   getSecret(name: string): Promise<string | undefined> {
     return this.#run(`read secret ${name}`, (c) => selectSecret(c, name));
   }
-  ensureSecret(name: string, secret: string): Promise<string> {
-    return this.#run(`store secret ${name}`, (c) => ensureSecretRow(c, name, secret));
+  ensureSecret(name: string, secret: string, fence?: Fence): Promise<string> {
+    return this.#run(`store secret ${name}`, (c) => ensureSecretRow(c, this.target, name, secret, fence));
   }
-  appendHistory(entry: HistoryEntry): Promise<void> {
-    return this.#run(`append history of ${entry.app}`, (c) => insertHistory(c, entry, this.#historyLimit));
+  appendHistory(entry: HistoryEntry, fence: Fence): Promise<void> {
+    return this.#run(`append history of ${entry.app}`, (c) =>
+      insertHistory(c, this.target, entry, this.#historyLimit, fence),
+    );
   }
   listHistory(name: string, limit = this.#historyLimit): Promise<HistoryEntry[]> {
     return this.#run(`read history of ${name}`, (c) => selectHistory(c, name, limit));

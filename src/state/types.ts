@@ -53,9 +53,23 @@ export interface OperatorIntent {
   readonly at: string;
 }
 
+/**
+ * What fences a reconcile's writes: the term of the reconcile lock it holds (a number the store
+ * raises each time a process takes the lock). A write under an older term is refused, so a
+ * process that lost its lock, however late its write arrives, changes nothing.
+ */
+export interface Fence {
+  readonly term: number;
+}
+
 /** One app as the state store knows it. */
 export interface AppRecord {
   readonly name: string;
+  /**
+   * The record's version in the store, raised by every write (absent: not stored yet). A record
+   * write is a compare-and-set on it: it lands only on the version it was read at.
+   */
+  readonly version?: number;
   /** The manifest file it was last applied from (relative to the apps dir). */
   readonly file: string;
   /** The spec last applied (defaults applied) and its hash. */
@@ -104,23 +118,47 @@ export interface StateStore {
 
   listRecords(): Promise<AppRecord[]>;
   getRecord(name: string): Promise<AppRecord | undefined>;
-  putRecord(record: AppRecord): Promise<void>;
-  deleteRecord(name: string): Promise<void>;
+
   /**
-   * Records an operator's start/stop on the app's record (the only writer of `intent`); returns
-   * the record, or undefined when the app has none.
+   * Opens a new term of the reconcile lock and returns it: called by the process that has just
+   * taken the lock, before its first write. Every earlier term's writes are refused from now on.
    */
-  setIntent(name: string, intent: OperatorIntent): Promise<AppRecord | undefined>;
+  beginTerm(): Promise<Fence>;
+  /** The term the store is at (0 before any lock was taken). */
+  currentTerm(): Promise<number>;
+
+  /**
+   * Writes `record` if the stored one is still at `record.version` (absent: none is stored) and
+   * the store is still at `fence.term`; resolves with the record at its new version.
+   * @throws AppvisorError STATE_CONFLICT (the record changed since it was read) or LOCK_LOST
+   */
+  putRecord(record: AppRecord, fence: Fence): Promise<AppRecord>;
+  /** Deletes the record at `version` under `fence` (the same compare-and-set as putRecord). */
+  deleteRecord(name: string, version: number, fence: Fence): Promise<void>;
+  /**
+   * Records an operator's start/stop on the app's record (the only writer of `intent`), as a
+   * compare-and-set that raises the record's version, so a reconcile that read the record before
+   * cannot write over it; `accept` checks the record as it stands (throw to refuse). Returns the
+   * record written, or undefined when the app has none.
+   */
+  setIntent(
+    name: string,
+    intent: OperatorIntent,
+    accept?: (record: AppRecord) => void,
+  ): Promise<AppRecord | undefined>;
 
   /** Returns the secret for `name` ('main' for the main app), or undefined. */
   getSecret(name: string): Promise<string | undefined>;
   /**
-   * Stores `secret` for `name` only if none exists; returns the secret that is stored
-   * (the existing one wins, so a secret is never regenerated).
+   * Stores `secret` for `name` only if none exists; returns the secret that is stored (the
+   * existing one wins, so a secret is never regenerated). Under `fence` when a reconcile writes
+   * it; without one only for the main app's secret at start-up (an insert that never replaces).
+   * @throws AppvisorError LOCK_LOST
    */
-  ensureSecret(name: string, secret: string): Promise<string>;
+  ensureSecret(name: string, secret: string, fence?: Fence): Promise<string>;
 
-  appendHistory(entry: HistoryEntry): Promise<void>;
+  /** @throws AppvisorError LOCK_LOST (nothing appended) */
+  appendHistory(entry: HistoryEntry, fence: Fence): Promise<void>;
   /** Newest first. */
   listHistory(name: string, limit?: number): Promise<HistoryEntry[]>;
 

@@ -121,7 +121,7 @@ describe.each(DIALECTS)('application identity on $name', (dialect) => {
     // A record that lost track of its owner: the plan claims, the app's database refuses.
     const record = (await store.getRecord(name))!;
     const { application: _owner, ...unowned } = record;
-    await store.putRecord(unowned);
+    await store.putRecord(unowned, await store.beginTerm());
     const claim = await computePlan(sample);
     expect(claim.changes.map((c) => [c.action, c.detail])).toEqual([
       [
@@ -148,7 +148,7 @@ describe.each(DIALECTS)('application identity on $name', (dialect) => {
     // What an appvisor from before owners were recorded left behind.
     const store = await openStateStore(mainUrl);
     const { application: _owner, ...unowned } = (await store.getRecord(name))!;
-    await store.putRecord(unowned);
+    await store.putRecord(unowned, await store.beginTerm());
     await dropMarker(dialect.name, mainUrl, name);
     expect((await computePlan(sample)).changes.map((c) => c.action)).toEqual(['update-record']);
     expect((await applyPlan(sample, { log })).failures).toEqual([]);

@@ -70,6 +70,11 @@ export function fullRecord(name: string): AppRecord {
   };
 }
 
+/** `record` as the store answers it after `writes` writes: at that version. */
+export function stored(record: AppRecord, writes = 1): AppRecord {
+  return { ...record, version: writes };
+}
+
 export function historyEntry(app: string, n: number, withError = false): HistoryEntry {
   return {
     app,

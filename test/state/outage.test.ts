@@ -10,7 +10,7 @@ import { openStateStore } from '../../src/state/store.js';
 import type { StateStore } from '../../src/state/types.js';
 import { startTcpProxy, type TcpProxy } from '../helpers/tcp-proxy.js';
 import { dialectsUnderTest, type TestDatabase } from './dialects.js';
-import { minimalRecord } from './fixtures.js';
+import { minimalRecord, stored } from './fixtures.js';
 
 const servers = (await dialectsUnderTest()).filter((d) => d.dialect !== 'sqlite');
 
@@ -41,7 +41,7 @@ for (const { dialect, available, create } of servers) {
     it('fails a call with a retryable DB_UNREACHABLE while the server is away, then recovers', async () => {
       const url = proxy.url(db.url);
       store = await openStateStore(url);
-      await store.putRecord(minimalRecord('crm'));
+      await store.putRecord(minimalRecord('crm'), await store.beginTerm());
 
       proxy.cut();
       const err = await store.getRecord('crm').catch((e: unknown) => e);
@@ -51,10 +51,13 @@ for (const { dialect, available, create } of servers) {
       expect((err as Error).message).toContain('state store unavailable during read record crm');
 
       proxy.restore();
-      await vi.waitFor(async () => expect(await store!.getRecord('crm')).toEqual(minimalRecord('crm')), {
-        timeout: 10_000,
-        interval: 100,
-      });
+      await vi.waitFor(
+        async () => expect(await store!.getRecord('crm')).toEqual(stored(minimalRecord('crm'))),
+        {
+          timeout: 10_000,
+          interval: 100,
+        },
+      );
     });
 
     it('fails to open with DB_UNREACHABLE and never shows the password', async () => {

@@ -17,7 +17,7 @@ import { openStateStore } from '../../src/state/store.js';
 import type { StateReader, StateStore } from '../../src/state/types.js';
 import { dropPgRole, uniqueName } from '../helpers/servers.js';
 import { dialectsUnderTest, type TestDatabase } from './dialects.js';
-import { historyEntry, minimalRecord } from './fixtures.js';
+import { historyEntry, minimalRecord, stored } from './fixtures.js';
 
 const pgUnderTest = (await dialectsUnderTest()).find((d) => d.dialect === 'postgres')!;
 const STORE_TABLES = Object.values(TABLES).sort();
@@ -142,7 +142,7 @@ describe.skipIf(!pgUnderTest.available)('state store schema on PostgreSQL', () =
 
     const before = await read();
     expect(before.storeId).toBe(LEGACY_ID);
-    expect(await before.getRecord('crm')).toEqual(minimalRecord('crm'));
+    expect(await before.getRecord('crm')).toEqual(stored(minimalRecord('crm')));
     expect(await before.getSecret('crm')).toBe(SECRET);
     expect(await before.listHistory('crm')).toEqual([historyEntry('crm', 1)]);
 
@@ -152,7 +152,7 @@ describe.skipIf(!pgUnderTest.available)('state store schema on PostgreSQL', () =
     expect(await store.getRecord('crm')).toMatchObject(minimalRecord('crm'));
     expect(await store.getSecret('crm')).toBe(SECRET);
     // The id sequence moved along: new entries still number on.
-    await store.appendHistory(historyEntry('crm', 2));
+    await store.appendHistory(historyEntry('crm', 2), await store.beginTerm());
     expect((await store.listHistory('crm')).map((e) => e.reconcileId)).toEqual(['r2', 'r1']);
     const meta = await db.sql(`SELECT v FROM ${db.store(TABLES.meta)} WHERE k = 'schema_version'`);
     expect(meta).toEqual([{ v: String(SCHEMA_VERSION) }]);

@@ -7,7 +7,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { generateSecret } from '../../src/providers/secrets.js';
 import { openStateReader } from '../../src/state/reader.js';
 import { openStateStore } from '../../src/state/store.js';
-import { fullRecord, historyEntry, minimalRecord } from './fixtures.js';
+import { fullRecord, historyEntry, minimalRecord, stored } from './fixtures.js';
 
 /** Every file in `dir` with its size, modification time and content hash. */
 function snapshot(dir: string): Record<string, string> {
@@ -53,16 +53,17 @@ describe('state reader on SQLite', () => {
   it('leaves an existing store byte for byte as it was, with no side files', async () => {
     const url = `sqlite:${path.join(dir, 'main.sqlite')}`;
     const store = await openStateStore(url);
-    await store.putRecord(fullRecord('crm'));
-    await store.ensureSecret('main', generateSecret());
-    await store.appendHistory(historyEntry('crm', 1));
+    const fence = await store.beginTerm();
+    await store.putRecord(fullRecord('crm'), fence);
+    await store.ensureSecret('main', generateSecret(), fence);
+    await store.appendHistory(historyEntry('crm', 1), fence);
     await store.close();
     const before = snapshot(dir);
     expect(Object.keys(before)).toEqual(['main.sqlite']);
 
     const reader = await openStateReader(url);
     expect(reader.storeId).toBe(store.storeId);
-    expect(await reader.listRecords()).toEqual([fullRecord('crm')]);
+    expect(await reader.listRecords()).toEqual([stored(fullRecord('crm'))]);
     expect(await reader.getSecret('main')).toBeDefined();
     expect(await reader.listHistory('crm')).toHaveLength(1);
     await reader.close();
@@ -73,11 +74,12 @@ describe('state reader on SQLite', () => {
   it('reads the live state of a store another handle is writing', async () => {
     const url = `sqlite:${path.join(dir, 'main.sqlite')}`;
     const store = await openStateStore(url);
-    await store.putRecord(minimalRecord('crm'));
+    const fence = await store.beginTerm();
+    await store.putRecord(minimalRecord('crm'), fence);
     const reader = await openStateReader(url);
     try {
       expect((await reader.listRecords()).map((r) => r.name)).toEqual(['crm']);
-      await store.putRecord(minimalRecord('support'));
+      await store.putRecord(minimalRecord('support'), fence);
       expect((await reader.listRecords()).map((r) => r.name)).toEqual(['crm', 'support']);
     } finally {
       await reader.close();

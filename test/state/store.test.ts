@@ -5,9 +5,9 @@ import { TABLES } from '../../src/state/dialect.js';
 import { SCHEMA_VERSION } from '../../src/state/migrations.js';
 import { openStateReader } from '../../src/state/reader.js';
 import { openStateStore, type StateStoreOptions } from '../../src/state/store.js';
-import type { StateReader, StateStore } from '../../src/state/types.js';
+import type { Fence, StateReader, StateStore } from '../../src/state/types.js';
 import { dialectsUnderTest, type TestDatabase } from './dialects.js';
-import { fullRecord, historyEntry, minimalRecord } from './fixtures.js';
+import { fullRecord, historyEntry, minimalRecord, stored } from './fixtures.js';
 
 const dialects = await dialectsUnderTest();
 const STORE_TABLES = Object.values(TABLES).sort();
@@ -43,6 +43,7 @@ for (const { dialect, available, create } of dialects) {
       expect(store.storeId).toMatch(/^[0-9a-f]{16}$/);
       const meta = await db.sql(`SELECT k, v FROM ${db.store(TABLES.meta)} ORDER BY k`);
       expect(meta).toEqual([
+        { k: 'lock_term', v: '0' },
         { k: 'schema_version', v: String(SCHEMA_VERSION) },
         { k: 'store_id', v: store.storeId },
       ]);
@@ -50,13 +51,15 @@ for (const { dialect, available, create } of dialects) {
 
     it('keeps its store id, records and secrets across reopening, migrating nothing twice', async () => {
       const first = await open();
-      await first.putRecord(fullRecord('crm'));
-      const secret = await first.ensureSecret('crm', generateSecret());
+      const fence = await first.beginTerm();
+      await first.putRecord(fullRecord('crm'), fence);
+      const secret = await first.ensureSecret('crm', generateSecret(), fence);
       await first.close();
 
       const second = await open();
       expect(second.storeId).toBe(first.storeId);
-      expect(await second.getRecord('crm')).toEqual(fullRecord('crm'));
+      expect(await second.currentTerm()).toBe(fence.term);
+      expect(await second.getRecord('crm')).toEqual(stored(fullRecord('crm')));
       expect(await second.getSecret('crm')).toBe(secret);
       expect((await db.tables()).sort()).toEqual(STORE_TABLES);
     });
@@ -69,36 +72,120 @@ for (const { dialect, available, create } of dialects) {
 
     it('round-trips records with JSON fields and with optional fields left out', async () => {
       const store = await open();
-      await store.putRecord(fullRecord('crm'));
-      await store.putRecord(minimalRecord('support'));
+      const fence = await store.beginTerm();
+      expect(await store.putRecord(fullRecord('crm'), fence)).toEqual(stored(fullRecord('crm')));
+      await store.putRecord(minimalRecord('support'), fence);
 
-      expect(await store.getRecord('crm')).toEqual(fullRecord('crm'));
+      expect(await store.getRecord('crm')).toEqual(stored(fullRecord('crm')));
       const minimal = await store.getRecord('support');
-      expect(minimal).toEqual(minimalRecord('support'));
+      expect(minimal).toEqual(stored(minimalRecord('support')));
       expect(minimal).not.toHaveProperty('lastError');
       expect(minimal).not.toHaveProperty('lastReconciledAt');
       expect(await store.getRecord('nope')).toBeUndefined();
     });
 
-    it('replaces a record on put, lists records by name and deletes one', async () => {
+    it('replaces a record on put at the version read, lists records by name and deletes one', async () => {
       const store = await open();
-      for (const name of ['zeta', 'alpha', 'mid']) await store.putRecord(minimalRecord(name));
-      const changed = { ...fullRecord('mid'), status: 'orphaned' as const, hasSecret: false };
-      await store.putRecord(changed);
+      const fence = await store.beginTerm();
+      for (const name of ['zeta', 'alpha', 'mid']) await store.putRecord(minimalRecord(name), fence);
+      const changed = { ...stored(fullRecord('mid')), status: 'orphaned' as const, hasSecret: false };
+      expect(await store.putRecord(changed, fence)).toEqual({ ...changed, version: 2 });
 
       expect((await store.listRecords()).map((r) => r.name)).toEqual(['alpha', 'mid', 'zeta']);
-      expect(await store.getRecord('mid')).toEqual(changed);
+      expect(await store.getRecord('mid')).toEqual({ ...changed, version: 2 });
 
-      await store.deleteRecord('alpha');
-      await store.deleteRecord('never-existed');
+      await store.deleteRecord('alpha', 1, fence);
+      await expect(store.deleteRecord('never-existed', 1, fence)).rejects.toMatchObject({
+        code: 'STATE_CONFLICT',
+      });
       expect((await store.listRecords()).map((r) => r.name)).toEqual(['mid', 'zeta']);
       expect(await store.getRecord('alpha')).toBeUndefined();
     });
 
+    describe('fenced writes', () => {
+      const snapshot = async (store: StateStore) => ({
+        records: await store.listRecords(),
+        secret: await store.getSecret('crm'),
+        history: await store.listHistory('crm'),
+      });
+
+      it('refuse a record written from a stale read (STATE_CONFLICT) and change nothing', async () => {
+        const store = await open();
+        const fence = await store.beginTerm();
+        const first = await store.putRecord(minimalRecord('crm'), fence);
+        await store.putRecord({ ...first, status: 'running' }, fence);
+        const before = await snapshot(store);
+
+        const err = await store.putRecord({ ...first, status: 'error' }, fence).catch((e: unknown) => e);
+        expect(err).toMatchObject({
+          code: 'STATE_CONFLICT',
+          retryable: true,
+          params: { expected: 1, actual: 2 },
+        });
+        // A second create of the same app is a stale read too.
+        await expect(store.putRecord(minimalRecord('crm'), fence)).rejects.toMatchObject({
+          code: 'STATE_CONFLICT',
+        });
+        expect(await snapshot(store)).toEqual(before);
+      });
+
+      it('refuse every write under a term that is over (LOCK_LOST) and change nothing', async () => {
+        const [store, other] = [await open(), await open()];
+        const old: Fence = await store.beginTerm();
+        const record = await store.putRecord(minimalRecord('crm'), old);
+        await store.appendHistory(historyEntry('crm', 1), old);
+        // Another process took the lock: a new term.
+        const current = await other.beginTerm();
+        expect(current.term).toBe(old.term + 1);
+        const before = await snapshot(store);
+
+        const refused = [
+          () => store.putRecord({ ...record, status: 'running' }, old),
+          () => store.putRecord(minimalRecord('new-app'), old),
+          () => store.deleteRecord('crm', record.version!, old),
+          () => store.ensureSecret('crm', generateSecret(), old),
+          () => store.appendHistory(historyEntry('crm', 2), old),
+        ];
+        for (const write of refused) {
+          const err = await write().catch((e: unknown) => e);
+          expect(err).toMatchObject({ code: 'LOCK_LOST', retryable: true });
+          expect((err as Error).message).toContain(`term ${old.term} is over`);
+        }
+        expect(await snapshot(store)).toEqual(before);
+        // The new term writes.
+        await other.putRecord({ ...record, status: 'running' }, current);
+        expect(await store.getRecord('crm')).toMatchObject({ status: 'running', version: 2 });
+      });
+
+      it("record an operator's intent as a new version, so a reconcile's stale write cannot undo it", async () => {
+        const store = await open();
+        const fence = await store.beginTerm();
+        const read = await store.putRecord(minimalRecord('crm'), fence);
+        const intent = {
+          action: 'stop' as const,
+          by: 'admin token via test',
+          at: '2026-01-01T00:00:00.000Z',
+        };
+        expect(await store.setIntent('crm', intent)).toEqual({ ...read, intent, version: 2 });
+        await expect(store.putRecord({ ...read, status: 'running' }, fence)).rejects.toMatchObject({
+          code: 'STATE_CONFLICT',
+        });
+        expect(await store.getRecord('crm')).toEqual({ ...read, intent, version: 2 });
+        // The check runs on the record the intent is written on.
+        await expect(
+          store.setIntent('crm', intent, () => {
+            throw new AppvisorError('APP_DISABLED', { app: 'crm' });
+          }),
+        ).rejects.toMatchObject({ code: 'APP_DISABLED' });
+        expect(await store.setIntent('nope', intent)).toBeUndefined();
+      });
+    });
+
     it('keeps only the newest N history entries per app, newest first', async () => {
       const store = await open({ historyLimit: 3 });
-      for (let n = 1; n <= 5; n += 1) await store.appendHistory(historyEntry('crm', n, n === 5));
-      for (let n = 1; n <= 2; n += 1) await store.appendHistory(historyEntry('support', n));
+      const fence = await store.beginTerm();
+      for (let n = 1; n <= 5; n += 1) await store.appendHistory(historyEntry('crm', n, n === 5), fence);
+      for (let n = 1; n <= 2; n += 1) await store.appendHistory(historyEntry('support', n), fence);
 
       const crm = await store.listHistory('crm');
       expect(crm.map((e) => e.reconcileId)).toEqual(['r5', 'r4', 'r3']);
@@ -112,7 +199,8 @@ for (const { dialect, available, create } of dialects) {
 
     it('defaults to 50 history entries per app', async () => {
       const store = await open();
-      for (let n = 1; n <= 52; n += 1) await store.appendHistory(historyEntry('crm', n));
+      const fence = await store.beginTerm();
+      for (let n = 1; n <= 52; n += 1) await store.appendHistory(historyEntry('crm', n), fence);
       const entries = await store.listHistory('crm', 100);
       expect(entries).toHaveLength(50);
       expect(entries.at(-1)?.reconcileId).toBe('r3');
@@ -147,7 +235,7 @@ for (const { dialect, available, create } of dialects) {
 
     it('reports a corrupt record as STATE_STORE_FAILED naming the app', async () => {
       const store = await open();
-      await store.putRecord(minimalRecord('crm'));
+      await store.putRecord(minimalRecord('crm'), await store.beginTerm());
       await db.sql(`UPDATE ${db.store(TABLES.apps)} SET spec = ? WHERE name = ?`, ['{not json', 'crm']);
 
       const err = await store.getRecord('crm').catch((e: unknown) => e);
@@ -165,15 +253,16 @@ for (const { dialect, available, create } of dialects) {
     describe('reader (for plan)', () => {
       it('reads what the store wrote, under the same store id', async () => {
         const store = await open({ historyLimit: 5 });
-        await store.putRecord(fullRecord('crm'));
-        const secret = await store.ensureSecret('crm', generateSecret());
-        await store.appendHistory(historyEntry('crm', 1));
+        const fence = await store.beginTerm();
+        await store.putRecord(fullRecord('crm'), fence);
+        const secret = await store.ensureSecret('crm', generateSecret(), fence);
+        await store.appendHistory(historyEntry('crm', 1), fence);
 
         const reader = await read();
         expect(reader.storeId).toBe(store.storeId);
         expect(reader.target).toBe(store.target);
-        expect(await reader.listRecords()).toEqual([fullRecord('crm')]);
-        expect(await reader.getRecord('crm')).toEqual(fullRecord('crm'));
+        expect(await reader.listRecords()).toEqual([stored(fullRecord('crm'))]);
+        expect(await reader.getRecord('crm')).toEqual(stored(fullRecord('crm')));
         expect(await reader.getSecret('crm')).toBe(secret);
         expect(await reader.listHistory('crm')).toEqual([historyEntry('crm', 1)]);
       });

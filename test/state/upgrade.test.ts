@@ -25,18 +25,22 @@ for (const { dialect, available, create } of dialects) {
     it('migrates a v1 store to the current layout and keeps what it held', async () => {
       expect(SCHEMA_VERSION).toBeGreaterThanOrEqual(2);
       const v2 = await openStateStore(db.url);
-      await v2.putRecord(minimalRecord('crm'));
-      const secret = await v2.ensureSecret('crm', 'the-secret-of-crm-0123456789');
+      const fence = await v2.beginTerm();
+      await v2.putRecord(minimalRecord('crm'), fence);
+      const secret = await v2.ensureSecret('crm', 'the-secret-of-crm-0123456789', fence);
       const storeId = v2.storeId;
       await v2.close();
       // Turn it back into what appvisor with layout v1 left behind.
-      for (const column of ['data_version', 'application', 'drop_at', 'operator_intent']) {
+      for (const column of ['data_version', 'application', 'drop_at', 'operator_intent', 'version']) {
         await db.sql(`ALTER TABLE ${db.store(TABLES.apps)} DROP COLUMN ${column}`);
       }
       await db.sql(`UPDATE ${db.store(TABLES.meta)} SET v = '1' WHERE k = 'schema_version'`);
+      await db.sql(`DELETE FROM ${db.store(TABLES.meta)} WHERE k = 'lock_term'`);
 
       const reader = await openStateReader(db.url);
       expect((await reader.getRecord('crm'))?.name).toBe('crm');
+      // A v1 record reads as at version 1, as the migration numbers it.
+      expect((await reader.getRecord('crm'))?.version).toBe(1);
       expect((await reader.getRecord('crm'))?.dataVersion).toBeUndefined();
       await reader.close();
 
@@ -44,13 +48,20 @@ for (const { dialect, available, create } of dialects) {
       try {
         expect(store.storeId).toBe(storeId);
         expect(await store.getSecret('crm')).toBe(secret);
-        await store.putRecord({
-          ...minimalRecord('crm'),
-          dataVersion: 2,
-          application: 'crm-app',
-          dropAt: '2026-01-02T00:00:00Z',
-        });
+        const fence = await store.beginTerm();
+        expect(fence.term).toBe(1);
+        await store.putRecord(
+          {
+            ...minimalRecord('crm'),
+            version: 1,
+            dataVersion: 2,
+            application: 'crm-app',
+            dropAt: '2026-01-02T00:00:00Z',
+          },
+          fence,
+        );
         expect(await store.getRecord('crm')).toMatchObject({
+          version: 2,
           dataVersion: 2,
           application: 'crm-app',
           dropAt: '2026-01-02T00:00:00Z',
@@ -58,7 +69,7 @@ for (const { dialect, available, create } of dialects) {
         const intent = { action: 'stop', by: 'alice', at: '2026-01-01T00:00:00.000Z' } as const;
         expect((await store.setIntent('crm', intent))?.intent).toEqual(intent);
         // A record write (a reconcile's) never undoes the operator's intent.
-        await store.putRecord({ ...minimalRecord('crm'), dataVersion: 2 });
+        await store.putRecord({ ...minimalRecord('crm'), version: 3, dataVersion: 2 }, fence);
         expect((await store.getRecord('crm'))?.intent).toEqual(intent);
         const meta = await db.sql(`SELECT v FROM ${db.store(TABLES.meta)} WHERE k = 'schema_version'`);
         expect(meta).toEqual([{ v: String(SCHEMA_VERSION) }]);

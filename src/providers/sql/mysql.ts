@@ -44,6 +44,12 @@ export class MysqlClient implements SqlClient {
     return Array.isArray(rows) ? (rows as T[]) : [];
   }
 
+  /** `affectedRows`: rows matched and changed (a compare-and-set always changes its version column). */
+  async execute(sql: string, params: readonly unknown[] = []): Promise<number> {
+    const [result] = await this.#target.query<mysql.ResultSetHeader>(sql, params as unknown[]);
+    return result.affectedRows;
+  }
+
   async exec(sql: string): Promise<void> {
     await this.#target.query(sql);
   }

@@ -138,6 +138,11 @@ export class PostgresClient implements SqlClient {
     return result.rows as T[];
   }
 
+  async execute(sql: string, params: readonly unknown[] = []): Promise<number> {
+    const result = await this.#target.query(toNumberedPlaceholders(sql), params as unknown[]);
+    return result.rowCount ?? 0;
+  }
+
   async exec(sql: string): Promise<void> {
     await this.#target.query(sql);
   }

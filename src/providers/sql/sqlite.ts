@@ -36,6 +36,10 @@ export class SqliteClient implements SqlClient {
     return [];
   }
 
+  async execute(sql: string, params: readonly unknown[] = []): Promise<number> {
+    return this.db.prepare(sql).run(...params.map(toSqliteValue)).changes;
+  }
+
   async exec(sql: string): Promise<void> {
     this.db.exec(sql);
   }
