@@ -1,0 +1,220 @@
+/**
+ * A reconcile whose lock was taken away writes nothing: every write of a run is fenced by the
+ * term of the lock it started under, so once another process has taken the lock (and opened a
+ * new term), the old run's record, secret and history writes are all refused — and losing the
+ * lock aborts the run at once. Real servers, a real second lock holder.
+ */
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import mysql from 'mysql2/promise';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describeMainDatabase } from '../../src/config/main-database.js';
+import { loadManifests } from '../../src/manifests/load.js';
+import type { Provider } from '../../src/providers/provider.js';
+import { ProviderSet } from '../../src/providers/set.js';
+import { parseDatabaseUrl } from '../../src/providers/url.js';
+import { toDesired } from '../../src/reconcile/desired.js';
+import { acquireReconcileLock, type ReconcileLock } from '../../src/reconcile/lock.js';
+import type { PlanOptions } from '../../src/reconcile/model.js';
+import { reconcileApp } from '../../src/reconcile/reconciler.js';
+import { LockKeeper } from '../../src/serve/lock-keeper.js';
+import { mysqlLockName } from '../../src/state/dialect.js';
+import { openStateStore } from '../../src/state/store.js';
+import type { Fence, StateStore } from '../../src/state/types.js';
+import { DIALECTS, log, manifest, pgAdmin } from './dialects.js';
+
+/** Holds every provider's createDatabase until `open()`; `reached` resolves when one is waiting. */
+function gatedProviders(providers: ProviderSet): { reached: Promise<void>; open: () => void } {
+  let reach!: () => void;
+  let open!: () => void;
+  const reached = new Promise<void>((resolve) => {
+    reach = resolve;
+  });
+  const gate = new Promise<void>((resolve) => {
+    open = resolve;
+  });
+  const forTarget = providers.forTarget.bind(providers);
+  providers.forTarget = (target) => {
+    const real = forTarget(target);
+    return new Proxy(real, {
+      get(provider, key) {
+        const value = Reflect.get(provider, key) as unknown;
+        if (key === 'createDatabase') {
+          return async (...args: Parameters<Provider['createDatabase']>) => {
+            reach();
+            await gate;
+            args[2]?.signal?.throwIfAborted();
+            return real.createDatabase(...args);
+          };
+        }
+        return typeof value === 'function' ? value.bind(provider) : value;
+      },
+    });
+  };
+  return { reached, open };
+}
+
+/** Everything a reconcile may write in the store. */
+async function snapshot(store: StateStore, app: string) {
+  return {
+    records: await store.listRecords(),
+    secret: await store.getSecret(app),
+    history: await store.listHistory(app),
+  };
+}
+
+/** Cuts the connection holding the reconcile lock of `mainUrl`, as a network failure would. */
+async function killLockConnection(dialect: string, mainUrl: string): Promise<void> {
+  const database = new URL(mainUrl).pathname.slice(1);
+  if (dialect === 'postgres') {
+    const c = pgAdmin();
+    await c.connect();
+    const { rowCount } = await c.query(
+      "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'appvisor reconcile lock' AND datname = $1",
+      [database],
+    );
+    await c.end();
+    expect(rowCount).toBe(1);
+    return;
+  }
+  const c = await mysql.createConnection({ uri: new URL('/', mainUrl).toString() });
+  const [rows] = await c.query<mysql.RowDataPacket[]>('SELECT IS_USED_LOCK(?) AS id', [
+    mysqlLockName('appvisor:reconcile', database),
+  ]);
+  expect(rows[0]?.id).not.toBeNull();
+  await c.query(`KILL ${Number(rows[0]!.id)}`);
+  await c.end();
+}
+
+for (const dialect of DIALECTS) {
+  describe(`fenced reconciles on ${dialect.name}`, () => {
+    let dir: string;
+    let prefix: string;
+    let mainUrl: string;
+    const closers: (() => Promise<unknown>)[] = [];
+
+    beforeEach(async (ctx) => {
+      if (!dialect.available) ctx.skip();
+      dir = await fs.mkdtemp(path.join(os.tmpdir(), 'appvisor-fence-'));
+      await fs.mkdir(path.join(dir, 'apps.d'));
+      prefix = `f${Math.random().toString(36).slice(2, 8)}`;
+      mainUrl = await dialect.mainUrl(dir);
+      await fs.writeFile(
+        path.join(dir, 'apps.d', `${prefix}.yaml`),
+        manifest(prefix, `database:\n  name: ${prefix}\n`),
+      );
+    });
+
+    afterEach(async () => {
+      if (!dialect.available) return;
+      for (const close of closers.splice(0).reverse()) await close().catch(() => undefined);
+      await dialect.cleanup(prefix, mainUrl);
+      await fs.rm(dir, { recursive: true, force: true });
+    });
+
+    /** A reconcile of the test's app, held inside its CREATE DATABASE. */
+    async function startHeldReconcile(fence: Fence, signal?: AbortSignal) {
+      const store = await openStateStore(mainUrl);
+      closers.push(() => store.close());
+      const dataDir = path.join(dir, 'data');
+      const providers = new ProviderSet(mainUrl, { dataDir });
+      closers.push(() => providers.close());
+      const gate = gatedProviders(providers);
+      const desired = toDesired(await loadManifests(path.join(dir, 'apps.d')));
+      const planOptions: PlanOptions = {
+        main: describeMainDatabase(parseDatabaseUrl(mainUrl), dataDir),
+        codeVersion: 1,
+        application: 'appvisor-sample',
+        deletionGraceMs: 86_400_000,
+      };
+      const run = reconcileApp(
+        prefix,
+        { store, fence, providers, planOptions, desired: () => desired },
+        { reconcileId: 'old', log, ...(signal ? { signal } : {}) },
+      );
+      run.catch(() => undefined);
+      await gate.reached;
+      return { store, run, open: gate.open };
+    }
+
+    /** Another process takes the lock and opens its term. */
+    async function takeOver(): Promise<{ store: StateStore; fence: Fence }> {
+      const lock = await acquireReconcileLock(mainUrl, { waitMs: 10_000 });
+      closers.push(() => lock.release());
+      const store = await openStateStore(mainUrl);
+      closers.push(() => store.close());
+      return { store, fence: await store.beginTerm() };
+    }
+
+    it('a run that goes on after its lock was taken writes nothing more', async () => {
+      const lock: ReconcileLock = await acquireReconcileLock(mainUrl);
+      const setup = await openStateStore(mainUrl);
+      const old = await setup.beginTerm();
+      await setup.close();
+      const held = await startHeldReconcile(old);
+      // The journal entry written before the CREATE, under the old term, is in the store.
+      expect((await held.store.getRecord(prefix))?.inventory.map((i) => i.state)).toEqual(['creating']);
+
+      await lock.release();
+      const next = await takeOver();
+      expect(next.fence.term).toBe(old.term + 1);
+      const before = await snapshot(next.store, prefix);
+
+      held.open();
+      await expect(held.run).rejects.toMatchObject({ code: 'LOCK_LOST' });
+      // Not the record after the CREATE, not its secret, not the failure, not a history entry.
+      expect(await snapshot(next.store, prefix)).toEqual(before);
+
+      // The new holder's reconcile finishes the create from the journal.
+      const dataDir = path.join(dir, 'data');
+      const providers = new ProviderSet(mainUrl, { dataDir });
+      closers.push(() => providers.close());
+      const desired = toDesired(await loadManifests(path.join(dir, 'apps.d')));
+      await reconcileApp(
+        prefix,
+        {
+          store: next.store,
+          fence: next.fence,
+          providers,
+          planOptions: {
+            main: describeMainDatabase(parseDatabaseUrl(mainUrl), dataDir),
+            codeVersion: 1,
+            application: 'appvisor-sample',
+            deletionGraceMs: 86_400_000,
+          },
+          desired: () => desired,
+        },
+        { reconcileId: 'new', log },
+      );
+      const record = await next.store.getRecord(prefix);
+      expect(record?.inventory.map((i) => i.state)).toEqual(['created']);
+      expect(record?.hasSecret).toBe(true);
+      expect((await next.store.listHistory(prefix)).map((h) => h.reconcileId)).toEqual(['new']);
+    });
+
+    it.skipIf(dialect.name === 'sqlite')(
+      'losing the lock connection aborts the run under it, which writes nothing',
+      async () => {
+        const store = await openStateStore(mainUrl);
+        closers.push(() => store.close());
+        const keeper = new LockKeeper(parseDatabaseUrl(mainUrl), { log, store, waitMs: 1_000 });
+        closers.push(() => keeper.release());
+        const term = await keeper.ensure();
+        const held = await startHeldReconcile(term.fence, term.signal);
+
+        await killLockConnection(dialect.name, mainUrl);
+        await expect.poll(() => term.signal.aborted, { timeout: 10_000 }).toBe(true);
+        expect(term.signal.reason).toMatchObject({ code: 'LOCK_LOST' });
+        const next = await takeOver();
+        const before = await snapshot(next.store, prefix);
+
+        held.open();
+        await expect(held.run).rejects.toMatchObject({ code: 'LOCK_LOST' });
+        expect(await snapshot(next.store, prefix)).toEqual(before);
+        // The aborted run never reached the server: no database was created.
+        expect(await dialect.exists(prefix, mainUrl)).toBe(false);
+      },
+    );
+  });
+}
