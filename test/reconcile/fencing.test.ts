@@ -113,6 +113,13 @@ for (const dialect of DIALECTS) {
       await fs.rm(dir, { recursive: true, force: true });
     });
 
+    const planOptions = (): PlanOptions => ({
+      main: describeMainDatabase(parseDatabaseUrl(mainUrl), path.join(dir, 'data')),
+      codeVersion: 1,
+      application: 'appvisor-sample',
+      deletionGraceMs: 86_400_000,
+    });
+
     /** A reconcile of the test's app, held inside its CREATE DATABASE. */
     async function startHeldReconcile(fence: Fence, signal?: AbortSignal) {
       const store = await openStateStore(mainUrl);
@@ -122,15 +129,9 @@ for (const dialect of DIALECTS) {
       closers.push(() => providers.close());
       const gate = gatedProviders(providers);
       const desired = toDesired(await loadManifests(path.join(dir, 'apps.d')));
-      const planOptions: PlanOptions = {
-        main: describeMainDatabase(parseDatabaseUrl(mainUrl), dataDir),
-        codeVersion: 1,
-        application: 'appvisor-sample',
-        deletionGraceMs: 86_400_000,
-      };
       const run = reconcileApp(
         prefix,
-        { store, fence, providers, planOptions, desired: () => desired },
+        { store, fence, providers, planOptions: planOptions(), desired: () => desired },
         { reconcileId: 'old', log, ...(signal ? { signal } : {}) },
       );
       run.catch(() => undefined);
@@ -177,12 +178,7 @@ for (const dialect of DIALECTS) {
           store: next.store,
           fence: next.fence,
           providers,
-          planOptions: {
-            main: describeMainDatabase(parseDatabaseUrl(mainUrl), dataDir),
-            codeVersion: 1,
-            application: 'appvisor-sample',
-            deletionGraceMs: 86_400_000,
-          },
+          planOptions: planOptions(),
           desired: () => desired,
         },
         { reconcileId: 'new', log },
