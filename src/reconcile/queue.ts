@@ -38,8 +38,12 @@ export interface ReconcileQueueOptions {
   readonly backoff?: BackoffInput;
   /** Period of the full resync (`addAll(keys())`); 0 turns it off. @default 300000 */
   readonly resyncMs?: number;
-  /** The keys a resync adds. Without it there is no resync. */
-  readonly keys?: () => Iterable<string>;
+  /**
+   * The keys a resync adds. Without it there is no resync. It may return a promise, so that it
+   * can refresh its sources first (re-read manifests, list records): one resync runs at a time,
+   * and a period that comes while one is still under way is skipped.
+   */
+  readonly keys?: () => Iterable<string> | PromiseLike<Iterable<string>>;
   /** Overall guard: abort a run's signal after this many milliseconds. @default undefined (no guard) */
   readonly stepTimeoutMs?: number;
 }
@@ -107,7 +111,7 @@ export class ReconcileQueue extends EventEmitter<ReconcileQueueEvents> {
   readonly #log: Logger;
   readonly #backoff: KeyedBackoff;
   readonly #stepTimeoutMs: number | undefined;
-  readonly #keys: (() => Iterable<string>) | undefined;
+  readonly #keys: ReconcileQueueOptions['keys'];
   readonly #pq = new PQueue({ concurrency: 1 });
   /** Keys in p-queue that have not started yet. */
   readonly #queued = new Set<string>();
@@ -117,6 +121,8 @@ export class ReconcileQueue extends EventEmitter<ReconcileQueueEvents> {
   readonly #timers = new Map<string, NodeJS.Timeout>();
   #active: { readonly key: string; readonly controller: AbortController } | undefined;
   #resyncTimer: NodeJS.Timeout | undefined;
+  /** Set while an asynchronous `keys()` is under way. */
+  #resyncing = false;
   #closed = false;
   #closePromise: Promise<void> | undefined;
 
@@ -248,13 +254,33 @@ export class ReconcileQueue extends EventEmitter<ReconcileQueueEvents> {
   }
 
   #resync(): void {
-    let keys: string[];
+    if (this.#resyncing) return;
+    let keys: Iterable<string> | PromiseLike<Iterable<string>>;
     try {
-      keys = [...(this.#keys?.() ?? [])];
+      keys = this.#keys?.() ?? [];
     } catch (err) {
       this.#log.error({ err }, 'resync could not list the keys');
       return;
     }
+    if (!isPromiseLike(keys)) {
+      this.#addResynced(keys);
+      return;
+    }
+    this.#resyncing = true;
+    Promise.resolve(keys)
+      .then(
+        (listed) => this.#addResynced(listed),
+        (err: unknown) => {
+          // A source closed by the shutdown under way is no error worth a line.
+          if (!this.#closed) this.#log.error({ err }, 'resync could not list the keys');
+        },
+      )
+      .finally(() => {
+        this.#resyncing = false;
+      });
+  }
+
+  #addResynced(keys: Iterable<string>): void {
     // A key waiting out its backoff runs when its timer fires; a resync must not defeat the backoff.
     for (const key of keys) if (!this.#timers.has(key)) this.add(key);
   }
@@ -337,6 +363,10 @@ export class ReconcileQueue extends EventEmitter<ReconcileQueueEvents> {
       this.#log.error({ err, event }, 'a reconcile queue listener threw');
     }
   }
+}
+
+function isPromiseLike<T>(value: T | PromiseLike<T>): value is PromiseLike<T> {
+  return typeof (value as { then?: unknown } | null)?.then === 'function';
 }
 
 // biome-ignore lint/suspicious/noConfusingVoidType: mirrors Reconciler's result.

@@ -493,6 +493,58 @@ describe('ReconcileQueue: resync', () => {
     expect(runs).toEqual(['a']);
   });
 
+  it('waits for an asynchronous keys() (a refresh of its sources) and runs one at a time', async () => {
+    vi.useFakeTimers();
+    let refreshes = 0;
+    let listed = ['a'];
+    const { queue, runs } = makeQueue({
+      resyncMs: 1000,
+      keys: async () => {
+        refreshes++;
+        // The refresh takes 2.5 resync periods: the periods that come meanwhile are skipped.
+        await new Promise((r) => setTimeout(r, 2500));
+        return listed;
+      },
+      reconcile: async () => {},
+    });
+    await vi.advanceTimersByTimeAsync(1000);
+    expect(refreshes).toBe(1);
+    expect(runs).toEqual([]);
+    listed = ['a', 'b'];
+    await vi.advanceTimersByTimeAsync(2500);
+    await queue.onIdle();
+    // The keys are those the refresh ended with; the resyncs at 2 and 3 s were skipped.
+    expect(runs).toEqual(['a', 'b']);
+    expect(refreshes).toBe(1);
+    await vi.advanceTimersByTimeAsync(500);
+    expect(refreshes).toBe(2);
+  });
+
+  it('logs and survives a keys() that rejects, and is silent about one that rejects after close', async () => {
+    vi.useFakeTimers();
+    const { log, lines } = memoryLogger();
+    let fail: ((err: Error) => void) | undefined;
+    const { queue } = makeQueue({
+      log,
+      resyncMs: 1000,
+      keys: () =>
+        new Promise<string[]>((_resolve, reject) => {
+          fail = reject;
+        }),
+      reconcile: async () => {},
+    });
+    await vi.advanceTimersByTimeAsync(1000);
+    fail?.(new Error('store down'));
+    await vi.advanceTimersByTimeAsync(0);
+    const logged = () => lines.filter((l) => l.msg === 'resync could not list the keys');
+    expect(logged()).toHaveLength(1);
+    await vi.advanceTimersByTimeAsync(1000);
+    await queue.close();
+    fail?.(new Error('store closed'));
+    await vi.advanceTimersByTimeAsync(0);
+    expect(logged()).toHaveLength(1);
+  });
+
   it('has no timer at all with resyncMs 0', () => {
     vi.useFakeTimers();
     makeQueue({ resyncMs: 0, keys: () => ['a'], reconcile: async () => {} });
