@@ -1,0 +1,75 @@
+/**
+ * The queue's reconcile function in `serve`: one app's run under the reconcile lock's term, with
+ * the bookkeeping around it (the last error per app for the admin API, the record names, and the
+ * requeue of a scheduled drop).
+ */
+import { codeOf, messageOf } from '../errors.js';
+import type { ProviderSet } from '../providers/set.js';
+import type { createDataClaimer, createMigrator } from '../reconcile/migrate.js';
+import type { PlanOptions } from '../reconcile/model.js';
+import type { Reconciler } from '../reconcile/queue.js';
+import { reconcileApp } from '../reconcile/reconciler.js';
+import type { Runtime } from '../runtime/runtime.js';
+import type { StateStore } from '../state/types.js';
+import type { DesiredState } from './desired-state.js';
+import type { LockKeeper } from './lock-keeper.js';
+
+/** The longest a scheduled drop's reconcile waits before it looks again. */
+const MAX_REQUEUE_MS = 3_600_000;
+
+/** The last failure of an app's reconcile, until one succeeds. */
+export type ReconcileErrors = Map<string, { readonly code: string; readonly message: string }>;
+
+export interface AppReconcilerDeps {
+  readonly keeper: LockKeeper;
+  readonly store: StateStore;
+  readonly providers: ProviderSet;
+  readonly planOptions: PlanOptions;
+  readonly desired: DesiredState;
+  readonly runtime: Runtime;
+  readonly migrate: ReturnType<typeof createMigrator>;
+  readonly claimData: ReturnType<typeof createDataClaimer>;
+  readonly stepTimeoutMs: number;
+  /** Written by every run: its error, or none once it succeeded. */
+  readonly errors: ReconcileErrors;
+}
+
+export function createAppReconciler(deps: AppReconcilerDeps): Reconciler {
+  const { keeper, desired, errors } = deps;
+  return async (name, ctx) => {
+    try {
+      // Inside the try: a lock that cannot be taken (main database down, another process
+      // applying) is this run's failure, shown on the app until a run succeeds.
+      const term = await keeper.ensure(ctx.signal);
+      const report = await reconcileApp(
+        name,
+        {
+          store: deps.store,
+          fence: term.fence,
+          providers: deps.providers,
+          planOptions: deps.planOptions,
+          desired: () => desired.current,
+          runtime: deps.runtime,
+          migrate: deps.migrate,
+          claimData: deps.claimData,
+          stepTimeoutMs: deps.stepTimeoutMs,
+        },
+        // Losing the lock aborts the run; its fenced writes are refused anyway.
+        { ...ctx, signal: AbortSignal.any([ctx.signal, term.signal]) },
+      );
+      errors.delete(name);
+      if (report.record) desired.noteRecord(name);
+      // A scheduled drop is carried out by the run at its time (the resync is only the net).
+      // Capped: a timer beyond ~24.8 days fires at once in Node, and a long one is no loss (the
+      // next run simply schedules the rest).
+      if (report.nextDueMs !== undefined) {
+        const dueInMs = Math.max(0, report.nextDueMs - Date.now());
+        return { requeueAfterMs: Math.min(MAX_REQUEUE_MS, dueInMs) };
+      }
+      return undefined;
+    } catch (err) {
+      errors.set(name, { code: codeOf(err) ?? 'APP_ERROR', message: messageOf(err) });
+      throw err;
+    }
+  };
+}
