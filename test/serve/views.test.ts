@@ -3,6 +3,7 @@
  * manifest (or the last applied spec), the record, the runtime and the last reconcile error.
  */
 import { describe, expect, it } from 'vitest';
+import type { ErrorCode } from '../../src/errors.js';
 import type { InvalidFile, LoadedManifest } from '../../src/manifests/types.js';
 import type { PlanOptions } from '../../src/reconcile/model.js';
 import type { AppView } from '../../src/runtime/view.js';
@@ -20,8 +21,12 @@ import {
 
 const STARTED = new Date('2026-01-02T03:04:05.000Z');
 const STOP = { action: 'stop', by: 'admin token via test', at: '2026-01-02T03:04:05.000Z' } as const;
-const LAST_ERROR = { code: 'DB_UNREACHABLE', message: 'cannot reach the server', at: '2026-01-01T00:00:00Z' };
-const REFUSED = { code: 'ADOPT_REFUSED', message: 'database crm already exists' };
+const LAST_ERROR = {
+  code: 'DB_UNREACHABLE',
+  message: 'cannot reach the server',
+  at: '2026-01-01T00:00:00Z',
+} as const;
+const REFUSED = { code: 'ADOPT_REFUSED', message: 'database crm already exists' } as const;
 
 interface Row {
   readonly label: string;
@@ -29,7 +34,7 @@ interface Row {
   readonly invalid?: readonly InvalidFile[];
   readonly record?: AppRecord;
   readonly live?: Partial<LiveState>;
-  readonly reconcileError?: { code: string; message: string };
+  readonly reconcileError?: { readonly code: ErrorCode; readonly message: string };
   readonly main?: PlanOptions['main'];
   /** The view (matched), or undefined for none. */
   readonly want: Partial<AppView> | undefined;
