@@ -3,13 +3,6 @@ import { type FSWatcher, watch } from 'chokidar';
 import type { Logger } from 'pino';
 import { isManifestFileName } from '../manifests/files.js';
 
-/** Whether a file name in the apps folder is a manifest (SPEC §3 file rules). */
-export function isManifestName(name: string): boolean {
-  if (name.startsWith('.') || name.endsWith('~') || name.endsWith('.swp') || name.endsWith('.tmp'))
-    return false;
-  return name.endsWith('.yaml') || name.endsWith('.yml');
-}
-
 export interface ManifestWatcher {
   /** Resolves once the initial scan is done. */
   readonly ready: Promise<void>;
