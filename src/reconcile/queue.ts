@@ -258,6 +258,7 @@ export class ReconcileQueue extends EventEmitter<ReconcileQueueEvents> {
     let keys: Iterable<string> | PromiseLike<Iterable<string>>;
     try {
       keys = this.#keys?.() ?? [];
+      if (!isPromiseLike(keys)) keys = [...keys];
     } catch (err) {
       this.#log.error({ err }, 'resync could not list the keys');
       return;
