@@ -50,7 +50,7 @@ export interface ErrorResponse {
  */
 export function toHttpError(err: unknown, fallback: HttpErrorCode, params: ErrorParams = {}): AppvisorError {
   if (err instanceof AppvisorError && err.status !== undefined) return err;
-  return new AppvisorError(fallback, { ...params, detail: messageOf(err) }, { cause: err });
+  return new AppvisorError(fallback, { ...params, detail: params.detail ?? messageOf(err) }, { cause: err });
 }
 
 /**
