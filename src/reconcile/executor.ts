@@ -391,8 +391,12 @@ export async function executeApp(input: ExecuteInput, deps: ExecutorDeps): Promi
       await appendHistory(deps, name, reconcileId, outcome, outcomes, undefined, started, at);
     return { outcomes, outcome, record };
   } catch (err) {
+    if (err instanceof AppvisorError && UNRECORDED.has(err.code)) throw err;
+    // The run was called off (shutdown, or the lock's signal): what failed is the abort, not
+    // the app. Nothing is recorded, and the abort's own reason goes on to the queue; the next
+    // run starts again from the journal.
+    if (input.signal?.aborted) throw err;
     const failure = runError(err, name, current);
-    if (UNRECORDED.has(failure.code)) throw failure;
     const at = now();
     const error = failure.toJSON();
     if (record) {
@@ -416,6 +420,8 @@ export async function executeApp(input: ExecuteInput, deps: ExecutorDeps): Promi
 function statusAfter(record: AppRecord | undefined, loaded: LoadedManifest | undefined): AppStatus {
   if (loaded && !loaded.manifest.enabled) return 'disabled';
   const s = record?.status;
+  // Still without a manifest (a later run of a scheduled drop): it stays orphaned.
+  if (!loaded && s === 'orphaned') return 'orphaned';
   if (!s || s === 'provisioning' || s === 'disabled' || s === 'orphaned') return 'stopped';
   return s;
 }
