@@ -3,7 +3,7 @@
  * the bookkeeping around it (the last error per app for the admin API, the record names, and the
  * requeue of a scheduled drop).
  */
-import { codeOf, messageOf } from '../errors.js';
+import { type ErrorSummary, summaryOf } from '../errors.js';
 import type { ProviderSet } from '../providers/set.js';
 import type { createDataClaimer, createMigrator } from '../reconcile/migrate.js';
 import type { PlanOptions } from '../reconcile/model.js';
@@ -18,7 +18,7 @@ import type { LockKeeper } from './lock-keeper.js';
 const MAX_REQUEUE_MS = 3_600_000;
 
 /** The last failure of an app's reconcile, until one succeeds. */
-export type ReconcileErrors = Map<string, { readonly code: string; readonly message: string }>;
+export type ReconcileErrors = Map<string, ErrorSummary>;
 
 export interface AppReconcilerDeps {
   readonly keeper: LockKeeper;
@@ -68,7 +68,7 @@ export function createAppReconciler(deps: AppReconcilerDeps): Reconciler {
       }
       return undefined;
     } catch (err) {
-      errors.set(name, { code: codeOf(err) ?? 'APP_ERROR', message: messageOf(err) });
+      errors.set(name, summaryOf(err, 'APP_ERROR', { app: name }));
       throw err;
     }
   };
