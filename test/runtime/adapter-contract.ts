@@ -131,7 +131,9 @@ export function adapterContract(label: string, factory: AdapterFactory, workDir:
 
     const visit = async (name: string, p = '/api/info') => {
       const res = await fetch(`${base}/${name}${p}`);
-      return { status: res.status, body: res.status === 200 ? await res.json() : undefined };
+      // biome-ignore lint/suspicious/noExplicitAny: the contract app's JSON, only asserted on.
+      const body: any = res.status === 200 ? await res.json() : undefined;
+      return { status: res.status, body };
     };
     const statuses = (name: string) => events.filter((e) => e.app === name).map((e) => e.status);
 

@@ -2,11 +2,13 @@
  * The `local` process adapter: the shared contract suite, on SQLite databases in a temp folder,
  * plus what selecting an adapter by settings does.
  */
+import { EventEmitter } from 'node:events';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { AdminEventMap } from '../../src/admin/types.js';
 import { describeMainDatabase } from '../../src/config/main-database.js';
 import { ProviderSet } from '../../src/providers/set.js';
 import { ownerMarker } from '../../src/reconcile/owner.js';
@@ -83,7 +85,7 @@ describe('process adapter selection', () => {
       providers: new ProviderSet(`sqlite:${path.join(dataDir, 'main.sqlite')}`, { dataDir }),
       store: { getSecret: async () => undefined } as never,
       log: pino({ level: 'silent' }),
-      events: new (await import('node:events')).EventEmitter(),
+      events: new EventEmitter<AdminEventMap>(),
     };
   };
 
