@@ -394,6 +394,9 @@ export async function executeApp(input: ExecuteInput, deps: ExecutorDeps): Promi
       : { outcomes, outcome, record, startPendingUntil };
   } catch (err) {
     if (UNRECORDED.has(codeOf(err) ?? '')) throw err;
+    // The run was called off (shutdown, or the lock's signal): what failed is the abort, not
+    // the app. Nothing is recorded; the next run starts again from the journal.
+    if (input.signal?.aborted) throw err;
     const at = now();
     const error = { code: codeOf(err) ?? 'DB_OPERATION_FAILED', message: messageOf(err) };
     if (record) {
@@ -449,6 +452,8 @@ const DEADLINE_MARGIN_MS = 100;
 function statusAfter(record: AppRecord | undefined, loaded: LoadedManifest | undefined): AppStatus {
   if (loaded && !loaded.manifest.enabled) return 'disabled';
   const s = record?.status;
+  // Still without a manifest (a later run of a scheduled drop): it stays orphaned.
+  if (!loaded && s === 'orphaned') return 'orphaned';
   if (!s || s === 'provisioning' || s === 'disabled' || s === 'orphaned') return 'stopped';
   return s;
 }
