@@ -51,7 +51,7 @@ export interface SupervisorOptions {
   readonly lockWaitMs?: number;
   /** Connections per app pool. @default 5 */
   readonly poolMax?: number;
-  /** Backoff of failed reconciles and of failed app starts (tests shorten it). */
+  /** Backoff of failed reconciles, failed app starts included (tests shorten it). */
   readonly backoff?: { baseMs?: number; maxMs?: number };
 }
 
@@ -112,14 +112,18 @@ async function boot(
   const events = new EventEmitter<AdminEventMap>();
   const runtime = new Runtime({
     application,
+    applicationModule: settings.app ?? null,
+    processAdapter: settings.processAdapter,
     providers,
     store,
     log,
     events,
     startTimeoutMs: options.startTimeoutMs ?? 30_000,
     ...(options.poolMax ? { poolMax: options.poolMax } : {}),
-    ...(options.backoff ? { backoff: options.backoff } : {}),
+    ...(options.backoff?.baseMs !== undefined ? { mainRetryMs: options.backoff.baseMs } : {}),
     adoptMainDatabase: settings.mainDatabase?.adopt ?? false,
+    // A visit's failed start goes to the app's reconcile, which retries it with the queue's backoff.
+    onStartFailed: (name) => queue.add(name),
   });
   cleanup.push(() => runtime.close());
   const planOptions: PlanOptions = {
@@ -179,9 +183,17 @@ async function boot(
         // A scheduled drop is carried out by the run at its time (the resync is only the net).
         // Capped: a timer beyond ~24.8 days fires at once in Node, and a long one is no loss (the
         // next run simply schedules the rest).
-        if (report.nextDueMs !== undefined) {
-          const dueInMs = Math.max(0, report.nextDueMs - Date.now());
-          return { requeueAfterMs: Math.min(MAX_REQUEUE_MS, dueInMs) };
+        // A start still under way is looked at again at its deadline: progress, not a failure.
+        const next = Math.min(
+          report.nextDueMs ?? Number.POSITIVE_INFINITY,
+          report.startPendingUntil ?? Number.POSITIVE_INFINITY,
+        );
+        if (next !== Number.POSITIVE_INFINITY) {
+          const dueInMs = Math.max(0, next - Date.now());
+          return {
+            requeueAfterMs: Math.min(MAX_REQUEUE_MS, dueInMs),
+            ...(report.startPendingUntil !== undefined ? { inProgress: true } : {}),
+          };
         }
         return undefined;
       } catch (err) {
