@@ -1,12 +1,12 @@
 import type { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
 import type { AdminEventMap } from '../admin/types.js';
+import { dialectFor } from '../dialects/registry.js';
 import { AppvisorError } from '../errors.js';
 import type { GatewayApps, ReadyApp } from '../gateway/types.js';
 import type { LoadedManifest } from '../manifests/types.js';
 import type { AppDatabase, SqlClient } from '../providers/provider.js';
 import type { ProviderSet } from '../providers/set.js';
-import { openSqlClient } from '../providers/sql/open.js';
 import { type BackoffInput, type BackoffOptions, resolveBackoff } from '../reconcile/backoff.js';
 import type { DatabaseTarget, RuntimeState } from '../reconcile/model.js';
 import { TABLES } from '../state/dialect.js';
@@ -333,8 +333,9 @@ export class Runtime implements GatewayApps {
 
   async #openMainDatabase(): Promise<AppDatabase> {
     const url = this.#opts.providers.mainUrl;
-    const schema = url.dialect === 'postgres' ? MAIN_APP_SCHEMA : undefined;
-    const client = openSqlClient(url, { max: this.#opts.poolMax ?? 5, ...(schema ? { schema } : {}) });
+    const dialect = dialectFor(url);
+    const schema = dialect.schemas ? MAIN_APP_SCHEMA : undefined;
+    const client = dialect.openClient(url, { max: this.#opts.poolMax ?? 5, ...(schema ? { schema } : {}) });
     try {
       await this.#refuseForeignMainData(client, url.redacted);
     } catch (err) {

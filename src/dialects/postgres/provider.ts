@@ -1,8 +1,13 @@
 import crypto from 'node:crypto';
 import pg from 'pg';
-import { AppvisorError } from '../errors.js';
-import { abortable, abortReason, translateDbError } from './errors.js';
-import { quoteIdentifier, quoteLiteral, validateIdentifier, validateOwner } from './identifiers.js';
+import { AppvisorError } from '../../errors.js';
+import { abortable, abortReason } from '../../providers/abort.js';
+import {
+  quoteIdentifier,
+  quoteLiteral,
+  validateIdentifier,
+  validateOwner,
+} from '../../providers/identifiers.js';
 import type {
   AppDatabase,
   Leftover,
@@ -12,10 +17,11 @@ import type {
   Provider,
   ProviderLog,
   SqlClient,
-} from './provider.js';
-import type { ConnectionBudget } from './sql/budget.js';
-import { PostgresClient } from './sql/postgres.js';
-import { type DatabaseUrl, withDatabase } from './url.js';
+} from '../../providers/provider.js';
+import type { ConnectionBudget } from '../../providers/sql/budget.js';
+import { type DatabaseUrl, serverOf, withDatabase } from '../url.js';
+import { PostgresClient } from './client.js';
+import { translateError } from './errors.js';
 
 export interface PostgresProviderOptions {
   /** Receives errors of idle admin and app connections (server restarts); nothing else. */
@@ -62,7 +68,7 @@ export class PostgresProvider implements Provider {
     this.#url = url;
     this.#options = options;
     this.#database = url.database ?? 'postgres';
-    this.server = `postgres://${url.user ? `${url.user}@` : ''}${url.host}:${url.port}`;
+    this.server = serverOf(url);
     this.#pool = new pg.Pool({
       connectionString: withDatabase(url, this.#database),
       max: options.maxAdminConnections ?? 2,
@@ -314,7 +320,7 @@ export class PostgresProvider implements Provider {
       });
     } catch (err) {
       if (signal?.aborted && err === signal.reason) throw err;
-      throw translateDbError(err, { dialect: 'postgres', server: this.server, operation });
+      throw translateError(err, { server: this.server, operation });
     }
   }
 

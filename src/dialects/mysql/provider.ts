@@ -1,7 +1,12 @@
 import mysql from 'mysql2/promise';
-import { AppvisorError } from '../errors.js';
-import { abortable, abortReason, translateDbError } from './errors.js';
-import { quoteIdentifier, quoteLiteral, validateIdentifier, validateOwner } from './identifiers.js';
+import { AppvisorError } from '../../errors.js';
+import { abortable, abortReason } from '../../providers/abort.js';
+import {
+  quoteIdentifier,
+  quoteLiteral,
+  validateIdentifier,
+  validateOwner,
+} from '../../providers/identifiers.js';
 import type {
   AppDatabase,
   Leftover,
@@ -10,9 +15,10 @@ import type {
   OpOptions,
   Provider,
   SqlClient,
-} from './provider.js';
-import { MysqlClient } from './sql/mysql.js';
-import { type DatabaseUrl, withDatabase } from './url.js';
+} from '../../providers/provider.js';
+import { type DatabaseUrl, serverOf, withDatabase } from '../url.js';
+import { MysqlClient } from './client.js';
+import { translateError } from './errors.js';
 
 export interface MysqlProviderOptions {
   /** Admin pool size. @default 2 */
@@ -45,7 +51,7 @@ export class MysqlProvider implements Provider {
     if (url.dialect !== 'mysql') throw new TypeError(`MysqlProvider needs a mysql URL, got ${url.redacted}`);
     this.#url = url;
     this.#options = options;
-    this.server = `mysql://${url.user ? `${url.user}@` : ''}${url.host}:${url.port}`;
+    this.server = serverOf(url);
     this.#pool = mysql.createPool({
       ...connectionConfig(url),
       connectionLimit: options.maxAdminConnections ?? 2,
@@ -195,7 +201,7 @@ export class MysqlProvider implements Provider {
       });
     } catch (err) {
       if (signal?.aborted && err === signal.reason) throw err;
-      throw translateDbError(err, { dialect: 'mysql', server: this.server, operation });
+      throw translateError(err, { server: this.server, operation });
     }
   }
 

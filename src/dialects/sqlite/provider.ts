@@ -2,11 +2,18 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
-import { AppvisorError } from '../errors.js';
-import { translateDbError } from './errors.js';
-import { validateIdentifier, validateOwner } from './identifiers.js';
-import type { AppDatabase, Leftover, Observation, OperationResult, OpOptions, Provider } from './provider.js';
-import { SqliteClient } from './sql/sqlite.js';
+import { AppvisorError } from '../../errors.js';
+import { validateIdentifier, validateOwner } from '../../providers/identifiers.js';
+import type {
+  AppDatabase,
+  Leftover,
+  Observation,
+  OperationResult,
+  OpOptions,
+  Provider,
+} from '../../providers/provider.js';
+import { SqliteClient } from './client.js';
+import { translateError } from './errors.js';
 
 export interface SqliteProviderOptions {
   /** The data folder; app databases are files in its `apps/` subfolder. */
@@ -213,7 +220,7 @@ export class SqliteProvider implements Provider {
   async close(): Promise<void> {}
 
   #translate(err: unknown, operation: string): AppvisorError {
-    return translateDbError(err, { dialect: 'sqlite', server: this.server, operation });
+    return translateError(err, { server: this.server, operation });
   }
 }
 

@@ -1,0 +1,40 @@
+/** PostgreSQL: servers reached as `postgres://` or `postgresql://`; apps may live in schemas. */
+import type { DialectModule } from '../types.js';
+import { parseServerUrl, serverOf } from '../url.js';
+import { PostgresClient } from './client.js';
+import { classifyError, translateError } from './errors.js';
+import { lockSession } from './lock.js';
+import { PostgresProvider } from './provider.js';
+import { openReadOnlyPool } from './read-only.js';
+import { store } from './store.js';
+
+export const postgres: DialectModule = {
+  name: 'postgres',
+  schemes: ['postgres:', 'postgresql:'],
+  urlForm: 'postgres://…',
+  exampleDatabase: '/postgres',
+  remote: true,
+  schemas: true,
+  budgeted: true,
+  storeNeedsDatabase: false,
+  parseUrl: (url) => parseServerUrl(url, 'postgres', 5432),
+  resolveUrl: (url) => url,
+  serverIdentity: (url) => serverOf(url),
+  openClient: (url, opts = {}) =>
+    new PostgresClient({
+      connectionString: url.url,
+      ...(opts.schema ? { schema: opts.schema } : {}),
+      ...(opts.max ? { max: opts.max } : {}),
+      ...(opts.onError ? { onError: opts.onError } : {}),
+    }),
+  openReadOnlyClient: (url, opts = {}) => openReadOnlyPool(url, opts),
+  classifyError,
+  translateError,
+  lockSession,
+  store,
+  createProvider: (url, opts) =>
+    new PostgresProvider(url, {
+      ...(opts.log ? { log: opts.log } : {}),
+      ...(opts.budget ? { budget: opts.budget } : {}),
+    }),
+};
