@@ -9,3 +9,8 @@ export const onConflict: Pick<StoreSql, 'upsertClause' | 'ignoreDuplicateClause'
     statement: `CREATE INDEX IF NOT EXISTS ${name} ON ${table} (${columns.join(', ')})`,
   }),
 };
+
+/** For dialects without schemas. */
+export const noSchemas: Pick<StoreSql, 'schemaExists'> = {
+  schemaExists: async () => false,
+};

@@ -81,6 +81,8 @@ export interface StoreSql {
    * schema, on dialects with schemas), with the schema they were found in where there is one.
    */
   listTables(client: SqlClient, inSchema?: string): Promise<{ s?: string; t: string }[]>;
+  /** Whether `schema` exists (dialects with schemas; the others have none and say false). */
+  schemaExists(client: SqlClient, schema: string): Promise<boolean>;
   /** Statements adding `columns` (full definitions) to `table`, each safe to run again where DDL is not transactional. */
   addColumns(table: string, columns: readonly string[]): string[];
   /**

@@ -1,5 +1,6 @@
 /** The state store's SQL on MySQL/MariaDB. */
 import { AppvisorError } from '../../errors.js';
+import { noSchemas } from '../standard-sql.js';
 import type { StoreSql } from '../types.js';
 import { mysqlLockName } from './lock.js';
 
@@ -22,6 +23,7 @@ export const store: StoreSql = {
     ` ON DUPLICATE KEY UPDATE ${others.map((c) => `${c} = VALUES(${c})`).join(', ')}`,
   // A no-op update rather than INSERT IGNORE, which would also hide unrelated errors.
   ignoreDuplicateClause: (key) => ` ON DUPLICATE KEY UPDATE ${key} = ${key}`,
+  ...noSchemas,
   async tableExists(client, table) {
     const rows = await client.query(
       'SELECT 1 AS x FROM information_schema.tables WHERE table_schema = DATABASE() AND table_name = ?',

@@ -26,6 +26,10 @@ export const store: StoreSql = {
           WHERE n.nspname = COALESCE(?::name, current_schema()) AND c.relkind IN ('r', 'p', 'v', 'm', 'f')`,
       [inSchema ?? null],
     ),
+  async schemaExists(client, schema) {
+    const rows = await client.query('SELECT 1 AS x FROM pg_catalog.pg_namespace WHERE nspname = ?', [schema]);
+    return rows.length > 0;
+  },
   addColumns: (table, columns) => [
     `ALTER TABLE ${table} ${columns.map((c) => `ADD COLUMN IF NOT EXISTS ${c}`).join(', ')}`,
   ],

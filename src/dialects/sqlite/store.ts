@@ -1,5 +1,5 @@
 /** The state store's SQL on SQLite. */
-import { onConflict } from '../standard-sql.js';
+import { noSchemas, onConflict } from '../standard-sql.js';
 import type { StoreSql } from '../types.js';
 
 export const store: StoreSql = {
@@ -13,6 +13,7 @@ export const store: StoreSql = {
     tableOptions: '',
   },
   ...onConflict,
+  ...noSchemas,
   async tableExists(client, table) {
     const rows = await client.query("SELECT 1 AS x FROM sqlite_master WHERE type = 'table' AND name = ?", [
       table,
