@@ -1,5 +1,6 @@
 import { AppvisorError } from '../errors.js';
 import type { Dialect } from '../providers/provider.js';
+import type { DialectModule } from './types.js';
 
 /** A parsed database URL. `sqlite:` URLs carry a file name; the others host, port and credentials. */
 export interface DatabaseUrl {
@@ -56,4 +57,17 @@ export function withDatabase(url: DatabaseUrl, database: string): string {
   const u = new URL(url.url);
   u.pathname = `/${encodeURIComponent(database)}`;
   return u.toString();
+}
+
+/** How a dialect whose databases live on a server (`scheme://user@host:port/db`) reads its URLs. */
+export function serverUrls(
+  dialect: Dialect,
+  defaultPort: number,
+): Pick<DialectModule, 'remote' | 'parseUrl' | 'resolveUrl' | 'serverIdentity'> {
+  return {
+    remote: true,
+    parseUrl: (url) => parseServerUrl(url, dialect, defaultPort),
+    resolveUrl: (url) => url,
+    serverIdentity: (url) => serverOf(url),
+  };
 }

@@ -57,6 +57,26 @@ export function validateOwner(owner: string): string {
   return owner;
 }
 
+/**
+ * Checks that `name` is a leftover of an interrupted create (it matches `temporary`), and the
+ * owner marker it must carry, before a sweep; throws INVALID_IDENTIFIER otherwise.
+ */
+export function validateLeftover(
+  kind: 'database' | 'file',
+  name: string,
+  temporary: RegExp,
+  owner: string,
+): void {
+  if (!temporary.test(name)) {
+    throw new AppvisorError('INVALID_IDENTIFIER', {
+      kind,
+      name: JSON.stringify(name),
+      reason: `only temporary ${kind}s of an interrupted create are swept`,
+    });
+  }
+  validateOwner(owner);
+}
+
 /** Validates `name` and quotes it as an identifier with the driver's own escaping. */
 export function quoteIdentifier(dialect: 'postgres' | 'mysql', kind: IdentifierKind, name: string): string {
   validateIdentifier(dialect, kind, name);

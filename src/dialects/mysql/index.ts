@@ -1,6 +1,6 @@
 /** MySQL and MariaDB: servers reached as `mysql://` or `mariadb://`. */
 import type { DialectModule } from '../types.js';
-import { parseServerUrl, serverOf } from '../url.js';
+import { serverUrls } from '../url.js';
 import { MysqlClient } from './client.js';
 import { classifyError, translateError } from './errors.js';
 import { lockSession } from './lock.js';
@@ -15,14 +15,11 @@ export const mysql: DialectModule = {
   schemes: ['mysql:', 'mariadb:'],
   urlForm: 'mysql://…',
   exampleDatabase: '/appvisor',
-  remote: true,
+  ...serverUrls('mysql', 3306),
   schemas: false,
   budgeted: false,
   // A URL may leave the database out (`mysql://host/`), but the store needs one to live in.
   storeNeedsDatabase: true,
-  parseUrl: (url) => parseServerUrl(url, 'mysql', 3306),
-  resolveUrl: (url) => url,
-  serverIdentity: (url) => serverOf(url),
   openClient,
   openReadOnlyClient(url) {
     const client = openClient(url, { max: 2 }) as MysqlClient;

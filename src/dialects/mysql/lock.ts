@@ -1,7 +1,7 @@
 /** MySQL/MariaDB's lock primitive: named locks (`GET_LOCK`), which are server-wide. */
 import crypto from 'node:crypto';
 import mysql from 'mysql2/promise';
-import { DeathWatch } from '../death-watch.js';
+import { connectionSession, DeathWatch } from '../lock-session.js';
 import type { LockSession } from '../types.js';
 import type { DatabaseUrl } from '../url.js';
 
@@ -25,26 +25,15 @@ export async function lockSession(url: DatabaseUrl, namespace: string): Promise<
   conn.on('error', death.fire);
   conn.on('end', () => death.fire(new Error('connection closed')));
   const name = mysqlLockName(namespace, url.database);
-  return {
+  return connectionSession(conn, death, {
     async tryLock() {
       const [rows] = await conn.query<mysql.RowDataPacket[]>('SELECT GET_LOCK(?, 0) AS ok', [name]);
       const ok = rows[0]?.ok as number | null | undefined;
       if (ok === null || ok === undefined) throw new Error(`GET_LOCK('${name}') failed`);
       return Number(ok) === 1;
     },
-    async check() {
-      await conn.query('SELECT 1');
+    async unlock() {
+      await conn.query('SELECT RELEASE_LOCK(?)', [name]);
     },
-    async release() {
-      try {
-        await conn.query('SELECT RELEASE_LOCK(?)', [name]);
-      } finally {
-        await conn.end();
-      }
-    },
-    destroy() {
-      conn.destroy();
-    },
-    onDeath: death.listen,
-  };
+  });
 }

@@ -1,6 +1,6 @@
 /** PostgreSQL: servers reached as `postgres://` or `postgresql://`; apps may live in schemas. */
 import type { DialectModule } from '../types.js';
-import { parseServerUrl, serverOf } from '../url.js';
+import { serverUrls } from '../url.js';
 import { PostgresClient } from './client.js';
 import { classifyError, translateError } from './errors.js';
 import { lockSession } from './lock.js';
@@ -13,13 +13,10 @@ export const postgres: DialectModule = {
   schemes: ['postgres:', 'postgresql:'],
   urlForm: 'postgres://…',
   exampleDatabase: '/postgres',
-  remote: true,
+  ...serverUrls('postgres', 5432),
   schemas: true,
   budgeted: true,
   storeNeedsDatabase: false,
-  parseUrl: (url) => parseServerUrl(url, 'postgres', 5432),
-  resolveUrl: (url) => url,
-  serverIdentity: (url) => serverOf(url),
   openClient: (url, opts = {}) =>
     new PostgresClient({
       connectionString: url.url,

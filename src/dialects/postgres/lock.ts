@@ -1,7 +1,7 @@
 /** PostgreSQL's lock primitives: session-level and transaction-level advisory locks. */
 import crypto from 'node:crypto';
 import pg from 'pg';
-import { DeathWatch } from '../death-watch.js';
+import { connectionSession, DeathWatch } from '../lock-session.js';
 import type { LockSession } from '../types.js';
 import type { DatabaseUrl } from '../url.js';
 
@@ -28,26 +28,20 @@ export async function lockSession(url: DatabaseUrl, namespace: string): Promise<
   client.on('end', () => death.fire(new Error('connection closed')));
   await client.connect();
   const key = advisoryLockKey(namespace);
-  return {
+  const conn = {
+    query: (sql: string) => client.query(sql),
+    end: () => client.end(),
+    destroy: () => void client.end().catch(() => undefined),
+  };
+  return connectionSession(conn, death, {
     async tryLock() {
       const { rows } = await client.query<{ ok: boolean }>('SELECT pg_try_advisory_lock($1::bigint) AS ok', [
         key,
       ]);
       return rows[0]?.ok === true;
     },
-    async check() {
-      await client.query('SELECT 1');
+    async unlock() {
+      await client.query('SELECT pg_advisory_unlock($1::bigint)', [key]);
     },
-    async release() {
-      try {
-        await client.query('SELECT pg_advisory_unlock($1::bigint)', [key]);
-      } finally {
-        await client.end();
-      }
-    },
-    destroy() {
-      client.end().catch(() => undefined);
-    },
-    onDeath: death.listen,
-  };
+  });
 }

@@ -6,6 +6,7 @@ import {
   quoteIdentifier,
   quoteLiteral,
   validateIdentifier,
+  validateLeftover,
   validateOwner,
 } from '../../providers/identifiers.js';
 import type {
@@ -140,14 +141,7 @@ export class PostgresProvider implements Provider {
   }
 
   async sweepLeftover(name: string, owner: string, opts: OpOptions = {}): Promise<OperationResult> {
-    if (!TEMP_NAME.test(name)) {
-      throw new AppvisorError('INVALID_IDENTIFIER', {
-        kind: 'database',
-        name: JSON.stringify(name),
-        reason: 'only temporary databases of an interrupted create are swept',
-      });
-    }
-    validateOwner(owner);
+    validateLeftover('database', name, TEMP_NAME, owner);
     return this.#run(`sweep temporary database "${name}"`, opts.signal, async (client) => {
       const seen = await this.#observeDatabase(client, name);
       if (!seen.exists || seen.owner !== owner) return 'unchanged';

@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { AppvisorError } from '../../errors.js';
-import { validateIdentifier, validateOwner } from '../../providers/identifiers.js';
+import { validateIdentifier, validateLeftover, validateOwner } from '../../providers/identifiers.js';
 import type {
   AppDatabase,
   Leftover,
@@ -158,14 +158,7 @@ export class SqliteProvider implements Provider {
 
   async sweepLeftover(name: string, owner: string, opts: OpOptions = {}): Promise<OperationResult> {
     opts.signal?.throwIfAborted();
-    if (!TEMP_FILE.test(name)) {
-      throw new AppvisorError('INVALID_IDENTIFIER', {
-        kind: 'file',
-        name: JSON.stringify(name),
-        reason: 'only temporary files of an interrupted create are swept',
-      });
-    }
-    validateOwner(owner);
+    validateLeftover('file', name, TEMP_FILE, owner);
     const file = path.join(this.#appsDir, name);
     if (readOwner(file) !== owner) return 'unchanged';
     try {
