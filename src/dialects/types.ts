@@ -9,6 +9,7 @@ import type { AppvisorError } from '../errors.js';
 import type { Dialect, Provider, ProviderLog, SqlClient } from '../providers/provider.js';
 import type { ConnectionBudget } from '../providers/sql/budget.js';
 import type { DbErrorContext } from './errors.js';
+import type { IdentifierKind, IdentifierRules } from './identifiers.js';
 import type { DatabaseUrl } from './url.js';
 
 export interface OpenOptions {
@@ -141,6 +142,14 @@ export interface DialectModule {
   lockSession(url: DatabaseUrl, namespace: string): Promise<LockSession>;
 
   readonly store: StoreSql;
+
+  /** Database and schema names: how long they may be, and (server dialects) the driver's quoting. */
+  readonly identifiers: {
+    readonly rules: IdentifierRules;
+    /** Validates `name` and quotes it as an identifier. */
+    readonly quoteIdentifier?: (kind: IdentifierKind, name: string) => string;
+    readonly quoteLiteral?: (value: string) => string;
+  };
 
   createProvider(url: DatabaseUrl, opts: ProviderOptions): Provider;
 }

@@ -347,7 +347,7 @@ export class Runtime implements GatewayApps {
       client,
       connection: {
         dialect: url.dialect,
-        ...(url.dialect === 'sqlite' ? { filename: url.filename! } : { url: url.url }),
+        ...(dialect.remote ? { url: url.url } : { filename: url.filename! }),
         database: url.database ?? url.filename ?? '',
         ...(schema ? { schema } : {}),
       },

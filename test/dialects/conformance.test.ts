@@ -17,6 +17,7 @@ import {
 } from '../../src/dialects/registry.js';
 import type { DialectModule } from '../../src/dialects/types.js';
 import { AppvisorError } from '../../src/errors.js';
+import { validateIdentifier } from '../../src/providers/identifiers.js';
 import type { SqlClient } from '../../src/providers/provider.js';
 import { STORE_SCHEMA, TABLES } from '../../src/state/dialect.js';
 import { openStateReader } from '../../src/state/reader.js';
@@ -108,6 +109,26 @@ describe.each(dialects)('the $name dialect module', (module) => {
         expect(module.resolveUrl(module.resolveUrl(url, dataDir), '/elsewhere')).toBe(
           module.resolveUrl(url, dataDir),
         );
+      }
+    });
+
+    it('accepts names up to its limit, and quotes them so that the server takes them', async () => {
+      const { rules, quoteIdentifier } = module.identifiers;
+      const longest = 'x'.repeat(rules.maxLength);
+      expect(validateIdentifier(module.name, 'database', longest)).toBe(longest);
+      expect(() => validateIdentifier(module.name, 'database', `${longest}x`)).toThrow(
+        expect.objectContaining({ code: 'INVALID_IDENTIFIER' }),
+      );
+      if (quoteIdentifier) {
+        const client = open(module.openClient(parseDatabaseUrl(db.url)));
+        const table = `${uniqueName('q')}-dash`;
+        await client.exec(`CREATE TABLE ${quoteIdentifier('database', table)} (k INTEGER)`);
+        expect(
+          await module.store.tableExists(
+            client,
+            module.schemas ? `public.${quoteIdentifier('database', table)}` : table,
+          ),
+        ).toBe(true);
       }
     });
 

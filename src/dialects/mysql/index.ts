@@ -3,6 +3,7 @@ import type { DialectModule } from '../types.js';
 import { serverUrls } from '../url.js';
 import { MysqlClient } from './client.js';
 import { classifyError, translateError } from './errors.js';
+import { quoteIdentifier, quoteLiteral, rules } from './identifiers.js';
 import { lockSession } from './lock.js';
 import { MysqlProvider } from './provider.js';
 import { store } from './store.js';
@@ -33,5 +34,6 @@ export const mysql: DialectModule = {
   translateError,
   lockSession,
   store,
+  identifiers: { rules, quoteIdentifier, quoteLiteral },
   createProvider: (url) => new MysqlProvider(url),
 };

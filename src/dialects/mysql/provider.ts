@@ -1,12 +1,6 @@
 import mysql from 'mysql2/promise';
 import { AppvisorError } from '../../errors.js';
 import { abortable, abortReason } from '../../providers/abort.js';
-import {
-  quoteIdentifier,
-  quoteLiteral,
-  validateIdentifier,
-  validateOwner,
-} from '../../providers/identifiers.js';
 import type {
   AppDatabase,
   Leftover,
@@ -16,9 +10,11 @@ import type {
   Provider,
   SqlClient,
 } from '../../providers/provider.js';
+import { validateOwner } from '../identifiers.js';
 import { type DatabaseUrl, serverOf, withDatabase } from '../url.js';
 import { MysqlClient } from './client.js';
 import { translateError } from './errors.js';
+import { quoteIdentifier, quoteLiteral, validateIdentifier } from './identifiers.js';
 
 export interface MysqlProviderOptions {
   /** Admin pool size. @default 2 */
@@ -62,17 +58,17 @@ export class MysqlProvider implements Provider {
   }
 
   async observeDatabase(name: string, opts: OpOptions = {}): Promise<Observation> {
-    validateIdentifier('mysql', 'database', name);
+    validateIdentifier('database', name);
     return this.#run(`observe database \`${name}\``, opts.signal, (c) => this.#observe(c, name));
   }
 
   async createDatabase(name: string, owner: string, opts: OpOptions = {}): Promise<OperationResult> {
-    const quoted = quoteIdentifier('mysql', 'database', name);
+    const quoted = quoteIdentifier('database', name);
     validateOwner(owner);
     this.#refuseReserved(name);
     return this.#run(`create database \`${name}\``, opts.signal, async (conn) => {
       if ((await this.#observe(conn, name)).exists) return 'unchanged';
-      const comment = (await this.#supportsComments(conn)) ? ` COMMENT ${quoteLiteral('mysql', owner)}` : '';
+      const comment = (await this.#supportsComments(conn)) ? ` COMMENT ${quoteLiteral(owner)}` : '';
       try {
         await conn.query(`CREATE DATABASE ${quoted} CHARACTER SET utf8mb4${comment}`);
       } catch (err) {
@@ -84,7 +80,7 @@ export class MysqlProvider implements Provider {
   }
 
   async dropDatabase(name: string, opts: OpOptions = {}): Promise<OperationResult> {
-    const quoted = quoteIdentifier('mysql', 'database', name);
+    const quoted = quoteIdentifier('database', name);
     this.#refuseReserved(name, 'drop');
     return this.#run(`drop database \`${name}\``, opts.signal, async (conn) => {
       if (!(await this.#observe(conn, name)).exists) return 'unchanged';
@@ -118,7 +114,7 @@ export class MysqlProvider implements Provider {
     name: string,
     opts: { schema?: string; maxConnections?: number } = {},
   ): Promise<AppDatabase> {
-    validateIdentifier('mysql', 'database', name);
+    validateIdentifier('database', name);
     if (opts.schema !== undefined) throw unsupportedSchemas();
     const url = withDatabase(this.#url, name);
     const client: SqlClient = new MysqlClient({

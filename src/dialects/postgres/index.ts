@@ -3,6 +3,7 @@ import type { DialectModule } from '../types.js';
 import { serverUrls } from '../url.js';
 import { PostgresClient } from './client.js';
 import { classifyError, translateError } from './errors.js';
+import { quoteIdentifier, quoteLiteral, rules } from './identifiers.js';
 import { lockSession } from './lock.js';
 import { PostgresProvider } from './provider.js';
 import { openReadOnlyPool } from './read-only.js';
@@ -29,6 +30,7 @@ export const postgres: DialectModule = {
   translateError,
   lockSession,
   store,
+  identifiers: { rules, quoteIdentifier, quoteLiteral },
   createProvider: (url, opts) =>
     new PostgresProvider(url, {
       ...(opts.log ? { log: opts.log } : {}),

@@ -4,6 +4,7 @@ import path from 'node:path';
 import type { DialectModule } from '../types.js';
 import { SqliteClient } from './client.js';
 import { classifyError, translateError } from './errors.js';
+import { rules } from './identifiers.js';
 import { lockSession } from './lock.js';
 import { SqliteProvider } from './provider.js';
 import { QueryOnlySqlite } from './read-only.js';
@@ -33,5 +34,6 @@ export const sqlite: DialectModule = {
   translateError,
   lockSession,
   store,
+  identifiers: { rules },
   createProvider: (_url, opts) => new SqliteProvider({ dataDir: opts.dataDir }),
 };

@@ -3,7 +3,6 @@ import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { AppvisorError } from '../../errors.js';
-import { validateIdentifier, validateLeftover, validateOwner } from '../../providers/identifiers.js';
 import type {
   AppDatabase,
   Leftover,
@@ -12,8 +11,10 @@ import type {
   OpOptions,
   Provider,
 } from '../../providers/provider.js';
+import { validateLeftover, validateOwner } from '../identifiers.js';
 import { SqliteClient } from './client.js';
 import { translateError } from './errors.js';
+import { validateIdentifier } from './identifiers.js';
 
 export interface SqliteProviderOptions {
   /** The data folder; app databases are files in its `apps/` subfolder. */
@@ -49,7 +50,7 @@ export class SqliteProvider implements Provider {
 
   /** The file that holds database `name` (validated). */
   fileOf(name: string): string {
-    validateIdentifier('sqlite', 'database', name);
+    validateIdentifier('database', name);
     return path.join(this.#appsDir, `${name}.sqlite`);
   }
 
