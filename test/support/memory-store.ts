@@ -1,0 +1,193 @@
+/**
+ * An in-memory StateStore with the real store's fenced semantics (src/state/store.ts): every
+ * record write is a compare-and-set on the record's version and on the lock term, and a refused
+ * write fails with the same codes (STATE_CONFLICT, LOCK_LOST) and changes nothing. Values are
+ * kept as JSON, as the real store keeps them, so optional fields read back absent and a caller
+ * never shares an object with the store. memory-store.test.ts runs the same behaviours against
+ * this store and a real SQLite one.
+ */
+import { AppvisorError } from '../../src/errors.js';
+import type { AppRecord, Fence, HistoryEntry, OperatorIntent, StateStore } from '../../src/state/types.js';
+
+/** The data behind one store; several handles (processes) may share it. */
+export interface MemoryState {
+  term: number;
+  readonly records: Map<string, AppRecord>;
+  readonly secrets: Map<string, string>;
+  /** Oldest first, every app. */
+  readonly history: HistoryEntry[];
+}
+
+export interface MemoryStoreOptions {
+  /** History entries kept per app. @default 50 */
+  readonly historyLimit?: number;
+  /** @default 'memory-store' */
+  readonly storeId?: string;
+  /** Another handle's data, for a second process on the same store. */
+  readonly state?: MemoryState;
+}
+
+function copy<T>(value: T): T {
+  return JSON.parse(JSON.stringify(value)) as T;
+}
+
+export class MemoryStateStore implements StateStore {
+  readonly storeId: string;
+  readonly target = 'memory';
+  readonly state: MemoryState;
+  readonly #historyLimit: number;
+  #closed = false;
+
+  constructor(opts: MemoryStoreOptions = {}) {
+    this.storeId = opts.storeId ?? 'memory-store';
+    this.#historyLimit = opts.historyLimit ?? 50;
+    this.state = opts.state ?? { term: 0, records: new Map(), secrets: new Map(), history: [] };
+  }
+
+  /** Another handle on the same data (as a second process opening the same store). */
+  connect(): MemoryStateStore {
+    return new MemoryStateStore({
+      storeId: this.storeId,
+      historyLimit: this.#historyLimit,
+      state: this.state,
+    });
+  }
+
+  #open(operation: string): void {
+    if (this.#closed) {
+      throw new AppvisorError('STATE_STORE_FAILED', {
+        target: this.target,
+        detail: `${operation}: the store is closed`,
+      });
+    }
+  }
+
+  #atTerm(fence: Fence): void {
+    if (fence.term !== this.state.term) {
+      throw new AppvisorError('LOCK_LOST', {
+        target: this.target,
+        detail: `its term ${fence.term} is over; the store is at term ${this.state.term}`,
+      });
+    }
+  }
+
+  #atVersion(name: string, expected: number): void {
+    const stored = this.state.records.get(name);
+    if ((stored?.version ?? 0) !== expected) {
+      throw new AppvisorError('STATE_CONFLICT', {
+        app: name,
+        expected,
+        actual: stored ? stored.version! : 'deleted',
+      });
+    }
+  }
+
+  async listRecords(): Promise<AppRecord[]> {
+    this.#open('list records');
+    return [...this.state.records.values()].sort((a, b) => (a.name < b.name ? -1 : 1)).map(copy);
+  }
+
+  async getRecord(name: string): Promise<AppRecord | undefined> {
+    this.#open(`read record ${name}`);
+    const stored = this.state.records.get(name);
+    return stored ? copy(stored) : undefined;
+  }
+
+  async beginTerm(): Promise<Fence> {
+    this.#open('begin a reconcile lock term');
+    this.state.term += 1;
+    return { term: this.state.term };
+  }
+
+  async currentTerm(): Promise<number> {
+    this.#open('read the reconcile lock term');
+    return this.state.term;
+  }
+
+  async putRecord(record: AppRecord, fence: Fence): Promise<AppRecord> {
+    this.#open(`write record ${record.name}`);
+    const expected = record.version ?? 0;
+    // The term first: a deposed writer hears LOCK_LOST whatever the record did meanwhile.
+    this.#atTerm(fence);
+    this.#atVersion(record.name, expected);
+    // A record write never touches the operator's intent (setIntent is its only writer).
+    const { intent: _ignored, ...rest } = record;
+    const kept = this.state.records.get(record.name)?.intent;
+    this.state.records.set(
+      record.name,
+      copy({ ...rest, ...(kept ? { intent: kept } : {}), version: expected + 1 }),
+    );
+    return { ...record, version: expected + 1 };
+  }
+
+  async deleteRecord(name: string, version: number, fence: Fence): Promise<void> {
+    this.#open(`delete record ${name}`);
+    this.#atTerm(fence);
+    this.#atVersion(name, version);
+    this.state.records.delete(name);
+  }
+
+  async setIntent(
+    name: string,
+    intent: OperatorIntent,
+    accept?: (record: AppRecord) => void,
+  ): Promise<AppRecord | undefined> {
+    this.#open(`record the operator's ${intent.action} of ${name}`);
+    const stored = this.state.records.get(name);
+    if (!stored) return undefined;
+    const record = copy(stored);
+    accept?.(record);
+    const version = (record.version ?? 0) + 1;
+    this.state.records.set(name, copy({ ...stored, intent, version }));
+    return { ...record, intent, version };
+  }
+
+  async getSecret(name: string): Promise<string | undefined> {
+    this.#open(`read secret ${name}`);
+    return this.state.secrets.get(name);
+  }
+
+  async ensureSecret(name: string, secret: string, fence?: Fence): Promise<string> {
+    this.#open(`store secret ${name}`);
+    // As the real store: a stored secret is answered whatever the term; only an insert is fenced.
+    const stored = this.state.secrets.get(name);
+    if (stored !== undefined) return stored;
+    if (fence) this.#atTerm(fence);
+    this.state.secrets.set(name, secret);
+    return secret;
+  }
+
+  async appendHistory(entry: HistoryEntry, fence: Fence): Promise<void> {
+    this.#open(`append history of ${entry.app}`);
+    this.#atTerm(fence);
+    const history = this.state.history;
+    history.push(copy({ ...entry, durationMs: Math.round(entry.durationMs) }));
+    const own = history.filter((h) => h.app === entry.app);
+    for (const old of own.slice(0, Math.max(0, own.length - this.#historyLimit))) {
+      history.splice(history.indexOf(old), 1);
+    }
+  }
+
+  async listHistory(name: string, limit = this.#historyLimit): Promise<HistoryEntry[]> {
+    this.#open(`read history of ${name}`);
+    return this.state.history
+      .filter((h) => h.app === name)
+      .reverse()
+      .slice(0, limit)
+      .map(copy);
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+  }
+}
+
+/** Everything a reconcile may write, to compare before and after (nothing written: equal). */
+export async function snapshot(store: StateStore, apps: readonly string[] = []) {
+  return {
+    term: await store.currentTerm(),
+    records: await store.listRecords(),
+    secrets: await Promise.all(apps.map((a) => store.getSecret(a))),
+    history: await Promise.all(apps.map((a) => store.listHistory(a))),
+  };
+}
