@@ -1,6 +1,5 @@
 /** SQLite: files (`sqlite:FILE`); the "server" of new databases is the data folder. */
 import fs from 'node:fs';
-import path from 'node:path';
 import type { DialectModule } from '../types.js';
 import { SqliteClient } from './client.js';
 import { classifyError, translateError } from './errors.js';
@@ -9,7 +8,7 @@ import { lockSession } from './lock.js';
 import { SqliteProvider } from './provider.js';
 import { QueryOnlySqlite } from './read-only.js';
 import { store } from './store.js';
-import { parseSqliteUrl, resolveSqliteUrl } from './url.js';
+import { parseSqliteUrl, resolveSqliteUrl, sqliteServer } from './url.js';
 
 export const sqlite: DialectModule = {
   name: 'sqlite',
@@ -23,7 +22,7 @@ export const sqlite: DialectModule = {
   parseUrl: parseSqliteUrl,
   resolveUrl: resolveSqliteUrl,
   // SQLite "new databases" are files in <dataDir>/apps: that folder is the "server".
-  serverIdentity: (_url, dataDir) => `sqlite:${path.resolve(dataDir)}`,
+  serverIdentity: (_url, dataDir) => sqliteServer(dataDir),
   openClient: (url) => new SqliteClient(url.filename!),
   openReadOnlyClient(url) {
     const file = url.filename!;

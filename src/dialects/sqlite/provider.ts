@@ -15,6 +15,7 @@ import { validateLeftover, validateOwner } from '../identifiers.js';
 import { SqliteClient } from './client.js';
 import { translateError } from './errors.js';
 import { validateIdentifier } from './identifiers.js';
+import { sqliteServer } from './url.js';
 
 export interface SqliteProviderOptions {
   /** The data folder; app databases are files in its `apps/` subfolder. */
@@ -44,7 +45,7 @@ export class SqliteProvider implements Provider {
 
   constructor(options: SqliteProviderOptions) {
     const dataDir = path.resolve(options.dataDir);
-    this.server = `sqlite:${dataDir}`;
+    this.server = sqliteServer(dataDir);
     this.#appsDir = path.join(dataDir, 'apps');
   }
 

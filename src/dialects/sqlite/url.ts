@@ -19,3 +19,8 @@ export function resolveSqliteUrl(url: string, cwd: string): string {
   if (file.startsWith('//')) file = file.slice(2);
   return `sqlite:${path.resolve(cwd, file)}`;
 }
+
+/** The "server" of SQLite app databases: the data folder that holds their files (see provider.ts). */
+export function sqliteServer(dataDir: string): string {
+  return `sqlite:${path.resolve(dataDir)}`;
+}
