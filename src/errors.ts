@@ -13,6 +13,8 @@ export interface ErrorDefinition {
   readonly status?: number;
   /** Whether the reconciler should retry with backoff (true) or wait for a manifest change (false). */
   readonly retryable: boolean;
+  /** Answered over HTTP with `Retry-After` (SPEC §6: a start that is still under way). */
+  readonly retryAfter?: true;
 }
 
 export const ERRORS = {
@@ -93,8 +95,18 @@ export const ERRORS = {
     retryable: false,
   },
   APP_ERROR: { message: 'app {app} failed: {detail}', status: 503, retryable: true },
-  APP_STARTING: { message: 'app {app} is starting; retry shortly', status: 503, retryable: true },
-  APP_START_TIMEOUT: { message: 'app {app} did not start within {ms} ms', status: 503, retryable: true },
+  APP_STARTING: {
+    message: 'app {app} is starting; retry shortly',
+    status: 503,
+    retryable: true,
+    retryAfter: true,
+  },
+  APP_START_TIMEOUT: {
+    message: 'app {app} did not start within {ms} ms',
+    status: 503,
+    retryable: true,
+    retryAfter: true,
+  },
   APP_HANDLER_FAILED: { message: 'app {app} failed to handle the request', status: 500, retryable: false },
   UNAUTHORIZED: { message: 'missing or invalid admin token', status: 401, retryable: false },
   NOT_FOUND: { message: 'no such route', status: 404, retryable: false },
@@ -104,6 +116,17 @@ export const ERRORS = {
 } as const satisfies Record<string, ErrorDefinition>;
 
 export type ErrorCode = keyof typeof ERRORS;
+
+/** Whether `x` is one of the registry's codes (e.g. a code read back from the state store). */
+export function isErrorCode(x: unknown): x is ErrorCode {
+  return typeof x === 'string' && Object.hasOwn(ERRORS, x);
+}
+
+/** An error as records, history, views and events store and show it: a registry code and a message. */
+export interface ErrorSummary {
+  readonly code: ErrorCode;
+  readonly message: string;
+}
 
 export type ErrorParams = Record<string, string | number | boolean | undefined>;
 
@@ -139,9 +162,31 @@ export class AppvisorError extends Error {
     this.params = params;
   }
 
-  toJSON(): { code: ErrorCode; message: string } {
+  toJSON(): ErrorSummary {
     return { code: this.code, message: this.message };
   }
+}
+
+/**
+ * The one way any thrown value becomes an AppvisorError: an AppvisorError is returned unchanged;
+ * anything else (a driver error, a plain Error, a rejection with a string) becomes `fallback`,
+ * with its message as the `detail` param (the one the registry's templates show) unless `params`
+ * sets one, and the original as the cause. A foreign `code` property (`42P01`, `ER_BAD_DB_ERROR`,
+ * `ECONNRESET`) is never taken as the code. Where a database driver may have thrown, translate
+ * with the dialect's `translateDbError` first: it knows which driver codes mean what.
+ */
+export function toAppvisorError(err: unknown, fallback: ErrorCode, params: ErrorParams = {}): AppvisorError {
+  if (err instanceof AppvisorError) return err;
+  return new AppvisorError(
+    fallback,
+    { ...params, detail: params.detail ?? messageOf(err) },
+    err === undefined ? {} : { cause: err },
+  );
+}
+
+/** The stored/shown form of any thrown value; see {@link toAppvisorError}. */
+export function summaryOf(err: unknown, fallback: ErrorCode, params: ErrorParams = {}): ErrorSummary {
+  return toAppvisorError(err, fallback, params).toJSON();
 }
 
 /**

@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { AppvisorError } from '../errors.js';
-import { sendCode, sendError, sendJson, sendMethodNotAllowed } from './respond.js';
+import { sendError } from '../http/errors.js';
+import { sendCode, sendJson, sendMethodNotAllowed } from './respond.js';
 import type { EventStreams } from './sse.js';
 import type { AdminBackend } from './types.js';
 

@@ -4,8 +4,8 @@ import { performance } from 'node:perf_hooks';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import { AppvisorError, type ErrorCode } from '../errors.js';
+import { sendError, toHttpError, writeSocketError, writeSocketResponse } from '../http/errors.js';
 import { Acquirer, MAIN } from './acquire.js';
-import { sendError, toAppError, writeSocketError, writeSocketResponse } from './errors.js';
 import { contain, forwardAs } from './forward.js';
 import { normaliseHost, type RouteOptions, resolveRoute } from './route.js';
 import type { GatewayApps, ReadyApp, SupervisorHandler } from './types.js';
@@ -233,9 +233,9 @@ class HttpGateway implements Gateway {
       },
       (err: unknown) => {
         if (res.destroyed || res.headersSent) return;
-        const error = toAppError(err, name);
+        const error = toHttpError(err, 'APP_ERROR', { app: name });
         if (error.code === 'APP_ERROR') this.#log.warn({ app: name, err }, 'app cannot take requests');
-        sendError(res, error, name, this.#retryAfter);
+        sendError(res, error, { app: name, retryAfterSeconds: this.#retryAfter });
       },
     );
   }
@@ -256,7 +256,7 @@ class HttpGateway implements Gateway {
   }
 
   #sendCode(res: ServerResponse, code: ErrorCode, app: string): void {
-    sendError(res, new AppvisorError(code, { app }), app, this.#retryAfter);
+    sendError(res, new AppvisorError(code, { app }), { app, retryAfterSeconds: this.#retryAfter });
   }
 
   readonly #onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
@@ -288,7 +288,11 @@ class HttpGateway implements Gateway {
         }
         this.#acquirer.acquire(name).then(
           (app) => this.#upgradeTo(app, req, socket, head),
-          (err: unknown) => writeSocketError(socket, toAppError(err, name), name, this.#retryAfter),
+          (err: unknown) =>
+            writeSocketError(socket, toHttpError(err, 'APP_ERROR', { app: name }), {
+              app: name,
+              retryAfterSeconds: this.#retryAfter,
+            }),
         );
         return;
       }
@@ -296,15 +300,12 @@ class HttpGateway implements Gateway {
         writeSocketResponse(socket, 308, [`Location: ${route.location}`]);
         return;
       case 'not-found':
-        writeSocketError(
-          socket,
-          new AppvisorError('APP_NOT_FOUND', { app: route.name }),
-          route.name,
-          this.#retryAfter,
-        );
+        writeSocketError(socket, new AppvisorError('APP_NOT_FOUND', { app: route.name }), {
+          app: route.name,
+        });
         return;
       case 'supervisor':
-        writeSocketError(socket, new AppvisorError('NOT_FOUND'), SUPERVISOR_NAME, this.#retryAfter);
+        writeSocketError(socket, new AppvisorError('NOT_FOUND'), { app: SUPERVISOR_NAME });
         return;
     }
   };
@@ -312,18 +313,15 @@ class HttpGateway implements Gateway {
   #upgradeTo(app: ReadyApp, req: IncomingMessage, socket: Duplex, head: Buffer): void {
     if (socket.destroyed) return;
     if (app.upgrade === undefined) {
-      writeSocketError(socket, new AppvisorError('NOT_FOUND'), app.name, this.#retryAfter);
+      writeSocketError(socket, new AppvisorError('NOT_FOUND'), { app: app.name });
       return;
     }
     contain(app.upgrade, req, socket, head, (err: unknown) => {
       this.#log.error({ app: app.name, err }, 'app upgrade handler failed');
       if ((socket as Partial<Socket>).bytesWritten === 0) {
-        writeSocketError(
-          socket,
-          new AppvisorError('APP_HANDLER_FAILED', { app: app.name }),
-          app.name,
-          this.#retryAfter,
-        );
+        writeSocketError(socket, new AppvisorError('APP_HANDLER_FAILED', { app: app.name }), {
+          app: app.name,
+        });
       } else {
         socket.destroy();
       }

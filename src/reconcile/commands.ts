@@ -6,7 +6,7 @@ import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import { describeMainDatabase } from '../config/main-database.js';
 import type { Settings } from '../config/types.js';
-import { messageOf } from '../errors.js';
+import { type ErrorSummary, summaryOf } from '../errors.js';
 import { loadManifests } from '../manifests/load.js';
 import { generateSecret } from '../providers/secrets.js';
 import { ProviderSet } from '../providers/set.js';
@@ -93,7 +93,7 @@ export interface ApplyReport {
   readonly plan: Plan;
   readonly outcomes: readonly StepOutcome[];
   /** Apps whose reconcile failed, with the error. */
-  readonly failures: readonly { readonly app: string; readonly code: string; readonly message: string }[];
+  readonly failures: readonly (ErrorSummary & { readonly app: string })[];
 }
 
 export interface ApplyOptions extends ManifestReadOptions {
@@ -129,7 +129,7 @@ export async function applyPlan(settings: Settings, opts: ApplyOptions): Promise
   const lockLost = new AbortController();
   void lock.lost.then((reason) => lockLost.abort(reason));
   const outcomes: StepOutcome[] = [];
-  const failures: { app: string; code: string; message: string }[] = [];
+  const failures: (ErrorSummary & { app: string })[] = [];
   try {
     const fence = await store.beginTerm();
     const before = plan(desired, await observeAll(desired, { store, providers, main }), {
@@ -174,11 +174,7 @@ export async function applyPlan(settings: Settings, opts: ApplyOptions): Promise
           { reconcileId, log, signal: lockLost.signal },
         );
       } catch (err) {
-        failures.push({
-          app: name,
-          code: (err as { code?: string }).code ?? 'DB_OPERATION_FAILED',
-          message: messageOf(err),
-        });
+        failures.push({ app: name, ...summaryOf(err, 'APP_ERROR', { app: name }) });
       }
     }
     return { plan: before, outcomes, failures };

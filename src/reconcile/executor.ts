@@ -6,8 +6,16 @@
  * a foreign object it would have to guess about.
  */
 import type { Logger } from 'pino';
-import { AppvisorError, codeOf, type ErrorCode, messageOf } from '../errors.js';
+import {
+  AppvisorError,
+  codeOf,
+  type ErrorCode,
+  type ErrorSummary,
+  messageOf,
+  toAppvisorError,
+} from '../errors.js';
 import type { LoadedManifest } from '../manifests/types.js';
+import { translateDbError } from '../providers/errors.js';
 import type { OperationResult } from '../providers/provider.js';
 import { generateSecret } from '../providers/secrets.js';
 import type { ProviderSet } from '../providers/set.js';
@@ -126,10 +134,26 @@ async function bounded<T>(
  * run (an operator's intent), or the lock was lost. Nothing more is written for them, not even
  * the error: the next run, which reads afresh, decides.
  */
-const UNRECORDED: ReadonlySet<string> = new Set(['STATE_CONFLICT', 'LOCK_LOST']);
+const UNRECORDED: ReadonlySet<ErrorCode> = new Set(['STATE_CONFLICT', 'LOCK_LOST']);
 
 /** Refusals that are reported while the rest of the app's steps go on (nothing else is refused). */
-const REPORTED_REFUSALS: ReadonlySet<string> = new Set(['DROP_REFUSED', 'EMPTY_SET_GUARD']);
+const REPORTED_REFUSALS: ReadonlySet<ErrorCode> = new Set(['DROP_REFUSED', 'EMPTY_SET_GUARD']);
+
+/**
+ * A run's failure in registry terms, as it is recorded and thrown: a driver error of a step on a
+ * database or schema is translated as its dialect says; anything else not in the registry is the
+ * app's failure (APP_ERROR) with its message.
+ */
+function runError(err: unknown, app: string, step: Step | undefined): AppvisorError {
+  if (!(err instanceof AppvisorError) && step?.target) {
+    return translateDbError(err, {
+      dialect: step.target.dialect,
+      server: step.target.server,
+      operation: `${step.action} for app ${app}`,
+    });
+  }
+  return toAppvisorError(err, 'APP_ERROR', { app });
+}
 
 function historyOutcome(steps: readonly Step[]): ReconcileOutcome {
   if (steps.length === 0) return 'unchanged';
@@ -220,7 +244,7 @@ export async function executeApp(input: ExecuteInput, deps: ExecutorDeps): Promi
           return 'refused';
         }
         throw new AppvisorError(
-          (step.code as ErrorCode | undefined) ?? 'UNSUPPORTED_MODE',
+          step.code ?? 'UNSUPPORTED_MODE',
           {},
           { retryable: false, message: step.detail },
         );
@@ -328,6 +352,8 @@ export async function executeApp(input: ExecuteInput, deps: ExecutorDeps): Promi
     }
   };
 
+  // The step running when the run failed (undefined: a write after the last step).
+  let current: Step | undefined;
   try {
     for (const step of steps) {
       const t0 = performance.now();
@@ -338,12 +364,14 @@ export async function executeApp(input: ExecuteInput, deps: ExecutorDeps): Promi
       }
       // A lost lock aborts the run: no further step starts (and the fence refuses its writes).
       input.signal?.throwIfAborted();
+      current = step;
       try {
         result = await run(step);
       } catch (err) {
         report({ step, result: 'failed', message: messageOf(err), ms: performance.now() - t0 });
         throw err;
       }
+      current = undefined;
       const outcome = report({ step, result, ms: performance.now() - t0 });
       deps.log.info({ action: step.action, result, ms: Math.round(outcome.ms) }, step.detail);
     }
@@ -363,9 +391,14 @@ export async function executeApp(input: ExecuteInput, deps: ExecutorDeps): Promi
       await appendHistory(deps, name, reconcileId, outcome, outcomes, undefined, started, at);
     return { outcomes, outcome, record };
   } catch (err) {
-    if (UNRECORDED.has(codeOf(err) ?? '')) throw err;
+    if (err instanceof AppvisorError && UNRECORDED.has(err.code)) throw err;
+    // The run was called off (shutdown, or the lock's signal): what failed is the abort, not
+    // the app. Nothing is recorded, and the abort's own reason goes on to the queue; the next
+    // run starts again from the journal.
+    if (input.signal?.aborted) throw err;
+    const failure = runError(err, name, current);
     const at = now();
-    const error = { code: codeOf(err) ?? 'DB_OPERATION_FAILED', message: messageOf(err) };
+    const error = failure.toJSON();
     if (record) {
       // An orphan step that ran stays done: its scheduled drops are retried from the orphaned record.
       await writeRecord(finalStatus === 'orphaned' ? 'orphaned' : record.status, {
@@ -374,26 +407,21 @@ export async function executeApp(input: ExecuteInput, deps: ExecutorDeps): Promi
       }).catch((writeErr) => deps.log.warn({ err: messageOf(writeErr) }, 'could not record the error'));
     }
     // Another application's data: routed, so visits get 503 APP_WRONG_APPLICATION, not 404.
-    if (
-      err instanceof AppvisorError &&
-      err.code === 'APP_WRONG_APPLICATION' &&
-      deps.runtime &&
-      loaded &&
-      input.target &&
-      record
-    ) {
-      deps.runtime.route(loaded, input.target, record.intent, err);
+    if (failure.code === 'APP_WRONG_APPLICATION' && deps.runtime && loaded && input.target && record) {
+      deps.runtime.route(loaded, input.target, record.intent, failure);
     }
     const outcome: ReconcileOutcome =
-      codeOf(err) === 'ADOPT_REFUSED' || codeOf(err) === 'APP_WRONG_APPLICATION' ? 'refused' : 'failed';
+      failure.code === 'ADOPT_REFUSED' || failure.code === 'APP_WRONG_APPLICATION' ? 'refused' : 'failed';
     await appendHistory(deps, name, reconcileId, outcome, outcomes, error, started, at);
-    throw err;
+    throw failure;
   }
 }
 
 function statusAfter(record: AppRecord | undefined, loaded: LoadedManifest | undefined): AppStatus {
   if (loaded && !loaded.manifest.enabled) return 'disabled';
   const s = record?.status;
+  // Still without a manifest (a later run of a scheduled drop): it stays orphaned.
+  if (!loaded && s === 'orphaned') return 'orphaned';
   if (!s || s === 'provisioning' || s === 'disabled' || s === 'orphaned') return 'stopped';
   return s;
 }
@@ -426,7 +454,7 @@ async function appendHistory(
   reconcileId: string,
   outcome: ReconcileOutcome,
   outcomes: readonly StepOutcome[],
-  error: { code: string; message: string } | undefined,
+  error: ErrorSummary | undefined,
   started: number,
   at: string,
 ): Promise<void> {

@@ -1,5 +1,6 @@
 import { AppvisorError } from '../errors.js';
 import type { LoadedManifest } from '../manifests/types.js';
+import { translateDbError } from '../providers/errors.js';
 import type { SqlClient } from '../providers/provider.js';
 import type { ProviderSet } from '../providers/set.js';
 import type { Application } from '../runtime/contract.js';
@@ -13,11 +14,16 @@ interface AppDataOptions {
   readonly main: PlanOptions['main'];
 }
 
-/** Runs `work` on a one-connection client of the app's database, closed afterwards. */
+/**
+ * Runs `work` on a one-connection client of the app's database, closed afterwards. The client
+ * throws its driver's errors; they leave here translated (DB_UNREACHABLE, DB_PERMISSION_DENIED,
+ * DB_OPERATION_FAILED), never with the driver's own code.
+ */
 async function withAppDatabase<T>(
   options: AppDataOptions,
   loaded: LoadedManifest,
   signal: AbortSignal,
+  operation: string,
   work: (client: SqlClient) => Promise<T>,
 ): Promise<T> {
   const target = resolveTarget(loaded.manifest, options.main);
@@ -29,6 +35,12 @@ async function withAppDatabase<T>(
   });
   try {
     return await work(db.client);
+  } catch (err) {
+    throw translateDbError(err, {
+      dialect: target.dialect,
+      server: target.server,
+      operation: `${operation} for app ${loaded.manifest.name}`,
+    });
   } finally {
     await db.client.close();
   }
@@ -43,7 +55,7 @@ export function createMigrator(
   options: AppDataOptions,
 ): (loaded: LoadedManifest, signal: AbortSignal) => Promise<number> {
   return (loaded, signal) =>
-    withAppDatabase(options, loaded, signal, async (client) => {
+    withAppDatabase(options, loaded, signal, 'upgrade', async (client) => {
       const m = loaded.manifest;
       const result = await migrate(client, options.application.migrations, {
         app: m.name,
@@ -64,7 +76,7 @@ export function createDataClaimer(
   options: AppDataOptions,
 ): (loaded: LoadedManifest, signal: AbortSignal) => Promise<void> {
   return (loaded, signal) =>
-    withAppDatabase(options, loaded, signal, (client) =>
+    withAppDatabase(options, loaded, signal, 'claim', (client) =>
       claimApplication(client, loaded.manifest.name, options.application.name),
     );
 }

@@ -1,3 +1,4 @@
+import type { ErrorCode, ErrorSummary } from '../errors.js';
 import type { AppManifest, InvalidFile, LoadedManifest, ManifestError } from '../manifests/types.js';
 import type { Dialect, Observation } from '../providers/provider.js';
 import type { AppRecord, AppStatus } from '../state/types.js';
@@ -97,7 +98,7 @@ export interface ActualApp {
    * Set when the app's target could not be observed (its server is unreachable): nothing can
    * be decided for it, so the plan shows it as blocked instead of guessing.
    */
-  readonly observeError?: { readonly code: string; readonly message: string };
+  readonly observeError?: ErrorSummary;
   /** Leftovers of interrupted creates that carry this store's marker for this app. */
   readonly leftovers?: readonly Leftover[];
 }
@@ -123,7 +124,7 @@ export interface Step {
    */
   readonly target?: DatabaseTarget;
   /** For refuse: the error code behind it. */
-  readonly code?: string;
+  readonly code?: ErrorCode;
   /**
    * A scheduled step (a drop after its grace): shown in every plan, carried out only once this
    * ISO time has come. The executor skips it before then.

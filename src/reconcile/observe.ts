@@ -2,7 +2,8 @@
  * Actual state: what the state store knows, checked against the database servers themselves.
  * Read-only: observing never creates, alters or drops anything (so `plan` can use it).
  */
-import { AppvisorError, codeOf, messageOf } from '../errors.js';
+import { AppvisorError } from '../errors.js';
+import { translateDbError } from '../providers/errors.js';
 import type { Observation, OpOptions, Provider, Leftover as ServerLeftover } from '../providers/provider.js';
 import type { ProviderSet } from '../providers/set.js';
 import type { AppRecord, StateReader } from '../state/types.js';
@@ -97,6 +98,28 @@ async function ownLeftovers(
 }
 
 /**
+ * An app's observation failure in registry terms: the providers and the store answer registry
+ * errors already; anything else is translated as the dialect of the app's server says (the main
+ * server's when the app's target cannot be resolved).
+ */
+function observeFailure(
+  err: unknown,
+  name: string,
+  desired: Desired,
+  main: PlanOptions['main'],
+): AppvisorError {
+  if (err instanceof AppvisorError) return err;
+  const loaded = desired.apps.get(name);
+  const target = loaded ? resolveTarget(loaded.manifest, main) : undefined;
+  const where = target && !(target instanceof AppvisorError) ? target : main;
+  return translateDbError(err, {
+    dialect: where.dialect,
+    server: where.server,
+    operation: `observe app ${name}`,
+  });
+}
+
+/**
  * Observes every app named by a manifest or a record. Observations run with bounded
  * concurrency so a plan over thousands of apps stays quick without flooding a server.
  */
@@ -125,7 +148,7 @@ export async function observeAll(desired: Desired, deps: ObserveDeps, opts: OpOp
         apps.set(name, await observeApp(name, desired, appDeps, record, opts));
       } catch (err) {
         // One unreachable server blocks only the apps on it; the plan goes on for the rest.
-        const observeError = { code: codeOf(err) ?? 'DB_UNREACHABLE', message: messageOf(err) };
+        const observeError = observeFailure(err, name, desired, deps.main).toJSON();
         apps.set(name, {
           ...(record ? { record } : {}),
           hasSecret: record?.hasSecret ?? false,

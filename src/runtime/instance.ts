@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import { AppvisorError, codeOf, messageOf } from '../errors.js';
+import { AppvisorError, type ErrorSummary, messageOf, toAppvisorError } from '../errors.js';
 import type { ReadyApp } from '../gateway/types.js';
 import type { SecretMode } from '../manifests/types.js';
 import type { AppDatabase } from '../providers/provider.js';
@@ -40,10 +40,8 @@ export interface InstanceDeps {
   onStartFinished?(ok: boolean, ms: number): void;
 }
 
-export interface InstanceError {
-  readonly code: string;
-  readonly message: string;
-}
+/** The error an instance shows with its status. */
+export type InstanceError = ErrorSummary;
 
 /**
  * One app instance's lifecycle: `stopped → starting (→ upgrading) → running → stopping →
@@ -239,16 +237,12 @@ export class AppInstanceRunner {
   }
 
   #recordFailure(err: unknown): AppvisorError {
-    const code = codeOf(err);
-    if (code === 'APP_NEEDS_UPGRADE') {
-      this.#lastFailure = err as AppvisorError;
-      this.#setStatus('needs-upgrade', { code, message: messageOf(err) });
-      return this.#lastFailure;
+    const error = toAppvisorError(err, 'APP_ERROR', { app: this.spec.name });
+    if (error.code === 'APP_NEEDS_UPGRADE') {
+      this.#lastFailure = error;
+      this.#setStatus('needs-upgrade', error.toJSON());
+      return error;
     }
-    const error =
-      err instanceof AppvisorError
-        ? err
-        : new AppvisorError('APP_ERROR', { app: this.spec.name, detail: messageOf(err) }, { cause: err });
     this.#lastFailure = error;
     this.#failedAt = new Date();
     if (NOT_RETRIED.has(error.code)) {

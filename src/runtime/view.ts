@@ -1,3 +1,4 @@
+import type { ErrorSummary } from '../errors.js';
 import type { Dialect } from '../providers/provider.js';
 import type { AppStatus } from '../state/types.js';
 
@@ -16,7 +17,7 @@ export interface AppView {
   };
   readonly domains: readonly string[];
   readonly jwt: { readonly secret: 'own' | 'shared' };
-  readonly error: { readonly code: string; readonly message: string } | null;
+  readonly error: ErrorSummary | null;
   readonly startedAt: string | null;
   readonly lastReconciledAt: string | null;
   /** Extra fields for the UI (not in the SPEC shape, additive). */
@@ -32,6 +33,6 @@ export interface StatusEvent {
   readonly app: string;
   readonly status: AppStatus;
   readonly previous: AppStatus | null;
-  readonly error: { readonly code: string; readonly message: string } | null;
+  readonly error: ErrorSummary | null;
   readonly at: string;
 }

@@ -6,7 +6,7 @@ import type { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
 import { planToJson } from '../admin/plan-json.js';
 import type { AdminBackend, AdminEventMap } from '../admin/types.js';
-import { AppvisorError, messageOf } from '../errors.js';
+import { AppvisorError, type ErrorSummary, messageOf } from '../errors.js';
 import type { ProviderSet } from '../providers/set.js';
 import type { Desired, PlanOptions } from '../reconcile/model.js';
 import { observeAll } from '../reconcile/observe.js';
@@ -26,7 +26,7 @@ export interface AdminBackendDeps {
   /** The current desired state (it changes as files change). */
   readonly desired: () => Desired;
   /** Last reconcile error per app, for apps that have no record to hold it. */
-  readonly reconcileErrors: ReadonlyMap<string, { readonly code: string; readonly message: string }>;
+  readonly reconcileErrors: ReadonlyMap<string, ErrorSummary>;
   readonly ready: () => boolean;
   /** Queues the app's reconcile (the only place its intent is carried out). */
   readonly requestReconcile: (name: string) => void;

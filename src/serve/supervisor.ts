@@ -13,7 +13,7 @@ import { resolveAdminToken } from '../admin/token.js';
 import type { AdminEventMap } from '../admin/types.js';
 import { describeMainDatabase } from '../config/main-database.js';
 import type { Settings } from '../config/types.js';
-import { codeOf, messageOf } from '../errors.js';
+import { type ErrorSummary, messageOf, summaryOf } from '../errors.js';
 import { createGateway, type Gateway } from '../gateway/server.js';
 import type { GatewayApps } from '../gateway/types.js';
 import { ManifestCache } from '../manifests/cache.js';
@@ -140,7 +140,7 @@ async function boot(
     toDesired(await loadManifests(settings.appsDir, { cache: manifestCache }));
   let desired: Desired = await readManifests();
   let knownRecords = new Set((await store.listRecords()).map((r) => r.name));
-  const reconcileErrors = new Map<string, { code: string; message: string }>();
+  const reconcileErrors = new Map<string, ErrorSummary>();
   logInvalid(desired, log);
 
   const allNames = (): string[] => {
@@ -185,7 +185,7 @@ async function boot(
         }
         return undefined;
       } catch (err) {
-        reconcileErrors.set(name, { code: codeOf(err) ?? 'APP_ERROR', message: messageOf(err) });
+        reconcileErrors.set(name, summaryOf(err, 'APP_ERROR', { app: name }));
         throw err;
       }
     },

@@ -1,3 +1,4 @@
+import type { ErrorSummary } from '../errors.js';
 import type { AppManifest, InvalidFile } from '../manifests/types.js';
 import type { Desired, PlanOptions } from '../reconcile/model.js';
 import { resolveTarget } from '../reconcile/target.js';
@@ -7,7 +8,7 @@ import type { AppRecord, AppStatus } from '../state/types.js';
 /** What the runtime says about one app right now. */
 export interface LiveState {
   readonly status: AppStatus | undefined;
-  readonly error: { readonly code: string; readonly message: string } | null;
+  readonly error: ErrorSummary | null;
   readonly startedAt: Date | null;
 }
 
@@ -17,10 +18,10 @@ export interface ViewSources {
   readonly main: PlanOptions['main'];
   readonly live: (name: string) => LiveState;
   /** The last reconcile error of apps that have no record to hold it (e.g. a refused create). */
-  readonly reconcileErrors: ReadonlyMap<string, { readonly code: string; readonly message: string }>;
+  readonly reconcileErrors: ReadonlyMap<string, ErrorSummary>;
 }
 
-function invalidError(file: InvalidFile): { code: string; message: string } {
+function invalidError(file: InvalidFile): ErrorSummary {
   const first = file.errors[0];
   const where = first ? `${first.file}:${first.line}:${first.column}: ${first.message}` : file.file;
   const more = file.errors.length > 1 ? ` (+${file.errors.length - 1} more)` : '';

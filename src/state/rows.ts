@@ -2,6 +2,7 @@
  * Records and history entries ⇄ table rows. JSON fields are stored as text on every dialect;
  * optional fields are NULL in the table and absent (not `undefined`) in the objects.
  */
+import { type ErrorCode, type ErrorSummary, isErrorCode } from '../errors.js';
 import type { AppManifest } from '../manifests/types.js';
 import type {
   AppRecord,
@@ -58,6 +59,26 @@ function parseJson<T>(value: unknown, what: string): T {
   }
 }
 
+/**
+ * A stored error's code that this appvisor does not know (a newer version wrote it, or the row
+ * was edited) reads back as the app's generic failure; the stored code stays in the message.
+ */
+export const UNKNOWN_STORED_CODE: ErrorCode = 'APP_ERROR';
+
+/** A stored `{code, message}` read back with a registry code (see {@link UNKNOWN_STORED_CODE}). */
+function storedError(value: unknown, what: string): ErrorSummary & { readonly at?: string } {
+  const raw = parseJson<unknown>(value, what);
+  if (typeof raw !== 'object' || raw === null) throw new CorruptRowError(`${what} is not an error object`);
+  const { code, message, at } = raw as { code?: unknown; message?: unknown; at?: unknown };
+  const text = typeof message === 'string' ? message : '';
+  const known = isErrorCode(code);
+  return {
+    code: known ? code : UNKNOWN_STORED_CODE,
+    message: known ? text : `${text} (stored with code ${String(code)}, which this appvisor does not know)`,
+    ...(at === undefined || at === null ? {} : { at: String(at) }),
+  };
+}
+
 function optionalString(value: unknown): string | undefined {
   return value === null || value === undefined ? undefined : String(value);
 }
@@ -91,8 +112,8 @@ export function intentToColumn(intent: OperatorIntent): string {
 
 export function rowToRecord(row: AppRow): AppRecord {
   const name = String(row.name);
-  const lastError =
-    row.last_error === null ? undefined : parseJson<AppRecordError>(row.last_error, `${name}.last_error`);
+  const stored = row.last_error == null ? undefined : storedError(row.last_error, `${name}.last_error`);
+  const lastError: AppRecordError | undefined = stored && { ...stored, at: stored.at ?? '' };
   const lastReconciledAt = optionalString(row.last_reconciled_at);
   return {
     name,
@@ -134,7 +155,8 @@ export function historyToRow(entry: HistoryEntry): HistoryRow {
 
 export function rowToHistory(row: HistoryRow): HistoryEntry {
   const what = `history of ${String(row.app)}`;
-  const error = row.error === null ? undefined : parseJson<HistoryEntry['error']>(row.error, what);
+  const stored = row.error == null ? undefined : storedError(row.error, what);
+  const error: HistoryEntry['error'] = stored && { code: stored.code, message: stored.message };
   return {
     app: String(row.app),
     reconcileId: String(row.reconcile_id),

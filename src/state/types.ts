@@ -1,3 +1,4 @@
+import type { ErrorSummary } from '../errors.js';
 import type { AppManifest } from '../manifests/types.js';
 import type { Dialect } from '../providers/provider.js';
 
@@ -35,9 +36,8 @@ export interface InventoryItem {
   readonly at: string;
 }
 
-export interface AppRecordError {
-  readonly code: string;
-  readonly message: string;
+/** The error of an app's last failed reconcile, and when it happened. */
+export interface AppRecordError extends ErrorSummary {
   readonly at: string;
 }
 
@@ -105,7 +105,7 @@ export interface HistoryEntry {
   readonly at: string;
   readonly outcome: ReconcileOutcome;
   readonly steps: readonly { readonly action: string; readonly detail: string; readonly result: string }[];
-  readonly error?: { readonly code: string; readonly message: string };
+  readonly error?: ErrorSummary;
   readonly durationMs: number;
 }
 

@@ -475,7 +475,7 @@ describe.skipIf(!browserAvailable())('admin UI in Chromium (fake backend)', () =
     const evil = '<img src=x onerror="window.pwned=1">';
     server.backend.apps.set(
       'evil',
-      appView('evil', { displayName: evil, error: { code: 'X', message: evil } }),
+      appView('evil', { displayName: evil, error: { code: 'APP_ERROR', message: evil } }),
     );
     await signIn(page, server.base);
     expect(await shown(row(page, 'evil').locator('.display-name'))).toBe(evil);
