@@ -4,11 +4,11 @@
  */
 import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
+import { dialectFor } from '../dialects/registry.js';
 import { AppvisorError } from '../errors.js';
 import type { ReadyApp } from '../gateway/types.js';
 import type { AppDatabase, SqlClient } from '../providers/provider.js';
 import type { ProviderSet } from '../providers/set.js';
-import { openSqlClient } from '../providers/sql/open.js';
 import { TABLES } from '../state/dialect.js';
 import { refuseForeignTables } from '../state/foreign-tables.js';
 import type {
@@ -222,8 +222,9 @@ export class LocalAdapter implements AppProcessAdapter {
 
   async #openMainDatabase(max: number, adopt: boolean): Promise<AppDatabase> {
     const url = this.#opts.providers.mainUrl;
-    const schema = url.dialect === 'postgres' ? MAIN_APP_SCHEMA : undefined;
-    const client = openSqlClient(url, { max, ...(schema ? { schema } : {}) });
+    const dialect = dialectFor(url);
+    const schema = dialect.schemas ? MAIN_APP_SCHEMA : undefined;
+    const client = dialect.openClient(url, { max, ...(schema ? { schema } : {}) });
     try {
       await refuseForeignMainData(client, url.redacted, adopt);
     } catch (err) {
@@ -235,7 +236,7 @@ export class LocalAdapter implements AppProcessAdapter {
       client,
       connection: {
         dialect: url.dialect,
-        ...(url.dialect === 'sqlite' ? { filename: url.filename! } : { url: url.url }),
+        ...(dialect.remote ? { url: url.url } : { filename: url.filename! }),
         database: url.database ?? url.filename ?? '',
         ...(schema ? { schema } : {}),
       },
