@@ -63,7 +63,7 @@ const BUDGET = numberArg(4, SETTINGS_DEFAULTS.connectionBudget);
 const BURST_ROUNDS = 3;
 /** Runtime's default `poolMax` (src/runtime/runtime.ts). */
 const POOL_MAX = 5;
-/** The pools' `idleTimeoutMillis` (src/providers/postgres.ts, src/providers/sql/postgres.ts). */
+/** The pools' `idleTimeoutMillis` (src/dialects/postgres/provider.ts, src/dialects/postgres/client.ts). */
 const IDLE_TIMEOUT_MS = 10_000;
 const SAMPLE_MS = 20;
 

@@ -85,7 +85,7 @@ import crypto from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { pino } from 'pino';
-import { SqliteClient } from './src/providers/sql/sqlite.ts';
+import { SqliteClient } from './src/dialects/sqlite/client.ts';
 import { createJwtHelpers } from './src/runtime/jwt.ts';
 import { migrate } from './src/runtime/migrations.ts';
 import sampleApp from './src/sample-app/index.ts';

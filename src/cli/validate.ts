@@ -100,7 +100,7 @@ function checkAgainstSettings(set: ManifestSet, settings: Settings, ctx: CliCont
 function describeSource(settings: Settings, ctx: CliContext): string {
   const url = parseDatabaseUrl(settings.database.url);
   const shown =
-    url.dialect === 'sqlite' && url.filename !== undefined && url.filename !== ':memory:'
+    url.filename !== undefined && url.filename !== ':memory:'
       ? `sqlite:${displayPath(ctx.cwd, url.filename)}`
       : redactUrl(url.url);
   const fromEnv = ctx.env.APPVISOR_DATABASE_URL !== undefined && ctx.env.APPVISOR_DATABASE_URL !== '';

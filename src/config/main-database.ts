@@ -1,6 +1,6 @@
-import path from 'node:path';
+import { dialectNamed, parseDatabaseUrl } from '../dialects/registry.js';
+import type { DatabaseUrl } from '../dialects/url.js';
 import { AppvisorError } from '../errors.js';
-import { type DatabaseUrl, parseDatabaseUrl } from '../providers/url.js';
 import type { PlanOptions } from '../reconcile/model.js';
 
 /**
@@ -9,23 +9,13 @@ import type { PlanOptions } from '../reconcile/model.js';
  */
 export function describeMainDatabase(url: string | DatabaseUrl, dataDir: string): PlanOptions['main'] {
   const parsed = typeof url === 'string' ? parseDatabaseUrl(url) : url;
-  switch (parsed.dialect) {
-    case 'sqlite':
-      // SQLite "new databases" are files in <dataDir>/apps: that folder is the "server".
-      return { dialect: 'sqlite', server: `sqlite:${path.resolve(dataDir)}`, database: parsed.filename! };
-    case 'postgres':
-    case 'mysql': {
-      if (!parsed.database) {
-        throw new AppvisorError('CONFIG_INVALID', {
-          detail: `the main database URL ${parsed.redacted} names no database; add one, e.g. ${parsed.dialect === 'postgres' ? '/postgres' : '/appvisor'}`,
-        });
-      }
-      const user = parsed.user ? `${parsed.user}@` : '';
-      return {
-        dialect: parsed.dialect,
-        server: `${parsed.dialect}://${user}${parsed.host}:${parsed.port}`,
-        database: parsed.database,
-      };
-    }
+  const dialect = dialectNamed(parsed.dialect);
+  // A file-based main database is its file; a server's names a database in its path.
+  const database = dialect.remote ? parsed.database : parsed.filename;
+  if (!database) {
+    throw new AppvisorError('CONFIG_INVALID', {
+      detail: `the main database URL ${parsed.redacted} names no database; add one, e.g. ${dialect.exampleDatabase}`,
+    });
   }
+  return { dialect: parsed.dialect, server: dialect.serverIdentity(parsed, dataDir), database };
 }

@@ -1,6 +1,7 @@
 import { statSync } from 'node:fs';
 import path from 'node:path';
 import { isMap } from 'yaml';
+import { dialectForScheme } from '../dialects/registry.js';
 import { AppvisorError } from '../errors.js';
 import { readTextFileSync } from '../manifests/files.js';
 import { MAX_ALIASES } from '../manifests/limits.js';
@@ -62,7 +63,7 @@ export function resolveSettings(
   };
   const port = fromEnv('APPVISOR_PORT');
   const envUrl = fromEnv('APPVISOR_DATABASE_URL');
-  if (envUrl !== undefined && !DATABASE_URL.test(envUrl)) {
+  if (envUrl !== undefined && !isDatabaseUrl(envUrl)) {
     throw new AppvisorError('CONFIG_INVALID', {
       detail: 'APPVISOR_DATABASE_URL must be sqlite:PATH, postgres://user:password@host:port/db or mysql://…',
     });
@@ -101,7 +102,13 @@ export function resolveSettings(
   });
 }
 
-const DATABASE_URL = /^(sqlite:.+|(postgres|postgresql|mysql|mariadb):\/\/\S+)$/;
+/** A URL of a registered scheme (lower case): `scheme://…` for servers, `scheme:…` for files. */
+function isDatabaseUrl(url: string): boolean {
+  const scheme = /^[a-z]+:/.exec(url)?.[0];
+  const dialect = scheme === undefined ? undefined : dialectForScheme(scheme);
+  if (scheme === undefined || dialect === undefined) return false;
+  return (dialect.remote ? /^\/\/\S+$/ : /^.+$/).test(url.slice(scheme.length));
+}
 
 function parseBudget(value: string): number {
   const budget = /^\d{1,6}$/.test(value) ? Number(value) : Number.NaN;
@@ -143,12 +150,8 @@ function adapter<T extends string>(setting: string, value: string | undefined, s
 
 /** `sqlite:data/x.sqlite` → `sqlite:/abs/data/x.sqlite` (relative to `cwd`); other URLs as they are. */
 export function resolveSqliteUrl(url: string, cwd: string): string {
-  if (!url.startsWith('sqlite:')) return url;
-  let file = url.slice('sqlite:'.length);
-  if (file === ':memory:') return url;
-  // sqlite:///abs/path is the URL spelling of sqlite:/abs/path.
-  if (file.startsWith('//')) file = file.slice(2);
-  return `sqlite:${path.resolve(cwd, file)}`;
+  const scheme = /^[a-z]+:/.exec(url)?.[0];
+  return (scheme && dialectForScheme(scheme)?.resolveUrl(url, cwd)) ?? url;
 }
 
 function readSettingsFile(

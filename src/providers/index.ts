@@ -1,22 +1,13 @@
 /**
  * The provider for a database server: SQLite files in the data folder, a PostgreSQL server or
- * a MySQL/MariaDB server, chosen by the URL's scheme.
+ * a MySQL/MariaDB server, chosen by the URL's scheme (each dialect's own, src/dialects/*).
  */
-import { MysqlProvider } from './mysql.js';
-import { PostgresProvider } from './postgres.js';
-import type { Provider, ProviderLog } from './provider.js';
-import type { ConnectionBudget } from './sql/budget.js';
-import { SqliteProvider } from './sqlite.js';
-import { type DatabaseUrl, parseDatabaseUrl } from './url.js';
+import { dialectFor, parseDatabaseUrl } from '../dialects/registry.js';
+import type { ProviderOptions } from '../dialects/types.js';
+import type { DatabaseUrl } from '../dialects/url.js';
+import type { Provider } from './provider.js';
 
-export interface ProviderOptions {
-  /** The data folder; SQLite app databases live in its `apps/` subfolder. */
-  readonly dataDir: string;
-  /** Receives problems a provider handles itself (an idle connection dropped by the server). */
-  readonly log?: ProviderLog;
-  /** PostgreSQL: most open connections of all app pools on this server. */
-  readonly budget?: ConnectionBudget;
-}
+export type { ProviderOptions } from '../dialects/types.js';
 
 /**
  * Creates the provider for `serverUrl`: the main database URL or a `new-connection` URL.
@@ -24,20 +15,10 @@ export interface ProviderOptions {
  */
 export function createProvider(serverUrl: string | DatabaseUrl, opts: ProviderOptions): Provider {
   const url = typeof serverUrl === 'string' ? parseDatabaseUrl(serverUrl) : serverUrl;
-  switch (url.dialect) {
-    case 'sqlite':
-      return new SqliteProvider({ dataDir: opts.dataDir });
-    case 'postgres':
-      return new PostgresProvider(url, {
-        ...(opts.log ? { log: opts.log } : {}),
-        ...(opts.budget ? { budget: opts.budget } : {}),
-      });
-    case 'mysql':
-      return new MysqlProvider(url);
-  }
+  return dialectFor(url).createProvider(url, opts);
 }
 
-export { MysqlProvider } from './mysql.js';
-export { PostgresProvider } from './postgres.js';
+export { MysqlProvider } from '../dialects/mysql/provider.js';
+export { PostgresProvider } from '../dialects/postgres/provider.js';
+export { SqliteProvider } from '../dialects/sqlite/provider.js';
 export type { ProviderLog } from './provider.js';
-export { SqliteProvider } from './sqlite.js';

@@ -1,8 +1,9 @@
+import { dialectFor, parseDatabaseUrl } from '../dialects/registry.js';
+import type { DatabaseUrl } from '../dialects/url.js';
 import type { DatabaseTarget } from '../reconcile/model.js';
 import { createProvider } from './index.js';
 import type { Provider, ProviderLog } from './provider.js';
 import { ConnectionBudget } from './sql/budget.js';
-import { type DatabaseUrl, parseDatabaseUrl } from './url.js';
 
 /**
  * The providers of one supervisor: the main server's, plus one per `new-connection` server,
@@ -54,7 +55,7 @@ export class ProviderSet {
 
   #options(url: DatabaseUrl): { dataDir: string; log?: ProviderLog; budget?: ConnectionBudget } {
     let budget: ConnectionBudget | undefined;
-    if (this.#budgetLimit !== undefined && url.dialect === 'postgres') {
+    if (this.#budgetLimit !== undefined && dialectFor(url).budgeted) {
       const server = `${url.host}:${url.port}`;
       budget = this.#budgets.get(server);
       if (!budget) {

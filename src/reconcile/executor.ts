@@ -6,14 +6,7 @@
  * a foreign object it would have to guess about.
  */
 import type { Logger } from 'pino';
-import {
-  AppvisorError,
-  codeOf,
-  type ErrorCode,
-  type ErrorSummary,
-  messageOf,
-  toAppvisorError,
-} from '../errors.js';
+import { AppvisorError, type ErrorCode, type ErrorSummary, messageOf, toAppvisorError } from '../errors.js';
 import type { LoadedManifest } from '../manifests/types.js';
 import { translateDbError } from '../providers/errors.js';
 import type { OperationResult } from '../providers/provider.js';
@@ -34,8 +27,19 @@ import { ownerMarker } from './owner.js';
 import { isScheduled } from './planner.js';
 import { isTargetOf } from './target.js';
 
-/** What a step did. `scheduled`: a drop whose time has not come; it stays in the plan. */
-export type StepResult = OperationResult | 'updated' | 'skipped' | 'refused' | 'failed' | 'scheduled';
+/**
+ * What a step did. `scheduled`: a drop whose time has not come; it stays in the plan.
+ * `in-progress`: a start that was not done within the executor's wait; the run asks to be
+ * requeued at the start's deadline.
+ */
+export type StepResult =
+  | OperationResult
+  | 'updated'
+  | 'skipped'
+  | 'refused'
+  | 'failed'
+  | 'scheduled'
+  | 'in-progress';
 
 export interface StepOutcome {
   readonly step: Step;
@@ -57,10 +61,18 @@ export interface RuntimeControl {
     blocked?: AppvisorError,
   ): void;
   unroute(name: string): Promise<void>;
-  /** `requestedAt`: an operator's start; a start that failed before it is retried now, not after its backoff. */
-  start(name: string, opts?: { readonly requestedAt?: string }): Promise<void>;
+  /**
+   * Starts the app on its current spec and resolves when it runs; rejects with the start's error.
+   * A failed or stopped instance gets a fresh start; one starting on this spec is joined.
+   */
+  start(name: string): Promise<void>;
+  /** While a start of `name` is under way: when it gives up (ms since the epoch). */
+  startDeadline?(name: string): number | undefined;
   stop(name: string): Promise<void>;
 }
+
+/** How long a start step waits for the app to run before the run is requeued instead. */
+export const DEFAULT_START_WAIT_MS = 1_000;
 
 export interface ExecutorDeps {
   readonly store: StateStore;
@@ -70,6 +82,11 @@ export interface ExecutorDeps {
   readonly log: Logger;
   /** @default 60000 */
   readonly stepTimeoutMs?: number;
+  /**
+   * A start step waits this long for the app to run; a start still under way then is left to
+   * run, and the result asks for a reconcile at its deadline. @default 1000
+   */
+  readonly startWaitMs?: number;
   readonly runtime?: RuntimeControl;
   /** Runs the app's migrations on its database; returns the data version reached. */
   readonly migrate?: (loaded: LoadedManifest, signal: AbortSignal) => Promise<number>;
@@ -98,6 +115,11 @@ export interface ExecuteResult {
   readonly outcomes: readonly StepOutcome[];
   readonly outcome: ReconcileOutcome;
   readonly record: AppRecord | undefined;
+  /**
+   * Set when a start was still under way at the end of its wait: when it gives up (ms since the
+   * epoch). Reconcile again then; it is progress, not a failure.
+   */
+  readonly startPendingUntil?: number;
 }
 
 const MAIN_APP = 'main';
@@ -187,6 +209,7 @@ export async function executeApp(input: ExecuteInput, deps: ExecutorDeps): Promi
   let finalStatus: AppStatus | undefined;
   let provisioned = false;
   let refusedDrop = false;
+  let startPendingUntil: number | undefined;
 
   /** Writes the record as it stands now (journal points and the final write). */
   const writeRecord = async (status: AppStatus, extra: Partial<AppRecord> = {}): Promise<void> => {
@@ -314,16 +337,14 @@ export async function executeApp(input: ExecuteInput, deps: ExecutorDeps): Promi
         if (!record) await writeRecord(finalStatus ?? 'stopped');
         route();
         if (step.action === 'stop' || step.action === 'restart') await timed(() => rt.stop(name));
-        if (step.action !== 'stop') {
-          // Started in the background: a slow or hanging create() must not hold up the reconcile
-          // queue (every other app). The instance reports its own status, bounds the start with
-          // its start timeout and retries with backoff; `serve` waits for these starts before
-          // turning ready.
-          rt.start(name, step.requestedAt ? { requestedAt: step.requestedAt } : {}).catch((err) =>
-            deps.log.warn({ err: messageOf(err), code: codeOf(err) }, `${step.action} failed`),
-          );
-        }
-        return 'updated';
+        if (step.action === 'stop') return 'updated';
+        // A start is a step with an outcome: awaited for a bounded time (a slow or hanging
+        // create() must not hold up every other app's reconcile), failing the step when it
+        // fails, and left to run, with a reconcile at its deadline, when it takes longer.
+        const pending = await startWithin(rt, name, deps.startWaitMs ?? DEFAULT_START_WAIT_MS);
+        if (pending === undefined) return 'updated';
+        startPendingUntil = Math.min(startPendingUntil ?? pending, pending);
+        return 'in-progress';
       }
       case 'update-routes':
         if (!deps.runtime) return 'skipped';
@@ -389,7 +410,9 @@ export async function executeApp(input: ExecuteInput, deps: ExecutorDeps): Promi
     const outcome: ReconcileOutcome = refusedDrop ? 'refused' : historyOutcome(due);
     if (due.length > 0)
       await appendHistory(deps, name, reconcileId, outcome, outcomes, undefined, started, at);
-    return { outcomes, outcome, record };
+    return startPendingUntil === undefined
+      ? { outcomes, outcome, record }
+      : { outcomes, outcome, record, startPendingUntil };
   } catch (err) {
     if (err instanceof AppvisorError && UNRECORDED.has(err.code)) throw err;
     // The run was called off (shutdown, or the lock's signal): what failed is the abort, not
@@ -416,6 +439,31 @@ export async function executeApp(input: ExecuteInput, deps: ExecutorDeps): Promi
     throw failure;
   }
 }
+
+/**
+ * Starts `name` and waits up to `waitMs`: undefined when it runs, the start's deadline (ms since
+ * the epoch) when it is still under way; throws what the start threw. A start that is left to
+ * run reports its own outcome later (its status; the reconcile at the deadline sees it).
+ */
+async function startWithin(rt: RuntimeControl, name: string, waitMs: number): Promise<number | undefined> {
+  const start = rt.start(name);
+  let timer: NodeJS.Timeout | undefined;
+  const waited = new Promise<'waiting'>((resolve) => {
+    timer = setTimeout(() => resolve('waiting'), waitMs);
+  });
+  try {
+    const first = await Promise.race([start.then(() => 'done' as const), waited]);
+    if (first === 'done') return undefined;
+  } finally {
+    clearTimeout(timer);
+  }
+  // Its failure is the status it reports, and the next reconcile's to act on: a little after
+  // the deadline, so that the start's own timeout has surely fired by then.
+  start.catch(() => undefined);
+  return (rt.startDeadline?.(name) ?? Date.now() + waitMs) + DEADLINE_MARGIN_MS;
+}
+
+const DEADLINE_MARGIN_MS = 100;
 
 function statusAfter(record: AppRecord | undefined, loaded: LoadedManifest | undefined): AppStatus {
   if (loaded && !loaded.manifest.enabled) return 'disabled';

@@ -1,10 +1,10 @@
-import { AppvisorError } from '../errors.js';
+import { AppvisorError, codeOf } from '../errors.js';
 import type { LoadedManifest } from '../manifests/types.js';
 import { translateDbError } from '../providers/errors.js';
 import type { SqlClient } from '../providers/provider.js';
 import type { ProviderSet } from '../providers/set.js';
 import type { Application } from '../runtime/contract.js';
-import { claimApplication, migrate } from '../runtime/migrations.js';
+import { claimApplication, migrate, readDataVersion } from '../runtime/migrations.js';
 import type { PlanOptions } from './model.js';
 import { resolveTarget } from './target.js';
 
@@ -47,9 +47,11 @@ async function withAppDatabase<T>(
 }
 
 /**
- * The executor's `upgrade` step: opens the app's database, brings its data to the code's
- * version (honouring `upgrade: false`; refusing another application's data), closes it, and
- * returns the version reached.
+ * The executor's `upgrade` step, the only place app data is migrated (a boot only checks):
+ * opens the app's database, brings its data to the code's version (installs a fresh one;
+ * honours `upgrade: false` for existing data; refuses another application's data), closes it,
+ * and returns the version the data is at. An install planned for `upgrade: false` that finds
+ * older data (no version was recorded) leaves it as it is: the app's boot says needs-upgrade.
  */
 export function createMigrator(
   options: AppDataOptions,
@@ -57,13 +59,18 @@ export function createMigrator(
   return (loaded, signal) =>
     withAppDatabase(options, loaded, signal, 'upgrade', async (client) => {
       const m = loaded.manifest;
-      const result = await migrate(client, options.application.migrations, {
-        app: m.name,
-        targetVersion: options.application.version,
-        allowUpgrade: m.upgrade,
-        application: options.application.name,
-      });
-      return result.to;
+      try {
+        const result = await migrate(client, options.application.migrations, {
+          app: m.name,
+          targetVersion: options.application.version,
+          allowUpgrade: m.upgrade,
+          application: options.application.name,
+        });
+        return result.to;
+      } catch (err) {
+        if (codeOf(err) !== 'APP_NEEDS_UPGRADE') throw err;
+        return (await readDataVersion(client)) ?? 0;
+      }
     });
 }
 

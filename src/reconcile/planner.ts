@@ -294,11 +294,30 @@ function secretStep(name: string, m: AppManifest, app: ActualApp): Step | undefi
   return { app: name, action: 'generate-secret', detail: 'jwt.secret: own; value (sensitive)' };
 }
 
-function upgradeStep(name: string, m: AppManifest, app: ActualApp, opts: PlanOptions): Step | undefined {
+/**
+ * Migrations run only here (a boot only checks the data version): the install when no data
+ * version is recorded or the database is being created — whatever `upgrade` says, as installing
+ * on an empty database upgrades no existing data — and, with `upgrade: true`, older data.
+ */
+function upgradeStep(
+  name: string,
+  m: AppManifest,
+  app: ActualApp,
+  opts: PlanOptions,
+  creating: boolean,
+): Step | undefined {
   const code = opts.codeVersion;
-  if (code === undefined || !m.upgrade) return undefined;
-  if (app.dataVersion !== undefined && app.dataVersion >= code) return undefined;
-  const from = app.dataVersion === undefined ? '' : ` (data at version ${app.dataVersion})`;
+  if (code === undefined) return undefined;
+  const install = creating || app.dataVersion === undefined;
+  if (!install && (!m.upgrade || app.dataVersion! >= code)) return undefined;
+  if (install && !m.upgrade) {
+    return {
+      app: name,
+      action: 'upgrade',
+      detail: `migrate to version ${code} (install on a new database; upgrade: false holds back only existing data)`,
+    };
+  }
+  const from = app.dataVersion === undefined || creating ? '' : ` (data at version ${app.dataVersion})`;
   return { app: name, action: 'upgrade', detail: `migrate to version ${code}${from}` };
 }
 
@@ -382,7 +401,8 @@ function provisionedSteps(
   const steps = [...sweepSteps(name, app), ...p.steps];
   push(steps, owner.claim);
   push(steps, secretStep(name, m, app));
-  push(steps, upgradeStep(name, m, app, ctx.opts));
+  const creating = p.steps.some((s) => s.action === 'create-database' || s.action === 'create-schema');
+  push(steps, upgradeStep(name, m, app, ctx.opts, creating));
   return p.note ? { target, steps, note: p.note } : { target, steps };
 }
 
@@ -481,6 +501,9 @@ function runtimeSteps(
         const detail =
           change.enabled === 'enable' ? 'enabled: true; startMode: with-main' : 'startMode: with-main';
         steps.push({ app: name, action: 'start', detail });
+      } else if (status === 'error') {
+        // A visit's start failed: the reconcile retries it (with the queue's backoff), not the visits.
+        steps.push({ app: name, action: 'start', detail: 'its last start failed; retry' });
       }
     }
     if (change.routes) routes(routesReason(change));

@@ -19,6 +19,12 @@ export interface ReconcileContext {
 export interface ReconcileResult {
   /** Run the key again after this many milliseconds (0: right after the runs already queued). */
   readonly requeueAfterMs?: number;
+  /**
+   * The run started work that goes on (an app's start) and asks, with `requeueAfterMs`, to look
+   * again when it must be done. Neither a failure nor a success: the key's backoff is kept, so a
+   * start that then fails backs off from where the failures before it left.
+   */
+  readonly inProgress?: boolean;
 }
 
 /**
@@ -77,6 +83,8 @@ export interface ReconcileEndEvent {
   readonly error?: unknown;
   /** Set when the queue will run the key again by itself: in this many milliseconds. */
   readonly nextRunInMs?: number;
+  /** Outcome `ok` of a run whose work goes on (`ReconcileResult.inProgress`). */
+  readonly inProgress?: boolean;
 }
 
 /** The typed event map of `ReconcileQueue`. */
@@ -309,10 +317,12 @@ export class ReconcileQueue extends EventEmitter<ReconcileQueueEvents> {
     let outcome: ReconcileOutcome;
     let error: unknown;
     let delayMs: number | undefined;
+    let inProgress = false;
     try {
       const result = await this.#reconcile(key, { signal: controller.signal, log, reconcileId });
       outcome = 'ok';
-      this.#backoff.reset(key);
+      inProgress = result?.inProgress === true;
+      if (!inProgress) this.#backoff.reset(key);
       delayMs = requeueDelay(result);
     } catch (err) {
       error = err;
@@ -353,6 +363,7 @@ export class ReconcileQueue extends EventEmitter<ReconcileQueueEvents> {
       outcome,
       ...(error === undefined ? {} : { error }),
       ...(nextRunInMs === undefined ? {} : { nextRunInMs }),
+      ...(inProgress ? { inProgress } : {}),
     });
   }
 

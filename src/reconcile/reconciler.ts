@@ -27,6 +27,8 @@ export interface ReconcilerDeps {
   readonly migrate?: ExecutorDeps['migrate'];
   readonly claimData?: ExecutorDeps['claimData'];
   readonly stepTimeoutMs?: number;
+  /** How long a start step waits for the app (see ExecutorDeps.startWaitMs). */
+  readonly startWaitMs?: number;
   readonly onStep?: ExecutorDeps['onStep'];
 }
 
@@ -98,6 +100,7 @@ export async function reconcileApp(
       providers: deps.providers,
       log: run.log,
       ...(deps.stepTimeoutMs !== undefined ? { stepTimeoutMs: deps.stepTimeoutMs } : {}),
+      ...(deps.startWaitMs !== undefined ? { startWaitMs: deps.startWaitMs } : {}),
       ...(deps.runtime ? { runtime: deps.runtime } : {}),
       ...(deps.migrate ? { migrate: deps.migrate } : {}),
       ...(deps.claimData ? { claimData: deps.claimData } : {}),

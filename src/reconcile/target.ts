@@ -1,19 +1,12 @@
+import { dialectForScheme, dialectNamed, dialects, orList, schemeOf } from '../dialects/registry.js';
+import { redactUrl } from '../dialects/url.js';
 import { AppvisorError } from '../errors.js';
 import type { AppManifest } from '../manifests/types.js';
-import type { Dialect } from '../providers/provider.js';
-import { redactUrl } from '../providers/url.js';
 import { STORE_SCHEMA } from '../state/dialect.js';
 import type { InventoryItem } from '../state/types.js';
 import type { DatabaseTarget, PlanOptions } from './model.js';
 
 export { redactUrl };
-
-const CONNECTION_SCHEMES: Readonly<Record<string, Dialect>> = {
-  'postgres:': 'postgres',
-  'postgresql:': 'postgres',
-  'mysql:': 'mysql',
-  'mariadb:': 'mysql',
-};
 
 const INSPECT = Symbol.for('nodejs.util.inspect.custom');
 
@@ -53,7 +46,7 @@ export function resolveTarget(m: AppManifest, main: PlanOptions['main']): Databa
         database: db.name,
       };
     case 'new-schema':
-      if (main.dialect !== 'postgres') {
+      if (!dialectNamed(main.dialect).schemas) {
         return unsupported(
           `new-schema needs a PostgreSQL main database; the main database is ${main.dialect}`,
         );
@@ -75,15 +68,16 @@ export function resolveTarget(m: AppManifest, main: PlanOptions['main']): Databa
     case 'new-connection': {
       const url = db.connection?.url;
       if (url === undefined || url === '') return unsupported('new-connection needs database.connection.url');
-      const scheme = /^[a-z][a-z0-9+.-]*:/i.exec(url)?.[0]?.toLowerCase();
-      const dialect = scheme === undefined ? undefined : CONNECTION_SCHEMES[scheme];
-      if (dialect === undefined) {
+      const scheme = schemeOf(url);
+      const dialect = scheme === undefined ? undefined : dialectForScheme(scheme);
+      if (!dialect?.remote) {
+        const accepted = dialects.filter((d) => d.remote).flatMap((d) => d.schemes.map((s) => `${s}//`));
         return unsupported(
-          `database.connection.url must start with postgres://, postgresql://, mysql:// or mariadb:// (got ${scheme ?? 'no scheme'})`,
+          `database.connection.url must start with ${orList(accepted)} (got ${scheme ?? 'no scheme'})`,
         );
       }
       return {
-        dialect,
+        dialect: dialect.name,
         server: redactUrl(url),
         serverRef: connectionRef(url),
         kind: 'database',

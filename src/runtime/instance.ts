@@ -1,38 +1,21 @@
 import type { Logger } from 'pino';
-import { AppvisorError, type ErrorSummary, messageOf, toAppvisorError } from '../errors.js';
+import { AppvisorError, messageOf, toAppvisorError } from '../errors.js';
 import type { ReadyApp } from '../gateway/types.js';
-import type { SecretMode } from '../manifests/types.js';
 import type { AppDatabase } from '../providers/provider.js';
-import { BACKOFF_DEFAULTS, type BackoffOptions, backoffDelay } from '../reconcile/backoff.js';
 import type { AppStatus } from '../state/types.js';
+import type { InstanceError, InstanceSpec } from './adapter.js';
 import { type AppScope, appScope, runInApp } from './app-context.js';
 import type { AppInstance, Application } from './contract.js';
 import { createJwtHelpers } from './jwt.js';
-import { migrate } from './migrations.js';
+import { checkDataVersion, migrate } from './migrations.js';
 
-/** Start failures that retrying cannot mend: the data itself says no (until a new spec or runner). */
-const NOT_RETRIED: ReadonlySet<string> = new Set(['APP_WRONG_APPLICATION', 'APP_DATA_NEWER']);
-
-/** What an instance is started with; a different `hash` means a restart is due. */
-export interface InstanceSpec {
-  readonly name: string;
-  readonly isMain: boolean;
-  readonly displayName?: string;
-  /** `/apps/<name>` or `''` for the main app. */
-  readonly basePath: string;
-  readonly config: Readonly<Record<string, unknown>>;
-  readonly jwtMode: SecretMode;
-  readonly upgrade: boolean;
-  readonly withMain: boolean;
-  readonly hash: string;
-}
+export type { InstanceError, InstanceSpec } from './adapter.js';
 
 export interface InstanceDeps {
-  readonly application: Application;
+  /** The application module the spec names, loaded. */
+  application(): Promise<Application>;
   readonly log: Logger;
   readonly startTimeoutMs: number;
-  /** Delays between failed starts. @default BACKOFF_DEFAULTS (1 s doubling to 5 min) */
-  readonly backoff?: BackoffOptions;
   openDatabase(): Promise<AppDatabase>;
   /** The app's own secret (undefined for shared/main) and the main app's secret. */
   secrets(): Promise<{ readonly own: string | undefined; readonly main: string }>;
@@ -40,13 +23,12 @@ export interface InstanceDeps {
   onStartFinished?(ok: boolean, ms: number): void;
 }
 
-/** The error an instance shows with its status. */
-export type InstanceError = ErrorSummary;
-
 /**
  * One app instance's lifecycle: `stopped → starting (→ upgrading) → running → stopping →
- * stopped`, or `error` / `needs-upgrade`. Start is single-flight: concurrent callers share one
- * start. Stop is idempotent (the close promise is stored).
+ * stopped`, or `error` / `needs-upgrade`. Single-use: start is single-flight (concurrent callers
+ * share one start), a failed start is answered with its error from then on (fail fast) and never
+ * retried here — whoever decides starts a new runner. Stop is idempotent (the close promise is
+ * stored).
  */
 export class AppInstanceRunner {
   readonly spec: InstanceSpec;
@@ -62,12 +44,11 @@ export class AppInstanceRunner {
   #db: AppDatabase | undefined;
   #starting: Promise<ReadyApp> | undefined;
   #stopping: Promise<void> | undefined;
-  #failures = 0;
-  /** What the last failed start threw; answered again while its backoff runs. */
+  /** What the failed start threw; answered to every later call. */
   #lastFailure: AppvisorError | undefined;
-  #retryAt = 0;
   #failedAt: Date | null = null;
-  #retryTimer: NodeJS.Timeout | undefined;
+  /** While a start is under way: when its timeout ends it (ms since the epoch). */
+  #deadline: number | null = null;
   /** Set once stop() is called: a start that finishes afterwards is closed at once. */
   #stopped = false;
 
@@ -90,9 +71,14 @@ export class AppInstanceRunner {
     return this.#startedAt;
   }
 
-  /** When the last start failed (null before any failure, and after a successful start). */
+  /** When the start failed (null unless it did). */
   get failedAt(): Date | null {
     return this.#failedAt;
+  }
+
+  /** While a start is under way: when it gives up (ms since the epoch); null otherwise. */
+  get deadline(): number | null {
+    return this.#starting ? this.#deadline : null;
   }
 
   /** The app if it can take a request right now. */
@@ -101,17 +87,15 @@ export class AppInstanceRunner {
   }
 
   /**
-   * Starts the instance, or joins the start under way. After a failure, further calls fail fast
-   * with the same error until the backoff has passed.
+   * Starts the instance, or joins the start under way. After a failure, every call fails fast
+   * with that failure's error.
    */
   start(): Promise<ReadyApp> {
     if (this.#ready) return Promise.resolve(this.#ready);
     if (this.#starting) return this.#starting;
+    if (this.#lastFailure) return Promise.reject(this.#lastFailure);
     if (this.#stopped)
       return Promise.reject(new AppvisorError('APP_ERROR', { app: this.spec.name, detail: 'stopped' }));
-    if (this.#status === 'needs-upgrade' || (this.#status === 'error' && Date.now() < this.#retryAt)) {
-      return Promise.reject(this.#failure());
-    }
     this.#starting = this.#start().finally(() => {
       this.#starting = undefined;
     });
@@ -134,6 +118,7 @@ export class AppInstanceRunner {
 
   async #start(): Promise<ReadyApp> {
     const started = performance.now();
+    this.#deadline = Date.now() + this.#deps.startTimeoutMs;
     this.#setStatus('starting', null);
     let timer: NodeJS.Timeout | undefined;
     const work = this.#boot();
@@ -162,8 +147,6 @@ export class AppInstanceRunner {
         handler: (req, res) => runInApp(scope, handler, req, res),
         ...(upgrade ? { upgrade: (req, socket, head) => runInApp(scope, upgrade, req, socket, head) } : {}),
       };
-      this.#failures = 0;
-      this.#failedAt = null;
       this.#startedAt = new Date();
       this.#setStatus('running', null);
       this.#deps.onStartFinished?.(true, performance.now() - started);
@@ -182,28 +165,39 @@ export class AppInstanceRunner {
     }
   }
 
-  /** Opens the database, migrates, and creates the app. Closes the database if any of it fails. */
+  /**
+   * Opens the database, checks the data version (`data.boot: 'migrate'`: migrates), and creates
+   * the app. Closes the database if any of it fails.
+   */
   async #boot(): Promise<AppInstance> {
-    const { application } = this.#deps;
+    const application = await this.#deps.application();
     const db = await this.#deps.openDatabase();
     this.#db = db;
     try {
-      await runInApp(this.#scope, migrate, db.client, application.migrations, {
-        app: this.spec.name,
-        targetVersion: application.version,
-        allowUpgrade: this.spec.upgrade,
-        application: application.name,
-        log: this.#log,
-        onStart: (plan) => {
-          if (plan.kind === 'upgrade') this.#setStatus('upgrading', null);
-        },
-      });
+      if (this.spec.data.boot === 'migrate') {
+        await runInApp(this.#scope, migrate, db.client, application.migrations, {
+          app: this.spec.name,
+          targetVersion: this.spec.data.version,
+          allowUpgrade: this.spec.data.upgrade,
+          application: application.name,
+          log: this.#log,
+          onStart: (plan) => {
+            if (plan.kind === 'upgrade') this.#setStatus('upgrading', null);
+          },
+        });
+      } else {
+        await runInApp(this.#scope, checkDataVersion, db.client, {
+          app: this.spec.name,
+          targetVersion: this.spec.data.version,
+          application: application.name,
+        });
+      }
       const secrets = await this.#deps.secrets();
       const ownSecret = secrets.own ?? secrets.main;
       const jwt = createJwtHelpers({
         app: this.spec.name,
         ownSecret,
-        mode: this.spec.jwtMode,
+        mode: this.spec.secret.mode,
         mainSecret: secrets.main,
         isMain: this.spec.isMain,
       });
@@ -238,49 +232,21 @@ export class AppInstanceRunner {
 
   #recordFailure(err: unknown): AppvisorError {
     const error = toAppvisorError(err, 'APP_ERROR', { app: this.spec.name });
-    if (error.code === 'APP_NEEDS_UPGRADE') {
-      this.#lastFailure = error;
-      this.#setStatus('needs-upgrade', error.toJSON());
-      return error;
-    }
+    const code = error.code;
     this.#lastFailure = error;
     this.#failedAt = new Date();
-    if (NOT_RETRIED.has(error.code)) {
-      // Another application's data, or data newer than the code: retrying cannot help, and a
-      // new spec (a manifest change, a restart) gets a new runner anyway.
-      this.#retryAt = Number.POSITIVE_INFINITY;
-      this.#setStatus('error', { code: error.code, message: error.message });
-      this.#log.error({ err: error.message, code: error.code }, 'app cannot start');
+    if (code === 'APP_NEEDS_UPGRADE') {
+      this.#setStatus('needs-upgrade', { code, message: error.message });
+      this.#log.warn({ err: error.message, code }, 'app needs an upgrade');
       return error;
     }
-    this.#failures += 1;
-    // 1 s doubling to 5 min, as for reconciles (SPEC §4).
-    const delay = backoffDelay(this.#failures, this.#deps.backoff ?? BACKOFF_DEFAULTS);
-    this.#retryAt = Date.now() + delay;
     this.#setStatus('error', { code: error.code, message: error.message });
-    this.#log.error({ err: error.message, code: error.code, retryInMs: delay }, 'app failed to start');
-    if (this.spec.withMain && !this.#stopped) {
-      // with-main apps come back by themselves; on-first-visit ones on their next visit.
-      clearTimeout(this.#retryTimer);
-      this.#retryTimer = setTimeout(() => {
-        // The backoff is over now: a timer may fire a millisecond before Date.now() reaches
-        // #retryAt, and a start refused then would end the retries for good.
-        this.#retryAt = 0;
-        this.start().catch(() => undefined);
-      }, delay);
-      this.#retryTimer.unref();
-    }
+    this.#log.error({ err: error.message, code: error.code }, 'app failed to start');
     return error;
-  }
-
-  /** The error a start that fails fast answers: the last failure itself, code and message intact. */
-  #failure(): AppvisorError {
-    return this.#lastFailure ?? new AppvisorError('APP_ERROR', { app: this.spec.name, detail: 'failed' });
   }
 
   async #stop(): Promise<void> {
     this.#stopped = true;
-    clearTimeout(this.#retryTimer);
     const wasActive =
       this.#status !== 'stopped' && this.#status !== 'error' && this.#status !== 'needs-upgrade';
     if (wasActive) this.#setStatus('stopping', this.#error);

@@ -142,6 +142,31 @@ async function recordApplication(db: SqlClient, application: string, version: nu
   ]);
 }
 
+export interface CheckDataOptions {
+  /** The app's name, for errors. */
+  readonly app: string;
+  /** The code's version (the application's `version`). */
+  readonly targetVersion: number;
+  /** The application's name: data owned by another one is refused. */
+  readonly application?: string;
+}
+
+/**
+ * What a boot does with the data instead of migrating (the reconciler's upgrade step migrates):
+ * reads the owner and the data version and writes nothing. Returns the data version when it is
+ * the code's; throws APP_WRONG_APPLICATION for another application's data, APP_DATA_NEWER for
+ * data newer than the code and APP_NEEDS_UPGRADE for older data (a fresh database included:
+ * data version 0, not installed yet).
+ */
+export async function checkDataVersion(db: SqlClient, options: CheckDataOptions): Promise<number> {
+  if (options.application !== undefined) await ownerFor(db, options.app, options.application);
+  const from = (await readDataVersion(db)) ?? 0;
+  const params = { app: options.app, dataVersion: from, codeVersion: options.targetVersion };
+  if (from > options.targetVersion) throw new AppvisorError('APP_DATA_NEWER', params);
+  if (from < options.targetVersion) throw new AppvisorError('APP_NEEDS_UPGRADE', params);
+  return from;
+}
+
 /** Brings the app's data to `targetVersion` (see the module comment for the outcomes). */
 export async function migrate(
   db: SqlClient,

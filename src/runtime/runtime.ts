@@ -4,29 +4,21 @@ import type { AdminEventMap } from '../admin/types.js';
 import { AppvisorError } from '../errors.js';
 import type { GatewayApps, ReadyApp } from '../gateway/types.js';
 import type { LoadedManifest } from '../manifests/types.js';
-import type { AppDatabase, SqlClient } from '../providers/provider.js';
 import type { ProviderSet } from '../providers/set.js';
-import { openSqlClient } from '../providers/sql/open.js';
-import { type BackoffInput, type BackoffOptions, resolveBackoff } from '../reconcile/backoff.js';
 import type { DatabaseTarget, RuntimeState } from '../reconcile/model.js';
-import { TABLES } from '../state/dialect.js';
-import { refuseForeignTables } from '../state/foreign-tables.js';
 import type { AppStatus, OperatorIntent, StateStore } from '../state/types.js';
+import type { AppProcessAdapter, InstanceError, InstanceSpec, ProcessAdapterKind } from './adapter.js';
 import type { Application } from './contract.js';
-import { AppInstanceRunner, type InstanceError, type InstanceSpec } from './instance.js';
-import { readDataVersion } from './migrations.js';
+import { LocalAdapter } from './local-adapter.js';
 
 export const MAIN_APP = 'main';
 
-/**
- * PostgreSQL: the main app's schema, pinned on its pool. The default search_path
- * (`"$user", public`) would put its tables in a schema named like the user when there is one,
- * e.g. the state store's own `appvisor` for a user called appvisor.
- */
-const MAIN_APP_SCHEMA = 'public';
-
 export interface RuntimeOptions {
   readonly application: Application;
+  /** The module `application` was loaded from (settings `app`); null for the built-in sample app. */
+  readonly applicationModule?: string | null;
+  /** Settings `processAdapter`: what runs the instances. @default 'local' */
+  readonly processAdapter?: ProcessAdapterKind;
   readonly providers: ProviderSet;
   readonly store: StateStore;
   readonly log: Logger;
@@ -35,20 +27,51 @@ export interface RuntimeOptions {
   readonly startTimeoutMs?: number;
   /** Connections per app pool (server dialects); idle connections close. @default 5 */
   readonly poolMax?: number;
-  /** Delays between an app's failed starts. @default 1 s doubling to 5 min */
-  readonly backoff?: BackoffInput;
   /**
    * Settings `mainDatabase.adopt`: the main app may install into a main database (PostgreSQL:
    * its schema `public`) that holds tables appvisor did not create. @default false
    */
   readonly adoptMainDatabase?: boolean;
+  /**
+   * Called when a start that a visit asked for (a lazy start) failed: the app's reconcile decides
+   * about retrying it (through the queue's backoff). Visits meanwhile get the failure at once.
+   */
+  readonly onStartFailed?: (name: string) => void;
+  /** How long after a failed start of the main app (which has no reconcile) a visit may try again. @default 1000 */
+  readonly mainRetryMs?: number;
+}
+
+/** The adapters by settings name: `processAdapter` picks one. */
+const ADAPTERS: Readonly<Record<ProcessAdapterKind, (o: RuntimeOptions) => AppProcessAdapter>> = {
+  local: (o) =>
+    new LocalAdapter({
+      providers: o.providers,
+      secrets: o.store,
+      log: o.log,
+      startTimeoutMs: o.startTimeoutMs ?? 30_000,
+      ...(o.poolMax !== undefined ? { poolMax: o.poolMax } : {}),
+      // The supervisor loaded it already (and checked it): no second import.
+      loadApplication: async () => o.application,
+    }),
+};
+
+/** The adapter `kind` names; an unknown one is a settings error listing the supported ones. */
+export function createProcessAdapter(kind: string, options: RuntimeOptions): AppProcessAdapter {
+  const make = (ADAPTERS as Record<string, ((o: RuntimeOptions) => AppProcessAdapter) | undefined>)[kind];
+  if (!make) {
+    throw new AppvisorError('ADAPTER_UNSUPPORTED', {
+      setting: 'APP_PROCESS_ADAPTER',
+      value: kind,
+      supported: Object.keys(ADAPTERS).join(', '),
+    });
+  }
+  return make(options);
 }
 
 /** A routable app: its manifest and where its database lives. */
 interface RoutedApp {
   loaded: LoadedManifest;
   target: DatabaseTarget;
-  instance: AppInstanceRunner | undefined;
   /** The operator's last start/stop, from the record: a stop answers every visit with APP_STOPPED. */
   intent: OperatorIntent | undefined;
   /** Set when the reconciler refused to run anything on the app's data (APP_WRONG_APPLICATION). */
@@ -56,40 +79,49 @@ interface RoutedApp {
 }
 
 /**
- * The in-process runtime (process adapter `local`): the routing table, one runner per started
- * app, and the main app. The reconciler tells it what is routable and when to start, stop or
- * restart; the gateway asks it for apps; statuses go out as events.
+ * The routing table and the lazy-start policy in front of a process adapter. The reconciler
+ * tells it what is routable (with the operator's intent) and carries out start, stop and restart
+ * steps through it; the gateway asks it for apps, and a visit to a stopped, enabled app that no
+ * operator stopped starts it (SPEC §6). Nothing here retries a failed start: a visit meanwhile
+ * gets that start's error, and the app's reconcile (the queue's backoff) starts it again.
+ * Statuses go out as events.
  */
 export class Runtime implements GatewayApps {
   readonly #opts: RuntimeOptions;
+  readonly #adapter: AppProcessAdapter;
   readonly #apps = new Map<string, RoutedApp>();
   readonly #domains = new Map<string, string>();
-  readonly #log: Logger;
-  readonly #main: AppInstanceRunner;
-  /** Start order, for stopping in reverse. */
-  readonly #started: string[] = [];
   /** The last status sent per app, so each event can say what it changed from. */
   readonly #lastStatus = new Map<string, AppStatus>();
-  readonly #backoff: BackoffOptions;
-  #closing: Promise<void> | undefined;
+  readonly #mainSpec: InstanceSpec;
 
   constructor(options: RuntimeOptions) {
     this.#opts = options;
-    this.#log = options.log;
-    this.#backoff = resolveBackoff(options.backoff);
-    this.#main = this.#runner(
-      {
-        name: MAIN_APP,
-        isMain: true,
-        basePath: '',
-        config: {},
-        jwtMode: 'own',
-        upgrade: true,
-        withMain: true,
-        hash: 'main',
+    this.#adapter = createProcessAdapter(options.processAdapter ?? 'local', options);
+    this.#adapter.events.on('status', (e) => this.#emit(e.app, e.status, e.error));
+    this.#adapter.events.on('start', (e) => options.events.emit('start', e));
+    this.#mainSpec = {
+      name: MAIN_APP,
+      isMain: true,
+      basePath: '',
+      domains: [],
+      config: {},
+      database: {
+        kind: 'main',
+        adopt: options.adoptMainDatabase ?? false,
+        ...(options.poolMax !== undefined ? { maxConnections: options.poolMax } : {}),
       },
-      () => this.#openMainDatabase(),
-    );
+      secret: { app: MAIN_APP, mode: 'own' },
+      application: { module: options.applicationModule ?? null },
+      // The main app has no reconcile (no record, no upgrade step): it migrates when it boots.
+      data: { version: options.application.version, boot: 'migrate', upgrade: true },
+      hash: 'main',
+    };
+  }
+
+  /** The adapter that runs the instances. */
+  get adapter(): AppProcessAdapter {
+    return this.#adapter;
   }
 
   get startTimeoutMs(): number {
@@ -107,13 +139,18 @@ export class Runtime implements GatewayApps {
   }
 
   ready(name: string): ReadyApp | undefined {
-    return this.#apps.get(name)?.instance?.ready();
+    return this.#apps.has(name) ? this.#adapter.route(name) : undefined;
   }
 
   readyMain(): ReadyApp | undefined {
-    return this.#main.ready();
+    return this.#adapter.route(MAIN_APP);
   }
 
+  /**
+   * A visit: the app if it runs, the start under way, or a lazy start — unless the policy says
+   * no (unknown, disabled, blocked, stopped by an operator) or its last start failed (that error,
+   * at once, until its reconcile starts it again).
+   */
   acquire(name: string): Promise<ReadyApp> {
     const app = this.#apps.get(name);
     if (!app) return Promise.reject(new AppvisorError('APP_NOT_FOUND', { app: name }));
@@ -124,16 +161,31 @@ export class Runtime implements GatewayApps {
       // An operator's stop is intent: a visit never starts the app (SPEC §6).
       return Promise.reject(new AppvisorError('APP_STOPPED', { app: name, by: stopped.by, at: stopped.at }));
     }
-    const ready = app.instance?.ready();
+    const ready = this.#adapter.route(name);
     if (ready) return Promise.resolve(ready);
-    return this.#ensureRunner(name, app).start();
+    const state = this.#adapter.status(name);
+    if (state && state.status !== 'stopped' && state.status !== 'stopping')
+      return this.#adapter.acquire(name);
+    const start = this.#adapter.start(this.#spec(name, app));
+    start.catch(() => {
+      // Not retried here: the reconcile decides, and its failures back off.
+      if (this.#apps.get(name) === app) this.#opts.onStartFailed?.(name);
+    });
+    return start.then(() => this.#adapter.acquire(name));
   }
 
   acquireMain(): Promise<ReadyApp> {
-    return this.#main.start();
+    const ready = this.#adapter.route(MAIN_APP);
+    if (ready) return Promise.resolve(ready);
+    const state = this.#adapter.status(MAIN_APP);
+    const failedAt = state?.failedAt?.getTime();
+    if (failedAt !== undefined && Date.now() - failedAt < (this.#opts.mainRetryMs ?? 1_000)) {
+      return this.#adapter.acquire(MAIN_APP);
+    }
+    return this.#adapter.start(this.#mainSpec).then(() => this.#adapter.acquire(MAIN_APP));
   }
 
-  // ---- control (used by the reconciler and the admin API) ----
+  // ---- control (used by the reconciler) ----
 
   /**
    * Makes `loaded` routable (or updates its routes) with the operator's intent from its record;
@@ -156,7 +208,7 @@ export class Runtime implements GatewayApps {
       existing.blocked = blocked;
       if (wasBlocked !== blocked) this.#emit(name, this.status(name)!, this.error(name));
     } else {
-      this.#apps.set(name, { loaded, target, instance: undefined, intent, blocked });
+      this.#apps.set(name, { loaded, target, intent, blocked });
       this.#emit(name, this.status(name)!, this.error(name));
     }
     for (const d of loaded.manifest.domains) this.#domains.set(d.toLowerCase(), name);
@@ -168,50 +220,43 @@ export class Runtime implements GatewayApps {
     if (!app) return;
     this.#apps.delete(name);
     for (const d of app.loaded.manifest.domains) this.#domains.delete(d.toLowerCase());
-    await app.instance?.stop();
+    await this.#adapter.stop(name);
     this.#emit(name, finalStatus, null);
   }
 
   /**
-   * Starts an app; resolves when it runs. With `requestedAt` (an operator's start), an app whose
-   * start failed before that time is retried now rather than after its backoff.
+   * The start step: starts the app on its current spec (a failed or stopped instance gets a
+   * fresh start; one running or starting on this spec is joined) and resolves when it runs.
    */
-  async start(name: string, opts: { readonly requestedAt?: string } = {}): Promise<void> {
+  async start(name: string): Promise<void> {
     const app = this.#apps.get(name);
     if (!app) throw new AppvisorError('APP_NOT_FOUND', { app: name });
-    const failed = app.instance;
-    const failedAt = failed?.status === 'error' ? failed.failedAt : null;
-    if (opts.requestedAt && failedAt && failedAt.getTime() <= Date.parse(opts.requestedAt)) {
-      // Runners are single-use: drop the failed one (and its retry timer) for a fresh start.
-      app.instance = undefined;
-      await failed!.stop();
-    }
-    await this.acquire(name);
+    await this.#adapter.start(this.#spec(name, app));
+  }
+
+  /** When the start of `name` under way gives up (ms since the epoch), if one is. */
+  startDeadline(name: string): number | undefined {
+    return this.#adapter.status(name)?.deadline ?? undefined;
   }
 
   /** Stops an app (the reconciler's stop step; an operator's stop arrives as intent on the record). */
   async stop(name: string): Promise<void> {
-    const app = this.#apps.get(name);
-    if (!app) throw new AppvisorError('APP_NOT_FOUND', { app: name });
-    const instance = app.instance;
-    app.instance = undefined;
-    await instance?.stop();
-    // A visit during the stop may have started a new runner: its own events tell its status.
+    if (!this.#apps.has(name)) throw new AppvisorError('APP_NOT_FOUND', { app: name });
+    await this.#adapter.stop(name);
+    // A visit during the stop may have started a new instance: its own events tell its status.
     // Unrouted meanwhile: `unroute` tells the final status.
     const current = this.#apps.get(name);
-    if (!current || current.instance !== undefined) return;
-    const status: AppStatus = current.loaded.manifest.enabled ? 'stopped' : 'disabled';
-    this.#emit(name, status, null);
+    if (!current || this.#adapter.status(name) !== undefined) return;
+    this.#emit(name, current.loaded.manifest.enabled ? 'stopped' : 'disabled', null);
   }
 
   /** What the planner needs to know about a running app. */
   state(name: string): RuntimeState | undefined {
-    const app = this.#apps.get(name);
-    if (!app) return undefined;
-    const instance = app.instance;
+    if (!this.#apps.has(name)) return undefined;
+    const instance = this.#adapter.status(name);
     return {
       status: this.status(name) ?? 'stopped',
-      ...(instance ? { specHash: instance.spec.hash } : {}),
+      ...(instance ? { specHash: instance.specHash } : {}),
     };
   }
 
@@ -220,18 +265,20 @@ export class Runtime implements GatewayApps {
     const app = this.#apps.get(name);
     if (!app) return undefined;
     if (app.blocked) return 'error';
-    if (app.instance) return app.instance.status;
+    const instance = this.#adapter.status(name);
+    if (instance) return instance.status;
     return app.loaded.manifest.enabled ? 'stopped' : 'disabled';
   }
 
   error(name: string): InstanceError | null {
     const app = this.#apps.get(name);
-    if (app?.blocked) return { code: app.blocked.code, message: app.blocked.message };
-    return app?.instance?.error ?? null;
+    if (!app) return null;
+    if (app.blocked) return { code: app.blocked.code, message: app.blocked.message };
+    return this.#adapter.status(name)?.error ?? null;
   }
 
   startedAt(name: string): Date | null {
-    return this.#apps.get(name)?.instance?.startedAt ?? null;
+    return this.#apps.has(name) ? (this.#adapter.status(name)?.startedAt ?? null) : null;
   }
 
   names(): string[] {
@@ -240,133 +287,43 @@ export class Runtime implements GatewayApps {
 
   /** Starts the main app. */
   startMain(): Promise<ReadyApp> {
-    return this.#main.start();
+    return this.acquireMain();
   }
 
   /** Resolves when every start under way has finished, one way or the other. */
-  async settled(): Promise<void> {
-    await Promise.all([this.#main.settled(), ...[...this.#apps.values()].map((a) => a.instance?.settled())]);
+  settled(): Promise<void> {
+    return this.#adapter.settled();
   }
 
   /** Stops every app in reverse start order, then the main app. Idempotent. */
   close(): Promise<void> {
-    this.#closing ??= (async () => {
-      const order = [...new Set(this.#started)].reverse();
-      for (const name of order) {
-        const app = this.#apps.get(name);
-        if (app?.instance) await app.instance.stop();
-      }
-      // Anything left (started then re-routed) in parallel.
-      await Promise.allSettled([...this.#apps.values()].map((a) => a.instance?.stop()));
-      await this.#main.stop();
-    })();
-    return this.#closing;
+    return this.#adapter.close();
   }
 
   // ---- internals ----
 
-  #ensureRunner(name: string, app: RoutedApp): AppInstanceRunner {
-    const current = app.instance;
-    // A runner that stopped, or runs an older spec, is replaced: runners are single-use.
-    if (current && current.spec.hash === app.loaded.hash && current.status !== 'stopped') return current;
+  /** The instance spec of a routed app: plain JSON, all an adapter needs to start it. */
+  #spec(name: string, app: RoutedApp): InstanceSpec {
     const m = app.loaded.manifest;
-    const runner = this.#runner(
-      {
-        name,
-        isMain: false,
-        displayName: m.displayName,
-        basePath: `/apps/${name}`,
-        config: m.config,
-        jwtMode: m.jwt.secret,
-        upgrade: m.upgrade,
-        withMain: m.startMode === 'with-main',
-        hash: app.loaded.hash,
-      },
-      () => this.#openAppDatabase(name, app.target),
-    );
-    app.instance = runner;
-    this.#started.push(name);
-    return runner;
-  }
-
-  #runner(spec: InstanceSpec, openDatabase: () => Promise<AppDatabase>): AppInstanceRunner {
-    const { store } = this.#opts;
-    const log = this.#log.child({ app: spec.name });
-    const runner: AppInstanceRunner = new AppInstanceRunner(spec, {
-      application: this.#opts.application,
-      log,
-      startTimeoutMs: this.startTimeoutMs,
-      backoff: this.#backoff,
-      openDatabase,
-      secrets: async () => {
-        const main = await store.getSecret(MAIN_APP);
-        if (!main)
-          throw new AppvisorError('APP_ERROR', { app: spec.name, detail: 'the main JWT secret is missing' });
-        if (spec.isMain || spec.jwtMode === 'shared') return { own: undefined, main };
-        const own = await store.getSecret(spec.name);
-        if (!own)
-          throw new AppvisorError('APP_ERROR', {
-            app: spec.name,
-            detail: 'its JWT secret is missing; run apply',
-          });
-        return { own, main };
-      },
-      onStatus: (status, error) => {
-        // A replaced runner's late events must not overwrite the current one's status.
-        if (!spec.isMain && this.#apps.get(spec.name)?.instance !== runner) return;
-        this.#emit(spec.name, status, error);
-      },
-      onStartFinished: (ok, ms) => this.#opts.events.emit('start', { app: spec.name, ok, durationMs: ms }),
-    });
-    return runner;
-  }
-
-  async #openAppDatabase(name: string, target: DatabaseTarget): Promise<AppDatabase> {
-    const provider = this.#opts.providers.forTarget(target);
-    const maxConnections = this.#opts.poolMax ?? 5;
-    return provider.openDatabase(target.database, {
-      ...(target.kind === 'schema' && target.schema ? { schema: target.schema } : {}),
-      maxConnections,
-      label: `appvisor:${name}`,
-    });
-  }
-
-  async #openMainDatabase(): Promise<AppDatabase> {
-    const url = this.#opts.providers.mainUrl;
-    const schema = url.dialect === 'postgres' ? MAIN_APP_SCHEMA : undefined;
-    const client = openSqlClient(url, { max: this.#opts.poolMax ?? 5, ...(schema ? { schema } : {}) });
-    try {
-      await this.#refuseForeignMainData(client, url.redacted);
-    } catch (err) {
-      await client.close().catch(() => undefined);
-      throw err;
-    }
+    const { application } = this.#opts;
     return {
-      dialect: url.dialect,
-      client,
-      connection: {
-        dialect: url.dialect,
-        ...(url.dialect === 'sqlite' ? { filename: url.filename! } : { url: url.url }),
-        database: url.database ?? url.filename ?? '',
-        ...(schema ? { schema } : {}),
+      name,
+      isMain: false,
+      ...(m.displayName ? { displayName: m.displayName } : {}),
+      basePath: `/apps/${name}`,
+      domains: [...m.domains],
+      config: m.config,
+      database: {
+        kind: 'provisioned',
+        target: app.target,
+        ...(this.#opts.poolMax !== undefined ? { maxConnections: this.#opts.poolMax } : {}),
       },
+      secret: { app: name, mode: m.jwt.secret },
+      application: { module: this.#opts.applicationModule ?? null },
+      // The upgrade step migrated before this start; a boot only checks.
+      data: { version: application.version, boot: 'check', upgrade: m.upgrade },
+      hash: app.loaded.hash,
     };
-  }
-
-  /**
-   * The main app installs its migrations only into a main database holding nothing but the
-   * state store (on MySQL and SQLite it lives there too) — or data the main app installed itself,
-   * marked by its data version table. Anything else is refused (ADOPT_REFUSED: the start fails,
-   * is logged, and the main app answers 503) before a statement writes, unless adopted.
-   */
-  async #refuseForeignMainData(client: SqlClient, where: string): Promise<void> {
-    if ((await readDataVersion(client)) !== undefined) return;
-    await refuseForeignTables(client, {
-      known: Object.values(TABLES),
-      adopt: this.#opts.adoptMainDatabase ?? false,
-      what: 'the main app',
-      where,
-    });
   }
 
   #emit(app: string, status: AppStatus, error: InstanceError | null): void {

@@ -62,9 +62,17 @@ export function createAppReconciler(deps: AppReconcilerDeps): Reconciler {
       // A scheduled drop is carried out by the run at its time (the resync is only the net).
       // Capped: a timer beyond ~24.8 days fires at once in Node, and a long one is no loss (the
       // next run simply schedules the rest).
-      if (report.nextDueMs !== undefined) {
-        const dueInMs = Math.max(0, report.nextDueMs - Date.now());
-        return { requeueAfterMs: Math.min(MAX_REQUEUE_MS, dueInMs) };
+      // A start still under way is looked at again at its deadline: progress, not a failure.
+      const next = Math.min(
+        report.nextDueMs ?? Number.POSITIVE_INFINITY,
+        report.startPendingUntil ?? Number.POSITIVE_INFINITY,
+      );
+      if (next !== Number.POSITIVE_INFINITY) {
+        const dueInMs = Math.max(0, next - Date.now());
+        return {
+          requeueAfterMs: Math.min(MAX_REQUEUE_MS, dueInMs),
+          ...(report.startPendingUntil !== undefined ? { inProgress: true } : {}),
+        };
       }
       return undefined;
     } catch (err) {

@@ -47,7 +47,7 @@ export interface SupervisorOptions {
   readonly lockWaitMs?: number;
   /** Connections per app pool. @default 5 */
   readonly poolMax?: number;
-  /** Backoff of failed reconciles and of failed app starts (tests shorten it). */
+  /** Backoff of failed reconciles, failed app starts included (tests shorten it). */
   readonly backoff?: { baseMs?: number; maxMs?: number };
 }
 
@@ -138,14 +138,19 @@ export async function startSupervisor(options: SupervisorOptions): Promise<Super
     async () =>
       new Runtime({
         application,
+        applicationModule: settings.app ?? null,
+        processAdapter: settings.processAdapter,
         providers: providers.value,
         store: store.value,
         log,
         events,
         startTimeoutMs,
         ...(options.poolMax ? { poolMax: options.poolMax } : {}),
-        ...(options.backoff ? { backoff: options.backoff } : {}),
+        ...(options.backoff?.baseMs !== undefined ? { mainRetryMs: options.backoff.baseMs } : {}),
         adoptMainDatabase: settings.mainDatabase?.adopt ?? false,
+        // A visit's failed start goes to the app's reconcile, which retries it with the queue's
+        // backoff (before the queue runs, the first reconcile covers every app anyway).
+        onStartFailed: (name) => queue.current?.add(name),
       }),
     // An app hanging in create() or close() must not hold the process past its grace: the
     // manager stops waiting at the deadline and closes the rest.

@@ -1,7 +1,7 @@
+import { dialectNamed } from '../dialects/registry.js';
+import type { DatabaseUrl } from '../dialects/url.js';
 import { AppvisorError, messageOf } from '../errors.js';
-import { translateDbError } from '../providers/errors.js';
 import type { Dialect } from '../providers/provider.js';
-import type { DatabaseUrl } from '../providers/url.js';
 import { CorruptRowError } from './rows.js';
 
 /** Where a store lives, for messages. */
@@ -24,8 +24,7 @@ export function storeError(err: unknown, where: StoreTarget, operation: string):
       detail: `${operation}: ${err.message}`,
     });
   }
-  const translated = translateDbError(err, {
-    dialect: where.dialect,
+  const translated = dialectNamed(where.dialect).translateError(err, {
     server: where.target,
     operation: `state store ${operation}`,
   });
@@ -59,11 +58,12 @@ export async function guard<T>(where: StoreTarget, operation: string, fn: () => 
   }
 }
 
-/** MySQL URLs may leave the database out (`mysql://host/`), but the store needs one to live in. */
+/** Some URLs may leave the database out (`mysql://host/`), but the store needs one to live in. */
 export function requireDatabase(url: DatabaseUrl): void {
-  if (url.dialect === 'mysql' && !url.database) {
+  const dialect = dialectNamed(url.dialect);
+  if (dialect.storeNeedsDatabase && !url.database) {
     throw new AppvisorError('CONFIG_INVALID', {
-      detail: `database URL ${url.redacted} names no database; the state store needs one (mysql://…/appvisor)`,
+      detail: `database URL ${url.redacted} names no database; the state store needs one (${dialect.urlForm}${dialect.exampleDatabase})`,
     });
   }
 }

@@ -5,6 +5,7 @@
  * store or the main app writes its first table into the main database (SPEC §8.6), so appvisor
  * never quietly takes over someone else's `users` table. Only reads.
  */
+import { dialectNamed } from '../dialects/registry.js';
 import { AppvisorError } from '../errors.js';
 import type { SqlClient } from '../providers/provider.js';
 
@@ -24,28 +25,7 @@ export async function foreignTables(
   known: Iterable<string>,
   inSchema?: string,
 ): Promise<ForeignTables> {
-  let rows: { s?: string; t: string }[];
-  switch (client.dialect) {
-    case 'sqlite':
-      rows = await client.query(
-        "SELECT name AS t FROM sqlite_master WHERE type IN ('table', 'view') AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\'",
-      );
-      break;
-    case 'postgres':
-      // pg_class rather than information_schema, which hides tables this user has no right on.
-      rows = await client.query(
-        `SELECT n.nspname AS s, c.relname AS t FROM pg_catalog.pg_class c
-           JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-          WHERE n.nspname = COALESCE(?::name, current_schema()) AND c.relkind IN ('r', 'p', 'v', 'm', 'f')`,
-        [inSchema ?? null],
-      );
-      break;
-    case 'mysql':
-      rows = await client.query(
-        'SELECT table_name AS t FROM information_schema.tables WHERE table_schema = DATABASE()',
-      );
-      break;
-  }
+  const rows = await dialectNamed(client.dialect).store.listTables(client, inSchema);
   const ours = new Set(known);
   const schema = rows[0]?.s;
   return {

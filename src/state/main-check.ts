@@ -4,9 +4,10 @@
  * state store or install the main app beside tables appvisor did not create. Read-only, on the
  * same kind of connection as the state reader.
  */
+import { dialectNamed } from '../dialects/registry.js';
+import type { DatabaseUrl } from '../dialects/url.js';
 import { AppvisorError } from '../errors.js';
 import type { SqlClient } from '../providers/provider.js';
-import type { DatabaseUrl } from '../providers/url.js';
 import { DATA_VERSION_TABLE } from '../runtime/migrations.js';
 import { STORE_SCHEMA, TABLES, tableExists } from './dialect.js';
 import { refuseForeignTables } from './foreign-tables.js';
@@ -24,18 +25,16 @@ export async function mainDatabaseRefusals(
   try {
     const refusals: AppvisorError[] = [];
     const where = url.redacted;
-    const postgres = client.dialect === 'postgres';
-    const storeSchema = postgres ? STORE_SCHEMA : undefined;
-    const mainSchema = postgres ? LEGACY_STORE_SCHEMA : undefined;
+    const dialect = dialectNamed(client.dialect);
+    const schemas = dialect.schemas;
+    const storeSchema = schemas ? STORE_SCHEMA : undefined;
+    const mainSchema = schemas ? LEGACY_STORE_SCHEMA : undefined;
     const qualified = (schema: string | undefined, table: string) => (schema ? `${schema}.${table}` : table);
     const storeFound =
       (await tableExists(client, qualified(storeSchema, TABLES.meta))) ||
-      (postgres && (await tableExists(client, qualified(mainSchema, TABLES.meta))));
+      (schemas && (await tableExists(client, qualified(mainSchema, TABLES.meta))));
     // A new store: on PostgreSQL only a schema `appvisor` that exists can hold foreign tables.
-    const storeSchemaExists =
-      !postgres ||
-      (await client.query('SELECT 1 AS x FROM pg_catalog.pg_namespace WHERE nspname = ?', [STORE_SCHEMA]))
-        .length > 0;
+    const storeSchemaExists = !schemas || (await dialect.store.schemaExists(client, STORE_SCHEMA));
     if (!storeFound && storeSchemaExists) {
       await collect(refusals, client, 'the state store', where, storeSchema);
     }

@@ -4,17 +4,10 @@
  * processes opening a new store at once neither collide nor run a step twice.
  */
 import crypto from 'node:crypto';
+import { dialectNamed } from '../dialects/registry.js';
 import { AppvisorError } from '../errors.js';
 import type { Dialect, SqlClient } from '../providers/provider.js';
-import {
-  advisoryLockKey,
-  type ColumnTypes,
-  columnTypes,
-  insertIfAbsent,
-  mysqlLockName,
-  TABLES,
-  upsert,
-} from './dialect.js';
+import { type ColumnTypes, columnTypes, insertIfAbsent, TABLES, upsert } from './dialect.js';
 import { placeStore } from './placement.js';
 
 export interface Migration {
@@ -35,8 +28,10 @@ export const MIGRATIONS: readonly Migration[] = [
   {
     version: 1,
     description: 'apps, secrets and reconcile history',
-    steps: (dialect, t) => [
-      `CREATE TABLE IF NOT EXISTS ${apps} (
+    steps: (dialect, t) => {
+      const byApp = dialectNamed(dialect).store.index(history, `${history}_app`, ['app', 'id']);
+      return [
+        `CREATE TABLE IF NOT EXISTS ${apps} (
         name ${t.key} NOT NULL PRIMARY KEY,
         file ${t.text} NOT NULL,
         spec ${t.json} NOT NULL,
@@ -49,12 +44,12 @@ export const MIGRATIONS: readonly Migration[] = [
         updated_at ${t.text} NOT NULL,
         last_reconciled_at ${t.text}
       )${t.tableOptions}`,
-      `CREATE TABLE IF NOT EXISTS ${secrets} (
+        `CREATE TABLE IF NOT EXISTS ${secrets} (
         name ${t.key} NOT NULL PRIMARY KEY,
         secret ${t.text} NOT NULL,
         created_at ${t.text} NOT NULL
       )${t.tableOptions}`,
-      `CREATE TABLE IF NOT EXISTS ${history} (
+        `CREATE TABLE IF NOT EXISTS ${history} (
         id ${t.serialPk},
         app ${t.key} NOT NULL,
         reconcile_id ${t.text} NOT NULL,
@@ -62,39 +57,34 @@ export const MIGRATIONS: readonly Migration[] = [
         outcome ${t.text} NOT NULL,
         steps ${t.json} NOT NULL,
         error ${t.json},
-        duration_ms ${t.int} NOT NULL${dialect === 'mysql' ? `,\n        INDEX ${history}_app (app, id)` : ''}
+        duration_ms ${t.int} NOT NULL${byApp.inline ? `,\n        ${byApp.inline}` : ''}
       )${t.tableOptions}`,
-      // MySQL has no CREATE INDEX IF NOT EXISTS; its index is declared in the table above.
-      ...(dialect === 'mysql' ? [] : [`CREATE INDEX IF NOT EXISTS ${history}_app ON ${history} (app, id)`]),
-    ],
+        ...(byApp.statement ? [byApp.statement] : []),
+      ];
+    },
   },
   {
     version: 2,
     description: "cache of each app's data version (the app's own database stays authoritative)",
     // One statement, so there is nothing half-done to repeat on MySQL.
-    steps: (dialect, t) => [
-      `ALTER TABLE ${apps} ADD COLUMN ${dialect === 'postgres' ? 'IF NOT EXISTS ' : ''}data_version ${t.int}`,
-    ],
+    steps: (dialect, t) => dialectNamed(dialect).store.addColumns(apps, [`data_version ${t.int}`]),
   },
   {
     version: 3,
     description: "the application owning each app's data, scheduled drops, and operator intent",
-    steps: (dialect, t) => {
-      const columns = [`application ${t.text}`, `drop_at ${t.text}`, `operator_intent ${t.json}`];
-      // SQLite adds one column per statement (its DDL is transactional, so nothing is half-done);
-      // MySQL commits each statement, so there all three go in one.
-      if (dialect === 'sqlite') return columns.map((c) => `ALTER TABLE ${apps} ADD COLUMN ${c}`);
-      const ifNotExists = dialect === 'postgres' ? 'IF NOT EXISTS ' : '';
-      return [`ALTER TABLE ${apps} ${columns.map((c) => `ADD COLUMN ${ifNotExists}${c}`).join(', ')}`];
-    },
+    steps: (dialect, t) =>
+      dialectNamed(dialect).store.addColumns(apps, [
+        `application ${t.text}`,
+        `drop_at ${t.text}`,
+        `operator_intent ${t.json}`,
+      ]),
   },
   {
     version: 4,
     description: 'record versions and the reconcile lock term (fenced writes)',
     // Existing records start at version 1; the term row is inserted on open (see migrate).
-    steps: (dialect, t) => [
-      `ALTER TABLE ${apps} ADD COLUMN ${dialect === 'postgres' ? 'IF NOT EXISTS ' : ''}version ${t.int} NOT NULL DEFAULT 1`,
-    ],
+    steps: (dialect, t) =>
+      dialectNamed(dialect).store.addColumns(apps, [`version ${t.int} NOT NULL DEFAULT 1`]),
   },
 ];
 
@@ -113,8 +103,6 @@ export interface MigrationResult {
 const MIGRATE_LOCK = 'appvisor:migrate';
 /** The `appvisor_meta` key of the reconcile lock's term (see queries.ts beginTerm). */
 export const TERM_KEY = 'lock_term';
-/** How long a process waits for another one's migration (MySQL; elsewhere the lock waits too). */
-const MIGRATE_WAIT_SECONDS = 60;
 
 function metaTableSql(t: ColumnTypes): string {
   return `CREATE TABLE IF NOT EXISTS ${meta} (k ${t.key} NOT NULL PRIMARY KEY, v ${t.text} NOT NULL)${t.tableOptions}`;
@@ -149,38 +137,6 @@ export function checkVersion(value: string | undefined, target: string): number 
 }
 
 /**
- * Serializes migrations across processes on `tx`'s connection. PostgreSQL: a transaction-level
- * advisory lock (DDL is transactional there). MySQL: a named lock, released by the returned
- * function. SQLite: the BEGIN IMMEDIATE of the surrounding transaction already excludes writers.
- */
-async function lockForMigration(tx: SqlClient, target: string): Promise<() => Promise<void>> {
-  switch (tx.dialect) {
-    case 'sqlite':
-      return async () => undefined;
-    case 'postgres':
-      await tx.query('SELECT pg_advisory_xact_lock(?::bigint)', [advisoryLockKey(MIGRATE_LOCK)]);
-      return async () => undefined;
-    case 'mysql': {
-      const [row] = await tx.query<{ db: string | null }>('SELECT DATABASE() AS db');
-      const name = mysqlLockName(MIGRATE_LOCK, row?.db ?? undefined);
-      const [got] = await tx.query<{ ok: number | null }>('SELECT GET_LOCK(?, ?) AS ok', [
-        name,
-        MIGRATE_WAIT_SECONDS,
-      ]);
-      if (Number(got?.ok) !== 1) {
-        throw new AppvisorError('STATE_STORE_FAILED', {
-          target,
-          detail: `another process kept migrating the store for over ${MIGRATE_WAIT_SECONDS} s`,
-        });
-      }
-      return async () => {
-        await tx.query('SELECT RELEASE_LOCK(?)', [name]);
-      };
-    }
-  }
-}
-
-/**
  * Brings the store's tables to `SCHEMA_VERSION` (creating them in an empty database, after
  * `placeStore`: `adopt` lets a new store join tables appvisor did not create) and makes sure it
  * has a store id. Safe to run from several processes at once and on every open.
@@ -192,7 +148,7 @@ export async function migrate(
 ): Promise<MigrationResult> {
   const t = columnTypes(client.dialect);
   return client.transaction(async (tx) => {
-    const unlock = await lockForMigration(tx, target);
+    const unlock = await dialectNamed(client.dialect).store.lockForMigration(tx, MIGRATE_LOCK, target);
     try {
       const { movedFrom } = await placeStore(tx, { target, adopt: opts.adopt ?? false });
       await tx.exec(metaTableSql(t));

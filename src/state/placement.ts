@@ -11,6 +11,7 @@
  * A store found in place is appvisor's own. Otherwise nothing is written where tables appvisor
  * did not create already live, unless `adopt` (settings `mainDatabase.adopt`).
  */
+import { dialectNamed } from '../dialects/registry.js';
 import type { SqlClient } from '../providers/provider.js';
 import { STORE_SCHEMA, TABLES, tableExists } from './dialect.js';
 import { refuseForeignTables } from './foreign-tables.js';
@@ -39,13 +40,11 @@ export async function placeStore(
     what: 'the state store',
     where: opts.target,
   });
-  if (tx.dialect !== 'postgres') return {};
+  const dialect = dialectNamed(tx.dialect);
+  if (!dialect.schemas) return {};
   // Only when missing: even CREATE SCHEMA IF NOT EXISTS needs the database's CREATE right, which
   // a user whose DBA created the schema for it may lack. (The lock keeps others from racing here.)
-  const schema = await tx.query('SELECT 1 AS x FROM pg_catalog.pg_namespace WHERE nspname = ?', [
-    STORE_SCHEMA,
-  ]);
-  if (schema.length === 0) await tx.exec(`CREATE SCHEMA ${STORE_SCHEMA}`);
+  if (!(await dialect.store.schemaExists(tx, STORE_SCHEMA))) await tx.exec(`CREATE SCHEMA ${STORE_SCHEMA}`);
   if (!(await tableExists(tx, `${LEGACY_STORE_SCHEMA}.${TABLES.meta}`))) return {};
   // Indexes and the history id sequence move with their tables.
   for (const table of Object.values(TABLES)) {

@@ -3,15 +3,10 @@
  * it never creates the SQLite file, its folder or any table, and issues only SELECTs — on
  * connections that the database itself keeps read-only, as a second line of defence.
  */
-import fs from 'node:fs';
-import Database from 'better-sqlite3';
-import pg from 'pg';
 import type { Logger } from 'pino';
+import { dialectNamed, parseDatabaseUrl } from '../dialects/registry.js';
+import type { DatabaseUrl } from '../dialects/url.js';
 import type { SqlClient } from '../providers/provider.js';
-import { MysqlClient } from '../providers/sql/mysql.js';
-import { openSqlClient } from '../providers/sql/open.js';
-import { PostgresClient } from '../providers/sql/postgres.js';
-import { type DatabaseUrl, parseDatabaseUrl } from '../providers/url.js';
 import { STORE_SCHEMA, TABLES, tableExists } from './dialect.js';
 import { guard, requireDatabase, type StoreTarget } from './errors.js';
 import { checkVersion, readMeta } from './migrations.js';
@@ -83,73 +78,15 @@ class SqlStateReader implements StateReader {
   }
 }
 
-/**
- * A query-only SQLite handle. Not `readonly: true`: a read-only handle on a WAL database leaves
- * `-wal`/`-shm` files behind, while a query-only one removes them on close like any last reader,
- * leaving the folder exactly as it was. It also never switches the journal mode (SqliteClient does).
- */
-class QueryOnlySqlite implements SqlClient {
-  readonly dialect = 'sqlite' as const;
-  readonly #db: Database.Database;
-
-  constructor(filename: string) {
-    this.#db = new Database(filename, { fileMustExist: true });
-    this.#db.pragma('query_only = 1');
-    this.#db.pragma('busy_timeout = 5000');
-  }
-
-  async query<T = Record<string, unknown>>(sql: string, params: readonly unknown[] = []): Promise<T[]> {
-    return this.#db.prepare(sql).all(...params) as T[];
-  }
-  async execute(sql: string, params: readonly unknown[] = []): Promise<number> {
-    return this.#db.prepare(sql).run(...params).changes;
-  }
-  async exec(sql: string): Promise<void> {
-    this.#db.exec(sql);
-  }
-  transaction<T>(fn: (tx: SqlClient) => Promise<T>): Promise<T> {
-    return fn(this);
-  }
-  async close(): Promise<void> {
-    if (this.#db.open) this.#db.close();
-  }
-}
-
 /** A connection that only reads (undefined: a SQLite file that does not exist), as `plan` uses. */
 export function openReadOnlyClient(parsed: DatabaseUrl, log: Logger | undefined): SqlClient | undefined {
-  const onError = (err: Error): void => log?.warn({ err }, 'state store connection lost');
-  switch (parsed.dialect) {
-    case 'sqlite': {
-      const file = parsed.filename!;
-      if (file === ':memory:' || !fs.existsSync(file)) return undefined;
-      return new QueryOnlySqlite(file);
-    }
-    case 'postgres': {
-      const pool = new pg.Pool({
-        connectionString: parsed.url,
-        max: 2,
-        connectionTimeoutMillis: 5_000,
-        allowExitOnIdle: true,
-        // Startup parameters: the server refuses writes from the very first statement, and
-        // unqualified names find the store in its own schema, or where an older appvisor left
-        // it until the next `serve`/`apply` moves it (plan must not move it). A schema that does
-        // not exist is skipped; a store in neither reads as empty.
-        options: `-c default_transaction_read_only=on -c search_path=${STORE_SCHEMA},${LEGACY_STORE_SCHEMA}`,
-      });
-      pool.on('error', onError);
-      return new PostgresClient({ pool, target: pool });
-    }
-    case 'mysql': {
-      const client = openSqlClient(parsed, { max: 2, onError });
-      if (client instanceof MysqlClient) {
-        // Queued ahead of any query on the new connection.
-        client.pool.pool.on('connection', (conn) => {
-          conn.query('SET SESSION TRANSACTION READ ONLY', () => undefined);
-        });
-      }
-      return client;
-    }
-  }
+  // Unqualified names find the store in its own schema, or where an older appvisor left it
+  // until the next `serve`/`apply` moves it (plan must not move it). A schema that does not
+  // exist is skipped; a store in neither reads as empty.
+  return dialectNamed(parsed.dialect).openReadOnlyClient(parsed, {
+    searchPath: [STORE_SCHEMA, LEGACY_STORE_SCHEMA],
+    onError: (err) => log?.warn({ err }, 'state store connection lost'),
+  });
 }
 
 /**

@@ -4,10 +4,10 @@
  * PostgreSQL they live in their own schema `appvisor` (see placement.ts).
  */
 import type { Logger } from 'pino';
+import { dialectFor, parseDatabaseUrl } from '../dialects/registry.js';
+import type { DatabaseUrl } from '../dialects/url.js';
 import { AppvisorError } from '../errors.js';
 import type { SqlClient } from '../providers/provider.js';
-import { openSqlClient } from '../providers/sql/open.js';
-import { type DatabaseUrl, parseDatabaseUrl } from '../providers/url.js';
 import { STORE_SCHEMA } from './dialect.js';
 import { guard, requireDatabase, type StoreTarget } from './errors.js';
 import { migrate } from './migrations.js';
@@ -179,7 +179,7 @@ export async function openStateStore(
     });
   }
   const client = await guard(where, 'open', async () =>
-    openSqlClient(parsed, {
+    dialectFor(parsed).openClient(parsed, {
       // PostgreSQL: search_path = appvisor on every connection (ignored elsewhere). The store's
       // SQL stays written once with unqualified names for every dialect, and the read-only
       // reader finds a moved and a not-yet-moved store alike by its own search_path; qualified

@@ -4,8 +4,8 @@ import os from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { SqliteProvider } from '../../src/dialects/sqlite/provider.js';
 import { AppvisorError } from '../../src/errors.js';
-import { SqliteProvider } from '../../src/providers/sqlite.js';
 
 const owner = 'appvisor:store:app';
 

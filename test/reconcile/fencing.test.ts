@@ -10,6 +10,7 @@ import path from 'node:path';
 import mysql from 'mysql2/promise';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { describeMainDatabase } from '../../src/config/main-database.js';
+import { mysqlLockName } from '../../src/dialects/mysql/lock.js';
 import { loadManifests } from '../../src/manifests/load.js';
 import type { Provider } from '../../src/providers/provider.js';
 import { ProviderSet } from '../../src/providers/set.js';
@@ -19,7 +20,6 @@ import { acquireReconcileLock, type ReconcileLock } from '../../src/reconcile/lo
 import type { PlanOptions } from '../../src/reconcile/model.js';
 import { reconcileApp } from '../../src/reconcile/reconciler.js';
 import { LockKeeper } from '../../src/serve/lock-keeper.js';
-import { mysqlLockName } from '../../src/state/dialect.js';
 import { openStateStore } from '../../src/state/store.js';
 import type { Fence, StateStore } from '../../src/state/types.js';
 import { DIALECTS, log, manifest, pgAdmin } from './dialects.js';

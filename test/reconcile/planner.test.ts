@@ -306,10 +306,17 @@ describe('rule 1: a new app', () => {
       ],
     },
     {
-      label: 'upgrade: false: no migration',
+      // Migrations run only in the upgrade step (a boot only checks): a new database is
+      // installed whatever `upgrade` says, which holds back only the upgrade of existing data.
+      label: 'upgrade: false: the install on a new database, no upgrade',
       ...fresh({ upgrade: false }),
       opts: { ...OPTS, codeVersion: 3 },
-      want: [['create-database'], ['generate-secret'], ['create-record']],
+      want: [
+        ['create-database'],
+        ['generate-secret'],
+        ['create-record'],
+        ['upgrade', 'migrate to version 3 (install on a new database'],
+      ],
     },
     {
       label: 'adopted data already at the code version: no migration',

@@ -11,7 +11,7 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Settings } from '../../src/config/types.js';
-import { OWNER_TABLE } from '../../src/providers/sqlite.js';
+import { OWNER_TABLE } from '../../src/dialects/sqlite/provider.js';
 import { applyPlan, computePlan } from '../../src/reconcile/commands.js';
 import { DIALECTS, type Dialect, log, manifest, pgAdmin, testSettings } from './dialects.js';
 

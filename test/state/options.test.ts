@@ -1,6 +1,7 @@
 /** Settings the store refuses before touching any database. */
 import { describe, expect, it } from 'vitest';
-import { advisoryLockKey, mysqlLockName } from '../../src/state/dialect.js';
+import { mysqlLockName } from '../../src/dialects/mysql/lock.js';
+import { advisoryLockKey } from '../../src/dialects/postgres/lock.js';
 import { openStateReader } from '../../src/state/reader.js';
 import { openStateStore } from '../../src/state/store.js';
 

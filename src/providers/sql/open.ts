@@ -1,31 +1,12 @@
+import { dialectFor, parseDatabaseUrl } from '../../dialects/registry.js';
+import type { OpenOptions } from '../../dialects/types.js';
+import type { DatabaseUrl } from '../../dialects/url.js';
 import type { SqlClient } from '../provider.js';
-import { type DatabaseUrl, parseDatabaseUrl } from '../url.js';
-import { MysqlClient } from './mysql.js';
-import { PostgresClient } from './postgres.js';
-import { SqliteClient } from './sqlite.js';
 
-export interface OpenOptions {
-  /** PostgreSQL only: search_path for every connection. */
-  readonly schema?: string;
-  /** Pool size for server dialects. */
-  readonly max?: number;
-  readonly onError?: (err: Error) => void;
-}
+export type { OpenOptions } from '../../dialects/types.js';
 
 /** Opens a SqlClient for a database URL (`sqlite:FILE`, `postgres://…`, `mysql://…`). */
 export function openSqlClient(url: string | DatabaseUrl, options: OpenOptions = {}): SqlClient {
   const parsed = typeof url === 'string' ? parseDatabaseUrl(url) : url;
-  switch (parsed.dialect) {
-    case 'sqlite':
-      return new SqliteClient(parsed.filename!);
-    case 'postgres':
-      return new PostgresClient({
-        connectionString: parsed.url,
-        ...(options.schema ? { schema: options.schema } : {}),
-        ...(options.max ? { max: options.max } : {}),
-        ...(options.onError ? { onError: options.onError } : {}),
-      });
-    case 'mysql':
-      return new MysqlClient({ uri: parsed.url, ...(options.max ? { connectionLimit: options.max } : {}) });
-  }
+  return dialectFor(parsed).openClient(parsed, options);
 }

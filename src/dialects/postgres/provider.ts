@@ -1,8 +1,7 @@
 import crypto from 'node:crypto';
 import pg from 'pg';
-import { AppvisorError } from '../errors.js';
-import { abortable, abortReason, translateDbError } from './errors.js';
-import { quoteIdentifier, quoteLiteral, validateIdentifier, validateOwner } from './identifiers.js';
+import { AppvisorError } from '../../errors.js';
+import { abortable, abortReason } from '../../providers/abort.js';
 import type {
   AppDatabase,
   Leftover,
@@ -12,10 +11,13 @@ import type {
   Provider,
   ProviderLog,
   SqlClient,
-} from './provider.js';
-import type { ConnectionBudget } from './sql/budget.js';
-import { PostgresClient } from './sql/postgres.js';
-import { type DatabaseUrl, withDatabase } from './url.js';
+} from '../../providers/provider.js';
+import type { ConnectionBudget } from '../../providers/sql/budget.js';
+import { validateLeftover, validateOwner } from '../identifiers.js';
+import { type DatabaseUrl, serverOf, withDatabase } from '../url.js';
+import { PostgresClient } from './client.js';
+import { translateError } from './errors.js';
+import { quoteIdentifier, quoteLiteral, validateIdentifier } from './identifiers.js';
 
 export interface PostgresProviderOptions {
   /** Receives errors of idle admin and app connections (server restarts); nothing else. */
@@ -62,7 +64,7 @@ export class PostgresProvider implements Provider {
     this.#url = url;
     this.#options = options;
     this.#database = url.database ?? 'postgres';
-    this.server = `postgres://${url.user ? `${url.user}@` : ''}${url.host}:${url.port}`;
+    this.server = serverOf(url);
     this.#pool = new pg.Pool({
       connectionString: withDatabase(url, this.#database),
       max: options.maxAdminConnections ?? 2,
@@ -75,12 +77,12 @@ export class PostgresProvider implements Provider {
   }
 
   async observeDatabase(name: string, opts: OpOptions = {}): Promise<Observation> {
-    validateIdentifier('postgres', 'database', name);
+    validateIdentifier('database', name);
     return this.#run(`observe database "${name}"`, opts.signal, (c) => this.#observeDatabase(c, name));
   }
 
   async createDatabase(name: string, owner: string, opts: OpOptions = {}): Promise<OperationResult> {
-    const quoted = quoteIdentifier('postgres', 'database', name);
+    const quoted = quoteIdentifier('database', name);
     validateOwner(owner);
     this.#refuseReserved('database', name);
     return this.#run(`create database "${name}"`, opts.signal, async (client) => {
@@ -90,7 +92,7 @@ export class PostgresProvider implements Provider {
       const temp = pg.escapeIdentifier(`${TEMP_PREFIX}${crypto.randomBytes(8).toString('hex')}`);
       await client.query(`CREATE DATABASE ${temp}`);
       try {
-        await client.query(`COMMENT ON DATABASE ${temp} IS ${quoteLiteral('postgres', owner)}`);
+        await client.query(`COMMENT ON DATABASE ${temp} IS ${quoteLiteral(owner)}`);
         await client.query(`ALTER DATABASE ${temp} RENAME TO ${quoted}`);
         return 'created';
       } catch (err) {
@@ -102,7 +104,7 @@ export class PostgresProvider implements Provider {
   }
 
   async dropDatabase(name: string, opts: OpOptions = {}): Promise<OperationResult> {
-    const quoted = quoteIdentifier('postgres', 'database', name);
+    const quoted = quoteIdentifier('database', name);
     this.#refuseReserved('database', name, 'drop');
     return this.#run(`drop database "${name}"`, opts.signal, async (client) => {
       if (!(await this.#observeDatabase(client, name)).exists) return 'unchanged';
@@ -134,14 +136,7 @@ export class PostgresProvider implements Provider {
   }
 
   async sweepLeftover(name: string, owner: string, opts: OpOptions = {}): Promise<OperationResult> {
-    if (!TEMP_NAME.test(name)) {
-      throw new AppvisorError('INVALID_IDENTIFIER', {
-        kind: 'database',
-        name: JSON.stringify(name),
-        reason: 'only temporary databases of an interrupted create are swept',
-      });
-    }
-    validateOwner(owner);
+    validateLeftover('database', name, TEMP_NAME, owner);
     return this.#run(`sweep temporary database "${name}"`, opts.signal, async (client) => {
       const seen = await this.#observeDatabase(client, name);
       if (!seen.exists || seen.owner !== owner) return 'unchanged';
@@ -151,12 +146,12 @@ export class PostgresProvider implements Provider {
   }
 
   async observeSchema(schema: string, opts: OpOptions = {}): Promise<Observation> {
-    validateIdentifier('postgres', 'schema', schema);
+    validateIdentifier('schema', schema);
     return this.#run(`observe schema "${schema}"`, opts.signal, (c) => this.#observeSchema(c, schema));
   }
 
   async createSchema(schema: string, owner: string, opts: OpOptions = {}): Promise<OperationResult> {
-    const quoted = quoteIdentifier('postgres', 'schema', schema);
+    const quoted = quoteIdentifier('schema', schema);
     validateOwner(owner);
     this.#refuseReserved('schema', schema);
     return this.#run(
@@ -168,7 +163,7 @@ export class PostgresProvider implements Provider {
           // One transaction: the schema never exists without its marker.
           await client.query('BEGIN');
           await client.query(`CREATE SCHEMA ${quoted}`);
-          await client.query(`COMMENT ON SCHEMA ${quoted} IS ${quoteLiteral('postgres', owner)}`);
+          await client.query(`COMMENT ON SCHEMA ${quoted} IS ${quoteLiteral(owner)}`);
           await client.query('COMMIT');
           return 'created';
         } catch (err) {
@@ -181,7 +176,7 @@ export class PostgresProvider implements Provider {
   }
 
   async dropSchema(schema: string, opts: OpOptions = {}): Promise<OperationResult> {
-    const quoted = quoteIdentifier('postgres', 'schema', schema);
+    const quoted = quoteIdentifier('schema', schema);
     this.#refuseReserved('schema', schema);
     return this.#run(
       `drop schema "${schema}" in database "${this.#database}"`,
@@ -198,8 +193,8 @@ export class PostgresProvider implements Provider {
     name: string,
     opts: { schema?: string; maxConnections?: number; label?: string } = {},
   ): Promise<AppDatabase> {
-    validateIdentifier('postgres', 'database', name);
-    if (opts.schema !== undefined) validateIdentifier('postgres', 'schema', opts.schema);
+    validateIdentifier('database', name);
+    if (opts.schema !== undefined) validateIdentifier('schema', opts.schema);
     const url = withDatabase(this.#url, name);
     const client: SqlClient = new PostgresClient({
       connectionString: url,
@@ -314,7 +309,7 @@ export class PostgresProvider implements Provider {
       });
     } catch (err) {
       if (signal?.aborted && err === signal.reason) throw err;
-      throw translateDbError(err, { dialect: 'postgres', server: this.server, operation });
+      throw translateError(err, { server: this.server, operation });
     }
   }
 

@@ -1,7 +1,6 @@
 import mysql from 'mysql2/promise';
-import { AppvisorError } from '../errors.js';
-import { abortable, abortReason, translateDbError } from './errors.js';
-import { quoteIdentifier, quoteLiteral, validateIdentifier, validateOwner } from './identifiers.js';
+import { AppvisorError } from '../../errors.js';
+import { abortable, abortReason } from '../../providers/abort.js';
 import type {
   AppDatabase,
   Leftover,
@@ -10,9 +9,12 @@ import type {
   OpOptions,
   Provider,
   SqlClient,
-} from './provider.js';
-import { MysqlClient } from './sql/mysql.js';
-import { type DatabaseUrl, withDatabase } from './url.js';
+} from '../../providers/provider.js';
+import { validateOwner } from '../identifiers.js';
+import { type DatabaseUrl, serverOf, withDatabase } from '../url.js';
+import { MysqlClient } from './client.js';
+import { translateError } from './errors.js';
+import { quoteIdentifier, quoteLiteral, validateIdentifier } from './identifiers.js';
 
 export interface MysqlProviderOptions {
   /** Admin pool size. @default 2 */
@@ -45,7 +47,7 @@ export class MysqlProvider implements Provider {
     if (url.dialect !== 'mysql') throw new TypeError(`MysqlProvider needs a mysql URL, got ${url.redacted}`);
     this.#url = url;
     this.#options = options;
-    this.server = `mysql://${url.user ? `${url.user}@` : ''}${url.host}:${url.port}`;
+    this.server = serverOf(url);
     this.#pool = mysql.createPool({
       ...connectionConfig(url),
       connectionLimit: options.maxAdminConnections ?? 2,
@@ -56,17 +58,17 @@ export class MysqlProvider implements Provider {
   }
 
   async observeDatabase(name: string, opts: OpOptions = {}): Promise<Observation> {
-    validateIdentifier('mysql', 'database', name);
+    validateIdentifier('database', name);
     return this.#run(`observe database \`${name}\``, opts.signal, (c) => this.#observe(c, name));
   }
 
   async createDatabase(name: string, owner: string, opts: OpOptions = {}): Promise<OperationResult> {
-    const quoted = quoteIdentifier('mysql', 'database', name);
+    const quoted = quoteIdentifier('database', name);
     validateOwner(owner);
     this.#refuseReserved(name);
     return this.#run(`create database \`${name}\``, opts.signal, async (conn) => {
       if ((await this.#observe(conn, name)).exists) return 'unchanged';
-      const comment = (await this.#supportsComments(conn)) ? ` COMMENT ${quoteLiteral('mysql', owner)}` : '';
+      const comment = (await this.#supportsComments(conn)) ? ` COMMENT ${quoteLiteral(owner)}` : '';
       try {
         await conn.query(`CREATE DATABASE ${quoted} CHARACTER SET utf8mb4${comment}`);
       } catch (err) {
@@ -78,7 +80,7 @@ export class MysqlProvider implements Provider {
   }
 
   async dropDatabase(name: string, opts: OpOptions = {}): Promise<OperationResult> {
-    const quoted = quoteIdentifier('mysql', 'database', name);
+    const quoted = quoteIdentifier('database', name);
     this.#refuseReserved(name, 'drop');
     return this.#run(`drop database \`${name}\``, opts.signal, async (conn) => {
       if (!(await this.#observe(conn, name)).exists) return 'unchanged';
@@ -112,7 +114,7 @@ export class MysqlProvider implements Provider {
     name: string,
     opts: { schema?: string; maxConnections?: number } = {},
   ): Promise<AppDatabase> {
-    validateIdentifier('mysql', 'database', name);
+    validateIdentifier('database', name);
     if (opts.schema !== undefined) throw unsupportedSchemas();
     const url = withDatabase(this.#url, name);
     const client: SqlClient = new MysqlClient({
@@ -195,7 +197,7 @@ export class MysqlProvider implements Provider {
       });
     } catch (err) {
       if (signal?.aborted && err === signal.reason) throw err;
-      throw translateDbError(err, { dialect: 'mysql', server: this.server, operation });
+      throw translateError(err, { server: this.server, operation });
     }
   }
 

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
-import type { SqlClient } from '../provider.js';
+import type { SqlClient } from '../../providers/provider.js';
 
 /**
  * A SqlClient over one better-sqlite3 handle. better-sqlite3 is synchronous; the async

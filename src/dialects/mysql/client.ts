@@ -1,5 +1,5 @@
 import mysql from 'mysql2/promise';
-import type { SqlClient } from '../provider.js';
+import type { SqlClient } from '../../providers/provider.js';
 
 export interface MysqlClientOptions {
   readonly uri: string;

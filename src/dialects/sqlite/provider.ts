@@ -2,11 +2,20 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
-import { AppvisorError } from '../errors.js';
-import { translateDbError } from './errors.js';
-import { validateIdentifier, validateOwner } from './identifiers.js';
-import type { AppDatabase, Leftover, Observation, OperationResult, OpOptions, Provider } from './provider.js';
-import { SqliteClient } from './sql/sqlite.js';
+import { AppvisorError } from '../../errors.js';
+import type {
+  AppDatabase,
+  Leftover,
+  Observation,
+  OperationResult,
+  OpOptions,
+  Provider,
+} from '../../providers/provider.js';
+import { validateLeftover, validateOwner } from '../identifiers.js';
+import { SqliteClient } from './client.js';
+import { translateError } from './errors.js';
+import { validateIdentifier } from './identifiers.js';
+import { sqliteServer } from './url.js';
 
 export interface SqliteProviderOptions {
   /** The data folder; app databases are files in its `apps/` subfolder. */
@@ -36,13 +45,13 @@ export class SqliteProvider implements Provider {
 
   constructor(options: SqliteProviderOptions) {
     const dataDir = path.resolve(options.dataDir);
-    this.server = `sqlite:${dataDir}`;
+    this.server = sqliteServer(dataDir);
     this.#appsDir = path.join(dataDir, 'apps');
   }
 
   /** The file that holds database `name` (validated). */
   fileOf(name: string): string {
-    validateIdentifier('sqlite', 'database', name);
+    validateIdentifier('database', name);
     return path.join(this.#appsDir, `${name}.sqlite`);
   }
 
@@ -151,14 +160,7 @@ export class SqliteProvider implements Provider {
 
   async sweepLeftover(name: string, owner: string, opts: OpOptions = {}): Promise<OperationResult> {
     opts.signal?.throwIfAborted();
-    if (!TEMP_FILE.test(name)) {
-      throw new AppvisorError('INVALID_IDENTIFIER', {
-        kind: 'file',
-        name: JSON.stringify(name),
-        reason: 'only temporary files of an interrupted create are swept',
-      });
-    }
-    validateOwner(owner);
+    validateLeftover('file', name, TEMP_FILE, owner);
     const file = path.join(this.#appsDir, name);
     if (readOwner(file) !== owner) return 'unchanged';
     try {
@@ -213,7 +215,7 @@ export class SqliteProvider implements Provider {
   async close(): Promise<void> {}
 
   #translate(err: unknown, operation: string): AppvisorError {
-    return translateDbError(err, { dialect: 'sqlite', server: this.server, operation });
+    return translateError(err, { server: this.server, operation });
   }
 }
 

@@ -1,7 +1,7 @@
 import pg from 'pg';
-import type { SqlClient } from '../provider.js';
+import type { SqlClient } from '../../providers/provider.js';
+import type { ConnectionBudget } from '../../providers/sql/budget.js';
 import { redactUrl } from '../url.js';
-import type { ConnectionBudget } from './budget.js';
 import { toNumberedPlaceholders } from './placeholders.js';
 
 export interface PostgresClientOptions {

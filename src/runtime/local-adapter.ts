@@ -1,0 +1,256 @@
+/**
+ * The `local` process adapter: every app instance runs in this process, in its own
+ * AsyncLocalStorage scope (SPEC's shared-memory mode), one {@link AppInstanceRunner} per name.
+ */
+import { EventEmitter } from 'node:events';
+import type { Logger } from 'pino';
+import { dialectFor } from '../dialects/registry.js';
+import { AppvisorError } from '../errors.js';
+import type { ReadyApp } from '../gateway/types.js';
+import type { AppDatabase, SqlClient } from '../providers/provider.js';
+import type { ProviderSet } from '../providers/set.js';
+import { TABLES } from '../state/dialect.js';
+import { refuseForeignTables } from '../state/foreign-tables.js';
+import type {
+  AdapterEventMap,
+  AppProcessAdapter,
+  DatabaseSettings,
+  InstanceSpec,
+  InstanceState,
+  SecretSource,
+} from './adapter.js';
+import { type Application, loadApplication } from './contract.js';
+import { AppInstanceRunner } from './instance.js';
+import { readDataVersion } from './migrations.js';
+
+/**
+ * PostgreSQL: the main app's schema, pinned on its pool. The default search_path
+ * (`"$user", public`) would put its tables in a schema named like the user when there is one,
+ * e.g. the state store's own `appvisor` for a user called appvisor.
+ */
+const MAIN_APP_SCHEMA = 'public';
+const MAIN_APP = 'main';
+
+export interface LocalAdapterOptions {
+  /** Opens the instances' databases (the main server's and `new-connection` ones). */
+  readonly providers: ProviderSet;
+  /** Where the secrets an instance spec names are read. */
+  readonly secrets: SecretSource;
+  readonly log: Logger;
+  /** A start that takes longer fails with APP_START_TIMEOUT. @default 30000 */
+  readonly startTimeoutMs?: number;
+  /** Connections per instance pool when its spec says nothing. @default 5 */
+  readonly poolMax?: number;
+  /** Resolves a spec's application module. @default loadApplication (imported once per module) */
+  readonly loadApplication?: (module: string | null) => Promise<Application>;
+}
+
+/** The in-process adapter (settings `processAdapter: local`). */
+export class LocalAdapter implements AppProcessAdapter {
+  readonly kind = 'local' as const;
+  readonly events = new EventEmitter<AdapterEventMap>();
+  readonly #opts: LocalAdapterOptions;
+  readonly #runners = new Map<string, AppInstanceRunner>();
+  /** Runners being stopped after they were replaced or stopped: close() waits for them. */
+  readonly #stopping = new Set<Promise<void>>();
+  /** Start order, for stopping in reverse. */
+  readonly #order: string[] = [];
+  readonly #applications = new Map<string, Promise<Application>>();
+  #closing: Promise<void> | undefined;
+
+  constructor(options: LocalAdapterOptions) {
+    this.#opts = options;
+  }
+
+  get startTimeoutMs(): number {
+    return this.#opts.startTimeoutMs ?? 30_000;
+  }
+
+  async start(spec: InstanceSpec, signal?: AbortSignal): Promise<void> {
+    signal?.throwIfAborted();
+    if (this.#closing) throw new AppvisorError('APP_ERROR', { app: spec.name, detail: 'shutting down' });
+    let runner = this.#runners.get(spec.name);
+    const joinable =
+      runner !== undefined &&
+      runner.spec.hash === spec.hash &&
+      (runner.status === 'running' || runner.status === 'starting' || runner.status === 'upgrading');
+    if (!joinable) {
+      if (runner) await this.#retire(spec.name, runner);
+      runner = this.#runner(spec);
+      this.#runners.set(spec.name, runner);
+      this.#order.push(spec.name);
+    }
+    const current = runner!;
+    const started = current.start();
+    if (!signal) {
+      await started;
+      return;
+    }
+    const onAbort = (): void => {
+      if (this.#runners.get(spec.name) === current) void this.stop(spec.name);
+    };
+    signal.addEventListener('abort', onAbort, { once: true });
+    try {
+      await started;
+    } finally {
+      signal.removeEventListener('abort', onAbort);
+    }
+    signal.throwIfAborted();
+  }
+
+  async stop(name: string): Promise<void> {
+    const runner = this.#runners.get(name);
+    if (!runner) return;
+    await this.#retire(name, runner);
+  }
+
+  route(name: string): ReadyApp | undefined {
+    return this.#runners.get(name)?.ready();
+  }
+
+  acquire(name: string): Promise<ReadyApp> {
+    const runner = this.#runners.get(name);
+    if (!runner) return Promise.reject(new AppvisorError('APP_ERROR', { app: name, detail: 'not started' }));
+    return runner.start();
+  }
+
+  async ready(name: string): Promise<void> {
+    await this.#runners.get(name)?.settled();
+  }
+
+  status(name: string): InstanceState | undefined {
+    const r = this.#runners.get(name);
+    if (!r) return undefined;
+    return {
+      status: r.status,
+      error: r.error,
+      specHash: r.spec.hash,
+      startedAt: r.startedAt,
+      failedAt: r.failedAt,
+      deadline: r.deadline,
+    };
+  }
+
+  async settled(): Promise<void> {
+    await Promise.all([...this.#runners.values()].map((r) => r.settled()));
+  }
+
+  close(): Promise<void> {
+    this.#closing ??= (async () => {
+      for (const name of [...new Set(this.#order)].reverse()) {
+        // The main app last: the others may still call it while they stop.
+        if (name !== MAIN_APP) await this.stop(name);
+      }
+      await Promise.allSettled([...this.#runners.keys()].map((name) => this.stop(name)));
+      await Promise.allSettled([...this.#stopping]);
+    })();
+    return this.#closing;
+  }
+
+  /** Forgets the runner (its later events are not the app's any more) and stops it. */
+  async #retire(name: string, runner: AppInstanceRunner): Promise<void> {
+    if (this.#runners.get(name) === runner) this.#runners.delete(name);
+    const stopping = runner.stop();
+    this.#stopping.add(stopping);
+    try {
+      await stopping;
+    } finally {
+      this.#stopping.delete(stopping);
+    }
+  }
+
+  #runner(spec: InstanceSpec): AppInstanceRunner {
+    const log = this.#opts.log.child({ app: spec.name });
+    const runner: AppInstanceRunner = new AppInstanceRunner(spec, {
+      application: () => this.application(spec),
+      log,
+      startTimeoutMs: this.startTimeoutMs,
+      openDatabase: () => this.#openDatabase(spec.name, spec.database),
+      secrets: () => this.#secrets(spec),
+      onStatus: (status, error) => {
+        // A replaced runner's late events must not overwrite the current one's status.
+        if (this.#runners.get(spec.name) !== runner) return;
+        this.events.emit('status', { app: spec.name, status, error });
+      },
+      onStartFinished: (ok, ms) => {
+        if (this.#runners.get(spec.name) !== runner) return;
+        this.events.emit('start', { app: spec.name, ok, durationMs: ms });
+      },
+    });
+    return runner;
+  }
+
+  /** The application module of a spec, imported once per module. */
+  application(spec: InstanceSpec): Promise<Application> {
+    const key = spec.application.module ?? '';
+    let app = this.#applications.get(key);
+    if (!app) {
+      const load = this.#opts.loadApplication ?? ((m: string | null) => loadApplication(m ?? undefined));
+      app = load(spec.application.module);
+      this.#applications.set(key, app);
+      app.catch(() => this.#applications.delete(key));
+    }
+    return app;
+  }
+
+  async #secrets(spec: InstanceSpec): Promise<{ own: string | undefined; main: string }> {
+    const source = this.#opts.secrets;
+    const main = await source.getSecret(MAIN_APP);
+    if (!main)
+      throw new AppvisorError('APP_ERROR', { app: spec.name, detail: 'the main JWT secret is missing' });
+    if (spec.isMain || spec.secret.mode === 'shared') return { own: undefined, main };
+    const own = await source.getSecret(spec.secret.app);
+    if (!own) {
+      throw new AppvisorError('APP_ERROR', {
+        app: spec.name,
+        detail: 'its JWT secret is missing; run apply',
+      });
+    }
+    return { own, main };
+  }
+
+  async #openDatabase(name: string, settings: DatabaseSettings): Promise<AppDatabase> {
+    const maxConnections = settings.maxConnections ?? this.#opts.poolMax ?? 5;
+    if (settings.kind === 'main') return this.#openMainDatabase(maxConnections, settings.adopt);
+    const target = settings.target;
+    return this.#opts.providers.forTarget(target).openDatabase(target.database, {
+      ...(target.kind === 'schema' && target.schema ? { schema: target.schema } : {}),
+      maxConnections,
+      label: `appvisor:${name}`,
+    });
+  }
+
+  async #openMainDatabase(max: number, adopt: boolean): Promise<AppDatabase> {
+    const url = this.#opts.providers.mainUrl;
+    const dialect = dialectFor(url);
+    const schema = dialect.schemas ? MAIN_APP_SCHEMA : undefined;
+    const client = dialect.openClient(url, { max, ...(schema ? { schema } : {}) });
+    try {
+      await refuseForeignMainData(client, url.redacted, adopt);
+    } catch (err) {
+      await client.close().catch(() => undefined);
+      throw err;
+    }
+    return {
+      dialect: url.dialect,
+      client,
+      connection: {
+        dialect: url.dialect,
+        ...(dialect.remote ? { url: url.url } : { filename: url.filename! }),
+        database: url.database ?? url.filename ?? '',
+        ...(schema ? { schema } : {}),
+      },
+    };
+  }
+}
+
+/**
+ * The main app installs its migrations only into a main database holding nothing but the
+ * state store (on MySQL and SQLite it lives there too) — or data the main app installed itself,
+ * marked by its data version table. Anything else is refused (ADOPT_REFUSED: the start fails,
+ * is logged, and the main app answers 503) before a statement writes, unless adopted.
+ */
+async function refuseForeignMainData(client: SqlClient, where: string, adopt: boolean): Promise<void> {
+  if ((await readDataVersion(client)) !== undefined) return;
+  await refuseForeignTables(client, { known: Object.values(TABLES), adopt, what: 'the main app', where });
+}

@@ -1,0 +1,74 @@
+/**
+ * A reconcile whose work goes on (an app's start past the executor's wait) returns
+ * `{requeueAfterMs, inProgress: true}`: it is run again then, it is no failure, and it keeps the
+ * key's backoff, so a start that then fails backs off from where the failures before it left.
+ */
+import pino from 'pino';
+import { afterEach, describe, expect, it } from 'vitest';
+import { AppvisorError } from '../../src/errors.js';
+import {
+  QUEUE_EVENTS,
+  type ReconcileEndEvent,
+  ReconcileQueue,
+  type ReconcileResult,
+} from '../../src/reconcile/queue.js';
+
+const open: ReconcileQueue[] = [];
+afterEach(async () => {
+  await Promise.all(open.splice(0).map((q) => q.close({ graceMs: 0 })));
+});
+
+function queueOf(script: (() => ReconcileResult | undefined)[]) {
+  const ends: ReconcileEndEvent[] = [];
+  let i = 0;
+  const queue = new ReconcileQueue({
+    log: pino({ level: 'silent' }),
+    resyncMs: 0,
+    backoff: { baseMs: 40, maxMs: 10_000 },
+    reconcile: async () => script[Math.min(i++, script.length - 1)]!(),
+  });
+  open.push(queue);
+  queue.on(QUEUE_EVENTS.end, (e) => ends.push(e));
+  return { queue, ends };
+}
+
+async function until(check: () => boolean, ms = 3_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error('timed out');
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+const fail = () => {
+  throw new AppvisorError('APP_ERROR', { app: 'crm', detail: 'start failed' });
+};
+
+describe('ReconcileQueue: in-progress results', () => {
+  it('runs the key again after requeueAfterMs, as ok with inProgress, not as a failure', async () => {
+    const { queue, ends } = queueOf([() => ({ requeueAfterMs: 30, inProgress: true }), () => undefined]);
+    queue.add('crm');
+    await until(() => ends.length === 2);
+    expect(ends[0]).toMatchObject({ outcome: 'ok', inProgress: true, nextRunInMs: 30 });
+    expect(ends[1]).toMatchObject({ outcome: 'ok' });
+    expect(ends[1]?.inProgress).toBeUndefined();
+  });
+
+  it('keeps the backoff across an in-progress run; a success resets it', async () => {
+    const { queue, ends } = queueOf([
+      fail,
+      () => ({ requeueAfterMs: 10, inProgress: true }),
+      fail,
+      () => ({ requeueAfterMs: 0 }),
+      fail,
+    ]);
+    queue.add('crm');
+    await until(() => ends.length === 5);
+    expect(ends.map((e) => e.outcome)).toEqual(['retry', 'ok', 'retry', 'ok', 'retry']);
+    // 40 ms after the first failure, 80 ms after the second (the in-progress run reset nothing)…
+    expect(ends[0]?.nextRunInMs).toBe(40);
+    expect(ends[2]?.nextRunInMs).toBe(80);
+    // …and 40 ms again after a success.
+    expect(ends[4]?.nextRunInMs).toBe(40);
+  });
+});
