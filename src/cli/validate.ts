@@ -2,12 +2,13 @@ import path from 'node:path';
 import type { Command } from 'commander';
 import { describeMainDatabase } from '../config/main-database.js';
 import type { Settings } from '../config/types.js';
+import { parseDatabaseUrl } from '../dialects/registry.js';
+import { redactUrl } from '../dialects/url.js';
 import { AppvisorError } from '../errors.js';
 import { readTextFileSync } from '../manifests/files.js';
 import { allErrors, loadManifests } from '../manifests/load.js';
 import { parseYaml } from '../manifests/parse.js';
 import type { InvalidFile, LoadedManifest, ManifestSet } from '../manifests/types.js';
-import { parseDatabaseUrl, redactUrl } from '../providers/url.js';
 import { resolveTarget } from '../reconcile/target.js';
 import {
   action,

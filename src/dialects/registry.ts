@@ -3,11 +3,11 @@
  * dialect. A new dialect is a folder beside these, added to `dialects`.
  */
 import { AppvisorError } from '../errors.js';
-import type { Dialect } from '../providers/provider.js';
+import type { Dialect, SqlClient } from '../providers/provider.js';
 import { mysql } from './mysql/index.js';
 import { postgres } from './postgres/index.js';
 import { sqlite } from './sqlite/index.js';
-import type { DialectModule } from './types.js';
+import type { DialectModule, OpenOptions } from './types.js';
 import { type DatabaseUrl, redactUrl } from './url.js';
 
 /** Every dialect appvisor speaks, in the order messages list them. */
@@ -66,4 +66,10 @@ export function parseDatabaseUrl(url: string, cwd = process.cwd()): DatabaseUrl 
   const dialect = scheme === undefined ? undefined : dialectForScheme(scheme);
   if (scheme === undefined || dialect === undefined) throw unsupported(url);
   return dialect.parseUrl(url, scheme, cwd);
+}
+
+/** Opens a SqlClient for a database URL (`sqlite:FILE`, `postgres://…`, `mysql://…`). */
+export function openSqlClient(url: string | DatabaseUrl, options: OpenOptions = {}): SqlClient {
+  const parsed = typeof url === 'string' ? parseDatabaseUrl(url) : url;
+  return dialectFor(parsed).openClient(parsed, options);
 }

@@ -69,6 +69,11 @@ export interface RuntimeControl {
   /** While a start of `name` is under way: when it gives up (ms since the epoch). */
   startDeadline?(name: string): number | undefined;
   stop(name: string): Promise<void>;
+  /**
+   * Runs the app's migrations (`work`) with the app shown as `upgrading` (SPEC §7): nothing runs
+   * on its data meanwhile, and a visit waits for the migration instead of booting on old data.
+   */
+  upgrading?<T>(name: string, work: () => Promise<T>): Promise<T>;
 }
 
 /** How long a start step waits for the app to run before the run is requeued instead. */
@@ -325,7 +330,10 @@ export async function executeApp(input: ExecuteInput, deps: ExecutorDeps): Promi
       }
       case 'upgrade': {
         if (!deps.migrate || !loaded) return 'skipped';
-        dataVersion = await timed((signal) => deps.migrate!(loaded, signal));
+        const migrate = (): Promise<number> => timed((signal) => deps.migrate!(loaded, signal));
+        // Routed first, so that a visit meanwhile finds the app upgrading rather than unknown.
+        if (deps.runtime?.upgrading) route();
+        dataVersion = await (deps.runtime?.upgrading ? deps.runtime.upgrading(name, migrate) : migrate());
         application ??= deps.application;
         return 'updated';
       }

@@ -94,6 +94,8 @@ export class Runtime implements GatewayApps {
   /** The last status sent per app, so each event can say what it changed from. */
   readonly #lastStatus = new Map<string, AppStatus>();
   readonly #mainSpec: InstanceSpec;
+  /** Apps whose migrations run now (the upgrade step): visits wait for them. */
+  readonly #upgrading = new Map<string, Promise<unknown>>();
 
   constructor(options: RuntimeOptions) {
     this.#opts = options;
@@ -161,6 +163,9 @@ export class Runtime implements GatewayApps {
       // An operator's stop is intent: a visit never starts the app (SPEC §6).
       return Promise.reject(new AppvisorError('APP_STOPPED', { app: name, by: stopped.by, at: stopped.at }));
     }
+    const upgrading = this.#upgrading.get(name);
+    // The data is being migrated: the visit waits for it (the gateway's start timeout bounds it).
+    if (upgrading) return upgrading.then(() => this.acquire(name));
     const ready = this.#adapter.route(name);
     if (ready) return Promise.resolve(ready);
     const state = this.#adapter.status(name);
@@ -234,6 +239,28 @@ export class Runtime implements GatewayApps {
     await this.#adapter.start(this.#spec(name, app));
   }
 
+  /**
+   * The upgrade step: runs `work` (the app's migrations) with the app `upgrading`. An instance
+   * of the app is stopped first (one whose boot found the data too old is `needs-upgrade`, and
+   * old code must not run on data being migrated); visits meanwhile wait, then start it afresh.
+   */
+  async upgrading<T>(name: string, work: () => Promise<T>): Promise<T> {
+    if (this.#upgrading.has(name))
+      throw new AppvisorError('APP_ERROR', { app: name, detail: 'already upgrading' });
+    await this.#adapter.stop(name);
+    const run = work();
+    const held = run.catch(() => undefined);
+    this.#upgrading.set(name, held);
+    this.#emit(name, 'upgrading', null);
+    try {
+      return await run;
+    } finally {
+      this.#upgrading.delete(name);
+      const status = this.status(name);
+      if (status) this.#emit(name, status, this.error(name));
+    }
+  }
+
   /** When the start of `name` under way gives up (ms since the epoch), if one is. */
   startDeadline(name: string): number | undefined {
     return this.#adapter.status(name)?.deadline ?? undefined;
@@ -265,6 +292,7 @@ export class Runtime implements GatewayApps {
     const app = this.#apps.get(name);
     if (!app) return undefined;
     if (app.blocked) return 'error';
+    if (this.#upgrading.has(name)) return 'upgrading';
     const instance = this.#adapter.status(name);
     if (instance) return instance.status;
     return app.loaded.manifest.enabled ? 'stopped' : 'disabled';

@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
+import type { DatabaseUrl } from '../dialects/url.js';
 import { AppvisorError, messageOf } from '../errors.js';
-import type { DatabaseUrl } from '../providers/url.js';
 import { acquireReconcileLock, type ReconcileLock } from '../reconcile/lock.js';
 import type { Fence, StateStore } from '../state/types.js';
 

@@ -8,8 +8,8 @@ import os from 'node:os';
 import path from 'node:path';
 import mysql from 'mysql2/promise';
 import pg from 'pg';
+import { openSqlClient } from '../../src/dialects/registry.js';
 import type { AppDatabase, SqlClient } from '../../src/providers/provider.js';
-import { openSqlClient } from '../../src/providers/sql/open.js';
 import { MYSQL_URL, mysqlServer, PG_URL, postgres, uniqueName } from './servers.js';
 
 export const APP_DB_MODES = ['sqlite', 'postgres-database', 'postgres-schema', 'mysql'] as const;

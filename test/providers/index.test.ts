@@ -1,12 +1,12 @@
 import os from 'node:os';
 import { describe, expect, it } from 'vitest';
+import { parseDatabaseUrl } from '../../src/dialects/registry.js';
 import {
   createProvider,
   MysqlProvider,
   PostgresProvider,
   SqliteProvider,
 } from '../../src/providers/index.js';
-import { parseDatabaseUrl } from '../../src/providers/url.js';
 
 describe('createProvider', () => {
   it.each([

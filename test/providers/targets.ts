@@ -7,9 +7,9 @@ import os from 'node:os';
 import path from 'node:path';
 import mysql from 'mysql2/promise';
 import pg from 'pg';
+import { parseDatabaseUrl } from '../../src/dialects/registry.js';
 import { createProvider } from '../../src/providers/index.js';
 import type { Dialect, Provider } from '../../src/providers/provider.js';
-import { parseDatabaseUrl } from '../../src/providers/url.js';
 import { MYSQL_URL, mysqlServer, PG_URL, postgres } from '../helpers/servers.js';
 
 export interface Target {

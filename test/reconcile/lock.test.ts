@@ -4,8 +4,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Logger } from 'pino';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { parseDatabaseUrl } from '../../src/dialects/registry.js';
 import { AppvisorError } from '../../src/errors.js';
-import { parseDatabaseUrl } from '../../src/providers/url.js';
 import {
   acquireReconcileLock,
   type ReconcileLock,

@@ -4,8 +4,8 @@
  * the same app answers again once the server is back.
  */
 import { afterEach, describe, expect, it } from 'vitest';
+import { openSqlClient } from '../../src/dialects/registry.js';
 import type { SqlClient } from '../../src/providers/provider.js';
-import { openSqlClient } from '../../src/providers/sql/open.js';
 import { type AppDbFixture, createAppDatabase, modeAvailable } from '../helpers/app-databases.js';
 import { startTcpProxy, type TcpProxy } from '../helpers/tcp-proxy.js';
 import { waitFor } from '../serve/harness.js';

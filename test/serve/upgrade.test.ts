@@ -54,6 +54,14 @@ describe('serve: upgrades', () => {
     await s.write('held.yaml', manifest('held', 'startMode: with-main\nupgrade: true\n'));
     await waitFor(async () => (await s.view('held')).status === 'running', 'held to migrate and run', 5_000);
     expect((await s.request('/apps/held/api/info')).status).toBe(200);
+    // A lazy app whose visit found old data: migrated by its reconcile, the next visit starts it.
+    await s.write('lazy.yaml', manifest('lazy', 'upgrade: true\n'));
+    await waitFor(
+      async () => (await s.request('/apps/lazy/api/info')).status === 200,
+      'lazy to migrate and start on a visit',
+      5_000,
+    );
+    expect((await s.view('lazy')).status).toBe('running');
     await s.close();
 
     // Run 3: older code (version 1) must not touch version-3 data.

@@ -8,8 +8,9 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import mysql from 'mysql2/promise';
 import pg from 'pg';
+import { parseDatabaseUrl } from '../../src/dialects/registry.js';
+import { withDatabase } from '../../src/dialects/url.js';
 import type { Dialect } from '../../src/providers/provider.js';
-import { parseDatabaseUrl, withDatabase } from '../../src/providers/url.js';
 import { STORE_SCHEMA } from '../../src/state/dialect.js';
 import { MYSQL_URL, mysqlServer, PG_URL, postgres, uniqueName } from '../helpers/servers.js';
 

@@ -5,9 +5,8 @@
  */
 import fs from 'node:fs';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { openSqlClient, parseDatabaseUrl } from '../../src/dialects/registry.js';
 import { AppvisorError } from '../../src/errors.js';
-import { openSqlClient } from '../../src/providers/sql/open.js';
-import { parseDatabaseUrl } from '../../src/providers/url.js';
 import { STORE_SCHEMA, TABLES } from '../../src/state/dialect.js';
 import { foreignTables } from '../../src/state/foreign-tables.js';
 import { mainDatabaseRefusals } from '../../src/state/main-check.js';
