@@ -47,11 +47,7 @@ export async function runServe(ctx: CliContext, opts: CommonOptions): Promise<nu
   const supervisor = await startSupervisor({ settings, log, env: ctx.env });
   const admin = adminUrl(supervisor.url, settings);
   const token = supervisor.adminTokenFile ?? ADMIN_TOKEN_ENV;
-  log.info(
-    { url: supervisor.url, admin, appsDir: settings.appsDir, adminTokenFrom: token },
-    `serving; admin UI at ${admin} (token: ${token})`,
-  );
-  await new Promise<void>((resolve) => {
+  const stopped = new Promise<void>((resolve) => {
     let stopping = false;
     const stop = (signal: NodeJS.Signals): void => {
       if (stopping) {
@@ -73,6 +69,11 @@ export async function runServe(ctx: CliContext, opts: CommonOptions): Promise<nu
     process.once('SIGINT', stop);
     process.once('SIGTERM', stop);
   });
+  log.info(
+    { url: supervisor.url, admin, appsDir: settings.appsDir, adminTokenFrom: token },
+    `serving; admin UI at ${admin} (token: ${token})`,
+  );
+  await stopped;
   return 0;
 }
 
