@@ -3,7 +3,7 @@
  * the bookkeeping around it (the last error per app for the admin API, the record names, and the
  * requeue of a scheduled drop).
  */
-import { type ErrorSummary, summaryOf } from '../errors.js';
+import { codeOf, type ErrorSummary, messageOf, summaryOf } from '../errors.js';
 import type { ProviderSet } from '../providers/set.js';
 import type { createDataClaimer, createMigrator } from '../reconcile/migrate.js';
 import type { PlanOptions } from '../reconcile/model.js';
@@ -76,6 +76,12 @@ export function createAppReconciler(deps: AppReconcilerDeps): Reconciler {
       }
       return undefined;
     } catch (err) {
+      // The record moved on under the run (an operator's intent written meanwhile): not the
+      // app's failure. Nothing of the stale run was written; run again at once on the new record.
+      if (codeOf(err) === 'STATE_CONFLICT') {
+        ctx.log.info({ err: messageOf(err) }, 'the record changed during the run; reconciling again');
+        return { requeueAfterMs: 0, inProgress: true };
+      }
       errors.set(name, summaryOf(err, 'APP_ERROR', { app: name }));
       throw err;
     }
