@@ -349,7 +349,7 @@ export async function executeApp(input: ExecuteInput, deps: ExecutorDeps): Promi
         // A start is a step with an outcome: awaited for a bounded time (a slow or hanging
         // create() must not hold up every other app's reconcile), failing the step when it
         // fails, and left to run, with a reconcile at its deadline, when it takes longer.
-        const pending = await startWithin(rt, name, deps.startWaitMs ?? DEFAULT_START_WAIT_MS);
+        const pending = await startWithin(rt, name, deps.startWaitMs ?? DEFAULT_START_WAIT_MS, input.signal);
         if (pending === undefined) return 'updated';
         startPendingUntil = Math.min(startPendingUntil ?? pending, pending);
         return 'in-progress';
@@ -453,17 +453,31 @@ export async function executeApp(input: ExecuteInput, deps: ExecutorDeps): Promi
  * the epoch) when it is still under way; throws what the start threw. A start that is left to
  * run reports its own outcome later (its status; the reconcile at the deadline sees it).
  */
-async function startWithin(rt: RuntimeControl, name: string, waitMs: number): Promise<number | undefined> {
+async function startWithin(
+  rt: RuntimeControl,
+  name: string,
+  waitMs: number,
+  signal: AbortSignal | undefined,
+): Promise<number | undefined> {
   const start = rt.start(name);
   let timer: NodeJS.Timeout | undefined;
+  let onAbort: (() => void) | undefined;
+  // The wait ends early when the run is called off (a lost lock, shutdown); the start goes on.
   const waited = new Promise<'waiting'>((resolve) => {
     timer = setTimeout(() => resolve('waiting'), waitMs);
+    onAbort = () => resolve('waiting');
+    signal?.addEventListener('abort', onAbort, { once: true });
   });
   try {
     const first = await Promise.race([start.then(() => 'done' as const), waited]);
     if (first === 'done') return undefined;
   } finally {
     clearTimeout(timer);
+    if (onAbort) signal?.removeEventListener('abort', onAbort);
+  }
+  if (signal?.aborted) {
+    start.catch(() => undefined);
+    signal.throwIfAborted();
   }
   // Its failure is the status it reports, and the next reconcile's to act on: a little after
   // the deadline, so that the start's own timeout has surely fired by then.

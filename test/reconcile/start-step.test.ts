@@ -65,7 +65,12 @@ function fakeRuntime(start: () => Promise<void>, deadline = Date.now() + 30_000)
 const settlesAfter = (ms: number, fail?: AppvisorError) => () =>
   new Promise<void>((resolve, reject) => setTimeout(() => (fail ? reject(fail) : resolve()), ms));
 
-async function run(runtime: RuntimeControl, action: Step['action'] = 'start', startWaitMs = 200) {
+async function run(
+  runtime: RuntimeControl,
+  action: Step['action'] = 'start',
+  startWaitMs = 200,
+  signal?: AbortSignal,
+) {
   const m = loaded(manifest('crm', { startMode: 'with-main' }));
   return executeApp(
     {
@@ -75,6 +80,7 @@ async function run(runtime: RuntimeControl, action: Step['action'] = 'start', st
       actual: { hasSecret: true },
       target: TARGET,
       reconcileId: 'r1',
+      ...(signal ? { signal } : {}),
     },
     { store, fence: await store.beginTerm(), providers, log, runtime, startWaitMs },
   );
@@ -120,6 +126,18 @@ describe('executor: the start step', () => {
     const err = await run(runtime).catch((e: unknown) => e);
     expect(err).toBe(error);
     expect(isTerminal(err)).toBe(true);
+  });
+
+  it('stops waiting when the run is called off (a lost lock): rejects at once, writes nothing', async () => {
+    const { runtime } = fakeRuntime(settlesAfter(1_000));
+    const controller = new AbortController();
+    setTimeout(() => controller.abort(new AppvisorError('LOCK_LOST', { detail: 'test' })), 30);
+    const t0 = Date.now();
+    await expect(run(runtime, 'start', 5_000, controller.signal)).rejects.toMatchObject({
+      code: 'LOCK_LOST',
+    });
+    expect(Date.now() - t0).toBeLessThan(900);
+    expect(await store.listHistory('crm')).toEqual([]);
   });
 
   it('restarts as a stop, then a start with an outcome', async () => {
