@@ -314,7 +314,11 @@ function upgradeStep(
     return {
       app: name,
       action: 'upgrade',
-      detail: `migrate to version ${code} (install on a new database; upgrade: false holds back only existing data)`,
+      detail: creating
+        ? `migrate to version ${code} (install on a new database; upgrade: false holds back only existing data)`
+        : // A record written before data versions were recorded: an empty database is installed,
+          // existing data only has its version recorded (upgrade: false holds it back).
+          `migrate to version ${code} (install if empty; upgrade: false holds back existing data)`,
     };
   }
   const from = app.dataVersion === undefined || creating ? '' : ` (data at version ${app.dataVersion})`;
@@ -467,6 +471,7 @@ function runtimeSteps(
   change: SpecChange,
   app: ActualApp,
   live: boolean,
+  codeVersion: number | undefined,
 ): Step[] {
   const m = loaded.manifest;
   const steps: Step[] = [];
@@ -504,6 +509,14 @@ function runtimeSteps(
       } else if (status === 'error') {
         // A visit's start failed: the reconcile retries it (with the queue's backoff), not the visits.
         steps.push({ app: name, action: 'start', detail: 'its last start failed; retry' });
+      } else if (
+        status === 'needs-upgrade' &&
+        codeVersion !== undefined &&
+        app.dataVersion !== undefined &&
+        app.dataVersion >= codeVersion
+      ) {
+        // Its boot found old data, which has been migrated since (by `apply` or another process).
+        steps.push({ app: name, action: 'start', detail: `its data is at version ${codeVersion} now` });
       }
     }
     if (change.routes) routes(routesReason(change));
@@ -548,7 +561,7 @@ function planChange(
       detail: deletionReason(record.spec, loaded.manifest),
     });
   }
-  steps.push(...runtimeSteps(name, loaded, record, change, app, ctx.actual.live));
+  steps.push(...runtimeSteps(name, loaded, record, change, app, ctx.actual.live, ctx.opts.codeVersion));
   return sortSteps(steps);
 }
 

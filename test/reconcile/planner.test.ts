@@ -685,6 +685,23 @@ describe('rule 2 in live mode (serve): the runtime decides', () => {
       want: [['update-routes']],
     },
     {
+      label: 'needs-upgrade, the data migrated since (apply, another process): start',
+      ...changed({}, {}, { runtime: { status: 'needs-upgrade' }, dataVersion: 3 }, true),
+      opts: { ...OPTS, codeVersion: 3 },
+      want: [['start', 'its data is at version 3 now']],
+    },
+    {
+      label: 'needs-upgrade, the data still behind (upgrade: false): nothing',
+      ...changed(
+        { upgrade: false },
+        { upgrade: false },
+        { runtime: { status: 'needs-upgrade' }, dataVersion: 2 },
+        true,
+      ),
+      opts: { ...OPTS, codeVersion: 3 },
+      want: [],
+    },
+    {
       label: 'with-main, stopped: start',
       ...changed(
         { startMode: 'with-main' },
