@@ -95,11 +95,7 @@ class HeldLock implements ReconcileLock {
     this.#state = 'lost';
     clearInterval(this.#timer);
     this.#session.destroy();
-    const err = new AppvisorError(
-      'STATE_STORE_FAILED',
-      { target: this.target, detail: `lost the reconcile lock: ${messageOf(cause)}` },
-      { cause },
-    );
+    const err = new AppvisorError('LOCK_LOST', { target: this.target, detail: messageOf(cause) }, { cause });
     this.#log?.error({ err, target: this.target }, 'lost the reconcile lock');
     this.#resolveLost(err);
   }

@@ -76,10 +76,12 @@ export function createAppReconciler(deps: AppReconcilerDeps): Reconciler {
       }
       return undefined;
     } catch (err) {
-      // The record moved on under the run (an operator's intent written meanwhile): not the
-      // app's failure. Nothing of the stale run was written; run again at once on the new record.
-      if (codeOf(err) === 'STATE_CONFLICT') {
-        ctx.log.info({ err: messageOf(err) }, 'the record changed during the run; reconciling again');
+      // The record moved on under the run (an operator's intent written meanwhile), or the run's
+      // lock was lost: not the app's failure. Nothing of the stale run was written; it runs again
+      // at once, on the new record and under a lock taken again.
+      const code = codeOf(err);
+      if (code === 'STATE_CONFLICT' || code === 'LOCK_LOST') {
+        ctx.log.info({ err: messageOf(err) }, 'the run was overtaken; reconciling again');
         return { requeueAfterMs: 0, inProgress: true };
       }
       errors.set(name, summaryOf(err, 'APP_ERROR', { app: name }));

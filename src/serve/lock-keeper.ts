@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import type { DatabaseUrl } from '../dialects/url.js';
-import { AppvisorError, messageOf } from '../errors.js';
+import { messageOf } from '../errors.js';
 import { acquireReconcileLock, type ReconcileLock } from '../reconcile/lock.js';
 import type { Fence, StateStore } from '../state/types.js';
 
@@ -68,13 +68,8 @@ export class LockKeeper {
     const held: Held = { lock, term: { fence, signal: lost.signal }, lost };
     this.#held = held;
     lock.lost.then((reason) => {
-      lost.abort(
-        new AppvisorError(
-          'LOCK_LOST',
-          { target: lock.target, detail: `term ${fence.term}: ${messageOf(reason)}` },
-          { cause: reason },
-        ),
-      );
+      // The lock's own LOCK_LOST: the run under this term is aborted with it.
+      lost.abort(reason);
       if (this.#held === held) this.#held = undefined;
       this.#log.warn(
         { err: messageOf(reason), term: fence.term },

@@ -163,8 +163,8 @@ describe('reconcile lock on SQLite specifics', () => {
     const lock = await acquireReconcileLock(db.url, { checkIntervalMs: 20 });
     fs.rmSync(`${parseDatabaseUrl(db.url).filename}.lock`);
     const err = await lock.lost;
-    expect(err).toMatchObject({ code: 'STATE_STORE_FAILED' });
-    expect(err.message).toMatch(/lost the reconcile lock/);
+    expect(err).toMatchObject({ code: 'LOCK_LOST' });
+    expect(err.message).toMatch(/reconcile lock on .* was lost/);
     expect(lock.held).toBe(false);
     await lock.release();
   });
@@ -189,8 +189,8 @@ for (const { dialect, available, create } of dialects.filter((d) => d.dialect !=
         const lock = await acquireReconcileLock(proxy.url(db.url), { log, checkIntervalMs: 100 });
         proxy.cut();
         const err = await lock.lost;
-        expect(err).toMatchObject({ code: 'STATE_STORE_FAILED', retryable: true });
-        expect(err.message).toContain('lost the reconcile lock');
+        expect(err).toMatchObject({ code: 'LOCK_LOST', retryable: true });
+        expect(err.message).toMatch(/reconcile lock on .* was lost/);
         expect(lock.held).toBe(false);
         expect(log.error).toHaveBeenCalled();
         await lock.release();
