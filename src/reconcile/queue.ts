@@ -20,9 +20,10 @@ export interface ReconcileResult {
   /** Run the key again after this many milliseconds (0: right after the runs already queued). */
   readonly requeueAfterMs?: number;
   /**
-   * The run started work that goes on (an app's start) and asks, with `requeueAfterMs`, to look
-   * again when it must be done. Neither a failure nor a success: the key's backoff is kept, so a
-   * start that then fails backs off from where the failures before it left.
+   * Neither a failure nor a success, so the key's backoff is kept: the run started work that
+   * goes on (an app's start) and asks, with `requeueAfterMs`, to look again when it must be done
+   * (a start that then fails backs off from where the failures before it left), or it was
+   * overtaken (its record changed, its lock was lost) and runs again.
    */
   readonly inProgress?: boolean;
 }
@@ -180,6 +181,21 @@ export class ReconcileQueue extends EventEmitter<ReconcileQueueEvents> {
     if (this.#closed) return;
     this.#clearTimer(key);
     this.#enqueue(key);
+  }
+
+  /**
+   * Work a run left going (an app's start) failed after the run: counts as the key's failure,
+   * and the key runs again after its backoff (an immediate `add` would retry a failing start
+   * without one). Ignored while the key runs: that run's own outcome decides.
+   */
+  retryAfterFailure(key: string): void {
+    if (this.#closed || this.#active?.key === key) return;
+    const delayMs = this.#backoff.fail(key);
+    this.#log.info(
+      { app: key, nextRunInMs: delayMs, failures: this.#backoff.failures(key) },
+      'start failed; retrying after the backoff',
+    );
+    this.#schedule(key, delayMs);
   }
 
   /** `add()` for each key. */

@@ -1,7 +1,7 @@
 import type { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
 import type { AdminEventMap } from '../admin/types.js';
-import { AppvisorError } from '../errors.js';
+import { AppvisorError, isTerminal } from '../errors.js';
 import type { GatewayApps, ReadyApp } from '../gateway/types.js';
 import type { LoadedManifest } from '../manifests/types.js';
 import type { ProviderSet } from '../providers/set.js';
@@ -33,8 +33,9 @@ export interface RuntimeOptions {
    */
   readonly adoptMainDatabase?: boolean;
   /**
-   * Called when a start that a visit asked for (a lazy start) failed: the app's reconcile decides
-   * about retrying it (through the queue's backoff). Visits meanwhile get the failure at once.
+   * Called when a start failed in a way a retry may mend (a visit's lazy start, or a start step
+   * the reconcile no longer waits for): the app's reconcile retries it after the queue's backoff.
+   * Visits meanwhile get the failure at once.
    */
   readonly onStartFailed?: (name: string) => void;
   /** How long after a failed start of the main app (which has no reconcile) a visit may try again. @default 1000 */
@@ -172,10 +173,8 @@ export class Runtime implements GatewayApps {
     if (state && state.status !== 'stopped' && state.status !== 'stopping')
       return this.#adapter.acquire(name);
     const start = this.#adapter.start(this.#spec(name, app));
-    start.catch(() => {
-      // Not retried here: the reconcile decides, and its failures back off.
-      if (this.#apps.get(name) === app) this.#opts.onStartFailed?.(name);
-    });
+    // Not retried here: the reconcile decides, and its failures back off.
+    this.#onFailure(name, app, start);
     return start.then(() => this.#adapter.acquire(name));
   }
 
@@ -236,7 +235,21 @@ export class Runtime implements GatewayApps {
   async start(name: string): Promise<void> {
     const app = this.#apps.get(name);
     if (!app) throw new AppvisorError('APP_NOT_FOUND', { app: name });
-    await this.#adapter.start(this.#spec(name, app));
+    const started = this.#adapter.start(this.#spec(name, app));
+    this.#onFailure(name, app, started);
+    await started;
+  }
+
+  /**
+   * A failed start, however it was asked for, goes back to the app's reconcile, which retries
+   * it after the queue's backoff (a start the reconcile still waits for is that run's failure).
+   */
+  #onFailure(name: string, app: RoutedApp, start: Promise<unknown>): void {
+    start.catch((err: unknown) => {
+      // Old data, newer data, another application's data: retrying cannot help.
+      if (isTerminal(err)) return;
+      if (this.#apps.get(name) === app) this.#opts.onStartFailed?.(name);
+    });
   }
 
   /**
@@ -247,10 +260,12 @@ export class Runtime implements GatewayApps {
   async upgrading<T>(name: string, work: () => Promise<T>): Promise<T> {
     if (this.#upgrading.has(name))
       throw new AppvisorError('APP_ERROR', { app: name, detail: 'already upgrading' });
-    await this.#adapter.stop(name);
-    const run = work();
-    const held = run.catch(() => undefined);
-    this.#upgrading.set(name, held);
+    // Held from the first moment: a visit during the stop must not boot the old code again.
+    const run = this.#adapter.stop(name).then(work);
+    this.#upgrading.set(
+      name,
+      run.catch(() => undefined),
+    );
     this.#emit(name, 'upgrading', null);
     try {
       return await run;

@@ -148,9 +148,9 @@ export async function startSupervisor(options: SupervisorOptions): Promise<Super
         ...(options.poolMax ? { poolMax: options.poolMax } : {}),
         ...(options.backoff?.baseMs !== undefined ? { mainRetryMs: options.backoff.baseMs } : {}),
         adoptMainDatabase: settings.mainDatabase?.adopt ?? false,
-        // A visit's failed start goes to the app's reconcile, which retries it with the queue's
-        // backoff (before the queue runs, the first reconcile covers every app anyway).
-        onStartFailed: (name) => queue.current?.add(name),
+        // A failed start goes to the app's reconcile, which retries it after the queue's backoff
+        // (before the queue runs, the first reconcile covers every app anyway).
+        onStartFailed: (name) => queue.current?.retryAfterFailure(name),
       }),
     // An app hanging in create() or close() must not hold the process past its grace: the
     // manager stops waiting at the deadline and closes the rest.

@@ -71,4 +71,43 @@ describe('ReconcileQueue: in-progress results', () => {
     // …and 40 ms again after a success.
     expect(ends[4]?.nextRunInMs).toBe(40);
   });
+
+  it('retries a start that failed after its run only after the backoff, which grows', async () => {
+    const { queue, ends } = queueOf([() => ({ requeueAfterMs: 60_000, inProgress: true }), () => undefined]);
+    queue.add('crm');
+    await until(() => ends.length === 1);
+    // The start the run left going fails: the key's long requeue gives way to its backoff.
+    const t0 = Date.now();
+    queue.retryAfterFailure('crm');
+    await until(() => ends.length === 2);
+    const first = Date.now() - t0;
+    expect(first).toBeGreaterThanOrEqual(35);
+    expect(first).toBeLessThan(5_000);
+    // A second failure waits twice as long (40 ms, then 80 ms).
+    const t1 = Date.now();
+    queue.retryAfterFailure('crm');
+    queue.retryAfterFailure('crm');
+    await until(() => ends.length === 3);
+    expect(Date.now() - t1).toBeGreaterThanOrEqual(75);
+  });
+
+  it('ignores a failed start while the key runs: that run decides', async () => {
+    let release!: () => void;
+    const ends: ReconcileEndEvent[] = [];
+    const queue = new ReconcileQueue({
+      log: pino({ level: 'silent' }),
+      resyncMs: 0,
+      backoff: { baseMs: 40, maxMs: 10_000 },
+      reconcile: () => new Promise<undefined>((resolve) => (release = () => resolve(undefined))),
+    });
+    open.push(queue);
+    queue.on(QUEUE_EVENTS.end, (e) => ends.push(e));
+    queue.add('crm');
+    await until(() => release !== undefined);
+    queue.retryAfterFailure('crm');
+    release();
+    await until(() => ends.length === 1);
+    await new Promise((r) => setTimeout(r, 150));
+    expect(ends).toHaveLength(1);
+  });
 });
