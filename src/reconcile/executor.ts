@@ -12,15 +12,16 @@ import { translateDbError } from '../providers/errors.js';
 import type { OperationResult } from '../providers/provider.js';
 import { generateSecret } from '../providers/secrets.js';
 import type { ProviderSet } from '../providers/set.js';
-import type {
-  AppRecord,
-  AppStatus,
-  Fence,
-  HistoryEntry,
-  InventoryItem,
-  OperatorIntent,
-  ReconcileOutcome,
-  StateStore,
+import {
+  type AppRecord,
+  type AppStatus,
+  type Fence,
+  type HistoryEntry,
+  type InventoryItem,
+  MAIN_APP,
+  type OperatorIntent,
+  type ReconcileOutcome,
+  type StateStore,
 } from '../state/types.js';
 import type { ActualApp, DatabaseTarget, Step } from './model.js';
 import { ownerMarker } from './owner.js';
@@ -126,8 +127,6 @@ export interface ExecuteResult {
    */
   readonly startPendingUntil?: number;
 }
-
-const MAIN_APP = 'main';
 
 /** Rejects when `signal` aborts or `ms` passes, whichever first; the work is not cancelled. */
 async function bounded<T>(

@@ -11,6 +11,7 @@ import type { AppDatabase, SqlClient } from '../providers/provider.js';
 import type { ProviderSet } from '../providers/set.js';
 import { TABLES } from '../state/dialect.js';
 import { refuseForeignTables } from '../state/foreign-tables.js';
+import { MAIN_APP } from '../state/types.js';
 import type {
   AdapterEventMap,
   AppProcessAdapter,
@@ -29,7 +30,6 @@ import { readDataVersion } from './migrations.js';
  * e.g. the state store's own `appvisor` for a user called appvisor.
  */
 const MAIN_APP_SCHEMA = 'public';
-const MAIN_APP = 'main';
 
 export interface LocalAdapterOptions {
   /** Opens the instances' databases (the main server's and `new-connection` ones). */

@@ -5,13 +5,12 @@ import { AppvisorError, isTerminal } from '../errors.js';
 import type { GatewayApps, ReadyApp } from '../gateway/types.js';
 import type { LoadedManifest } from '../manifests/types.js';
 import type { ProviderSet } from '../providers/set.js';
+import { type BackoffInput, KeyedBackoff } from '../reconcile/backoff.js';
 import type { DatabaseTarget, RuntimeState } from '../reconcile/model.js';
-import type { AppStatus, OperatorIntent, StateStore } from '../state/types.js';
+import { type AppStatus, MAIN_APP, type OperatorIntent, type StateStore } from '../state/types.js';
 import type { AppProcessAdapter, InstanceError, InstanceSpec, ProcessAdapterKind } from './adapter.js';
 import type { Application } from './contract.js';
 import { LocalAdapter } from './local-adapter.js';
-
-export const MAIN_APP = 'main';
 
 export interface RuntimeOptions {
   readonly application: Application;
@@ -38,8 +37,11 @@ export interface RuntimeOptions {
    * Visits meanwhile get the failure at once.
    */
   readonly onStartFailed?: (name: string) => void;
-  /** How long after a failed start of the main app (which has no reconcile) a visit may try again. @default 1000 */
-  readonly mainRetryMs?: number;
+  /**
+   * The main app has no reconcile: after a failed start, a visit tries again once this backoff
+   * has passed (growing with each failure, as the queue's). @default the queue's defaults
+   */
+  readonly mainBackoff?: BackoffInput;
 }
 
 /** The adapters by settings name: `processAdapter` picks one. */
@@ -95,11 +97,15 @@ export class Runtime implements GatewayApps {
   /** The last status sent per app, so each event can say what it changed from. */
   readonly #lastStatus = new Map<string, AppStatus>();
   readonly #mainSpec: InstanceSpec;
+  readonly #mainBackoff: KeyedBackoff;
+  /** When a visit may start the main app again after its last failed start (ms since the epoch). */
+  #mainRetryAt = 0;
   /** Apps whose migrations run now (the upgrade step): visits wait for them. */
   readonly #upgrading = new Map<string, Promise<unknown>>();
 
   constructor(options: RuntimeOptions) {
     this.#opts = options;
+    this.#mainBackoff = new KeyedBackoff(options.mainBackoff);
     this.#adapter = createProcessAdapter(options.processAdapter ?? 'local', options);
     this.#adapter.events.on('status', (e) => this.#emit(e.app, e.status, e.error));
     this.#adapter.events.on('start', (e) => options.events.emit('start', e));
@@ -120,15 +126,6 @@ export class Runtime implements GatewayApps {
       data: { version: options.application.version, boot: 'migrate', upgrade: true },
       hash: 'main',
     };
-  }
-
-  /** The adapter that runs the instances. */
-  get adapter(): AppProcessAdapter {
-    return this.#adapter;
-  }
-
-  get startTimeoutMs(): number {
-    return this.#opts.startTimeoutMs ?? 30_000;
   }
 
   // ---- routing (GatewayApps) ----
@@ -182,11 +179,23 @@ export class Runtime implements GatewayApps {
     const ready = this.#adapter.route(MAIN_APP);
     if (ready) return Promise.resolve(ready);
     const state = this.#adapter.status(MAIN_APP);
-    const failedAt = state?.failedAt?.getTime();
-    if (failedAt !== undefined && Date.now() - failedAt < (this.#opts.mainRetryMs ?? 1_000)) {
+    // A start under way is joined; a failed one answers its error until its backoff has passed.
+    const failed = state?.failedAt != null;
+    if (
+      state?.status === 'starting' ||
+      state?.status === 'upgrading' ||
+      (failed && Date.now() < this.#mainRetryAt)
+    ) {
       return this.#adapter.acquire(MAIN_APP);
     }
-    return this.#adapter.start(this.#mainSpec).then(() => this.#adapter.acquire(MAIN_APP));
+    const start = this.#adapter.start(this.#mainSpec);
+    start.then(
+      () => this.#mainBackoff.reset(MAIN_APP),
+      () => {
+        this.#mainRetryAt = Date.now() + this.#mainBackoff.fail(MAIN_APP);
+      },
+    );
+    return start.then(() => this.#adapter.acquire(MAIN_APP));
   }
 
   // ---- control (used by the reconciler) ----
@@ -326,11 +335,6 @@ export class Runtime implements GatewayApps {
 
   names(): string[] {
     return [...this.#apps.keys()];
-  }
-
-  /** Starts the main app. */
-  startMain(): Promise<ReadyApp> {
-    return this.acquireMain();
   }
 
   /** Resolves when every start under way has finished, one way or the other. */

@@ -24,7 +24,7 @@ import { createDataClaimer, createMigrator } from '../reconcile/migrate.js';
 import type { PlanOptions } from '../reconcile/model.js';
 import { QUEUE_EVENTS, ReconcileQueue } from '../reconcile/queue.js';
 import { loadApplication } from '../runtime/contract.js';
-import { MAIN_APP, Runtime } from '../runtime/runtime.js';
+import { Runtime } from '../runtime/runtime.js';
 import { openStateStore } from '../state/store.js';
 import { createAppReconciler, type ReconcileErrors } from './app-reconciler.js';
 import { DesiredState } from './desired-state.js';
@@ -47,7 +47,7 @@ export interface SupervisorOptions {
   readonly lockWaitMs?: number;
   /** Connections per app pool. @default 5 */
   readonly poolMax?: number;
-  /** Backoff of failed reconciles, failed app starts included (tests shorten it). */
+  /** Backoff of failed reconciles, failed app starts included, and of the main app's starts (tests shorten it). */
   readonly backoff?: { baseMs?: number; maxMs?: number };
 }
 
@@ -91,7 +91,7 @@ export async function startSupervisor(options: SupervisorOptions): Promise<Super
       const opened = await openStateStore(mainUrl, { log, adopt: settings.mainDatabase?.adopt ?? false });
       try {
         // The main app's secret exists before anything can sign with it; never regenerated.
-        await opened.ensureSecret(MAIN_APP, generateSecret());
+        await opened.ensureMainSecret(generateSecret());
       } catch (err) {
         await opened.close().catch(() => undefined);
         throw err;
@@ -146,7 +146,7 @@ export async function startSupervisor(options: SupervisorOptions): Promise<Super
         events,
         startTimeoutMs,
         ...(options.poolMax ? { poolMax: options.poolMax } : {}),
-        ...(options.backoff?.baseMs !== undefined ? { mainRetryMs: options.backoff.baseMs } : {}),
+        ...(options.backoff ? { mainBackoff: options.backoff } : {}),
         adoptMainDatabase: settings.mainDatabase?.adopt ?? false,
         // A failed start goes to the app's reconcile, which retries it after the queue's backoff
         // (before the queue runs, the first reconcile covers every app anyway).
@@ -245,7 +245,7 @@ export async function startSupervisor(options: SupervisorOptions): Promise<Super
 
   const ready = (async () => {
     await runtime.value
-      .startMain()
+      .acquireMain()
       .catch((err) => log.error({ err: messageOf(err) }, 'the main app failed to start'));
     queue.value.addAll(manifests.value.names());
     await queue.value.onIdle();

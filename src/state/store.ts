@@ -24,7 +24,14 @@ import {
   writeIntent,
   writeRecord,
 } from './queries.js';
-import type { AppRecord, Fence, HistoryEntry, OperatorIntent, StateStore } from './types.js';
+import {
+  type AppRecord,
+  type Fence,
+  type HistoryEntry,
+  MAIN_APP,
+  type OperatorIntent,
+  type StateStore,
+} from './types.js';
 
 /** How often an operator's intent is tried again when a reconcile wrote the record in between. */
 const INTENT_ATTEMPTS = 5;
@@ -120,8 +127,13 @@ class SqlStateStore implements StateStore {
   getSecret(name: string): Promise<string | undefined> {
     return this.#run(`read secret ${name}`, (c) => selectSecret(c, name));
   }
-  ensureSecret(name: string, secret: string, fence?: Fence): Promise<string> {
+  ensureSecret(name: string, secret: string, fence: Fence): Promise<string> {
     return this.#run(`store secret ${name}`, (c) => ensureSecretRow(c, this.target, name, secret, fence));
+  }
+  ensureMainSecret(secret: string): Promise<string> {
+    return this.#run('store secret main', (c) =>
+      ensureSecretRow(c, this.target, MAIN_APP, secret, undefined),
+    );
   }
   appendHistory(entry: HistoryEntry, fence: Fence): Promise<void> {
     return this.#run(`append history of ${entry.app}`, (c) =>

@@ -3,6 +3,9 @@ import type { AppManifest } from '../manifests/types.js';
 import type { Dialect } from '../providers/provider.js';
 
 /** Runtime and record statuses (SPEC §6). */
+/** The name the main app goes by: its secret's key in the store, its instance's name. */
+export const MAIN_APP = 'main';
+
 export const APP_STATUSES = [
   'stopped',
   'provisioning',
@@ -147,15 +150,19 @@ export interface StateStore {
     accept?: (record: AppRecord) => void,
   ): Promise<AppRecord | undefined>;
 
-  /** Returns the secret for `name` ('main' for the main app), or undefined. */
+  /** Returns the secret for `name` ({@link MAIN_APP} for the main app), or undefined. */
   getSecret(name: string): Promise<string | undefined>;
   /**
    * Stores `secret` for `name` only if none exists; returns the secret that is stored (the
-   * existing one wins, so a secret is never regenerated). Under `fence` when a reconcile writes
-   * it; without one only for the main app's secret at start-up (an insert that never replaces).
+   * existing one wins, so a secret is never regenerated). Fenced: a reconcile's write.
    * @throws AppvisorError LOCK_LOST
    */
-  ensureSecret(name: string, secret: string, fence?: Fence): Promise<string>;
+  ensureSecret(name: string, secret: string, fence: Fence): Promise<string>;
+  /**
+   * `ensureSecret` for the main app's secret at start-up, the one write outside a reconcile's
+   * term: an insert that never replaces, so a deposed process can do no harm with it.
+   */
+  ensureMainSecret(secret: string): Promise<string>;
 
   /** @throws AppvisorError LOCK_LOST (nothing appended) */
   appendHistory(entry: HistoryEntry, fence: Fence): Promise<void>;

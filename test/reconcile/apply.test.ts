@@ -217,7 +217,7 @@ describe.each(DIALECTS)('plan and apply on $name', (dialect) => {
     // A first apply that got as far as the state store's creation, then "crashed" after CREATE
     // DATABASE: the object carries our marker but no record mentions it.
     const store = await openStateStore(mainUrl);
-    await store.ensureSecret('main', 'x'.repeat(64));
+    await store.ensureMainSecret('x'.repeat(64));
     const provider = createProvider(mainUrl, { dataDir: settings.dataDir });
     await provider.createDatabase(name, ownerMarker(store.storeId, name));
     await provider.close();

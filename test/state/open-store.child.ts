@@ -9,6 +9,6 @@ import { openStateStore } from '../../src/state/store.js';
 const url = process.argv[2];
 if (!url) throw new Error('usage: open-store.child.ts DATABASE_URL');
 const store = await openStateStore(url);
-const secret = await store.ensureSecret('main', generateSecret());
+const secret = await store.ensureMainSecret(generateSecret());
 process.stdout.write(`${JSON.stringify({ storeId: store.storeId, secret })}\n`);
 await store.close();

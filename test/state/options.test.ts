@@ -28,8 +28,8 @@ describe('state store settings', () => {
 
   it('keeps an in-memory store working for the life of the handle', async () => {
     const store = await openStateStore('sqlite::memory:');
-    expect(await store.ensureSecret('main', 'a')).toBe('a');
-    expect(await store.ensureSecret('main', 'b')).toBe('a');
+    expect(await store.ensureMainSecret('a')).toBe('a');
+    expect(await store.ensureMainSecret('b')).toBe('a');
     await store.close();
   });
 });

@@ -206,7 +206,7 @@ describe.skipIf(!pgUnderTest.available)('state store schema on PostgreSQL', () =
     url.username = role;
     const store = await openStateStore(url.href);
     opened.push(store);
-    await store.ensureSecret('main', SECRET);
+    await store.ensureMainSecret(SECRET);
     expect(await relations(db)).toEqual(IN_STORE_SCHEMA);
   });
 

@@ -209,11 +209,11 @@ for (const { dialect, available, create } of dialects) {
     it('never replaces a stored secret, and racing ensureSecret calls all get the same one', async () => {
       const [a, b] = [await open(), await open()];
       const candidates = Array.from({ length: 10 }, () => generateSecret());
-      const results = await Promise.all(candidates.map((s, i) => (i % 2 ? a : b).ensureSecret('main', s)));
+      const results = await Promise.all(candidates.map((s, i) => (i % 2 ? a : b).ensureMainSecret(s)));
 
       expect(new Set(results).size).toBe(1);
       expect(candidates).toContain(results[0]);
-      expect(await a.ensureSecret('main', generateSecret())).toBe(results[0]);
+      expect(await a.ensureMainSecret(generateSecret())).toBe(results[0]);
       expect(await b.getSecret('main')).toBe(results[0]);
       expect(await a.getSecret('crm')).toBeUndefined();
     });

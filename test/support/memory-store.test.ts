@@ -182,8 +182,8 @@ for (const backend of BACKENDS) {
       const fence = await store.beginTerm();
       expect(await store.ensureSecret('crm', 'first', fence)).toBe('first');
       expect(await store.ensureSecret('crm', 'second', fence)).toBe('first');
-      expect(await store.ensureSecret('main', 'm1')).toBe('m1');
-      expect(await store.ensureSecret('main', 'm2')).toBe('m1');
+      expect(await store.ensureMainSecret('m1')).toBe('m1');
+      expect(await store.ensureMainSecret('m2')).toBe('m1');
       await other.beginTerm();
       expect(await store.ensureSecret('crm', 'third', fence)).toBe('first');
       expect(await other.getSecret('crm')).toBe('first');

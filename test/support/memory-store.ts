@@ -7,7 +7,14 @@
  * this store and a real SQLite one.
  */
 import { AppvisorError } from '../../src/errors.js';
-import type { AppRecord, Fence, HistoryEntry, OperatorIntent, StateStore } from '../../src/state/types.js';
+import {
+  type AppRecord,
+  type Fence,
+  type HistoryEntry,
+  MAIN_APP,
+  type OperatorIntent,
+  type StateStore,
+} from '../../src/state/types.js';
 
 /** The data behind one store; several handles (processes) may share it. */
 export interface MemoryState {
@@ -147,7 +154,15 @@ export class MemoryStateStore implements StateStore {
     return this.state.secrets.get(name);
   }
 
-  async ensureSecret(name: string, secret: string, fence?: Fence): Promise<string> {
+  ensureMainSecret(secret: string): Promise<string> {
+    return this.#ensureSecret(MAIN_APP, secret, undefined);
+  }
+
+  ensureSecret(name: string, secret: string, fence: Fence): Promise<string> {
+    return this.#ensureSecret(name, secret, fence);
+  }
+
+  async #ensureSecret(name: string, secret: string, fence: Fence | undefined): Promise<string> {
     this.#open(`store secret ${name}`);
     // As the real store: a stored secret is answered whatever the term; only an insert is fenced.
     const stored = this.state.secrets.get(name);
