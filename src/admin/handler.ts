@@ -1,9 +1,10 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { SupervisorHandler } from '../gateway/types.js';
+import { sendError } from '../http/errors.js';
 import { handleApi } from './api.js';
 import { createBearerCheck, sendUnauthorized } from './auth.js';
 import type { Metrics } from './metrics.js';
-import { sendCode, sendInternal, sendJson, sendMethodNotAllowed } from './respond.js';
+import { sendCode, sendJson, sendMethodNotAllowed } from './respond.js';
 import { type EventStreamOptions, EventStreams } from './sse.js';
 import { defaultUiDir, StaticFiles } from './static.js';
 import type { AdminBackend } from './types.js';
@@ -118,7 +119,8 @@ export function createSupervisorHandler(options: SupervisorHandlerOptions): Supe
   const handler = ((req, res, path) => {
     route(req, res, path).catch((err: unknown) => {
       log.error({ err, path: path.split(/[?#]/, 1)[0] }, 'supervisor route failed');
-      if (!res.headersSent) sendInternal(res, err);
+      // A registry error as itself, anything else as 500 INTERNAL without its details (logged).
+      if (!res.headersSent) sendError(res, err);
       else res.destroy();
     });
   }) as SupervisorRoutes;

@@ -29,11 +29,3 @@ export function sendMethodNotAllowed(res: ServerResponse, allow: readonly string
   const methods = allow.join(', ');
   sendCode(res, 'METHOD_NOT_ALLOWED', { allow: methods }, { allow: methods });
 }
-
-/**
- * Answers an unexpected failure: a registry error as itself, anything else as 500 INTERNAL
- * without its details (they go to the log).
- */
-export function sendInternal(res: ServerResponse, err: unknown): void {
-  sendError(res, err);
-}

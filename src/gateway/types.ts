@@ -30,12 +30,13 @@ export interface GatewayApps {
   /** Fast path for the main app, as `ready`. */
   readyMain?(): ReadyApp | undefined;
   /**
-   * Resolves when the app can take requests, starting it if needed. Rejects with an
-   * AppvisorError: APP_NOT_FOUND, APP_DISABLED, APP_NEEDS_UPGRADE, APP_ERROR, APP_STARTING.
-   * The gateway shares one pending call among concurrent requests for the same app and
-   * answers APP_STARTING itself once `timeoutMs` has passed (the start goes on); an
-   * implementation may also reject earlier with APP_STARTING. Should be single-flight too,
-   * since other callers (admin API, reconciler) may start apps.
+   * Resolves when the app can take requests, starting it if its route's policy allows (a lazy
+   * start on the first visit). Rejects with an AppvisorError: APP_NOT_FOUND, APP_DISABLED,
+   * APP_STOPPED, APP_NEEDS_UPGRADE, APP_WRONG_APPLICATION, APP_ERROR, APP_STARTING. The gateway
+   * shares one pending call among concurrent requests for the same app and answers APP_STARTING
+   * itself once `timeoutMs` has passed (the start goes on); an implementation may also reject
+   * earlier with APP_STARTING. Should be single-flight too, since the reconciler's start steps
+   * start apps as well.
    */
   acquire(name: string, opts: { readonly timeoutMs: number }): Promise<ReadyApp>;
   /** The main app (served at `/` and for unknown hosts). */

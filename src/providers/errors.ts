@@ -8,9 +8,6 @@ import { dialectNamed } from '../dialects/registry.js';
 import type { AppvisorError } from '../errors.js';
 import type { Dialect } from './provider.js';
 
-export type { DbErrorContext } from '../dialects/errors.js';
-export { abortable, abortReason } from './abort.js';
-
 /** Whether a driver error means the server cannot be reached (down, restarting, connection lost). */
 export function isUnreachable(err: unknown, dialect: Dialect): boolean {
   return dialectNamed(dialect).classifyError(err) === 'unreachable';

@@ -7,8 +7,6 @@ import type { ProviderOptions } from '../dialects/types.js';
 import type { DatabaseUrl } from '../dialects/url.js';
 import type { Provider } from './provider.js';
 
-export type { ProviderOptions } from '../dialects/types.js';
-
 /**
  * Creates the provider for `serverUrl`: the main database URL or a `new-connection` URL.
  * For PostgreSQL, `new-schema` schemas live in the database the URL names.
@@ -17,8 +15,3 @@ export function createProvider(serverUrl: string | DatabaseUrl, opts: ProviderOp
   const url = typeof serverUrl === 'string' ? parseDatabaseUrl(serverUrl) : serverUrl;
   return dialectFor(url).createProvider(url, opts);
 }
-
-export { MysqlProvider } from '../dialects/mysql/provider.js';
-export { PostgresProvider } from '../dialects/postgres/provider.js';
-export { SqliteProvider } from '../dialects/sqlite/provider.js';
-export type { ProviderLog } from './provider.js';

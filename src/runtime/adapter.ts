@@ -12,7 +12,7 @@ import type { ReadyApp } from '../gateway/types.js';
 import type { DatabaseTarget } from '../reconcile/model.js';
 import type { AppStatus } from '../state/types.js';
 
-/** The adapters this build has (settings `PROCESS_ADAPTERS`; anything else is a settings error). */
+/** The adapters this build has (settings `processAdapter`; anything else is a settings error). */
 export type ProcessAdapterKind = Settings['processAdapter'];
 
 /**

@@ -9,8 +9,6 @@ import type { AppInstance, Application } from './contract.js';
 import { createJwtHelpers } from './jwt.js';
 import { checkDataVersion, migrate } from './migrations.js';
 
-export type { InstanceError, InstanceSpec } from './adapter.js';
-
 export interface InstanceDeps {
   /** The application module the spec names, loaded. */
   application(): Promise<Application>;

@@ -1,6 +1,7 @@
 import { describe, expect, it, vi } from 'vitest';
 import { AppvisorError } from '../../src/errors.js';
-import { abortable, translateDbError } from '../../src/providers/errors.js';
+import { abortable } from '../../src/providers/abort.js';
+import { translateDbError } from '../../src/providers/errors.js';
 import type { Dialect } from '../../src/providers/provider.js';
 
 function driverError(message: string, fields: Record<string, unknown>): Error {

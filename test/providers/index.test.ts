@@ -1,12 +1,10 @@
 import os from 'node:os';
 import { describe, expect, it } from 'vitest';
+import { MysqlProvider } from '../../src/dialects/mysql/provider.js';
+import { PostgresProvider } from '../../src/dialects/postgres/provider.js';
 import { parseDatabaseUrl } from '../../src/dialects/registry.js';
-import {
-  createProvider,
-  MysqlProvider,
-  PostgresProvider,
-  SqliteProvider,
-} from '../../src/providers/index.js';
+import { SqliteProvider } from '../../src/dialects/sqlite/provider.js';
+import { createProvider } from '../../src/providers/index.js';
 
 describe('createProvider', () => {
   it.each([

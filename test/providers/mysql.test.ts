@@ -5,10 +5,11 @@
 import os from 'node:os';
 import mysql from 'mysql2/promise';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { MysqlProvider } from '../../src/dialects/mysql/provider.js';
 import { parseDatabaseUrl } from '../../src/dialects/registry.js';
 import { withDatabase } from '../../src/dialects/url.js';
 import { AppvisorError, isTerminal } from '../../src/errors.js';
-import { createProvider, MysqlProvider } from '../../src/providers/index.js';
+import { createProvider } from '../../src/providers/index.js';
 import { MYSQL_URL, mysqlServer, uniqueName } from '../helpers/servers.js';
 import { startTcpProxy, type TcpProxy } from '../helpers/tcp-proxy.js';
 import { startSilentServer } from './silent-server.js';

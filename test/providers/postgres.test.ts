@@ -5,10 +5,11 @@
 import os from 'node:os';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { PostgresProvider } from '../../src/dialects/postgres/provider.js';
 import { parseDatabaseUrl } from '../../src/dialects/registry.js';
 import { withDatabase } from '../../src/dialects/url.js';
 import { AppvisorError, isTerminal } from '../../src/errors.js';
-import { createProvider, PostgresProvider } from '../../src/providers/index.js';
+import { createProvider } from '../../src/providers/index.js';
 import { PG_URL, postgres, uniqueName } from '../helpers/servers.js';
 import { startTcpProxy, type TcpProxy } from '../helpers/tcp-proxy.js';
 import { startSilentServer } from './silent-server.js';
