@@ -1,7 +1,7 @@
 import { statSync } from 'node:fs';
 import path from 'node:path';
 import { isMap } from 'yaml';
-import { dialectForScheme } from '../dialects/registry.js';
+import { isDatabaseUrl, resolveDatabaseUrl } from '../dialects/registry.js';
 import { AppvisorError } from '../errors.js';
 import { readTextFileSync } from '../manifests/files.js';
 import { MAX_ALIASES } from '../manifests/limits.js';
@@ -86,7 +86,7 @@ export function resolveSettings(
     ),
     dataDir,
     database: Object.freeze({
-      url: url === undefined ? `sqlite:${path.join(dataDir, 'main.sqlite')}` : resolveSqliteUrl(url, cwd),
+      url: url === undefined ? `sqlite:${path.join(dataDir, 'main.sqlite')}` : resolveDatabaseUrl(url, cwd),
       connectionBudget:
         budget === undefined
           ? (input.database?.connectionBudget ?? SETTINGS_DEFAULTS.connectionBudget)
@@ -100,14 +100,6 @@ export function resolveSettings(
     deletionGraceMs: parseGrace(fromEnv('APPVISOR_DELETION_GRACE'), input.deletionGrace),
     configFile: opts.configFile,
   });
-}
-
-/** A URL of a registered scheme (lower case): `scheme://…` for servers, `scheme:…` for files. */
-function isDatabaseUrl(url: string): boolean {
-  const scheme = /^[a-z]+:/.exec(url)?.[0];
-  const dialect = scheme === undefined ? undefined : dialectForScheme(scheme);
-  if (scheme === undefined || dialect === undefined) return false;
-  return (dialect.remote ? /^\/\/\S+$/ : /^.+$/).test(url.slice(scheme.length));
 }
 
 function parseBudget(value: string): number {
@@ -146,12 +138,6 @@ function adapter<T extends string>(setting: string, value: string | undefined, s
   if (value === undefined) return supported[0]!;
   if ((supported as readonly string[]).includes(value)) return value as T;
   throw new AppvisorError('ADAPTER_UNSUPPORTED', { setting, value, supported: supported.join(', ') });
-}
-
-/** `sqlite:data/x.sqlite` → `sqlite:/abs/data/x.sqlite` (relative to `cwd`); other URLs as they are. */
-export function resolveSqliteUrl(url: string, cwd: string): string {
-  const scheme = /^[a-z]+:/.exec(url)?.[0];
-  return (scheme && dialectForScheme(scheme)?.resolveUrl(url, cwd)) ?? url;
 }
 
 function readSettingsFile(

@@ -51,8 +51,8 @@ function unsupported(url: string): AppvisorError {
  */
 export function dialectFor(urlOrScheme: string | DatabaseUrl): DialectModule {
   if (typeof urlOrScheme !== 'string') return dialectNamed(urlOrScheme.dialect);
-  const scheme = /^[a-z]+:/i.exec(urlOrScheme)?.[0] ?? (/^[a-z]+$/i.test(urlOrScheme) ? urlOrScheme : '');
-  const found = scheme === '' ? undefined : dialectForScheme(scheme);
+  const scheme = schemeOf(urlOrScheme) ?? (/^[a-z]+$/i.test(urlOrScheme) ? urlOrScheme : undefined);
+  const found = scheme === undefined ? undefined : dialectForScheme(scheme);
   if (!found) throw unsupported(urlOrScheme);
   return found;
 }
@@ -62,10 +62,24 @@ export function dialectFor(urlOrScheme: string | DatabaseUrl): DialectModule {
  * `sqlite:/abs/file.sqlite`, `sqlite::memory:`).
  */
 export function parseDatabaseUrl(url: string, cwd = process.cwd()): DatabaseUrl {
-  const scheme = /^[a-z]+:/i.exec(url)?.[0]?.toLowerCase();
+  const scheme = schemeOf(url);
   const dialect = scheme === undefined ? undefined : dialectForScheme(scheme);
   if (scheme === undefined || dialect === undefined) throw unsupported(url);
   return dialect.parseUrl(url, scheme, cwd);
+}
+
+/** Whether `url` is one of a registered dialect: `scheme://…` for servers, `scheme:…` for files. */
+export function isDatabaseUrl(url: string): boolean {
+  const scheme = schemeOf(url);
+  const dialect = scheme === undefined ? undefined : dialectForScheme(scheme);
+  if (scheme === undefined || dialect === undefined) return false;
+  return (dialect.remote ? /^\/\/\S+$/ : /^.+$/).test(url.slice(scheme.length));
+}
+
+/** A file URL made absolute against `cwd` (`sqlite:data/x.sqlite` → `sqlite:/abs/data/x.sqlite`); server URLs as they are. */
+export function resolveDatabaseUrl(url: string, cwd: string): string {
+  const scheme = schemeOf(url);
+  return (scheme && dialectForScheme(scheme)?.resolveUrl(url, cwd)) ?? url;
 }
 
 /** Opens a SqlClient for a database URL (`sqlite:FILE`, `postgres://…`, `mysql://…`). */

@@ -2,7 +2,8 @@ import { writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { loadSettings, resolveSettings, resolveSqliteUrl } from '../../src/config/settings.js';
+import { loadSettings, resolveSettings } from '../../src/config/settings.js';
+import { resolveDatabaseUrl } from '../../src/dialects/registry.js';
 import { AppvisorError, codeOf } from '../../src/errors.js';
 import { tempDir } from '../manifests/helpers.js';
 
@@ -201,7 +202,7 @@ describe('loadSettings', () => {
   });
 });
 
-describe('resolveSqliteUrl', () => {
+describe('resolveDatabaseUrl', () => {
   it.each([
     ['sqlite:data/main.sqlite', 'sqlite:/work/data/main.sqlite'],
     ['sqlite:/abs/x.sqlite', 'sqlite:/abs/x.sqlite'],
@@ -209,7 +210,7 @@ describe('resolveSqliteUrl', () => {
     ['sqlite::memory:', 'sqlite::memory:'],
     ['postgres://u@h/db', 'postgres://u@h/db'],
   ])('%s → %s', (url, expected) => {
-    expect(resolveSqliteUrl(url, '/work')).toBe(expected);
+    expect(resolveDatabaseUrl(url, '/work')).toBe(expected);
   });
 
   it('applies to the main database URL from any source', () => {
