@@ -13,6 +13,8 @@ export function openReadOnlyPool(url: DatabaseUrl, opts: ReadOnlyOptions): Postg
     allowExitOnIdle: true,
     options: `-c default_transaction_read_only=on${searchPath}`,
   });
-  if (opts.onError) pool.on('error', opts.onError);
+  // Always listened to: an idle connection the server ends (a restart, pg_terminate_backend)
+  // would otherwise be an unhandled 'error' that ends the process; the next query reports it.
+  pool.on('error', opts.onError ?? (() => undefined));
   return new PostgresClient({ pool, target: pool });
 }
