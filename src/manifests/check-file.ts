@@ -1,5 +1,6 @@
 import { type Document, isMap, isScalar, visit } from 'yaml';
 import { applyDefaults, type ManifestInput } from './defaults.js';
+import { fastParse } from './fast-parse.js';
 import { manifestHash } from './hash.js';
 import { interpolate } from './interpolate.js';
 import { MAX_ALIASES, MAX_DEPTH } from './limits.js';
@@ -45,8 +46,51 @@ export interface FileCheck {
  * data → schema → defaults (frozen). A problem that makes the data untrustworthy (a syntax
  * error, too deep, an alias bomb) ends it there; others (a duplicate key, a second document)
  * are reported together with whatever the schema finds.
+ *
+ * A well-formed valid file takes a fast path that skips the position-keeping parse; the
+ * result is the same. `fastPath: false` sends every file through the full pipeline (the tests
+ * compare the two).
  */
-export function checkManifestText(text: string, env: NodeJS.ProcessEnv): FileCheck {
+export function checkManifestText(
+  text: string,
+  env: NodeJS.ProcessEnv,
+  opts: { readonly fastPath?: boolean } = {},
+): FileCheck {
+  return (opts.fastPath !== false && fastCheck(text, env)) || fullCheck(text, env);
+}
+
+/**
+ * The common case, a well-formed valid manifest, without the position-keeping document:
+ * undefined whenever the file is outside what {@link fastParse} reads or has any problem,
+ * so that every message comes from {@link fullCheck} with its line and column. What it
+ * returns is what fullCheck returns for the same text.
+ */
+function fastCheck(text: string, env: NodeJS.ProcessEnv): FileCheck | undefined {
+  const parsed = fastParse(text, env);
+  if (!parsed || !validateAppSchema(parsed.value)) return undefined;
+  const manifest = applyDefaults(parsed.value as unknown as ManifestInput);
+  const { spots } = parsed;
+  const name = spots.get('name');
+  if (!name) return undefined;
+  const targetKey = manifest.database.mode === 'new-schema' ? 'schema' : 'name';
+  const database = parsed.value.database as Record<string, unknown> | undefined;
+  let target: Position | undefined = name;
+  if (database !== undefined && Object.hasOwn(database, targetKey))
+    target = spots.get(`database\0${targetKey}`);
+  const domains = manifest.domains.map((_, index) => spots.get(`domains\0${index}`));
+  if (!target || domains.includes(undefined)) return undefined;
+  return {
+    name: manifest.name,
+    manifest,
+    hash: manifestHash(manifest),
+    problems: [],
+    spots: { name, database: target, domains: domains as Position[] },
+    variables: [...parsed.variables],
+  };
+}
+
+/** Every file the fast path does not take: the position-keeping parse, then the checks. */
+function fullCheck(text: string, env: NodeJS.ProcessEnv): FileCheck {
   const parsed = parseYaml(text);
   const check = checkParsed(parsed, text, env);
   const source = parsed.source;

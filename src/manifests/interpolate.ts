@@ -99,7 +99,8 @@ export function expand(input: string, env: NodeJS.ProcessEnv, variables?: Set<st
 const BOOLEAN = /^(?:true|True|TRUE|false|False|FALSE)$/;
 const INTEGER = /^[-+]?[0-9]{1,15}$/;
 
-function asPlainScalar(value: string): string | boolean | number {
+/** How a plain (unquoted) scalar that interpolation changed is read: true, false, a whole number or text. */
+export function asPlainScalar(value: string): string | boolean | number {
   if (BOOLEAN.test(value)) return value.toLowerCase() === 'true';
   if (INTEGER.test(value)) return Number(value);
   return value;

@@ -17,6 +17,12 @@ export interface LoadOptions {
   readonly displayDir?: string;
   /** Reuse the checks of unchanged files from earlier loads. @default no cache */
   readonly cache?: ManifestCache;
+  /**
+   * Let well-formed files skip the position-keeping parse (the results are the same either
+   * way); false sends every file through it.
+   * @default true
+   */
+  readonly fastPath?: boolean;
 }
 
 /** One file's outcome on its own: a checked text, or a file that could not be read as text. */
@@ -53,7 +59,7 @@ export async function loadManifests(dir: string, opts: LoadOptions = {}): Promis
     present.add(full);
     let check = cache?.get(full, read.text, env);
     if (!check) {
-      check = checkManifestText(read.text, env);
+      check = checkManifestText(read.text, env, opts);
       cache?.set(full, read.text, env, check);
     }
     checked.push({ file, check });
