@@ -33,18 +33,33 @@ if (FAST_MAX_CHARS >= MAX_TOKENS || FAST_MAX_DEPTH >= MAX_DEPTH) {
 /** Only printable ASCII, spaces and line ends: no tabs, no control or non-ASCII characters. */
 const UNUSUAL_CHARACTER = /[^\n\r\x20-\x7e]/;
 const LONE_CR = /\r(?!\n)/;
-/** A block or flow mapping key, with its colon. */
-const KEY = /[A-Za-z_][A-Za-z0-9_-]*:/y;
 /** Keys YAML does not read as text (null, booleans). */
 const NON_TEXT_KEY = /^(?:null|Null|NULL|true|True|TRUE|false|False|FALSE)$/;
+/** Names a plain object already has (`__proto__` would even set the prototype). */
+const INHERITED = new Set(Object.getOwnPropertyNames(Object.prototype));
 /** Whole numbers short enough that Number() and YAML's parseInt() agree. */
 const INTEGER = /^[-+]?[0-9]{1,15}$/;
-/** What may be a number, infinity or NaN in YAML 1.2 (or something the fast path does not decide). */
-const NUMBERISH = /^[-+.0-9]/;
-/** Characters that give a plain scalar a meaning other than text when they start it. */
-const INDICATORS = new Set('-?:,[]{}#&*!|>\'"%@`');
-/** Ends a plain scalar inside `[…]` or `{…}`; `#` and `:` are not decided here. */
-const FLOW_STOP = new Set(',[]{}#:');
+/** Every other number YAML 1.2's core schema reads (octal, hex, floats, infinity, NaN): left to the full path. */
+const OTHER_NUMBER =
+  /^(?:0o[0-7]+|0x[0-9a-fA-F]+|[-+]?[0-9]+|[-+]?\.(?:inf|Inf|INF)|\.nan|\.NaN|\.NAN|[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?)$/;
+/** Only what starts like this can be a number. */
+const NUMBER_START = /^[-+.0-9]/;
+/** Character classes of printable ASCII, by code. */
+const KEY_START = 1;
+const KEY_PART = 2;
+/** Gives a plain scalar a meaning other than text when it starts it. */
+const INDICATOR = 4;
+/** Ends a plain scalar inside `[…]` or `{…}` (`#` and `:` are not decided there). */
+const FLOW_STOP = 8;
+const CLASSES = new Uint8Array(128);
+for (let code = 0; code < 128; code++) {
+  const char = String.fromCharCode(code);
+  CLASSES[code] =
+    (/[A-Za-z_]/.test(char) ? KEY_START : 0) |
+    (/[A-Za-z0-9_-]/.test(char) ? KEY_PART : 0) |
+    ('-?:,[]{}#&*!|>\'"%@`'.includes(char) ? INDICATOR : 0) |
+    (',[]{}#:'.includes(char) ? FLOW_STOP : 0);
+}
 
 const SPACE = 0x20;
 const HASH = 0x23;
@@ -134,14 +149,17 @@ class FastParser {
     );
   }
 
-  /** The path of a child of the collection at `level` (1: the top level), while spots are kept. */
+  /**
+   * The path of a child of the collection at `level` (1: the top level) while it may lead to
+   * a spot: `name`, and what is in `database` and `domains` (all the cross-file checks use).
+   */
   #childPath(level: number, path: string, step: string): string | undefined {
     if (level === 1) return step;
-    return level === 2 ? `${path}\0${step}` : undefined;
+    return level === 2 && (path === 'database' || path === 'domains') ? `${path}\0${step}` : undefined;
   }
 
   #spot(path: string | undefined, offset: number): void {
-    if (path === undefined) return;
+    if (path === undefined || (path !== 'name' && !path.includes('\0'))) return;
     const line = this.#line;
     this.#spots.set(path, { line: this.#lineNumbers[line]!, column: offset - this.#lineStarts[line]! + 1 });
   }
@@ -151,16 +169,12 @@ class FastParser {
     if (level > FAST_MAX_DEPTH) throw NOT_FAST;
     const text = this.#text;
     const map: Record<string, unknown> = {};
+    const keys: string[] = [];
     while (this.#indent() === indent) {
       const start = this.#starts[this.#line]!;
       const end = this.#ends[this.#line]!;
-      KEY.lastIndex = start;
-      const match = KEY.exec(text);
-      if (!match) throw NOT_FAST;
-      const key = match[0].slice(0, -1);
-      // `in` also refuses keys like __proto__ that a plain object already has.
-      if (NON_TEXT_KEY.test(key) || key in map) throw NOT_FAST;
-      let at = start + match[0].length;
+      const [key, colon] = this.#key(start, end, keys);
+      let at = colon + 1;
       if (at < end && text.charCodeAt(at) !== SPACE) throw NOT_FAST;
       while (at < end && text.charCodeAt(at) === SPACE) at++;
       const childPath = this.#childPath(level, path, key);
@@ -229,8 +243,8 @@ class FastParser {
     } else if (first === 0x5b /* [ */ || first === 0x7b /* { */) {
       [value, after] = this.#flow(at, end, level, path);
     } else {
-      const comment = text.indexOf(' #', at);
-      const stop = comment === -1 || comment >= end ? end : comment;
+      let stop = at + 1;
+      while (stop < end && !(text.charCodeAt(stop) === HASH && text.charCodeAt(stop - 1) === SPACE)) stop++;
       const raw = text.slice(at, stop).trimEnd();
       // `a: b: c` and `a: b:` are nested mappings (errors in YAML) or keys: not read here.
       if (raw.includes(': ') || raw.endsWith(':')) throw NOT_FAST;
@@ -269,6 +283,7 @@ class FastParser {
     const close = isList ? 0x5d /* ] */ : 0x7d; /* } */
     const list: unknown[] = [];
     const map: Record<string, unknown> = {};
+    const keys: string[] = [];
     let p = this.#skipSpaces(at + 1, end);
     if (p < end && text.charCodeAt(p) === close) return [isList ? list : map, p + 1];
     for (;;) {
@@ -278,12 +293,8 @@ class FastParser {
         [value, p] = this.#flowNode(p, end, level + 1, childPath);
         list.push(value);
       } else {
-        KEY.lastIndex = p;
-        const match = KEY.exec(text);
-        if (!match || match.index !== p) throw NOT_FAST;
-        const key = match[0].slice(0, -1);
-        if (NON_TEXT_KEY.test(key) || key in map) throw NOT_FAST;
-        p += match[0].length;
+        const [key, colon] = this.#key(p, end, keys);
+        p = colon + 1;
         if (p >= end || text.charCodeAt(p) !== SPACE) throw NOT_FAST;
         p = this.#skipSpaces(p, end);
         const childPath = path === undefined ? undefined : this.#childPath(level, path, key);
@@ -310,12 +321,29 @@ class FastParser {
     if (first === 0x22 || first === 0x27) return this.#quoted(at, end);
     if (first === 0x5b || first === 0x7b) return this.#flow(at, end, level, path);
     let p = at;
-    while (p < end && !FLOW_STOP.has(text[p]!)) p++;
+    while (p < end && !(CLASSES[text.charCodeAt(p)]! & FLOW_STOP)) p++;
     if (p < end) {
       const stop = text.charCodeAt(p);
       if (stop !== 0x2c && stop !== 0x5d && stop !== 0x7d) throw NOT_FAST;
     }
     return [this.#plain(text.slice(at, p).trimEnd()), p];
+  }
+
+  /**
+   * A mapping key at `at` (letters, digits, `_` and `-`, not starting with a digit or `-`) and
+   * the offset of the colon after it; `keys` are the mapping's keys so far, and get this one.
+   */
+  #key(at: number, end: number, keys: string[]): [string, number] {
+    const text = this.#text;
+    if (at >= end || !(CLASSES[text.charCodeAt(at)]! & KEY_START)) throw NOT_FAST;
+    let p = at + 1;
+    while (p < end && CLASSES[text.charCodeAt(p)]! & KEY_PART) p++;
+    if (p >= end || text.charCodeAt(p) !== 0x3a /* : */) throw NOT_FAST;
+    const key = text.slice(at, p);
+    // A duplicate is an error the full path reports; inherited names would not stay plain keys.
+    if (keys.includes(key) || INHERITED.has(key) || NON_TEXT_KEY.test(key)) throw NOT_FAST;
+    keys.push(key);
+    return [key, p];
   }
 
   #skipSpaces(at: number, end: number): number {
@@ -324,9 +352,9 @@ class FastParser {
     return p;
   }
 
-  /** A plain scalar as YAML 1.2's core schema reads it; anything number-like is left to the full path. */
+  /** A plain scalar as YAML 1.2's core schema reads it; numbers other than short integers are left to the full path. */
   #plain(raw: string): unknown {
-    if (raw === '' || INDICATORS.has(raw[0]!)) throw NOT_FAST;
+    if (raw === '' || CLASSES[raw.charCodeAt(0)]! & INDICATOR) throw NOT_FAST;
     switch (raw) {
       case '~':
       case 'null':
@@ -342,9 +370,10 @@ class FastParser {
       case 'FALSE':
         return false;
     }
-    if (NUMBERISH.test(raw)) {
+    if (NUMBER_START.test(raw)) {
       if (INTEGER.test(raw)) return Number(raw);
-      throw NOT_FAST;
+      // `24h`, `1.2.3` and `0x` are text.
+      if (OTHER_NUMBER.test(raw)) throw NOT_FAST;
     }
     return this.#interpolated(raw, true);
   }

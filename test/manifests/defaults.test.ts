@@ -133,4 +133,30 @@ describe('manifestHash', () => {
     const withProto = JSON.parse('{"__proto__": {"x": 1}, "a": 2}') as object;
     expect(stableStringify(withProto)).toBe('{"__proto__":{"x":1},"a":2}');
   });
+
+  it('stableStringify writes what JSON.stringify with a key-sorting replacer writes (hashes stay as stored)', () => {
+    const sortKeys = (_key: string, value: unknown): unknown => {
+      if (value === null || typeof value !== 'object' || Array.isArray(value)) return value;
+      const sorted: Record<string, unknown> = Object.create(null);
+      for (const key of Object.keys(value).sort()) sorted[key] = (value as Record<string, unknown>)[key];
+      return sorted;
+    };
+    const values: unknown[] = [
+      load(
+        manifest('a', 'domains: [a.example.com]', 'config: { z: [1, "two", true, null], a: { y: 1, b: 2 } }'),
+      ),
+      { 10: 'ten', 9: 'nine', b: 'b', a: 'a' },
+      { quote: 'say "hi"\n', control: '\u0001\t', unicode: 'café \u2028 😀', lone: '\ud800' },
+      { nan: Number.NaN, inf: Number.POSITIVE_INFINITY, negZero: -0, big: 1e21, small: 1e-7 },
+      { skipped: undefined, fn: () => 1, list: [undefined, () => 1] },
+      { date: new Date(0), nested: { toJSON: () => 'x' } },
+      [],
+      {},
+      'text',
+      42,
+      null,
+    ];
+    for (const value of values)
+      expect(stableStringify(value)).toBe(JSON.stringify(value, sortKeys) ?? 'null');
+  });
 });
