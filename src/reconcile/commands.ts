@@ -17,7 +17,7 @@ import { openStateReader } from '../state/reader.js';
 import { openStateStore } from '../state/store.js';
 import { toDesired } from './desired.js';
 import type { StepOutcome } from './executor.js';
-import { acquireReconcileLock } from './lock.js';
+import { acquireReconcileLock, DEFAULT_LOCK_WAIT_MS } from './lock.js';
 import { createDataClaimer, createMigrator } from './migrate.js';
 import type { Plan, PlanOptions, Step } from './model.js';
 import { observeAll } from './observe.js';
@@ -117,7 +117,10 @@ export async function applyPlan(settings: Settings, opts: ApplyOptions): Promise
   const main = describeMainDatabase(mainUrl, settings.dataDir);
   const application = await loadApplication(settings.app);
   const desired = toDesired(await loadManifests(settings.appsDir, manifestOptions(opts)));
-  const lock = await acquireReconcileLock(mainUrl, { waitMs: opts.lockWaitMs ?? 30_000, log: opts.log });
+  const lock = await acquireReconcileLock(mainUrl, {
+    waitMs: opts.lockWaitMs ?? DEFAULT_LOCK_WAIT_MS,
+    log: opts.log,
+  });
   const adopt = settings.mainDatabase?.adopt ?? false;
   const store = await openStateStore(mainUrl, { log: opts.log, adopt }).catch(async (err) => {
     await lock.release();

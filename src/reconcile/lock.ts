@@ -49,6 +49,9 @@ export interface ReconcileLock {
 
 const NAMESPACE = 'appvisor:reconcile';
 
+/** How long `serve` and `apply` wait for another process's reconcile lock, unless set otherwise. */
+export const DEFAULT_LOCK_WAIT_MS = 30_000;
+
 class HeldLock implements ReconcileLock {
   readonly dialect: Dialect;
   readonly target: string;

@@ -13,6 +13,9 @@ import type { DatabaseTarget } from '../reconcile/model.js';
 import type { AppStatus } from '../state/types.js';
 
 /** The adapters this build has (settings `processAdapter`; anything else is a settings error). */
+/** How long a start may take before it fails with APP_START_TIMEOUT, unless set otherwise. */
+export const DEFAULT_START_TIMEOUT_MS = 30_000;
+
 export type ProcessAdapterKind = Settings['processAdapter'];
 
 /**

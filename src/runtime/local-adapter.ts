@@ -12,13 +12,14 @@ import type { ProviderSet } from '../providers/set.js';
 import { TABLES } from '../state/dialect.js';
 import { refuseForeignTables } from '../state/foreign-tables.js';
 import { MAIN_APP } from '../state/types.js';
-import type {
-  AdapterEventMap,
-  AppProcessAdapter,
-  DatabaseSettings,
-  InstanceSpec,
-  InstanceState,
-  SecretSource,
+import {
+  type AdapterEventMap,
+  type AppProcessAdapter,
+  type DatabaseSettings,
+  DEFAULT_START_TIMEOUT_MS,
+  type InstanceSpec,
+  type InstanceState,
+  type SecretSource,
 } from './adapter.js';
 import { type Application, loadApplication } from './contract.js';
 import { AppInstanceRunner } from './instance.js';
@@ -63,7 +64,7 @@ export class LocalAdapter implements AppProcessAdapter {
   }
 
   get startTimeoutMs(): number {
-    return this.#opts.startTimeoutMs ?? 30_000;
+    return this.#opts.startTimeoutMs ?? DEFAULT_START_TIMEOUT_MS;
   }
 
   async start(spec: InstanceSpec, signal?: AbortSignal): Promise<void> {

@@ -8,7 +8,13 @@ import type { ProviderSet } from '../providers/set.js';
 import { type BackoffInput, KeyedBackoff } from '../reconcile/backoff.js';
 import type { DatabaseTarget, RuntimeState } from '../reconcile/model.js';
 import { type AppStatus, MAIN_APP, type OperatorIntent, type StateStore } from '../state/types.js';
-import type { AppProcessAdapter, InstanceError, InstanceSpec, ProcessAdapterKind } from './adapter.js';
+import {
+  type AppProcessAdapter,
+  DEFAULT_START_TIMEOUT_MS,
+  type InstanceError,
+  type InstanceSpec,
+  type ProcessAdapterKind,
+} from './adapter.js';
 import type { Application } from './contract.js';
 import { LocalAdapter } from './local-adapter.js';
 
@@ -51,7 +57,7 @@ const ADAPTERS: Readonly<Record<ProcessAdapterKind, (o: RuntimeOptions) => AppPr
       providers: o.providers,
       secrets: o.store,
       log: o.log,
-      startTimeoutMs: o.startTimeoutMs ?? 30_000,
+      startTimeoutMs: o.startTimeoutMs ?? DEFAULT_START_TIMEOUT_MS,
       ...(o.poolMax !== undefined ? { poolMax: o.poolMax } : {}),
       // The supervisor loaded it already (and checked it): no second import.
       loadApplication: async () => o.application,

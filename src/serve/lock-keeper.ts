@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import type { DatabaseUrl } from '../dialects/url.js';
 import { messageOf } from '../errors.js';
-import { acquireReconcileLock, type ReconcileLock } from '../reconcile/lock.js';
+import { acquireReconcileLock, DEFAULT_LOCK_WAIT_MS, type ReconcileLock } from '../reconcile/lock.js';
 import type { Fence, StateStore } from '../state/types.js';
 
 /** What a reconcile runs under: the lock's term for its writes, and a signal that aborts when the lock is lost. */
@@ -39,7 +39,7 @@ export class LockKeeper {
     this.#url = url;
     this.#store = options.store;
     this.#log = options.log;
-    this.#waitMs = options.waitMs ?? 30_000;
+    this.#waitMs = options.waitMs ?? DEFAULT_LOCK_WAIT_MS;
   }
 
   /** The term of the held lock, taking the lock first unless it is held; rejects with LOCK_HELD after the wait. */

@@ -20,9 +20,11 @@ import { parseDatabaseUrl } from '../dialects/registry.js';
 import { messageOf } from '../errors.js';
 import { generateSecret } from '../providers/secrets.js';
 import { ProviderSet } from '../providers/set.js';
+import { DEFAULT_LOCK_WAIT_MS } from '../reconcile/lock.js';
 import { createDataClaimer, createMigrator } from '../reconcile/migrate.js';
 import type { PlanOptions } from '../reconcile/model.js';
 import { QUEUE_EVENTS, ReconcileQueue } from '../reconcile/queue.js';
+import { DEFAULT_START_TIMEOUT_MS } from '../runtime/adapter.js';
 import { loadApplication } from '../runtime/contract.js';
 import { Runtime } from '../runtime/runtime.js';
 import { openStateStore } from '../state/store.js';
@@ -80,7 +82,7 @@ export async function startSupervisor(options: SupervisorOptions): Promise<Super
     application: application.name,
     deletionGraceMs: settings.deletionGraceMs,
   };
-  const startTimeoutMs = options.startTimeoutMs ?? 30_000;
+  const startTimeoutMs = options.startTimeoutMs ?? DEFAULT_START_TIMEOUT_MS;
   const events = new EventEmitter<AdminEventMap>();
   const reconcileErrors: ReconcileErrors = new Map();
   let isReady = false;
@@ -102,7 +104,12 @@ export async function startSupervisor(options: SupervisorOptions): Promise<Super
   );
   const keeper = new Resource(
     'lock keeper',
-    async () => new LockKeeper(mainUrl, { log, store: store.value, waitMs: options.lockWaitMs ?? 30_000 }),
+    async () =>
+      new LockKeeper(mainUrl, {
+        log,
+        store: store.value,
+        waitMs: options.lockWaitMs ?? DEFAULT_LOCK_WAIT_MS,
+      }),
     (held) =>
       held
         .release()
