@@ -1,9 +1,17 @@
 /**
- * Gateway overhead: requests/s of `GET /apps/x/api/info` through `createGateway` vs the same
- * handler on a bare node:http server. Each server runs in its own child process; autocannon
- * (same settings for both) runs here, alternating bare / gateway. Prints a table and one JSON line.
+ * Gateway overhead: requests/s of `GET /apps/<app>/api/info` through `createGateway` vs the same
+ * handler on a bare node:http server, with one routed app and with 10,000 (routes and domains
+ * registered, one in a hundred running). The gateway servers record every request into the
+ * supervisor's own metrics, as `serve` does. Each server runs in its own child process;
+ * autocannon (same settings for all) runs here.
  *
- *   node --import tsx bench/gateway.ts [seconds] [rounds] [connections]
+ * The 2 cores are shared with the load generator and with whatever else runs on the machine, so
+ * the servers take turns of one second, in the reverse order every other turn (a drift in the
+ * background load then hits each server alike), and a ratio is the median of the per-turn
+ * ratios to bare: `seconds` per server and round, that many turns. Server CPU per request is printed next to it: it does not move with the client.
+ * Prints a table and one JSON line.
+ *
+ *   node --import tsx bench/gateway.ts [seconds=5] [rounds=4] [connections=10] [apps=10000]
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
@@ -11,11 +19,18 @@ import { createRequire } from 'node:module';
 import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
+import { createMetrics } from '../src/admin/metrics.js';
 import { AppvisorError } from '../src/errors.js';
 import { createGateway } from '../src/gateway/server.js';
 import type { GatewayApps, ReadyApp } from '../src/gateway/types.js';
 
-type Kind = 'bare' | 'gateway';
+const KINDS = ['bare', 'gateway', 'gateway-many'] as const;
+type Kind = (typeof KINDS)[number];
+
+/** The goal for gateway / bare requests per second (issue 10). */
+const GOAL = 0.98;
+/** One in this many of the routed apps is running. */
+const RUNNING_EVERY = 100;
 
 const BODY = JSON.stringify({ name: 'x', version: '1.0.0' });
 const HEADERS = {
@@ -23,36 +38,59 @@ const HEADERS = {
   'content-length': Buffer.byteLength(BODY),
 };
 
-/** The application handler both servers run. */
+/** The application handler every server runs. */
 function info(_req: IncomingMessage, res: ServerResponse): void {
   res.writeHead(200, HEADERS).end(BODY);
 }
 
-async function serve(kind: Kind): Promise<void> {
+const appName = (i: number): string => `app${String(i).padStart(5, '0')}`;
+
+/** The app the many-apps server is asked for: a running one in the middle of the table. */
+const target = (apps: number): string => appName(Math.floor(apps / 2 / RUNNING_EVERY) * RUNNING_EVERY);
+
+/**
+ * `count` routed apps, each with a domain, kept in maps as the runtime keeps them; one in
+ * RUNNING_EVERY is running. Requests are counted by the supervisor's metrics.
+ */
+function routedApps(count: number): GatewayApps {
+  const routes = new Set<string>();
+  const domains = new Map<string, string>();
+  const running = new Map<string, ReadyApp>();
+  for (let i = 0; i < count; i++) {
+    const name = appName(i);
+    routes.add(name);
+    domains.set(`${name}.example.com`, name);
+    if (i % RUNNING_EVERY === 0) running.set(name, { name, handler: info });
+  }
+  const main: ReadyApp = { name: 'main', handler: info };
+  const metrics = createMetrics();
+  return {
+    has: (name) => routes.has(name),
+    appForDomain: (host) => domains.get(host),
+    ready: (name) => (routes.has(name) ? running.get(name) : undefined),
+    readyMain: () => main,
+    acquire: async (name) => {
+      const app = running.get(name);
+      if (app !== undefined) return app;
+      throw new AppvisorError(routes.has(name) ? 'APP_STOPPED' : 'APP_NOT_FOUND', { app: name });
+    },
+    acquireMain: async () => main,
+    onRequest: (name, status, ms) => metrics.observeRequest(name, status, ms),
+  };
+}
+
+async function serve(kind: Kind, apps: number): Promise<void> {
   let port: number;
   if (kind === 'bare') {
     const server = createServer(info);
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     port = (server.address() as AddressInfo).port;
   } else {
-    const app: ReadyApp = { name: 'x', handler: info };
-    const counts = new Map<string, number>();
-    const apps: GatewayApps = {
-      has: (name) => name === 'x',
-      appForDomain: () => undefined,
-      ready: (name) => (name === 'x' ? app : undefined),
-      readyMain: () => undefined,
-      acquire: async (name) => {
-        if (name === 'x') return app;
-        throw new AppvisorError('APP_NOT_FOUND', { app: name });
-      },
-      acquireMain: async () => app,
-      onRequest: (name, status) => {
-        const key = `${name} ${status}`;
-        counts.set(key, (counts.get(key) ?? 0) + 1);
-      },
-    };
-    const gateway = createGateway({ apps, supervisor: () => {}, log: pino({ level: 'silent' }) });
+    const gateway = createGateway({
+      apps: routedApps(kind === 'gateway' ? 1 : apps),
+      supervisor: () => {},
+      log: pino({ level: 'silent' }),
+    });
     port = (await gateway.listen(0, '127.0.0.1')).port;
   }
   process.on('message', () => {
@@ -79,6 +117,29 @@ type Autocannon = (opts: {
 
 const autocannon = createRequire(import.meta.url)('autocannon') as Autocannon;
 
+/** One server in one round, over its slices. */
+interface Row {
+  readonly round: number;
+  readonly server: Kind;
+  readonly rps: number;
+  readonly cpuMicrosPerRequest: number;
+  /** Of one core. */
+  readonly cpuShare: number;
+  readonly p50: number;
+  readonly p99: number;
+  readonly errors: number;
+  readonly non2xx: number;
+}
+
+/** One server's share of one turn. */
+interface Slice {
+  readonly round: number;
+  readonly turn: number;
+  readonly server: Kind;
+  readonly cpuMicros: number;
+  readonly result: Result;
+}
+
 interface Child {
   readonly child: ChildProcess;
   readonly port: number;
@@ -92,8 +153,9 @@ function cpuOf({ child }: Child): Promise<number> {
   });
 }
 
-function startChild(kind: Kind): Promise<Child> {
-  const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), 'serve', kind], {
+function startChild(kind: Kind, apps: number): Promise<Child> {
+  const script = fileURLToPath(import.meta.url);
+  const child = spawn(process.execPath, ['--import', 'tsx', script, 'serve', kind, String(apps)], {
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
   return new Promise((resolve, reject) => {
@@ -102,56 +164,124 @@ function startChild(kind: Kind): Promise<Child> {
   });
 }
 
-async function main(): Promise<void> {
-  const seconds = Number(process.argv[2] ?? 5);
-  const rounds = Number(process.argv[3] ?? 2);
-  const connections = Number(process.argv[4] ?? 10);
-  const servers = { bare: await startChild('bare'), gateway: await startChild('gateway') };
-  const url = (kind: Kind): string => `http://127.0.0.1:${servers[kind].port}/apps/x/api/info`;
-  const settings = { connections, pipelining: 1 };
-  try {
-    for (const kind of ['bare', 'gateway'] as const)
-      await autocannon({ url: url(kind), ...settings, duration: 2 });
+const median = (values: readonly number[]): number => {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+};
+const mean = (values: readonly number[]): number => values.reduce((a, b) => a + b, 0) / values.length;
 
-    const rows: Array<{ round: number; server: Kind; cpuMicrosPerRequest: number } & Result> = [];
+async function main(): Promise<void> {
+  const arg = (i: number, fallback: number): number =>
+    process.argv[i] === undefined || process.argv[i] === '-' ? fallback : Number(process.argv[i]);
+  const seconds = arg(2, 5);
+  const rounds = arg(3, 4);
+  const connections = arg(4, 10);
+  const apps = arg(5, 10_000);
+  const servers = {} as Record<Kind, Child>;
+  try {
+    for (const kind of KINDS) servers[kind] = await startChild(kind, apps);
+    const path = (kind: Kind): string =>
+      `/apps/${kind === 'gateway-many' ? target(apps) : appName(0)}/api/info`;
+    const url = (kind: Kind): string => `http://127.0.0.1:${servers[kind].port}${path(kind)}`;
+    const settings = { connections, pipelining: 1 };
+    for (const kind of KINDS) await autocannon({ url: url(kind), ...settings, duration: 2 });
+
+    // Each round gives every server `seconds` of load, in slices of a second taken in turn.
+    const sliceSeconds = Math.min(1, seconds);
+    const slicesPerRound = Math.max(1, Math.round(seconds / sliceSeconds));
+    const slices: Slice[] = [];
+    let turn = 0;
     for (let round = 1; round <= rounds; round++) {
-      for (const server of ['bare', 'gateway'] as const) {
-        const cpuBefore = await cpuOf(servers[server]);
-        const result = await autocannon({ url: url(server), ...settings, duration: seconds });
-        const cpuMicrosPerRequest = ((await cpuOf(servers[server])) - cpuBefore) / result.requests.total;
-        rows.push({ round, server, cpuMicrosPerRequest, ...result });
+      for (let slice = 0; slice < slicesPerRound; slice++, turn++) {
+        for (const server of turn % 2 === 0 ? KINDS : [...KINDS].reverse()) {
+          const cpuBefore = await cpuOf(servers[server]);
+          const result = await autocannon({ url: url(server), ...settings, duration: sliceSeconds });
+          const cpuMicros = (await cpuOf(servers[server])) - cpuBefore;
+          slices.push({ round, turn, server, cpuMicros, result });
+        }
+      }
+    }
+    const rows: Row[] = [];
+    for (let round = 1; round <= rounds; round++) {
+      for (const server of KINDS) {
+        const own = slices.filter((s) => s.round === round && s.server === server);
+        const requests = own.reduce((sum, s) => sum + s.result.requests.total, 0);
+        const cpuMicros = own.reduce((sum, s) => sum + s.cpuMicros, 0);
+        rows.push({
+          round,
+          server,
+          rps: requests / (own.length * sliceSeconds),
+          cpuMicrosPerRequest: cpuMicros / requests,
+          cpuShare: cpuMicros / (own.length * sliceSeconds * 1e6),
+          p50: median(own.map((s) => s.result.latency.p50)),
+          p99: Math.max(...own.map((s) => s.result.latency.p99)),
+          errors: own.reduce((sum, s) => sum + s.result.errors + s.result.timeouts, 0),
+          non2xx: own.reduce((sum, s) => sum + s.result.non2xx, 0),
+        });
       }
     }
 
-    console.log(`GET /apps/x/api/info, autocannon -c ${connections} -d ${seconds}, Node ${process.version}`);
-    console.log('round  server    req/s   server CPU µs/req  p50 ms  p99 ms  errors  non-2xx');
-    for (const r of rows) {
+    console.log(
+      `GET /apps/<app>/api/info, autocannon -c ${connections}, ${seconds} s per server × ${rounds} rounds in ${sliceSeconds} s turns, ` +
+        `gateway-many: ${apps} routed apps and domains, ${Math.ceil(apps / RUNNING_EVERY)} running; Node ${process.version}`,
+    );
+    console.log(
+      'round  server          req/s  server CPU µs/req  server CPU %  p50 ms  p99 ms  errors  non-2xx',
+    );
+    for (const r of [...rows].sort(
+      (a, b) => a.round - b.round || KINDS.indexOf(a.server) - KINDS.indexOf(b.server),
+    )) {
       console.log(
-        `${String(r.round).padEnd(7)}${r.server.padEnd(10)}${r.requests.average.toFixed(0).padStart(6)}` +
-          `${r.cpuMicrosPerRequest.toFixed(1).padStart(20)}` +
-          `${String(r.latency.p50).padStart(8)}${String(r.latency.p99).padStart(8)}` +
-          `${String(r.errors + r.timeouts).padStart(8)}${String(r.non2xx).padStart(9)}`,
+        `${String(r.round).padEnd(7)}${r.server.padEnd(14)}${r.rps.toFixed(0).padStart(7)}` +
+          `${r.cpuMicrosPerRequest.toFixed(1).padStart(19)}${(r.cpuShare * 100).toFixed(0).padStart(14)}` +
+          `${String(r.p50).padStart(8)}${String(r.p99).padStart(8)}` +
+          `${String(r.errors).padStart(8)}${String(r.non2xx).padStart(9)}`,
       );
     }
-    const mean = (kind: Kind, of: (r: (typeof rows)[number]) => number): number => {
+
+    const turns = Array.from({ length: turn }, (_, i) => i);
+    const requestsOf = (kind: Kind, t: number): number =>
+      slices.find((s) => s.server === kind && s.turn === t)!.result.requests.total;
+    const summary = KINDS.map((kind) => {
       const own = rows.filter((r) => r.server === kind);
-      return own.reduce((sum, r) => sum + of(r), 0) / own.length;
-    };
-    const bare = mean('bare', (r) => r.requests.average);
-    const gateway = mean('gateway', (r) => r.requests.average);
-    const ratio = gateway / bare;
-    const bareCpu = mean('bare', (r) => r.cpuMicrosPerRequest);
-    const gatewayCpu = mean('gateway', (r) => r.cpuMicrosPerRequest);
-    // CPU per request is the steadier figure on a busy machine: throughput moves with other load.
-    const cpuRatio = bareCpu / gatewayCpu;
+      const ratios = turns.map((t) => requestsOf(kind, t) / requestsOf('bare', t));
+      const requests = slices
+        .filter((s) => s.server === kind)
+        .reduce((sum, s) => sum + s.result.requests.total, 0);
+      const cpu = slices.filter((s) => s.server === kind).reduce((sum, s) => sum + s.cpuMicros, 0) / requests;
+      return {
+        server: kind,
+        apps: kind === 'bare' ? 0 : kind === 'gateway' ? 1 : apps,
+        rps: Math.round(mean(own.map((r) => r.rps))),
+        ratio: Number(median(ratios).toFixed(3)),
+        cpuMicrosPerRequest: Number(cpu.toFixed(2)),
+        cpuRatio: 0,
+      };
+    });
+    const bareCpu = summary[0]!.cpuMicrosPerRequest;
+    for (const s of summary) s.cpuRatio = Number((bareCpu / s.cpuMicrosPerRequest).toFixed(3));
+
+    console.log('');
     console.log(
-      `mean req/s: bare ${bare.toFixed(0)}, gateway ${gateway.toFixed(0)}; ratio ${ratio.toFixed(3)} (aim >= 0.9)`,
+      'server        routed apps   mean req/s  req/s ratio (median)          goal  CPU µs/req  CPU ratio',
     );
+    for (const s of summary) {
+      const verdict = s.server === 'bare' ? '' : s.ratio >= GOAL ? ' ok' : ' below';
+      console.log(
+        `${s.server.padEnd(14)}${String(s.apps).padStart(11)}${String(s.rps).padStart(13)}` +
+          `${s.ratio.toFixed(3).padStart(22)}${(s.server === 'bare' ? '' : `>=${GOAL}${verdict}`).padStart(14)}` +
+          `${s.cpuMicrosPerRequest.toFixed(1).padStart(12)}${s.cpuRatio.toFixed(3).padStart(11)}`,
+      );
+    }
     console.log(
-      `server CPU per request: bare ${bareCpu.toFixed(1)} µs, gateway ${gatewayCpu.toFixed(1)} µs; ` +
-        `ratio ${cpuRatio.toFixed(3)} (bare / gateway)`,
+      `req/s ratio: gateway / bare requests in the same ${sliceSeconds} s turn, median of ${turn} turns; ` +
+        'CPU ratio: bare / gateway µs per request',
     );
-    const failures = rows.reduce((sum, r) => sum + r.errors + r.timeouts + r.non2xx, 0);
+
+    const failures = rows.reduce((sum, r) => sum + r.errors + r.non2xx, 0);
+    const one = summary[1]!;
+    const many = summary[2]!;
     console.log(
       JSON.stringify({
         bench: 'gateway-overhead',
@@ -159,27 +289,33 @@ async function main(): Promise<void> {
         connections,
         durationSeconds: seconds,
         rounds,
-        bareRps: Math.round(bare),
-        gatewayRps: Math.round(gateway),
-        ratio: Number(ratio.toFixed(3)),
-        bareCpuMicrosPerRequest: Number(bareCpu.toFixed(2)),
-        gatewayCpuMicrosPerRequest: Number(gatewayCpu.toFixed(2)),
-        cpuRatio: Number(cpuRatio.toFixed(3)),
+        apps,
+        goal: GOAL,
+        bareRps: summary[0]!.rps,
+        gatewayRps: one.rps,
+        ratio: one.ratio,
+        manyRps: many.rps,
+        manyRatio: many.ratio,
+        bareCpuMicrosPerRequest: bareCpu,
+        gatewayCpuMicrosPerRequest: one.cpuMicrosPerRequest,
+        cpuRatio: one.cpuRatio,
+        manyCpuMicrosPerRequest: many.cpuMicrosPerRequest,
+        manyCpuRatio: many.cpuRatio,
         failures,
+        servers: summary,
         runs: rows.map((r) => ({
           round: r.round,
           server: r.server,
-          rps: Math.round(r.requests.average),
+          rps: Math.round(r.rps),
           cpuMicrosPerRequest: Number(r.cpuMicrosPerRequest.toFixed(2)),
         })),
       }),
     );
     if (failures > 0) process.exitCode = 1;
   } finally {
-    servers.bare.child.kill();
-    servers.gateway.child.kill();
+    for (const kind of KINDS) servers[kind]?.child.kill();
   }
 }
 
-if (process.argv[2] === 'serve') await serve(process.argv[3] as Kind);
+if (process.argv[2] === 'serve') await serve(process.argv[3] as Kind, Number(process.argv[4]));
 else await main();

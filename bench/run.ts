@@ -21,7 +21,7 @@ const TIMEOUT_MS = 10 * 60_000;
 const QUICK_ARGS: Readonly<Record<string, readonly string[]>> = {
   planner: ['5000', '10'],
   providers: ['100'],
-  gateway: ['3', '2', '10'],
+  gateway: ['3', '2', '10', '10000'],
   manifests: ['5000', '5'],
   converge: ['200'],
   'cold-start': ['50'],
@@ -38,7 +38,8 @@ type Loose = any;
 const HEADLINES: Readonly<Record<string, (j: Loose) => string>> = {
   planner: (j) => j.results.map((r: Loose) => `${r.mode} ${r.medianMs} ms / ${r.apps} apps`).join(', '),
   providers: (j) => j.results.map((r: Loose) => `${r.kind} create ${r.createMsMean} ms`).join(', '),
-  gateway: (j) => `gateway/bare req/s ratio ${j.ratio}, CPU ratio ${j.cpuRatio}`,
+  gateway: (j) =>
+    `gateway/bare req/s ratio ${j.ratio}, with ${j.apps} apps ${j.manyRatio} (goal >= ${j.goal}); CPU ratio ${j.cpuRatio} / ${j.manyCpuRatio}`,
   manifests: (j) =>
     `${j.count} manifests: cold ${j.cold.medianMs} ms (goal < ${j.goalMs} ms: ${j.meetsGoal ? 'met' : 'not met'}; full pipeline ${j.fullPipeline.medianMs} ms), cached ${j.cached.medianMs} ms`,
   converge: (j) =>

@@ -1,4 +1,4 @@
-import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import { Counter, collectDefaultMetrics, Gauge, Histogram, type Metric, Registry } from 'prom-client';
 import type { AppView, StatusEvent } from '../runtime/view.js';
 import { APP_STATUSES, type AppStatus } from '../state/types.js';
 import type { AdminBackend, AdminEventMap } from './types.js';
@@ -36,9 +36,13 @@ const RECONCILE_OUTCOMES: readonly ReconcileEvent['outcome'][] = ['ok', 'retry',
 
 /** `2xx`, `4xx`…: one label per class keeps the series count bounded. */
 export function codeClass(status: number): string {
-  return Number.isInteger(status) && status >= 100 && status <= 599
-    ? `${Math.floor(status / 100)}xx`
-    : 'other';
+  return CODE_CLASSES[codeClassIndex(status)]!;
+}
+
+const CODE_CLASSES = ['1xx', '2xx', '3xx', '4xx', '5xx', 'other'] as const;
+
+function codeClassIndex(status: number): number {
+  return Number.isInteger(status) && status >= 100 && status <= 599 ? Math.floor(status / 100) - 1 : 5;
 }
 
 /**
@@ -100,35 +104,20 @@ export function createMetrics(
     buckets: START_BUCKETS,
     registers,
   });
-  const requests = new Counter({
-    name: 'appvisor_requests_total',
-    help: 'Requests answered, by app and status class.',
-    labelNames: ['app', 'code_class'],
-    registers,
-  });
-  const requestDuration = new Histogram({
-    name: 'appvisor_request_duration_seconds',
-    help: 'Request durations by app.',
-    labelNames: ['app'],
-    buckets: REQUEST_BUCKETS,
-    registers,
-  });
+  const requests = new RequestMetrics(REQUEST_BUCKETS);
+  registry.registerMetric(requests.counter);
+  registry.registerMetric(requests.histogram);
   if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: registry });
 
-  const appLabels = new Set<string>();
   const appLabel = (app: string): string => {
-    if (appLabels.has(app)) return app;
-    if (appLabels.size >= maxAppLabels) return OTHER_APP_LABEL;
-    appLabels.add(app);
-    return app;
+    if (requests.has(app)) return app;
+    return requests.size >= maxAppLabels ? OTHER_APP_LABEL : app;
   };
 
   const metrics: Metrics = {
     registry,
     observeRequest(app, status, ms) {
-      const label = appLabel(app);
-      requests.inc({ app: label, code_class: codeClass(status) });
-      requestDuration.observe({ app: label }, ms / 1000);
+      requests.observe(appLabel(app), status, ms / 1000);
     },
     observeReconcile({ outcome, durationMs }) {
       reconciles.inc({ outcome });
@@ -154,4 +143,122 @@ export function createMetrics(
   backend?.events.on('start', metrics.observeStart);
   backend?.events.on('status', onStatus);
   return metrics;
+}
+
+/** One app's request figures since start: counts per status class and a duration histogram. */
+interface AppRequests {
+  readonly app: string;
+  readonly classes: Float64Array;
+  /** Per bucket (not cumulative); the last slot is above every bound. */
+  readonly buckets: Float64Array;
+  sum: number;
+  count: number;
+}
+
+/**
+ * `appvisor_requests_total` and `appvisor_request_duration_seconds`, recorded per request
+ * into plain arrays keyed by app and turned into samples only on a scrape. prom-client's own
+ * `inc`/`observe` with labels hash and validate the label set on every call, which cost about
+ * as much as the rest of the gateway's work for a request.
+ */
+class RequestMetrics {
+  readonly #bounds: readonly number[];
+  readonly #apps = new Map<string, AppRequests>();
+  readonly counter: Metric;
+  readonly histogram: Metric;
+
+  constructor(bounds: readonly number[]) {
+    this.#bounds = bounds;
+    this.counter = this.#metric(
+      'appvisor_requests_total',
+      'Requests answered, by app and status class.',
+      'counter',
+      () => this.#counterValues(),
+    );
+    this.histogram = this.#metric(
+      'appvisor_request_duration_seconds',
+      'Request durations by app.',
+      'histogram',
+      () => this.#histogramValues(),
+    );
+  }
+
+  get size(): number {
+    return this.#apps.size;
+  }
+
+  has(app: string): boolean {
+    return this.#apps.has(app);
+  }
+
+  observe(app: string, status: number, seconds: number): void {
+    let entry = this.#apps.get(app);
+    if (entry === undefined) {
+      entry = {
+        app,
+        classes: new Float64Array(CODE_CLASSES.length),
+        buckets: new Float64Array(this.#bounds.length + 1),
+        sum: 0,
+        count: 0,
+      };
+      this.#apps.set(app, entry);
+    }
+    entry.classes[codeClassIndex(status)]!++;
+    const bounds = this.#bounds;
+    let b = 0;
+    while (b < bounds.length && seconds > bounds[b]!) b++;
+    entry.buckets[b]!++;
+    entry.sum += seconds;
+    entry.count++;
+  }
+
+  #counterValues(): object[] {
+    const values: object[] = [];
+    for (const e of this.#apps.values()) {
+      for (let i = 0; i < CODE_CLASSES.length; i++) {
+        if (e.classes[i]! > 0)
+          values.push({ value: e.classes[i], labels: { app: e.app, code_class: CODE_CLASSES[i] } });
+      }
+    }
+    return values;
+  }
+
+  #histogramValues(): object[] {
+    const name = 'appvisor_request_duration_seconds';
+    const values: object[] = [];
+    for (const e of this.#apps.values()) {
+      let acc = 0;
+      for (let i = 0; i < this.#bounds.length; i++) {
+        acc += e.buckets[i]!;
+        values.push({
+          labels: { le: this.#bounds[i], app: e.app },
+          value: acc,
+          metricName: `${name}_bucket`,
+        });
+      }
+      values.push({
+        labels: { le: '+Inf', app: e.app },
+        value: e.count,
+        metricName: `${name}_bucket`,
+      });
+      values.push({ labels: { app: e.app }, value: e.sum, metricName: `${name}_sum` });
+      values.push({ labels: { app: e.app }, value: e.count, metricName: `${name}_count` });
+    }
+    return values;
+  }
+
+  /** The shape a prom-client registry reads: `get()` for text and JSON, `reset()`. */
+  #metric(name: string, help: string, type: 'counter' | 'histogram', values: () => object[]): Metric {
+    const apps = this.#apps;
+    const metric = {
+      name,
+      help,
+      type,
+      aggregator: 'sum',
+      get: async () => ({ name: metric.name, help, type, aggregator: 'sum', values: values() }),
+      reset: () => apps.clear(),
+    };
+    // prom-client types registerMetric for its own classes; the registry only calls get() and reset().
+    return metric as unknown as Metric;
+  }
 }

@@ -1,4 +1,4 @@
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer, type IncomingMessage, type Server, ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import type { Duplex } from 'node:stream';
@@ -59,15 +59,41 @@ export function createGateway(options: GatewayOptions): Gateway {
 
 const SUPERVISOR_NAME = '_supervisor';
 
-// Per-request state lives on the response itself, read by listeners made once per gateway,
-// so the hot path creates no closures.
-const APP = Symbol('appvisor.app');
-const STARTED = Symbol('appvisor.started');
+/** What the gateway is told when a response it tracks closes or emits 'error'. */
+interface ResponseHooks {
+  closed(res: TrackedResponse): void;
+  failed(res: TrackedResponse, err: unknown): void;
+}
 
-interface TrackedResponse extends ServerResponse {
+/**
+ * The gateway's responses. Per-request state lives in fields of the response itself, and the
+ * gateway hears of 'close' and 'error' through `emit` rather than through two listeners added
+ * to every response (adding them cost more than routing the request).
+ */
+class TrackedResponse extends ServerResponse {
+  /** Set by the gateway on the first request it sees; one per server, shared by its responses. */
+  hooks: ResponseHooks | undefined = undefined;
+  /** Counted until 'close' (finished or abandoned). */
+  tracked = false;
+  /** Handed to an app: an 'error' on it answers APP_HANDLER_FAILED. */
+  dispatched = false;
   /** The app name counted for metrics and named in logs; undefined for gateway answers. */
-  [APP]?: string | undefined;
-  [STARTED]?: number;
+  app: string | undefined = undefined;
+  started = 0;
+
+  override emit(event: string | symbol, ...args: unknown[]): boolean {
+    if (event === 'close') {
+      if (this.tracked) {
+        this.tracked = false;
+        this.hooks!.closed(this);
+      }
+    } else if (event === 'error' && this.dispatched) {
+      this.hooks!.failed(this, args[0]);
+      // As a listener of its own: the app's listeners, if any, hear of it too; none is no crash.
+      if (this.listenerCount('error') === 0) return true;
+    }
+    return super.emit(event, ...args);
+  }
 }
 
 function destroyOnError(this: Duplex): void {
@@ -99,7 +125,12 @@ class HttpGateway implements Gateway {
     });
     const timeouts = options.timeouts ?? {};
     this.server = createServer(
-      { requestTimeout: timeouts.requestMs ?? 120_000, headersTimeout: timeouts.headersMs ?? 30_000 },
+      {
+        requestTimeout: timeouts.requestMs ?? 120_000,
+        headersTimeout: timeouts.headersMs ?? 30_000,
+        // Typed as the plain class so `server` keeps its public type; every response is a TrackedResponse.
+        ServerResponse: TrackedResponse as unknown as typeof ServerResponse,
+      },
       this.#onRequest,
     );
     this.server.keepAliveTimeout = timeouts.keepAliveMs ?? 10_000;
@@ -143,7 +174,8 @@ class HttpGateway implements Gateway {
     return this.#closed;
   }
 
-  readonly #onRequest = (req: IncomingMessage, res: ServerResponse): void => {
+  readonly #onRequest = (req: IncomingMessage, response: ServerResponse): void => {
+    const res = response as TrackedResponse;
     this.#inFlight++;
     if (this.#closing) res.setHeader('connection', 'close');
     let route: ReturnType<typeof resolveRoute>;
@@ -188,45 +220,39 @@ class HttpGateway implements Gateway {
 
   /** Counts the request until its response closes (finished or abandoned). */
   #track(res: TrackedResponse, app: string | undefined): void {
-    res[APP] = app;
-    res[STARTED] = app !== undefined && this.#apps.onRequest !== undefined ? performance.now() : 0;
-    res.on('close', this.#onResponseClose);
+    res.hooks = this.#hooks;
+    res.tracked = true;
+    res.app = app;
+    res.started = app !== undefined && this.#apps.onRequest !== undefined ? performance.now() : 0;
   }
 
-  readonly #onResponseClose = (() => {
-    const gateway = this;
-    return function onResponseClose(this: TrackedResponse): void {
-      gateway.#inFlight--;
-      const app = this[APP];
-      const onRequest = gateway.#apps.onRequest;
+  readonly #hooks: ResponseHooks = {
+    closed: (res) => {
+      this.#inFlight--;
+      const app = res.app;
+      const onRequest = this.#apps.onRequest;
       if (app !== undefined && onRequest !== undefined) {
         try {
           onRequest.call(
-            gateway.#apps,
+            this.#apps,
             app,
-            this.writableFinished ? this.statusCode : 499,
-            performance.now() - this[STARTED]!,
+            res.writableFinished ? res.statusCode : 499,
+            performance.now() - res.started,
           );
         } catch (err) {
-          gateway.#log.error({ err }, 'onRequest failed');
+          this.#log.error({ err }, 'onRequest failed');
         }
       }
-      if (gateway.#closing) gateway.server.closeIdleConnections();
-    };
-  })();
-
-  readonly #onResponseError = (() => {
-    const gateway = this;
-    return function onResponseError(this: TrackedResponse, err: unknown): void {
-      gateway.#failed(this[APP] ?? SUPERVISOR_NAME, this, err);
-    };
-  })();
-
-  readonly #handlerFailed = (err: unknown, res: TrackedResponse): void => {
-    this.#failed(res[APP] ?? SUPERVISOR_NAME, res, err);
+      if (this.#closing) this.server.closeIdleConnections();
+    },
+    failed: (res, err) => this.#failed(res.app ?? SUPERVISOR_NAME, res, err),
   };
 
-  #acquire(name: string, req: IncomingMessage, res: ServerResponse): void {
+  readonly #handlerFailed = (err: unknown, res: TrackedResponse): void => {
+    this.#failed(res.app ?? SUPERVISOR_NAME, res, err);
+  };
+
+  #acquire(name: string, req: IncomingMessage, res: TrackedResponse): void {
     this.#acquirer.acquire(name).then(
       (app) => {
         if (!res.destroyed) this.#dispatch(app, req, res);
@@ -240,8 +266,8 @@ class HttpGateway implements Gateway {
     );
   }
 
-  #dispatch(app: ReadyApp, req: IncomingMessage, res: ServerResponse): void {
-    res.on('error', this.#onResponseError);
+  #dispatch(app: ReadyApp, req: IncomingMessage, res: TrackedResponse): void {
+    res.dispatched = true;
     contain(app.handler, req, res, undefined, this.#handlerFailed);
   }
 
