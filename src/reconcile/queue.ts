@@ -279,20 +279,10 @@ export class ReconcileQueue extends EventEmitter<ReconcileQueueEvents> {
 
   #resync(): void {
     if (this.#resyncing) return;
-    let keys: Iterable<string> | PromiseLike<Iterable<string>>;
-    try {
-      keys = this.#keys?.() ?? [];
-      if (!isPromiseLike(keys)) keys = [...keys];
-    } catch (err) {
-      this.#log.error({ err }, 'resync could not list the keys');
-      return;
-    }
-    if (!isPromiseLike(keys)) {
-      this.#addResynced(keys);
-      return;
-    }
     this.#resyncing = true;
-    Promise.resolve(keys)
+    // keys() may refresh its sources first (a promise): one resync at a time either way.
+    Promise.resolve()
+      .then(() => this.#keys?.() ?? [])
       .then(
         (listed) => this.#addResynced(listed),
         (err: unknown) => {
@@ -391,10 +381,6 @@ export class ReconcileQueue extends EventEmitter<ReconcileQueueEvents> {
       this.#log.error({ err, event }, 'a reconcile queue listener threw');
     }
   }
-}
-
-function isPromiseLike<T>(value: T | PromiseLike<T>): value is PromiseLike<T> {
-  return typeof (value as { then?: unknown } | null)?.then === 'function';
 }
 
 // biome-ignore lint/suspicious/noConfusingVoidType: mirrors Reconciler's result.
