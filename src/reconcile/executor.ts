@@ -8,6 +8,7 @@
 import type { Logger } from 'pino';
 import { AppvisorError, type ErrorCode, type ErrorSummary, messageOf, toAppvisorError } from '../errors.js';
 import type { LoadedManifest } from '../manifests/types.js';
+import { abortable } from '../providers/abort.js';
 import { translateDbError } from '../providers/errors.js';
 import type { OperationResult } from '../providers/provider.js';
 import { generateSecret } from '../providers/secrets.js';
@@ -449,8 +450,9 @@ export async function executeApp(input: ExecuteInput, deps: ExecutorDeps): Promi
 
 /**
  * Starts `name` and waits up to `waitMs`: undefined when it runs, the start's deadline (ms since
- * the epoch) when it is still under way; throws what the start threw. A start that is left to
- * run reports its own outcome later (its status; the reconcile at the deadline sees it).
+ * the epoch) when it is still under way; throws what the start threw, or the run's abort reason
+ * (a lost lock, shutdown: the wait ends, the start goes on). A start left to run reports its own
+ * outcome: its status, and a failure goes back to the app's reconcile through the runtime.
  */
 async function startWithin(
   rt: RuntimeControl,
@@ -458,29 +460,15 @@ async function startWithin(
   waitMs: number,
   signal: AbortSignal | undefined,
 ): Promise<number | undefined> {
+  const wait = AbortSignal.timeout(waitMs);
   const start = rt.start(name);
-  let timer: NodeJS.Timeout | undefined;
-  let onAbort: (() => void) | undefined;
-  // The wait ends early when the run is called off (a lost lock, shutdown); the start goes on.
-  const waited = new Promise<'waiting'>((resolve) => {
-    timer = setTimeout(() => resolve('waiting'), waitMs);
-    onAbort = () => resolve('waiting');
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
   try {
-    const first = await Promise.race([start.then(() => 'done' as const), waited]);
-    if (first === 'done') return undefined;
-  } finally {
-    clearTimeout(timer);
-    if (onAbort) signal?.removeEventListener('abort', onAbort);
+    await abortable(() => start, signal ? AbortSignal.any([signal, wait]) : wait);
+    return undefined;
+  } catch (err) {
+    if (!wait.aborted || signal?.aborted) throw err;
   }
-  if (signal?.aborted) {
-    start.catch(() => undefined);
-    signal.throwIfAborted();
-  }
-  // Its failure is the status it reports, and the next reconcile's to act on: a little after
-  // the deadline, so that the start's own timeout has surely fired by then.
-  start.catch(() => undefined);
+  // A little after the deadline, so that the start's own timeout has surely fired by then.
   return (rt.startDeadline?.(name) ?? Date.now() + waitMs) + DEADLINE_MARGIN_MS;
 }
 
