@@ -18,6 +18,7 @@ import { describeMainDatabase } from '../config/main-database.js';
 import type { Settings } from '../config/types.js';
 import { parseDatabaseUrl } from '../dialects/registry.js';
 import { messageOf } from '../errors.js';
+import { abortable } from '../providers/abort.js';
 import { generateSecret } from '../providers/secrets.js';
 import { ProviderSet } from '../providers/set.js';
 import { DEFAULT_LOCK_WAIT_MS } from '../reconcile/lock.js';
@@ -230,13 +231,12 @@ export async function startSupervisor(options: SupervisorOptions): Promise<Super
     async (signal) => {
       const desired = manifests.value;
       const watching = watchManifests(settings.appsDir, () => void desired.reload(), { log });
-      const aborted = new Promise<'aborted'>((resolve) => {
-        if (signal.aborted) resolve('aborted');
-        signal.addEventListener('abort', () => resolve('aborted'), { once: true });
-      });
-      if ((await Promise.race([watching.ready, aborted])) === 'aborted') {
+      try {
+        // A stop meanwhile ends the wait with its reason.
+        await abortable(() => watching.ready, signal);
+      } catch (err) {
         await watching.close();
-        throw signal.reason;
+        throw err;
       }
       // What changed between the first read and the watcher being up is read now, not at the resync.
       await desired.reload();
