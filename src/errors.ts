@@ -176,9 +176,13 @@ export class AppvisorError extends Error {
  * with the dialect's `translateDbError` first: it knows which driver codes mean what.
  */
 export function toAppvisorError(err: unknown, fallback: ErrorCode, params: ErrorParams = {}): AppvisorError {
-  if (err instanceof AppvisorError) return err;
+  return err instanceof AppvisorError ? err : wrapError(err, fallback, params);
+}
+
+/** `err` as a new `code` error: its message as `detail` unless `params` sets one, itself as the cause. */
+export function wrapError(err: unknown, code: ErrorCode, params: ErrorParams = {}): AppvisorError {
   return new AppvisorError(
-    fallback,
+    code,
     { ...params, detail: params.detail ?? messageOf(err) },
     err === undefined ? {} : { cause: err },
   );

@@ -11,8 +11,8 @@ import {
   type ErrorCode,
   type ErrorDefinition,
   type ErrorParams,
-  messageOf,
   toAppvisorError,
+  wrapError,
 } from '../errors.js';
 
 /** Headers every JSON answer of appvisor carries. */
@@ -49,8 +49,7 @@ export interface ErrorResponse {
  * DB_UNREACHABLE) becomes `fallback` with `params` and the original message as `detail`.
  */
 export function toHttpError(err: unknown, fallback: HttpErrorCode, params: ErrorParams = {}): AppvisorError {
-  if (err instanceof AppvisorError && err.status !== undefined) return err;
-  return new AppvisorError(fallback, { ...params, detail: params.detail ?? messageOf(err) }, { cause: err });
+  return err instanceof AppvisorError && err.status !== undefined ? err : wrapError(err, fallback, params);
 }
 
 /**
