@@ -145,6 +145,8 @@ export function createMetrics(
   return metrics;
 }
 
+const DURATION_METRIC = 'appvisor_request_duration_seconds';
+
 /** One app's request figures since start: counts per status class and a duration histogram. */
 interface AppRequests {
   readonly app: string;
@@ -175,11 +177,8 @@ class RequestMetrics {
       'counter',
       () => this.#counterValues(),
     );
-    this.histogram = this.#metric(
-      'appvisor_request_duration_seconds',
-      'Request durations by app.',
-      'histogram',
-      () => this.#histogramValues(),
+    this.histogram = this.#metric(DURATION_METRIC, 'Request durations by app.', 'histogram', () =>
+      this.#histogramValues(),
     );
   }
 
@@ -224,7 +223,7 @@ class RequestMetrics {
   }
 
   #histogramValues(): object[] {
-    const name = 'appvisor_request_duration_seconds';
+    const name = DURATION_METRIC;
     const values: object[] = [];
     for (const e of this.#apps.values()) {
       let acc = 0;
