@@ -71,7 +71,7 @@ interface ResponseHooks {
  * to every response (adding them cost more than routing the request).
  */
 class TrackedResponse extends ServerResponse {
-  /** Set by the gateway on the first request it sees; one per server, shared by its responses. */
+  /** Set when the gateway starts tracking the response: the server's one set, shared by its responses. */
   hooks: ResponseHooks | undefined = undefined;
   /** Counted until 'close' (finished or abandoned). */
   tracked = false;
