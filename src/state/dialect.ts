@@ -21,8 +21,6 @@ export const TABLES = {
  */
 export const STORE_SCHEMA = 'appvisor';
 
-export type { ColumnTypes } from '../dialects/types.js';
-
 /** Column types per dialect, for migrations. */
 export function columnTypes(dialect: Dialect): ColumnTypes {
   return dialectNamed(dialect).store.types;

@@ -5,9 +5,10 @@
  */
 import crypto from 'node:crypto';
 import { dialectNamed } from '../dialects/registry.js';
+import type { ColumnTypes } from '../dialects/types.js';
 import { AppvisorError } from '../errors.js';
 import type { Dialect, SqlClient } from '../providers/provider.js';
-import { type ColumnTypes, columnTypes, insertIfAbsent, TABLES, upsert } from './dialect.js';
+import { columnTypes, insertIfAbsent, TABLES, upsert } from './dialect.js';
 import { placeStore } from './placement.js';
 
 export interface Migration {
