@@ -5,6 +5,7 @@
  * prints and what the executor carries out.
  */
 import { formatDuration, parseDuration } from '../config/duration.js';
+import { redactUrl } from '../dialects/url.js';
 import { AppvisorError } from '../errors.js';
 import type { AppManifest, LoadedManifest, StartMode } from '../manifests/types.js';
 import type { AppRecord, AppStatus, OperatorIntent } from '../state/types.js';
@@ -25,7 +26,6 @@ import {
   describeTarget,
   isTargetOf,
   locateTarget,
-  redactUrl,
   resolveTarget,
   targetOfItem,
 } from './target.js';

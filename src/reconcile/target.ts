@@ -6,8 +6,6 @@ import { STORE_SCHEMA } from '../state/dialect.js';
 import type { InventoryItem } from '../state/types.js';
 import type { DatabaseTarget, PlanOptions } from './model.js';
 
-export { redactUrl };
-
 const INSPECT = Symbol.for('nodejs.util.inspect.custom');
 
 /**
