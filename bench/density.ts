@@ -1,6 +1,7 @@
 /**
- * Density: RSS of ONE supervisor process running 100 / 500 / 1,000 idle apps (SQLite), against
- * the alternative a user would otherwise pick: the same sample app as one Node process per app.
+ * Density: RSS of ONE supervisor process with R routed apps (default 10,000) of which 100 / 500 /
+ * 1,000 run (SQLite), against the alternative a user would otherwise pick: the same sample app as
+ * one Node process per app.
  *
  * The supervisor runs in a child process of its own (so this script's memory is not counted),
  * bundled to plain JavaScript (no tsx loader thread) and started with --expose-gc. Every app is
@@ -11,7 +12,10 @@
  * sample app's handler on its own SQLite file, visits each once, measures them the same way
  * and extrapolates the mean to n.
  *
- *   node --import tsx bench/density.ts [sizes=100,500,1000] [processes=20]
+ * Routed apps are provisioned and have a route and a record, but are never visited: their cost is
+ * (RSS with all routed, none started − RSS with no manifests) / R.
+ *
+ *   node --import tsx bench/density.ts [sizes=100,500,1000] [processes=20] [routed=10000]
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import fs from 'node:fs/promises';
@@ -37,6 +41,8 @@ const SIZES = listArg(0, ['100', '500', '1000'])
   .map(Number)
   .sort((a, b) => a - b);
 const PROCESSES = Math.min(20, Math.max(1, numberArg(1, 20)));
+/** Apps with a manifest, a record and a route; the first `sizes` of them are visited. */
+const ROUTED = Math.max(SIZES.at(-1) ?? 0, numberArg(2, 10_000));
 const SETTLE_MS = 1_500;
 /** ANCHORS.md: one idle Node process with a node:http server. */
 const ANCHOR_IDLE_NODE_MIB = 45;
@@ -178,14 +184,13 @@ async function visit(url: string, expectName: string): Promise<void> {
   }
 }
 
-const maxApps = SIZES.at(-1) ?? 0;
 const ws = await createWorkspace('sqlite');
 const bundles: { dispose(): Promise<void> }[] = [];
 const children: Child[] = [];
 try {
-  const names = Array.from({ length: maxApps }, (_, i) => ws.appName(i));
+  const names = Array.from({ length: ROUTED }, (_, i) => ws.appName(i));
   await ws.writeManifests(names);
-  progress(`provisioning ${maxApps} SQLite apps`);
+  progress(`provisioning ${ROUTED} SQLite apps`);
   const t0 = performance.now();
   const applied = await applyPlan(ws.settings, { log: silentLog });
   if (applied.failures.length > 0) throw new Error(`apply failed: ${JSON.stringify(applied.failures[0])}`);
@@ -245,16 +250,15 @@ try {
   const perProcess = mean(singles.map((s) => s.rss));
   const perProcessNoGc = mean(singles.map((s) => s.rssBeforeGc));
 
+  const routedPerAppKiB = round((baseline.rss - emptyMemory.rss) / ROUTED / 1024, 1);
   const rows = inProcess.map((r) => {
     const perApp = (r.memory.rss - baseline.rss) / r.apps;
     const separate = perProcess * r.apps;
     return {
-      apps: r.apps,
+      routed: ROUTED,
+      running: r.apps,
       'one process RSS MiB': mib(r.memory.rss),
-      'per app KiB': round(perApp / 1024, 0),
-      // Only where every routed app runs: the routed-but-stopped ones would be counted otherwise.
-      'per app from empty KiB':
-        r.apps === maxApps ? round((r.memory.rss - emptyMemory.rss) / r.apps / 1024, 0) : '',
+      'per running app KiB': round(perApp / 1024, 0),
       'heap used MiB': mib(r.memory.heapUsed),
       [`process per app MiB (${singles.length} measured)`]: Math.round(separate / MiB),
       'ratio (per-app / one)': round(separate / r.memory.rss, 1),
@@ -262,7 +266,7 @@ try {
   });
   report(
     `density: idle SQLite apps in ONE supervisor process vs one Node process per app ` +
-      `(no manifests: ${mib(emptyMemory.rss)} MiB; all routed, none started: ${mib(baseline.rss)} MiB; one app per process: ${mib(perProcess)} MiB each, ` +
+      `(no manifests: ${mib(emptyMemory.rss)} MiB; ${ROUTED} routed, none started: ${mib(baseline.rss)} MiB = ${routedPerAppKiB} KiB per routed app; one app per process: ${mib(perProcess)} MiB each, ` +
       `${mib(perProcessNoGc)} MiB before gc; ANCHORS idle node:http ≈ ${ANCHOR_IDLE_NODE_MIB} MB) — node ${process.version}`,
     rows,
     {
@@ -271,6 +275,8 @@ try {
       settleMs: SETTLE_MS,
       emptyRssMiB: mib(emptyMemory.rss),
       emptyHeapUsedMiB: mib(emptyMemory.heapUsed),
+      routed: ROUTED,
+      routedPerAppKiB,
       baselineRssMiB: mib(baseline.rss),
       baselineHeapUsedMiB: mib(baseline.heapUsed),
       oneProcess: inProcess.map((r) => ({
@@ -280,9 +286,6 @@ try {
         heapUsedMiB: mib(r.memory.heapUsed),
         externalMiB: mib(r.memory.external),
         perAppKiB: round((r.memory.rss - baseline.rss) / r.apps / 1024, 1),
-        ...(r.apps === maxApps
-          ? { perAppFromEmptyKiB: round((r.memory.rss - emptyMemory.rss) / r.apps / 1024, 1) }
-          : {}),
         visitAllS: round(r.visitS),
       })),
       processPerApp: {

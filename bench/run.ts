@@ -25,7 +25,7 @@ const QUICK_ARGS: Readonly<Record<string, readonly string[]>> = {
   manifests: ['5000', '5'],
   converge: ['200'],
   'cold-start': ['50'],
-  density: ['100,500', '20'],
+  density: ['100,500', '20', '2000'],
   'hot-reload': ['32', '50'],
   connections: ['300', '200', '10'],
 };
