@@ -27,3 +27,11 @@ export const classifyError: DialectModule['classifyError'] = (err) => classifyWi
 
 export const translateError: DialectModule['translateError'] = (err, ctx) =>
   translateWith(err, { ...ctx, dialect: 'postgres' }, own);
+
+/** Errors after which a connection must not go back to its pool (no SQLSTATE, classes 08 and 57P). */
+export function isConnectionLoss(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  return (
+    typeof code !== 'string' || !/^[0-9A-Z]{5}$/.test(code) || code.startsWith('08') || code.startsWith('57P')
+  );
+}
