@@ -1,6 +1,7 @@
 import { statSync } from 'node:fs';
 import path from 'node:path';
 import { isMap } from 'yaml';
+import { DEFAULT_SCHEMA_POOL_SIZE } from '../dialects/postgres/provider.js';
 import { isDatabaseUrl, resolveDatabaseUrl } from '../dialects/registry.js';
 import { AppvisorError } from '../errors.js';
 import { readTextFileSync } from '../manifests/files.js';
@@ -31,6 +32,7 @@ export const SETTINGS_DEFAULTS = Object.freeze({
   appsDir: 'apps.d',
   dataDir: 'data',
   connectionBudget: 64,
+  schemaPoolSize: DEFAULT_SCHEMA_POOL_SIZE,
   deletionGrace: '24h',
 });
 
@@ -91,6 +93,7 @@ export function resolveSettings(
         budget === undefined
           ? (input.database?.connectionBudget ?? SETTINGS_DEFAULTS.connectionBudget)
           : parseBudget(budget),
+      schemaPoolSize: input.database?.schemaPoolSize ?? SETTINGS_DEFAULTS.schemaPoolSize,
     }),
     app: app === undefined ? undefined : path.resolve(cwd, app),
     mainDatabase: Object.freeze({ adopt: input.mainDatabase?.adopt ?? false }),

@@ -15,6 +15,11 @@ export interface SettingsInput {
     url?: string;
     /** Most open connections of all app pools to one PostgreSQL server. @default 64 */
     connectionBudget?: number;
+    /**
+     * Connections of the one pool the new-schema apps of a PostgreSQL database share (each
+     * checkout sets the app's search_path). @default 10
+     */
+    schemaPoolSize?: number;
   };
   /** Module path of the application every instance runs. @default the built-in sample app */
   app?: string;
@@ -55,6 +60,8 @@ export interface Settings {
     readonly url: string;
     /** Always set by loadSettings; optional so hand-built settings (tests, embedders) may omit it (64). */
     readonly connectionBudget?: number;
+    /** Always set by loadSettings; optional so hand-built settings may omit it (10). */
+    readonly schemaPoolSize?: number;
   };
   /** Absolute module path, or undefined for the built-in sample app. */
   readonly app: string | undefined;

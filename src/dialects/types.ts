@@ -33,6 +33,8 @@ export interface ProviderOptions {
   readonly log?: ProviderLog;
   /** PostgreSQL: most open connections of all app pools on this server. */
   readonly budget?: ConnectionBudget;
+  /** PostgreSQL: connections of the pool the new-schema apps of one database share. */
+  readonly schemaPoolSize?: number;
 }
 
 /** How a driver error reads: the server is gone, it refused us, or the statement failed. */

@@ -126,7 +126,11 @@ export async function applyPlan(settings: Settings, opts: ApplyOptions): Promise
     await lock.release();
     throw err;
   });
-  const providers = new ProviderSet(mainUrl, { dataDir: settings.dataDir, log: opts.log });
+  const providers = new ProviderSet(mainUrl, {
+    dataDir: settings.dataDir,
+    log: opts.log,
+    ...(settings.database.schemaPoolSize ? { schemaPoolSize: settings.database.schemaPoolSize } : {}),
+  });
   const pOpts = planOptions(settings, main, application, opts.allowEmpty);
   // Losing the lock aborts what is left; the term fences every write made under it.
   const lockLost = new AbortController();

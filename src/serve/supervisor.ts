@@ -123,6 +123,7 @@ export async function startSupervisor(options: SupervisorOptions): Promise<Super
         dataDir: settings.dataDir,
         log,
         connectionBudget: settings.database.connectionBudget ?? 64,
+        ...(settings.database.schemaPoolSize ? { schemaPoolSize: settings.database.schemaPoolSize } : {}),
       }),
     (set) => set.close(),
   );

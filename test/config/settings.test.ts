@@ -32,7 +32,11 @@ describe('loadSettings', () => {
       listen: { host: '127.0.0.1', port: 13000 },
       appsDir: path.join(cwd, 'apps.d'),
       dataDir: path.join(cwd, 'data'),
-      database: { url: `sqlite:${path.join(cwd, 'data', 'main.sqlite')}`, connectionBudget: 64 },
+      database: {
+        url: `sqlite:${path.join(cwd, 'data', 'main.sqlite')}`,
+        connectionBudget: 64,
+        schemaPoolSize: 10,
+      },
       app: undefined,
       mainDatabase: { adopt: false },
       admin: {},
@@ -234,6 +238,21 @@ describe('connection budget', () => {
   it.each(['0', '-1', 'many', '1.5'])('rejects APPVISOR_DB_CONNECTION_BUDGET=%s', (value) => {
     expect(() => resolveSettings({}, { env: { APPVISOR_DB_CONNECTION_BUDGET: value }, cwd: '/srv' })).toThrow(
       /APPVISOR_DB_CONNECTION_BUDGET must be a whole number of at least 1/,
+    );
+  });
+});
+
+describe('database.schemaPoolSize', () => {
+  it('reads the shared pool size of new-schema apps from appvisor.yaml, 10 without it', async () => {
+    expect(resolveSettings({}, { env: {}, cwd: '/srv' }).database.schemaPoolSize).toBe(10);
+    await write('appvisor.yaml', 'database:\n  schemaPoolSize: 4\n');
+    expect((await loadSettings({ cwd, env: {} })).database.schemaPoolSize).toBe(4);
+  });
+
+  it('reports a size below 1 with its position', async () => {
+    await write('appvisor.yaml', 'database:\n  schemaPoolSize: 0\n');
+    expect((await failure(loadSettings({ cwd, env: {} }))).message).toMatch(
+      /^appvisor\.yaml:2:19: database\.schemaPoolSize must be >= 1$/,
     );
   });
 });

@@ -79,7 +79,7 @@ const FULL_SETTINGS = {
   listen: { host: 'h', port: 1 },
   appsDir: 'a',
   dataDir: 'd',
-  database: { url: 'sqlite:x', connectionBudget: 64 },
+  database: { url: 'sqlite:x', connectionBudget: 64, schemaPoolSize: 10 },
   app: 'm',
   deletionGrace: '24h',
   mainDatabase: { adopt: true },

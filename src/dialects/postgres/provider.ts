@@ -16,8 +16,11 @@ import type { ConnectionBudget } from '../../providers/sql/budget.js';
 import { validateLeftover, validateOwner } from '../identifiers.js';
 import { type DatabaseUrl, serverOf, withDatabase } from '../url.js';
 import { PostgresClient } from './client.js';
-import { translateError } from './errors.js';
+import { isConnectionLoss, translateError } from './errors.js';
 import { quoteIdentifier, quoteLiteral, validateIdentifier } from './identifiers.js';
+import type { PoolOptions } from './pool.js';
+import { SchemaClient } from './schema-client.js';
+import { SharedSchemaPool } from './shared-pool.js';
 
 export interface PostgresProviderOptions {
   /** Receives errors of idle admin and app connections (server restarts); nothing else. */
@@ -30,7 +33,12 @@ export interface PostgresProviderOptions {
   readonly connectTimeoutMillis?: number;
   /** Shared limit on the open connections of the app pools this provider opens. */
   readonly budget?: ConnectionBudget;
+  /** Connections of the one pool all new-schema apps of a database share. @default 10 */
+  readonly schemaPoolSize?: number;
 }
+
+/** The shared pool's size when the settings name none (see bench/README.md for the measurement). */
+export const DEFAULT_SCHEMA_POOL_SIZE = 10;
 
 /** Databases a provider never creates or drops, whatever a manifest says. */
 const RESERVED_DATABASES = new Set(['postgres', 'template0', 'template1']);
@@ -56,6 +64,8 @@ export class PostgresProvider implements Provider {
   readonly #database: string;
   readonly #pool: pg.Pool;
   readonly #options: PostgresProviderOptions;
+  /** The shared pool of each database that has new-schema apps open, by database name. */
+  readonly #sharedPools = new Map<string, SharedSchemaPool>();
   #serverVersion: number | undefined;
 
   constructor(url: DatabaseUrl, options: PostgresProviderOptions = {}) {
@@ -196,16 +206,13 @@ export class PostgresProvider implements Provider {
     validateIdentifier('database', name);
     if (opts.schema !== undefined) validateIdentifier('schema', opts.schema);
     const url = withDatabase(this.#url, name);
-    const client: SqlClient = new PostgresClient({
-      connectionString: url,
-      ...(opts.schema ? { schema: opts.schema } : {}),
-      ...(opts.maxConnections ? { max: opts.maxConnections } : {}),
-      idleTimeoutMillis: this.#options.idleTimeoutMillis ?? 10_000,
-      connectionTimeoutMillis: this.#options.connectTimeoutMillis ?? 5_000,
-      onError: (err) => this.#warn(err, `idle connection to database "${name}" failed`),
-      ...(this.#options.budget ? { budget: this.#options.budget } : {}),
-      ...(opts.label ? { applicationName: opts.label } : {}),
-    });
+    const client: SqlClient = opts.schema
+      ? new SchemaClient(this.#sharedPool(name), opts.schema)
+      : new PostgresClient({
+          ...this.#poolOptions(name),
+          ...(opts.maxConnections ? { max: opts.maxConnections } : {}),
+          ...(opts.label ? { applicationName: opts.label } : {}),
+        });
     return {
       dialect: 'postgres',
       client,
@@ -219,7 +226,44 @@ export class PostgresProvider implements Provider {
   }
 
   async close(): Promise<void> {
+    const shared = [...this.#sharedPools.values()];
+    this.#sharedPools.clear();
+    await Promise.allSettled(shared.map((pool) => pool.end()));
     if (!this.#pool.ended && !this.#pool.ending) await this.#pool.end();
+  }
+
+  /**
+   * The pool the new-schema apps of database `name` share. It takes budget slots like any
+   * pool, but lends none of its idle connections to other pools: a handful of connections
+   * that every app reuses are what keeps the count low, and closing them would churn.
+   */
+  #sharedPool(name: string): SharedSchemaPool {
+    let shared = this.#sharedPools.get(name);
+    if (!shared) {
+      const created = new SharedSchemaPool(
+        {
+          ...this.#poolOptions(name),
+          max: this.#options.schemaPoolSize ?? DEFAULT_SCHEMA_POOL_SIZE,
+          applicationName: `appvisor:schemas:${name}`,
+        },
+        () => {
+          if (this.#sharedPools.get(name) === created) this.#sharedPools.delete(name);
+        },
+      );
+      shared = created;
+      this.#sharedPools.set(name, shared);
+    }
+    return shared;
+  }
+
+  #poolOptions(name: string): PoolOptions {
+    return {
+      connectionString: withDatabase(this.#url, name),
+      idleTimeoutMillis: this.#options.idleTimeoutMillis ?? 10_000,
+      connectionTimeoutMillis: this.#options.connectTimeoutMillis ?? 5_000,
+      onError: (err) => this.#warn(err, `idle connection to database "${name}" failed`),
+      ...(this.#options.budget ? { budget: this.#options.budget } : {}),
+    };
   }
 
   async #observeDatabase(client: pg.PoolClient, name: string): Promise<Observation> {
@@ -343,14 +387,6 @@ function observation(rows: readonly { owner: string | null }[]): Observation {
 function isDuplicate(err: unknown): boolean {
   const code = (err as { code?: unknown } | null)?.code;
   return typeof code === 'string' && DUPLICATE_STATES.has(code);
-}
-
-/** Errors after which the connection must not go back to the pool. */
-function isConnectionLoss(err: unknown): boolean {
-  const code = (err as { code?: unknown } | null)?.code;
-  return (
-    typeof code !== 'string' || !/^[0-9A-Z]{5}$/.test(code) || code.startsWith('08') || code.startsWith('57P')
-  );
 }
 
 function asError(err: unknown): Error {
