@@ -17,7 +17,8 @@ export interface SettingsInput {
     connectionBudget?: number;
     /**
      * Connections of the one pool the new-schema apps of a PostgreSQL database share (each
-     * checkout sets the app's search_path). @default 10
+     * checkout sets the app's search_path); 0 gives each app its own pool instead, for apps that
+     * keep session state (`SET`, `LISTEN`, advisory locks) between statements. @default 10
      */
     schemaPoolSize?: number;
   };

@@ -33,7 +33,7 @@ export interface ProviderOptions {
   readonly log?: ProviderLog;
   /** PostgreSQL: most open connections of all app pools on this server. */
   readonly budget?: ConnectionBudget;
-  /** PostgreSQL: connections of the pool the new-schema apps of one database share. */
+  /** PostgreSQL: connections of the pool the new-schema apps of one database share (0: a pool per app). */
   readonly schemaPoolSize?: number;
 }
 

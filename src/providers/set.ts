@@ -70,7 +70,7 @@ export class ProviderSet {
       dataDir: this.#dataDir,
       ...(this.#log ? { log: this.#log } : {}),
       ...(budget ? { budget } : {}),
-      ...(this.#schemaPoolSize ? { schemaPoolSize: this.#schemaPoolSize } : {}),
+      ...(this.#schemaPoolSize !== undefined ? { schemaPoolSize: this.#schemaPoolSize } : {}),
     };
   }
 }

@@ -129,7 +129,9 @@ export async function applyPlan(settings: Settings, opts: ApplyOptions): Promise
   const providers = new ProviderSet(mainUrl, {
     dataDir: settings.dataDir,
     log: opts.log,
-    ...(settings.database.schemaPoolSize ? { schemaPoolSize: settings.database.schemaPoolSize } : {}),
+    ...(settings.database.schemaPoolSize !== undefined
+      ? { schemaPoolSize: settings.database.schemaPoolSize }
+      : {}),
   });
   const pOpts = planOptions(settings, main, application, opts.allowEmpty);
   // Losing the lock aborts what is left; the term fences every write made under it.

@@ -123,7 +123,9 @@ export async function startSupervisor(options: SupervisorOptions): Promise<Super
         dataDir: settings.dataDir,
         log,
         connectionBudget: settings.database.connectionBudget ?? 64,
-        ...(settings.database.schemaPoolSize ? { schemaPoolSize: settings.database.schemaPoolSize } : {}),
+        ...(settings.database.schemaPoolSize !== undefined
+          ? { schemaPoolSize: settings.database.schemaPoolSize }
+          : {}),
       }),
     (set) => set.close(),
   );

@@ -249,10 +249,10 @@ describe('database.schemaPoolSize', () => {
     expect((await loadSettings({ cwd, env: {} })).database.schemaPoolSize).toBe(4);
   });
 
-  it('reports a size below 1 with its position', async () => {
-    await write('appvisor.yaml', 'database:\n  schemaPoolSize: 0\n');
+  it('reports a negative size with its position', async () => {
+    await write('appvisor.yaml', 'database:\n  schemaPoolSize: -1\n');
     expect((await failure(loadSettings({ cwd, env: {} }))).message).toMatch(
-      /^appvisor\.yaml:2:19: database\.schemaPoolSize must be >= 1$/,
+      /^appvisor\.yaml:2:19: database\.schemaPoolSize must be >= 0$/,
     );
   });
 });

@@ -265,6 +265,19 @@ describe.skipIf(!probe.available)('the shared pool of new-schema apps', () => {
     expect(await who(again)).toBe('app_a');
     await again.close();
   });
+
+  it('schemaPoolSize 0: each app gets its own pool instead, set to its schema', async () => {
+    const p = provider(0);
+    const x = (await p.openDatabase(DATABASE, { schema: 'app_a', label: 'appvisor:own-a' })).client;
+    const y = (await p.openDatabase(DATABASE, { schema: 'app_b', label: 'appvisor:own-b' })).client;
+    await expectOwn(x, y);
+    const { rows } = await admin.query<{ n: string }>(
+      `SELECT count(*) AS n FROM pg_stat_activity WHERE datname = $1 AND application_name LIKE 'appvisor:own-%'`,
+      [DATABASE],
+    );
+    expect(Number(rows[0]?.n)).toBe(2);
+    await Promise.all([x.close(), y.close()]);
+  });
 });
 
 describe.skipIf(!probe.available)('the shared pool and the connection budget', () => {

@@ -35,6 +35,6 @@ export const postgres: DialectModule = {
     new PostgresProvider(url, {
       ...(opts.log ? { log: opts.log } : {}),
       ...(opts.budget ? { budget: opts.budget } : {}),
-      ...(opts.schemaPoolSize ? { schemaPoolSize: opts.schemaPoolSize } : {}),
+      ...(opts.schemaPoolSize !== undefined ? { schemaPoolSize: opts.schemaPoolSize } : {}),
     }),
 };

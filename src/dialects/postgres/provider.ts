@@ -33,7 +33,10 @@ export interface PostgresProviderOptions {
   readonly connectTimeoutMillis?: number;
   /** Shared limit on the open connections of the app pools this provider opens. */
   readonly budget?: ConnectionBudget;
-  /** Connections of the one pool all new-schema apps of a database share. @default 10 */
+  /**
+   * Connections of the one pool all new-schema apps of a database share; 0: a pool per app
+   * instead, its search_path set when each connection starts. @default 10
+   */
   readonly schemaPoolSize?: number;
 }
 
@@ -206,13 +209,15 @@ export class PostgresProvider implements Provider {
     validateIdentifier('database', name);
     if (opts.schema !== undefined) validateIdentifier('schema', opts.schema);
     const url = withDatabase(this.#url, name);
-    const client: SqlClient = opts.schema
-      ? new SchemaClient(this.#sharedPool(name), opts.schema)
-      : new PostgresClient({
-          ...this.#poolOptions(name),
-          ...(opts.maxConnections ? { max: opts.maxConnections } : {}),
-          ...(opts.label ? { applicationName: opts.label } : {}),
-        });
+    const client: SqlClient =
+      opts.schema && this.#options.schemaPoolSize !== 0
+        ? new SchemaClient(this.#sharedPool(name), opts.schema)
+        : new PostgresClient({
+            ...this.#poolOptions(name),
+            ...(opts.schema ? { schema: opts.schema } : {}),
+            ...(opts.maxConnections ? { max: opts.maxConnections } : {}),
+            ...(opts.label ? { applicationName: opts.label } : {}),
+          });
     return {
       dialect: 'postgres',
       client,
