@@ -1,6 +1,7 @@
 import type pg from 'pg';
 import { isConnectionLoss } from './errors.js';
 import { createPool, type PoolOptions, quoteSearchPath } from './pool.js';
+import { SchemaWaiters } from './schema-waiters.js';
 
 /**
  * Statements that may leave state on their connection after they ran: settings (`SET`, `RESET`,
@@ -22,12 +23,14 @@ export function touchesSession(sql: string): boolean {
  * app's `search_path` unless it has it already (tracked per connection, so an app running
  * query after query pays nothing); a connection whose session an app may have changed is
  * `DISCARD ALL`ed before it goes back, so the next app, and the next checkout of the same app,
- * start clean. Apps retain the pool; it closes when the last one releases it.
+ * start clean. A connection coming back goes to a waiting checkout of its schema first
+ * (SchemaWaiters). Apps retain the pool; it closes when the last one releases it.
  */
 export class SharedSchemaPool {
   readonly #pool: pg.Pool;
   /** The search_path each live connection was given last (a new connection has none). */
   readonly #searchPaths = new WeakMap<pg.PoolClient, string>();
+  readonly #waiters = new SchemaWaiters<pg.PoolClient>();
   readonly #onClosed: () => void;
   #users = 0;
 
@@ -77,8 +80,12 @@ export class SharedSchemaPool {
   }
 
   async #checkoutOnce(schema: string): Promise<SchemaSession> {
-    const conn = await this.#pool.connect();
-    const session = new SchemaSession(conn, () => this.#searchPaths.delete(conn));
+    const conn = await this.#waiters.wait(
+      schema,
+      () => this.#pool.connect(),
+      (spare) => this.#giveBack(spare),
+    );
+    const session = new SchemaSession(conn, (broken) => this.#giveBack(conn, broken));
     if (this.#searchPaths.get(conn) !== schema) {
       try {
         await conn.query(`SET search_path TO ${quoteSearchPath(schema)}`);
@@ -90,21 +97,34 @@ export class SharedSchemaPool {
     }
     return session;
   }
+
+  /**
+   * A connection back from a checkout: discarded after an error; else to a waiter of its
+   * schema, else to the pool. After an error or a reset its search_path is unknown.
+   */
+  #giveBack(conn: pg.PoolClient, outcome?: Outcome): void {
+    if (outcome !== undefined) this.#searchPaths.delete(conn);
+    if (outcome instanceof Error) conn.release(outcome);
+    else if (!this.#waiters.offer(conn, this.#searchPaths.get(conn))) conn.release();
+  }
 }
+
+/** How a checkout ended: cleanly (undefined), with its session reset, or broken. */
+type Outcome = Error | 'reset';
 
 /** One checked-out connection of a shared pool, for one query or one transaction. */
 export class SchemaSession {
   readonly #conn: pg.PoolClient;
-  readonly #forget: () => void;
+  readonly #giveBack: (outcome?: Outcome) => void;
   #dirty = false;
   #lost: Error | undefined;
   readonly #onLost = (err: Error): void => {
     this.#lost = err;
   };
 
-  constructor(conn: pg.PoolClient, forget: () => void) {
+  constructor(conn: pg.PoolClient, giveBack: (outcome?: Outcome) => void) {
     this.#conn = conn;
-    this.#forget = forget;
+    this.#giveBack = giveBack;
     // pg-pool listens for errors only on idle clients; a connection lost while checked out
     // would otherwise throw an unhandled 'error' at the process.
     conn.on('error', this.#onLost);
@@ -144,17 +164,15 @@ export class SchemaSession {
       this.#done();
       return;
     }
-    this.#forget();
     this.#conn.query('DISCARD ALL').then(
-      () => this.#done(),
+      () => this.#done('reset'),
       (discardErr: unknown) => this.#done(asError(discardErr)),
     );
   }
 
-  #done(broken?: Error): void {
+  #done(outcome?: Outcome): void {
     this.#conn.off('error', this.#onLost);
-    if (broken) this.#forget();
-    this.#conn.release(broken ?? this.#lost);
+    this.#giveBack(this.#lost ?? outcome);
   }
 }
 
