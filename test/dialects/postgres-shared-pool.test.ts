@@ -266,6 +266,30 @@ describe.skipIf(!probe.available)('the shared pool of new-schema apps', () => {
     await again.close();
   });
 
+  it('holds at most maxConnections of the pool per app, leaving the rest to the others', async () => {
+    const p = provider(4);
+    const busy = (await p.openDatabase(DATABASE, { schema: 'app_a', maxConnections: 2 })).client;
+    const other = await open(p, 'app_b');
+    const pids = new Set<number>();
+    let busyDone = false;
+    const sleeping = Promise.all(
+      Array.from({ length: 12 }, async () => {
+        const [row] = await busy.query<{ pid: number }>('SELECT pg_backend_pid() AS pid, pg_sleep(0.05)');
+        pids.add(row!.pid);
+        return who(busy);
+      }),
+    ).finally(() => {
+      busyDone = true;
+    });
+    // While app_a's twelve statements queue behind its two connections, app_b gets one of the others.
+    await until(async () => (await poolBackends()).some((r) => r.state === 'active'), 'app_a runs');
+    expect(await who(other)).toBe('app_b');
+    expect(busyDone).toBe(false);
+    expect((await sleeping).every((name) => name === 'app_a')).toBe(true);
+    expect(pids.size).toBeLessThanOrEqual(2);
+    await Promise.all([busy.close(), other.close()]);
+  });
+
   it('schemaPoolSize 0: each app gets its own pool instead, set to its schema', async () => {
     const p = provider(0);
     const x = (await p.openDatabase(DATABASE, { schema: 'app_a', label: 'appvisor:own-a' })).client;

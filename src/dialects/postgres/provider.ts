@@ -43,6 +43,9 @@ export interface PostgresProviderOptions {
 /** The shared pool's size when the settings name none (see bench/README.md for the measurement). */
 export const DEFAULT_SCHEMA_POOL_SIZE = 10;
 
+/** Most connections one app holds at once when its opener names no maxConnections. */
+const DEFAULT_APP_CONNECTIONS = 10;
+
 /** Databases a provider never creates or drops, whatever a manifest says. */
 const RESERVED_DATABASES = new Set(['postgres', 'template0', 'template1']);
 const RESERVED_SCHEMAS = new Set(['public', 'information_schema']);
@@ -211,7 +214,11 @@ export class PostgresProvider implements Provider {
     const url = withDatabase(this.#url, name);
     const client: SqlClient =
       opts.schema && this.#options.schemaPoolSize !== 0
-        ? new SchemaClient(this.#sharedPool(name), opts.schema)
+        ? new SchemaClient(
+            this.#sharedPool(name),
+            opts.schema,
+            opts.maxConnections ?? DEFAULT_APP_CONNECTIONS,
+          )
         : new PostgresClient({
             ...this.#poolOptions(name),
             ...(opts.schema ? { schema: opts.schema } : {}),

@@ -23,8 +23,7 @@ export function touchesSession(sql: string): boolean {
  * app's `search_path` unless it has it already (tracked per connection, so an app running
  * query after query pays nothing); a connection whose session an app may have changed is
  * `DISCARD ALL`ed before it goes back, so the next app, and the next checkout of the same app,
- * start clean. A connection coming back goes to a waiting checkout of its schema first
- * (SchemaWaiters). Apps retain the pool; it closes when the last one releases it.
+ * start clean. One app holds at most its `maxConnections` of the pool at once (SchemaWaiters). Apps retain the pool; it closes when the last one releases it.
  */
 export class SharedSchemaPool {
   readonly #pool: pg.Pool;
@@ -70,22 +69,18 @@ export class SharedSchemaPool {
    * A connection whose search_path is `schema`. A connection that cannot be given it (lost, or
    * hit by a cancel meant for the statement before) is discarded and another one tried once.
    */
-  async checkout(schema: string): Promise<SchemaSession> {
+  async checkout(schema: string, limit: number): Promise<SchemaSession> {
     try {
-      return await this.#checkoutOnce(schema);
+      return await this.#checkoutOnce(schema, limit);
     } catch (err) {
       if (this.ended) throw err;
-      return this.#checkoutOnce(schema);
+      return this.#checkoutOnce(schema, limit);
     }
   }
 
-  async #checkoutOnce(schema: string): Promise<SchemaSession> {
-    const conn = await this.#waiters.wait(
-      schema,
-      () => this.#pool.connect(),
-      (spare) => this.#giveBack(spare),
-    );
-    const session = new SchemaSession(conn, (broken) => this.#giveBack(conn, broken));
+  async #checkoutOnce(schema: string, limit: number): Promise<SchemaSession> {
+    const conn = await this.#waiters.acquire(schema, limit, () => this.#pool.connect());
+    const session = new SchemaSession(conn, (outcome) => this.#giveBack(conn, schema, outcome));
     if (this.#searchPaths.get(conn) !== schema) {
       try {
         await conn.query(`SET search_path TO ${quoteSearchPath(schema)}`);
@@ -99,13 +94,15 @@ export class SharedSchemaPool {
   }
 
   /**
-   * A connection back from a checkout: discarded after an error; else to a waiter of its
-   * schema, else to the pool. After an error or a reset its search_path is unknown.
+   * A connection back from a checkout of `schema`: to the schema's next checkout when it is
+   * clean, else to the pool (which discards it after an error). After an error or a reset its
+   * search_path is unknown.
    */
-  #giveBack(conn: pg.PoolClient, outcome?: Outcome): void {
+  #giveBack(conn: pg.PoolClient, schema: string, outcome?: Outcome): void {
     if (outcome !== undefined) this.#searchPaths.delete(conn);
-    if (outcome instanceof Error) conn.release(outcome);
-    else if (!this.#waiters.offer(conn, this.#searchPaths.get(conn))) conn.release();
+    const reusable = outcome === undefined && this.#searchPaths.get(conn) === schema;
+    if (this.#waiters.release(conn, schema, reusable)) return;
+    conn.release(outcome instanceof Error ? outcome : undefined);
   }
 }
 
