@@ -7,9 +7,13 @@
  * 4. under a burst of concurrent requests that each run a query (`GET /api/me` with a valid
  *    token for a user that does not exist: verify, one SELECT, 401) across B apps, R at a time
  *    per app — the peak, sampled every 20 ms — and again after the idle timeout.
- * What bounds it: per-app pool max (Runtime `poolMax`, default 5) × apps, and the connection
- * budget across all app pools per server (`database.connectionBudget`, default 64), against
- * the server's max_connections. The budget is the 5th argument (e.g. 100000 to see no cap).
+ * Phases 1–4 run once per variant, each with a fresh supervisor on the same apps:
+ * - `shared`: the apps share one pool per database (`database.schemaPoolSize`, 6th argument,
+ *   default 10), within the connection budget (5th argument, default 64);
+ * - `per-app`: a pool per app (`schemaPoolSize: 0`, as before the shared pool), no cap;
+ * - `per-app-budget`: a pool per app within the connection budget (its reclaiming churns).
+ * What bounds a per-app pool: Runtime `poolMax` (default 5) × apps, and the budget across all
+ * app pools per server, against the server's max_connections.
  *
  * N apps × even one connection each is more than the shared server's max_connections (100 by
  * default), and filling it would break every other user of that server. So the bench starts a
@@ -18,10 +22,11 @@
  * APPVISOR_BENCH_PG_URL, a server you may fill up. Otherwise it skips.
  *
  * 5. (private cluster) restarted with max_connections = `limited` (100, the PostgreSQL default and
- *    the shared server's setting): a fresh supervisor, every app visited once; how many first
- *    visits fail, and with what.
+ *    the shared server's setting): a fresh supervisor with the first variant, every app visited
+ *    once; how many first visits fail, and with what.
  *
- *   node --import tsx bench/connections.ts [apps=500] [burstApps=200] [perApp=10] [limited=100 (0: skip)] [budget=64]
+ *   node --import tsx bench/connections.ts [apps=1000] [burstApps=200] [perApp=10] [limited=100 (0: skip)]
+ *     [budget=64] [schemaPoolSize=10] [variants=shared,per-app,per-app-budget]
  */
 import { execFile as execFileCb } from 'node:child_process';
 import fs from 'node:fs/promises';
@@ -42,6 +47,7 @@ import {
   createWorkspace,
   errorCode,
   httpGet,
+  listArg,
   numberArg,
   onInterrupt,
   PG_URL,
@@ -55,11 +61,45 @@ import {
 } from './lib.js';
 
 const execFile = promisify(execFileCb);
-const APPS = Math.max(1, numberArg(0, 500));
+const APPS = Math.max(1, numberArg(0, 1000));
 const BURST_APPS = Math.min(APPS, numberArg(1, 200));
 const PER_APP = Math.max(1, numberArg(2, 10));
 const LIMITED = numberArg(3, 100);
 const BUDGET = numberArg(4, SETTINGS_DEFAULTS.connectionBudget);
+const SCHEMA_POOL_SIZE = Math.max(1, numberArg(5, SETTINGS_DEFAULTS.schemaPoolSize));
+/** A budget no run reaches: no cap. */
+const NO_CAP = 100_000;
+
+interface Variant {
+  readonly key: string;
+  readonly label: string;
+  readonly schemaPoolSize: number;
+  readonly budget: number;
+}
+
+const ALL_VARIANTS: readonly Variant[] = [
+  {
+    key: 'shared',
+    label: `shared pool of ${SCHEMA_POOL_SIZE}, budget ${BUDGET}`,
+    schemaPoolSize: SCHEMA_POOL_SIZE,
+    budget: BUDGET,
+  },
+  { key: 'per-app', label: 'a pool per app, no cap (before)', schemaPoolSize: 0, budget: NO_CAP },
+  {
+    key: 'per-app-budget',
+    label: `a pool per app, budget ${BUDGET} (before)`,
+    schemaPoolSize: 0,
+    budget: BUDGET,
+  },
+];
+const VARIANTS = listArg(
+  6,
+  ALL_VARIANTS.map((v) => v.key),
+).map((key) => {
+  const found = ALL_VARIANTS.find((v) => v.key === key);
+  if (!found) throw new Error(`unknown variant ${key}; use ${ALL_VARIANTS.map((v) => v.key).join(',')}`);
+  return found;
+});
 const BURST_ROUNDS = 3;
 /** Runtime's default `poolMax` (src/runtime/runtime.ts). */
 const POOL_MAX = 5;
@@ -240,7 +280,7 @@ class ConnectionCounter {
 const sharedMax = await withPg(PG_URL, (c) => c.query<{ max_connections: string }>('SHOW max_connections'))
   .then((r) => Number(r.rows[0]?.max_connections))
   .catch(() => Number.NaN);
-const wanted = Math.min(POOL_MAX * BURST_APPS + APPS, BUDGET) + 100;
+const wanted = Math.max(...VARIANTS.map((v) => Math.min(POOL_MAX * BURST_APPS + APPS, v.budget))) + 100;
 const server: PgServer | undefined = process.env.APPVISOR_BENCH_PG_URL
   ? { url: process.env.APPVISOR_BENCH_PG_URL, kind: 'APPVISOR_BENCH_PG_URL', stop: async () => {} }
   : await privateCluster(Math.max(200, wanted));
@@ -257,6 +297,8 @@ if (!server) {
   }
 }
 
+type Figures = Awaited<ReturnType<typeof unlimited>>;
+
 interface Provisioned {
   readonly ws: Workspace;
   readonly names: readonly string[];
@@ -268,11 +310,17 @@ interface Provisioned {
 async function withSupervisor<T>(
   server: PgServer,
   ws: Workspace,
+  variant: Variant,
   fn: (sup: Supervisor, counter: ConnectionCounter) => Promise<T>,
 ): Promise<T> {
   const counter = await ConnectionCounter.open(server.url, `${ws.prefix}_main`);
   try {
-    const settings = { ...ws.settings, database: { ...ws.settings.database, connectionBudget: BUDGET } };
+    const database = {
+      ...ws.settings.database,
+      connectionBudget: variant.budget,
+      schemaPoolSize: variant.schemaPoolSize,
+    };
+    const settings = { ...ws.settings, database };
     const sup = await startSupervisor({ settings, log: silentLog, env: {} });
     try {
       await sup.ready;
@@ -302,8 +350,9 @@ async function visitAll(
 }
 
 /** Phases 1–4 on a server with room for every connection. */
-async function unlimited(server: PgServer, { ws, names, tokens }: Provisioned) {
-  return withSupervisor(server, ws, async (sup, counter) => {
+async function unlimited(server: PgServer, { ws, names, tokens }: Provisioned, variant: Variant) {
+  progress(`${variant.label}:`);
+  return withSupervisor(server, ws, variant, async (sup, counter) => {
     const afterReady = await counter.count();
 
     progress(`visiting ${APPS} apps one after another`);
@@ -372,16 +421,23 @@ async function unlimited(server: PgServer, { ws, names, tokens }: Provisioned) {
 }
 
 /** Phase 5: the same apps on a server with PostgreSQL's default max_connections. */
-async function limited(server: PgServer, { ws, names }: Provisioned) {
+async function limited(server: PgServer, { ws, names }: Provisioned, variant: Variant) {
   progress(`restarting the private cluster with max_connections ${LIMITED}; visiting ${APPS} apps`);
   await server.restart!(LIMITED);
-  return withSupervisor(server, ws, async (sup, counter) => {
+  return withSupervisor(server, ws, variant, async (sup, counter) => {
     counter.startSampling();
     const t = performance.now();
     const { answers, firstError } = await visitAll(sup, names);
     const seconds = round((performance.now() - t) / 1000);
     const peak = await counter.stopSampling();
-    return { maxConnections: LIMITED, seconds, peak, answers: Object.fromEntries(answers), firstError };
+    return {
+      variant: variant.key,
+      maxConnections: LIMITED,
+      seconds,
+      peak,
+      answers: Object.fromEntries(answers),
+      firstError,
+    };
   });
 }
 
@@ -422,51 +478,45 @@ async function main(server: PgServer): Promise<void> {
   ).then((r) => Number(r.rows[0]?.max_connections));
   const provisioned = await provision(server);
   try {
-    const free = await unlimited(server, provisioned);
-    const capped = LIMITED > 0 && server.restart ? await limited(server, provisioned) : undefined;
+    const runs: { variant: Variant; figures: Figures }[] = [];
+    for (const variant of VARIANTS)
+      runs.push({ variant, figures: await unlimited(server, provisioned, variant) });
+    const capped =
+      LIMITED > 0 && server.restart ? await limited(server, provisioned, VARIANTS[0]!) : undefined;
     const answers = (a: Record<string, number>): string =>
       Object.entries(a)
         .map(([k, v]) => `${v}× ${k}`)
         .join(', ');
+    /** One table row: a phase, and its figure under each variant. */
+    const row = (phase: string, figure: (f: Figures) => string | number): Record<string, unknown> => ({
+      phase,
+      ...Object.fromEntries(runs.map((r) => [r.variant.label, figure(r.figures)])),
+    });
     const rows = [
-      { phase: 'after the first reconcile', connections: free.afterReady, answers: '' },
-      {
-        phase: `visiting ${APPS} apps (${free.visit.seconds} s), peak`,
-        connections: free.visit.peak,
-        answers: answers(free.visit.answers),
-      },
-      { phase: 'right after the visits', connections: free.visit.after, answers: '' },
-      {
-        phase: `after the idle timeout (+${free.idleAfterVisits.seconds} s)`,
-        connections: free.idleAfterVisits.count,
-        answers: '',
-      },
-      {
-        phase:
-          `burst ${BURST_APPS} apps × ${PER_APP} × ${BURST_ROUNDS} (${free.burst.seconds} s, ` +
-          `p50 ${free.burst.latencyMs.p50} ms, ${free.burst.connectionsOpened} connections opened), peak`,
-        connections: free.burst.peak,
-        answers: answers(free.burst.answers),
-      },
-      {
-        phase: `after the idle timeout (+${free.idleAfterBurst.seconds} s)`,
-        connections: free.idleAfterBurst.count,
-        answers: '',
-      },
-      ...(capped
-        ? [
-            {
-              phase: `max_connections ${LIMITED}: visiting ${APPS} apps (${capped.seconds} s), peak`,
-              connections: capped.peak,
-              answers: answers(capped.answers),
-            },
-          ]
-        : []),
+      row('after the first reconcile: connections', (f) => f.afterReady),
+      row(`visiting ${APPS} apps one after another: peak`, (f) => f.visit.peak),
+      row('… seconds', (f) => f.visit.seconds),
+      row('right after the visits', (f) => f.visit.after),
+      row('after the idle timeout', (f) => `${f.idleAfterVisits.count} (+${f.idleAfterVisits.seconds} s)`),
+      row(`burst ${BURST_APPS} apps × ${PER_APP} × ${BURST_ROUNDS}: peak`, (f) => f.burst.peak),
+      row('… connections opened', (f) => f.burst.connectionsOpened),
+      row('… requests/s', (f) => f.burst.requestsPerSecond),
+      row('… latency p50 ms', (f) => f.burst.latencyMs.p50),
+      row('… answers', (f) => answers(f.burst.answers)),
+      row('after the idle timeout', (f) => `${f.idleAfterBurst.count} (+${f.idleAfterBurst.seconds} s)`),
     ];
+    if (capped) {
+      rows.push({
+        phase: `max_connections ${LIMITED}: visiting ${APPS} apps (${capped.seconds} s), peak`,
+        [VARIANTS[0]!.label]: `${capped.peak}: ${answers(capped.answers)}`,
+      });
+    }
+    const shared = runs.find((r) => r.variant.key === 'shared')?.figures;
+    const perApp = runs.find((r) => r.variant.key === 'per-app')?.figures;
     report(
       `connections: PostgreSQL client connections of one supervisor with ${APPS} apps (new-schema) on a ` +
         `${server.kind} (max_connections ${maxConnections}; the shared server here: ${sharedMax}). ` +
-        `Pools: poolMax ${POOL_MAX} × ${APPS} apps = ${POOL_MAX * APPS}; connection budget ${BUDGET} per server — node ${process.version}`,
+        `A pool per app: poolMax ${POOL_MAX} × ${APPS} apps = ${POOL_MAX * APPS} — node ${process.version}`,
       rows,
       {
         bench: 'connections',
@@ -477,10 +527,19 @@ async function main(server: PgServer): Promise<void> {
         maxConnections,
         sharedServerMaxConnections: sharedMax,
         perAppPoolMax: POOL_MAX,
-        poolsMax: POOL_MAX * APPS,
         connectionBudget: BUDGET,
+        schemaPoolSize: SCHEMA_POOL_SIZE,
         idleTimeoutMs: IDLE_TIMEOUT_MS,
-        ...free,
+        variants: Object.fromEntries(runs.map((r) => [r.variant.key, { ...r.variant, ...r.figures }])),
+        ...(shared && perApp
+          ? {
+              sharedVsPerApp: {
+                peakConnections: [shared.visit.peak, perApp.visit.peak],
+                burstRequestsPerSecond: [shared.burst.requestsPerSecond, perApp.burst.requestsPerSecond],
+                throughputRatio: round(shared.burst.requestsPerSecond / perApp.burst.requestsPerSecond, 2),
+              },
+            }
+          : {}),
         ...(capped ? { limited: capped } : {}),
       },
     );

@@ -28,6 +28,7 @@ const QUICK_ARGS: Readonly<Record<string, readonly string[]>> = {
   density: ['100,500', '20', '2000'],
   'hot-reload': ['32', '50'],
   connections: ['300', '200', '10'],
+  'mysql-shared-pool': ['30', '2', '10'],
 };
 
 type Json = Record<string, unknown>;
@@ -46,7 +47,7 @@ const HEADLINES: Readonly<Record<string, (j: Loose) => string>> = {
     `${j.apps} apps: ${j.results.map((r: Loose) => `${r.backend} ${r.msPerApp} ms/app`).join(', ')}`,
   'cold-start': (j) =>
     j.results
-      .map((r: Loose) => `${r.backend} p50 ${r.firstVisitMs.p50} / p95 ${r.firstVisitMs.p95} ms`)
+      .map((r: Loose) => `${r.kind} p50 ${r.firstVisitMs.p50} / p95 ${r.firstVisitMs.p95} ms`)
       .join(', '),
   density: (j) => {
     const last = j.oneProcess.at(-1);
@@ -54,13 +55,21 @@ const HEADLINES: Readonly<Record<string, (j: Loose) => string>> = {
   },
   'hot-reload': (j) =>
     `watcher p50 ${j.watcher.p50} / p95 ${j.watcher.p95} ms; reload() p50 ${j.reload.p50} ms`,
-  connections: (j) =>
+  'mysql-shared-pool': (j) =>
     j.skipped
       ? 'skipped'
-      : `${j.apps} apps: ${j.visit.after} after visits, ${j.idleAfterVisits.count} after idle; burst peak ${j.burst.peak} (budget ${j.connectionBudget})` +
-        (j.limited
-          ? `; at max_connections ${j.limited.maxConnections}: ${JSON.stringify(j.limited.answers)}`
-          : ''),
+      : `new connection p50 ${j.newConnectionMs.p50} ms vs USE ${j.useMs.p50} ms; warm burst shared/per-app ${j.warmThroughputRatio}`,
+  connections: (j) => {
+    if (j.skipped) return 'skipped';
+    const variants = Object.values(j.variants as Record<string, Loose>).map(
+      (v) =>
+        `${v.key}: peak ${v.visit.peak} visiting, ${v.burst.peak} in the burst, ${v.burst.requestsPerSecond} req/s`,
+    );
+    const limited = j.limited
+      ? `; at max_connections ${j.limited.maxConnections}: ${JSON.stringify(j.limited.answers)}`
+      : '';
+    return `${j.apps} apps: ${variants.join('; ')}${limited}`;
+  },
 };
 
 interface Outcome {
