@@ -23,7 +23,8 @@ export function touchesSession(sql: string): boolean {
  * app's `search_path` unless it has it already (tracked per connection, so an app running
  * query after query pays nothing); a connection whose session an app may have changed is
  * `DISCARD ALL`ed before it goes back, so the next app, and the next checkout of the same app,
- * start clean. One app holds at most its `maxConnections` of the pool at once (SchemaWaiters). Apps retain the pool; it closes when the last one releases it.
+ * start clean. One app holds at most its `maxConnections` of the pool at once (SchemaWaiters).
+ * Apps retain the pool; it closes when the last one releases it.
  */
 export class SharedSchemaPool {
   readonly #pool: pg.Pool;
@@ -36,11 +37,6 @@ export class SharedSchemaPool {
   constructor(options: PoolOptions, onClosed: () => void) {
     this.#pool = createPool(options);
     this.#onClosed = onClosed;
-  }
-
-  /** Connections open now (idle or checked out). */
-  get totalCount(): number {
-    return this.#pool.totalCount;
   }
 
   get ended(): boolean {
