@@ -31,6 +31,7 @@ export const SETTINGS_DEFAULTS = Object.freeze({
   appsDir: 'apps.d',
   dataDir: 'data',
   connectionBudget: 64,
+  reconcileConcurrency: 4,
   deletionGrace: '24h',
 });
 
@@ -93,6 +94,9 @@ export function resolveSettings(
           : parseBudget(budget),
     }),
     app: app === undefined ? undefined : path.resolve(cwd, app),
+    reconcile: Object.freeze({
+      concurrency: input.reconcile?.concurrency ?? SETTINGS_DEFAULTS.reconcileConcurrency,
+    }),
     mainDatabase: Object.freeze({ adopt: input.mainDatabase?.adopt ?? false }),
     admin: Object.freeze(input.admin?.hosts ? { hosts: Object.freeze([...input.admin.hosts]) } : {}),
     discoveryAdapter: adapter('APP_DISCOVERY_ADAPTER', fromEnv('APP_DISCOVERY_ADAPTER'), DISCOVERY_ADAPTERS),
