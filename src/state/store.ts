@@ -13,6 +13,7 @@ import { guard, requireDatabase, type StoreTarget } from './errors.js';
 import { migrate } from './migrations.js';
 import {
   ensureSecretRow,
+  finishRun,
   insertHistory,
   raiseTerm,
   removeRecord,
@@ -133,6 +134,15 @@ class SqlStateStore implements StateStore {
   ensureMainSecret(secret: string): Promise<string> {
     return this.#run('store secret main', (c) =>
       ensureSecretRow(c, this.target, MAIN_APP, secret, undefined),
+    );
+  }
+  finishRun(
+    record: AppRecord | undefined,
+    entry: HistoryEntry,
+    fence: Fence,
+  ): Promise<AppRecord | undefined> {
+    return this.#run(`record the reconcile of ${entry.app}`, (c) =>
+      finishRun(c, this.target, { record, entry, keep: this.#historyLimit }, fence),
     );
   }
   appendHistory(entry: HistoryEntry, fence: Fence): Promise<void> {

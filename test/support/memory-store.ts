@@ -183,6 +183,20 @@ export class MemoryStateStore implements StateStore {
     }
   }
 
+  async finishRun(
+    record: AppRecord | undefined,
+    entry: HistoryEntry,
+    fence: Fence,
+  ): Promise<AppRecord | undefined> {
+    this.#open(`record the reconcile of ${entry.app}`);
+    // Both checks before either write: as one transaction, both land or neither does.
+    this.#atTerm(fence);
+    if (record) this.#atVersion(record.name, record.version ?? 0);
+    const written = record ? await this.putRecord(record, fence) : undefined;
+    await this.appendHistory(entry, fence);
+    return written;
+  }
+
   async listHistory(name: string, limit = this.#historyLimit): Promise<HistoryEntry[]> {
     this.#open(`read history of ${name}`);
     return this.state.history
