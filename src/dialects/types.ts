@@ -33,6 +33,11 @@ export interface ProviderOptions {
   readonly log?: ProviderLog;
   /** PostgreSQL: most open connections of all app pools on this server. */
   readonly budget?: ConnectionBudget;
+  /**
+   * PostgreSQL, MySQL: the provider's own connections (creates, drops, observations, and the
+   * migrations of schemas in its database): one per reconcile running at once. @default 2
+   */
+  readonly adminConnections?: number;
 }
 
 /** How a driver error reads: the server is gone, it refused us, or the statement failed. */

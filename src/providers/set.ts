@@ -1,4 +1,5 @@
 import { dialectFor, parseDatabaseUrl } from '../dialects/registry.js';
+import type { ProviderOptions } from '../dialects/types.js';
 import type { DatabaseUrl } from '../dialects/url.js';
 import type { DatabaseTarget } from '../reconcile/model.js';
 import { createProvider } from './index.js';
@@ -16,17 +17,25 @@ export class ProviderSet {
   readonly #log: ProviderLog | undefined;
   readonly #byUrl = new Map<string, Provider>();
   readonly #budgetLimit: number | undefined;
+  readonly #adminConnections: number | undefined;
   /** One connection budget per server (host:port), shared by every provider on it. */
   readonly #budgets = new Map<string, ConnectionBudget>();
 
   constructor(
     mainUrl: string | DatabaseUrl,
-    options: { dataDir: string; log?: ProviderLog; connectionBudget?: number },
+    options: {
+      dataDir: string;
+      log?: ProviderLog;
+      connectionBudget?: number;
+      /** Each provider's own connections: the reconciles that run at once (ProviderOptions.adminConnections). */
+      adminConnections?: number;
+    },
   ) {
     this.mainUrl = typeof mainUrl === 'string' ? parseDatabaseUrl(mainUrl) : mainUrl;
     this.#dataDir = options.dataDir;
     this.#log = options.log;
     this.#budgetLimit = options.connectionBudget;
+    this.#adminConnections = options.adminConnections;
     this.main = createProvider(this.mainUrl, this.#options(this.mainUrl));
   }
 
@@ -53,7 +62,7 @@ export class ProviderSet {
     await Promise.allSettled(all.map((p) => p.close()));
   }
 
-  #options(url: DatabaseUrl): { dataDir: string; log?: ProviderLog; budget?: ConnectionBudget } {
+  #options(url: DatabaseUrl): ProviderOptions {
     let budget: ConnectionBudget | undefined;
     if (this.#budgetLimit !== undefined && dialectFor(url).budgeted) {
       const server = `${url.host}:${url.port}`;
@@ -67,6 +76,8 @@ export class ProviderSet {
       dataDir: this.#dataDir,
       ...(this.#log ? { log: this.#log } : {}),
       ...(budget ? { budget } : {}),
+      // Never fewer than the providers' default: the admin API observes beside the reconciles.
+      ...(this.#adminConnections ? { adminConnections: Math.max(2, this.#adminConnections) } : {}),
     };
   }
 }

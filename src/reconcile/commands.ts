@@ -129,7 +129,12 @@ export async function applyPlan(settings: Settings, opts: ApplyOptions): Promise
     await lock.release();
     throw err;
   });
-  const providers = new ProviderSet(mainUrl, { dataDir: settings.dataDir, log: opts.log });
+  const concurrency = settings.reconcile?.concurrency ?? SETTINGS_DEFAULTS.reconcileConcurrency;
+  const providers = new ProviderSet(mainUrl, {
+    dataDir: settings.dataDir,
+    log: opts.log,
+    adminConnections: concurrency,
+  });
   const pOpts = planOptions(settings, main, application, opts.allowEmpty);
   // Losing the lock aborts what is left; the term fences every write made under it.
   const lockLost = new AbortController();
@@ -157,7 +162,6 @@ export async function applyPlan(settings: Settings, opts: ApplyOptions): Promise
     ];
     const migrate = createMigrator({ application, providers, main });
     const claimData = createDataClaimer({ application, providers, main });
-    const concurrency = settings.reconcile?.concurrency ?? SETTINGS_DEFAULTS.reconcileConcurrency;
     let started = 0;
     const reconcileOne = async (name: string): Promise<void> => {
       opts.onApp?.(started++, names.length, name);

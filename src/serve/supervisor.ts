@@ -124,6 +124,7 @@ export async function startSupervisor(options: SupervisorOptions): Promise<Super
         dataDir: settings.dataDir,
         log,
         connectionBudget: settings.database.connectionBudget ?? 64,
+        adminConnections: settings.reconcile?.concurrency ?? SETTINGS_DEFAULTS.reconcileConcurrency,
       }),
     (set) => set.close(),
   );

@@ -35,5 +35,6 @@ export const postgres: DialectModule = {
     new PostgresProvider(url, {
       ...(opts.log ? { log: opts.log } : {}),
       ...(opts.budget ? { budget: opts.budget } : {}),
+      ...(opts.adminConnections ? { maxAdminConnections: opts.adminConnections } : {}),
     }),
 };

@@ -2,6 +2,7 @@ import crypto from 'node:crypto';
 import pg from 'pg';
 import { AppvisorError } from '../../errors.js';
 import { abortable, abortReason } from '../../providers/abort.js';
+import { onNewConnection } from '../../providers/connection.js';
 import type {
   AppDatabase,
   Leftover,
@@ -18,6 +19,7 @@ import { type DatabaseUrl, serverOf, withDatabase } from '../url.js';
 import { PostgresClient } from './client.js';
 import { translateError } from './errors.js';
 import { quoteIdentifier, quoteLiteral, validateIdentifier } from './identifiers.js';
+import { PostgresSessionClient } from './session-client.js';
 
 export interface PostgresProviderOptions {
   /** Receives errors of idle admin and app connections (server restarts); nothing else. */
@@ -216,6 +218,37 @@ export class PostgresProvider implements Provider {
         ...(opts.schema ? { schema: opts.schema } : {}),
       },
     };
+  }
+
+  async withConnection<T>(
+    name: string,
+    opts: { schema?: string },
+    work: (client: SqlClient) => Promise<T>,
+  ): Promise<T> {
+    validateIdentifier('database', name);
+    if (opts.schema === undefined || name !== this.#database) return onNewConnection(this, name, opts, work);
+    validateIdentifier('schema', opts.schema);
+    // A schema in the admin pool's own database: an admin connection saves opening one. The
+    // search_path is the schema's for the work only; DISCARD ALL then puts the session back as
+    // a new one (whatever the work SET), and a connection the work failed on is dropped.
+    const conn = await this.#pool.connect();
+    let failure: Error | undefined;
+    const onLost = (err: Error): void => {
+      failure = err;
+    };
+    conn.on('error', onLost);
+    try {
+      await conn.query(`SET search_path TO ${pg.escapeIdentifier(opts.schema)}`);
+      const result = await work(new PostgresSessionClient(conn));
+      await conn.query('DISCARD ALL');
+      return result;
+    } catch (err) {
+      failure ??= asError(err);
+      throw err;
+    } finally {
+      conn.off('error', onLost);
+      conn.release(failure);
+    }
   }
 
   async close(): Promise<void> {
