@@ -193,21 +193,6 @@ export async function selectHistory(client: SqlClient, app: string, limit: numbe
   return rows.map(rowToHistory);
 }
 
-/** Appends an entry and drops all but the newest `keep` of that app, in one transaction (see historyWrites). */
-export async function insertHistory(
-  client: SqlClient,
-  target: string,
-  entry: HistoryEntry,
-  keep: number,
-  fence: Fence,
-): Promise<void> {
-  const refused = await dialectNamed(client.dialect).store.executeBatch(
-    client,
-    historyWrites(entry, keep, fence),
-  );
-  if (refused !== undefined) throw lockLost(target, fence, await selectTerm(client));
-}
-
 /**
  * The last writes of a reconcile in one transaction: the record's compare-and-set (when given)
  * and its history entry. Either both land or neither does; the refusal is told apart afterwards.

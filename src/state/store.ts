@@ -8,13 +8,13 @@ import { dialectFor, parseDatabaseUrl } from '../dialects/registry.js';
 import type { DatabaseUrl } from '../dialects/url.js';
 import { AppvisorError } from '../errors.js';
 import type { SqlClient } from '../providers/provider.js';
+import { retryingDeadlocks } from './deadlock.js';
 import { STORE_SCHEMA } from './dialect.js';
 import { guard, requireDatabase, type StoreTarget } from './errors.js';
 import { migrate } from './migrations.js';
 import {
   ensureSecretRow,
   finishRun,
-  insertHistory,
   raiseTerm,
   removeRecord,
   selectHistory,
@@ -80,7 +80,7 @@ class SqlStateStore implements StateStore {
         }),
       );
     }
-    return guard(this.#where, operation, () => fn(this.#client));
+    return guard(this.#where, operation, () => retryingDeadlocks(() => fn(this.#client)));
   }
 
   listRecords(): Promise<AppRecord[]> {
@@ -143,11 +143,6 @@ class SqlStateStore implements StateStore {
   ): Promise<AppRecord | undefined> {
     return this.#run(`record the reconcile of ${entry.app}`, (c) =>
       finishRun(c, this.target, { record, entry, keep: this.#historyLimit }, fence),
-    );
-  }
-  appendHistory(entry: HistoryEntry, fence: Fence): Promise<void> {
-    return this.#run(`append history of ${entry.app}`, (c) =>
-      insertHistory(c, this.target, entry, this.#historyLimit, fence),
     );
   }
   listHistory(name: string, limit = this.#historyLimit): Promise<HistoryEntry[]> {

@@ -133,7 +133,7 @@ for (const { dialect, available, create } of dialects) {
         const [store, other] = [await open(), await open()];
         const old: Fence = await store.beginTerm();
         const record = await store.putRecord(minimalRecord('crm'), old);
-        await store.appendHistory(historyEntry('crm', 1), old);
+        await store.finishRun(undefined, historyEntry('crm', 1), old);
         // Another process took the lock: a new term.
         const current = await other.beginTerm();
         expect(current.term).toBe(old.term + 1);
@@ -144,7 +144,7 @@ for (const { dialect, available, create } of dialects) {
           () => store.putRecord(minimalRecord('new-app'), old),
           () => store.deleteRecord('crm', record.version!, old),
           () => store.ensureSecret('crm', generateSecret(), old),
-          () => store.appendHistory(historyEntry('crm', 2), old),
+          () => store.finishRun(undefined, historyEntry('crm', 2), old),
         ];
         for (const write of refused) {
           const err = await write().catch((e: unknown) => e);
@@ -235,8 +235,9 @@ for (const { dialect, available, create } of dialects) {
     it('keeps only the newest N history entries per app, newest first', async () => {
       const store = await open({ historyLimit: 3 });
       const fence = await store.beginTerm();
-      for (let n = 1; n <= 5; n += 1) await store.appendHistory(historyEntry('crm', n, n === 5), fence);
-      for (let n = 1; n <= 2; n += 1) await store.appendHistory(historyEntry('support', n), fence);
+      for (let n = 1; n <= 5; n += 1)
+        await store.finishRun(undefined, historyEntry('crm', n, n === 5), fence);
+      for (let n = 1; n <= 2; n += 1) await store.finishRun(undefined, historyEntry('support', n), fence);
 
       const crm = await store.listHistory('crm');
       expect(crm.map((e) => e.reconcileId)).toEqual(['r5', 'r4', 'r3']);
@@ -251,7 +252,7 @@ for (const { dialect, available, create } of dialects) {
     it('defaults to 50 history entries per app', async () => {
       const store = await open();
       const fence = await store.beginTerm();
-      for (let n = 1; n <= 52; n += 1) await store.appendHistory(historyEntry('crm', n), fence);
+      for (let n = 1; n <= 52; n += 1) await store.finishRun(undefined, historyEntry('crm', n), fence);
       const entries = await store.listHistory('crm', 100);
       expect(entries).toHaveLength(50);
       expect(entries.at(-1)?.reconcileId).toBe('r3');
@@ -307,7 +308,7 @@ for (const { dialect, available, create } of dialects) {
         const fence = await store.beginTerm();
         await store.putRecord(fullRecord('crm'), fence);
         const secret = await store.ensureSecret('crm', generateSecret(), fence);
-        await store.appendHistory(historyEntry('crm', 1), fence);
+        await store.finishRun(undefined, historyEntry('crm', 1), fence);
 
         const reader = await read();
         expect(reader.storeId).toBe(store.storeId);

@@ -172,9 +172,7 @@ export class MemoryStateStore implements StateStore {
     return secret;
   }
 
-  async appendHistory(entry: HistoryEntry, fence: Fence): Promise<void> {
-    this.#open(`append history of ${entry.app}`);
-    this.#atTerm(fence);
+  #appendHistory(entry: HistoryEntry): void {
     const history = this.state.history;
     history.push(copy({ ...entry, durationMs: Math.round(entry.durationMs) }));
     const own = history.filter((h) => h.app === entry.app);
@@ -193,7 +191,7 @@ export class MemoryStateStore implements StateStore {
     this.#atTerm(fence);
     if (record) this.#atVersion(record.name, record.version ?? 0);
     const written = record ? await this.putRecord(record, fence) : undefined;
-    await this.appendHistory(entry, fence);
+    this.#appendHistory(entry);
     return written;
   }
 
