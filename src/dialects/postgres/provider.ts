@@ -162,14 +162,13 @@ export class PostgresProvider implements Provider {
       async (client) => {
         if ((await this.#observeSchema(client, schema)).exists) return 'unchanged';
         try {
-          // One transaction: the schema never exists without its marker.
-          await client.query('BEGIN');
-          await client.query(`CREATE SCHEMA ${quoted}`);
-          await client.query(`COMMENT ON SCHEMA ${quoted} IS ${quoteLiteral(owner)}`);
-          await client.query('COMMIT');
+          // One query of two statements runs as one implicit transaction (the simple query
+          // protocol): the schema never exists without its marker, in one round trip.
+          await client.query(
+            `CREATE SCHEMA ${quoted}; COMMENT ON SCHEMA ${quoted} IS ${quoteLiteral(owner)}`,
+          );
           return 'created';
         } catch (err) {
-          await client.query('ROLLBACK').catch(() => undefined);
           if (isDuplicate(err)) return 'unchanged';
           throw err;
         }
