@@ -104,8 +104,8 @@ export class SqliteClient implements SqlClient {
     return refused;
   }
 
+  /** At once, even inside an open transaction (closing the handle rolls it back): a stop must not hang on it. */
   async close(): Promise<void> {
-    await this.#outsideTransactions();
     if (this.db.open) this.db.close();
   }
 
