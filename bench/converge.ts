@@ -1,23 +1,32 @@
 /**
  * Converging N new apps with `applyPlan` (what `appvisor apply` does: databases or schemas,
  * secrets, records, migrations), for SQLite files, PostgreSQL schemas, PostgreSQL databases and
- * MariaDB databases; then a second apply (nothing to do) and `computePlan` on the converged
- * state. Each backend gets its own main database and unique names, all dropped afterwards.
+ * MariaDB databases, at each `reconcile.concurrency` given (default: 1 and the settings'
+ * default); then a second apply (nothing to do) and `computePlan` on the converged state. Each
+ * run gets its own main database and unique names, all dropped afterwards.
  *
- *   node --import tsx bench/converge.ts [apps=500] [backends=sqlite,pg-schema,pg-database,mysql]
+ * Next to it, the floor of PostgreSQL databases: bare `CREATE DATABASE` statements on as many
+ * connections as the concurrency (what the server can do), and the goals: 1,000 PostgreSQL
+ * schemas in < 3 s (extrapolated from N), PostgreSQL databases within 1.3× the floor.
+ *
+ *   node --import tsx bench/converge.ts [apps=500] [backends=sqlite,pg-schema,pg-database,mysql] [concurrency=1,4]
  */
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
+import pg from 'pg';
+import { SETTINGS_DEFAULTS } from '../src/config/settings.js';
 import { applyPlan, computePlan } from '../src/reconcile/commands.js';
 import {
   BACKEND_LABELS,
   BACKENDS,
   type Backend,
   createWorkspace,
+  dropPgDatabases,
   listArg,
   MYSQL_URL,
   numberArg,
+  onInterrupt,
   PG_URL,
   progress,
   report,
@@ -31,16 +40,28 @@ import {
 
 const APPS = numberArg(0, 500);
 const KINDS = listArg(1, BACKENDS) as Backend[];
+const DEFAULT_CONCURRENCY = SETTINGS_DEFAULTS.reconcileConcurrency;
+const CONCURRENCIES = [...new Set(listArg(2, ['1', String(DEFAULT_CONCURRENCY)]).map(Number))];
+/** Bare CREATE DATABASE statements per floor measurement. */
+const FLOOR_DATABASES = Math.min(APPS, 100);
+/** Keeps the bench well inside the shared server's ~100 connections (admin pool + floor + store). */
+const MAX_CONCURRENCY = 16;
+const GOAL_SCHEMA_S_PER_1000 = 3;
+const GOAL_DATABASE_RATIO = 1.3;
 
 interface Figures {
   readonly backend: Backend;
+  readonly concurrency: number;
   readonly apps: number;
   readonly applyS: number;
   readonly msPerApp: number;
   readonly steps: number;
   /** Mean ms per step of each action, as the executor timed them. */
   readonly stepMeanMs: Readonly<Record<string, number>>;
-  /** Time outside the steps: reading manifests, observing, planning, the lock, the store. */
+  /**
+   * Time outside the steps: reading manifests, observing, planning, the lock, the store (only
+   * meaningful at concurrency 1: the steps of several apps overlap otherwise).
+   */
   readonly overheadMsPerApp: number;
   readonly noopApplyMs: number;
   readonly planMs: number;
@@ -80,17 +101,16 @@ async function countCreated(ws: Workspace): Promise<number> {
   }
 }
 
-async function run(backend: Backend): Promise<Figures | undefined> {
-  if (backend.startsWith('pg') && !(await serverAvailable('postgres', PG_URL))) return undefined;
-  if (backend === 'mysql' && !(await serverAvailable('mysql', MYSQL_URL))) return undefined;
+async function run(backend: Backend, concurrency: number): Promise<Figures> {
   const ws = await createWorkspace(backend);
   try {
     const names = Array.from({ length: APPS }, (_, i) => ws.appName(i));
     await ws.writeManifests(names);
+    const settings = { ...ws.settings, reconcile: { concurrency } };
 
-    progress(`${BACKEND_LABELS[backend]}: applying ${APPS} new apps`);
+    progress(`${BACKEND_LABELS[backend]}: applying ${APPS} new apps, concurrency ${concurrency}`);
     const t0 = performance.now();
-    const first = await applyPlan(ws.settings, {
+    const first = await applyPlan(settings, {
       log: silentLog,
       onApp: (i, total) => {
         if (i > 0 && i % 100 === 0)
@@ -106,14 +126,14 @@ async function run(backend: Backend): Promise<Figures | undefined> {
       throw new Error(`expected ${APPS} databases/schemas on the server, found ${created}`);
 
     const t1 = performance.now();
-    const second = await applyPlan(ws.settings, { log: silentLog });
+    const second = await applyPlan(settings, { log: silentLog });
     const noopApplyMs = performance.now() - t1;
     if (second.outcomes.length > 0 || second.failures.length > 0) {
       throw new Error(`the second apply was not a no-op: ${second.outcomes.length} steps`);
     }
 
     const t2 = performance.now();
-    const planned = await computePlan(ws.settings);
+    const planned = await computePlan(settings);
     const planMs = performance.now() - t2;
     if (planned.changes.length > 0)
       throw new Error(`plan after apply lists ${planned.changes.length} changes`);
@@ -133,6 +153,7 @@ async function run(backend: Backend): Promise<Figures | undefined> {
     }
     return {
       backend,
+      concurrency,
       apps: APPS,
       applyS: round(applyMs / 1000),
       msPerApp: round(applyMs / APPS),
@@ -147,24 +168,131 @@ async function run(backend: Backend): Promise<Figures | undefined> {
   }
 }
 
-const results: Figures[] = [];
-for (const backend of KINDS) {
-  if (!BACKENDS.includes(backend)) throw new Error(`unknown backend ${backend}; use ${BACKENDS.join(',')}`);
-  const figures = await run(backend);
-  if (figures) results.push(figures);
+/**
+ * What the server itself takes per database: FLOOR_DATABASES bare `CREATE DATABASE` statements
+ * spread over `concurrency` connections, ms per database (wall time ÷ count); dropped after.
+ */
+async function createDatabaseFloor(concurrency: number): Promise<number> {
+  const prefix = `avb${Math.random().toString(16).slice(2, 8)}`;
+  const unhook = onInterrupt(() => dropPgDatabases(prefix));
+  const clients = Array.from({ length: concurrency }, () => new pg.Client({ connectionString: PG_URL }));
+  try {
+    await Promise.all(clients.map((c) => c.connect()));
+    let next = 0;
+    const t0 = performance.now();
+    await Promise.all(
+      clients.map(async (c) => {
+        while (next < FLOOR_DATABASES) await c.query(`CREATE DATABASE ${prefix}_${next++}`);
+      }),
+    );
+    return (performance.now() - t0) / FLOOR_DATABASES;
+  } finally {
+    await Promise.all(clients.map((c) => c.end().catch(() => undefined)));
+    await dropPgDatabases(prefix);
+    unhook();
+  }
 }
 
+for (const c of CONCURRENCIES) {
+  if (!Number.isInteger(c) || c < 1 || c > MAX_CONCURRENCY)
+    throw new Error(`concurrency must be a whole number from 1 to ${MAX_CONCURRENCY}, got ${c}`);
+}
+const results: Figures[] = [];
+/** ms per database of bare CREATE DATABASE, by concurrency. */
+const floorMs = new Map<number, number>();
+for (const backend of KINDS) {
+  if (!BACKENDS.includes(backend)) throw new Error(`unknown backend ${backend}; use ${BACKENDS.join(',')}`);
+  if (backend.startsWith('pg') && !(await serverAvailable('postgres', PG_URL))) continue;
+  if (backend === 'mysql' && !(await serverAvailable('mysql', MYSQL_URL))) continue;
+  for (const concurrency of CONCURRENCIES) {
+    results.push(await run(backend, concurrency));
+    if (backend === 'pg-database') {
+      for (const c of new Set([1, concurrency])) {
+        if (floorMs.has(c)) continue;
+        progress(`floor: ${FLOOR_DATABASES} × CREATE DATABASE on ${c} connection(s)`);
+        floorMs.set(c, round(await createDatabaseFloor(c)));
+      }
+    }
+  }
+}
+
+/** The run the goals are judged on: the settings' default concurrency, else the highest measured. */
+function judged(backend: Backend): Figures | undefined {
+  const runs = results.filter((r) => r.backend === backend);
+  return runs.find((r) => r.concurrency === DEFAULT_CONCURRENCY) ?? runs.at(-1);
+}
+
+const schemaRun = judged('pg-schema');
+const databaseRun = judged('pg-database');
+const goals = {
+  ...(schemaRun && {
+    pgSchema: {
+      concurrency: schemaRun.concurrency,
+      msPerApp: schemaRun.msPerApp,
+      seconds1000: round(schemaRun.msPerApp),
+      goalSeconds1000: GOAL_SCHEMA_S_PER_1000,
+      met: schemaRun.msPerApp < GOAL_SCHEMA_S_PER_1000,
+    },
+  }),
+  ...(databaseRun && {
+    pgDatabase: {
+      concurrency: databaseRun.concurrency,
+      msPerApp: databaseRun.msPerApp,
+      floorMsSequential: floorMs.get(1),
+      floorMsSameConcurrency: floorMs.get(databaseRun.concurrency),
+      ratioToSequentialFloor: round(databaseRun.msPerApp / floorMs.get(1)!),
+      ratio: round(databaseRun.msPerApp / floorMs.get(databaseRun.concurrency)!),
+      goalRatio: GOAL_DATABASE_RATIO,
+      met: databaseRun.msPerApp / floorMs.get(databaseRun.concurrency)! <= GOAL_DATABASE_RATIO,
+    },
+  }),
+};
+
+const floorRows = [...floorMs].map(([c, ms]) => ({
+  backend: 'bare CREATE DATABASE (floor)',
+  concurrency: c,
+  'apply s': round((ms * APPS) / 1000),
+  'ms/app': ms,
+}));
+const goalLines: string[] = [];
+if (goals.pgSchema) {
+  const g = goals.pgSchema;
+  goalLines.push(
+    `1,000 PostgreSQL schemas at concurrency ${g.concurrency}: ${g.seconds1000} s (goal < ${g.goalSeconds1000} s: ${g.met ? 'met' : 'not met'})`,
+  );
+}
+if (goals.pgDatabase) {
+  const g = goals.pgDatabase;
+  goalLines.push(
+    `PostgreSQL databases at concurrency ${g.concurrency}: ${g.msPerApp} ms/app = ${g.ratio}× the floor at the same concurrency (${g.floorMsSameConcurrency} ms), ${g.ratioToSequentialFloor}× the sequential floor (${g.floorMsSequential} ms) (goal ≤ ${g.goalRatio}×: ${g.met ? 'met' : 'not met'})`,
+  );
+}
 report(
-  `converge: applyPlan of ${APPS} new apps, then a no-op apply and computePlan (node ${process.version})`,
-  results.map((r) => ({
-    backend: BACKEND_LABELS[r.backend],
-    'apply s': r.applyS,
-    'ms/app': r.msPerApp,
-    'create ms': r.stepMeanMs['create-database'] ?? r.stepMeanMs['create-schema'],
-    'migrate ms': r.stepMeanMs.upgrade,
-    'other ms/app': r.overheadMsPerApp,
-    'no-op apply ms': r.noopApplyMs,
-    'plan ms': r.planMs,
-  })),
-  { bench: 'converge', node: process.version, apps: APPS, results },
+  [
+    `converge: applyPlan of ${APPS} new apps at each concurrency, then a no-op apply and computePlan (node ${process.version})`,
+    ...goalLines.map((line) => `  goal: ${line}`),
+  ].join('\n'),
+  [
+    ...results.map((r) => ({
+      backend: BACKEND_LABELS[r.backend],
+      concurrency: r.concurrency,
+      'apply s': r.applyS,
+      'ms/app': r.msPerApp,
+      'create ms': r.stepMeanMs['create-database'] ?? r.stepMeanMs['create-schema'],
+      'migrate ms': r.stepMeanMs.upgrade,
+      // Step times overlap at concurrency > 1: what is outside them is only known one at a time.
+      'other ms/app': r.concurrency === 1 ? r.overheadMsPerApp : undefined,
+      'no-op apply ms': r.noopApplyMs,
+      'plan ms': r.planMs,
+    })),
+    ...floorRows,
+  ],
+  {
+    bench: 'converge',
+    node: process.version,
+    apps: APPS,
+    results,
+    floorMs: Object.fromEntries(floorMs),
+    goals,
+  },
 );

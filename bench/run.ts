@@ -44,7 +44,13 @@ const HEADLINES: Readonly<Record<string, (j: Loose) => string>> = {
   manifests: (j) =>
     `${j.count} manifests: cold ${j.cold.medianMs} ms (goal < ${j.goalMs} ms: ${j.meetsGoal ? 'met' : 'not met'}; full pipeline ${j.fullPipeline.medianMs} ms), cached ${j.cached.medianMs} ms`,
   converge: (j) =>
-    `${j.apps} apps: ${j.results.map((r: Loose) => `${r.backend} ${r.msPerApp} ms/app`).join(', ')}`,
+    `${j.apps} apps: ${j.results.map((r: Loose) => `${r.backend}@${r.concurrency} ${r.msPerApp} ms/app`).join(', ')}` +
+    (j.goals?.pgSchema
+      ? `; 1,000 schemas ${j.goals.pgSchema.seconds1000} s (goal < ${j.goals.pgSchema.goalSeconds1000})`
+      : '') +
+    (j.goals?.pgDatabase
+      ? `; databases ${j.goals.pgDatabase.ratio}× floor (goal ≤ ${j.goals.pgDatabase.goalRatio})`
+      : ''),
   'cold-start': (j) =>
     j.results
       .map((r: Loose) => `${r.kind} p50 ${r.firstVisitMs.p50} / p95 ${r.firstVisitMs.p95} ms`)

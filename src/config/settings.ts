@@ -33,6 +33,7 @@ export const SETTINGS_DEFAULTS = Object.freeze({
   dataDir: 'data',
   connectionBudget: 64,
   schemaPoolSize: DEFAULT_SCHEMA_POOL_SIZE,
+  reconcileConcurrency: 4,
   deletionGrace: '24h',
 });
 
@@ -96,6 +97,9 @@ export function resolveSettings(
       schemaPoolSize: input.database?.schemaPoolSize ?? SETTINGS_DEFAULTS.schemaPoolSize,
     }),
     app: app === undefined ? undefined : path.resolve(cwd, app),
+    reconcile: Object.freeze({
+      concurrency: input.reconcile?.concurrency ?? SETTINGS_DEFAULTS.reconcileConcurrency,
+    }),
     mainDatabase: Object.freeze({ adopt: input.mainDatabase?.adopt ?? false }),
     admin: Object.freeze(input.admin?.hosts ? { hosts: Object.freeze([...input.admin.hosts]) } : {}),
     discoveryAdapter: adapter('APP_DISCOVERY_ADAPTER', fromEnv('APP_DISCOVERY_ADAPTER'), DISCOVERY_ADAPTERS),

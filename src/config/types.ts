@@ -29,6 +29,13 @@ export interface SettingsInput {
    * manifest's dropAfter wins). @default '24h'
    */
   deletionGrace?: string;
+  reconcile?: {
+    /**
+     * Apps reconciled at once (`serve` and `apply`); one app never has two runs at once.
+     * @default 4
+     */
+    concurrency?: number;
+  };
   mainDatabase?: {
     /**
      * Let appvisor install the state store and the main app in a main database (PostgreSQL: its
@@ -66,6 +73,8 @@ export interface Settings {
   };
   /** Absolute module path, or undefined for the built-in sample app. */
   readonly app: string | undefined;
+  /** Always set by loadSettings; optional so hand-built settings may omit it (concurrency 4). */
+  readonly reconcile?: { readonly concurrency: number };
   /** Always set by loadSettings; optional so hand-built settings may omit it (adopt: false). */
   readonly mainDatabase?: { readonly adopt: boolean };
   /** Always set by loadSettings; optional so hand-built settings may omit it (no host restriction). */

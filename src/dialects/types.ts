@@ -35,6 +35,11 @@ export interface ProviderOptions {
   readonly budget?: ConnectionBudget;
   /** PostgreSQL: connections of the pool the new-schema apps of one database share (0: a pool per app). */
   readonly schemaPoolSize?: number;
+  /**
+   * PostgreSQL, MySQL: the provider's own connections (creates, drops, observations, and the
+   * migrations of schemas in its database): one per reconcile running at once. @default 2
+   */
+  readonly adminConnections?: number;
 }
 
 /** How a driver error reads: the server is gone, it refused us, or the statement failed. */
@@ -71,8 +76,21 @@ export interface ColumnTypes {
 }
 
 /** The places where the state store's SQL differs between dialects; the rest is written once. */
+/** One statement of a batch, and how many rows it must change (any number when absent). */
+export interface BatchStatement {
+  readonly sql: string;
+  readonly params: readonly unknown[];
+  readonly expect?: number;
+}
+
 export interface StoreSql {
   readonly types: ColumnTypes;
+  /**
+   * Runs `statements` in order in one transaction. Resolves with undefined once all are
+   * committed, or rolls back and resolves with the index of the first that did not change the
+   * rows it expected. Nothing another caller of the client runs comes in between.
+   */
+  executeBatch(client: SqlClient, statements: readonly BatchStatement[]): Promise<number | undefined>;
   /** The tail of `INSERT … VALUES (…)` that replaces `others` on a duplicate `key`. */
   upsertClause(key: string, others: readonly string[]): string;
   /** The tail of `INSERT … VALUES (…)` that makes a duplicate `key` a no-op. */

@@ -85,6 +85,18 @@ export interface Provider {
   ): Promise<AppDatabase>;
 
   /**
+   * Runs `work` on one connection to database `name` (scoped to `schema`) and gives it back or
+   * closes it afterwards: one of the provider's own connections where it can lend one
+   * (PostgreSQL: a schema in the database it is connected to), else a new one. For the short
+   * work of a reconcile (migrations, a claim), not for a running app.
+   */
+  withConnection<T>(
+    name: string,
+    opts: { schema?: string },
+    work: (client: SqlClient) => Promise<T>,
+  ): Promise<T>;
+
+  /**
    * Objects an interrupted create left half-made on this server (PostgreSQL `_avtmp_*` databases,
    * SQLite `.<name>.<hex>.tmp` files) that carry an ownership marker, with that marker.
    * Unmarked ones are never listed: appvisor touches only what carries its own marker.

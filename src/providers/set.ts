@@ -18,18 +18,28 @@ export class ProviderSet {
   readonly #byUrl = new Map<string, Provider>();
   readonly #budgetLimit: number | undefined;
   readonly #schemaPoolSize: number | undefined;
+  readonly #adminConnections: number | undefined;
   /** One connection budget per server (host:port), shared by every provider on it. */
   readonly #budgets = new Map<string, ConnectionBudget>();
 
   constructor(
     mainUrl: string | DatabaseUrl,
-    options: { dataDir: string; log?: ProviderLog; connectionBudget?: number; schemaPoolSize?: number },
+    options: {
+      dataDir: string;
+      log?: ProviderLog;
+      connectionBudget?: number;
+      /** PostgreSQL: connections of the pool the new-schema apps of one database share (0: a pool per app). */
+      schemaPoolSize?: number;
+      /** Each provider's own connections: the reconciles that run at once (ProviderOptions.adminConnections). */
+      adminConnections?: number;
+    },
   ) {
     this.mainUrl = typeof mainUrl === 'string' ? parseDatabaseUrl(mainUrl) : mainUrl;
     this.#dataDir = options.dataDir;
     this.#log = options.log;
     this.#budgetLimit = options.connectionBudget;
     this.#schemaPoolSize = options.schemaPoolSize;
+    this.#adminConnections = options.adminConnections;
     this.main = createProvider(this.mainUrl, this.#options(this.mainUrl));
   }
 
@@ -71,6 +81,8 @@ export class ProviderSet {
       ...(this.#log ? { log: this.#log } : {}),
       ...(budget ? { budget } : {}),
       ...(this.#schemaPoolSize !== undefined ? { schemaPoolSize: this.#schemaPoolSize } : {}),
+      // Never fewer than the providers' default: the admin API observes beside the reconciles.
+      ...(this.#adminConnections ? { adminConnections: Math.max(2, this.#adminConnections) } : {}),
     };
   }
 }

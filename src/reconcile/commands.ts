@@ -3,8 +3,10 @@
  * only parse flags and print.
  */
 import { randomBytes } from 'node:crypto';
+import PQueue from 'p-queue';
 import type { Logger } from 'pino';
 import { describeMainDatabase } from '../config/main-database.js';
+import { SETTINGS_DEFAULTS } from '../config/settings.js';
 import type { Settings } from '../config/types.js';
 import { parseDatabaseUrl } from '../dialects/registry.js';
 import { type ErrorSummary, summaryOf } from '../errors.js';
@@ -110,7 +112,8 @@ export interface ApplyOptions extends ManifestReadOptions {
 /**
  * Carries out the provisioning part of the plan: databases, schemas, secrets, records and
  * migrations. Runtime steps (start/stop/restart/routes) are left to `serve`. Holds the
- * reconcile lock throughout, so it never runs alongside a server's reconcile.
+ * reconcile lock throughout, so it never runs alongside a server's reconcile. Up to
+ * `reconcile.concurrency` apps are reconciled at once, as `serve` does; each app once.
  */
 export async function applyPlan(settings: Settings, opts: ApplyOptions): Promise<ApplyReport> {
   const mainUrl = parseDatabaseUrl(settings.database.url);
@@ -126,9 +129,11 @@ export async function applyPlan(settings: Settings, opts: ApplyOptions): Promise
     await lock.release();
     throw err;
   });
+  const concurrency = settings.reconcile?.concurrency ?? SETTINGS_DEFAULTS.reconcileConcurrency;
   const providers = new ProviderSet(mainUrl, {
     dataDir: settings.dataDir,
     log: opts.log,
+    adminConnections: concurrency,
     ...(settings.database.schemaPoolSize !== undefined
       ? { schemaPoolSize: settings.database.schemaPoolSize }
       : {}),
@@ -160,8 +165,9 @@ export async function applyPlan(settings: Settings, opts: ApplyOptions): Promise
     ];
     const migrate = createMigrator({ application, providers, main });
     const claimData = createDataClaimer({ application, providers, main });
-    for (const [i, name] of names.entries()) {
-      opts.onApp?.(i, names.length, name);
+    let started = 0;
+    const reconcileOne = async (name: string): Promise<void> => {
+      opts.onApp?.(started++, names.length, name);
       const reconcileId = randomBytes(4).toString('hex');
       const log = opts.log.child({ app: name, reconcileId });
       try {
@@ -185,7 +191,13 @@ export async function applyPlan(settings: Settings, opts: ApplyOptions): Promise
       } catch (err) {
         failures.push({ app: name, ...summaryOf(err, 'APP_ERROR', { app: name }) });
       }
-    }
+    };
+    // reconcileOne never rejects: a failure is the app's, in `failures`.
+    const work = new PQueue({ concurrency });
+    await Promise.all(names.map((name) => work.add(() => reconcileOne(name))));
+    // In the plan's order, whichever app finished first.
+    const order = new Map(names.map((name, i) => [name, i]));
+    failures.sort((a, b) => order.get(a.app)! - order.get(b.app)!);
     return { plan: before, outcomes, failures };
   } finally {
     await providers.close();

@@ -3,7 +3,8 @@
  * records every outcome in the state store. Creation is journalled: the inventory item is
  * written as `creating` *before* the CREATE runs, so a process killed in between finds, on its
  * next run, an object carrying its own marker and a record saying it was on the way — never
- * a foreign object it would have to guess about.
+ * a foreign object it would have to guess about. The run's last writes (the record with its
+ * inventory, and the history entry) go in one transaction.
  */
 import type { Logger } from 'pino';
 import { AppvisorError, type ErrorCode, type ErrorSummary, messageOf, toAppvisorError } from '../errors.js';
@@ -216,13 +217,13 @@ export async function executeApp(input: ExecuteInput, deps: ExecutorDeps): Promi
   let refusedDrop = false;
   let startPendingUntil: number | undefined;
 
-  /** Writes the record as it stands now (journal points and the final write). */
-  const writeRecord = async (status: AppStatus, extra: Partial<AppRecord> = {}): Promise<void> => {
+  /** The record as it stands now (undefined without a manifest or a record to base it on). */
+  const recordNow = (status: AppStatus, extra: Partial<AppRecord> = {}): AppRecord | undefined => {
     const base =
       loaded ?? (record ? { file: record.file, manifest: record.spec, hash: record.specHash } : undefined);
-    if (!base) return;
+    if (!base) return undefined;
     const at = now();
-    const next: AppRecord = {
+    return {
       name,
       ...(record?.version !== undefined ? { version: record.version } : {}),
       file: base.file,
@@ -240,7 +241,21 @@ export async function executeApp(input: ExecuteInput, deps: ExecutorDeps): Promi
       ...(record?.intent ? { intent: record.intent } : {}),
       ...extra,
     };
-    record = await store.putRecord(next, fence);
+  };
+
+  /** Writes the record as it stands now: a journal point before a create, or a runtime step's. */
+  const writeRecord = async (status: AppStatus): Promise<void> => {
+    const next = recordNow(status);
+    if (next) record = await store.putRecord(next, fence);
+  };
+
+  /**
+   * The run's last writes, in one transaction when there is history to append: the record (when
+   * it changed) and the history entry (when steps ran, or the run failed).
+   */
+  const finish = async (next: AppRecord | undefined, entry: HistoryEntry | undefined): Promise<void> => {
+    if (entry) record = (await store.finishRun(next, entry, fence)) ?? record;
+    else if (next) record = await store.putRecord(next, fence);
   };
 
   /** Routes the app in the runtime once it has a record: before starting it, and after each run. */
@@ -413,11 +428,12 @@ export async function executeApp(input: ExecuteInput, deps: ExecutorDeps): Promi
         record !== undefined &&
         (record.specHash !== loaded.hash || record.file !== loaded.file)) ||
       record?.lastError !== undefined;
-    if (changed && (record || finalStatus)) await writeRecord(status, { lastReconciledAt: at });
-    route();
     const outcome: ReconcileOutcome = refusedDrop ? 'refused' : historyOutcome(due);
-    if (due.length > 0)
-      await appendHistory(deps, name, reconcileId, outcome, outcomes, undefined, started, at);
+    await finish(
+      changed && (record || finalStatus) ? recordNow(status, { lastReconciledAt: at }) : undefined,
+      due.length > 0 ? historyEntry(name, reconcileId, outcome, outcomes, undefined, started, at) : undefined,
+    );
+    route();
     return startPendingUntil === undefined
       ? { outcomes, outcome, record }
       : { outcomes, outcome, record, startPendingUntil };
@@ -430,20 +446,22 @@ export async function executeApp(input: ExecuteInput, deps: ExecutorDeps): Promi
     const failure = runError(err, name, current);
     const at = now();
     const error = failure.toJSON();
-    if (record) {
-      // An orphan step that ran stays done: its scheduled drops are retried from the orphaned record.
-      await writeRecord(finalStatus === 'orphaned' ? 'orphaned' : record.status, {
-        lastError: { ...error, at },
-        lastReconciledAt: at,
-      }).catch((writeErr) => deps.log.warn({ err: messageOf(writeErr) }, 'could not record the error'));
-    }
+    const outcome: ReconcileOutcome =
+      failure.code === 'ADOPT_REFUSED' || failure.code === 'APP_WRONG_APPLICATION' ? 'refused' : 'failed';
+    // An orphan step that ran stays done: its scheduled drops are retried from the orphaned record.
+    const failed = record
+      ? recordNow(finalStatus === 'orphaned' ? 'orphaned' : record.status, {
+          lastError: { ...error, at },
+          lastReconciledAt: at,
+        })
+      : undefined;
+    await finish(failed, historyEntry(name, reconcileId, outcome, outcomes, error, started, at)).catch(
+      (writeErr) => deps.log.warn({ err: messageOf(writeErr) }, 'could not record the error'),
+    );
     // Another application's data: routed, so visits get 503 APP_WRONG_APPLICATION, not 404.
     if (failure.code === 'APP_WRONG_APPLICATION' && deps.runtime && loaded && input.target && record) {
       deps.runtime.route(loaded, input.target, record.intent, failure);
     }
-    const outcome: ReconcileOutcome =
-      failure.code === 'ADOPT_REFUSED' || failure.code === 'APP_WRONG_APPLICATION' ? 'refused' : 'failed';
-    await appendHistory(deps, name, reconcileId, outcome, outcomes, error, started, at);
     throw failure;
   }
 }
@@ -505,8 +523,7 @@ function sameItem(a: InventoryItem, b: InventoryItem): boolean {
   return a.kind === b.kind && a.dialect === b.dialect && a.server === b.server && a.name === b.name;
 }
 
-async function appendHistory(
-  deps: Pick<ExecutorDeps, 'store' | 'fence' | 'log'>,
+function historyEntry(
   app: string,
   reconcileId: string,
   outcome: ReconcileOutcome,
@@ -514,8 +531,8 @@ async function appendHistory(
   error: ErrorSummary | undefined,
   started: number,
   at: string,
-): Promise<void> {
-  const entry: HistoryEntry = {
+): HistoryEntry {
+  return {
     app,
     reconcileId,
     at,
@@ -524,7 +541,4 @@ async function appendHistory(
     ...(error ? { error } : {}),
     durationMs: Math.round(performance.now() - started),
   };
-  await deps.store
-    .appendHistory(entry, deps.fence)
-    .catch((err) => deps.log.warn({ err: messageOf(err) }, 'could not append history'));
 }

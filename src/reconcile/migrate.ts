@@ -15,9 +15,10 @@ interface AppDataOptions {
 }
 
 /**
- * Runs `work` on a one-connection client of the app's database, closed afterwards. The client
- * throws its driver's errors; they leave here translated (DB_UNREACHABLE, DB_PERMISSION_DENIED,
- * DB_OPERATION_FAILED), never with the driver's own code.
+ * Runs `work` on one connection to the app's database (the provider's own where it can lend
+ * one, see Provider.withConnection). The client throws its driver's errors; they leave here
+ * translated (DB_UNREACHABLE, DB_PERMISSION_DENIED, DB_OPERATION_FAILED), never with the
+ * driver's own code.
  */
 async function withAppDatabase<T>(
   options: AppDataOptions,
@@ -29,20 +30,15 @@ async function withAppDatabase<T>(
   const target = resolveTarget(loaded.manifest, options.main);
   if (target instanceof AppvisorError) throw target;
   signal.throwIfAborted();
-  const db = await options.providers.forTarget(target).openDatabase(target.database, {
-    ...(target.kind === 'schema' ? { schema: target.schema! } : {}),
-    maxConnections: 1,
-  });
+  const scope = target.kind === 'schema' ? { schema: target.schema! } : {};
   try {
-    return await work(db.client);
+    return await options.providers.forTarget(target).withConnection(target.database, scope, work);
   } catch (err) {
     throw translateDbError(err, {
       dialect: target.dialect,
       server: target.server,
       operation: `${operation} for app ${loaded.manifest.name}`,
     });
-  } finally {
-    await db.client.close();
   }
 }
 

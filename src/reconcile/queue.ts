@@ -53,6 +53,8 @@ export interface ReconcileQueueOptions {
   readonly keys?: () => Iterable<string> | PromiseLike<Iterable<string>>;
   /** Overall guard: abort a run's signal after this many milliseconds. @default undefined (no guard) */
   readonly stepTimeoutMs?: number;
+  /** Most runs at once, each of a different key (a key never runs twice at once). @default 1 */
+  readonly concurrency?: number;
 }
 
 /** Options of `close()`. */
@@ -103,6 +105,13 @@ function invalid(detail: string): AppvisorError {
   return new AppvisorError('CONFIG_INVALID', { detail: `reconcile queue: ${detail}` });
 }
 
+function positiveInteger(name: string, value: number | undefined, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (!Number.isInteger(value) || value < 1)
+    throw invalid(`${name} must be a whole number ≥ 1, got ${value}`);
+  return value;
+}
+
 function nonNegative(name: string, value: number | undefined, fallback: number): number {
   if (value === undefined) return fallback;
   if (!Number.isFinite(value) || value < 0) throw invalid(`${name} must be a number ≥ 0, got ${value}`);
@@ -110,10 +119,11 @@ function nonNegative(name: string, value: number | undefined, fallback: number):
 }
 
 /**
- * A keyed, coalescing, serialized work queue (client-go `workqueue` semantics on p-queue
- * with concurrency 1). A key is only a name: each run reads the current state afresh, so
- * any number of `add(key)` calls while the key waits collapse into one run, and adds while
- * it runs give exactly one more run afterwards. One run at a time across all keys.
+ * A keyed, coalescing work queue (client-go `workqueue` semantics on p-queue). A key is only a
+ * name: each run reads the current state afresh, so any number of `add(key)` calls while the
+ * key waits collapse into one run, and adds while it runs give exactly one more run afterwards.
+ * Up to `concurrency` runs at once, never two of one key: a running key is never queued (an
+ * add marks it dirty instead), and a queued key is never queued twice.
  */
 export class ReconcileQueue extends EventEmitter<ReconcileQueueEvents> {
   readonly #reconcile: Reconciler;
@@ -121,14 +131,15 @@ export class ReconcileQueue extends EventEmitter<ReconcileQueueEvents> {
   readonly #backoff: KeyedBackoff;
   readonly #stepTimeoutMs: number | undefined;
   readonly #keys: ReconcileQueueOptions['keys'];
-  readonly #pq = new PQueue({ concurrency: 1 });
+  readonly #pq: PQueue;
   /** Keys in p-queue that have not started yet. */
   readonly #queued = new Set<string>();
   /** Keys added while they were running: each gets one more run when the current one ends. */
   readonly #dirty = new Set<string>();
   /** Delayed re-adds (backoff or requeueAfterMs); a key with a timer is neither queued nor running. */
   readonly #timers = new Map<string, NodeJS.Timeout>();
-  #active: { readonly key: string; readonly controller: AbortController } | undefined;
+  /** The running keys, each with the controller of its run's signal. */
+  readonly #active = new Map<string, AbortController>();
   #resyncTimer: NodeJS.Timeout | undefined;
   /** Set while an asynchronous `keys()` is under way. */
   #resyncing = false;
@@ -141,6 +152,7 @@ export class ReconcileQueue extends EventEmitter<ReconcileQueueEvents> {
     this.#log = options.log;
     this.#backoff = new KeyedBackoff(options.backoff);
     this.#keys = options.keys;
+    this.#pq = new PQueue({ concurrency: positiveInteger('concurrency', options.concurrency, 1) });
     const stepTimeoutMs = nonNegative('stepTimeoutMs', options.stepTimeoutMs, 0);
     this.#stepTimeoutMs = stepTimeoutMs > 0 ? stepTimeoutMs : undefined;
     const resyncMs = nonNegative('resyncMs', options.resyncMs, DEFAULT_RESYNC_MS);
@@ -157,9 +169,9 @@ export class ReconcileQueue extends EventEmitter<ReconcileQueueEvents> {
     return this.#queued.size;
   }
 
-  /** Runs in progress (0 or 1). */
+  /** Runs in progress (at most `concurrency`). */
   get pending(): number {
-    return this.#active ? 1 : 0;
+    return this.#active.size;
   }
 
   /** Keys waiting on a timer (backoff or `requeueAfterMs`). */
@@ -167,9 +179,9 @@ export class ReconcileQueue extends EventEmitter<ReconcileQueueEvents> {
     return this.#timers.size;
   }
 
-  /** The key being reconciled right now, if any. */
-  get running(): string | undefined {
-    return this.#active?.key;
+  /** The keys being reconciled right now. */
+  get running(): readonly string[] {
+    return [...this.#active.keys()];
   }
 
   /**
@@ -189,7 +201,7 @@ export class ReconcileQueue extends EventEmitter<ReconcileQueueEvents> {
    * without one). Ignored while the key runs: that run's own outcome decides.
    */
   retryAfterFailure(key: string): void {
-    if (this.#closed || this.#active?.key === key) return;
+    if (this.#closed || this.#active.has(key)) return;
     const delayMs = this.#backoff.fail(key);
     this.#log.info(
       { app: key, nextRunInMs: delayMs, failures: this.#backoff.failures(key) },
@@ -213,8 +225,8 @@ export class ReconcileQueue extends EventEmitter<ReconcileQueueEvents> {
   }
 
   /**
-   * Stops accepting adds, stops the resync, drops queued keys and timers, lets a running
-   * reconcile finish for up to `graceMs`, then aborts its signal and waits for it to return.
+   * Stops accepting adds, stops the resync, drops queued keys and timers, lets the running
+   * reconciles finish for up to `graceMs`, then aborts their signals and waits for them to return.
    * Calling it again returns the same promise.
    */
   close(options: CloseOptions = {}): Promise<void> {
@@ -230,7 +242,7 @@ export class ReconcileQueue extends EventEmitter<ReconcileQueueEvents> {
     this.#queued.clear();
     this.#dirty.clear();
     this.#pq.clear();
-    if (!this.#active) return;
+    if (this.#active.size === 0) return;
     if (graceMs > 0) {
       let graceTimer: NodeJS.Timeout | undefined;
       const graceOver = new Promise<void>((resolve) => {
@@ -239,15 +251,16 @@ export class ReconcileQueue extends EventEmitter<ReconcileQueueEvents> {
       await Promise.race([this.#pq.onIdle(), graceOver]);
       clearTimeout(graceTimer);
     }
-    if (this.#active) {
-      this.#active.controller.abort(new DOMException('the reconcile queue is closing', 'AbortError'));
+    if (this.#active.size > 0) {
+      const reason = new DOMException('the reconcile queue is closing', 'AbortError');
+      for (const controller of this.#active.values()) controller.abort(reason);
       await this.#pq.onIdle();
     }
   }
 
   #enqueue(key: string): void {
     if (this.#closed) return;
-    if (this.#active?.key === key) {
+    if (this.#active.has(key)) {
       this.#dirty.add(key);
       return;
     }
@@ -306,7 +319,7 @@ export class ReconcileQueue extends EventEmitter<ReconcileQueueEvents> {
     const reconcileId = randomBytes(4).toString('hex');
     const log = this.#log.child({ app: key, reconcileId });
     const controller = new AbortController();
-    this.#active = { key, controller };
+    this.#active.set(key, controller);
     const stepTimeoutMs = this.#stepTimeoutMs;
     const guard =
       stepTimeoutMs === undefined
@@ -342,7 +355,7 @@ export class ReconcileQueue extends EventEmitter<ReconcileQueueEvents> {
       }
     } finally {
       clearTimeout(guard);
-      this.#active = undefined;
+      this.#active.delete(key);
     }
     const durationMs = Math.round(performance.now() - started);
 

@@ -1,7 +1,7 @@
 /**
  * One reconcile of one app (level-based, STYLE.md): read desired state (the manifest cache)
  * and actual state (store + servers + runtime) afresh, plan, execute. Used by `serve` through
- * the queue and by `apply` for every app in turn.
+ * the queue and by `apply` for every app (both up to `reconcile.concurrency` apps at once).
  */
 import type { Logger } from 'pino';
 import { AppvisorError } from '../errors.js';

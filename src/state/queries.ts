@@ -4,6 +4,8 @@
  * writer's lock term (and, for a record, at the version it was read at); a refused write is
  * told apart afterwards (LOCK_LOST or STATE_CONFLICT) by reading what stands now.
  */
+import { dialectNamed } from '../dialects/registry.js';
+import type { BatchStatement } from '../dialects/types.js';
 import { AppvisorError } from '../errors.js';
 import type { SqlClient } from '../providers/provider.js';
 import { insertIfAbsent, TABLES, upsert } from './dialect.js';
@@ -88,25 +90,31 @@ export async function writeRecord(
   record: AppRecord,
   fence: Fence,
 ): Promise<AppRecord> {
+  const { sql, params } = recordWrite(record, fence);
+  const changed = await client.execute(sql, params);
+  if (changed !== 1) throw await refusal(client, target, fence, record.name, record.version ?? 0);
+  return { ...record, version: (record.version ?? 0) + 1 };
+}
+
+/** The single statement of a record's compare-and-set: it changes one row, or none when refused. */
+function recordWrite(record: AppRecord, fence: Fence): BatchStatement {
   const expected = record.version ?? 0;
   const row = { ...recordToRow(record), version: expected + 1 };
   const columns = Object.keys(row);
-  let changed: number;
   if (expected === 0) {
     // INSERT … SELECT: the row goes in only at the writer's term, and only if no record exists.
-    changed = await client.execute(
-      `INSERT INTO ${apps} (${columns.join(', ')}) SELECT ${columns.map(() => '?').join(', ')} FROM ${meta} WHERE k = '${TERM_KEY}' AND v = ? AND NOT EXISTS (SELECT 1 FROM ${apps} WHERE name = ?)`,
-      [...Object.values(row), String(fence.term), record.name],
-    );
-  } else {
-    const others = columns.filter((c) => c !== 'name');
-    changed = await client.execute(
-      `UPDATE ${apps} SET ${others.map((c) => `${c} = ?`).join(', ')} WHERE name = ? AND version = ? AND ${AT_TERM}`,
-      [...others.map((c) => row[c as keyof typeof row]), record.name, expected, String(fence.term)],
-    );
+    return {
+      sql: `INSERT INTO ${apps} (${columns.join(', ')}) SELECT ${columns.map(() => '?').join(', ')} FROM ${meta} WHERE k = '${TERM_KEY}' AND v = ? AND NOT EXISTS (SELECT 1 FROM ${apps} WHERE name = ?)`,
+      params: [...Object.values(row), String(fence.term), record.name],
+      expect: 1,
+    };
   }
-  if (changed !== 1) throw await refusal(client, target, fence, record.name, expected);
-  return { ...record, version: expected + 1 };
+  const others = columns.filter((c) => c !== 'name');
+  return {
+    sql: `UPDATE ${apps} SET ${others.map((c) => `${c} = ?`).join(', ')} WHERE name = ? AND version = ? AND ${AT_TERM}`,
+    params: [...others.map((c) => row[c as keyof typeof row]), record.name, expected, String(fence.term)],
+    expect: 1,
+  };
 }
 
 /**
@@ -186,29 +194,41 @@ export async function selectHistory(client: SqlClient, app: string, limit: numbe
 }
 
 /**
- * Appends an entry, then drops all but the newest `keep` of that app. Two statements, no
- * transaction: a trim that fails is done by the next append, and a SQLite transaction held
- * across awaits would stall other handles on the file in this process. The cut-off id is read
- * first because MySQL allows neither LIMIT in an IN subquery nor the target table in a
- * DELETE's subquery.
+ * The last writes of a reconcile in one transaction: the record's compare-and-set (when given)
+ * and its history entry. Either both land or neither does; the refusal is told apart afterwards.
  */
-export async function insertHistory(
+export async function finishRun(
   client: SqlClient,
   target: string,
-  entry: HistoryEntry,
-  keep: number,
+  run: { readonly record: AppRecord | undefined; readonly entry: HistoryEntry; readonly keep: number },
   fence: Fence,
-): Promise<void> {
+): Promise<AppRecord | undefined> {
+  const { record, entry, keep } = run;
+  const statements = [...(record ? [recordWrite(record, fence)] : []), ...historyWrites(entry, keep, fence)];
+  const refused = await dialectNamed(client.dialect).store.executeBatch(client, statements);
+  if (refused === undefined) return record && { ...record, version: (record.version ?? 0) + 1 };
+  if (record && refused === 0) throw await refusal(client, target, fence, record.name, record.version ?? 0);
+  throw lockLost(target, fence, await selectTerm(client));
+}
+
+/**
+ * A fenced append, then the trim to the newest `keep` entries of the app. The cut-off id comes
+ * from a derived table: MySQL allows neither LIMIT in an IN subquery nor the target table in a
+ * DELETE's subquery, but it materializes a derived table first, and so it is one statement on
+ * every dialect.
+ */
+function historyWrites(entry: HistoryEntry, keep: number, fence: Fence): BatchStatement[] {
   const row = historyToRow(entry);
   const columns = Object.keys(row);
-  const added = await client.execute(
-    `INSERT INTO ${history} (${columns.join(', ')}) SELECT ${columns.map(() => '?').join(', ')} FROM ${meta} WHERE k = '${TERM_KEY}' AND v = ?`,
-    [...Object.values(row), String(fence.term)],
-  );
-  if (added !== 1) throw lockLost(target, fence, await selectTerm(client));
-  const [cut] = await client.query<{ id: number | string }>(
-    `SELECT id FROM ${history} WHERE app = ? ORDER BY id DESC LIMIT 1 OFFSET ?`,
-    [entry.app, keep],
-  );
-  if (cut) await client.query(`DELETE FROM ${history} WHERE app = ? AND id <= ?`, [entry.app, cut.id]);
+  return [
+    {
+      sql: `INSERT INTO ${history} (${columns.join(', ')}) SELECT ${columns.map(() => '?').join(', ')} FROM ${meta} WHERE k = '${TERM_KEY}' AND v = ?`,
+      params: [...Object.values(row), String(fence.term)],
+      expect: 1,
+    },
+    {
+      sql: `DELETE FROM ${history} WHERE app = ? AND id <= (SELECT id FROM (SELECT id FROM ${history} WHERE app = ? ORDER BY id DESC LIMIT 1 OFFSET ?) AS cut)`,
+      params: [entry.app, entry.app, keep],
+    },
+  ];
 }

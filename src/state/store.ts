@@ -8,12 +8,13 @@ import { dialectFor, parseDatabaseUrl } from '../dialects/registry.js';
 import type { DatabaseUrl } from '../dialects/url.js';
 import { AppvisorError } from '../errors.js';
 import type { SqlClient } from '../providers/provider.js';
+import { retryingDeadlocks } from './deadlock.js';
 import { STORE_SCHEMA } from './dialect.js';
 import { guard, requireDatabase, type StoreTarget } from './errors.js';
 import { migrate } from './migrations.js';
 import {
   ensureSecretRow,
-  insertHistory,
+  finishRun,
   raiseTerm,
   removeRecord,
   selectHistory,
@@ -79,7 +80,7 @@ class SqlStateStore implements StateStore {
         }),
       );
     }
-    return guard(this.#where, operation, () => fn(this.#client));
+    return guard(this.#where, operation, () => retryingDeadlocks(() => fn(this.#client)));
   }
 
   listRecords(): Promise<AppRecord[]> {
@@ -135,9 +136,13 @@ class SqlStateStore implements StateStore {
       ensureSecretRow(c, this.target, MAIN_APP, secret, undefined),
     );
   }
-  appendHistory(entry: HistoryEntry, fence: Fence): Promise<void> {
-    return this.#run(`append history of ${entry.app}`, (c) =>
-      insertHistory(c, this.target, entry, this.#historyLimit, fence),
+  finishRun(
+    record: AppRecord | undefined,
+    entry: HistoryEntry,
+    fence: Fence,
+  ): Promise<AppRecord | undefined> {
+    return this.#run(`record the reconcile of ${entry.app}`, (c) =>
+      finishRun(c, this.target, { record, entry, keep: this.#historyLimit }, fence),
     );
   }
   listHistory(name: string, limit = this.#historyLimit): Promise<HistoryEntry[]> {

@@ -164,8 +164,14 @@ export interface StateStore {
    */
   ensureMainSecret(secret: string): Promise<string>;
 
-  /** @throws AppvisorError LOCK_LOST (nothing appended) */
-  appendHistory(entry: HistoryEntry, fence: Fence): Promise<void>;
+  /**
+   * The last writes of a reconcile in one transaction: `record` as putRecord writes it (when
+   * given), and `entry` appended to the app's history (its oldest entries beyond the store's
+   * limit dropped); both land or neither does. Resolves with the record at its new version
+   * (undefined without one).
+   * @throws AppvisorError STATE_CONFLICT or LOCK_LOST (nothing written)
+   */
+  finishRun(record: AppRecord | undefined, entry: HistoryEntry, fence: Fence): Promise<AppRecord | undefined>;
   /** Newest first. */
   listHistory(name: string, limit?: number): Promise<HistoryEntry[]>;
 

@@ -38,6 +38,7 @@ describe('loadSettings', () => {
         schemaPoolSize: 10,
       },
       app: undefined,
+      reconcile: { concurrency: 4 },
       mainDatabase: { adopt: false },
       admin: {},
       discoveryAdapter: 'local',
@@ -138,6 +139,23 @@ describe('loadSettings', () => {
     expect(err.message).toMatch(/^appvisor\.yaml:2:10: mainDatabase\.adopt /);
   });
 
+  it('reads reconcile.concurrency (default 4) and refuses anything but a whole number from 1 to 64', async () => {
+    await write('appvisor.yaml', 'reconcile: { concurrency: 8 }\n');
+    expect((await loadSettings({ cwd, env: {} })).reconcile).toEqual({ concurrency: 8 });
+    await write('appvisor.yaml', 'reconcile: {}\n');
+    expect((await loadSettings({ cwd, env: {} })).reconcile).toEqual({ concurrency: 4 });
+    for (const [value, why] of [
+      ['0', 'must be >= 1'],
+      ['65', 'must be <= 64'],
+      ['2.5', 'must be a whole number'],
+    ]) {
+      await write('appvisor.yaml', `reconcile:\n  concurrency: ${value}\n`);
+      const err = await failure(loadSettings({ cwd, env: {} }));
+      expect(err.code).toBe('CONFIG_INVALID');
+      expect(err.message).toMatch(new RegExp(`^appvisor\\.yaml:2:16: reconcile\\.concurrency ${why}`));
+    }
+  });
+
   it('accepts an empty appvisor.yaml', async () => {
     await write('appvisor.yaml', '# nothing to change\n');
     expect((await loadSettings({ cwd, env: {} })).listen.port).toBe(13000);
@@ -154,7 +172,7 @@ describe('loadSettings', () => {
       "appvisor.yaml:2:9: listen.port must be a whole number, got '80'",
       "appvisor.yaml:3:3: unknown field 'hots' in listen; did you mean 'host'?",
       'appvisor.yaml:5:8: database.url is not valid: use sqlite:PATH, postgres://user:password@host:port/db or mysql://user:password@host:port/db',
-      "appvisor.yaml:6:1: unknown field 'colour'; allowed: listen, appsDir, dataDir, database, app, deletionGrace, mainDatabase, admin",
+      "appvisor.yaml:6:1: unknown field 'colour'; allowed: listen, appsDir, dataDir, database, app, deletionGrace, reconcile, mainDatabase, admin",
     ]);
   });
 

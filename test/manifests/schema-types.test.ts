@@ -82,6 +82,7 @@ const FULL_SETTINGS = {
   database: { url: 'sqlite:x', connectionBudget: 64, schemaPoolSize: 10 },
   app: 'm',
   deletionGrace: '24h',
+  reconcile: { concurrency: 4 },
   mainDatabase: { adopt: true },
   admin: { hosts: ['admin.example.com'] },
 } as const satisfies DeepRequired<SettingsInput>;

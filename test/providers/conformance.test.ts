@@ -5,7 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AppvisorError } from '../../src/errors.js';
 import { createProvider } from '../../src/providers/index.js';
-import type { Provider } from '../../src/providers/provider.js';
+import type { Provider, SqlClient } from '../../src/providers/provider.js';
 import { uniqueName } from '../helpers/servers.js';
 import { TARGETS } from './targets.js';
 
@@ -118,6 +118,17 @@ describe.each(TARGETS)('$dialect provider', (target) => {
       } finally {
         await app.client.close();
       }
+    });
+
+    it('runs work on one connection to a database, with transactions', async () => {
+      const name = dbName();
+      await provider.createDatabase(name, owner);
+      const ids = await provider.withConnection(name, {}, async (c) => {
+        await c.exec('CREATE TABLE notes (id INTEGER PRIMARY KEY)');
+        await c.transaction((tx) => tx.query('INSERT INTO notes (id) VALUES (?)', [1]));
+        return c.query<{ id: number }>('SELECT id FROM notes');
+      });
+      expect(ids.map((r) => Number(r.id))).toEqual([1]);
     });
 
     it('drops a database it created, then reports it absent and unchanged', async () => {
@@ -238,6 +249,41 @@ describe.each(TARGETS)('$dialect provider', (target) => {
           await app.client.close();
         }
         expect(await provider.dropSchema(name)).toBe('deleted');
+      });
+
+      it('lends a connection for a schema’s work: its search_path, transactions, and nothing left behind', async () => {
+        const [first, second] = [schemaName(), schemaName()];
+        for (const name of [first, second]) expect(await provider.createSchema(name, owner)).toBe('created');
+        const settings = (c: SqlClient) =>
+          c.query<{ path: string; timeout: string }>(
+            "SELECT current_setting('search_path') AS path, current_setting('statement_timeout') AS timeout",
+          );
+        await provider.withConnection(target.mainDatabase!, { schema: first }, async (c) => {
+          expect(await settings(c)).toEqual([{ path: first, timeout: '0' }]);
+          await c.exec('CREATE TABLE notes (id INTEGER PRIMARY KEY)');
+          await c.transaction((tx) => tx.query('INSERT INTO notes (id) VALUES (?)', [1]));
+          await c
+            .transaction(async (tx) => {
+              await tx.query('INSERT INTO notes (id) VALUES (?)', [2]);
+              throw new Error('roll back');
+            })
+            .catch(() => undefined);
+          expect(await c.query('SELECT id FROM notes')).toEqual([{ id: 1 }]);
+          // What the work sets for itself does not outlive it.
+          await c.exec("SET statement_timeout = '5s'");
+        });
+        await expect(
+          provider.withConnection(target.mainDatabase!, { schema: second }, async (c) => {
+            await c.exec('SET search_path TO public');
+            throw new Error('the work failed');
+          }),
+        ).rejects.toThrow('the work failed');
+        for (let i = 0; i < 3; i++) {
+          await provider.withConnection(target.mainDatabase!, { schema: second }, async (c) => {
+            expect(await settings(c)).toEqual([{ path: second, timeout: '0' }]);
+            expect(await c.query('SELECT to_regclass(?)::text AS t', ['notes'])).toEqual([{ t: null }]);
+          });
+        }
       });
 
       it('refuses reserved schemas', async () => {

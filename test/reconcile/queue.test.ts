@@ -96,7 +96,7 @@ describe('ReconcileQueue: coalescing and serialization', () => {
       },
     });
     queue.add('a');
-    expect(queue.running).toBe('a');
+    expect(queue.running).toEqual(['a']);
     expect(queue.pending).toBe(1);
     for (let i = 0; i < 50; i++) queue.add('a');
     expect(queue.size).toBe(0);
@@ -147,6 +147,95 @@ describe('ReconcileQueue: coalescing and serialization', () => {
     const idle = once(queue, QUEUE_EVENTS.idle);
     queue.addAll(['a', 'b']);
     await idle;
+    expect(queue.pending).toBe(0);
+  });
+});
+
+describe('ReconcileQueue: concurrency', () => {
+  it('runs up to `concurrency` keys at once, never more, and never two runs of one key', async () => {
+    const running = new Set<string>();
+    let maxActive = 0;
+    let calls = 0;
+    const { queue } = makeQueue({
+      concurrency: 4,
+      reconcile: async (key) => {
+        calls++;
+        expect(running.has(key)).toBe(false);
+        running.add(key);
+        maxActive = Math.max(maxActive, running.size);
+        // Adds of itself and of others while running: coalesced into one more run each.
+        if (calls < 80) queue.addAll([key, `k${calls % 7}`]);
+        for (let i = 0; i < (calls % 3) + 1; i++) await new Promise((resolve) => setImmediate(resolve));
+        running.delete(key);
+      },
+    });
+    queue.addAll(Array.from({ length: 12 }, (_, i) => `k${i}`));
+    expect(queue.pending).toBe(4);
+    expect(queue.size).toBe(8);
+    await queue.onIdle();
+    expect(calls).toBeGreaterThan(80);
+    expect(maxActive).toBe(4);
+  });
+
+  it('coalesces adds of a running key into one run after it, while other keys go on', async () => {
+    const gate = deferred();
+    const { queue, runs } = makeQueue({
+      concurrency: 2,
+      reconcile: async (key) => {
+        if (key === 'a' && runs.length === 1) await gate.promise;
+      },
+    });
+    queue.add('a');
+    for (let i = 0; i < 20; i++) queue.add('a');
+    queue.addAll(['b', 'c']);
+    // a holds one slot; b and c pass through the other while a runs.
+    await vi.waitFor(() => expect(runs).toEqual(['a', 'b', 'c']));
+    expect(queue.running).toEqual(['a']);
+    gate.resolve();
+    await queue.onIdle();
+    expect(runs).toEqual(['a', 'b', 'c', 'a']);
+  });
+
+  it('does not let a failing or hanging key hold up the others', async () => {
+    vi.useFakeTimers();
+    const gate = deferred();
+    const { queue, ends } = makeQueue({
+      concurrency: 2,
+      reconcile: async (key) => {
+        if (key === 'hangs') await gate.promise;
+        if (key === 'fails') throw new Error('down');
+      },
+    });
+    queue.addAll(['hangs', 'fails', 'a', 'b', 'c']);
+    await vi.advanceTimersByTimeAsync(0);
+    expect(ends.map((e) => [e.key, e.outcome])).toEqual([
+      ['fails', 'retry'],
+      ['a', 'ok'],
+      ['b', 'ok'],
+      ['c', 'ok'],
+    ]);
+    expect(queue.running).toEqual(['hangs']);
+    // The failing key's backoff runs it again beside the hanging one.
+    await vi.advanceTimersByTimeAsync(1000);
+    expect(ends.filter((e) => e.key === 'fails')).toHaveLength(2);
+    gate.resolve();
+    await queue.onIdle();
+  });
+
+  it('aborts every running reconcile on close after the grace', async () => {
+    const signals: AbortSignal[] = [];
+    const { queue, ends } = makeQueue({
+      concurrency: 3,
+      reconcile: async (_key, context) => {
+        signals.push(context.signal);
+        await abortion(context.signal);
+      },
+    });
+    queue.addAll(['a', 'b', 'c', 'd']);
+    await queue.close({ graceMs: 0 });
+    expect(signals).toHaveLength(3);
+    expect(signals.every((s) => s.aborted)).toBe(true);
+    expect(ends.map((e) => e.key).sort()).toEqual(['a', 'b', 'c']);
     expect(queue.pending).toBe(0);
   });
 });
@@ -644,6 +733,8 @@ describe('ReconcileQueue: options', () => {
     [{ resyncMs: -1 }, /resyncMs must be a number ≥ 0/],
     [{ stepTimeoutMs: Number.NaN }, /stepTimeoutMs/],
     [{ backoff: { factor: 0 } }, /factor/],
+    [{ concurrency: 0 }, /concurrency must be a whole number ≥ 1/],
+    [{ concurrency: 1.5 }, /concurrency must be a whole number ≥ 1/],
   ])('rejects %o', (options, message) => {
     expect(
       () => new ReconcileQueue({ log: pino({ level: 'silent' }), reconcile: async () => {}, ...options }),

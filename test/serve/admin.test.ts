@@ -271,7 +271,7 @@ describe('serve: graceful shutdown', () => {
     // A config change restarts crm, and the running instance's close() takes a second: the
     // reconcile (which waits for the stop) holds the lock meanwhile.
     await s.write('crm.yaml', manifest('crm', 'startMode: with-main\nconfig: {closeDelayMs: 1001}\n'));
-    await waitFor(() => s.sup.queue.running === 'crm', 'the reconcile of crm to run', 5_000, 5);
+    await waitFor(() => s.sup.queue.running.includes('crm'), 'the reconcile of crm to run', 5_000, 5);
     await s.sup.close({ graceMs: 2_000 });
     const lock = await acquireReconcileLock(s.settings.database.url, { waitMs: 0 });
     expect(lock.held).toBe(true);

@@ -10,7 +10,7 @@ import type { Runtime } from '../../src/runtime/runtime.js';
 import { createAppReconciler, type ReconcileErrors } from '../../src/serve/app-reconciler.js';
 import type { DesiredState } from '../../src/serve/desired-state.js';
 import type { LockKeeper } from '../../src/serve/lock-keeper.js';
-import type { AppRecord, Fence, StateStore } from '../../src/state/types.js';
+import type { AppRecord, Fence, HistoryEntry, StateStore } from '../../src/state/types.js';
 import { desired, loaded, MAIN_PG, manifest, STORE } from '../reconcile/fixtures.js';
 import { FakeProvider, fakeProviders } from '../support/fake-provider.js';
 import { FakeRuntime } from '../support/fake-runtime.js';
@@ -26,15 +26,23 @@ async function harness(manifests = [loaded(manifest('crm', { startMode: 'with-ma
   const runtime = new FakeRuntime();
   /** Set to make the next record write meet an operator's intent written just before it. */
   let interleave = false;
+  const raceIfAsked = async (name: string): Promise<void> => {
+    if (!interleave) return;
+    interleave = false;
+    await store.setIntent(name, { action: 'stop', by: 'alice', at: new Date().toISOString() });
+  };
   const racing: StateStore = new Proxy(store, {
     get(target, prop, receiver) {
       if (prop === 'putRecord') {
         return async (record: AppRecord, f: Fence) => {
-          if (interleave) {
-            interleave = false;
-            await store.setIntent(record.name, { action: 'stop', by: 'alice', at: new Date().toISOString() });
-          }
+          await raceIfAsked(record.name);
           return store.putRecord(record, f);
+        };
+      }
+      if (prop === 'finishRun') {
+        return async (record: AppRecord | undefined, entry: HistoryEntry, f: Fence) => {
+          await raceIfAsked(entry.app);
+          return store.finishRun(record, entry, f);
         };
       }
       const value = Reflect.get(target, prop, receiver);

@@ -152,7 +152,7 @@ describe.skipIf(!pgUnderTest.available)('state store schema on PostgreSQL', () =
     expect(await store.getRecord('crm')).toMatchObject(minimalRecord('crm'));
     expect(await store.getSecret('crm')).toBe(SECRET);
     // The id sequence moved along: new entries still number on.
-    await store.appendHistory(historyEntry('crm', 2), await store.beginTerm());
+    await store.finishRun(undefined, historyEntry('crm', 2), await store.beginTerm());
     expect((await store.listHistory('crm')).map((e) => e.reconcileId)).toEqual(['r2', 'r1']);
     const meta = await db.sql(`SELECT v FROM ${db.store(TABLES.meta)} WHERE k = 'schema_version'`);
     expect(meta).toEqual([{ v: String(SCHEMA_VERSION) }]);

@@ -56,7 +56,7 @@ describe('state reader on SQLite', () => {
     const fence = await store.beginTerm();
     await store.putRecord(fullRecord('crm'), fence);
     await store.ensureSecret('main', generateSecret(), fence);
-    await store.appendHistory(historyEntry('crm', 1), fence);
+    await store.finishRun(undefined, historyEntry('crm', 1), fence);
     await store.close();
     const before = snapshot(dir);
     expect(Object.keys(before)).toEqual(['main.sqlite']);

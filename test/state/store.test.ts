@@ -133,7 +133,7 @@ for (const { dialect, available, create } of dialects) {
         const [store, other] = [await open(), await open()];
         const old: Fence = await store.beginTerm();
         const record = await store.putRecord(minimalRecord('crm'), old);
-        await store.appendHistory(historyEntry('crm', 1), old);
+        await store.finishRun(undefined, historyEntry('crm', 1), old);
         // Another process took the lock: a new term.
         const current = await other.beginTerm();
         expect(current.term).toBe(old.term + 1);
@@ -144,7 +144,7 @@ for (const { dialect, available, create } of dialects) {
           () => store.putRecord(minimalRecord('new-app'), old),
           () => store.deleteRecord('crm', record.version!, old),
           () => store.ensureSecret('crm', generateSecret(), old),
-          () => store.appendHistory(historyEntry('crm', 2), old),
+          () => store.finishRun(undefined, historyEntry('crm', 2), old),
         ];
         for (const write of refused) {
           const err = await write().catch((e: unknown) => e);
@@ -181,11 +181,63 @@ for (const { dialect, available, create } of dialects) {
       });
     });
 
+    it('writes the record and the history entry of a run together, or neither', async () => {
+      const store = await open({ historyLimit: 2 });
+      const fence = await store.beginTerm();
+      const created = await store.finishRun(minimalRecord('crm'), historyEntry('crm', 1), fence);
+      expect(created).toMatchObject({ name: 'crm', version: 1 });
+      await store.finishRun(undefined, historyEntry('crm', 2), fence);
+      const running = await store.finishRun(
+        { ...created!, status: 'running' },
+        historyEntry('crm', 3),
+        fence,
+      );
+      expect(running?.version).toBe(2);
+      expect((await store.listHistory('crm')).map((e) => e.reconcileId)).toEqual(['r3', 'r2']);
+      const before = { record: await store.getRecord('crm'), history: await store.listHistory('crm') };
+      // A stale record: its history entry does not land either.
+      await expect(
+        store.finishRun({ ...created!, status: 'error' }, historyEntry('crm', 4), fence),
+      ).rejects.toMatchObject({ code: 'STATE_CONFLICT' });
+      const next = await store.beginTerm();
+      await expect(store.finishRun(running, historyEntry('crm', 5), fence)).rejects.toMatchObject({
+        code: 'LOCK_LOST',
+      });
+      await expect(store.finishRun(undefined, historyEntry('crm', 6), fence)).rejects.toMatchObject({
+        code: 'LOCK_LOST',
+      });
+      expect({ record: await store.getRecord('crm'), history: await store.listHistory('crm') }).toEqual(
+        before,
+      );
+      await store.finishRun(running, historyEntry('crm', 7), next);
+      expect((await store.listHistory('crm')).map((e) => e.reconcileId)).toEqual(['r7', 'r3']);
+    });
+
+    it('keeps every write of many runs at once, each app at its own version', async () => {
+      const store = await open({ historyLimit: 3 });
+      const fence = await store.beginTerm();
+      const apps = Array.from({ length: 24 }, (_, i) => `app${i}`);
+      await Promise.all(
+        apps.map(async (name) => {
+          let record = await store.putRecord(minimalRecord(name), fence);
+          for (let n = 1; n <= 4; n += 1) {
+            record = (await store.finishRun({ ...record, status: 'running' }, historyEntry(name, n), fence))!;
+          }
+        }),
+      );
+      const records = await store.listRecords();
+      expect(records.map((r) => [r.name, r.version])).toEqual([...apps].sort().map((name) => [name, 5]));
+      for (const name of apps) {
+        expect((await store.listHistory(name)).map((e) => e.reconcileId)).toEqual(['r4', 'r3', 'r2']);
+      }
+    });
+
     it('keeps only the newest N history entries per app, newest first', async () => {
       const store = await open({ historyLimit: 3 });
       const fence = await store.beginTerm();
-      for (let n = 1; n <= 5; n += 1) await store.appendHistory(historyEntry('crm', n, n === 5), fence);
-      for (let n = 1; n <= 2; n += 1) await store.appendHistory(historyEntry('support', n), fence);
+      for (let n = 1; n <= 5; n += 1)
+        await store.finishRun(undefined, historyEntry('crm', n, n === 5), fence);
+      for (let n = 1; n <= 2; n += 1) await store.finishRun(undefined, historyEntry('support', n), fence);
 
       const crm = await store.listHistory('crm');
       expect(crm.map((e) => e.reconcileId)).toEqual(['r5', 'r4', 'r3']);
@@ -200,7 +252,7 @@ for (const { dialect, available, create } of dialects) {
     it('defaults to 50 history entries per app', async () => {
       const store = await open();
       const fence = await store.beginTerm();
-      for (let n = 1; n <= 52; n += 1) await store.appendHistory(historyEntry('crm', n), fence);
+      for (let n = 1; n <= 52; n += 1) await store.finishRun(undefined, historyEntry('crm', n), fence);
       const entries = await store.listHistory('crm', 100);
       expect(entries).toHaveLength(50);
       expect(entries.at(-1)?.reconcileId).toBe('r3');
@@ -256,7 +308,7 @@ for (const { dialect, available, create } of dialects) {
         const fence = await store.beginTerm();
         await store.putRecord(fullRecord('crm'), fence);
         const secret = await store.ensureSecret('crm', generateSecret(), fence);
-        await store.appendHistory(historyEntry('crm', 1), fence);
+        await store.finishRun(undefined, historyEntry('crm', 1), fence);
 
         const reader = await read();
         expect(reader.storeId).toBe(store.storeId);

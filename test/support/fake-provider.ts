@@ -141,6 +141,9 @@ export class FakeProvider implements Provider {
   openDatabase(name: string): Promise<AppDatabase> {
     return Promise.reject(new Error(`the fake provider opens no database (asked for ${name})`));
   }
+  withConnection<T>(name: string): Promise<T> {
+    return Promise.reject(new Error(`the fake provider opens no database (asked for ${name})`));
+  }
   async close(): Promise<void> {}
 }
 

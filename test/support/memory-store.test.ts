@@ -128,7 +128,7 @@ for (const backend of BACKENDS) {
       const { store, other } = await open();
       const old: Fence = await store.beginTerm();
       const record = await store.putRecord(minimalRecord('crm'), old);
-      await store.appendHistory(historyEntry('crm', 1), old);
+      await store.finishRun(undefined, historyEntry('crm', 1), old);
       const current = await other.beginTerm();
       const before = await snapshot(store, ['crm']);
       const refused = [
@@ -138,7 +138,7 @@ for (const backend of BACKENDS) {
         () => store.putRecord(minimalRecord('new-app'), old),
         () => store.deleteRecord('crm', record.version!, old),
         () => store.ensureSecret('crm', 'secret-x', old),
-        () => store.appendHistory(historyEntry('crm', 2), old),
+        () => store.finishRun(undefined, historyEntry('crm', 2), old),
       ];
       for (const write of refused) {
         const err = await write().catch((e: unknown) => e);
@@ -193,8 +193,9 @@ for (const backend of BACKENDS) {
     it('keeps the newest N history entries per app, newest first', async () => {
       const { store } = await open({ historyLimit: 3 });
       const fence = await store.beginTerm();
-      for (let n = 1; n <= 5; n += 1) await store.appendHistory(historyEntry('crm', n, n === 5), fence);
-      await store.appendHistory(historyEntry('support', 1), fence);
+      for (let n = 1; n <= 5; n += 1)
+        await store.finishRun(undefined, historyEntry('crm', n, n === 5), fence);
+      await store.finishRun(undefined, historyEntry('support', 1), fence);
       const crm = await store.listHistory('crm');
       expect(crm.map((e) => e.reconcileId)).toEqual(['r5', 'r4', 'r3']);
       expect(crm[0]).toEqual(historyEntry('crm', 5, true));

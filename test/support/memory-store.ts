@@ -172,15 +172,27 @@ export class MemoryStateStore implements StateStore {
     return secret;
   }
 
-  async appendHistory(entry: HistoryEntry, fence: Fence): Promise<void> {
-    this.#open(`append history of ${entry.app}`);
-    this.#atTerm(fence);
+  #appendHistory(entry: HistoryEntry): void {
     const history = this.state.history;
     history.push(copy({ ...entry, durationMs: Math.round(entry.durationMs) }));
     const own = history.filter((h) => h.app === entry.app);
     for (const old of own.slice(0, Math.max(0, own.length - this.#historyLimit))) {
       history.splice(history.indexOf(old), 1);
     }
+  }
+
+  async finishRun(
+    record: AppRecord | undefined,
+    entry: HistoryEntry,
+    fence: Fence,
+  ): Promise<AppRecord | undefined> {
+    this.#open(`record the reconcile of ${entry.app}`);
+    // Both checks before either write: as one transaction, both land or neither does.
+    this.#atTerm(fence);
+    if (record) this.#atVersion(record.name, record.version ?? 0);
+    const written = record ? await this.putRecord(record, fence) : undefined;
+    this.#appendHistory(entry);
+    return written;
   }
 
   async listHistory(name: string, limit = this.#historyLimit): Promise<HistoryEntry[]> {

@@ -35,5 +35,6 @@ export const mysql: DialectModule = {
   lockSession,
   store,
   identifiers: { rules, quoteIdentifier, quoteLiteral },
-  createProvider: (url) => new MysqlProvider(url),
+  createProvider: (url, opts) =>
+    new MysqlProvider(url, opts.adminConnections ? { maxAdminConnections: opts.adminConnections } : {}),
 };

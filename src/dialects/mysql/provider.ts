@@ -1,6 +1,7 @@
 import mysql from 'mysql2/promise';
 import { AppvisorError } from '../../errors.js';
 import { abortable, abortReason } from '../../providers/abort.js';
+import { onNewConnection } from '../../providers/connection.js';
 import type {
   AppDatabase,
   Leftover,
@@ -124,6 +125,15 @@ export class MysqlProvider implements Provider {
       connectTimeout: this.#options.connectTimeoutMillis ?? 5_000,
     });
     return { dialect: 'mysql', client, connection: { dialect: 'mysql', url, database: name } };
+  }
+
+  /** A new connection: `USE` on an admin connection would outlive the work in its session. */
+  withConnection<T>(
+    name: string,
+    opts: { schema?: string },
+    work: (client: SqlClient) => Promise<T>,
+  ): Promise<T> {
+    return onNewConnection(this, name, opts, work);
   }
 
   async close(): Promise<void> {

@@ -1,6 +1,6 @@
 /** The state store's SQL on MySQL/MariaDB. */
 import { AppvisorError } from '../../errors.js';
-import { noSchemas } from '../standard-sql.js';
+import { noSchemas, pooledBatch } from '../standard-sql.js';
 import type { StoreSql } from '../types.js';
 import { mysqlLockName } from './lock.js';
 
@@ -8,6 +8,7 @@ import { mysqlLockName } from './lock.js';
 const MIGRATE_WAIT_SECONDS = 60;
 
 export const store: StoreSql = {
+  ...pooledBatch,
   types: {
     // 191 × 4 bytes (utf8mb4) fits the smallest InnoDB index prefix limit (767 bytes).
     key: 'VARCHAR(191)',

@@ -36,5 +36,6 @@ export const postgres: DialectModule = {
       ...(opts.log ? { log: opts.log } : {}),
       ...(opts.budget ? { budget: opts.budget } : {}),
       ...(opts.schemaPoolSize !== undefined ? { schemaPoolSize: opts.schemaPoolSize } : {}),
+      ...(opts.adminConnections ? { maxAdminConnections: opts.adminConnections } : {}),
     }),
 };

@@ -2,6 +2,7 @@ import crypto from 'node:crypto';
 import pg from 'pg';
 import { AppvisorError } from '../../errors.js';
 import { abortable, abortReason } from '../../providers/abort.js';
+import { onNewConnection } from '../../providers/connection.js';
 import type {
   AppDatabase,
   Leftover,
@@ -20,6 +21,7 @@ import { isConnectionLoss, translateError } from './errors.js';
 import { quoteIdentifier, quoteLiteral, validateIdentifier } from './identifiers.js';
 import type { PoolOptions } from './pool.js';
 import { SchemaClient } from './schema-client.js';
+import { PostgresSessionClient } from './session-client.js';
 import { SharedSchemaPool } from './shared-pool.js';
 
 export interface PostgresProviderOptions {
@@ -176,14 +178,13 @@ export class PostgresProvider implements Provider {
       async (client) => {
         if ((await this.#observeSchema(client, schema)).exists) return 'unchanged';
         try {
-          // One transaction: the schema never exists without its marker.
-          await client.query('BEGIN');
-          await client.query(`CREATE SCHEMA ${quoted}`);
-          await client.query(`COMMENT ON SCHEMA ${quoted} IS ${quoteLiteral(owner)}`);
-          await client.query('COMMIT');
+          // One query of two statements runs as one implicit transaction (the simple query
+          // protocol): the schema never exists without its marker, in one round trip.
+          await client.query(
+            `CREATE SCHEMA ${quoted}; COMMENT ON SCHEMA ${quoted} IS ${quoteLiteral(owner)}`,
+          );
           return 'created';
         } catch (err) {
-          await client.query('ROLLBACK').catch(() => undefined);
           if (isDuplicate(err)) return 'unchanged';
           throw err;
         }
@@ -235,6 +236,37 @@ export class PostgresProvider implements Provider {
         ...(opts.schema ? { schema: opts.schema } : {}),
       },
     };
+  }
+
+  async withConnection<T>(
+    name: string,
+    opts: { schema?: string },
+    work: (client: SqlClient) => Promise<T>,
+  ): Promise<T> {
+    validateIdentifier('database', name);
+    if (opts.schema === undefined || name !== this.#database) return onNewConnection(this, name, opts, work);
+    validateIdentifier('schema', opts.schema);
+    // A schema in the admin pool's own database: an admin connection saves opening one. The
+    // search_path is the schema's for the work only; DISCARD ALL then puts the session back as
+    // a new one (whatever the work SET), and a connection the work failed on is dropped.
+    const conn = await this.#pool.connect();
+    let failure: Error | undefined;
+    const onLost = (err: Error): void => {
+      failure = err;
+    };
+    conn.on('error', onLost);
+    try {
+      await conn.query(`SET search_path TO ${pg.escapeIdentifier(opts.schema)}`);
+      const result = await work(new PostgresSessionClient(conn));
+      await conn.query('DISCARD ALL');
+      return result;
+    } catch (err) {
+      failure ??= asError(err);
+      throw err;
+    } finally {
+      conn.off('error', onLost);
+      conn.release(failure);
+    }
   }
 
   async close(): Promise<void> {

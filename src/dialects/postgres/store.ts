@@ -1,5 +1,5 @@
 /** The state store's SQL on PostgreSQL. */
-import { onConflict } from '../standard-sql.js';
+import { onConflict, pooledBatch } from '../standard-sql.js';
 import type { StoreSql } from '../types.js';
 import { advisoryLockKey } from './lock.js';
 
@@ -14,6 +14,7 @@ export const store: StoreSql = {
     tableOptions: '',
   },
   ...onConflict,
+  ...pooledBatch,
   async tableExists(client, table) {
     const rows = await client.query<{ t: string | null }>('SELECT to_regclass(?)::text AS t', [table]);
     return rows[0]?.t != null;

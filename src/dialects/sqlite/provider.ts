@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { AppvisorError } from '../../errors.js';
+import { onNewConnection } from '../../providers/connection.js';
 import type {
   AppDatabase,
   Leftover,
@@ -10,6 +11,7 @@ import type {
   OperationResult,
   OpOptions,
   Provider,
+  SqlClient,
 } from '../../providers/provider.js';
 import { validateLeftover, validateOwner } from '../identifiers.js';
 import { SqliteClient } from './client.js';
@@ -209,6 +211,15 @@ export class SqliteProvider implements Provider {
     handles.add(client);
     this.#open.set(name, handles);
     return { dialect: 'sqlite', client, connection: { dialect: 'sqlite', filename: file, database: name } };
+  }
+
+  /** Opening a file is cheap: a handle of its own. */
+  withConnection<T>(
+    name: string,
+    opts: { schema?: string },
+    work: (client: SqlClient) => Promise<T>,
+  ): Promise<T> {
+    return onNewConnection(this, name, opts, work);
   }
 
   /** Nothing to close: the provider holds no connection of its own (app handles belong to apps). */

@@ -1,6 +1,7 @@
 /** The state store's SQL on SQLite. */
 import { noSchemas, onConflict } from '../standard-sql.js';
 import type { StoreSql } from '../types.js';
+import type { SqliteClient } from './client.js';
 
 export const store: StoreSql = {
   types: {
@@ -14,6 +15,8 @@ export const store: StoreSql = {
   },
   ...onConflict,
   ...noSchemas,
+  // Synchronous on the one handle (see SqliteClient.executeBatch): no transaction across awaits.
+  executeBatch: (client, statements) => (client as SqliteClient).executeBatch(statements),
   async tableExists(client, table) {
     const rows = await client.query("SELECT 1 AS x FROM sqlite_master WHERE type = 'table' AND name = ?", [
       table,
