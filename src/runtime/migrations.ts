@@ -124,10 +124,38 @@ export async function claimApplication(db: SqlClient, app: string, application: 
 /** The recorded owner (undefined: none), after refusing one that is not `application`. */
 async function ownerFor(db: SqlClient, app: string, application: string): Promise<string | undefined> {
   const owner = await readApplication(db);
+  refuseOtherOwner(owner, app, application);
+  return owner;
+}
+
+function refuseOtherOwner(owner: string | undefined, app: string, application: string): void {
   if (owner !== undefined && owner !== application) {
     throw new AppvisorError('APP_WRONG_APPLICATION', { app, data: owner, code: application });
   }
-  return owner;
+}
+
+/**
+ * The data version and owner in one round trip, for the common case of a boot on installed
+ * data where both tables exist; undefined when the query fails (a table is missing: a fresh
+ * database, or data from before owners were recorded), and the caller reads them one by one.
+ * A cold start on a shared connection pays per round trip, so this saves three of the four.
+ */
+async function readVersionAndOwner(
+  db: SqlClient,
+): Promise<{ version: number; owner: string | undefined } | undefined> {
+  let rows: { version: unknown; name: unknown }[];
+  try {
+    rows = await db.query(
+      `SELECT (SELECT MAX(version) FROM ${DATA_VERSION_TABLE}) AS version, (SELECT name FROM ${APPLICATION_TABLE} ORDER BY version DESC LIMIT 1) AS name`,
+    );
+  } catch {
+    return undefined;
+  }
+  const { version, name } = rows[0] ?? {};
+  return {
+    version: version === null || version === undefined ? 0 : Number(version),
+    owner: name === null || name === undefined ? undefined : String(name),
+  };
 }
 
 /** Records that `application` brought the data to `version` (the lineage grows by one row). */
@@ -159,8 +187,12 @@ export interface CheckDataOptions {
  * data version 0, not installed yet).
  */
 export async function checkDataVersion(db: SqlClient, options: CheckDataOptions): Promise<number> {
-  if (options.application !== undefined) await ownerFor(db, options.app, options.application);
-  const from = (await readDataVersion(db)) ?? 0;
+  const recorded = await readVersionAndOwner(db);
+  if (options.application !== undefined) {
+    const owner = recorded ? recorded.owner : await readApplication(db);
+    refuseOtherOwner(owner, options.app, options.application);
+  }
+  const from = (recorded ? recorded.version : await readDataVersion(db)) ?? 0;
   const params = { app: options.app, dataVersion: from, codeVersion: options.targetVersion };
   if (from > options.targetVersion) throw new AppvisorError('APP_DATA_NEWER', params);
   if (from < options.targetVersion) throw new AppvisorError('APP_NEEDS_UPGRADE', params);

@@ -12,7 +12,12 @@ import {
   readDataVersion,
 } from '../../src/runtime/migrations.js';
 import { migrations as sampleMigrations } from '../../src/sample-app/migrations.js';
-import { type AppDbFixture, createAppDatabase } from '../helpers/app-databases.js';
+import {
+  APP_DB_MODES,
+  type AppDbFixture,
+  createAppDatabase,
+  modeAvailable,
+} from '../helpers/app-databases.js';
 
 let fx: AppDbFixture;
 let db: SqlClient;
@@ -92,5 +97,76 @@ describe('checkDataVersion', () => {
       message: expect.stringMatching(/data version 1 .* code is at 2/),
     });
     expect(await tables()).toContain(DATA_VERSION_TABLE);
+  });
+});
+
+// The boot reads version and owner in one query where both tables exist, one by one otherwise:
+// both paths, on every dialect's own SQL.
+describe.each(APP_DB_MODES)('checkDataVersion on %s', (mode) => {
+  let own: AppDbFixture;
+  beforeEach(async (ctx) => {
+    if (!(await modeAvailable(mode))) return ctx.skip();
+    own = await createAppDatabase(mode);
+  });
+  afterEach(async () => {
+    await own?.dispose();
+  });
+
+  const check = (application?: string) =>
+    checkDataVersion(own.database.client, {
+      app: 'crm',
+      targetVersion: 2,
+      ...(application ? { application } : {}),
+    }).then(
+      (v) => v,
+      (err: { code: string }) => err.code,
+    );
+  const install = (application?: string) =>
+    migrate(own.database.client, upTo(2), {
+      app: 'crm',
+      targetVersion: 2,
+      allowUpgrade: true,
+      ...(application ? { application } : {}),
+    });
+
+  it('fresh data: needs an upgrade', async () => {
+    expect(await check('sample')).toBe('APP_NEEDS_UPGRADE');
+  });
+
+  it('owned data: its version, or refused for another application', async () => {
+    await install('sample');
+    expect(await check('sample')).toBe(2);
+    expect(await check()).toBe(2);
+    expect(await check('crm-app')).toBe('APP_WRONG_APPLICATION');
+  });
+
+  it('installed data: read in one round trip', async () => {
+    await install('sample');
+    const inner = own.database.client;
+    let statements = 0;
+    const counting: SqlClient = {
+      dialect: inner.dialect,
+      query: (sql, params) => {
+        statements += 1;
+        return inner.query(sql, params);
+      },
+      execute: (sql, params) => {
+        statements += 1;
+        return inner.execute(sql, params);
+      },
+      exec: (sql) => {
+        statements += 1;
+        return inner.exec(sql);
+      },
+      transaction: (fn) => inner.transaction(fn),
+      close: () => inner.close(),
+    };
+    await checkDataVersion(counting, { app: 'crm', targetVersion: 2, application: 'sample' });
+    expect(statements).toBe(1);
+  });
+
+  it('data with no owner recorded: its version, for any application', async () => {
+    await install();
+    expect(await check('sample')).toBe(2);
   });
 });
