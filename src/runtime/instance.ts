@@ -171,6 +171,9 @@ export class AppInstanceRunner {
     const application = await this.#deps.application();
     const db = await this.#deps.openDatabase();
     this.#db = db;
+    // Read beside the data check (another connection): a cold start waits for one round trip less.
+    const secretsRead = this.#deps.secrets();
+    secretsRead.catch(() => undefined);
     try {
       if (this.spec.data.boot === 'migrate') {
         await runInApp(this.#scope, migrate, db.client, application.migrations, {
@@ -190,7 +193,7 @@ export class AppInstanceRunner {
           application: application.name,
         });
       }
-      const secrets = await this.#deps.secrets();
+      const secrets = await secretsRead;
       const ownSecret = secrets.own ?? secrets.main;
       const jwt = createJwtHelpers({
         app: this.spec.name,

@@ -196,11 +196,15 @@ export class LocalAdapter implements AppProcessAdapter {
 
   async #secrets(spec: InstanceSpec): Promise<{ own: string | undefined; main: string }> {
     const source = this.#opts.secrets;
-    const main = await source.getSecret(MAIN_APP);
+    const ownNeeded = !spec.isMain && spec.secret.mode !== 'shared';
+    // Both at once: one round trip to the store instead of two.
+    const [main, own] = await Promise.all([
+      source.getSecret(MAIN_APP),
+      ownNeeded ? source.getSecret(spec.secret.app) : undefined,
+    ]);
     if (!main)
       throw new AppvisorError('APP_ERROR', { app: spec.name, detail: 'the main JWT secret is missing' });
-    if (spec.isMain || spec.secret.mode === 'shared') return { own: undefined, main };
-    const own = await source.getSecret(spec.secret.app);
+    if (!ownNeeded) return { own: undefined, main };
     if (!own) {
       throw new AppvisorError('APP_ERROR', {
         app: spec.name,
