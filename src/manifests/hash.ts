@@ -17,6 +17,12 @@ function sortKeys(_key: string, value: unknown): unknown {
 }
 
 const INDEX_KEY = /^(?:0|[1-9][0-9]*)$/;
+/** What JSON.stringify escapes in a string (lone surrogates too): text without them is quoted as is. */
+const NEEDS_ESCAPE = /["\\\u0000-\u001f\ud800-\udfff]/;
+
+function quoted(text: string): string {
+  return NEEDS_ESCAPE.test(text) ? JSON.stringify(text) : `"${text}"`;
+}
 
 /**
  * What `JSON.stringify(value, sortKeys)` gives, for JSON-like data: strings, finite numbers,
@@ -25,7 +31,7 @@ const INDEX_KEY = /^(?:0|[1-9][0-9]*)$/;
 function writePlain(value: unknown): string | undefined {
   switch (typeof value) {
     case 'string':
-      return JSON.stringify(value);
+      return quoted(value);
     case 'number':
       return Number.isFinite(value) ? String(value) : undefined;
     case 'boolean':
@@ -45,21 +51,24 @@ function writePlain(value: unknown): string | undefined {
       if (proto !== Object.prototype && proto !== null) return undefined;
       if (typeof (value as { toJSON?: unknown }).toJSON === 'function') return undefined;
       const keys = Object.keys(value).sort();
-      // An object puts keys like "10" first, in numeric order: the replacer's output does too.
-      if (keys.some((key) => INDEX_KEY.test(key))) return undefined;
       let out = '{';
-      let first = true;
-      for (const key of keys) {
+      for (let i = 0; i < keys.length; i++) {
+        const key = keys[i]!;
+        // An object puts keys like "10" first, in numeric order: the replacer's output does too.
+        if (isDigit(key.charCodeAt(0)) && INDEX_KEY.test(key)) return undefined;
         const item = writePlain((value as Record<string, unknown>)[key]);
         if (item === undefined) return undefined;
-        out += `${first ? '' : ','}${JSON.stringify(key)}:${item}`;
-        first = false;
+        out += `${i === 0 ? '' : ','}${quoted(key)}:${item}`;
       }
       return `${out}}`;
     }
     default:
       return undefined;
   }
+}
+
+function isDigit(code: number): boolean {
+  return code >= 0x30 && code <= 0x39;
 }
 
 /** sha256 (hex) of the manifest after defaults: formatting, comments and key order do not change it. */

@@ -40,18 +40,22 @@ export async function loadManifests(dir: string, opts: LoadOptions = {}): Promis
   const env = opts.env ?? process.env;
   const absolute = path.resolve(dir);
   const displayDir = opts.displayDir ?? defaultDisplayDir(absolute);
-  const names = await listManifestFiles(absolute, displayDir);
+  const files = await listManifestFiles(absolute, displayDir);
+  // A listed name is one path segment: joined by hand, as path.join would, without its
+  // normalising every time.
+  const displayPrefix = withSeparator(displayDir);
+  const absolutePrefix = withSeparator(absolute);
 
   const cache = opts.cache;
   const checked: Checked[] = [];
   const present = new Set<string>();
-  for (const [index, name] of names.entries()) {
+  for (const [index, { name, regular }] of files.entries()) {
     // Reading and parsing are synchronous; yielding between batches keeps a server that
     // reloads a large folder responsive.
     if (index > 0 && index % YIELD_EVERY === 0) await new Promise<void>((resolve) => setImmediate(resolve));
-    const file = path.join(displayDir, name);
-    const full = path.join(absolute, name);
-    const read = readTextFileSync(full);
+    const file = displayPrefix + name;
+    const full = absolutePrefix + name;
+    const read = readTextFileSync(full, MAX_FILE_BYTES, regular);
     if (!read.ok) {
       checked.push({ file, error: { file, ...read.problem } });
       continue;
@@ -137,6 +141,11 @@ function capped(errors: ManifestError[]): ManifestError[] {
     ...errors.slice(0, MAX_ERRORS_PER_FILE - 1),
     { ...next, message: `${rest} more problems from here on (fix the ones above first)` },
   ];
+}
+
+/** What path.join(dir, name) puts before a plain file name: `dir/`, or nothing for `.`. */
+function withSeparator(dir: string): string {
+  return path.join(dir, '_').slice(0, -1);
 }
 
 function defaultDisplayDir(absolute: string): string {
