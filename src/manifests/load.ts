@@ -48,7 +48,8 @@ export async function loadManifests(dir: string, opts: LoadOptions = {}): Promis
 
   const cache = opts.cache;
   const checked: Checked[] = [];
-  const present = new Set<string>();
+  // Only a cache needs to know which files are still there.
+  const present = cache && new Set<string>();
   for (const [index, { name, regular }] of files.entries()) {
     // Reading and parsing are synchronous; yielding between batches keeps a server that
     // reloads a large folder responsive.
@@ -60,7 +61,7 @@ export async function loadManifests(dir: string, opts: LoadOptions = {}): Promis
       checked.push({ file, error: { file, ...read.problem } });
       continue;
     }
-    present.add(full);
+    present?.add(full);
     let check = cache?.get(full, read.text, env);
     if (!check) {
       check = checkManifestText(read.text, env, opts);
@@ -68,7 +69,7 @@ export async function loadManifests(dir: string, opts: LoadOptions = {}): Promis
     }
     checked.push({ file, check });
   }
-  cache?.prune(absolute, present);
+  if (present) cache?.prune(absolute, present);
   return assemble(absolute, checked);
 }
 
