@@ -1,7 +1,7 @@
 import path from 'node:path';
 import type { ManifestCache } from './cache.js';
 import { checkManifestText, type FileCheck } from './check-file.js';
-import { crossCheck } from './cross-check.js';
+import { type CrossCheckEntry, crossCheck } from './cross-check.js';
 import { decodeText, listManifestFiles, readTextFileSync } from './files.js';
 import { MAX_ERRORS_PER_FILE, MAX_FILE_BYTES, YIELD_EVERY } from './limits.js';
 import type { InvalidFile, LoadedManifest, ManifestError, ManifestSet } from './types.js';
@@ -109,7 +109,11 @@ export function validateManifestText(
 }
 
 function assemble(dir: string, checked: readonly Checked[]): ManifestSet {
-  const cross = crossCheck(checked.flatMap((c) => (c.check ? [{ file: c.file, ...c.check }] : [])));
+  const entries: CrossCheckEntry[] = [];
+  for (const { file, check } of checked) {
+    if (check) entries.push({ file, name: check.name, manifest: check.manifest, spots: check.spots });
+  }
+  const cross = crossCheck(entries);
   const apps: LoadedManifest[] = [];
   const invalid: InvalidFile[] = [];
   for (const c of checked) {
@@ -117,11 +121,12 @@ function assemble(dir: string, checked: readonly Checked[]): ManifestSet {
       invalid.push({ file: c.file, errors: [c.error] });
       continue;
     }
-    const problems = [...c.check.problems, ...(cross.get(c.file) ?? [])];
-    const { manifest, hash } = c.check;
-    if (manifest && hash && problems.length === 0) {
+    const { manifest, hash, problems: own } = c.check;
+    const conflicts = cross.get(c.file);
+    if (manifest && hash && own.length === 0 && conflicts === undefined) {
       apps.push(Object.freeze({ file: c.file, manifest, hash }));
     } else {
+      const problems = [...own, ...(conflicts ?? [])];
       const errors = Object.freeze(capped(problems.map((problem) => ({ file: c.file, ...problem }))));
       const name = c.check.name;
       invalid.push(
