@@ -109,15 +109,10 @@ export function createMetrics(
   registry.registerMetric(requests.histogram);
   if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: registry });
 
-  const appLabel = (app: string): string => {
-    if (requests.has(app)) return app;
-    return requests.size >= maxAppLabels ? OTHER_APP_LABEL : app;
-  };
-
   const metrics: Metrics = {
     registry,
     observeRequest(app, status, ms) {
-      requests.observe(appLabel(app), status, ms / 1000);
+      requests.observe(app, status, ms / 1000, maxAppLabels);
     },
     observeReconcile({ outcome, durationMs }) {
       reconciles.inc({ outcome });
@@ -182,15 +177,20 @@ class RequestMetrics {
     );
   }
 
-  get size(): number {
-    return this.#apps.size;
+  /** Counts one request; an app beyond the first `maxApps` is counted as OTHER_APP_LABEL. */
+  observe(app: string, status: number, seconds: number, maxApps: number): void {
+    // One lookup for the common case, an app already counted.
+    const entry = this.#apps.get(app) ?? this.#add(this.#apps.size >= maxApps ? OTHER_APP_LABEL : app);
+    entry.classes[codeClassIndex(status)]!++;
+    const bounds = this.#bounds;
+    let b = 0;
+    while (b < bounds.length && seconds > bounds[b]!) b++;
+    entry.buckets[b]!++;
+    entry.sum += seconds;
+    entry.count++;
   }
 
-  has(app: string): boolean {
-    return this.#apps.has(app);
-  }
-
-  observe(app: string, status: number, seconds: number): void {
+  #add(app: string): AppRequests {
     let entry = this.#apps.get(app);
     if (entry === undefined) {
       entry = {
@@ -202,13 +202,7 @@ class RequestMetrics {
       };
       this.#apps.set(app, entry);
     }
-    entry.classes[codeClassIndex(status)]!++;
-    const bounds = this.#bounds;
-    let b = 0;
-    while (b < bounds.length && seconds > bounds[b]!) b++;
-    entry.buckets[b]!++;
-    entry.sum += seconds;
-    entry.count++;
+    return entry;
   }
 
   #counterValues(): object[] {

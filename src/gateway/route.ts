@@ -13,15 +13,27 @@ export type Route =
   /** Everything else: the main app, with the original path. */
   | { readonly kind: 'main'; readonly path: string };
 
-const APP_NAME = /^[a-z][a-z0-9_-]{0,39}$/;
 const SUPERVISOR = '/_supervisor';
 const APPS = '/apps/';
 const SLASH = 47;
 const BRACKET = 91;
 
-/** True for a valid sub-app name (`^[a-z][a-z0-9_-]{0,39}$`, not the reserved 'main'). */
+/**
+ * True for a valid sub-app name (`^[a-z][a-z0-9_-]{0,39}$`, not the reserved 'main'). Read
+ * character by character: it runs on every request, and a loop costs a fraction of the regex.
+ */
 export function isAppName(name: string): boolean {
-  return APP_NAME.test(name) && name !== 'main';
+  const length = name.length;
+  if (length === 0 || length > 40 || !isLower(name.charCodeAt(0))) return false;
+  for (let i = 1; i < length; i++) {
+    const c = name.charCodeAt(i);
+    if (!isLower(c) && !(c >= 0x30 && c <= 0x39) && c !== 0x5f /* _ */ && c !== 0x2d /* - */) return false;
+  }
+  return name !== 'main';
+}
+
+function isLower(code: number): boolean {
+  return code >= 0x61 && code <= 0x7a;
 }
 
 /** A Host header as routing compares it: lower-cased, port and one trailing dot removed. */

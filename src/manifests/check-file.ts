@@ -83,11 +83,13 @@ function fastCheck(text: string, env: NodeJS.ProcessEnv): FileCheck | undefined 
     name: manifest.name,
     manifest,
     hash: manifestHash(manifest),
-    problems: [],
+    problems: NO_PROBLEMS,
     spots: { name, database: target, domains: domains as Position[] },
     variables: [...parsed.variables],
   };
 }
+
+const NO_PROBLEMS: readonly PositionedProblem[] = Object.freeze([]);
 
 /** Every file the fast path does not take: the position-keeping parse, then the checks. */
 function fullCheck(text: string, env: NodeJS.ProcessEnv): FileCheck {

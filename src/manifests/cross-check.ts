@@ -37,12 +37,14 @@ export function crossCheck(entries: readonly CrossCheckEntry[]): Map<string, Pos
     push(byName, entry.name, claim);
     push(byDefaultDb, defaultDatabaseName(entry.name), claim);
   }
+  // Nearly every group holds one file's own claim: those are skipped before anything is built.
   for (const [name, claims] of byName) {
+    if (claims.length < 2) continue;
     for (const claim of others(claims))
       report(claim.self, `app name '${name}' is also used by ${claim.files}`);
   }
   for (const [dbName, claims] of byDefaultDb) {
-    if (new Set(claims.map((c) => c.entry.name)).size < 2) continue;
+    if (claims.length < 2 || new Set(claims.map((c) => c.entry.name)).size < 2) continue;
     for (const claim of claims) {
       const rivals = claims
         .filter((c) => c.entry.name !== claim.entry.name)
@@ -74,6 +76,7 @@ export function crossCheck(entries: readonly CrossCheckEntry[]): Map<string, Pos
       report(claim.self, `${targetLabels.get(key)} is also used by ${claim.files}`);
   }
   for (const [domain, claims] of domains) {
+    if (claims.length < 2) continue;
     for (const claim of others(claims))
       report(claim.self, `domain '${domain}' is also used by ${claim.files}`);
   }

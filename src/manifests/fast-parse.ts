@@ -103,6 +103,12 @@ class FastParser {
   readonly #indents: number[] = [];
   /** The current line, an index into the arrays above. */
   #line = 0;
+  /**
+   * Where the last quoted scalar, flow collection or flow entry read ends (the offset after
+   * it), or the colon after the last key: kept here rather than returned in a pair, which
+   * would allocate an array per value.
+   */
+  #next = 0;
 
   constructor(text: string, env: NodeJS.ProcessEnv) {
     this.#text = text;
@@ -169,12 +175,11 @@ class FastParser {
     if (level > FAST_MAX_DEPTH) throw NOT_FAST;
     const text = this.#text;
     const map: Record<string, unknown> = {};
-    const keys: string[] = [];
     while (this.#indent() === indent) {
       const start = this.#starts[this.#line]!;
       const end = this.#ends[this.#line]!;
-      const [key, colon] = this.#key(start, end, keys);
-      let at = colon + 1;
+      const key = this.#key(start, end, map);
+      let at = this.#next + 1;
       if (at < end && text.charCodeAt(at) !== SPACE) throw NOT_FAST;
       while (at < end && text.charCodeAt(at) === SPACE) at++;
       const childPath = this.#childPath(level, path, key);
@@ -237,11 +242,10 @@ class FastParser {
     const text = this.#text;
     const first = text.charCodeAt(at);
     let value: unknown;
-    let after: number;
     if (first === 0x22 /* " */ || first === 0x27 /* ' */) {
-      [value, after] = this.#quoted(at, end);
+      value = this.#quoted(at, end);
     } else if (first === 0x5b /* [ */ || first === 0x7b /* { */) {
-      [value, after] = this.#flow(at, end, level, path);
+      value = this.#flow(at, end, level, path);
     } else {
       let stop = at + 1;
       while (stop < end && !(text.charCodeAt(stop) === HASH && text.charCodeAt(stop - 1) === SPACE)) stop++;
@@ -250,14 +254,15 @@ class FastParser {
       if (raw.includes(': ') || raw.endsWith(':')) throw NOT_FAST;
       return this.#plain(raw);
     }
+    const after = this.#next;
     let rest = after;
     while (rest < end && text.charCodeAt(rest) === SPACE) rest++;
     if (rest < end && (text.charCodeAt(rest) !== HASH || rest === after)) throw NOT_FAST;
     return value;
   }
 
-  /** A quoted scalar closed on its own line; double quotes without escapes. */
-  #quoted(at: number, end: number): [unknown, number] {
+  /** A quoted scalar closed on its own line; double quotes without escapes. Sets #next. */
+  #quoted(at: number, end: number): unknown {
     const text = this.#text;
     const quote = text[at]!;
     let close = text.indexOf(quote, at + 1);
@@ -272,39 +277,42 @@ class FastParser {
     } else if (raw.includes("''")) {
       raw = raw.replaceAll("''", "'");
     }
-    return [this.#interpolated(raw, false), close + 1];
+    this.#next = close + 1;
+    return this.#interpolated(raw, false);
   }
 
-  /** A `[…]` or `{…}` that closes on the same line; returns the value and the offset after it. */
-  #flow(at: number, end: number, level: number, path: string | undefined): [unknown, number] {
+  /** A `[…]` or `{…}` that closes on the same line. Sets #next. */
+  #flow(at: number, end: number, level: number, path: string | undefined): unknown {
     if (level > FAST_MAX_DEPTH) throw NOT_FAST;
     const text = this.#text;
     const isList = text.charCodeAt(at) === 0x5b;
     const close = isList ? 0x5d /* ] */ : 0x7d; /* } */
     const list: unknown[] = [];
     const map: Record<string, unknown> = {};
-    const keys: string[] = [];
     let p = this.#skipSpaces(at + 1, end);
-    if (p < end && text.charCodeAt(p) === close) return [isList ? list : map, p + 1];
+    if (p < end && text.charCodeAt(p) === close) {
+      this.#next = p + 1;
+      return isList ? list : map;
+    }
     for (;;) {
-      let value: unknown;
       if (isList) {
         const childPath = path === undefined ? undefined : this.#childPath(level, path, String(list.length));
-        [value, p] = this.#flowNode(p, end, level + 1, childPath);
-        list.push(value);
+        list.push(this.#flowNode(p, end, level + 1, childPath));
       } else {
-        const [key, colon] = this.#key(p, end, keys);
-        p = colon + 1;
+        const key = this.#key(p, end, map);
+        p = this.#next + 1;
         if (p >= end || text.charCodeAt(p) !== SPACE) throw NOT_FAST;
         p = this.#skipSpaces(p, end);
         const childPath = path === undefined ? undefined : this.#childPath(level, path, key);
-        [value, p] = this.#flowNode(p, end, level + 1, childPath);
-        map[key] = value;
+        map[key] = this.#flowNode(p, end, level + 1, childPath);
       }
-      p = this.#skipSpaces(p, end);
+      p = this.#skipSpaces(this.#next, end);
       if (p >= end) throw NOT_FAST;
       const next = text.charCodeAt(p);
-      if (next === close) return [isList ? list : map, p + 1];
+      if (next === close) {
+        this.#next = p + 1;
+        return isList ? list : map;
+      }
       if (next !== 0x2c /* , */) throw NOT_FAST;
       p = this.#skipSpaces(p + 1, end);
       // A trailing comma, or an empty entry.
@@ -312,8 +320,8 @@ class FastParser {
     }
   }
 
-  /** One entry inside `[…]` or value inside `{…}`. */
-  #flowNode(at: number, end: number, level: number, path: string | undefined): [unknown, number] {
+  /** One entry inside `[…]` or value inside `{…}`. Sets #next. */
+  #flowNode(at: number, end: number, level: number, path: string | undefined): unknown {
     if (at >= end) throw NOT_FAST;
     const text = this.#text;
     this.#spot(path, at);
@@ -326,14 +334,15 @@ class FastParser {
       const stop = text.charCodeAt(p);
       if (stop !== 0x2c && stop !== 0x5d && stop !== 0x7d) throw NOT_FAST;
     }
-    return [this.#plain(text.slice(at, p).trimEnd()), p];
+    this.#next = p;
+    return this.#plain(text.slice(at, p).trimEnd());
   }
 
   /**
    * A mapping key at `at` (letters, digits, `_` and `-`, not starting with a digit or `-`) and
-   * the offset of the colon after it; `keys` are the mapping's keys so far, and get this one.
+   * the offset of the colon after it in #next; `map` is the mapping read so far.
    */
-  #key(at: number, end: number, keys: string[]): [string, number] {
+  #key(at: number, end: number, map: Record<string, unknown>): string {
     const text = this.#text;
     if (at >= end || !(CLASSES[text.charCodeAt(at)]! & KEY_START)) throw NOT_FAST;
     let p = at + 1;
@@ -341,9 +350,9 @@ class FastParser {
     if (p >= end || text.charCodeAt(p) !== 0x3a /* : */) throw NOT_FAST;
     const key = text.slice(at, p);
     // A duplicate is an error the full path reports; inherited names would not stay plain keys.
-    if (keys.includes(key) || INHERITED.has(key) || NON_TEXT_KEY.test(key)) throw NOT_FAST;
-    keys.push(key);
-    return [key, p];
+    if (Object.hasOwn(map, key) || INHERITED.has(key) || NON_TEXT_KEY.test(key)) throw NOT_FAST;
+    this.#next = p;
+    return key;
   }
 
   #skipSpaces(at: number, end: number): number {

@@ -1,7 +1,7 @@
 import path from 'node:path';
 import type { ManifestCache } from './cache.js';
 import { checkManifestText, type FileCheck } from './check-file.js';
-import { crossCheck } from './cross-check.js';
+import { type CrossCheckEntry, crossCheck } from './cross-check.js';
 import { decodeText, listManifestFiles, readTextFileSync } from './files.js';
 import { MAX_ERRORS_PER_FILE, MAX_FILE_BYTES, YIELD_EVERY } from './limits.js';
 import type { InvalidFile, LoadedManifest, ManifestError, ManifestSet } from './types.js';
@@ -40,23 +40,28 @@ export async function loadManifests(dir: string, opts: LoadOptions = {}): Promis
   const env = opts.env ?? process.env;
   const absolute = path.resolve(dir);
   const displayDir = opts.displayDir ?? defaultDisplayDir(absolute);
-  const names = await listManifestFiles(absolute, displayDir);
+  const files = await listManifestFiles(absolute, displayDir);
+  // A listed name is one path segment: joined by hand, as path.join would, without its
+  // normalising every time.
+  const displayPrefix = withSeparator(displayDir);
+  const absolutePrefix = withSeparator(absolute);
 
   const cache = opts.cache;
   const checked: Checked[] = [];
-  const present = new Set<string>();
-  for (const [index, name] of names.entries()) {
+  // Only a cache needs to know which files are still there.
+  const present = cache && new Set<string>();
+  for (const [index, { name, regular }] of files.entries()) {
     // Reading and parsing are synchronous; yielding between batches keeps a server that
     // reloads a large folder responsive.
     if (index > 0 && index % YIELD_EVERY === 0) await new Promise<void>((resolve) => setImmediate(resolve));
-    const file = path.join(displayDir, name);
-    const full = path.join(absolute, name);
-    const read = readTextFileSync(full);
+    const file = displayPrefix + name;
+    const full = absolutePrefix + name;
+    const read = readTextFileSync(full, MAX_FILE_BYTES, regular);
     if (!read.ok) {
       checked.push({ file, error: { file, ...read.problem } });
       continue;
     }
-    present.add(full);
+    present?.add(full);
     let check = cache?.get(full, read.text, env);
     if (!check) {
       check = checkManifestText(read.text, env, opts);
@@ -64,7 +69,7 @@ export async function loadManifests(dir: string, opts: LoadOptions = {}): Promis
     }
     checked.push({ file, check });
   }
-  cache?.prune(absolute, present);
+  if (present) cache?.prune(absolute, present);
   return assemble(absolute, checked);
 }
 
@@ -104,7 +109,11 @@ export function validateManifestText(
 }
 
 function assemble(dir: string, checked: readonly Checked[]): ManifestSet {
-  const cross = crossCheck(checked.flatMap((c) => (c.check ? [{ file: c.file, ...c.check }] : [])));
+  const entries: CrossCheckEntry[] = [];
+  for (const { file, check } of checked) {
+    if (check) entries.push({ file, name: check.name, manifest: check.manifest, spots: check.spots });
+  }
+  const cross = crossCheck(entries);
   const apps: LoadedManifest[] = [];
   const invalid: InvalidFile[] = [];
   for (const c of checked) {
@@ -112,11 +121,12 @@ function assemble(dir: string, checked: readonly Checked[]): ManifestSet {
       invalid.push({ file: c.file, errors: [c.error] });
       continue;
     }
-    const problems = [...c.check.problems, ...(cross.get(c.file) ?? [])];
-    const { manifest, hash } = c.check;
-    if (manifest && hash && problems.length === 0) {
+    const { manifest, hash, problems: own } = c.check;
+    const conflicts = cross.get(c.file);
+    if (manifest && hash && own.length === 0 && conflicts === undefined) {
       apps.push(Object.freeze({ file: c.file, manifest, hash }));
     } else {
+      const problems = [...own, ...(conflicts ?? [])];
       const errors = Object.freeze(capped(problems.map((problem) => ({ file: c.file, ...problem }))));
       const name = c.check.name;
       invalid.push(
@@ -137,6 +147,11 @@ function capped(errors: ManifestError[]): ManifestError[] {
     ...errors.slice(0, MAX_ERRORS_PER_FILE - 1),
     { ...next, message: `${rest} more problems from here on (fix the ones above first)` },
   ];
+}
+
+/** What path.join(dir, name) puts before a plain file name: `dir/`, or nothing for `.`. */
+function withSeparator(dir: string): string {
+  return path.join(dir, '_').slice(0, -1);
 }
 
 function defaultDisplayDir(absolute: string): string {

@@ -187,6 +187,11 @@ describe('isAppName', () => {
     ['-crm', false],
     ['Crm', false],
     ['crm.x', false],
+    ['a_b-c9', true],
+    ['a/b', false],
+    ['a{', false],
+    ['a`', false],
+    ['a%2e', false],
     ['', false],
   ])('%s -> %s', (name, expected) => {
     expect(isAppName(name)).toBe(expected);

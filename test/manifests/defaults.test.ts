@@ -147,6 +147,7 @@ describe('manifestHash', () => {
       ),
       { 10: 'ten', 9: 'nine', b: 'b', a: 'a' },
       { quote: 'say "hi"\n', control: '\u0001\t', unicode: 'café \u2028 😀', lone: '\ud800' },
+      { 'k"ey': '\\', del: '\u007f', unit: '\u001f', low: '\udc00', '01': 'not an index', '-1': 'nor this' },
       { nan: Number.NaN, inf: Number.POSITIVE_INFINITY, negZero: -0, big: 1e21, small: 1e-7 },
       { skipped: undefined, fn: () => 1, list: [undefined, () => 1] },
       { date: new Date(0), nested: { toJSON: () => 'x' } },

@@ -72,6 +72,8 @@ const REFUSED: Record<string, string> = {
   'long.yaml': manifest('long', 'config:', ...Array.from({ length: 2000 }, (_, i) => `  k${i}: [a, b, c]`)),
   'tokens.yaml': manifest('tokens', 'config:', `  x: [${Array(60_000).fill('a').join(',')}]`),
   'duplicate.yaml': manifest('dup', 'name: dup2'),
+  'duplicate-nested.yaml': manifest('dupnested', 'config:', '  a: 1', '  b: 2', '  a: 3'),
+  'duplicate-flow.yaml': manifest('dupflow', 'config: { a: 1, b: [x], a: 2 }'),
   'multi.yaml': `${manifest('multi')}---\n${manifest('multi2')}`,
   'unset.yaml': manifest('unset', 'displayName: "CRM ${NOT_SET_VAR_XYZ}"'),
   'tag.yaml': manifest('tag', 'displayName: !!str yes'),
@@ -117,6 +119,8 @@ describe('the fast path', () => {
       /^the file is too complex: more than 50000 YAML tokens/,
     );
     expect(message(REFUSED['duplicate.yaml']!)).toEqual(["duplicate key 'name' (already set on line 3)"]);
+    expect(fastParse(REFUSED['duplicate-nested.yaml']!, ENV)).toBeUndefined();
+    expect(fastParse(REFUSED['duplicate-flow.yaml']!, ENV)).toBeUndefined();
     expect(message(REFUSED['multi.yaml']!)[0]).toMatch(/more than one YAML document/);
   });
 

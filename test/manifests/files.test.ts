@@ -88,11 +88,25 @@ describe('readTextFileSync and listManifestFiles', () => {
     expect(result.ok ? '' : result.problem.message).toBe('cannot read the file: permission denied');
   });
 
-  it('lists manifest names sorted', async () => {
-    const names = await listManifestFiles(dir);
+  it('lists manifest names sorted, saying which are regular files', async () => {
+    await writeFile(path.join(dir, 'plain.yaml'), 'name: x\n');
+    const files = await listManifestFiles(dir);
+    const names = files.map((file) => file.name);
     expect(names).toEqual([...names].sort());
-    expect(names).toContain('link.yaml');
     expect(names).not.toContain('real.txt');
+    expect(files).toContainEqual({ name: 'link.yaml', regular: false });
+    expect(files).toContainEqual({ name: 'plain.yaml', regular: true });
+  });
+
+  it('reads a file listed as regular with the same size limit and result', async () => {
+    await writeFile(path.join(dir, 'listed.yaml'), 'x'.repeat(101));
+    const file = path.join(dir, 'listed.yaml');
+    expect(readTextFileSync(file, 101, true)).toEqual(readTextFileSync(file, 101));
+    expect(readTextFileSync(file, 100, true)).toEqual(readTextFileSync(file, 100));
+    expect(readTextFileSync(file, 100, true).ok).toBe(false);
+    const large = path.join(dir, 'large.yaml');
+    await writeFile(large, 'y'.repeat(100 * 1024));
+    expect(readTextFileSync(large, undefined, true)).toEqual({ ok: true, text: 'y'.repeat(100 * 1024) });
   });
 
   it('says when the apps folder is a file', async () => {
