@@ -82,6 +82,7 @@ export async function startSupervisor(options: SupervisorOptions): Promise<Super
     codeVersion: application.version,
     application: application.name,
     deletionGraceMs: settings.deletionGraceMs,
+    idleStopMs: settings.idleStopMs ?? 0,
   };
   const startTimeoutMs = options.startTimeoutMs ?? DEFAULT_START_TIMEOUT_MS;
   const events = new EventEmitter<AdminEventMap>();
@@ -159,6 +160,8 @@ export async function startSupervisor(options: SupervisorOptions): Promise<Super
         // A failed start goes to the app's reconcile, which retries it after the queue's backoff
         // (before the queue runs, the first reconcile covers every app anyway).
         onStartFailed: (name) => queue.current?.retryAfterFailure(name),
+        // A lazy start is the runtime's; the reconcile then plans the app's idle stop.
+        onVisitStart: (name) => queue.current?.add(name),
       }),
     // An app hanging in create() or close() must not hold the process past its grace: the
     // manager stops waiting at the deadline and closes the rest.

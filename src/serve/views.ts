@@ -10,6 +10,8 @@ export interface LiveState {
   readonly status: AppStatus | undefined;
   readonly error: ErrorSummary | null;
   readonly startedAt: Date | null;
+  /** Why it is stopped when appvisor stopped it by itself (`idle`). */
+  readonly statusReason?: 'idle' | null;
 }
 
 export interface ViewSources {
@@ -79,6 +81,7 @@ export function appView(name: string, src: ViewSources): AppView | undefined {
     name,
     displayName: spec.displayName,
     status,
+    statusReason: status === 'stopped' ? (live.statusReason ?? null) : null,
     enabled: spec.enabled,
     startMode: spec.startMode,
     database: databaseView(spec, src.main),
