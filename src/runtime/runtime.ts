@@ -6,6 +6,7 @@ import type { GatewayApps, ReadyApp } from '../gateway/types.js';
 import type { LoadedManifest } from '../manifests/types.js';
 import type { ProviderSet } from '../providers/set.js';
 import { type BackoffInput, KeyedBackoff } from '../reconcile/backoff.js';
+import { idleStopMs } from '../reconcile/idle.js';
 import type { DatabaseTarget, RuntimeState } from '../reconcile/model.js';
 import { type AppStatus, MAIN_APP, type OperatorIntent, type StateStore } from '../state/types.js';
 import {
@@ -44,10 +45,12 @@ export interface RuntimeOptions {
    */
   readonly onStartFailed?: (name: string) => void;
   /**
-   * Called when a visit starts an app (a lazy start): its reconcile looks at it again, to plan
-   * its idle stop when one is due.
+   * Called when a visit starts an app that has an idle stop (a lazy start): its reconcile looks
+   * at it then, to plan that stop when it is due.
    */
   readonly onVisitStart?: (name: string) => void;
+  /** Settings `idleStop` in ms, for apps whose manifest sets none (0: off). @default 0 */
+  readonly idleStopMs?: number;
   /**
    * The main app has no reconcile: after a failed start, a visit tries again once this backoff
    * has passed (growing with each failure, as the queue's). @default the queue's defaults
@@ -191,7 +194,7 @@ export class Runtime implements GatewayApps {
     const start = this.#adapter.start(this.#startSpec(name, app));
     // Not retried here: the reconcile decides, and its failures back off.
     this.#onFailure(name, app, start);
-    this.#opts.onVisitStart?.(name);
+    if (idleStopMs(app.loaded.manifest, this.#opts) > 0) this.#opts.onVisitStart?.(name);
     return start.then(() => this.#adapter.acquire(name));
   }
 

@@ -162,6 +162,7 @@ export async function startSupervisor(options: SupervisorOptions): Promise<Super
         onStartFailed: (name) => queue.current?.retryAfterFailure(name),
         // A lazy start is the runtime's; the reconcile then plans the app's idle stop.
         onVisitStart: (name) => queue.current?.add(name),
+        idleStopMs: planOptions.idleStopMs ?? 0,
       }),
     // An app hanging in create() or close() must not hold the process past its grace: the
     // manager stops waiting at the deadline and closes the rest.
