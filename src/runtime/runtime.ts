@@ -45,10 +45,10 @@ export interface RuntimeOptions {
    */
   readonly onStartFailed?: (name: string) => void;
   /**
-   * Called when a visit starts an app that has an idle stop (a lazy start): its reconcile looks
-   * at it then, to plan that stop when it is due.
+   * Called when a visit starts an app that has an idle stop (a lazy start), with that idleStop:
+   * the app's reconcile is to look at it once the stop could first be due.
    */
-  readonly onVisitStart?: (name: string) => void;
+  readonly onVisitStart?: (name: string, idleStopMs: number) => void;
   /** Settings `idleStop` in ms, for apps whose manifest sets none (0: off). @default 0 */
   readonly idleStopMs?: number;
   /**
@@ -194,7 +194,8 @@ export class Runtime implements GatewayApps {
     const start = this.#adapter.start(this.#startSpec(name, app));
     // Not retried here: the reconcile decides, and its failures back off.
     this.#onFailure(name, app, start);
-    if (idleStopMs(app.loaded.manifest, this.#opts) > 0) this.#opts.onVisitStart?.(name);
+    const idleMs = idleStopMs(app.loaded.manifest, this.#opts);
+    if (idleMs > 0) this.#opts.onVisitStart?.(name, idleMs);
     return start.then(() => this.#adapter.acquire(name));
   }
 

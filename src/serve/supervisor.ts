@@ -160,8 +160,9 @@ export async function startSupervisor(options: SupervisorOptions): Promise<Super
         // A failed start goes to the app's reconcile, which retries it after the queue's backoff
         // (before the queue runs, the first reconcile covers every app anyway).
         onStartFailed: (name) => queue.current?.retryAfterFailure(name),
-        // A lazy start is the runtime's; the reconcile then plans the app's idle stop.
-        onVisitStart: (name) => queue.current?.add(name),
+        // A lazy start is the runtime's; the app's reconcile plans its idle stop once it could be
+        // due (not at once: a visit storm must not become a storm of reconciles).
+        onVisitStart: (name, idleMs) => queue.current?.addAfter(name, idleMs),
         idleStopMs: planOptions.idleStopMs ?? 0,
       }),
     // An app hanging in create() or close() must not hold the process past its grace: the

@@ -8,7 +8,9 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { manifest, type Serve, startServe, waitFor, writeTestApp } from './harness.js';
+import type { CliIO } from '../../src/cli/common.js';
+import { main } from '../../src/cli/main.js';
+import { ADMIN_TOKEN, manifest, type Serve, startServe, waitFor, writeTestApp } from './harness.js';
 
 const IDLE_MS = 300;
 /** Long enough for an idle stop to have happened several times over, had it been allowed. */
@@ -43,6 +45,19 @@ function idleStopped(s: Serve, name: string): Promise<unknown> {
   }, `${name} stopped for idleness`);
 }
 
+/** `appvisor status` against the server: what it prints. */
+async function statusTable(s: Serve): Promise<string> {
+  let stdout = '';
+  const io: CliIO = {
+    stdout: { write: (text: string) => (stdout += text), isTTY: false },
+    stderr: { write: () => true, isTTY: false },
+    env: { APPVISOR_ADMIN_TOKEN: ADMIN_TOKEN },
+    cwd: s.dir,
+  };
+  expect(await main(['status', '--url', s.sup.url], io)).toBe(0);
+  return stdout;
+}
+
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
@@ -71,6 +86,7 @@ describe('serve: idle stop', () => {
     expect((await s.view('crm')).status).toBe('running');
 
     await idleStopped(s, 'crm');
+    expect(await statusTable(s)).toMatch(/^crm\s+stopped \(idle\)\s/m);
     const history = await s.admin('/apps/crm/history');
     const stop = JSON.stringify(history.body);
     expect(stop).toContain(`(idleStop ${IDLE_MS}ms)`);
