@@ -81,7 +81,9 @@ export function appView(name: string, src: ViewSources): AppView | undefined {
     name,
     displayName: spec.displayName,
     status,
-    statusReason: status === 'stopped' ? (live.statusReason ?? null) : null,
+    // An operator's stop since is the reason it stays stopped now (the intent says whose).
+    statusReason:
+      status === 'stopped' && record?.intent?.action !== 'stop' ? (live.statusReason ?? null) : null,
     enabled: spec.enabled,
     startMode: spec.startMode,
     database: databaseView(spec, src.main),

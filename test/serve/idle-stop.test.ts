@@ -163,6 +163,7 @@ describe('serve: idle stop', () => {
     expect((await s.admin('/apps/crm/stop', 'POST')).status).toBe(202);
     await waitFor(async () => (await s.request('/apps/crm/api/info')).status === 503, 'APP_STOPPED');
     expect((await s.request('/apps/crm/api/info')).body.error.code).toBe('APP_STOPPED');
+    expect((await s.view('crm')).statusReason).toBeNull();
     expect((await s.admin('/apps/crm/start', 'POST')).status).toBe(202);
     await waitFor(async () => (await s.view('crm')).status === 'running', 'started by the operator');
   });
