@@ -15,12 +15,17 @@
  * Routed apps are provisioned and have a route and a record, but are never visited: their cost is
  * (RSS with all routed, none started − RSS with no manifests) / R.
  *
- *   node --import tsx bench/density.ts [sizes=100,500,1000] [processes=20] [routed=10000]
+ * Idle stop (SPEC §8.2): a second supervisor, with settings idleStop (default 10s), gets a visit
+ * storm of the largest size's apps (16 at a time); its RSS is measured at the peak, right after
+ * the storm, and again once the admin API shows every stormed app `stopped` with reason `idle`.
+ *
+ *   node --import tsx bench/density.ts [sizes=100,500,1000] [processes=20] [routed=10000] [idleStop=10s]
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { formatDuration, parseDuration } from '../src/config/duration.js';
 import { applyPlan } from '../src/reconcile/commands.js';
 import {
   bundleScript,
@@ -44,6 +49,12 @@ const PROCESSES = Math.min(20, Math.max(1, numberArg(1, 20)));
 /** Apps with a manifest, a record and a route; the first `sizes` of them are visited. */
 const ROUTED = Math.max(SIZES.at(-1) ?? 0, numberArg(2, 10_000));
 const SETTLE_MS = 1_500;
+/** Settings idleStop of the idle-stop phase. */
+const IDLE_STOP_MS = parseDuration(process.argv[5] ?? '10s') ?? 10_000;
+/** Visits in flight at once during the storm. */
+const STORM_CONCURRENCY = 16;
+/** How often the idle-stop phase asks the admin API whether the stormed apps are stopped. */
+const POLL_MS = 500;
 /** ANCHORS.md: one idle Node process with a node:http server. */
 const ANCHOR_IDLE_NODE_MIB = 45;
 
@@ -83,7 +94,8 @@ const sup = await startSupervisor({
 });
 await sup.ready;
 serveCommands(() => sup.close({ graceMs: 5000 }));
-process.send!({ url: sup.url });
+// The token lets the bench poll the admin API for the apps' statuses.
+process.send!({ url: sup.url, token: sup.adminToken });
 `;
 
 const SINGLE_APP_CHILD = `
@@ -128,6 +140,8 @@ interface Memory {
 interface Child {
   readonly process: ChildProcess;
   readonly url: string;
+  /** The supervisor's admin token (supervisor children only). */
+  readonly token: string | undefined;
   measure(): Promise<Memory>;
   close(): Promise<void>;
 }
@@ -159,10 +173,11 @@ function startChild(file: string, env: Record<string, string>): Promise<Child> {
     });
   return new Promise((resolve, reject) => {
     child.once('exit', (code) => reject(new Error(`child exited with ${code} before it was ready`)));
-    child.once('message', (m: { url: string }) =>
+    child.once('message', (m: { url: string; token?: string }) =>
       resolve({
         process: child,
         url: m.url,
+        token: m.token,
         measure: () => request<Memory>({ cmd: 'measure', settleMs: SETTLE_MS }, 'memory'),
         async close() {
           if (!running()) return;
@@ -181,6 +196,49 @@ async function visit(url: string, expectName: string): Promise<void> {
   const r = await httpGet(url);
   if (r.status !== 200 || (JSON.parse(r.body) as { name?: string }).name !== expectName) {
     throw new Error(`GET ${url} answered ${r.status} ${r.body}`);
+  }
+}
+
+/** Visits `names` with STORM_CONCURRENCY visits in flight at once. */
+async function storm(url: string, names: readonly string[]): Promise<void> {
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < names.length) {
+      const name = names[next++]!;
+      await visit(`${url}/apps/${name}/api/info`, name);
+    }
+  };
+  await Promise.all(Array.from({ length: STORM_CONCURRENCY }, worker));
+}
+
+/**
+ * Polls the admin API until every app of `names` is stopped with reason idle; the seconds from
+ * `since` (a performance.now() time) until it saw so.
+ */
+async function idleStopped(
+  sup: Child,
+  names: readonly string[],
+  since: number,
+  timeoutMs: number,
+): Promise<number> {
+  const wanted = new Set(names);
+  for (;;) {
+    const r = await httpGet(`${sup.url}/_supervisor/api/apps`, {
+      headers: { authorization: `Bearer ${sup.token}` },
+    });
+    if (r.status !== 200) throw new Error(`GET /_supervisor/api/apps answered ${r.status} ${r.body}`);
+    const apps = JSON.parse(r.body) as { name: string; status: string; statusReason?: string | null }[];
+    const left = apps.filter(
+      (a) => wanted.has(a.name) && !(a.status === 'stopped' && a.statusReason === 'idle'),
+    );
+    const elapsedMs = performance.now() - since;
+    if (left.length === 0) return elapsedMs / 1000;
+    if (elapsedMs > timeoutMs) {
+      throw new Error(
+        `${left.length} apps not stopped for idleness after ${timeoutMs} ms, e.g. ${JSON.stringify(left[0])}`,
+      );
+    }
+    await new Promise((resolve) => setTimeout(resolve, POLL_MS));
   }
 }
 
@@ -233,6 +291,24 @@ try {
   }
   await sup.close();
 
+  // ---- idle stop after a visit storm ----
+  const stormed = names.slice(0, SIZES.at(-1) ?? 0);
+  const idleSup = await startChild(supervisorScript.file, {
+    AVB_SETTINGS: JSON.stringify({ ...ws.settings, idleStopMs: IDLE_STOP_MS }),
+  });
+  children.push(idleSup);
+  const stormStart = performance.now();
+  await storm(idleSup.url, stormed);
+  const stormS = (performance.now() - stormStart) / 1000;
+  const peak = await idleSup.measure();
+  progress(`visit storm of ${stormed.length} apps in ${stormS.toFixed(1)} s: RSS ${mib(peak.rss)} MiB`);
+  const stoppedAfterS = await idleStopped(idleSup, stormed, stormStart, IDLE_STOP_MS + 120_000);
+  const afterIdle = await idleSup.measure();
+  progress(
+    `all ${stormed.length} stopped (idle) ${stoppedAfterS.toFixed(1)} s after the storm began: RSS ${mib(afterIdle.rss)} MiB`,
+  );
+  await idleSup.close();
+
   // ---- one process per app ----
   const singles: { rss: number; rssBeforeGc: number; heapUsed: number }[] = [];
   const own: Child[] = [];
@@ -251,10 +327,12 @@ try {
   const perProcessNoGc = mean(singles.map((s) => s.rssBeforeGc));
 
   const routedPerAppKiB = round((baseline.rss - emptyMemory.rss) / ROUTED / 1024, 1);
-  const rows = inProcess.map((r) => {
+  const idleLabel = `idleStop ${formatDuration(IDLE_STOP_MS)}`;
+  const rows: Record<string, unknown>[] = inProcess.map((r) => {
     const perApp = (r.memory.rss - baseline.rss) / r.apps;
     const separate = perProcess * r.apps;
     return {
+      phase: 'visited, running',
       routed: ROUTED,
       running: r.apps,
       'one process RSS MiB': mib(r.memory.rss),
@@ -264,6 +342,25 @@ try {
       'ratio (per-app / one)': round(separate / r.memory.rss, 1),
     };
   });
+  const returnedMiB = mib(peak.rss - afterIdle.rss);
+  rows.push(
+    {
+      phase: `${idleLabel}: peak after the storm`,
+      routed: ROUTED,
+      running: stormed.length,
+      'one process RSS MiB': mib(peak.rss),
+      'per running app KiB': round((peak.rss - baseline.rss) / Math.max(1, stormed.length) / 1024, 0),
+      'heap used MiB': mib(peak.heapUsed),
+    },
+    {
+      phase: `${idleLabel}: all stopped (idle) ${round(stoppedAfterS, 1)} s after the storm began`,
+      routed: ROUTED,
+      running: 0,
+      'one process RSS MiB': mib(afterIdle.rss),
+      'per running app KiB': `${returnedMiB} MiB returned`,
+      'heap used MiB': mib(afterIdle.heapUsed),
+    },
+  );
   report(
     `density: idle SQLite apps in ONE supervisor process vs one Node process per app ` +
       `(no manifests: ${mib(emptyMemory.rss)} MiB; ${ROUTED} routed, none started: ${mib(baseline.rss)} MiB = ${routedPerAppKiB} KiB per routed app; one app per process: ${mib(perProcess)} MiB each, ` +
@@ -301,6 +398,19 @@ try {
       ratios: Object.fromEntries(
         inProcess.map((r) => [r.apps, round((perProcess * r.apps) / r.memory.rss, 1)]),
       ),
+      idleStop: {
+        idleStopMs: IDLE_STOP_MS,
+        stormed: stormed.length,
+        stormConcurrency: STORM_CONCURRENCY,
+        stormS: round(stormS),
+        peakRssMiB: mib(peak.rss),
+        peakHeapUsedMiB: mib(peak.heapUsed),
+        allStoppedAfterS: round(stoppedAfterS, 1),
+        afterRssMiB: mib(afterIdle.rss),
+        afterHeapUsedMiB: mib(afterIdle.heapUsed),
+        returnedMiB,
+        baselineRssMiB: mib(baseline.rss),
+      },
     },
   );
 } finally {

@@ -57,7 +57,11 @@ const HEADLINES: Readonly<Record<string, (j: Loose) => string>> = {
       .join(', '),
   density: (j) => {
     const last = j.oneProcess.at(-1);
-    return `${last.apps} apps: ${last.rssMiB} MiB in one process (${last.perAppKiB} KiB/app) vs ${j.processPerApp.meanRssMiB} MiB per process; ratio ${j.ratios[last.apps]}`;
+    const idle = j.idleStop;
+    return (
+      `${last.apps} apps: ${last.rssMiB} MiB in one process (${last.perAppKiB} KiB/app) vs ${j.processPerApp.meanRssMiB} MiB per process; ratio ${j.ratios[last.apps]}; ` +
+      `idle stop of ${idle.stormed}: ${idle.peakRssMiB} → ${idle.afterRssMiB} MiB after ${idle.allStoppedAfterS} s`
+    );
   },
   'hot-reload': (j) =>
     `watcher p50 ${j.watcher.p50} / p95 ${j.watcher.p95} ms; reload() p50 ${j.reload.p50} ms`,

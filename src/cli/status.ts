@@ -71,7 +71,7 @@ function printTable(ctx: CliContext, apps: readonly AppView[], s: Styles): void 
   }
   const rows = apps.map((a) => [
     a.name,
-    a.status,
+    a.statusReason ? `${a.status} (${a.statusReason})` : a.status,
     a.database.mode,
     database(a),
     a.domains.join(',') || '-',

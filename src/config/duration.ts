@@ -25,6 +25,15 @@ export function parseDuration(text: string): number | undefined {
   return Number.isSafeInteger(total) ? total : undefined;
 }
 
+/**
+ * Milliseconds of an `idleStop` (manifest or settings): a duration, or `off` / `0` for never
+ * (0 ms); undefined when it is neither.
+ */
+export function parseIdleStop(value: string | number): number | undefined {
+  if (value === 0 || value === 'off' || value === '0') return 0;
+  return typeof value === 'string' ? parseDuration(value) : undefined;
+}
+
 /** A short human form of `ms` for messages: `24h`, `1h30m`, `45s`, `0s`. */
 export function formatDuration(ms: number): string {
   if (ms <= 0) return '0s';

@@ -8,7 +8,7 @@ import { readTextFileSync } from '../manifests/files.js';
 import { MAX_ALIASES } from '../manifests/limits.js';
 import { parseYaml, type YamlProblem } from '../manifests/parse.js';
 import { schemaProblems, validateSettingsSchema } from '../manifests/validate.js';
-import { parseDuration } from './duration.js';
+import { parseDuration, parseIdleStop } from './duration.js';
 import { DISCOVERY_ADAPTERS, PROCESS_ADAPTERS, type Settings, type SettingsInput } from './types.js';
 
 /** Where settings come from besides appvisor.yaml. */
@@ -105,6 +105,7 @@ export function resolveSettings(
     discoveryAdapter: adapter('APP_DISCOVERY_ADAPTER', fromEnv('APP_DISCOVERY_ADAPTER'), DISCOVERY_ADAPTERS),
     processAdapter: adapter('APP_PROCESS_ADAPTER', fromEnv('APP_PROCESS_ADAPTER'), PROCESS_ADAPTERS),
     deletionGraceMs: parseGrace(fromEnv('APPVISOR_DELETION_GRACE'), input.deletionGrace),
+    idleStopMs: parseIdleStopSetting(fromEnv('APPVISOR_IDLE_STOP'), input.idleStop),
     configFile: opts.configFile,
   });
 }
@@ -126,6 +127,18 @@ function parseGrace(env: string | undefined, file: string | undefined): number {
     // The file's value passed the schema's pattern; only the environment gets here.
     throw new AppvisorError('CONFIG_INVALID', {
       detail: `APPVISOR_DELETION_GRACE must be a duration such as 30m, 24h or 7d, got '${text}'`,
+    });
+  }
+  return ms;
+}
+
+function parseIdleStopSetting(env: string | undefined, file: string | 0 | undefined): number {
+  const value = env ?? file ?? 'off';
+  const ms = parseIdleStop(value);
+  if (ms === undefined) {
+    // The file's value passed the schema's pattern; only the environment gets here.
+    throw new AppvisorError('CONFIG_INVALID', {
+      detail: `APPVISOR_IDLE_STOP must be a duration such as 15m or 1h, or off, got '${value}'`,
     });
   }
   return ms;

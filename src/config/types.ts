@@ -36,6 +36,11 @@ export interface SettingsInput {
      */
     concurrency?: number;
   };
+  /**
+   * Stop an app after it served nothing for this long (a duration; `off` or `0`: never; a
+   * manifest's idleStop wins). @default 'off'
+   */
+  idleStop?: string | 0;
   mainDatabase?: {
     /**
      * Let appvisor install the state store and the main app in a main database (PostgreSQL: its
@@ -83,6 +88,11 @@ export interface Settings {
   readonly processAdapter: (typeof PROCESS_ADAPTERS)[number];
   /** Milliseconds between a removal and the scheduled drop (deletionPolicy: drop). */
   readonly deletionGraceMs: number;
+  /**
+   * Milliseconds without a request after which an app is stopped (0: never). Always set by
+   * loadSettings; optional so hand-built settings may omit it (off).
+   */
+  readonly idleStopMs?: number;
   /** Absolute path of the appvisor.yaml that was read, if any. */
   readonly configFile: string | undefined;
 }

@@ -189,6 +189,7 @@ class HttpGateway implements Gateway {
     switch (route.kind) {
       case 'app': {
         this.#track(res, route.name);
+        this.#apps.opened?.(route.name);
         forwardAs(req, route.path, route.prefix);
         const ready = this.#apps.ready?.(route.name);
         if (ready !== undefined) this.#dispatch(ready, req, res);
@@ -230,6 +231,8 @@ class HttpGateway implements Gateway {
     closed: (res) => {
       this.#inFlight--;
       const app = res.app;
+      // Every sub-app request was counted as opened (the main app's and the gateway's own were not).
+      if (app !== undefined && app !== MAIN) this.#apps.closed?.(app);
       const onRequest = this.#apps.onRequest;
       if (app !== undefined && onRequest !== undefined) {
         try {
@@ -306,6 +309,11 @@ class HttpGateway implements Gateway {
       case 'app':
       case 'main': {
         const name = route.kind === 'app' ? route.name : MAIN;
+        if (route.kind === 'app') {
+          // Busy until the socket closes, whether the app takes it or it is answered with an error.
+          this.#apps.opened?.(name);
+          socket.once('close', () => this.#apps.closed?.(name));
+        }
         forwardAs(req, route.path, route.kind === 'app' ? route.prefix : '');
         const ready = name === MAIN ? this.#apps.readyMain?.() : this.#apps.ready?.(name);
         if (ready !== undefined) {

@@ -46,6 +46,12 @@ export interface GatewayApps {
    * when the client went away before the response was complete.
    */
   onRequest?(app: string, status: number, durationMs: number): void;
+  /**
+   * A request or an upgraded socket to the sub-app `app` came in (idle stop counts them: an app
+   * with one open is busy). Each is followed by exactly one `closed` once it ends.
+   */
+  opened?(app: string): void;
+  closed?(app: string): void;
 }
 
 /**

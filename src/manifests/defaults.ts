@@ -1,4 +1,4 @@
-import type { AppManifest, DatabaseMode, DeletionPolicy, SecretMode, StartMode } from './types.js';
+import type { AppManifest, DatabaseMode, DeletionPolicy, IdleStop, SecretMode, StartMode } from './types.js';
 
 /** A manifest as written, after it passed the schema: every optional field may be missing. */
 export interface ManifestInput {
@@ -22,6 +22,7 @@ export interface ManifestInput {
   readonly config?: Readonly<Record<string, unknown>>;
   readonly deletionPolicy?: DeletionPolicy;
   readonly dropAfter?: string;
+  readonly idleStop?: IdleStop;
 }
 
 /** The database name an app gets when its manifest does not set one: `-` becomes `_`. */
@@ -57,6 +58,7 @@ export function applyDefaults(input: ManifestInput): AppManifest {
     config: input.config ?? {},
     deletionPolicy: input.deletionPolicy ?? 'retain',
     ...(input.dropAfter !== undefined ? { dropAfter: input.dropAfter } : {}),
+    ...(input.idleStop !== undefined ? { idleStop: input.idleStop } : {}),
   };
   return deepFreeze(manifest);
 }

@@ -34,7 +34,15 @@ export interface AppManifest {
   readonly deletionPolicy: DeletionPolicy;
   /** Only with deletionPolicy: drop: the grace before a removed app's data is dropped (a duration, e.g. `24h`); absent: the deletionGrace setting. */
   readonly dropAfter?: string;
+  /**
+   * Stop the app after it served nothing for this long (a duration, e.g. `15m`); `off` or `0`:
+   * never, whatever the settings say; absent: the idleStop setting.
+   */
+  readonly idleStop?: IdleStop;
 }
+
+/** A manifest's `idleStop` as written: a duration, or `off` / `0` for never. */
+export type IdleStop = string | 0;
 
 /** One problem in one file, with a 1-based position. */
 export interface ManifestError {

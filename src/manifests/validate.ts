@@ -16,7 +16,7 @@ export const APP_SCHEMA: AnySchemaObject = readSchema('app.schema.json');
 /** schema/appvisor.schema.json, the format of appvisor.yaml. */
 export const SETTINGS_SCHEMA: AnySchemaObject = readSchema('appvisor.schema.json');
 
-const ajv = new Ajv({ allErrors: true, verbose: true, strictTypes: true });
+const ajv = new Ajv({ allErrors: true, verbose: true, strictTypes: true, allowUnionTypes: true });
 // Editors (VS Code, yaml-language-server) show these messages; we use them too.
 ajv.addVocabulary(['patternErrorMessage', 'errorMessage']);
 
@@ -81,6 +81,8 @@ const TYPE_WORDS: Readonly<Record<string, string>> = {
   integer: 'a whole number',
   number: 'a number',
   null: 'empty',
+  // idleStop: a duration, or 0 (off).
+  'string,integer': 'a duration such as 15m, or off',
 };
 
 const REQUIRED_HINTS: Readonly<Record<string, string>> = {
@@ -142,12 +144,15 @@ function describe(err: ErrorObject): Described | undefined {
         atKey: false,
         message: `${label} must be '${String(params.allowedValue)}', got ${show(err.data, label)}`,
       };
-    case 'pattern': {
-      const why =
-        typeof parent.patternErrorMessage === 'string' ? sentence(parent.patternErrorMessage) : err.message;
-      const value = isSensitive(label) ? '' : ` ${show(err.data, label)}`;
-      return { path, atKey: false, message: `${label}${value} is not valid: ${why}` };
-    }
+    case 'minimum':
+    case 'maximum':
+      // A number where a duration is expected (idleStop: only 0, for off): the pattern's words say what fits.
+      if (typeof parent.patternErrorMessage !== 'string') {
+        return { path, atKey: false, message: `${label} ${err.message ?? 'is not valid'}` };
+      }
+      return patternProblem(err, parent, path, label);
+    case 'pattern':
+      return patternProblem(err, parent, path, label);
     case 'not': {
       const message =
         typeof parent.errorMessage === 'string' ? sentence(parent.errorMessage) : `${label} ${err.message}`;
@@ -178,6 +183,19 @@ function describe(err: ErrorObject): Described | undefined {
     default:
       return { path, atKey: false, message: `${label} ${err.message ?? 'is not valid'}` };
   }
+}
+
+/** A value that does not fit its field's pattern, in the pattern's own words when it has them. */
+function patternProblem(
+  err: ErrorObject,
+  parent: Record<string, unknown>,
+  path: Path,
+  label: string,
+): Described {
+  const why =
+    typeof parent.patternErrorMessage === 'string' ? sentence(parent.patternErrorMessage) : err.message;
+  const value = isSensitive(label) ? '' : ` ${show(err.data, label)}`;
+  return { path, atKey: false, message: `${label}${value} is not valid: ${why}` };
 }
 
 function pointerToPath(pointer: string): Path {

@@ -73,6 +73,11 @@ export interface RuntimeControl {
   startDeadline?(name: string): number | undefined;
   stop(name: string): Promise<void>;
   /**
+   * The idle stop: stops the app, with reason `idle`, unless a request or WebSocket is open or
+   * one ended after `idleSince` (the activity the plan saw). Resolves false when it kept running.
+   */
+  stopIdle?(name: string, idleSince: number): Promise<boolean>;
+  /**
    * Runs the app's migrations (`work`) with the app shown as `upgrading` (SPEC §7): nothing runs
    * on its data meanwhile, and a visit waits for the migration instead of booting on old data.
    */
@@ -359,6 +364,12 @@ export async function executeApp(input: ExecuteInput, deps: ExecutorDeps): Promi
         if (!rt) return 'skipped';
         if (!record) await writeRecord(finalStatus ?? 'stopped');
         route();
+        if (step.idleSince !== undefined) {
+          const idleSince = step.idleSince;
+          // Checked again now: a request that came after the plan looked wins.
+          const stopped = rt.stopIdle ? await timed(() => rt.stopIdle!(name, idleSince)) : false;
+          return stopped ? 'updated' : 'skipped';
+        }
         if (step.action === 'stop' || step.action === 'restart') await timed(() => rt.stop(name));
         if (step.action === 'stop') return 'updated';
         // A start is a step with an outcome: awaited for a bounded time (a slow or hanging

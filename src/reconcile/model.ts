@@ -70,6 +70,15 @@ export interface RuntimeState {
   readonly status: AppStatus;
   /** Hash of the spec the running instance was started with. */
   readonly specHash?: string;
+  /** The manifest the running instance was started on, when the runtime knows it. */
+  readonly spec?: AppManifest;
+  /**
+   * Requests and WebSockets of the app: whether one is open now, and when the last one ended
+   * (ms since the epoch; its start when none came since). What an idle stop is decided on.
+   */
+  readonly activity?: { readonly busy: boolean; readonly idleSince: number };
+  /** Set while the app is stopped for idleness: when it was (ms since the epoch). */
+  readonly idleStoppedAt?: number;
 }
 
 /**
@@ -136,6 +145,11 @@ export interface Step {
   readonly claim?: boolean;
   /** For start: the operator's start this step carries out (its time: a failed start is retried now). */
   readonly requestedAt?: string;
+  /**
+   * For an idle stop: the end of the last activity the plan saw (ms since the epoch). The app is
+   * stopped only if nothing came since and nothing is open.
+   */
+  readonly idleSince?: number;
 }
 
 export interface PlanOptions {
@@ -156,6 +170,8 @@ export interface PlanOptions {
   readonly now?: number;
   /** Grace between a removal and its drop when the manifest sets no dropAfter. @default 24 h */
   readonly deletionGraceMs?: number;
+  /** Settings `idleStop`: how long an app may serve nothing before it is stopped, when its manifest says nothing; 0 is off. @default 0 */
+  readonly idleStopMs?: number;
 }
 
 export interface Plan {

@@ -9,6 +9,7 @@ import { redactUrl } from '../dialects/url.js';
 import { AppvisorError } from '../errors.js';
 import type { AppManifest, LoadedManifest, StartMode } from '../manifests/types.js';
 import type { AppRecord, AppStatus, OperatorIntent } from '../state/types.js';
+import { idleCheck } from './idle.js';
 import {
   ACTIONS,
   type Action,
@@ -54,6 +55,8 @@ export interface SpecChange {
   readonly recordOnly: boolean;
   /** deletionPolicy or dropAfter changed (whatever else did). */
   readonly deletion: boolean;
+  /** idleStop changed (whatever else did): the record alone holds it, nothing restarts. */
+  readonly idleStop: boolean;
 }
 
 const ACTION_ORDER: ReadonlyMap<Action, number> = new Map(ACTIONS.map((a, i) => [a, i]));
@@ -105,7 +108,8 @@ export function classifyChange(before: AppManifest, after: AppManifest): SpecCha
   const routes = domains || displayName;
   const stepWorthy = restart || routes || enabled !== undefined || startMode !== undefined;
   const deletion = before.deletionPolicy !== after.deletionPolicy || before.dropAfter !== after.dropAfter;
-  const recordOnly = !stepWorthy && deletion;
+  const idleStop = before.idleStop !== after.idleStop;
+  const recordOnly = !stepWorthy && (deletion || idleStop);
   return {
     changed: stepWorthy || recordOnly,
     database,
@@ -120,6 +124,7 @@ export function classifyChange(before: AppManifest, after: AppManifest): SpecCha
     startMode,
     recordOnly,
     deletion,
+    idleStop,
   };
 }
 
@@ -137,6 +142,7 @@ const NO_CHANGE: SpecChange = Object.freeze({
   startMode: undefined,
   recordOnly: false,
   deletion: false,
+  idleStop: false,
 });
 
 /** The grace a removal of `m` gets before its drop: dropAfter, else the setting, else 24 h. */
@@ -153,14 +159,17 @@ function isoSeconds(ms: number, round: 'up' | 'down'): string {
   return new Date(s * 1000).toISOString().replace(/\.\d{3}Z$/, 'Z');
 }
 
-/** `deletionPolicy: retain → drop; dropAfter: 24h → 1h` for an update-record step. */
-function deletionReason(before: AppManifest, after: AppManifest): string {
+/** `deletionPolicy: retain → drop; dropAfter: 24h → 1h; idleStop: off → 15m` for an update-record step. */
+function recordReason(before: AppManifest, after: AppManifest): string {
   const parts: string[] = [];
   if (before.deletionPolicy !== after.deletionPolicy) {
     parts.push(`deletionPolicy: ${before.deletionPolicy} → ${after.deletionPolicy}`);
   }
   if (before.dropAfter !== after.dropAfter) {
     parts.push(`dropAfter: ${before.dropAfter ?? '(default)'} → ${after.dropAfter ?? '(default)'}`);
+  }
+  if (before.idleStop !== after.idleStop) {
+    parts.push(`idleStop: ${before.idleStop ?? '(default)'} → ${after.idleStop ?? '(default)'}`);
   }
   return parts.join('; ');
 }
@@ -471,7 +480,7 @@ function runtimeSteps(
   change: SpecChange,
   app: ActualApp,
   live: boolean,
-  codeVersion: number | undefined,
+  opts: PlanOptions,
 ): Step[] {
   const m = loaded.manifest;
   const steps: Step[] = [];
@@ -487,9 +496,15 @@ function runtimeSteps(
     if (intent?.action === 'stop') {
       return [{ app: name, action: 'stop', detail: `stopped by ${intent.by} at ${intent.at}` }];
     }
+    // Idle long enough: stopped (whatever else changed; its next visit starts it on the current spec).
+    const idle = idleCheck(m, app.runtime, opts);
+    if (idle.due) return [{ app: name, action: 'stop', detail: idle.detail, idleSince: idle.idleSince }];
     const runningHash = app.runtime?.specHash ?? record.specHash;
     if (runningHash === loaded.hash) return steps;
-    if (runningHash !== record.specHash) {
+    // Started on another spec than the record's: restarted, unless the two differ only in what
+    // never restarts an app (routes, idleStop), which the routes it serves already follow.
+    const running = app.runtime?.spec;
+    if (runningHash !== record.specHash && (running === undefined || classifyChange(running, m).restart)) {
       return [{ app: name, action: 'restart', detail: 'the running instance has an older spec' }];
     }
     if (change.restart) steps.push({ app: name, action: 'restart', detail: restartReason(change) });
@@ -500,9 +515,11 @@ function runtimeSteps(
   if (live) {
     // Nothing is up: the manifest and the operator's intent decide the start, the record the routes.
     if (m.enabled && !NOT_STARTABLE.has(status) && intent?.action !== 'stop') {
-      if (intent?.action === 'start') {
+      // Stopped for idleness: only a visit, or an operator's start given since, brings it back.
+      const idleAt = app.runtime?.idleStoppedAt;
+      if (intent?.action === 'start' && (idleAt === undefined || Date.parse(intent.at) > idleAt)) {
         steps.push(operatorStart(name, intent));
-      } else if (m.startMode === 'with-main') {
+      } else if (m.startMode === 'with-main' && idleAt === undefined) {
         const detail =
           change.enabled === 'enable' ? 'enabled: true; startMode: with-main' : 'startMode: with-main';
         steps.push({ app: name, action: 'start', detail });
@@ -511,12 +528,12 @@ function runtimeSteps(
         steps.push({ app: name, action: 'start', detail: 'its last start failed; retry' });
       } else if (
         status === 'needs-upgrade' &&
-        codeVersion !== undefined &&
+        opts.codeVersion !== undefined &&
         app.dataVersion !== undefined &&
-        app.dataVersion >= codeVersion
+        app.dataVersion >= opts.codeVersion
       ) {
         // Its boot found old data, which has been migrated since (by `apply` or another process).
-        steps.push({ app: name, action: 'start', detail: `its data is at version ${codeVersion} now` });
+        steps.push({ app: name, action: 'start', detail: `its data is at version ${opts.codeVersion} now` });
       }
     }
     if (change.routes) routes(routesReason(change));
@@ -554,14 +571,14 @@ function planChange(
   const steps = p.steps;
   const change = record.specHash === loaded.hash ? NO_CHANGE : classifyChange(record.spec, loaded.manifest);
   // What only the record holds is a step of its own too: the plan is the whole diff.
-  if (change.deletion) {
+  if (change.deletion || change.idleStop) {
     steps.push({
       app: name,
       action: 'update-record',
-      detail: deletionReason(record.spec, loaded.manifest),
+      detail: recordReason(record.spec, loaded.manifest),
     });
   }
-  steps.push(...runtimeSteps(name, loaded, record, change, app, ctx.actual.live, ctx.opts.codeVersion));
+  steps.push(...runtimeSteps(name, loaded, record, change, app, ctx.actual.live, ctx.opts));
   return sortSteps(steps);
 }
 

@@ -210,6 +210,16 @@ export class ReconcileQueue extends EventEmitter<ReconcileQueueEvents> {
     this.#schedule(key, delayMs);
   }
 
+  /**
+   * Marks `key` dirty in `delayMs`, unless it is queued, running or waiting on a timer already:
+   * that run, which reads everything afresh, covers it. A wake-up for work that is not due yet
+   * (an idle stop), without a run now.
+   */
+  addAfter(key: string, delayMs: number): void {
+    if (this.#closed || this.#queued.has(key) || this.#active.has(key) || this.#timers.has(key)) return;
+    this.#schedule(key, delayMs);
+  }
+
   /** `add()` for each key. */
   addAll(keys: Iterable<string>): void {
     for (const key of keys) this.add(key);

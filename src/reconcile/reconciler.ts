@@ -5,9 +5,11 @@
  */
 import type { Logger } from 'pino';
 import { AppvisorError } from '../errors.js';
+import type { LoadedManifest } from '../manifests/types.js';
 import type { ProviderSet } from '../providers/set.js';
 import type { AppRecord, Fence, StateStore } from '../state/types.js';
 import { type ExecuteResult, type ExecutorDeps, executeApp, type RuntimeControl } from './executor.js';
+import { idleCheck } from './idle.js';
 import type { Desired, PlanOptions, RuntimeState, Step } from './model.js';
 import { observeApp } from './observe.js';
 import { isScheduled, planApp } from './planner.js';
@@ -109,7 +111,24 @@ export async function reconcileApp(
     },
   );
   const later = steps.filter((s) => isScheduled(s, now)).map((s) => Date.parse(s.dueAt!));
+  const idleAt =
+    loaded && deps.runtime ? idleRecheck(loaded, deps.runtime.state(name), deps.planOptions) : undefined;
+  if (idleAt !== undefined) later.push(idleAt);
   return later.length > 0 ? { ...result, steps, nextDueMs: Math.min(...later) } : { ...result, steps };
+}
+
+/**
+ * When the app, as it is after the run, could be due for its idle stop (ms since the epoch): the
+ * run is requeued then, so the stop is planned by a reconcile like any other step.
+ */
+function idleRecheck(
+  loaded: LoadedManifest,
+  state: RuntimeState | undefined,
+  opts: PlanOptions,
+): number | undefined {
+  const now = Date.now();
+  const check = idleCheck(loaded.manifest, state, { ...opts, now });
+  return check.due ? now : check.recheckAt;
 }
 
 /**

@@ -6,6 +6,7 @@ import type { GatewayApps, ReadyApp } from '../gateway/types.js';
 import type { LoadedManifest } from '../manifests/types.js';
 import type { ProviderSet } from '../providers/set.js';
 import { type BackoffInput, KeyedBackoff } from '../reconcile/backoff.js';
+import { idleStopMs } from '../reconcile/idle.js';
 import type { DatabaseTarget, RuntimeState } from '../reconcile/model.js';
 import { type AppStatus, MAIN_APP, type OperatorIntent, type StateStore } from '../state/types.js';
 import {
@@ -43,6 +44,13 @@ export interface RuntimeOptions {
    * Visits meanwhile get the failure at once.
    */
   readonly onStartFailed?: (name: string) => void;
+  /**
+   * Called when a visit starts an app that has an idle stop (a lazy start), with that idleStop:
+   * the app's reconcile is to look at it once the stop could first be due.
+   */
+  readonly onVisitStart?: (name: string, idleStopMs: number) => void;
+  /** Settings `idleStop` in ms, for apps whose manifest sets none (0: off). @default 0 */
+  readonly idleStopMs?: number;
   /**
    * The main app has no reconcile: after a failed start, a visit tries again once this backoff
    * has passed (growing with each failure, as the queue's). @default the queue's defaults
@@ -85,6 +93,14 @@ interface RoutedApp {
   intent: OperatorIntent | undefined;
   /** Set when the reconciler refused to run anything on the app's data (APP_WRONG_APPLICATION). */
   blocked: AppvisorError | undefined;
+  /** Requests and upgraded sockets open now (the gateway counts them): an app that has one is busy. */
+  open: number;
+  /** When the last of them ended, or the app was last started (ms since the epoch). */
+  lastActiveAt: number;
+  /** Set while the app is stopped for idleness: when it was (ms since the epoch). */
+  idleStoppedAt: number | undefined;
+  /** The manifest the app's instance was last started on. */
+  startedWith: LoadedManifest | undefined;
 }
 
 /**
@@ -175,10 +191,27 @@ export class Runtime implements GatewayApps {
     const state = this.#adapter.status(name);
     if (state && state.status !== 'stopped' && state.status !== 'stopping')
       return this.#adapter.acquire(name);
-    const start = this.#adapter.start(this.#spec(name, app));
+    const start = this.#adapter.start(this.#startSpec(name, app));
     // Not retried here: the reconcile decides, and its failures back off.
     this.#onFailure(name, app, start);
+    const idleMs = idleStopMs(app.loaded.manifest, this.#opts);
+    if (idleMs > 0) this.#opts.onVisitStart?.(name, idleMs);
     return start.then(() => this.#adapter.acquire(name));
+  }
+
+  /** A request or an upgraded socket to `name` opened (the gateway counts them for idle stop). */
+  opened(name: string): void {
+    const app = this.#apps.get(name);
+    if (app !== undefined) app.open++;
+  }
+
+  /** One opened with {@link opened} ended: the app's idle time starts now if it was the last. */
+  closed(name: string): void {
+    const app = this.#apps.get(name);
+    // Re-routed meanwhile (unrouted and routed again): the new entry never counted it.
+    if (app === undefined || app.open === 0) return;
+    app.open--;
+    app.lastActiveAt = Date.now();
   }
 
   acquireMain(): Promise<ReadyApp> {
@@ -227,7 +260,16 @@ export class Runtime implements GatewayApps {
       existing.blocked = blocked;
       if (wasBlocked !== blocked) this.#emit(name, this.status(name)!, this.error(name));
     } else {
-      this.#apps.set(name, { loaded, target, intent, blocked });
+      this.#apps.set(name, {
+        loaded,
+        target,
+        intent,
+        blocked,
+        open: 0,
+        lastActiveAt: Date.now(),
+        idleStoppedAt: undefined,
+        startedWith: undefined,
+      });
       this.#emit(name, this.status(name)!, this.error(name));
     }
     for (const d of loaded.manifest.domains) this.#domains.set(d.toLowerCase(), name);
@@ -250,9 +292,24 @@ export class Runtime implements GatewayApps {
   async start(name: string): Promise<void> {
     const app = this.#apps.get(name);
     if (!app) throw new AppvisorError('APP_NOT_FOUND', { app: name });
-    const started = this.#adapter.start(this.#spec(name, app));
+    const started = this.#adapter.start(this.#startSpec(name, app));
     this.#onFailure(name, app, started);
     await started;
+  }
+
+  /**
+   * The idle stop step: stops the app unless a request or socket is open or one ended after
+   * `idleSince` (the activity its plan saw). Checked and begun in one go, so no request can
+   * slip in between; false when the app keeps running. Its next visit starts it again.
+   */
+  async stopIdle(name: string, idleSince: number): Promise<boolean> {
+    const app = this.#apps.get(name);
+    if (!app) throw new AppvisorError('APP_NOT_FOUND', { app: name });
+    if (app.open > 0 || app.lastActiveAt !== idleSince || this.#adapter.route(name) === undefined)
+      return false;
+    app.idleStoppedAt = Date.now();
+    await this.stop(name);
+    return true;
   }
 
   /**
@@ -309,12 +366,24 @@ export class Runtime implements GatewayApps {
 
   /** What the planner needs to know about a running app. */
   state(name: string): RuntimeState | undefined {
-    if (!this.#apps.has(name)) return undefined;
+    const app = this.#apps.get(name);
+    if (!app) return undefined;
     const instance = this.#adapter.status(name);
+    const idleStoppedAt = instance === undefined ? app.idleStoppedAt : undefined;
     return {
       status: this.status(name) ?? 'stopped',
       ...(instance ? { specHash: instance.specHash } : {}),
+      ...(instance && app.startedWith?.hash === instance.specHash ? { spec: app.startedWith.manifest } : {}),
+      activity: { busy: app.open > 0, idleSince: app.lastActiveAt },
+      ...(idleStoppedAt !== undefined ? { idleStoppedAt } : {}),
     };
+  }
+
+  /** Why the app is stopped when appvisor stopped it by itself: `idle` (SPEC §8.2); else null. */
+  statusReason(name: string): 'idle' | null {
+    const app = this.#apps.get(name);
+    if (app?.idleStoppedAt === undefined || this.#adapter.status(name) !== undefined) return null;
+    return 'idle';
   }
 
   /** The app's current status, or undefined when it is not routed. */
@@ -354,6 +423,14 @@ export class Runtime implements GatewayApps {
   }
 
   // ---- internals ----
+
+  /** The spec of a start of `name`: the idle time begins anew, and an idle stop is over. */
+  #startSpec(name: string, app: RoutedApp): InstanceSpec {
+    app.lastActiveAt = Date.now();
+    app.idleStoppedAt = undefined;
+    app.startedWith = app.loaded;
+    return this.#spec(name, app);
+  }
 
   /** The instance spec of a routed app: plain JSON, all an adapter needs to start it. */
   #spec(name: string, app: RoutedApp): InstanceSpec {

@@ -7,6 +7,8 @@ export interface AppView {
   readonly name: string;
   readonly displayName: string;
   readonly status: AppStatus;
+  /** Why the app is `stopped` when appvisor stopped it by itself: `idle` (SPEC §8.2); else null. */
+  readonly statusReason?: 'idle' | null;
   readonly enabled: boolean;
   readonly startMode: 'on-first-visit' | 'with-main';
   readonly database: {

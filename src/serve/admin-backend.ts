@@ -53,6 +53,7 @@ export function createAdminBackend(deps: AdminBackendDeps): AdminBackend {
       status: runtime.status(name),
       error: runtime.error(name),
       startedAt: runtime.startedAt(name),
+      statusReason: runtime.statusReason(name),
     }),
     reconcileErrors: deps.reconcileErrors,
   });
@@ -95,7 +96,8 @@ export function createAdminBackend(deps: AdminBackendDeps): AdminBackend {
         main: planOptions.main,
         runtime: (n) => runtime.state(n),
       });
-      return planToJson(plan(desired, actual, planOptions));
+      // Made for now, as a reconcile's plan is: what is due now (a drop, an idle stop) shows.
+      return planToJson(plan(desired, actual, { ...planOptions, now: Date.now() }));
     },
     history: (name) => store.listHistory(name),
   };

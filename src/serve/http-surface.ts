@@ -55,6 +55,8 @@ export async function startHttpSurface(options: HttpSurfaceOptions): Promise<Htt
       acquire: (name) => runtime.acquire(name),
       acquireMain: () => runtime.acquireMain(),
       onRequest: (app, status, ms) => metrics.observeRequest(app, status, ms),
+      opened: (name) => runtime.opened(name),
+      closed: (name) => runtime.closed(name),
     };
     const gateway = createGateway({
       apps,

@@ -83,6 +83,7 @@ export async function startSupervisor(options: SupervisorOptions): Promise<Super
     codeVersion: application.version,
     application: application.name,
     deletionGraceMs: settings.deletionGraceMs,
+    idleStopMs: settings.idleStopMs ?? 0,
   };
   const startTimeoutMs = options.startTimeoutMs ?? DEFAULT_START_TIMEOUT_MS;
   const events = new EventEmitter<AdminEventMap>();
@@ -164,6 +165,10 @@ export async function startSupervisor(options: SupervisorOptions): Promise<Super
         // A failed start goes to the app's reconcile, which retries it after the queue's backoff
         // (before the queue runs, the first reconcile covers every app anyway).
         onStartFailed: (name) => queue.current?.retryAfterFailure(name),
+        // A lazy start is the runtime's; the app's reconcile plans its idle stop once it could be
+        // due (not at once: a visit storm must not become a storm of reconciles).
+        onVisitStart: (name, idleMs) => queue.current?.addAfter(name, idleMs),
+        idleStopMs: planOptions.idleStopMs ?? 0,
       }),
     // An app hanging in create() or close() must not hold the process past its grace: the
     // manager stops waiting at the deadline and closes the rest.

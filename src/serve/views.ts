@@ -10,6 +10,8 @@ export interface LiveState {
   readonly status: AppStatus | undefined;
   readonly error: ErrorSummary | null;
   readonly startedAt: Date | null;
+  /** Why it is stopped when appvisor stopped it by itself (`idle`). */
+  readonly statusReason?: 'idle' | null;
 }
 
 export interface ViewSources {
@@ -79,6 +81,9 @@ export function appView(name: string, src: ViewSources): AppView | undefined {
     name,
     displayName: spec.displayName,
     status,
+    // An operator's stop since is the reason it stays stopped now (the intent says whose).
+    statusReason:
+      status === 'stopped' && record?.intent?.action !== 'stop' ? (live.statusReason ?? null) : null,
     enabled: spec.enabled,
     startMode: spec.startMode,
     database: databaseView(spec, src.main),

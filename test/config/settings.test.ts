@@ -44,6 +44,7 @@ describe('loadSettings', () => {
       discoveryAdapter: 'local',
       processAdapter: 'local',
       deletionGraceMs: 86_400_000,
+      idleStopMs: 0,
       configFile: undefined,
     });
     expect(
@@ -128,6 +129,21 @@ describe('loadSettings', () => {
     );
   });
 
+  it('reads idleStop (default off) from the file, the environment winning', async () => {
+    await write('appvisor.yaml', 'idleStop: 15m\n');
+    expect((await loadSettings({ cwd, env: {} })).idleStopMs).toBe(15 * 60_000);
+    expect((await loadSettings({ cwd, env: { APPVISOR_IDLE_STOP: 'off' } })).idleStopMs).toBe(0);
+    await write('appvisor.yaml', 'idleStop: 0\n');
+    expect((await loadSettings({ cwd, env: { APPVISOR_IDLE_STOP: '90s' } })).idleStopMs).toBe(90_000);
+    expect((await loadSettings({ cwd, env: {} })).idleStopMs).toBe(0);
+    const err = await failure(loadSettings({ cwd, env: { APPVISOR_IDLE_STOP: 'soon' } }));
+    expect(err.message).toBe("APPVISOR_IDLE_STOP must be a duration such as 15m or 1h, or off, got 'soon'");
+    await write('appvisor.yaml', 'idleStop: later\n');
+    expect((await failure(loadSettings({ cwd, env: {} }))).message).toMatch(
+      /^appvisor\.yaml:1:11: idleStop 'later' is not valid: write a duration/,
+    );
+  });
+
   it('reads mainDatabase.adopt (default false) and refuses anything but a boolean', async () => {
     await write('appvisor.yaml', 'mainDatabase: { adopt: true }\n');
     expect((await loadSettings({ cwd, env: {} })).mainDatabase).toEqual({ adopt: true });
@@ -172,7 +188,7 @@ describe('loadSettings', () => {
       "appvisor.yaml:2:9: listen.port must be a whole number, got '80'",
       "appvisor.yaml:3:3: unknown field 'hots' in listen; did you mean 'host'?",
       'appvisor.yaml:5:8: database.url is not valid: use sqlite:PATH, postgres://user:password@host:port/db or mysql://user:password@host:port/db',
-      "appvisor.yaml:6:1: unknown field 'colour'; allowed: listen, appsDir, dataDir, database, app, deletionGrace, reconcile, mainDatabase, admin",
+      "appvisor.yaml:6:1: unknown field 'colour'; allowed: listen, appsDir, dataDir, database, app, deletionGrace, reconcile, idleStop, mainDatabase, admin",
     ]);
   });
 

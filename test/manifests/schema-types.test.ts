@@ -73,6 +73,7 @@ const FULL_MANIFEST = {
   config: {},
   deletionPolicy: 'retain',
   dropAfter: '24h',
+  idleStop: '15m',
 } as const satisfies DeepRequired<AppManifest>;
 
 const FULL_SETTINGS = {
@@ -83,6 +84,7 @@ const FULL_SETTINGS = {
   app: 'm',
   deletionGrace: '24h',
   reconcile: { concurrency: 4 },
+  idleStop: '15m',
   mainDatabase: { adopt: true },
   admin: { hosts: ['admin.example.com'] },
 } as const satisfies DeepRequired<SettingsInput>;
@@ -179,7 +181,9 @@ describe('AppManifest and schema/app.schema.json agree', () => {
           !(p.startsWith('database.connection') && mode !== 'new-connection') &&
           !(p === 'database.schema' && mode !== 'new-schema') &&
           // No default of its own: the deletionGrace setting stands in when it is absent.
-          p !== 'dropAfter',
+          p !== 'dropAfter' &&
+          // The idleStop setting stands in when it is absent.
+          p !== 'idleStop',
       );
       expect(valuePaths(manifest)).toEqual(expected);
     },

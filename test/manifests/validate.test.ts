@@ -176,7 +176,7 @@ describe('schema errors, in words and at the right place', () => {
       [
         '4:10 enabled must be true or false, got 1',
         "5:16 jwt.secret 'mine' is not one of: own, shared",
-        "6:1 unknown field 'colour'; allowed: apiVersion, kind, name, displayName, enabled, startMode, environment, database, upgrade, jwt, domains, config, deletionPolicy, dropAfter",
+        "6:1 unknown field 'colour'; allowed: apiVersion, kind, name, displayName, enabled, startMode, environment, database, upgrade, jwt, domains, config, deletionPolicy, dropAfter, idleStop",
       ],
     ],
     [
@@ -191,10 +191,33 @@ describe('schema errors, in words and at the right place', () => {
         "5:12 dropAfter 'tomorrow' is not valid: write a duration such as 30s, 15m, 24h, 7d or 1h30m (0s drops at once)",
       ],
     ],
+    [
+      'idleStop that is not a duration',
+      manifest('x', 'idleStop: soon'),
+      [
+        "4:11 idleStop 'soon' is not valid: write a duration such as 30s, 15m or 1h, or off (off or 0: never stopped for idleness)",
+      ],
+    ],
+    [
+      'idleStop as a number other than 0',
+      manifest('x', 'idleStop: 15'),
+      [
+        '4:11 idleStop 15 is not valid: write a duration such as 30s, 15m or 1h, or off (off or 0: never stopped for idleness)',
+      ],
+    ],
+    [
+      'idleStop as a list',
+      manifest('x', 'idleStop: [15m]'),
+      ['4:11 idleStop must be a duration such as 15m, or off, got a list'],
+    ],
   ];
 
   it.each(cases)('%s', (_title, text, expected) => {
     expect(errorsOf(text)).toEqual(expected);
+  });
+
+  it.each(['idleStop: 15m', 'idleStop: off', 'idleStop: 0', 'idleStop: 1h30m'])('accepts %s', (line) => {
+    expect(errorsOf(manifest('x', line))).toEqual([]);
   });
 
   it('accepts the full example of SPEC §3', () => {

@@ -98,10 +98,12 @@ describe('classifyChange', () => {
     startMode: undefined,
     recordOnly: false,
     deletion: false,
+    idleStop: false,
   };
   it.each<[string, ManifestPatch, ManifestPatch, Partial<ReturnType<typeof classifyChange>>]>([
     ['identical', {}, {}, {}],
     ['domains reordered', { domains: ['a.test', 'b.test'] }, { domains: ['b.test', 'a.test'] }, {}],
+    ['idleStop only', {}, { idleStop: '15m' }, { changed: true, recordOnly: true, idleStop: true }],
     ['config key order', { config: { a: 1, b: [1, { c: 2 }] } }, { config: { b: [1, { c: 2 }], a: 1 } }, {}],
     ['domains', {}, { domains: ['crm.test'] }, { changed: true, routes: true, domains: true }],
     ['displayName', {}, { displayName: 'CRM' }, { changed: true, routes: true, displayName: true }],
@@ -1340,5 +1342,150 @@ describe("the state store's schema", () => {
     expect(steps[0]?.detail).toBe(
       "schema appvisor holds appvisor's state store; set database.schema to another name",
     );
+  });
+});
+
+describe('idle stop (SPEC §8.2): planned on the activity the runtime saw', () => {
+  const MIN = 60_000;
+  /** Running, with its last activity `idleMs` before NOW (busy: a request is open). */
+  const running = (idleMs: number, busy = false) =>
+    ({
+      status: 'running',
+      activity: { busy, idleSince: NOW - idleMs },
+    }) as const;
+  const idle15 = { idleStop: '15m' } as const;
+  const idleCase = (
+    patch: ManifestPatch,
+    runtime: ActualApp['runtime'],
+    opts: PlanOptions = OPTS,
+    intent?: typeof STOP | typeof START,
+  ) => {
+    const m = manifest('crm', patch);
+    return {
+      d: desired([loaded(m)]),
+      a: actual(
+        {
+          crm: current(m, {
+            ...(runtime ? { runtime } : {}),
+            ...(intent ? { record: record(m, { intent }) } : {}),
+          }),
+        },
+        { live: true },
+      ),
+      opts,
+    };
+  };
+  runCases([
+    {
+      label: 'idle longer than its idleStop: stop, saying for how long',
+      ...idleCase(idle15, running(16 * MIN)),
+      want: [['stop', 'idle for 16m (idleStop 15m)']],
+    },
+    {
+      label: 'idle exactly its idleStop: stop',
+      ...idleCase(idle15, running(15 * MIN)),
+      want: [['stop', 'idle for 15m']],
+    },
+    {
+      label: 'idle, not long enough yet: nothing',
+      ...idleCase(idle15, running(14 * MIN)),
+      want: [],
+    },
+    {
+      label: 'a request open for longer than idleStop: never while busy',
+      ...idleCase(idle15, running(60 * MIN, true)),
+      want: [],
+    },
+    {
+      label: 'still starting: nothing',
+      ...idleCase(idle15, { status: 'starting', activity: { busy: false, idleSince: NOW - 60 * MIN } }),
+      want: [],
+    },
+    {
+      label: 'the setting applies when the manifest says nothing',
+      ...idleCase({}, running(16 * MIN), { ...OPTS, idleStopMs: 15 * MIN }),
+      want: [['stop', 'idle for 16m (idleStop 15m)']],
+    },
+    {
+      label: 'idleStop: off in the manifest overrides the setting',
+      ...idleCase({ idleStop: 'off' }, running(16 * MIN), { ...OPTS, idleStopMs: 15 * MIN }),
+      want: [],
+    },
+    {
+      label: 'idleStop: 0 in the manifest overrides the setting',
+      ...idleCase({ idleStop: 0 }, running(16 * MIN), { ...OPTS, idleStopMs: 15 * MIN }),
+      want: [],
+    },
+    {
+      label: 'no setting, no manifest idleStop: off',
+      ...idleCase({}, running(600 * MIN)),
+      want: [],
+    },
+    {
+      label: 'without the plan time (the CLI): nothing is due',
+      ...idleCase(idle15, running(16 * MIN), { main: OPTS.main }),
+      want: [],
+    },
+    {
+      label: 'an operator start does not exempt a running app from idle stop',
+      ...idleCase(idle15, running(16 * MIN), OPTS, START),
+      want: [['stop', 'idle for 16m']],
+    },
+    {
+      label: 'idle-stopped on-first-visit app: stays stopped (a visit starts it)',
+      ...idleCase(idle15, { status: 'stopped', idleStoppedAt: NOW - MIN }),
+      want: [],
+    },
+    {
+      label: 'idle-stopped with-main app: not started again by the reconcile',
+      ...idleCase({ ...idle15, startMode: 'with-main' }, { status: 'stopped', idleStoppedAt: NOW - MIN }),
+      want: [],
+    },
+    {
+      label: 'idle-stopped, with an operator start from before the idle stop: stays stopped',
+      ...idleCase(idle15, { status: 'stopped', idleStoppedAt: Date.parse(START.at) + 1 }, OPTS, START),
+      want: [],
+    },
+    {
+      label: 'idle-stopped, then an operator start: started (the start clears idle)',
+      ...idleCase(idle15, { status: 'stopped', idleStoppedAt: Date.parse(START.at) - 1 }, OPTS, START),
+      want: [['start', 'started by alice']],
+    },
+    {
+      label: 'idle and stopped by an operator: the operator stop, not the idle one',
+      ...idleCase(idle15, running(16 * MIN), OPTS, STOP),
+      want: [['stop', 'stopped by admin token']],
+    },
+    {
+      label: 'idleStop changed: update-record, no restart',
+      ...changed({}, { idleStop: '1h' }, { runtime: running(MIN) }, true),
+      want: [['update-record', 'idleStop: (default) → 1h']],
+    },
+    {
+      label: 'running on an older spec that differs only in routes and idleStop: no restart',
+      d: desired([loaded(manifest('crm', { domains: ['x.test'], idleStop: '1h' }))]),
+      a: actual(
+        {
+          crm: current(manifest('crm', { domains: ['x.test'], idleStop: '1h' }), {
+            runtime: { status: 'running', specHash: hashOf(CRM), spec: CRM },
+          }),
+        },
+        { live: true },
+      ),
+      want: [],
+    },
+  ]);
+
+  it('an idle stop carries the activity it saw, for the runtime to check again', () => {
+    const { d, a } = idleCase(idle15, running(16 * MIN));
+    const [step] = planApp('crm', d, a, OPTS);
+    expect(step).toMatchObject({ action: 'stop', idleSince: NOW - 16 * MIN });
+  });
+
+  it('plan (the whole diff) shows a due idle stop and nothing for one not due', () => {
+    const due = idleCase(idle15, running(16 * MIN));
+    expect(plan(due.d, due.a, OPTS).changes.map((c) => c.action)).toEqual(['stop']);
+    const later = idleCase(idle15, running(MIN));
+    expect(plan(later.d, later.a, OPTS).changes).toEqual([]);
   });
 });

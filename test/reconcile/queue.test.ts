@@ -407,6 +407,24 @@ describe('ReconcileQueue: outcomes', () => {
     expect(queue.scheduled).toBe(0);
   });
 
+  it('addAfter runs a key once its delay passed, and not at all when a timer or a run covers it', async () => {
+    vi.useFakeTimers();
+    const { queue, runs } = makeQueue({ reconcile: async () => ({ requeueAfterMs: 10_000 }) });
+    queue.addAfter('a', 3000);
+    await vi.advanceTimersByTimeAsync(2999);
+    expect(runs).toEqual([]);
+    await vi.advanceTimersByTimeAsync(1);
+    await queue.onIdle();
+    expect(runs).toEqual(['a']);
+    // 'a' waits on its requeue timer: a later wake-up leaves it as it is.
+    queue.addAfter('a', 100);
+    await vi.advanceTimersByTimeAsync(9_000);
+    expect(runs).toEqual(['a']);
+    await vi.advanceTimersByTimeAsync(1_000);
+    await queue.onIdle();
+    expect(runs).toEqual(['a', 'a']);
+  });
+
   it('resolves onIdle without waiting for a backoff timer', async () => {
     const { queue } = makeQueue({
       reconcile: async () => {

@@ -233,3 +233,49 @@ describe('reconcileApp', () => {
     expect(await w.store.getRecord('crm')).toMatchObject({ specHash: CRM.hash, file: 'crm.yaml' });
   });
 });
+
+describe('reconcileApp: idle stop', () => {
+  it('requeues a running app for when it could be idle long enough, then stops it and leaves it stopped', async () => {
+    const w = await serve([CRM, OTHER], { idleStopMs: HOUR });
+    const t0 = Date.now();
+    const first = await w.reconcile();
+    expect(actions(first)).toContain('start');
+    // Just started: due in a full idleStop at the earliest.
+    expect(first.nextDueMs).toBeGreaterThanOrEqual(t0 + HOUR);
+    expect(first.nextDueMs).toBeLessThanOrEqual(Date.now() + HOUR);
+
+    const app = w.runtime.apps.get('crm')!;
+    const idleSince = Date.now() - HOUR / 2;
+    app.activity = { busy: false, idleSince };
+    const early = await w.reconcile();
+    expect(actions(early)).toEqual([]);
+    expect(early.nextDueMs).toBe(idleSince + HOUR);
+
+    app.activity = { busy: false, idleSince: Date.now() - 2 * HOUR };
+    const due = await w.reconcile();
+    expect(due.steps.map((s) => [s.action, s.detail])).toEqual([['stop', 'idle for 2h (idleStop 1h)']]);
+    expect(due.outcomes.map((o) => o.result)).toEqual(['updated']);
+    expect(w.runtime.calls).toContain('stopIdle crm');
+    expect(due.nextDueMs).toBeUndefined();
+    const history = await w.store.listHistory('crm');
+    expect(history.find((h) => h.reconcileId === `r${w.runs}`)?.steps).toEqual([
+      { action: 'stop', detail: 'idle for 2h (idleStop 1h)', result: 'updated' },
+    ]);
+
+    // with-main, but stopped for idleness: the reconcile does not start it again.
+    const after = await w.reconcile();
+    expect(actions(after)).toEqual([]);
+    expect(w.runtime.state('crm')?.status).toBe('stopped');
+  });
+
+  it('never plans the stop while a request is open, and looks again a full idleStop later', async () => {
+    const w = await serve([CRM, OTHER], { idleStopMs: HOUR });
+    await w.reconcile();
+    w.runtime.apps.get('crm')!.activity = { busy: true, idleSince: Date.now() - 5 * HOUR };
+    const t0 = Date.now();
+    const busy = await w.reconcile();
+    expect(actions(busy)).toEqual([]);
+    expect(busy.nextDueMs).toBeGreaterThanOrEqual(t0 + HOUR);
+    expect(w.runtime.calls).not.toContain('stopIdle crm');
+  });
+});

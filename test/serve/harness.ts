@@ -248,7 +248,8 @@ const SAMPLE_APP = new URL('../../src/sample-app/index.ts', import.meta.url).hre
  * - `failWhileExists: FILE`: create() throws while FILE exists (delete it to "fix" the app);
  * - `hang: true`: create() never settles;
  * - `createDelayMs: N`: create() takes N ms; `closeDelayMs: N`: close() takes N ms;
- * - `GET /slow` answers "slow done" after `slowMs` (default 300) ms (counted in `slowArrived`).
+ * - `GET /slow` answers "slow done" after `slowMs` (default 300) ms (counted in `slowArrived`);
+ * - an upgrade is answered 101 and echoes what it is sent until the client closes it.
  * Every create() call is counted in `testAppProbe().creates`.
  */
 export async function writeTestApp(
@@ -293,6 +294,10 @@ export default {
           return;
         }
         inner.handler(req, res);
+      },
+      upgrade(req, socket) {
+        socket.write('HTTP/1.1 101 Switching Protocols\\r\\nUpgrade: websocket\\r\\nConnection: Upgrade\\r\\n\\r\\n');
+        socket.pipe(socket);
       },
       close: async () => {
         if (cfg.closeDelayMs) await new Promise((r) => setTimeout(r, cfg.closeDelayMs));

@@ -18,6 +18,10 @@ export interface FakeApp {
   status: AppStatus;
   /** The spec hash the running instance was started with. */
   specHash: string | undefined;
+  /** Requests and sockets, as a test sets them (none reported when unset). */
+  activity?: { busy: boolean; idleSince: number };
+  /** Set by an idle stop, cleared by a start. */
+  idleStoppedAt?: number;
 }
 
 export class FakeRuntime implements RuntimeControl {
@@ -58,7 +62,18 @@ export class FakeRuntime implements RuntimeControl {
     }
     app.status = 'running';
     app.specHash = app.loaded.hash;
+    app.idleStoppedAt = undefined;
     return Promise.resolve();
+  }
+
+  async stopIdle(name: string, idleSince: number): Promise<boolean> {
+    this.calls.push(`stopIdle ${name}`);
+    const app = this.apps.get(name);
+    if (!app) throw new AppvisorError('APP_NOT_FOUND', { app: name });
+    if (app.activity?.busy || app.activity?.idleSince !== idleSince) return false;
+    await this.stop(name);
+    app.idleStoppedAt = Date.now();
+    return true;
   }
 
   async stop(name: string): Promise<void> {
@@ -72,8 +87,11 @@ export class FakeRuntime implements RuntimeControl {
   state(name: string): RuntimeState | undefined {
     const app = this.apps.get(name);
     if (!app) return undefined;
-    return app.specHash === undefined
-      ? { status: app.status }
-      : { status: app.status, specHash: app.specHash };
+    return {
+      status: app.status,
+      ...(app.specHash !== undefined ? { specHash: app.specHash } : {}),
+      ...(app.activity ? { activity: { ...app.activity } } : {}),
+      ...(app.idleStoppedAt !== undefined ? { idleStoppedAt: app.idleStoppedAt } : {}),
+    };
   }
 }

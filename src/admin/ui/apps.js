@@ -13,7 +13,8 @@ import { actionsFor, badge } from './status.js';
 
 /**
  * @typedef {{
- *   name: string, displayName: string, status: string, enabled: boolean, startMode: string,
+ *   name: string, displayName: string, status: string, statusReason?: string | null,
+ *   enabled: boolean, startMode: string,
  *   database: {mode: string, dialect: string | null, name: string, schema: string | null},
  *   domains: string[], jwt: {secret: string}, error: {code: string, message: string} | null,
  *   startedAt: string | null, lastReconciledAt: string | null, file?: string | null,
@@ -229,7 +230,8 @@ export class AppList {
     const fresh = cells.status.childElementCount === 0;
     const displayName = /** @type {HTMLElement} */ (cells.name.querySelector('.display-name'));
     displayName.textContent = app.displayName && app.displayName !== app.name ? app.displayName : '';
-    if (fresh || before.status !== app.status) replace(cells.status, badge(app.status));
+    if (fresh || before.status !== app.status || before.statusReason !== app.statusReason)
+      replace(cells.status, badge(app.status, app.statusReason));
     cells.startMode.textContent = app.startMode + (app.enabled ? '' : ' (disabled)');
     replace(
       cells.database,

@@ -101,7 +101,7 @@ export class DetailView {
     const rows = [
       ['Name', app.name],
       ['Display name', app.displayName || NONE],
-      ['Status', badge(app.status)],
+      ['Status', badge(app.status, app.statusReason)],
       ['Enabled', app.enabled ? 'yes' : 'no'],
       ['Start mode', app.startMode],
       ['Database mode', db.mode],

@@ -30,12 +30,15 @@ export function toneOf(status) {
 }
 
 /**
- * A status badge: `<span class="badge badge-ok">running</span>`.
+ * A status badge: `<span class="badge badge-ok">running</span>`, with the reason when appvisor
+ * stopped the app by itself: `stopped (idle)`.
  *
  * @param {string} status
+ * @param {string | null} [reason]
  */
-export function badge(status) {
-  return h('span', { class: `badge badge-${toneOf(status)}`, dataset: { status } }, status);
+export function badge(status, reason) {
+  const text = reason ? `${status} (${reason})` : status;
+  return h('span', { class: `badge badge-${toneOf(status)}`, dataset: { status } }, text);
 }
 
 /**
