@@ -307,6 +307,13 @@ try {
   progress(
     `all ${stormed.length} stopped (idle) ${stoppedAfterS.toFixed(1)} s after the storm began: RSS ${mib(afterIdle.rss)} MiB`,
   );
+  // The memory the stopped apps freed goes back to the allocator rather than to the OS; what
+  // matters is that it is reused: a storm of as many other apps peaks where the first did
+  // (without idle stop, twice as many apps would be running).
+  const secondStorm = names.slice(stormed.length, 2 * stormed.length);
+  await storm(idleSup.url, secondStorm);
+  const secondPeak = await idleSup.measure();
+  progress(`a second storm of ${secondStorm.length} other apps: RSS ${mib(secondPeak.rss)} MiB`);
   await idleSup.close();
 
   // ---- one process per app ----
@@ -360,6 +367,14 @@ try {
       'per running app KiB': `${returnedMiB} MiB returned`,
       'heap used MiB': mib(afterIdle.heapUsed),
     },
+    {
+      phase: `${idleLabel}: peak after a storm of ${secondStorm.length} other apps`,
+      routed: ROUTED,
+      running: secondStorm.length,
+      'one process RSS MiB': mib(secondPeak.rss),
+      'per running app KiB': `${mib(secondPeak.rss - peak.rss)} MiB above the first peak`,
+      'heap used MiB': mib(secondPeak.heapUsed),
+    },
   );
   report(
     `density: idle SQLite apps in ONE supervisor process vs one Node process per app ` +
@@ -409,6 +424,9 @@ try {
         afterRssMiB: mib(afterIdle.rss),
         afterHeapUsedMiB: mib(afterIdle.heapUsed),
         returnedMiB,
+        secondStormed: secondStorm.length,
+        secondPeakRssMiB: mib(secondPeak.rss),
+        secondPeakAboveFirstMiB: mib(secondPeak.rss - peak.rss),
         baselineRssMiB: mib(baseline.rss),
       },
     },

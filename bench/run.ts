@@ -60,7 +60,7 @@ const HEADLINES: Readonly<Record<string, (j: Loose) => string>> = {
     const idle = j.idleStop;
     return (
       `${last.apps} apps: ${last.rssMiB} MiB in one process (${last.perAppKiB} KiB/app) vs ${j.processPerApp.meanRssMiB} MiB per process; ratio ${j.ratios[last.apps]}; ` +
-      `idle stop of ${idle.stormed}: ${idle.peakRssMiB} → ${idle.afterRssMiB} MiB after ${idle.allStoppedAfterS} s`
+      `idle stop of ${idle.stormed}: ${idle.peakRssMiB} → ${idle.afterRssMiB} MiB after ${idle.allStoppedAfterS} s, then ${idle.secondStormed} other apps peak at ${idle.secondPeakRssMiB} MiB`
     );
   },
   'hot-reload': (j) =>
