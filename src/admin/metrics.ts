@@ -1,6 +1,7 @@
-import { Counter, collectDefaultMetrics, Gauge, Histogram, type Metric, Registry } from 'prom-client';
+import { Counter, Gauge, Histogram, type Metric, Registry } from 'prom-client';
 import type { AppView, StatusEvent } from '../runtime/view.js';
 import { APP_STATUSES, type AppStatus } from '../state/types.js';
+import { collectProcessMetrics } from './process-metrics.js';
 import type { AdminBackend, AdminEventMap } from './types.js';
 
 type ReconcileEvent = AdminEventMap['reconcile'][0];
@@ -12,7 +13,7 @@ export const OTHER_APP_LABEL = 'other';
 export interface MetricsOptions {
   /** Most distinct `app` label values; later apps are counted as `other`. @default 5000 */
   readonly maxAppLabels?: number;
-  /** Also collect prom-client's default process metrics into the registry. @default true */
+  /** Also collect prom-client's default process metrics (but GC durations: see process-metrics.ts). @default true */
   readonly defaultMetrics?: boolean;
 }
 
@@ -107,7 +108,7 @@ export function createMetrics(
   const requests = new RequestMetrics(REQUEST_BUCKETS);
   registry.registerMetric(requests.counter);
   registry.registerMetric(requests.histogram);
-  if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: registry });
+  if (options.defaultMetrics ?? true) collectProcessMetrics(registry);
 
   const metrics: Metrics = {
     registry,

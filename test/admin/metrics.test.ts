@@ -1,3 +1,4 @@
+import { collectDefaultMetrics, Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
 import { codeClass, createMetrics } from '../../src/admin/metrics.js';
 import { appView, FakeBackend } from './fakes.js';
@@ -52,6 +53,18 @@ describe('createMetrics', () => {
     ]) {
       expect(body).toContain(`# TYPE ${name} `);
     }
+    metrics.close();
+  });
+
+  it('collects every prom-client default metric but the GC durations (their observer costs each request)', async () => {
+    const names = async (registry: Registry): Promise<string[]> =>
+      (await registry.getMetricsAsJSON()).map((m) => m.name).filter((n) => !n.startsWith('appvisor_'));
+    const all = new Registry();
+    collectDefaultMetrics({ register: all });
+    const metrics = createMetrics();
+    const ours = await names(metrics.registry);
+    expect(ours.length).toBeGreaterThan(10);
+    expect((await names(all)).filter((n) => !ours.includes(n))).toEqual(['nodejs_gc_duration_seconds']);
     metrics.close();
   });
 
