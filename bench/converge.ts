@@ -5,9 +5,11 @@
  * default); then a second apply (nothing to do) and `computePlan` on the converged state. Each
  * run gets its own main database and unique names, all dropped afterwards.
  *
- * Next to it, the floor of PostgreSQL databases: bare `CREATE DATABASE` statements on as many
- * connections as the concurrency (what the server can do), and the goals: 1,000 PostgreSQL
- * schemas in < 3 s (extrapolated from N), PostgreSQL databases within 1.3× the floor.
+ * Next to it, the floors (what the server itself takes, on as many bare connections as the
+ * concurrency): for PostgreSQL databases bare `CREATE DATABASE` statements; for PostgreSQL
+ * schemas `CREATE SCHEMA` and the sample app's own migration DDL in it (its CREATE TABLEs, no
+ * bookkeeping). And the goals: 1,000 PostgreSQL schemas in < 3 s (extrapolated from N),
+ * PostgreSQL databases within 1.3× the floor.
  *
  *   node --import tsx bench/converge.ts [apps=500] [backends=sqlite,pg-schema,pg-database,mysql] [concurrency=1,4]
  */
@@ -16,7 +18,9 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import pg from 'pg';
 import { SETTINGS_DEFAULTS } from '../src/config/settings.js';
+import type { SqlClient } from '../src/providers/provider.js';
 import { applyPlan, computePlan } from '../src/reconcile/commands.js';
+import { migrations as sampleMigrations } from '../src/sample-app/migrations.js';
 import {
   BACKEND_LABELS,
   BACKENDS,
@@ -193,6 +197,39 @@ async function createDatabaseFloor(concurrency: number): Promise<number> {
   }
 }
 
+/**
+ * What the server itself takes per schema app: `CREATE SCHEMA`, then the sample app's migration
+ * DDL in it, FLOOR_DATABASES times over `concurrency` bare connections; ms per schema; dropped after.
+ */
+async function schemaFloor(concurrency: number): Promise<number> {
+  const prefix = `avb${Math.random().toString(16).slice(2, 8)}`;
+  const clients = Array.from({ length: concurrency }, () => new pg.Client({ connectionString: PG_URL }));
+  const schemas: string[] = [];
+  try {
+    await Promise.all(clients.map((c) => c.connect()));
+    let next = 0;
+    const t0 = performance.now();
+    await Promise.all(
+      clients.map(async (c) => {
+        const db = { dialect: 'postgres', exec: (sql: string) => c.query(sql) } as unknown as SqlClient;
+        while (next < FLOOR_DATABASES) {
+          const schema = `${prefix}_${next++}`;
+          schemas.push(schema);
+          await c.query(`CREATE SCHEMA ${schema}`);
+          await c.query(`SET search_path TO ${schema}`);
+          for (const m of sampleMigrations) await m.up(db);
+        }
+      }),
+    );
+    return (performance.now() - t0) / FLOOR_DATABASES;
+  } finally {
+    const [first] = clients;
+    for (const schema of schemas)
+      await first?.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`).catch(() => undefined);
+    await Promise.all(clients.map((c) => c.end().catch(() => undefined)));
+  }
+}
+
 for (const c of CONCURRENCIES) {
   if (!Number.isInteger(c) || c < 1 || c > MAX_CONCURRENCY)
     throw new Error(`concurrency must be a whole number from 1 to ${MAX_CONCURRENCY}, got ${c}`);
@@ -200,12 +237,21 @@ for (const c of CONCURRENCIES) {
 const results: Figures[] = [];
 /** ms per database of bare CREATE DATABASE, by concurrency. */
 const floorMs = new Map<number, number>();
+/** ms per schema of CREATE SCHEMA + the sample app's DDL, by concurrency. */
+const schemaFloorMs = new Map<number, number>();
 for (const backend of KINDS) {
   if (!BACKENDS.includes(backend)) throw new Error(`unknown backend ${backend}; use ${BACKENDS.join(',')}`);
   if (backend.startsWith('pg') && !(await serverAvailable('postgres', PG_URL))) continue;
   if (backend === 'mysql' && !(await serverAvailable('mysql', MYSQL_URL))) continue;
   for (const concurrency of CONCURRENCIES) {
     results.push(await run(backend, concurrency));
+    if (backend === 'pg-schema') {
+      for (const c of new Set([1, concurrency])) {
+        if (schemaFloorMs.has(c)) continue;
+        progress(`floor: ${FLOOR_DATABASES} × CREATE SCHEMA + the sample app's DDL on ${c} connection(s)`);
+        schemaFloorMs.set(c, round(await schemaFloor(c)));
+      }
+    }
     if (backend === 'pg-database') {
       for (const c of new Set([1, concurrency])) {
         if (floorMs.has(c)) continue;
@@ -232,6 +278,9 @@ const goals = {
       seconds1000: round(schemaRun.msPerApp),
       goalSeconds1000: GOAL_SCHEMA_S_PER_1000,
       met: schemaRun.msPerApp < GOAL_SCHEMA_S_PER_1000,
+      floorMsSameConcurrency: schemaFloorMs.get(schemaRun.concurrency),
+      floorSeconds1000: schemaFloorMs.get(schemaRun.concurrency),
+      ratio: round(schemaRun.msPerApp / schemaFloorMs.get(schemaRun.concurrency)!),
     },
   }),
   ...(databaseRun && {
@@ -248,17 +297,23 @@ const goals = {
   }),
 };
 
-const floorRows = [...floorMs].map(([c, ms]) => ({
-  backend: 'bare CREATE DATABASE (floor)',
-  concurrency: c,
-  'apply s': round((ms * APPS) / 1000),
-  'ms/app': ms,
-}));
+const floorRow =
+  (backend: string) =>
+  ([c, ms]: [number, number]) => ({
+    backend,
+    concurrency: c,
+    'apply s': round((ms * APPS) / 1000),
+    'ms/app': ms,
+  });
+const floorRows = [
+  ...[...schemaFloorMs].map(floorRow("CREATE SCHEMA + the app's DDL (floor)")),
+  ...[...floorMs].map(floorRow('bare CREATE DATABASE (floor)')),
+];
 const goalLines: string[] = [];
 if (goals.pgSchema) {
   const g = goals.pgSchema;
   goalLines.push(
-    `1,000 PostgreSQL schemas at concurrency ${g.concurrency}: ${g.seconds1000} s (goal < ${g.goalSeconds1000} s: ${g.met ? 'met' : 'not met'})`,
+    `1,000 PostgreSQL schemas at concurrency ${g.concurrency}: ${g.seconds1000} s (goal < ${g.goalSeconds1000} s: ${g.met ? 'met' : 'not met'}); the server's own floor for them (CREATE SCHEMA + the app's DDL, same concurrency) ${g.floorSeconds1000} s, ${g.ratio}× it`,
   );
 }
 if (goals.pgDatabase) {
@@ -293,6 +348,7 @@ report(
     apps: APPS,
     results,
     floorMs: Object.fromEntries(floorMs),
+    schemaFloorMs: Object.fromEntries(schemaFloorMs),
     goals,
   },
 );
