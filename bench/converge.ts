@@ -176,7 +176,7 @@ async function run(backend: Backend, concurrency: number): Promise<Figures> {
  * What the server itself takes per database: FLOOR_DATABASES bare `CREATE DATABASE` statements
  * spread over `concurrency` connections, ms per database (wall time ÷ count); dropped after.
  */
-async function createDatabaseFloor(concurrency: number): Promise<number> {
+async function createDatabaseFloor(concurrency: number, withDdl = false): Promise<number> {
   const prefix = `avb${Math.random().toString(16).slice(2, 8)}`;
   const unhook = onInterrupt(() => dropPgDatabases(prefix));
   const clients = Array.from({ length: concurrency }, () => new pg.Client({ connectionString: PG_URL }));
@@ -186,7 +186,11 @@ async function createDatabaseFloor(concurrency: number): Promise<number> {
     const t0 = performance.now();
     await Promise.all(
       clients.map(async (c) => {
-        while (next < FLOOR_DATABASES) await c.query(`CREATE DATABASE ${prefix}_${next++}`);
+        while (next < FLOOR_DATABASES) {
+          const database = `${prefix}_${next++}`;
+          await c.query(`CREATE DATABASE ${database}`);
+          if (withDdl) await sampleDdl(database);
+        }
       }),
     );
     return (performance.now() - t0) / FLOOR_DATABASES;
@@ -194,6 +198,20 @@ async function createDatabaseFloor(concurrency: number): Promise<number> {
     await Promise.all(clients.map((c) => c.end().catch(() => undefined)));
     await dropPgDatabases(prefix);
     unhook();
+  }
+}
+
+/** The sample app's migration DDL on a new connection to `database` (no bookkeeping). */
+async function sampleDdl(database: string): Promise<void> {
+  const url = new URL(PG_URL);
+  url.pathname = `/${database}`;
+  const client = new pg.Client({ connectionString: url.toString() });
+  await client.connect();
+  try {
+    const db = { dialect: 'postgres', exec: (sql: string) => client.query(sql) } as unknown as SqlClient;
+    for (const m of sampleMigrations) await m.up(db);
+  } finally {
+    await client.end();
   }
 }
 
@@ -237,6 +255,8 @@ for (const c of CONCURRENCIES) {
 const results: Figures[] = [];
 /** ms per database of bare CREATE DATABASE, by concurrency. */
 const floorMs = new Map<number, number>();
+/** ms per database of CREATE DATABASE + a connection to it + the sample app's DDL, by concurrency. */
+const databaseDdlFloorMs = new Map<number, number>();
 /** ms per schema of CREATE SCHEMA + the sample app's DDL, by concurrency. */
 const schemaFloorMs = new Map<number, number>();
 for (const backend of KINDS) {
@@ -257,6 +277,8 @@ for (const backend of KINDS) {
         if (floorMs.has(c)) continue;
         progress(`floor: ${FLOOR_DATABASES} × CREATE DATABASE on ${c} connection(s)`);
         floorMs.set(c, round(await createDatabaseFloor(c)));
+        progress(`floor: ${FLOOR_DATABASES} × CREATE DATABASE + the sample app's DDL on ${c} connection(s)`);
+        databaseDdlFloorMs.set(c, round(await createDatabaseFloor(c, true)));
       }
     }
   }
@@ -293,6 +315,8 @@ const goals = {
       ratio: round(databaseRun.msPerApp / floorMs.get(databaseRun.concurrency)!),
       goalRatio: GOAL_DATABASE_RATIO,
       met: databaseRun.msPerApp / floorMs.get(databaseRun.concurrency)! <= GOAL_DATABASE_RATIO,
+      withDdlFloorMsSameConcurrency: databaseDdlFloorMs.get(databaseRun.concurrency),
+      ratioToWithDdlFloor: round(databaseRun.msPerApp / databaseDdlFloorMs.get(databaseRun.concurrency)!),
     },
   }),
 };
@@ -308,6 +332,7 @@ const floorRow =
 const floorRows = [
   ...[...schemaFloorMs].map(floorRow("CREATE SCHEMA + the app's DDL (floor)")),
   ...[...floorMs].map(floorRow('bare CREATE DATABASE (floor)')),
+  ...[...databaseDdlFloorMs].map(floorRow("CREATE DATABASE + the app's DDL (floor)")),
 ];
 const goalLines: string[] = [];
 if (goals.pgSchema) {
@@ -319,7 +344,7 @@ if (goals.pgSchema) {
 if (goals.pgDatabase) {
   const g = goals.pgDatabase;
   goalLines.push(
-    `PostgreSQL databases at concurrency ${g.concurrency}: ${g.msPerApp} ms/app = ${g.ratio}× the floor at the same concurrency (${g.floorMsSameConcurrency} ms), ${g.ratioToSequentialFloor}× the sequential floor (${g.floorMsSequential} ms) (goal ≤ ${g.goalRatio}×: ${g.met ? 'met' : 'not met'})`,
+    `PostgreSQL databases at concurrency ${g.concurrency}: ${g.msPerApp} ms/app = ${g.ratio}× the floor at the same concurrency (${g.floorMsSameConcurrency} ms), ${g.ratioToSequentialFloor}× the sequential floor (${g.floorMsSequential} ms) (goal ≤ ${g.goalRatio}×: ${g.met ? 'met' : 'not met'}); ${g.ratioToWithDdlFloor}× CREATE DATABASE with the app's DDL (${g.withDdlFloorMsSameConcurrency} ms)`,
   );
 }
 report(
@@ -349,6 +374,7 @@ report(
     results,
     floorMs: Object.fromEntries(floorMs),
     schemaFloorMs: Object.fromEntries(schemaFloorMs),
+    databaseDdlFloorMs: Object.fromEntries(databaseDdlFloorMs),
     goals,
   },
 );

@@ -46,10 +46,10 @@ const HEADLINES: Readonly<Record<string, (j: Loose) => string>> = {
   converge: (j) =>
     `${j.apps} apps: ${j.results.map((r: Loose) => `${r.backend}@${r.concurrency} ${r.msPerApp} ms/app`).join(', ')}` +
     (j.goals?.pgSchema
-      ? `; 1,000 schemas ${j.goals.pgSchema.seconds1000} s (goal < ${j.goals.pgSchema.goalSeconds1000})`
+      ? `; 1,000 schemas ${j.goals.pgSchema.seconds1000} s (goal < ${j.goals.pgSchema.goalSeconds1000}; their DDL alone ${j.goals.pgSchema.floorSeconds1000} s)`
       : '') +
     (j.goals?.pgDatabase
-      ? `; databases ${j.goals.pgDatabase.ratio}× floor (goal ≤ ${j.goals.pgDatabase.goalRatio})`
+      ? `; databases ${j.goals.pgDatabase.ratio}× floor (goal ≤ ${j.goals.pgDatabase.goalRatio}), ${j.goals.pgDatabase.ratioToWithDdlFloor}× with the app's DDL`
       : ''),
   'cold-start': (j) =>
     j.results
