@@ -55,7 +55,7 @@ export class LocalAdapter implements AppProcessAdapter {
   /** Runners being stopped after they were replaced or stopped: close() waits for them. */
   readonly #stopping = new Set<Promise<void>>();
   /** Start order, for stopping in reverse. */
-  readonly #order: string[] = [];
+  readonly #order = new Set<string>();
   readonly #applications = new Map<string, Promise<Application>>();
   #closing: Promise<void> | undefined;
 
@@ -79,7 +79,9 @@ export class LocalAdapter implements AppProcessAdapter {
       if (runner) await this.#retire(spec.name, runner);
       runner = this.#runner(spec);
       this.#runners.set(spec.name, runner);
-      this.#order.push(spec.name);
+      // Last started last in the set (close() stops in reverse); a stopped app leaves it.
+      this.#order.delete(spec.name);
+      this.#order.add(spec.name);
     }
     const current = runner!;
     const started = current.start();
@@ -138,7 +140,7 @@ export class LocalAdapter implements AppProcessAdapter {
 
   close(): Promise<void> {
     this.#closing ??= (async () => {
-      for (const name of [...new Set(this.#order)].reverse()) {
+      for (const name of [...this.#order].reverse()) {
         // The main app last: the others may still call it while they stop.
         if (name !== MAIN_APP) await this.stop(name);
       }
@@ -150,7 +152,10 @@ export class LocalAdapter implements AppProcessAdapter {
 
   /** Forgets the runner (its later events are not the app's any more) and stops it. */
   async #retire(name: string, runner: AppInstanceRunner): Promise<void> {
-    if (this.#runners.get(name) === runner) this.#runners.delete(name);
+    if (this.#runners.get(name) === runner) {
+      this.#runners.delete(name);
+      this.#order.delete(name);
+    }
     const stopping = runner.stop();
     this.#stopping.add(stopping);
     try {
