@@ -173,12 +173,14 @@ async function run(backend: Backend, concurrency: number): Promise<Figures> {
 }
 
 /**
- * What the server itself takes per database: FLOOR_DATABASES bare `CREATE DATABASE` statements
- * spread over `concurrency` connections, ms per database (wall time ÷ count); dropped after.
+ * Runs `work(client, name)` for FLOOR_DATABASES names `<prefix>_<n>`, spread over `concurrency`
+ * bare connections to the server; the wall time per name in ms.
  */
-async function createDatabaseFloor(concurrency: number, withDdl = false): Promise<number> {
-  const prefix = `avb${Math.random().toString(16).slice(2, 8)}`;
-  const unhook = onInterrupt(() => dropPgDatabases(prefix));
+async function timedOnConnections(
+  prefix: string,
+  concurrency: number,
+  work: (client: pg.Client, name: string) => Promise<void>,
+): Promise<number> {
   const clients = Array.from({ length: concurrency }, () => new pg.Client({ connectionString: PG_URL }));
   try {
     await Promise.all(clients.map((c) => c.connect()));
@@ -186,65 +188,65 @@ async function createDatabaseFloor(concurrency: number, withDdl = false): Promis
     const t0 = performance.now();
     await Promise.all(
       clients.map(async (c) => {
-        while (next < FLOOR_DATABASES) {
-          const database = `${prefix}_${next++}`;
-          await c.query(`CREATE DATABASE ${database}`);
-          if (withDdl) await sampleDdl(database);
-        }
+        while (next < FLOOR_DATABASES) await work(c, `${prefix}_${next++}`);
       }),
     );
     return (performance.now() - t0) / FLOOR_DATABASES;
   } finally {
     await Promise.all(clients.map((c) => c.end().catch(() => undefined)));
+  }
+}
+
+const floorPrefix = (): string => `avb${Math.random().toString(16).slice(2, 8)}`;
+
+/** The sample app's migration DDL on `client`, in its current database and search_path (no bookkeeping). */
+async function sampleDdl(client: pg.Client): Promise<void> {
+  const db = { dialect: 'postgres', exec: (sql: string) => client.query(sql) } as unknown as SqlClient;
+  for (const m of sampleMigrations) await m.up(db);
+}
+
+/**
+ * What the server itself takes per database: bare `CREATE DATABASE` statements, and with
+ * `withDdl` also a new connection to each new database running the sample app's DDL; ms per
+ * database; dropped after.
+ */
+async function createDatabaseFloor(concurrency: number, withDdl = false): Promise<number> {
+  const prefix = floorPrefix();
+  const unhook = onInterrupt(() => dropPgDatabases(prefix));
+  try {
+    return await timedOnConnections(prefix, concurrency, async (c, database) => {
+      await c.query(`CREATE DATABASE ${database}`);
+      if (!withDdl) return;
+      const url = new URL(PG_URL);
+      url.pathname = `/${database}`;
+      const own = new pg.Client({ connectionString: url.toString() });
+      await own.connect();
+      await sampleDdl(own).finally(() => own.end());
+    });
+  } finally {
     await dropPgDatabases(prefix);
     unhook();
   }
 }
 
-/** The sample app's migration DDL on a new connection to `database` (no bookkeeping). */
-async function sampleDdl(database: string): Promise<void> {
-  const url = new URL(PG_URL);
-  url.pathname = `/${database}`;
-  const client = new pg.Client({ connectionString: url.toString() });
-  await client.connect();
-  try {
-    const db = { dialect: 'postgres', exec: (sql: string) => client.query(sql) } as unknown as SqlClient;
-    for (const m of sampleMigrations) await m.up(db);
-  } finally {
-    await client.end();
-  }
-}
-
 /**
  * What the server itself takes per schema app: `CREATE SCHEMA`, then the sample app's migration
- * DDL in it, FLOOR_DATABASES times over `concurrency` bare connections; ms per schema; dropped after.
+ * DDL in it; ms per schema; dropped after.
  */
 async function schemaFloor(concurrency: number): Promise<number> {
-  const prefix = `avb${Math.random().toString(16).slice(2, 8)}`;
-  const clients = Array.from({ length: concurrency }, () => new pg.Client({ connectionString: PG_URL }));
+  const prefix = floorPrefix();
   const schemas: string[] = [];
   try {
-    await Promise.all(clients.map((c) => c.connect()));
-    let next = 0;
-    const t0 = performance.now();
-    await Promise.all(
-      clients.map(async (c) => {
-        const db = { dialect: 'postgres', exec: (sql: string) => c.query(sql) } as unknown as SqlClient;
-        while (next < FLOOR_DATABASES) {
-          const schema = `${prefix}_${next++}`;
-          schemas.push(schema);
-          await c.query(`CREATE SCHEMA ${schema}`);
-          await c.query(`SET search_path TO ${schema}`);
-          for (const m of sampleMigrations) await m.up(db);
-        }
-      }),
-    );
-    return (performance.now() - t0) / FLOOR_DATABASES;
+    return await timedOnConnections(prefix, concurrency, async (c, schema) => {
+      schemas.push(schema);
+      await c.query(`CREATE SCHEMA ${schema}`);
+      await c.query(`SET search_path TO ${schema}`);
+      await sampleDdl(c);
+    });
   } finally {
-    const [first] = clients;
-    for (const schema of schemas)
-      await first?.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`).catch(() => undefined);
-    await Promise.all(clients.map((c) => c.end().catch(() => undefined)));
+    await withPg(PG_URL, async (c) => {
+      for (const schema of schemas) await c.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+    }).catch(() => undefined);
   }
 }
 
