@@ -1,6 +1,6 @@
 import type { SqlClient } from '../../providers/provider.js';
-import { toNumberedPlaceholders } from './placeholders.js';
-import type { SchemaSession, SharedSchemaPool } from './shared-pool.js';
+import { PostgresSessionClient } from './session-client.js';
+import type { SharedSchemaPool } from './shared-pool.js';
 
 /**
  * A new-schema app's SqlClient on its database's shared pool: every statement checks out a
@@ -25,29 +25,20 @@ export class SchemaClient implements SqlClient {
   }
 
   query<T = Record<string, unknown>>(sql: string, params: readonly unknown[] = []): Promise<T[]> {
-    return this.#run((s) => new SessionClient(s).query<T>(sql, params));
+    return this.#run((c) => c.query<T>(sql, params));
   }
 
   execute(sql: string, params: readonly unknown[] = []): Promise<number> {
-    return this.#run((s) => new SessionClient(s).execute(sql, params));
+    return this.#run((c) => c.execute(sql, params));
   }
 
   exec(sql: string): Promise<void> {
-    return this.#run((s) => new SessionClient(s).exec(sql));
+    return this.#run((c) => c.exec(sql));
   }
 
-  async transaction<T>(fn: (tx: SqlClient) => Promise<T>): Promise<T> {
-    return this.#run(async (session) => {
-      await session.query('BEGIN');
-      try {
-        const result = await fn(new SessionClient(session));
-        await session.query('COMMIT');
-        return result;
-      } catch (err) {
-        await session.query('ROLLBACK').catch((rollbackErr: unknown) => session.markBroken(rollbackErr));
-        throw err;
-      }
-    });
+  /** BEGIN … COMMIT on one connection; a connection left inside it is discarded on release. */
+  transaction<T>(fn: (tx: SqlClient) => Promise<T>): Promise<T> {
+    return this.#run((c) => c.transaction(fn));
   }
 
   close(): Promise<void> {
@@ -55,45 +46,13 @@ export class SchemaClient implements SqlClient {
     return this.#closed;
   }
 
-  async #run<T>(work: (session: SchemaSession) => Promise<T>): Promise<T> {
+  async #run<T>(work: (client: PostgresSessionClient) => Promise<T>): Promise<T> {
     if (this.#closed) throw new Error(`the client of schema "${this.schema}" is closed`);
     const session = await this.#shared.checkout(this.schema, this.#limit);
     try {
-      return await work(session);
+      return await work(new PostgresSessionClient(session));
     } finally {
       session.release();
     }
   }
-}
-
-/** The client handed to a transaction's function: every statement on its one connection. */
-class SessionClient implements SqlClient {
-  readonly dialect = 'postgres' as const;
-  readonly #session: SchemaSession;
-
-  constructor(session: SchemaSession) {
-    this.#session = session;
-  }
-
-  async query<T = Record<string, unknown>>(sql: string, params: readonly unknown[] = []): Promise<T[]> {
-    const result = await this.#session.query(toNumberedPlaceholders(sql), params as unknown[]);
-    return result.rows as T[];
-  }
-
-  async execute(sql: string, params: readonly unknown[] = []): Promise<number> {
-    const result = await this.#session.query(toNumberedPlaceholders(sql), params as unknown[]);
-    return result.rowCount ?? 0;
-  }
-
-  async exec(sql: string): Promise<void> {
-    await this.#session.query(sql);
-  }
-
-  /** Already in one: the function joins it. */
-  transaction<T>(fn: (tx: SqlClient) => Promise<T>): Promise<T> {
-    return fn(this);
-  }
-
-  /** The transaction's end gives the connection back. */
-  async close(): Promise<void> {}
 }

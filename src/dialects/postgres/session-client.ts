@@ -7,12 +7,17 @@ import { toNumberedPlaceholders } from './placeholders.js';
  * in turn, and a transaction is BEGIN … COMMIT on it (nested ones run inline). Closing it is
  * the caller's business, so close() does nothing.
  */
+/** What the client needs of its connection: a pooled pg client, or a shared pool's session. */
+export interface SessionConnection {
+  query(sql: string, params?: unknown[]): Promise<pg.QueryResult>;
+}
+
 export class PostgresSessionClient implements SqlClient {
   readonly dialect = 'postgres' as const;
-  readonly #connection: pg.ClientBase;
+  readonly #connection: SessionConnection;
   #inTransaction = false;
 
-  constructor(connection: pg.ClientBase) {
+  constructor(connection: SessionConnection) {
     this.#connection = connection;
   }
 
@@ -39,7 +44,8 @@ export class PostgresSessionClient implements SqlClient {
       await this.#connection.query('COMMIT');
       return result;
     } catch (err) {
-      // A failed ROLLBACK means a broken connection; the caller discards it on the error anyway.
+      // A failed ROLLBACK means a broken connection; the caller discards it on the error (a
+      // shared pool's session: because it is not idle afterwards) anyway.
       await this.#connection.query('ROLLBACK').catch(() => undefined);
       throw err;
     } finally {

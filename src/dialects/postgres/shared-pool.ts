@@ -133,11 +133,6 @@ export class SchemaSession {
     }
   }
 
-  /** The connection must not be reused (a failed ROLLBACK leaves it in an unknown state). */
-  markBroken(err: unknown): void {
-    this.#lost ??= asError(err);
-  }
-
   /**
    * Gives the connection back: discarded when lost, after `err` (a failed checkout, a failed
    * ROLLBACK) or when a statement left it inside a transaction (a `BEGIN` without its end);
