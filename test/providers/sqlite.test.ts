@@ -114,3 +114,44 @@ describe('SQLite provider', () => {
     expect((err as AppvisorError).message).toContain('ENOTDIR');
   });
 });
+
+describe('SQLite provider: leftovers', () => {
+  let dataDir: string;
+  let provider: SqliteProvider;
+
+  beforeEach(() => {
+    dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'appvisor-sqlite-'));
+    provider = new SqliteProvider({ dataDir });
+  });
+
+  afterEach(async () => {
+    await provider.close();
+    fs.rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  /** What a create killed before its link into place leaves: a hidden, marked temporary file. */
+  function leaveHalfMade(name: string): string {
+    const file = `.${name}.${'ab'.repeat(6)}.tmp`;
+    const db = new Database(path.join(dataDir, 'apps', file));
+    db.exec('CREATE TABLE _appvisor_owner (owner TEXT NOT NULL, created_at TEXT NOT NULL)');
+    db.prepare('INSERT INTO _appvisor_owner VALUES (?, ?)').run(owner, new Date().toISOString());
+    db.close();
+    return file;
+  }
+
+  it('finds a half-made file whenever it appears, also between listings that found none', async () => {
+    expect(await provider.createDatabase('crm', owner)).toBe('created');
+    expect(await provider.listLeftovers()).toEqual([]);
+    expect(await provider.listLeftovers()).toEqual([]);
+    const file = leaveHalfMade('notes');
+    expect(await provider.listLeftovers()).toEqual([{ name: file, owner }]);
+    await new Promise((resolve) => setTimeout(resolve, 80));
+    expect(await provider.listLeftovers()).toEqual([{ name: file, owner }]);
+    expect(await provider.sweepLeftover(file, owner)).toBe('deleted');
+    expect(await provider.listLeftovers()).toEqual([]);
+    await new Promise((resolve) => setTimeout(resolve, 80));
+    expect(await provider.listLeftovers()).toEqual([]);
+    const again = leaveHalfMade('wiki');
+    expect(await provider.listLeftovers()).toEqual([{ name: again, owner }]);
+  });
+});
