@@ -1,7 +1,7 @@
-import type pg from 'pg';
+import pg from 'pg';
 import type { SqlClient } from '../../providers/provider.js';
 import { toNumberedPlaceholders } from './placeholders.js';
-import { createPool, lendIdleConnections, type PoolOptions, quoteSearchPath } from './pool.js';
+import { createPool, lendIdleConnections, type PoolOptions } from './pool.js';
 
 export interface PostgresClientOptions extends Omit<PoolOptions, 'startupOptions'> {
   /** Sets `search_path` on every connection of the pool. */
@@ -82,6 +82,7 @@ export class PostgresClient implements SqlClient {
   }
 }
 
+/** `search_path` takes identifiers: the schema quoted as one. */
 function startupSearchPath(schema: string): string {
-  return quoteSearchPath(schema).replace(/ /g, '\\ ');
+  return pg.escapeIdentifier(schema).replace(/ /g, '\\ ');
 }

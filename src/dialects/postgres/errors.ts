@@ -35,3 +35,8 @@ export function isConnectionLoss(err: unknown): boolean {
     typeof code !== 'string' || !/^[0-9A-Z]{5}$/.test(code) || code.startsWith('08') || code.startsWith('57P')
   );
 }
+
+/** `err` as an Error (pg's callbacks and rejections may carry anything). */
+export function asError(err: unknown): Error {
+  return err instanceof Error ? err : new Error(String(err));
+}

@@ -124,8 +124,3 @@ function reclaimIdle(pool: pg.Pool): boolean {
   internals._remove(item.client);
   return true;
 }
-
-/** `search_path` takes identifiers; quote the schema like an identifier (double quotes doubled). */
-export function quoteSearchPath(schema: string): string {
-  return `"${schema.replace(/"/g, '""')}"`;
-}

@@ -17,7 +17,7 @@ import type { ConnectionBudget } from '../../providers/sql/budget.js';
 import { validateLeftover, validateOwner } from '../identifiers.js';
 import { type DatabaseUrl, serverOf, withDatabase } from '../url.js';
 import { PostgresClient } from './client.js';
-import { isConnectionLoss, translateError } from './errors.js';
+import { asError, isConnectionLoss, translateError } from './errors.js';
 import { quoteIdentifier, quoteLiteral, validateIdentifier } from './identifiers.js';
 import type { PoolOptions } from './pool.js';
 import { SchemaClient } from './schema-client.js';
@@ -431,8 +431,4 @@ function observation(rows: readonly { owner: string | null }[]): Observation {
 function isDuplicate(err: unknown): boolean {
   const code = (err as { code?: unknown } | null)?.code;
   return typeof code === 'string' && DUPLICATE_STATES.has(code);
-}
-
-function asError(err: unknown): Error {
-  return err instanceof Error ? err : new Error(String(err));
 }

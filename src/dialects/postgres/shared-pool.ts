@@ -1,6 +1,6 @@
-import type pg from 'pg';
-import { isConnectionLoss } from './errors.js';
-import { createPool, type PoolOptions, quoteSearchPath } from './pool.js';
+import pg from 'pg';
+import { asError, isConnectionLoss } from './errors.js';
+import { createPool, type PoolOptions } from './pool.js';
 import { SchemaWaiters } from './schema-waiters.js';
 
 /**
@@ -79,7 +79,7 @@ export class SharedSchemaPool {
     const session = new SchemaSession(conn, (outcome) => this.#giveBack(conn, schema, outcome));
     if (this.#searchPaths.get(conn) !== schema) {
       try {
-        await conn.query(`SET search_path TO ${quoteSearchPath(schema)}`);
+        await conn.query(`SET search_path TO ${pg.escapeIdentifier(schema)}`);
       } catch (err) {
         session.release(err);
         throw err;
@@ -162,8 +162,4 @@ export class SchemaSession {
     this.#conn.off('error', this.#onLost);
     this.#giveBack(this.#lost ?? outcome);
   }
-}
-
-function asError(err: unknown): Error {
-  return err instanceof Error ? err : new Error(String(err));
 }
