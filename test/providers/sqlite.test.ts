@@ -113,26 +113,11 @@ describe('SQLite provider', () => {
     expect((err as AppvisorError).code).toBe('DB_OPERATION_FAILED');
     expect((err as AppvisorError).message).toContain('ENOTDIR');
   });
-});
-
-describe('SQLite provider: leftovers', () => {
-  let dataDir: string;
-  let provider: SqliteProvider;
-
-  beforeEach(() => {
-    dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'appvisor-sqlite-'));
-    provider = new SqliteProvider({ dataDir });
-  });
-
-  afterEach(async () => {
-    await provider.close();
-    fs.rmSync(dataDir, { recursive: true, force: true });
-  });
 
   /** What a create killed before its link into place leaves: a hidden, marked temporary file. */
   function leaveHalfMade(name: string): string {
     const file = `.${name}.${'ab'.repeat(6)}.tmp`;
-    const db = new Database(path.join(dataDir, 'apps', file));
+    const db = new Database(path.join(appsDir(), file));
     db.exec('CREATE TABLE _appvisor_owner (owner TEXT NOT NULL, created_at TEXT NOT NULL)');
     db.prepare('INSERT INTO _appvisor_owner VALUES (?, ?)').run(owner, new Date().toISOString());
     db.close();
