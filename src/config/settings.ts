@@ -132,6 +132,11 @@ function parseGrace(env: string | undefined, file: string | undefined): number {
   return ms;
 }
 
+/** Apps reconciled at once: the setting, or its default for hand-built settings. */
+export function reconcileConcurrency(settings: Pick<Settings, 'reconcile'>): number {
+  return settings.reconcile?.concurrency ?? SETTINGS_DEFAULTS.reconcileConcurrency;
+}
+
 function parseIdleStopSetting(env: string | undefined, file: string | 0 | undefined): number {
   const value = env ?? file ?? 'off';
   const ms = parseIdleStop(value);

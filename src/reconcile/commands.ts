@@ -6,7 +6,7 @@ import { randomBytes } from 'node:crypto';
 import PQueue from 'p-queue';
 import type { Logger } from 'pino';
 import { describeMainDatabase } from '../config/main-database.js';
-import { SETTINGS_DEFAULTS } from '../config/settings.js';
+import { reconcileConcurrency } from '../config/settings.js';
 import type { Settings } from '../config/types.js';
 import { parseDatabaseUrl } from '../dialects/registry.js';
 import { type ErrorSummary, summaryOf } from '../errors.js';
@@ -129,7 +129,7 @@ export async function applyPlan(settings: Settings, opts: ApplyOptions): Promise
     await lock.release();
     throw err;
   });
-  const concurrency = settings.reconcile?.concurrency ?? SETTINGS_DEFAULTS.reconcileConcurrency;
+  const concurrency = reconcileConcurrency(settings);
   const providers = new ProviderSet(mainUrl, {
     dataDir: settings.dataDir,
     log: opts.log,

@@ -15,7 +15,7 @@ import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import type { AdminEventMap } from '../admin/types.js';
 import { describeMainDatabase } from '../config/main-database.js';
-import { SETTINGS_DEFAULTS } from '../config/settings.js';
+import { reconcileConcurrency } from '../config/settings.js';
 import type { Settings } from '../config/types.js';
 import { parseDatabaseUrl } from '../dialects/registry.js';
 import { messageOf } from '../errors.js';
@@ -128,7 +128,7 @@ export async function startSupervisor(options: SupervisorOptions): Promise<Super
         ...(settings.database.schemaPoolSize !== undefined
           ? { schemaPoolSize: settings.database.schemaPoolSize }
           : {}),
-        adminConnections: settings.reconcile?.concurrency ?? SETTINGS_DEFAULTS.reconcileConcurrency,
+        adminConnections: reconcileConcurrency(settings),
       }),
     (set) => set.close(),
   );
@@ -203,7 +203,7 @@ export async function startSupervisor(options: SupervisorOptions): Promise<Super
       const desired = manifests.value;
       const work = new ReconcileQueue({
         log,
-        concurrency: settings.reconcile?.concurrency ?? SETTINGS_DEFAULTS.reconcileConcurrency,
+        concurrency: reconcileConcurrency(settings),
         resyncMs: options.resyncMs ?? 300_000,
         // The resync re-reads apps.d and the record names, then reconciles every app.
         keys: async () => {
