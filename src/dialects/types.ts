@@ -116,6 +116,11 @@ export interface StoreSql {
    * migration's transaction); resolves with the release.
    */
   lockForMigration(tx: SqlClient, namespace: string, target: string): Promise<() => Promise<void>>;
+  /**
+   * An SQL expression for the database server's clock in milliseconds since the epoch: the one
+   * clock every replica compares lease expiries and heartbeats against, whatever their own say.
+   */
+  readonly nowMs: string;
 }
 
 export interface DialectModule {

@@ -13,6 +13,12 @@ export const TABLES = {
   apps: 'appvisor_apps',
   secrets: 'appvisor_secrets',
   history: 'appvisor_history',
+  /** The leader lease: one row, who leads and until when (see lease.ts). */
+  lease: 'appvisor_lease',
+  /** Every replica's heartbeat: who it is and its apps' runtime statuses (see replicas.ts). */
+  replicas: 'appvisor_replicas',
+  /** Admin tokens, hashed, shared by every replica (see tokens.ts). */
+  tokens: 'appvisor_tokens',
 } as const;
 
 /**

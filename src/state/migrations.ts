@@ -22,7 +22,7 @@ export interface Migration {
   readonly steps: (dialect: Dialect, t: ColumnTypes) => readonly string[];
 }
 
-const { meta, apps, secrets, history } = TABLES;
+const { meta, apps, secrets, history, lease, replicas, tokens } = TABLES;
 
 /** Every layout change, oldest first. Never edit a released one: add the next version. */
 export const MIGRATIONS: readonly Migration[] = [
@@ -86,6 +86,36 @@ export const MIGRATIONS: readonly Migration[] = [
     // Existing records start at version 1; the term row is inserted on open (see migrate).
     steps: (dialect, t) =>
       dialectNamed(dialect).store.addColumns(apps, [`version ${t.int} NOT NULL DEFAULT 1`]),
+  },
+  {
+    version: 5,
+    description: 'replicas: the leader lease, replica heartbeats and shared admin tokens',
+    // Times compared across replicas are the database server's milliseconds (one clock for all).
+    steps: (_dialect, t) => [
+      `CREATE TABLE IF NOT EXISTS ${lease} (
+        name ${t.key} NOT NULL PRIMARY KEY,
+        holder ${t.text},
+        term ${t.int} NOT NULL,
+        expires_at ${t.int} NOT NULL,
+        acquired_at ${t.text}
+      )${t.tableOptions}`,
+      `CREATE TABLE IF NOT EXISTS ${replicas} (
+        id ${t.key} NOT NULL PRIMARY KEY,
+        host ${t.text} NOT NULL,
+        pid ${t.int} NOT NULL,
+        version ${t.text} NOT NULL,
+        started_at ${t.text} NOT NULL,
+        last_seen_at ${t.int} NOT NULL,
+        info ${t.json} NOT NULL
+      )${t.tableOptions}`,
+      `CREATE TABLE IF NOT EXISTS ${tokens} (
+        name ${t.key} NOT NULL PRIMARY KEY,
+        hash ${t.text} NOT NULL,
+        scope ${t.text} NOT NULL,
+        created_at ${t.text} NOT NULL,
+        last_used_at ${t.text}
+      )${t.tableOptions}`,
+    ],
   },
 ];
 

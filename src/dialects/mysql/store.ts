@@ -8,6 +8,7 @@ import { mysqlLockName } from './lock.js';
 const MIGRATE_WAIT_SECONDS = 60;
 
 export const store: StoreSql = {
+  nowMs: 'CAST(UNIX_TIMESTAMP(NOW(3)) * 1000 AS SIGNED)',
   ...pooledBatch,
   types: {
     // 191 × 4 bytes (utf8mb4) fits the smallest InnoDB index prefix limit (767 bytes).

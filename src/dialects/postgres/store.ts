@@ -4,6 +4,7 @@ import type { StoreSql } from '../types.js';
 import { advisoryLockKey } from './lock.js';
 
 export const store: StoreSql = {
+  nowMs: '(EXTRACT(EPOCH FROM clock_timestamp()) * 1000)::bigint',
   types: {
     key: 'TEXT',
     text: 'TEXT',

@@ -4,6 +4,7 @@ import type { StoreSql } from '../types.js';
 import type { SqliteClient } from './client.js';
 
 export const store: StoreSql = {
+  nowMs: "CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)",
   types: {
     key: 'TEXT',
     text: 'TEXT',
