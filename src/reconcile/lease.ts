@@ -5,9 +5,13 @@
  * that cannot renew in time — the database is unreachable, the process was paused — has stopped
  * provisioning before anyone else starts. The term fences whatever write still arrives late.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
+import type { DatabaseUrl } from '../dialects/url.js';
 import { AppvisorError, messageOf } from '../errors.js';
+import { describeHolder } from '../serve/replica-identity.js';
 import type { Fence, StateStore } from '../state/types.js';
+import { acquireReconcileLock, type ReconcileLock } from './lock.js';
 
 export type LeaseStore = Pick<
   StateStore,
@@ -155,4 +159,84 @@ export async function tryTakeLease(
   const startedAt = performance.now();
   const fence = await store.takeLease(holder, timing.ttlMs, opts.force ? { force: true } : {});
   return fence && new RenewedLease(store, holder, fence, startedAt, timing, opts.log);
+}
+
+/** How a one-off command (`apply`) names itself as the lease's holder; a server's id never starts so. */
+export const COMMAND_HOLDER_PREFIX = 'apply:';
+
+export interface AcquireLeaseOptions extends LeaseTiming {
+  readonly url: DatabaseUrl;
+  readonly holder: string;
+  /** How long to wait for another one-off command's lease. @default 0 */
+  readonly waitMs?: number;
+  readonly pollMs?: number;
+  readonly log?: Logger;
+}
+
+/**
+ * The lease for a one-off command such as `apply`, held (renewed) until released. A serving
+ * replica leads continuously and reconciles apps.d itself, so its lease is refused at once with
+ * LOCK_HELD naming it; another command's is waited for up to `waitMs`. SQLite: the store's file
+ * lock too, released with the lease.
+ */
+export async function acquireLease(store: LeaseStore, opts: AcquireLeaseOptions): Promise<HeldLease> {
+  const waitMs = opts.waitMs ?? 0;
+  const started = performance.now();
+  const heldBy = async (): Promise<AppvisorError> => {
+    const lease = await store.readLease().catch(() => undefined);
+    return new AppvisorError('LOCK_HELD', {
+      target: store.target,
+      holder: lease?.holder ? ` (${describeHolder(lease.holder)})` : '',
+      ms: Math.round(performance.now() - started),
+    });
+  };
+  const serving = async (): Promise<boolean> => {
+    const holder = (await store.readLease())?.holder;
+    return holder !== undefined && !holder.startsWith(COMMAND_HOLDER_PREFIX);
+  };
+  for (;;) {
+    if (await serving()) throw await heldBy();
+    let fileLock: ReconcileLock | undefined;
+    if (opts.url.dialect === 'sqlite') {
+      fileLock = await acquireReconcileLock(opts.url, { waitMs: 0 }).catch((err: unknown) => {
+        if (err instanceof AppvisorError && err.code === 'LOCK_HELD') return undefined;
+        throw err;
+      });
+    }
+    if (opts.url.dialect !== 'sqlite' || fileLock) {
+      const lease = await tryTakeLease(store, opts.holder, {
+        ...opts,
+        ...(fileLock ? { force: true } : {}),
+      }).catch(async (err: unknown) => {
+        await fileLock?.release();
+        throw err;
+      });
+      if (lease) return fileLock ? withFileLock(lease, fileLock) : lease;
+      await fileLock?.release();
+    }
+    if (performance.now() - started >= waitMs) throw await heldBy();
+    await sleep(Math.min(opts.pollMs ?? 200, waitMs));
+  }
+}
+
+/** The lease, with the SQLite file lock it was taken under: lost with it, released with it. */
+function withFileLock(lease: HeldLease, lock: ReconcileLock): HeldLease {
+  const lost = AbortSignal.any([lease.signal, abortedWhenLost(lock)]);
+  return {
+    fence: lease.fence,
+    signal: lost,
+    get held() {
+      return lease.held && lock.held;
+    },
+    async release() {
+      await lease.release();
+      await lock.release();
+    },
+  };
+}
+
+function abortedWhenLost(lock: ReconcileLock): AbortSignal {
+  const controller = new AbortController();
+  void lock.lost.then((reason) => controller.abort(reason));
+  return controller.signal;
 }
