@@ -121,6 +121,11 @@ export interface StoreSql {
    * clock every replica compares lease expiries and heartbeats against, whatever their own say.
    */
   readonly nowMs: string;
+  /**
+   * A query giving the server's connection limit as one row `{n}` (undefined: the dialect has
+   * no server, SQLite), against which the replicas' connection budgets are weighed.
+   */
+  readonly maxConnections?: string;
 }
 
 export interface DialectModule {

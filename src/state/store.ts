@@ -26,11 +26,20 @@ import {
   writeRecord,
 } from './queries.js';
 import {
+  pruneReplicaRows,
+  removeReplica,
+  selectMaxConnections,
+  selectReplicas,
+  upsertReplica,
+} from './replicas.js';
+import {
   type AppRecord,
   type Fence,
   type HistoryEntry,
   MAIN_APP,
   type OperatorIntent,
+  type ReplicaHeartbeat,
+  type ReplicaList,
   type StateStore,
 } from './types.js';
 
@@ -147,6 +156,21 @@ class SqlStateStore implements StateStore {
   }
   listHistory(name: string, limit = this.#historyLimit): Promise<HistoryEntry[]> {
     return this.#run(`read history of ${name}`, (c) => selectHistory(c, name, limit));
+  }
+  writeReplica(beat: ReplicaHeartbeat): Promise<void> {
+    return this.#run(`write the heartbeat of replica ${beat.id}`, (c) => upsertReplica(c, beat));
+  }
+  listReplicas(): Promise<ReplicaList> {
+    return this.#run('list replicas', selectReplicas);
+  }
+  deleteReplica(id: string): Promise<void> {
+    return this.#run(`delete the heartbeat of replica ${id}`, (c) => removeReplica(c, id));
+  }
+  pruneReplicas(olderThanMs: number): Promise<number> {
+    return this.#run('prune dead replicas', (c) => pruneReplicaRows(c, olderThanMs));
+  }
+  serverMaxConnections(): Promise<number | undefined> {
+    return this.#run('read max_connections', selectMaxConnections);
   }
 
   close(): Promise<void> {

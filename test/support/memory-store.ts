@@ -13,6 +13,9 @@ import {
   type HistoryEntry,
   MAIN_APP,
   type OperatorIntent,
+  type ReplicaHeartbeat,
+  type ReplicaList,
+  type ReplicaRecord,
   type StateStore,
 } from '../../src/state/types.js';
 
@@ -23,6 +26,8 @@ export interface MemoryState {
   readonly secrets: Map<string, string>;
   /** Oldest first, every app. */
   readonly history: HistoryEntry[];
+  /** Heartbeats by replica id (no lease here: nobody is leader). */
+  readonly replicas: Map<string, ReplicaRecord>;
 }
 
 export interface MemoryStoreOptions {
@@ -48,7 +53,13 @@ export class MemoryStateStore implements StateStore {
   constructor(opts: MemoryStoreOptions = {}) {
     this.storeId = opts.storeId ?? 'memory-store';
     this.#historyLimit = opts.historyLimit ?? 50;
-    this.state = opts.state ?? { term: 0, records: new Map(), secrets: new Map(), history: [] };
+    this.state = opts.state ?? {
+      term: 0,
+      records: new Map(),
+      secrets: new Map(),
+      history: [],
+      replicas: new Map(),
+    };
   }
 
   /** Another handle on the same data (as a second process opening the same store). */
@@ -202,6 +213,35 @@ export class MemoryStateStore implements StateStore {
       .reverse()
       .slice(0, limit)
       .map(copy);
+  }
+
+  async writeReplica(beat: ReplicaHeartbeat): Promise<void> {
+    this.#open(`write the heartbeat of replica ${beat.id}`);
+    this.state.replicas.set(beat.id, copy({ ...beat, lastSeenAt: Date.now(), leader: false }));
+  }
+
+  async listReplicas(): Promise<ReplicaList> {
+    this.#open('list replicas');
+    const replicas = [...this.state.replicas.values()].sort((a, b) => (a.id < b.id ? -1 : 1)).map(copy);
+    return { nowMs: Date.now(), replicas };
+  }
+
+  async deleteReplica(id: string): Promise<void> {
+    this.#open(`delete the heartbeat of replica ${id}`);
+    this.state.replicas.delete(id);
+  }
+
+  async pruneReplicas(olderThanMs: number): Promise<number> {
+    this.#open('prune dead replicas');
+    let pruned = 0;
+    for (const [id, r] of this.state.replicas) {
+      if (r.lastSeenAt < Date.now() - olderThanMs && this.state.replicas.delete(id)) pruned++;
+    }
+    return pruned;
+  }
+
+  async serverMaxConnections(): Promise<number | undefined> {
+    return undefined;
   }
 
   async close(): Promise<void> {
