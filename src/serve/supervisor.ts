@@ -3,7 +3,7 @@
  * stopped in reverse under one grace deadline (STYLE.md: stop the watcher, drain the queue,
  * stop accepting and drain requests, stop apps, close pools, release the lock, close the store):
  *
- *   state store → lock keeper → providers → manifests → runtime → gateway (+ admin) → queue → watcher
+ *   state store → lock keeper → providers → manifests → runtime → heartbeat → gateway (+ admin) → queue → watcher
  *
  * The work comes last and goes first: nothing reconciles before what a reconcile uses is up,
  * and nothing is stopped while a reconcile or a request may still use it. The watcher is up
@@ -32,9 +32,11 @@ import { Runtime } from '../runtime/runtime.js';
 import { openStateStore } from '../state/store.js';
 import { createAppReconciler, type ReconcileErrors } from './app-reconciler.js';
 import { DesiredState } from './desired-state.js';
+import { HEARTBEAT_DEFAULTS, startHeartbeat } from './heartbeat.js';
 import { startHttpSurface } from './http-surface.js';
 import { LockKeeper } from './lock-keeper.js';
 import { Resource, RunnableManager } from './manager.js';
+import { createReplicaIdentity } from './replica-identity.js';
 import { watchManifests } from './watcher.js';
 
 export interface SupervisorOptions {
@@ -53,6 +55,8 @@ export interface SupervisorOptions {
   readonly poolMax?: number;
   /** Backoff of failed reconciles, failed app starts included, and of the main app's starts (tests shorten it). */
   readonly backoff?: { baseMs?: number; maxMs?: number };
+  /** How often this replica writes its heartbeat when nothing changes (tests shorten it). @default 2000 */
+  readonly heartbeatMs?: number;
 }
 
 export interface Supervisor {
@@ -67,6 +71,8 @@ export interface Supervisor {
   readonly runtime: Runtime;
   readonly queue: ReconcileQueue;
   readonly events: EventEmitter<AdminEventMap>;
+  /** This replica's id among those on the state store (`<hostname>-<pid>-<4 hex>`). */
+  readonly replicaId: string;
   /** Re-reads apps.d now and reconciles what changed (the watcher does this by itself). */
   reload(): Promise<void>;
   /** Graceful shutdown within `graceMs`; idempotent. */
@@ -89,6 +95,9 @@ export async function startSupervisor(options: SupervisorOptions): Promise<Super
   const events = new EventEmitter<AdminEventMap>();
   const reconcileErrors: ReconcileErrors = new Map();
   let isReady = false;
+  const identity = createReplicaIdentity();
+  const heartbeatMs = options.heartbeatMs ?? HEARTBEAT_DEFAULTS.intervalMs;
+  const connectionBudget = settings.database.connectionBudget ?? 64;
 
   const store = new Resource(
     'state store',
@@ -124,7 +133,7 @@ export async function startSupervisor(options: SupervisorOptions): Promise<Super
       new ProviderSet(mainUrl, {
         dataDir: settings.dataDir,
         log,
-        connectionBudget: settings.database.connectionBudget ?? 64,
+        connectionBudget,
         ...(settings.database.schemaPoolSize !== undefined
           ? { schemaPoolSize: settings.database.schemaPoolSize }
           : {}),
@@ -174,6 +183,22 @@ export async function startSupervisor(options: SupervisorOptions): Promise<Super
     // manager stops waiting at the deadline and closes the rest.
     (apps) => apps.close(),
   );
+  // Before the gateway: a replica answers /api/replicas with itself in the list.
+  const heartbeat = new Resource(
+    'heartbeat',
+    () =>
+      startHeartbeat({
+        store: store.value,
+        runtime: runtime.value,
+        events,
+        identity,
+        application,
+        connectionBudget,
+        log,
+        intervalMs: heartbeatMs,
+      }),
+    (beat) => beat.stop(),
+  );
   const http = new Resource(
     'gateway',
     () =>
@@ -193,6 +218,7 @@ export async function startSupervisor(options: SupervisorOptions): Promise<Super
           ready: () => isReady,
           // Before the queue runs, the intent is in the record and the first reconcile covers every app.
           requestReconcile: (name) => queue.current?.add(name),
+          replica: { id: identity.id, heartbeatMs, connectionBudget },
         },
       }),
     (surface, graceMs) => surface.close(graceMs),
@@ -256,9 +282,12 @@ export async function startSupervisor(options: SupervisorOptions): Promise<Super
     (watching) => watching.close(),
   );
 
-  const manager = new RunnableManager([store, keeper, providers, manifests, runtime, http, queue, watcher], {
-    log,
-  });
+  const manager = new RunnableManager(
+    [store, keeper, providers, manifests, runtime, heartbeat, http, queue, watcher],
+    {
+      log,
+    },
+  );
   await manager.start();
 
   const ready = (async () => {
@@ -295,6 +324,7 @@ export async function startSupervisor(options: SupervisorOptions): Promise<Super
     runtime: runtime.value,
     queue: queue.value,
     events,
+    replicaId: identity.id,
     reload: () => manifests.value.reload(),
     close,
   };
