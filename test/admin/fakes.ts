@@ -23,6 +23,27 @@ export function appView(name: string, patch: Partial<AppView> = {}): AppView {
   };
 }
 
+/** A ReplicaView with defaults, for tests. */
+export function replicaView(id: string, patch: Partial<ReplicaView> = {}): ReplicaView {
+  return {
+    id,
+    host: 'host-a',
+    pid: 100,
+    leader: false,
+    version: '1',
+    lastSeenAt: '2026-01-01T00:00:00.000Z',
+    live: true,
+    self: false,
+    startedAt: '2026-01-01T00:00:00.000Z',
+    appvisorVersion: '0.1.0',
+    application: 'sample',
+    connectionBudget: 64,
+    drift: [],
+    apps: {},
+    ...patch,
+  };
+}
+
 /** An in-memory AdminBackend that records the calls that change something. */
 export class FakeBackend implements AdminBackend {
   readonly events = new EventEmitter<AdminEventMap>();
