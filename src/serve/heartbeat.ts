@@ -25,7 +25,7 @@ export const HEARTBEAT_DEFAULTS = {
 } as const;
 
 export interface HeartbeatOptions {
-  readonly store: Pick<StateStore, 'writeReplica' | 'deleteReplica' | 'pruneReplicas'>;
+  readonly store: Pick<StateStore, 'writeReplica' | 'touchReplica' | 'deleteReplica' | 'pruneReplicas'>;
   readonly runtime: Pick<Runtime, 'names' | 'status' | 'startedAt'>;
   /** Its `status` events bring the next write forward. */
   readonly events: EventEmitter<AdminEventMap>;
@@ -76,6 +76,8 @@ class HeartbeatLoop implements Heartbeat {
   #lastPruneAt = Number.NEGATIVE_INFINITY;
   #failing = false;
   #stopped = false;
+  /** The row last written whole, as JSON: an unchanged beat only moves `last_seen_at`. */
+  #lastWritten: string | undefined;
   readonly #onStatus = (): void => this.#soon();
 
   constructor(options: HeartbeatOptions) {
@@ -146,12 +148,19 @@ class HeartbeatLoop implements Heartbeat {
   async #writeOnce(): Promise<void> {
     const { store, log, identity } = this.#o;
     try {
-      await store.writeReplica(this.#beat());
+      const beat = this.#beat();
+      const text = JSON.stringify(beat);
+      // Most beats say nothing new: a 10,000-app row is not rewritten every 2 s for that.
+      if (text !== this.#lastWritten || !(await store.touchReplica(identity.id))) {
+        await store.writeReplica(beat);
+        this.#lastWritten = text;
+      }
       if (this.#failing) {
         this.#failing = false;
         log.info({ replica: identity.id }, 'replica heartbeat written again');
       }
     } catch (err) {
+      this.#lastWritten = undefined;
       // Once per outage: a store down for an hour must not log 1,800 lines.
       if (!this.#failing) {
         this.#failing = true;

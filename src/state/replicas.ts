@@ -84,6 +84,17 @@ export async function selectReplicas(client: SqlClient): Promise<ReplicaList> {
   };
 }
 
+/** Moves the row's `last_seen_at` to the server's now; false when there is no row (pruned, deleted). */
+export async function touchReplicaRow(client: SqlClient, id: string): Promise<boolean> {
+  const { nowMs } = dialectNamed(client.dialect).store;
+  // MySQL counts a row whose values did not change as not changed: within one millisecond of
+  // the last write it would say 0. Found rows, not changed ones, are what this asks about.
+  const changed = await client.execute(`UPDATE ${replicas} SET last_seen_at = ${nowMs} WHERE id = ?`, [id]);
+  if (changed > 0) return true;
+  const rows = await client.query(`SELECT 1 AS x FROM ${replicas} WHERE id = ?`, [id]);
+  return rows.length > 0;
+}
+
 export async function removeReplica(client: SqlClient, id: string): Promise<void> {
   await client.execute(`DELETE FROM ${replicas} WHERE id = ?`, [id]);
 }

@@ -30,6 +30,7 @@ import {
   removeReplica,
   selectMaxConnections,
   selectReplicas,
+  touchReplicaRow,
   upsertReplica,
 } from './replicas.js';
 import {
@@ -159,6 +160,9 @@ class SqlStateStore implements StateStore {
   }
   writeReplica(beat: ReplicaHeartbeat): Promise<void> {
     return this.#run(`write the heartbeat of replica ${beat.id}`, (c) => upsertReplica(c, beat));
+  }
+  touchReplica(id: string): Promise<boolean> {
+    return this.#run(`touch the heartbeat of replica ${id}`, (c) => touchReplicaRow(c, id));
   }
   listReplicas(): Promise<ReplicaList> {
     return this.#run('list replicas', selectReplicas);

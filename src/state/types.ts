@@ -228,6 +228,11 @@ export interface StateStore {
    * each replica writes only its own row.
    */
   writeReplica(beat: ReplicaHeartbeat): Promise<void>;
+  /**
+   * Marks the replica's row seen now without rewriting it (a heartbeat with nothing new: 10,000
+   * running apps make a row of ~700 KB); resolves false when the row is gone, to be written whole.
+   */
+  touchReplica(id: string): Promise<boolean>;
   /** Every replica's row, sorted by id, each with whether it holds the leader lease now. */
   listReplicas(): Promise<ReplicaList>;
   /** Removes a replica's row (its clean shutdown). */

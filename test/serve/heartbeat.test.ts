@@ -9,14 +9,20 @@ import type { AppStatus, ReplicaHeartbeat } from '../../src/state/types.js';
 import { MemoryStateStore } from '../support/memory-store.js';
 import { waitFor } from './harness.js';
 
-/** The memory store, recording every heartbeat written and failing them while `down`. */
+/** The memory store, recording every heartbeat written (whole or touched) and failing them while `down`. */
 class RecordingStore extends MemoryStateStore {
   readonly writes: { at: number; beat: ReplicaHeartbeat }[] = [];
+  touches = 0;
   down = false;
   override async writeReplica(beat: ReplicaHeartbeat): Promise<void> {
     if (this.down) throw new Error('connect ECONNREFUSED 127.0.0.1:5432');
     this.writes.push({ at: Date.now(), beat });
     await super.writeReplica(beat);
+  }
+  override async touchReplica(id: string): Promise<boolean> {
+    if (this.down) throw new Error('connect ECONNREFUSED 127.0.0.1:5432');
+    this.touches++;
+    return super.touchReplica(id);
   }
 }
 
@@ -133,10 +139,25 @@ describe('replica heartbeat', () => {
     }
   });
 
+  it('only touches its row while nothing changes, and writes it whole again once it is gone', async () => {
+    const store = new RecordingStore();
+    const { identity } = await start(store, new Map([['crm', 'running' as AppStatus]]), 20);
+    await waitFor(() => store.touches >= 3, 'a few beats', 2_000, 5);
+    expect(store.writes).toHaveLength(1);
+    const before = (await store.listReplicas()).replicas[0]!.lastSeenAt;
+    await waitFor(async () => (await store.listReplicas()).replicas[0]!.lastSeenAt > before, 'seen later');
+    // Pruned by another replica (or deleted by hand): the next beat puts the whole row back.
+    await store.deleteReplica(identity.id);
+    await waitFor(() => store.writes.length === 2, 'the row written again', 2_000, 5);
+    expect((await store.listReplicas()).replicas[0]?.info.apps).toEqual({
+      crm: { status: 'running', startedAt: '2026-01-01T00:00:00.000Z' },
+    });
+  });
+
   it('keeps beating through a store outage, logging it once and its end once, and never throws', async () => {
     const store = new RecordingStore();
     const { lines } = await start(store, new Map(), 20);
-    await waitFor(() => store.writes.length >= 3, 'a few beats', 2_000, 5);
+    await waitFor(() => store.touches >= 3, 'a few beats', 2_000, 5);
     store.down = true;
     const failedSince = store.writes.length;
     await new Promise((r) => setTimeout(r, 200)); // ~10 beats, all failing
@@ -145,6 +166,7 @@ describe('replica heartbeat', () => {
     expect(warnings).toHaveLength(1);
 
     store.down = false;
+    // After an outage the row is written whole: whatever changed meanwhile is in it.
     await waitFor(() => store.writes.length > failedSince, 'a beat after the outage', 2_000, 5);
     await waitFor(
       () => lines.some((l) => l.msg === 'replica heartbeat written again'),

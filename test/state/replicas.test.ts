@@ -57,6 +57,19 @@ for (const { dialect, available, create } of dialects) {
       expect(again!.lastSeenAt).toBeGreaterThan(seen);
     });
 
+    it('touches a row to seen-now without changing it, and says when there is no row to touch', async () => {
+      await store.writeReplica(beat('r-1', { crm: { status: 'running' } }));
+      await db.sql(`UPDATE ${db.store(TABLES.replicas)} SET last_seen_at = last_seen_at - 10000`);
+      const [old] = (await store.listReplicas()).replicas;
+      expect(await store.touchReplica('r-1')).toBe(true);
+      // Twice within the same millisecond is still a row found (MySQL would count it unchanged).
+      expect(await store.touchReplica('r-1')).toBe(true);
+      const [now] = (await store.listReplicas()).replicas;
+      expect(now!.lastSeenAt).toBeGreaterThanOrEqual(old!.lastSeenAt + 10_000);
+      expect(now!.info).toEqual(old!.info);
+      expect(await store.touchReplica('r-none')).toBe(false);
+    });
+
     it('lists replicas by id, deletes one, and prunes only the ones not seen for long', async () => {
       await store.writeReplica(beat('r-b'));
       await store.writeReplica(beat('r-a'));

@@ -220,6 +220,14 @@ export class MemoryStateStore implements StateStore {
     this.state.replicas.set(beat.id, copy({ ...beat, lastSeenAt: Date.now(), leader: false }));
   }
 
+  async touchReplica(id: string): Promise<boolean> {
+    this.#open(`touch the heartbeat of replica ${id}`);
+    const row = this.state.replicas.get(id);
+    if (row === undefined) return false;
+    this.state.replicas.set(id, { ...row, lastSeenAt: Date.now() });
+    return true;
+  }
+
   async listReplicas(): Promise<ReplicaList> {
     this.#open('list replicas');
     const replicas = [...this.state.replicas.values()].sort((a, b) => (a.id < b.id ? -1 : 1)).map(copy);
