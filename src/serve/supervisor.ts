@@ -39,6 +39,7 @@ import { startHttpSurface } from './http-surface.js';
 import { Leadership } from './leadership.js';
 import { Resource, RunnableManager } from './manager.js';
 import { createReplicaIdentity, type ReplicaIdentity } from './replica-identity.js';
+import { createUpgradeGate } from './rolling-upgrade.js';
 import { watchManifests } from './watcher.js';
 
 export interface SupervisorOptions {
@@ -277,6 +278,11 @@ export async function startSupervisor(options: SupervisorOptions): Promise<Super
             note: (name, version) => feed.current?.note(name, version),
           },
           drift,
+          upgradeHeldBy: createUpgradeGate(store.value, {
+            self: replica.id,
+            codeVersion: application.version,
+            heartbeatMs,
+          }),
           store: store.value,
           providers: providers.value,
           planOptions,
