@@ -153,7 +153,8 @@ export class Leadership {
   async close(): Promise<void> {
     this.#closed = true;
     clearTimeout(this.#timer);
-    await this.#campaigning;
+    // A campaign under way is not waited for (its store may hang): a lease it takes after this
+    // is given up at once (see #tryToLead).
     const lease = this.#lease;
     this.#lease = undefined;
     await lease?.release();

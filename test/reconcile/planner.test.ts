@@ -596,6 +596,12 @@ describe('rule 2: a current record and its manifest (CLI: spec vs record)', () =
       want: [['upgrade', 'migrate to version 3 (data at version 2)']],
     },
     {
+      label: 'data behind the code while a live replica runs the older application: held back, naming it',
+      ...changed({}, {}, { dataVersion: 2 }),
+      opts: { ...OPTS, codeVersion: 3, upgradeHeldBy: { replica: 'web-2-41-ab12', version: 2 } },
+      want: [['refuse', 'held back: replica web-2-41-ab12 runs version 2']],
+    },
+    {
       label: 'data at the code version: nothing',
       ...changed({}, {}, { dataVersion: 3 }),
       opts: { ...OPTS, codeVersion: 3 },
