@@ -67,6 +67,22 @@ describe.each(APP_DB_MODES)('sample app migrations on %s', (mode) => {
     expect((await store.addNote(alice!.id, 'hello')).text).toBe('hello');
   });
 
+  it.skipIf(mode === 'sqlite')(
+    'runs each migration once when two processes migrate the same data at once (replicas booting together)',
+    async () => {
+      const other = fx.open();
+      const counted = sampleMigrations.map((m) => ({ ...m, up: vi.fn(m.up) }));
+      const runs = await Promise.all(
+        [db, other].map((client) =>
+          migrate(client, counted, { app: 'x', targetVersion: 2, allowUpgrade: false }),
+        ),
+      );
+      for (const m of counted) expect(m.up).toHaveBeenCalledTimes(1);
+      expect(runs.flatMap((r) => r.applied.map((a) => a.version)).sort()).toEqual([1, 2]);
+      expect(await readDataVersion(db)).toBe(2);
+    },
+  );
+
   it('runs nothing when the data is current', async () => {
     await migrate(db, sampleMigrations, { app: 'x', targetVersion: 2, allowUpgrade: true });
     const onStart = vi.fn();
