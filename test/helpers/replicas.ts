@@ -247,8 +247,8 @@ export function haproxyConfig(listenPort: number, replicaPorts: readonly number[
 defaults
   mode http
   timeout connect 1s
-  timeout client 30s
-  timeout server 30s
+  timeout client 10s
+  timeout server 10s
   retries 3
   # Each retry goes to another replica, not the one that just failed.
   option redispatch 1
