@@ -121,6 +121,11 @@ export interface StoreSql {
    * clock every replica compares lease expiries and heartbeats against, whatever their own say.
    */
   readonly nowMs: string;
+  /**
+   * Sends `payload` to the listeners of `channel` (PostgreSQL NOTIFY); absent where the server
+   * has no such thing, and replicas there learn of changes by polling alone.
+   */
+  notify?(client: SqlClient, channel: string, payload: string): Promise<void>;
 }
 
 export interface DialectModule {

@@ -9,6 +9,7 @@ import type { ColumnTypes } from '../dialects/types.js';
 import { AppvisorError } from '../errors.js';
 import type { Dialect, SqlClient } from '../providers/provider.js';
 import { columnTypes, insertIfAbsent, TABLES, upsert } from './dialect.js';
+import { LEADER } from './lease.js';
 import { placeStore } from './placement.js';
 
 export interface Migration {
@@ -132,8 +133,11 @@ export interface MigrationResult {
 }
 
 const MIGRATE_LOCK = 'appvisor:migrate';
-/** The `appvisor_meta` key of the reconcile lock's term (see queries.ts beginTerm). */
-export const TERM_KEY = 'lock_term';
+/**
+ * The `appvisor_meta` key where layouts before 5 kept the reconcile lock's term; the lease row
+ * (lease.ts) holds it since, and starts from it, so a term never goes back.
+ */
+const LEGACY_TERM_KEY = 'lock_term';
 
 function metaTableSql(t: ColumnTypes): string {
   return `CREATE TABLE IF NOT EXISTS ${meta} (k ${t.key} NOT NULL PRIMARY KEY, v ${t.text} NOT NULL)${t.tableOptions}`;
@@ -190,7 +194,14 @@ export async function migrate(
         await upsert(tx, meta, 'k', { k: 'schema_version', v: String(migration.version) });
       }
       await insertIfAbsent(tx, meta, 'k', { k: 'store_id', v: crypto.randomBytes(8).toString('hex') });
-      await insertIfAbsent(tx, meta, 'k', { k: TERM_KEY, v: '0' });
+      const legacyTerm = Number((await readMeta(tx, LEGACY_TERM_KEY)) ?? 0);
+      await insertIfAbsent(tx, lease, 'name', {
+        name: LEADER,
+        holder: null,
+        term: Number.isInteger(legacyTerm) ? legacyTerm : 0,
+        expires_at: 0,
+        acquired_at: null,
+      });
       const storeId = await readMeta(tx, 'store_id');
       return { from, to: SCHEMA_VERSION, storeId: storeId!, ...(movedFrom ? { movedFrom } : {}) };
     } finally {

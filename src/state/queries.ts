@@ -9,7 +9,7 @@ import type { BatchStatement } from '../dialects/types.js';
 import { AppvisorError } from '../errors.js';
 import type { SqlClient } from '../providers/provider.js';
 import { insertIfAbsent, TABLES, upsert } from './dialect.js';
-import { TERM_KEY } from './migrations.js';
+import { AT_TERM, LEADER, selectTerm } from './lease.js';
 import {
   type AppRow,
   HISTORY_COLUMNS,
@@ -22,10 +22,9 @@ import {
 } from './rows.js';
 import type { AppRecord, Fence, HistoryEntry, OperatorIntent } from './types.js';
 
-const { apps, secrets, history, meta } = TABLES;
-
-/** The condition that fences a statement: the store is still at the writer's term. */
-const AT_TERM = `EXISTS (SELECT 1 FROM ${meta} WHERE k = '${TERM_KEY}' AND v = ?)`;
+const { apps, secrets, history, lease } = TABLES;
+/** The FROM clause of a fenced INSERT … SELECT: one row while the lease is at the writer's term. */
+const FROM_TERM = `FROM ${lease} WHERE name = '${LEADER}' AND term = ?`;
 // `*`, not the column list: the read-only reader may meet a store one layout behind (it cannot
 // migrate), and a column added later then simply reads as absent.
 const APP_SELECT = `SELECT * FROM ${apps}`;
@@ -35,24 +34,16 @@ export async function selectRecords(client: SqlClient): Promise<AppRecord[]> {
   return rows.map(rowToRecord);
 }
 
+export async function selectRecordVersions(client: SqlClient): Promise<Map<string, number>> {
+  const rows = await client.query<{ name: string; version: number | string }>(
+    `SELECT name, version FROM ${apps}`,
+  );
+  return new Map(rows.map((r) => [r.name, Number(r.version)]));
+}
+
 export async function selectRecord(client: SqlClient, name: string): Promise<AppRecord | undefined> {
   const [row] = await client.query<AppRow>(`${APP_SELECT} WHERE name = ?`, [name]);
   return row ? rowToRecord(row) : undefined;
-}
-
-export async function selectTerm(client: SqlClient): Promise<number> {
-  const [row] = await client.query<{ v: string }>(`SELECT v FROM ${meta} WHERE k = ?`, [TERM_KEY]);
-  return row ? Number(row.v) : 0;
-}
-
-/**
- * Raises the term by one and returns it. Run only by the process that has just taken the
- * reconcile lock, so no two callers race: the lock orders them.
- */
-export async function raiseTerm(client: SqlClient): Promise<Fence> {
-  const term = (await selectTerm(client)) + 1;
-  await upsert(client, meta, 'k', { k: TERM_KEY, v: String(term) });
-  return { term };
 }
 
 /** Why a fenced write changed nothing: the term moved on, or else the record did. */
@@ -104,15 +95,15 @@ function recordWrite(record: AppRecord, fence: Fence): BatchStatement {
   if (expected === 0) {
     // INSERT … SELECT: the row goes in only at the writer's term, and only if no record exists.
     return {
-      sql: `INSERT INTO ${apps} (${columns.join(', ')}) SELECT ${columns.map(() => '?').join(', ')} FROM ${meta} WHERE k = '${TERM_KEY}' AND v = ? AND NOT EXISTS (SELECT 1 FROM ${apps} WHERE name = ?)`,
-      params: [...Object.values(row), String(fence.term), record.name],
+      sql: `INSERT INTO ${apps} (${columns.join(', ')}) SELECT ${columns.map(() => '?').join(', ')} ${FROM_TERM} AND NOT EXISTS (SELECT 1 FROM ${apps} WHERE name = ?)`,
+      params: [...Object.values(row), fence.term, record.name],
       expect: 1,
     };
   }
   const others = columns.filter((c) => c !== 'name');
   return {
     sql: `UPDATE ${apps} SET ${others.map((c) => `${c} = ?`).join(', ')} WHERE name = ? AND version = ? AND ${AT_TERM}`,
-    params: [...others.map((c) => row[c as keyof typeof row]), record.name, expected, String(fence.term)],
+    params: [...others.map((c) => row[c as keyof typeof row]), record.name, expected, fence.term],
     expect: 1,
   };
 }
@@ -145,7 +136,7 @@ export async function removeRecord(
   const changed = await client.execute(`DELETE FROM ${apps} WHERE name = ? AND version = ? AND ${AT_TERM}`, [
     name,
     version,
-    String(fence.term),
+    fence.term,
   ]);
   if (changed !== 1) throw await refusal(client, target, fence, name, version);
 }
@@ -171,8 +162,8 @@ export async function ensureSecretRow(
   const row = { name, secret, created_at: new Date().toISOString() };
   if (fence) {
     await client.execute(
-      `INSERT INTO ${secrets} (name, secret, created_at) SELECT ?, ?, ? FROM ${meta} WHERE k = '${TERM_KEY}' AND v = ? AND NOT EXISTS (SELECT 1 FROM ${secrets} WHERE name = ?)`,
-      [row.name, row.secret, row.created_at, String(fence.term), name],
+      `INSERT INTO ${secrets} (name, secret, created_at) SELECT ?, ?, ? ${FROM_TERM} AND NOT EXISTS (SELECT 1 FROM ${secrets} WHERE name = ?)`,
+      [row.name, row.secret, row.created_at, fence.term, name],
     );
   } else {
     await insertIfAbsent(client, secrets, 'name', row);
@@ -222,8 +213,8 @@ function historyWrites(entry: HistoryEntry, keep: number, fence: Fence): BatchSt
   const columns = Object.keys(row);
   return [
     {
-      sql: `INSERT INTO ${history} (${columns.join(', ')}) SELECT ${columns.map(() => '?').join(', ')} FROM ${meta} WHERE k = '${TERM_KEY}' AND v = ?`,
-      params: [...Object.values(row), String(fence.term)],
+      sql: `INSERT INTO ${history} (${columns.join(', ')}) SELECT ${columns.map(() => '?').join(', ')} ${FROM_TERM}`,
+      params: [...Object.values(row), fence.term],
       expect: 1,
     },
     {

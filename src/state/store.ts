@@ -4,24 +4,25 @@
  * PostgreSQL they live in their own schema `appvisor` (see placement.ts).
  */
 import type { Logger } from 'pino';
-import { dialectFor, parseDatabaseUrl } from '../dialects/registry.js';
+import { dialectFor, dialectNamed, parseDatabaseUrl } from '../dialects/registry.js';
 import type { DatabaseUrl } from '../dialects/url.js';
 import { AppvisorError } from '../errors.js';
 import type { SqlClient } from '../providers/provider.js';
+import { CHANGES_CHANNEL, encodeChanges } from './changes.js';
 import { retryingDeadlocks } from './deadlock.js';
 import { STORE_SCHEMA } from './dialect.js';
 import { guard, requireDatabase, type StoreTarget } from './errors.js';
+import { raiseTerm, readLease, releaseLease, renewLease, selectTerm, takeLease } from './lease.js';
 import { migrate } from './migrations.js';
 import {
   ensureSecretRow,
   finishRun,
-  raiseTerm,
   removeRecord,
   selectHistory,
   selectRecord,
   selectRecords,
+  selectRecordVersions,
   selectSecret,
-  selectTerm,
   writeIntent,
   writeRecord,
 } from './queries.js';
@@ -29,6 +30,7 @@ import {
   type AppRecord,
   type Fence,
   type HistoryEntry,
+  type LeaseView,
   MAIN_APP,
   type OperatorIntent,
   type StateStore,
@@ -50,6 +52,11 @@ export interface StateStoreOptions {
    */
   readonly adopt?: boolean;
   readonly log?: Logger;
+  /**
+   * The replica this store is opened by: named in its change announcements, so that it can tell
+   * its own from the others'. @default '' (not a replica: `apply`, tests)
+   */
+  readonly origin?: string;
 }
 
 /** Resolved options. */
@@ -61,14 +68,50 @@ class SqlStateStore implements StateStore {
   readonly #client: SqlClient;
   readonly #where: StoreTarget;
   readonly #historyLimit: number;
+  readonly #origin: string;
+  readonly #log: Logger | undefined;
+  /** Names changed since the last announcement: one NOTIFY per turn of the event loop, not per write. */
+  #unannounced = new Set<string>();
+  #announcing: Promise<void> | undefined;
   #closing: Promise<void> | undefined;
 
-  constructor(client: SqlClient, where: StoreTarget, storeId: string, historyLimit: number) {
+  constructor(
+    client: SqlClient,
+    where: StoreTarget,
+    storeId: string,
+    opts: { historyLimit: number; origin: string; log: Logger | undefined },
+  ) {
     this.#client = client;
     this.#where = where;
     this.target = where.target;
     this.storeId = storeId;
-    this.#historyLimit = historyLimit;
+    this.#historyLimit = opts.historyLimit;
+    this.#origin = opts.origin;
+    this.#log = opts.log;
+  }
+
+  /** Announces that `name`'s record changed, with whatever else changed in this turn. */
+  #changed(name: string): void {
+    if (!dialectNamed(this.#client.dialect).store.notify) return;
+    this.#unannounced.add(name);
+    this.#announcing ??= new Promise<void>((resolve) => setImmediate(resolve)).then(() => {
+      const names = [...this.#unannounced];
+      this.#unannounced = new Set();
+      this.#announcing = undefined;
+      return this.announce(names);
+    });
+  }
+
+  async announce(names: readonly string[]): Promise<void> {
+    const notify = dialectNamed(this.#client.dialect).store.notify;
+    if (!notify || names.length === 0 || this.#closing) return;
+    try {
+      for (const payload of encodeChanges(this.#origin, names))
+        await notify(this.#client, CHANGES_CHANNEL, payload);
+    } catch (err) {
+      // Only a hint: the other replicas' poll finds the change anyway.
+      this.#log?.debug({ err, target: this.target }, 'could not announce a change; the poll will find it');
+    }
   }
 
   #run<T>(operation: string, fn: (client: SqlClient) => Promise<T>): Promise<T> {
@@ -95,18 +138,38 @@ class SqlStateStore implements StateStore {
   currentTerm(): Promise<number> {
     return this.#run('read the reconcile lock term', selectTerm);
   }
-  putRecord(record: AppRecord, fence: Fence): Promise<AppRecord> {
-    return this.#run(`write record ${record.name}`, (c) => writeRecord(c, this.target, record, fence));
+  takeLease(holder: string, ttlMs: number, opts?: { readonly force?: boolean }): Promise<Fence | undefined> {
+    return this.#run('take the leader lease', (c) => takeLease(c, holder, ttlMs, opts));
   }
-  deleteRecord(name: string, version: number, fence: Fence): Promise<void> {
-    return this.#run(`delete record ${name}`, (c) => removeRecord(c, this.target, name, version, fence));
+  renewLease(holder: string, fence: Fence, ttlMs: number): Promise<boolean> {
+    return this.#run('renew the leader lease', (c) => renewLease(c, holder, fence, ttlMs));
   }
-  setIntent(
+  releaseLease(holder: string, fence: Fence): Promise<void> {
+    return this.#run('release the leader lease', (c) => releaseLease(c, holder, fence));
+  }
+  readLease(): Promise<LeaseView | undefined> {
+    return this.#run('read the leader lease', readLease);
+  }
+  recordVersions(): Promise<Map<string, number>> {
+    return this.#run('list record versions', selectRecordVersions);
+  }
+  async putRecord(record: AppRecord, fence: Fence): Promise<AppRecord> {
+    const written = await this.#run(`write record ${record.name}`, (c) =>
+      writeRecord(c, this.target, record, fence),
+    );
+    this.#changed(record.name);
+    return written;
+  }
+  async deleteRecord(name: string, version: number, fence: Fence): Promise<void> {
+    await this.#run(`delete record ${name}`, (c) => removeRecord(c, this.target, name, version, fence));
+    this.#changed(name);
+  }
+  async setIntent(
     name: string,
     intent: OperatorIntent,
     accept?: (record: AppRecord) => void,
   ): Promise<AppRecord | undefined> {
-    return this.#run(`record the operator's ${intent.action} of ${name}`, async (c) => {
+    const written = await this.#run(`record the operator's ${intent.action} of ${name}`, async (c) => {
       // A compare-and-set on the version just read: a reconcile writing the record in between
       // makes it read and try again, never overwrite (nor be overwritten).
       for (let attempt = 1; ; attempt++) {
@@ -124,6 +187,8 @@ class SqlStateStore implements StateStore {
         }
       }
     });
+    if (written) this.#changed(name);
+    return written;
   }
   getSecret(name: string): Promise<string | undefined> {
     return this.#run(`read secret ${name}`, (c) => selectSecret(c, name));
@@ -136,14 +201,16 @@ class SqlStateStore implements StateStore {
       ensureSecretRow(c, this.target, MAIN_APP, secret, undefined),
     );
   }
-  finishRun(
+  async finishRun(
     record: AppRecord | undefined,
     entry: HistoryEntry,
     fence: Fence,
   ): Promise<AppRecord | undefined> {
-    return this.#run(`record the reconcile of ${entry.app}`, (c) =>
+    const written = await this.#run(`record the reconcile of ${entry.app}`, (c) =>
       finishRun(c, this.target, { record, entry, keep: this.#historyLimit }, fence),
     );
+    if (record) this.#changed(record.name);
+    return written;
   }
   listHistory(name: string, limit = this.#historyLimit): Promise<HistoryEntry[]> {
     return this.#run(`read history of ${name}`, (c) => selectHistory(c, name, limit));
@@ -217,7 +284,11 @@ export async function openStateStore(
       );
     }
     if (from !== to) opts.log?.info({ target: where.target, from, to }, 'state store tables migrated');
-    return new SqlStateStore(client, where, storeId, historyLimit);
+    return new SqlStateStore(client, where, storeId, {
+      historyLimit,
+      origin: opts.origin ?? '',
+      log: opts.log,
+    });
   } catch (err) {
     await client.close().catch(() => undefined);
     throw err;

@@ -65,6 +65,14 @@ export interface Fence {
   readonly term: number;
 }
 
+/** The leader lease as it stands: its holder while it runs (absent: free or run out) and its term. */
+export interface LeaseView {
+  readonly holder?: string;
+  readonly term: number;
+  /** How long the holder's lease still runs (ms), when there is a holder. */
+  readonly expiresInMs?: number;
+}
+
 /** One app as the state store knows it. */
 export interface AppRecord {
   readonly name: string;
@@ -129,6 +137,29 @@ export interface StateStore {
   beginTerm(): Promise<Fence>;
   /** The term the store is at (0 before any lock was taken). */
   currentTerm(): Promise<number>;
+
+  /**
+   * Takes the leader lease for `holder` for `ttlMs` (the server's clock) if it is free or its
+   * holder's time is up, opening a new term; undefined while another holds it. `force`: whatever
+   * it stands at (a process holding the store's exclusive file lock).
+   */
+  takeLease(holder: string, ttlMs: number, opts?: { readonly force?: boolean }): Promise<Fence | undefined>;
+  /** Extends the lease held by `holder` at `fence`; false when it is no longer theirs or ran out. */
+  renewLease(holder: string, fence: Fence, ttlMs: number): Promise<boolean>;
+  /** Gives the lease up at once, if `holder` still holds it at `fence`. */
+  releaseLease(holder: string, fence: Fence): Promise<void>;
+  /** The lease as it stands now. */
+  readLease(): Promise<LeaseView | undefined>;
+  /**
+   * Every record's name and version: what a replica polls to find the records another replica
+   * changed (cheap, unlike reading every record).
+   */
+  recordVersions(): Promise<Map<string, number>>;
+  /**
+   * Tells the other replicas that these apps' records changed (PostgreSQL NOTIFY; a no-op where
+   * there is no such thing: the poll of record versions finds the change). Never rejects.
+   */
+  announce(names: readonly string[]): Promise<void>;
 
   /**
    * Writes `record` if the stored one is still at `record.version` (absent: none is stored) and

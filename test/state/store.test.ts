@@ -43,9 +43,13 @@ for (const { dialect, available, create } of dialects) {
       expect(store.storeId).toMatch(/^[0-9a-f]{16}$/);
       const meta = await db.sql(`SELECT k, v FROM ${db.store(TABLES.meta)} ORDER BY k`);
       expect(meta).toEqual([
-        { k: 'lock_term', v: '0' },
         { k: 'schema_version', v: String(SCHEMA_VERSION) },
         { k: 'store_id', v: store.storeId },
+      ]);
+      // The lease row, free, at term 0: the term fences every reconcile write.
+      const lease = await db.sql(`SELECT name, holder, term FROM ${db.store(TABLES.lease)}`);
+      expect(lease.map((r) => ({ ...r, term: Number(r.term) }))).toEqual([
+        { name: 'leader', holder: null, term: 0 },
       ]);
     });
 

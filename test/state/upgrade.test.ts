@@ -35,7 +35,8 @@ for (const { dialect, available, create } of dialects) {
         await db.sql(`ALTER TABLE ${db.store(TABLES.apps)} DROP COLUMN ${column}`);
       }
       await db.sql(`UPDATE ${db.store(TABLES.meta)} SET v = '1' WHERE k = 'schema_version'`);
-      await db.sql(`DELETE FROM ${db.store(TABLES.meta)} WHERE k = 'lock_term'`);
+      for (const table of [TABLES.lease, TABLES.replicas, TABLES.tokens])
+        await db.sql(`DROP TABLE ${db.store(table)}`);
 
       const reader = await openStateReader(db.url);
       expect((await reader.getRecord('crm'))?.name).toBe('crm');

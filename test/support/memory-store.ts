@@ -11,6 +11,7 @@ import {
   type AppRecord,
   type Fence,
   type HistoryEntry,
+  type LeaseView,
   MAIN_APP,
   type OperatorIntent,
   type StateStore,
@@ -23,6 +24,8 @@ export interface MemoryState {
   readonly secrets: Map<string, string>;
   /** Oldest first, every app. */
   readonly history: HistoryEntry[];
+  /** The leader lease's holder and when it runs out (this process's clock stands in for the server's). */
+  lease?: { holder: string; expiresAt: number };
 }
 
 export interface MemoryStoreOptions {
@@ -110,6 +113,44 @@ export class MemoryStateStore implements StateStore {
     this.#open('read the reconcile lock term');
     return this.state.term;
   }
+
+  async takeLease(holder: string, ttlMs: number, opts?: { force?: boolean }): Promise<Fence | undefined> {
+    this.#open('take the leader lease');
+    const { lease } = this.state;
+    if (!opts?.force && lease && lease.expiresAt > Date.now()) return undefined;
+    this.state.term += 1;
+    this.state.lease = { holder, expiresAt: Date.now() + ttlMs };
+    return { term: this.state.term };
+  }
+
+  async renewLease(holder: string, fence: Fence, ttlMs: number): Promise<boolean> {
+    this.#open('renew the leader lease');
+    const { lease } = this.state;
+    if (!lease || lease.holder !== holder || fence.term !== this.state.term || lease.expiresAt <= Date.now())
+      return false;
+    lease.expiresAt = Date.now() + ttlMs;
+    return true;
+  }
+
+  async releaseLease(holder: string, fence: Fence): Promise<void> {
+    this.#open('release the leader lease');
+    if (this.state.lease?.holder === holder && fence.term === this.state.term) this.state.lease = undefined;
+  }
+
+  async readLease(): Promise<LeaseView | undefined> {
+    this.#open('read the leader lease');
+    const { lease, term } = this.state;
+    const left = lease ? lease.expiresAt - Date.now() : 0;
+    return lease && left > 0 ? { holder: lease.holder, term, expiresInMs: left } : { term };
+  }
+
+  async recordVersions(): Promise<Map<string, number>> {
+    this.#open('list record versions');
+    return new Map([...this.state.records].map(([name, r]) => [name, r.version ?? 0]));
+  }
+
+  /** One process: the handles share the data, so there is nothing to tell. */
+  async announce(): Promise<void> {}
 
   async putRecord(record: AppRecord, fence: Fence): Promise<AppRecord> {
     this.#open(`write record ${record.name}`);

@@ -14,6 +14,9 @@ export const store: StoreSql = {
     serialPk: 'BIGSERIAL PRIMARY KEY',
     tableOptions: '',
   },
+  async notify(client, channel, payload) {
+    await client.query('SELECT pg_notify(?, ?)', [channel, payload]);
+  },
   ...onConflict,
   ...pooledBatch,
   async tableExists(client, table) {
