@@ -371,7 +371,12 @@ export async function startReplicaSet(options: ReplicaSetOptions): Promise<Repli
   let proxy: TcpProxy | undefined;
   let haproxy: Haproxy | undefined;
 
-  const close = async (): Promise<void> => {
+  let closing: Promise<void> | undefined;
+  const close = (): Promise<void> => {
+    closing ??= closeAll();
+    return closing;
+  };
+  const closeAll = async (): Promise<void> => {
     await haproxy?.close().catch(() => undefined);
     await Promise.all(
       replicas.map(async (r) => {

@@ -349,6 +349,17 @@ export function replicaScenarios(dialect: StoreDialect, available: boolean, limi
         const names = await databasesNamed(s, fresh);
         expect([...names].sort()).toEqual([...fresh].sort());
         expect(await leftovers(s)).toEqual([]);
+        // No replica created a database twice: at most one `created` create-database step per app
+        // (none when the killed leader created it but died before recording its run).
+        const live = others[0]!;
+        for (const a of fresh) {
+          const history = await s.admin(live, `/_supervisor/api/apps/${a}/history`);
+          expect(history.status, `history of ${a}`).toBe(200);
+          const creates = (history.body as { steps: { action: string; result: string }[] }[])
+            .flatMap((entry) => entry.steps)
+            .filter((step) => step.action === 'create-database' && step.result === 'created');
+          expect(creates.length, `create-database steps of ${a}`).toBeLessThanOrEqual(1);
+        }
 
         const wrong = load.samples.filter((x) => {
           if (x.status === 0) return false; // the killed replica, or a request in flight when it died
