@@ -2,7 +2,8 @@
  * Replicas on one PostgreSQL state store (SPEC §8.1), real `appvisor serve` processes behind a
  * real HAProxy (the test harness, test/helpers/replicas.ts):
  *   - requests/s through HAProxy with 1 and with 3 replicas: the same N schema apps, the same
- *     autocannon load (`GET /apps/<app>/api/info` cycling over the apps, after one warm-up visit each);
+ *     autocannon load (`GET /apps/<app>/api/info` cycling over the apps, each app visited on
+ *     each replica first);
  *   - leader failover: SIGKILL the replica `/_supervisor/api/replicas` names leader, time until a
  *     live one reports `leader: true`; the killed one is restarted between rounds;
  *   - command propagation: `stop` (then `start`) on replica 1, time until replicas 2 and 3 answer
@@ -101,9 +102,13 @@ async function throughput(count: number): Promise<Throughput> {
   const set = await startSet(count);
   try {
     const paths = Array.from({ length: APPS }, (_, i) => appPath(appName(set.prefix, i)));
-    for (const p of paths) {
-      const res = await httpGet(set.haproxyUrl + p);
-      if (res.status !== 200) throw new Error(`warm-up ${p}: ${res.status} ${res.body}`);
+    // Every app started on every replica first: the load then measures serving, not lazy starts.
+    for (const replica of set.replicas) {
+      for (const p of paths) {
+        const res = await httpGet(replica.url + p);
+        if (res.status !== 200)
+          throw new Error(`warm-up ${p} on replica ${replica.index + 1}: ${res.status} ${res.body}`);
+      }
     }
     progress(`${count} replica(s): autocannon -c ${CONNECTIONS} for ${SECONDS} s`);
     const result = await autocannon({
