@@ -68,7 +68,7 @@ export interface ReplicaSetOptions {
   readonly throughProxy?: boolean;
   /** The application module of replica `i` (APPVISOR_APP); undefined: the sample app. */
   readonly app?: (index: number) => string | undefined;
-  /** Connections each replica may open to the database server (APPVISOR_DB_CONNECTION_BUDGET). @default 8 */
+  /** Connections each replica may open to the database server (APPVISOR_DB_CONNECTION_BUDGET). @default 6 */
   readonly connectionBudget?: number;
   /** More environment for every replica. */
   readonly env?: Readonly<Record<string, string>>;
@@ -409,7 +409,7 @@ export async function startReplicaSet(options: ReplicaSetOptions): Promise<Repli
       APPVISOR_APPS_DIR: appsDir,
       APPVISOR_DATABASE_URL: replicaMainUrl,
       APPVISOR_ADMIN_TOKEN: REPLICA_ADMIN_TOKEN,
-      APPVISOR_DB_CONNECTION_BUDGET: String(options.connectionBudget ?? 8),
+      APPVISOR_DB_CONNECTION_BUDGET: String(options.connectionBudget ?? 6),
       NO_COLOR: '1',
       ...options.env,
     };

@@ -32,6 +32,7 @@ interface Sample {
   readonly status: number;
   readonly code: string | undefined;
   readonly version: number | undefined;
+  readonly retryAfter: string | null;
   readonly startedAt: number;
   readonly endedAt: number;
 }
@@ -62,9 +63,11 @@ function startLoad(targets: () => readonly string[], paths: () => readonly strin
       let status = 0;
       let code: string | undefined;
       let version: number | undefined;
+      let retryAfter: string | null = null;
       try {
         const res = await fetch(target + urlPath, { signal: AbortSignal.timeout(10_000) });
         status = res.status;
+        retryAfter = res.headers.get('retry-after');
         const body = (await res.json().catch(() => undefined)) as
           | { version?: number; error?: { code?: string } }
           | undefined;
@@ -73,7 +76,16 @@ function startLoad(targets: () => readonly string[], paths: () => readonly strin
       } catch {
         // No answer: status 0.
       }
-      samples.push({ target, path: urlPath, status, code, version, startedAt, endedAt: performance.now() });
+      samples.push({
+        target,
+        path: urlPath,
+        status,
+        code,
+        version,
+        retryAfter,
+        startedAt,
+        endedAt: performance.now(),
+      });
     }
   };
   const loops = Array.from({ length: concurrency }, loop);
@@ -286,6 +298,14 @@ export function replicaScenarios(dialect: StoreDialect, available: boolean, limi
         const steady = `${s.prefix}_steady`;
         const held = `${s.prefix}_held`;
         expect((await s.admin(0, `/_supervisor/api/apps/${held}/stop`, 'POST')).status).toBe(202);
+        for (let i = 0; i < 3; i++) {
+          await answersWithin(
+            s.url(i) + info(held),
+            { status: 503, code: 'APP_STOPPED' },
+            performance.now(),
+            10_000,
+          );
+        }
 
         const before = await replicasSeenBy(s, 0);
         const leaderRow = before.find((r) => r.leader);
@@ -463,6 +483,18 @@ export function replicaScenarios(dialect: StoreDialect, available: boolean, limi
               100,
             );
           }
+          // A v2 replica started again after the data moved (a rollback of one replica) refuses
+          // it, and HAProxy retries on the v3 replicas: through it every app still answers v3.
+          await s.kill(2, 'SIGTERM');
+          await s.restart(2, { app: v2 });
+          for (const a of apps) {
+            const direct = await s.request(2, info(a));
+            expect(direct.status, `${a} on the v2 replica`).toBe(503);
+            expect(direct.body.error?.code, `${a} on the v2 replica`).toBe('APP_DATA_NEWER');
+            expect(direct.headers.get('retry-after'), `${a} on the v2 replica`).toMatch(/^\d+$/);
+            const balanced = await s.request('haproxy', info(a));
+            expect([balanced.status, balanced.body.version], `${a} through HAProxy`).toEqual([200, 3]);
+          }
         } finally {
           await throughHaproxy.stop();
           await v2Direct.stop();
@@ -484,7 +516,7 @@ export function replicaScenarios(dialect: StoreDialect, available: boolean, limi
           const refused = v2Direct.samples.filter(
             (x) => x.path === info(a) && x.startedAt > firstV3 && x.status !== 0,
           );
-          for (const x of refused) expect(x.code).toBe('APP_DATA_NEWER');
+          for (const x of refused) expect([x.code, x.retryAfter !== null]).toEqual(['APP_DATA_NEWER', true]);
         }
       },
       240_000,
