@@ -52,7 +52,7 @@ export const ERRORS = {
   },
   STEP_TIMEOUT: { message: '{step} for app {app} did not finish within {ms} ms', retryable: true },
   LOCK_HELD: {
-    message: 'another appvisor process holds the reconcile lock on {target}; waited {ms} ms',
+    message: 'another appvisor process holds the reconcile lock on {target}{holder}; waited {ms} ms',
     retryable: true,
   },
   STATE_STORE_FAILED: { message: 'state store {target}: {detail}', retryable: true },
@@ -81,6 +81,8 @@ export const ERRORS = {
       "app {app} has data version {dataVersion}, newer than the code ({codeVersion}); upgrade appvisor's app",
     status: 503,
     retryable: false,
+    // During a rolling upgrade another replica runs the newer code: the load balancer retries there.
+    retryAfter: true,
   },
   APP_WRONG_APPLICATION: {
     message:

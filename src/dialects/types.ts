@@ -128,6 +128,17 @@ export interface StoreSql {
   notify?(client: SqlClient, channel: string, payload: string): Promise<void>;
 }
 
+/** What a change listener tells its owner. */
+export interface ListenHandlers {
+  onPayload(payload: string): void;
+  /** Connected (listening from now on), or lost (`err`) and reconnecting by itself. */
+  onState?(listening: boolean, err?: Error): void;
+}
+
+export interface ChangeListener {
+  close(): Promise<void>;
+}
+
 export interface DialectModule {
   readonly name: Dialect;
   /** The URL schemes that select this dialect, lower case with the colon (`postgres:`). */
@@ -170,6 +181,11 @@ export interface DialectModule {
 
   /** Opens a session for the lock named `namespace` in the database of `url`. */
   lockSession(url: DatabaseUrl, namespace: string): Promise<LockSession>;
+  /**
+   * Listens for `channel`'s notifications on a connection of its own, reconnecting by itself
+   * (PostgreSQL LISTEN); absent where the server has none (replicas there poll alone).
+   */
+  listen?(url: DatabaseUrl, channel: string, handlers: ListenHandlers): ChangeListener;
 
   readonly store: StoreSql;
 

@@ -3,6 +3,7 @@
  * only parse flags and print.
  */
 import { randomBytes } from 'node:crypto';
+import os from 'node:os';
 import PQueue from 'p-queue';
 import type { Logger } from 'pino';
 import { describeMainDatabase } from '../config/main-database.js';
@@ -19,7 +20,8 @@ import { openStateReader } from '../state/reader.js';
 import { openStateStore } from '../state/store.js';
 import { toDesired } from './desired.js';
 import type { StepOutcome } from './executor.js';
-import { acquireReconcileLock, DEFAULT_LOCK_WAIT_MS } from './lock.js';
+import { acquireLease, COMMAND_HOLDER_PREFIX } from './lease.js';
+import { DEFAULT_LOCK_WAIT_MS } from './lock.js';
 import { createDataClaimer, createMigrator } from './migrate.js';
 import type { Plan, PlanOptions, Step } from './model.js';
 import { observeAll } from './observe.js';
@@ -120,13 +122,17 @@ export async function applyPlan(settings: Settings, opts: ApplyOptions): Promise
   const main = describeMainDatabase(mainUrl, settings.dataDir);
   const application = await loadApplication(settings.app);
   const desired = toDesired(await loadManifests(settings.appsDir, manifestOptions(opts)));
-  const lock = await acquireReconcileLock(mainUrl, {
+  const adopt = settings.mainDatabase?.adopt ?? false;
+  const store = await openStateStore(mainUrl, { log: opts.log, adopt });
+  // The leader lease, as a replica would hold it: a running server (which reconciles apps.d
+  // itself) refuses it at once with LOCK_HELD naming the server; another apply is waited for.
+  const lease = await acquireLease(store, {
+    url: mainUrl,
+    holder: `${COMMAND_HOLDER_PREFIX}${os.hostname()}-${process.pid}`,
     waitMs: opts.lockWaitMs ?? DEFAULT_LOCK_WAIT_MS,
     log: opts.log,
-  });
-  const adopt = settings.mainDatabase?.adopt ?? false;
-  const store = await openStateStore(mainUrl, { log: opts.log, adopt }).catch(async (err) => {
-    await lock.release();
+  }).catch(async (err) => {
+    await store.close();
     throw err;
   });
   const concurrency = reconcileConcurrency(settings);
@@ -139,13 +145,12 @@ export async function applyPlan(settings: Settings, opts: ApplyOptions): Promise
       : {}),
   });
   const pOpts = planOptions(settings, main, application, opts.allowEmpty);
-  // Losing the lock aborts what is left; the term fences every write made under it.
-  const lockLost = new AbortController();
-  void lock.lost.then((reason) => lockLost.abort(reason));
+  // Losing the lease aborts what is left; the term fences every write made under it.
+  const lockLost = { signal: lease.signal };
   const outcomes: StepOutcome[] = [];
   const failures: (ErrorSummary & { app: string })[] = [];
   try {
-    const fence = await store.beginTerm();
+    const { fence } = lease;
     const before = plan(desired, await observeAll(desired, { store, providers, main }), {
       ...pOpts,
       now: Date.now(),
@@ -201,7 +206,7 @@ export async function applyPlan(settings: Settings, opts: ApplyOptions): Promise
     return { plan: before, outcomes, failures };
   } finally {
     await providers.close();
+    await lease.release();
     await store.close();
-    await lock.release();
   }
 }

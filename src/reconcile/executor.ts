@@ -25,6 +25,7 @@ import {
   type ReconcileOutcome,
   type StateStore,
 } from '../state/types.js';
+import { RUNTIME_ACTIONS } from './follower.js';
 import type { ActualApp, DatabaseTarget, Step } from './model.js';
 import { ownerMarker } from './owner.js';
 import { isScheduled } from './planner.js';
@@ -89,8 +90,12 @@ export const DEFAULT_START_WAIT_MS = 1_000;
 
 export interface ExecutorDeps {
   readonly store: StateStore;
-  /** The lock term every write of this run is fenced by: a run that lost its lock writes nothing. */
-  readonly fence: Fence;
+  /**
+   * The lock term every write of this run is fenced by: a run that lost its lock writes nothing.
+   * Undefined for a follower replica's run (SPEC §8.1): it carries out runtime steps only and
+   * writes nothing at all to the store.
+   */
+  readonly fence: Fence | undefined;
   readonly providers: ProviderSet;
   readonly log: Logger;
   /** @default 60000 */
@@ -248,10 +253,16 @@ export async function executeApp(input: ExecuteInput, deps: ExecutorDeps): Promi
     };
   };
 
+  /** The term of a run that may write; a follower's run never gets to a step that would. */
+  const fenced = (): Fence => {
+    if (fence) return fence;
+    throw new Error(`a follower replica's run cannot provision app ${name}`);
+  };
+
   /** Writes the record as it stands now: a journal point before a create, or a runtime step's. */
   const writeRecord = async (status: AppStatus): Promise<void> => {
     const next = recordNow(status);
-    if (next) record = await store.putRecord(next, fence);
+    if (next) record = await store.putRecord(next, fenced());
   };
 
   /**
@@ -259,6 +270,8 @@ export async function executeApp(input: ExecuteInput, deps: ExecutorDeps): Promi
    * it changed) and the history entry (when steps ran, or the run failed).
    */
   const finish = async (next: AppRecord | undefined, entry: HistoryEntry | undefined): Promise<void> => {
+    // A follower's record is the leader's to write.
+    if (!fence) return;
     if (entry) record = (await store.finishRun(next, entry, fence)) ?? record;
     else if (next) record = await store.putRecord(next, fence);
   };
@@ -284,6 +297,8 @@ export async function executeApp(input: ExecuteInput, deps: ExecutorDeps): Promi
     const what = { step: step.action, app: name };
     const timed = <T>(work: (signal: AbortSignal) => Promise<T>): Promise<T> =>
       bounded(work, stepTimeoutMs, input.signal, what);
+    // A follower's run (no fence) carries out its own runtime's steps, nothing else.
+    if (!RUNTIME_ACTIONS.has(step.action)) fenced();
     switch (step.action) {
       case 'refuse':
         // A refused drop (or removal) is reported and the rest goes on; any other refusal stops this app.
@@ -333,7 +348,7 @@ export async function executeApp(input: ExecuteInput, deps: ExecutorDeps): Promi
         return 'updated';
       }
       case 'generate-secret': {
-        await store.ensureSecret(step.app, generateSecret(), fence);
+        await store.ensureSecret(step.app, generateSecret(), fenced());
         if (step.app !== MAIN_APP) hasSecret = true;
         return 'created';
       }
@@ -362,7 +377,7 @@ export async function executeApp(input: ExecuteInput, deps: ExecutorDeps): Promi
       case 'restart': {
         const rt = deps.runtime;
         if (!rt) return 'skipped';
-        if (!record) await writeRecord(finalStatus ?? 'stopped');
+        if (!record && fence) await writeRecord(finalStatus ?? 'stopped');
         route();
         if (step.idleSince !== undefined) {
           const idleSince = step.idleSince;

@@ -154,7 +154,7 @@ export async function acquireReconcileLock(
       if (await session.tryLock()) break;
       const waited = performance.now() - started;
       if (waited >= waitMs)
-        throw new AppvisorError('LOCK_HELD', { target: parsed.redacted, ms: Math.round(waited) });
+        throw new AppvisorError('LOCK_HELD', { target: parsed.redacted, holder: '', ms: Math.round(waited) });
       if (!announced) {
         log?.info(
           { target: parsed.redacted, waitMs },

@@ -9,6 +9,7 @@ import type { LoadedManifest } from '../manifests/types.js';
 import type { ProviderSet } from '../providers/set.js';
 import type { AppRecord, Fence, StateStore } from '../state/types.js';
 import { type ExecuteResult, type ExecutorDeps, executeApp, type RuntimeControl } from './executor.js';
+import { appliedDesired, planFollower } from './follower.js';
 import { idleCheck } from './idle.js';
 import type { Desired, PlanOptions, RuntimeState, Step } from './model.js';
 import { observeApp } from './observe.js';
@@ -17,8 +18,12 @@ import { resolveTarget } from './target.js';
 
 export interface ReconcilerDeps {
   readonly store: StateStore;
-  /** The lock term that fences every write of the run (see ExecutorDeps.fence). */
-  readonly fence: Fence;
+  /**
+   * The lease term that fences every write of the run (see ExecutorDeps.fence). Undefined on a
+   * follower replica: the run converges this replica's runtime to the applied record and writes
+   * nothing (SPEC §8.1).
+   */
+  readonly fence: Fence | undefined;
   readonly providers: ProviderSet;
   readonly planOptions: PlanOptions;
   /** The current desired state (re-read on every run: it changes as files change). */
@@ -58,8 +63,14 @@ export async function reconcileApp(
 ): Promise<ReconcileReport> {
   const opts = run.signal ? { signal: run.signal } : {};
   const record = await deps.store.getRecord(name);
-  // Only a live server runs apps; `apply` does nothing for an invalid manifest, as `plan` shows.
-  const desired = deps.runtime ? withLastApplied(name, deps.desired(), record) : deps.desired();
+  const follower = deps.fence === undefined;
+  // A follower converges to what the leader applied, whatever its own apps.d says. Only a live
+  // server runs apps; `apply` does nothing for an invalid manifest, as `plan` shows.
+  const desired = follower
+    ? appliedDesired(name, record)
+    : deps.runtime
+      ? withLastApplied(name, deps.desired(), record)
+      : deps.desired();
   const actual = await observeApp(
     name,
     desired,
@@ -75,17 +86,19 @@ export async function reconcileApp(
   const loaded = desired.apps.get(name);
   const target = loaded ? resolveTarget(loaded.manifest, deps.planOptions.main) : undefined;
   const now = Date.now();
-  const steps = planApp(
-    name,
-    desired,
-    {
-      apps: new Map([[name, actual]]),
-      storeId: deps.store.storeId,
-      hasMainSecret: true,
-      live: deps.runtime !== undefined,
-    },
-    { ...deps.planOptions, now },
-  );
+  const steps = follower
+    ? planFollower(name, record, actual, { ...deps.planOptions, now, storeId: deps.store.storeId })
+    : planApp(
+        name,
+        desired,
+        {
+          apps: new Map([[name, actual]]),
+          storeId: deps.store.storeId,
+          hasMainSecret: true,
+          live: deps.runtime !== undefined,
+        },
+        { ...deps.planOptions, now },
+      );
   const result = await executeApp(
     {
       name,

@@ -11,8 +11,10 @@ import type { Reconciler } from '../reconcile/queue.js';
 import { reconcileApp } from '../reconcile/reconciler.js';
 import type { Runtime } from '../runtime/runtime.js';
 import type { StateStore } from '../state/types.js';
+import type { ChangeFeed } from './change-feed.js';
 import type { DesiredState } from './desired-state.js';
-import type { LockKeeper } from './lock-keeper.js';
+import { type Drift, driftOf } from './drift.js';
+import type { Leadership } from './leadership.js';
 
 /** The longest a scheduled drop's reconcile waits before it looks again. */
 const MAX_REQUEUE_MS = 3_600_000;
@@ -21,7 +23,12 @@ const MAX_REQUEUE_MS = 3_600_000;
 export type ReconcileErrors = Map<string, ErrorSummary>;
 
 export interface AppReconcilerDeps {
-  readonly keeper: LockKeeper;
+  /** Whether this replica leads (and so provisions) now, and the term it does it under. */
+  readonly leadership: Pick<Leadership, 'term'>;
+  /** Told the version of every record this replica wrote, so its own writes come back as no news. */
+  readonly feed?: Pick<ChangeFeed, 'note'>;
+  /** Where a follower notes how its apps.d differs from what is applied. */
+  readonly drift?: Drift;
   readonly store: StateStore;
   readonly providers: ProviderSet;
   readonly planOptions: PlanOptions;
@@ -35,17 +42,17 @@ export interface AppReconcilerDeps {
 }
 
 export function createAppReconciler(deps: AppReconcilerDeps): Reconciler {
-  const { keeper, desired, errors } = deps;
+  const { leadership, desired, errors } = deps;
   return async (name, ctx) => {
     try {
-      // Inside the try: a lock that cannot be taken (main database down, another process
-      // applying) is this run's failure, shown on the app until a run succeeds.
-      const term = await keeper.ensure(ctx.signal);
+      // The leader provisions under its term; a follower converges its runtime to the applied
+      // record and writes nothing. Losing the lease aborts the leader's run.
+      const term = leadership.term();
       const report = await reconcileApp(
         name,
         {
           store: deps.store,
-          fence: term.fence,
+          fence: term?.fence,
           providers: deps.providers,
           planOptions: deps.planOptions,
           desired: () => desired.current,
@@ -54,11 +61,13 @@ export function createAppReconciler(deps: AppReconcilerDeps): Reconciler {
           claimData: deps.claimData,
           stepTimeoutMs: deps.stepTimeoutMs,
         },
-        // Losing the lock aborts the run; its fenced writes are refused anyway.
-        { ...ctx, signal: AbortSignal.any([ctx.signal, term.signal]) },
+        // Losing the lease aborts the run; its fenced writes are refused anyway.
+        { ...ctx, signal: term ? AbortSignal.any([ctx.signal, term.signal]) : ctx.signal },
       );
       errors.delete(name);
       if (report.record) desired.noteRecord(name);
+      if (term) deps.feed?.note(name, report.record?.version);
+      deps.drift?.set(name, term ? undefined : driftOf(name, desired.current, report.record));
       // A scheduled drop is carried out by the run at its time (the resync is only the net).
       // Capped: a timer beyond ~24.8 days fires at once in Node, and a long one is no loss (the
       // next run simply schedules the rest).

@@ -3,7 +3,7 @@
  * stopped in reverse under one grace deadline (STYLE.md: stop the watcher, drain the queue,
  * stop accepting and drain requests, stop apps, close pools, release the lock, close the store):
  *
- *   state store → lock keeper → providers → manifests → runtime → gateway (+ admin) → queue → watcher
+ *   state store → leadership → providers → manifests → runtime → gateway (+ admin) → queue → change feed → watcher
  *
  * The work comes last and goes first: nothing reconciles before what a reconcile uses is up,
  * and nothing is stopped while a reconcile or a request may still use it. The watcher is up
@@ -22,7 +22,7 @@ import { messageOf } from '../errors.js';
 import { abortable } from '../providers/abort.js';
 import { generateSecret } from '../providers/secrets.js';
 import { ProviderSet } from '../providers/set.js';
-import { DEFAULT_LOCK_WAIT_MS } from '../reconcile/lock.js';
+import type { LeaseTiming } from '../reconcile/lease.js';
 import { createDataClaimer, createMigrator } from '../reconcile/migrate.js';
 import type { PlanOptions } from '../reconcile/model.js';
 import { QUEUE_EVENTS, ReconcileQueue } from '../reconcile/queue.js';
@@ -31,10 +31,13 @@ import { loadApplication } from '../runtime/contract.js';
 import { Runtime } from '../runtime/runtime.js';
 import { openStateStore } from '../state/store.js';
 import { createAppReconciler, type ReconcileErrors } from './app-reconciler.js';
+import { ChangeFeed } from './change-feed.js';
 import { DesiredState } from './desired-state.js';
+import { Drift } from './drift.js';
 import { startHttpSurface } from './http-surface.js';
-import { LockKeeper } from './lock-keeper.js';
+import { Leadership } from './leadership.js';
 import { Resource, RunnableManager } from './manager.js';
+import { createReplicaIdentity, type ReplicaIdentity } from './replica-identity.js';
 import { watchManifests } from './watcher.js';
 
 export interface SupervisorOptions {
@@ -47,8 +50,14 @@ export interface SupervisorOptions {
   readonly startTimeoutMs?: number;
   /** @default 60000 */
   readonly stepTimeoutMs?: number;
-  /** How long a reconcile waits for another process's lock. @default 30000 */
+  /** SQLite: how long a second server waits for the first one's file lock before LOCK_HELD. @default 2000 */
   readonly lockWaitMs?: number;
+  /** The leader lease's timing (tests shorten it). @default 10 s, renewed every 2.5 s */
+  readonly lease?: LeaseTiming;
+  /** How often the records' versions are polled for other replicas' changes. @default 2000 */
+  readonly pollMs?: number;
+  /** Whether to LISTEN for other replicas' changes where the store can (tests turn it off). @default true */
+  readonly listen?: boolean;
   /** Connections per app pool. @default 5 */
   readonly poolMax?: number;
   /** Backoff of failed reconciles, failed app starts included, and of the main app's starts (tests shorten it). */
@@ -67,6 +76,12 @@ export interface Supervisor {
   readonly runtime: Runtime;
   readonly queue: ReconcileQueue;
   readonly events: EventEmitter<AdminEventMap>;
+  /** Who this replica is (SPEC §8.1). */
+  readonly replica: ReplicaIdentity;
+  /** Whether this replica leads (provisions) now. */
+  readonly leading: () => boolean;
+  /** The apps whose manifest in this replica's apps.d differs from what the leader applied. */
+  readonly drift: () => readonly string[];
   /** Re-reads apps.d now and reconciles what changed (the watcher does this by itself). */
   reload(): Promise<void>;
   /** Graceful shutdown within `graceMs`; idempotent. */
@@ -88,12 +103,18 @@ export async function startSupervisor(options: SupervisorOptions): Promise<Super
   const startTimeoutMs = options.startTimeoutMs ?? DEFAULT_START_TIMEOUT_MS;
   const events = new EventEmitter<AdminEventMap>();
   const reconcileErrors: ReconcileErrors = new Map();
+  const replica = createReplicaIdentity();
+  const drift = new Drift(log);
   let isReady = false;
 
   const store = new Resource(
     'state store',
     async () => {
-      const opened = await openStateStore(mainUrl, { log, adopt: settings.mainDatabase?.adopt ?? false });
+      const opened = await openStateStore(mainUrl, {
+        log,
+        adopt: settings.mainDatabase?.adopt ?? false,
+        origin: replica.id,
+      });
       try {
         // The main app's secret exists before anything can sign with it; never regenerated.
         await opened.ensureMainSecret(generateSecret());
@@ -105,18 +126,27 @@ export async function startSupervisor(options: SupervisorOptions): Promise<Super
     },
     (opened) => opened.close(),
   );
-  const keeper = new Resource(
-    'lock keeper',
-    async () =>
-      new LockKeeper(mainUrl, {
-        log,
+  const leadership = new Resource(
+    'leadership',
+    async () => {
+      const leading = new Leadership({
+        url: mainUrl,
         store: store.value,
-        waitMs: options.lockWaitMs ?? DEFAULT_LOCK_WAIT_MS,
-      }),
-    (held) =>
-      held
-        .release()
-        .catch((err) => log.warn({ err: messageOf(err) }, 'could not release the reconcile lock')),
+        holder: replica.id,
+        log,
+        ...(options.lease ?? {}),
+        ...(options.lockWaitMs !== undefined ? { lockWaitMs: options.lockWaitMs } : {}),
+        // Leading or not changes what every app's reconcile does: each is looked at again.
+        onChange: (isLeader) => {
+          if (isLeader) drift.clear();
+          queue.current?.addAll(manifests.current?.names() ?? []);
+        },
+      });
+      await leading.start();
+      return leading;
+    },
+    (leading) =>
+      leading.close().catch((err) => log.warn({ err: messageOf(err) }, 'could not give up the leader lease')),
   );
   const providers = new Resource(
     'providers',
@@ -213,7 +243,11 @@ export async function startSupervisor(options: SupervisorOptions): Promise<Super
         },
         ...(options.backoff ? { backoff: options.backoff } : {}),
         reconcile: createAppReconciler({
-          keeper: keeper.value,
+          leadership: leadership.value,
+          feed: {
+            note: (name, version) => feed.current?.note(name, version),
+          },
+          drift,
           store: store.value,
           providers: providers.value,
           planOptions,
@@ -228,14 +262,30 @@ export async function startSupervisor(options: SupervisorOptions): Promise<Super
       work.on(QUEUE_EVENTS.end, (e) => {
         events.emit('reconcile', { app: e.key, outcome: e.outcome, durationMs: e.durationMs });
       });
-      work.on(QUEUE_EVENTS.idle, () => {
-        keeper.value
-          .release()
-          .catch((err) => log.warn({ err: messageOf(err) }, 'could not release the reconcile lock'));
-      });
       return work;
     },
     (work, graceMs) => work.close({ graceMs: Math.min(graceMs, 5_000) }),
+  );
+  const feed = new Resource(
+    'change feed',
+    async () => {
+      const changes = new ChangeFeed({
+        url: mainUrl,
+        store: store.value,
+        origin: replica.id,
+        log,
+        ...(options.pollMs !== undefined ? { pollMs: options.pollMs } : {}),
+        ...(options.listen !== undefined ? { listen: options.listen } : {}),
+        // Another replica changed these records (an operator's start or stop, the leader's reconcile).
+        onChange: (names) => {
+          for (const name of names) manifests.value.noteRecord(name);
+          queue.value.addAll(names);
+        },
+      });
+      await changes.start();
+      return changes;
+    },
+    (changes) => changes.close(),
   );
   const watcher = new Resource(
     'watcher',
@@ -256,9 +306,10 @@ export async function startSupervisor(options: SupervisorOptions): Promise<Super
     (watching) => watching.close(),
   );
 
-  const manager = new RunnableManager([store, keeper, providers, manifests, runtime, http, queue, watcher], {
-    log,
-  });
+  const manager = new RunnableManager(
+    [store, leadership, providers, manifests, runtime, http, queue, feed, watcher],
+    { log },
+  );
   await manager.start();
 
   const ready = (async () => {
@@ -295,6 +346,9 @@ export async function startSupervisor(options: SupervisorOptions): Promise<Super
     runtime: runtime.value,
     queue: queue.value,
     events,
+    replica,
+    leading: () => leadership.value.leading,
+    drift: () => drift.names(),
     reload: () => manifests.value.reload(),
     close,
   };

@@ -8,7 +8,7 @@ import { dialectNamed } from '../dialects/registry.js';
 import type { BatchStatement } from '../dialects/types.js';
 import { AppvisorError } from '../errors.js';
 import type { SqlClient } from '../providers/provider.js';
-import { insertIfAbsent, TABLES, upsert } from './dialect.js';
+import { insertIfAbsent, TABLES } from './dialect.js';
 import { AT_TERM, LEADER, selectTerm } from './lease.js';
 import {
   type AppRow,

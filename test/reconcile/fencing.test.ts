@@ -7,22 +7,20 @@
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import mysql from 'mysql2/promise';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { describeMainDatabase } from '../../src/config/main-database.js';
-import { mysqlLockName } from '../../src/dialects/mysql/lock.js';
 import { parseDatabaseUrl } from '../../src/dialects/registry.js';
 import { loadManifests } from '../../src/manifests/load.js';
 import type { Provider } from '../../src/providers/provider.js';
 import { ProviderSet } from '../../src/providers/set.js';
 import { toDesired } from '../../src/reconcile/desired.js';
+import { tryTakeLease } from '../../src/reconcile/lease.js';
 import { acquireReconcileLock, type ReconcileLock } from '../../src/reconcile/lock.js';
 import type { PlanOptions } from '../../src/reconcile/model.js';
 import { reconcileApp } from '../../src/reconcile/reconciler.js';
-import { LockKeeper } from '../../src/serve/lock-keeper.js';
 import { openStateStore } from '../../src/state/store.js';
 import type { Fence, StateStore } from '../../src/state/types.js';
-import { DIALECTS, log, manifest, pgAdmin } from './dialects.js';
+import { DIALECTS, log, manifest } from './dialects.js';
 
 /** Holds every provider's createDatabase until `open()`; `reached` resolves when one is waiting. */
 function gatedProviders(providers: ProviderSet): { reached: Promise<void>; open: () => void } {
@@ -62,29 +60,6 @@ async function snapshot(store: StateStore, app: string) {
     secret: await store.getSecret(app),
     history: await store.listHistory(app),
   };
-}
-
-/** Cuts the connection holding the reconcile lock of `mainUrl`, as a network failure would. */
-async function killLockConnection(dialect: string, mainUrl: string): Promise<void> {
-  const database = new URL(mainUrl).pathname.slice(1);
-  if (dialect === 'postgres') {
-    const c = pgAdmin();
-    await c.connect();
-    const { rowCount } = await c.query(
-      "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'appvisor reconcile lock' AND datname = $1",
-      [database],
-    );
-    await c.end();
-    expect(rowCount).toBe(1);
-    return;
-  }
-  const c = await mysql.createConnection({ uri: new URL('/', mainUrl).toString() });
-  const [rows] = await c.query<mysql.RowDataPacket[]>('SELECT IS_USED_LOCK(?) AS id', [
-    mysqlLockName('appvisor:reconcile', database),
-  ]);
-  expect(rows[0]?.id).not.toBeNull();
-  await c.query(`KILL ${Number(rows[0]!.id)}`);
-  await c.end();
 }
 
 for (const dialect of DIALECTS) {
@@ -189,28 +164,48 @@ for (const dialect of DIALECTS) {
       expect((await next.store.listHistory(prefix)).map((h) => h.reconcileId)).toEqual(['new']);
     });
 
-    it.skipIf(dialect.name === 'sqlite')(
-      'losing the lock connection aborts the run under it, which writes nothing',
-      async () => {
-        const store = await openStateStore(mainUrl);
-        closers.push(() => store.close());
-        const keeper = new LockKeeper(parseDatabaseUrl(mainUrl), { log, store, waitMs: 1_000 });
-        closers.push(() => keeper.release());
-        const term = await keeper.ensure();
-        const held = await startHeldReconcile(term.fence, term.signal);
+    it('a run under a lease another replica took is aborted and writes nothing', async () => {
+      const store = await openStateStore(mainUrl);
+      closers.push(() => store.close());
+      const lease = (await tryTakeLease(store, 'replica-a', { ttlMs: 2_000, renewMs: 100, log }))!;
+      closers.push(() => lease.release());
+      const held = await startHeldReconcile(lease.fence, lease.signal);
 
-        await killLockConnection(dialect.name, mainUrl);
-        await expect.poll(() => term.signal.aborted, { timeout: 10_000 }).toBe(true);
-        expect(term.signal.reason).toMatchObject({ code: 'LOCK_LOST' });
-        const next = await takeOver();
-        const before = await snapshot(next.store, prefix);
+      // Another holder of the store's file lock takes it by force: the next renewal finds it gone.
+      const other = await openStateStore(mainUrl);
+      closers.push(() => other.close());
+      const current = (await other.takeLease('replica-b', 60_000, { force: true }))!;
+      await expect.poll(() => lease.signal.aborted, { timeout: 5_000 }).toBe(true);
+      expect(lease.signal.reason).toMatchObject({ code: 'LOCK_LOST' });
+      const before = await snapshot(other, prefix);
 
-        held.open();
-        await expect(held.run).rejects.toMatchObject({ code: 'LOCK_LOST' });
-        expect(await snapshot(next.store, prefix)).toEqual(before);
-        // The aborted run never reached the server: no database was created.
-        expect(await dialect.exists(prefix, mainUrl)).toBe(false);
-      },
-    );
+      held.open();
+      await expect(held.run).rejects.toMatchObject({ code: 'LOCK_LOST' });
+      expect(await snapshot(other, prefix)).toEqual(before);
+      // The aborted run never reached the server: no database was created.
+      expect(await dialect.exists(prefix, mainUrl)).toBe(false);
+      expect(current.term).toBe(lease.fence.term + 1);
+    });
+
+    it('a leader that cannot renew in time stops at once, before its lease runs out', async () => {
+      const store = await openStateStore(mainUrl);
+      closers.push(() => store.close());
+      // Renewals that never come back, as with a database cut off mid-query.
+      const stuck = new Proxy(store, {
+        get(target, prop, receiver) {
+          if (prop === 'renewLease') return () => new Promise(() => undefined);
+          const value = Reflect.get(target, prop, receiver);
+          return typeof value === 'function' ? value.bind(target) : value;
+        },
+      });
+      const t0 = performance.now();
+      const lease = (await tryTakeLease(stuck, 'replica-a', { ttlMs: 1_000, renewMs: 100, log }))!;
+      await expect.poll(() => lease.signal.aborted, { timeout: 5_000 }).toBe(true);
+      const stoppedAfter = performance.now() - t0;
+      // A margin before the server lets anyone else take it.
+      expect(stoppedAfter).toBeLessThan(1_000);
+      const view = await store.readLease();
+      expect(view?.holder).toBe('replica-a');
+    });
   });
 }

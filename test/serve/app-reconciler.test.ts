@@ -9,7 +9,6 @@ import type { Reconciler } from '../../src/reconcile/queue.js';
 import type { Runtime } from '../../src/runtime/runtime.js';
 import { createAppReconciler, type ReconcileErrors } from '../../src/serve/app-reconciler.js';
 import type { DesiredState } from '../../src/serve/desired-state.js';
-import type { LockKeeper } from '../../src/serve/lock-keeper.js';
 import type { AppRecord, Fence, HistoryEntry, StateStore } from '../../src/state/types.js';
 import { desired, loaded, MAIN_PG, manifest, STORE } from '../reconcile/fixtures.js';
 import { FakeProvider, fakeProviders } from '../support/fake-provider.js';
@@ -49,10 +48,10 @@ async function harness(manifests = [loaded(manifest('crm', { startMode: 'with-ma
       return typeof value === 'function' ? value.bind(target) : value;
     },
   });
-  const keeper = { ensure: async () => ({ fence, signal: new AbortController().signal }) };
+  const leadership = { term: () => ({ fence, signal: new AbortController().signal }) };
   let current = desired(manifests);
   const reconcile: Reconciler = createAppReconciler({
-    keeper: keeper as unknown as LockKeeper,
+    leadership,
     store: racing,
     providers: fakeProviders(provider),
     planOptions: { main: MAIN_PG, deletionGraceMs: 0 },

@@ -4,6 +4,7 @@ import { serverUrls } from '../url.js';
 import { PostgresClient } from './client.js';
 import { classifyError, translateError } from './errors.js';
 import { quoteIdentifier, quoteLiteral, rules } from './identifiers.js';
+import { listen } from './listener.js';
 import { lockSession } from './lock.js';
 import { PostgresProvider } from './provider.js';
 import { openReadOnlyPool } from './read-only.js';
@@ -29,6 +30,7 @@ export const postgres: DialectModule = {
   classifyError,
   translateError,
   lockSession,
+  listen,
   store,
   identifiers: { rules, quoteIdentifier, quoteLiteral },
   createProvider: (url, opts) =>

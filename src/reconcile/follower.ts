@@ -1,0 +1,54 @@
+/**
+ * A follower replica's plan for one app (SPEC §8.1): only this replica's runtime, converged to
+ * the record the leader applied — routes, starts, stops, restarts — never a provisioning step,
+ * a migration or a store write. Pure, like the planner it builds on.
+ */
+import type { AppRecord } from '../state/types.js';
+import type { Action, Actual, ActualApp, Desired, PlanOptions, Step } from './model.js';
+import { planApp } from './planner.js';
+
+/** What a follower carries out: its own runtime's steps (`orphan` only unroutes it there). */
+export const RUNTIME_ACTIONS: ReadonlySet<Action> = new Set([
+  'stop',
+  'restart',
+  'start',
+  'update-routes',
+  'orphan',
+]);
+
+/** Statuses in which an instance is up and must be stopped before it is unrouted. */
+const UP = new Set(['running', 'starting']);
+
+/** The applied record as the one manifest a follower converges to (none for a removed app). */
+export function appliedDesired(name: string, record: AppRecord | undefined): Desired {
+  const apps =
+    record && record.status !== 'orphaned'
+      ? new Map([[name, { file: record.file, manifest: record.spec, hash: record.specHash }]])
+      : new Map();
+  return { apps, invalid: [], errors: [] };
+}
+
+export function planFollower(
+  name: string,
+  record: AppRecord | undefined,
+  app: ActualApp,
+  opts: PlanOptions & { readonly storeId: string },
+): Step[] {
+  if (!record || record.status === 'orphaned') {
+    // Removed on the leader: this replica stops and unroutes it; its data is the leader's business.
+    if (!app.runtime) return [];
+    const steps: Step[] = [];
+    if (UP.has(app.runtime.status)) steps.push({ app: name, action: 'stop', detail: 'no longer applied' });
+    steps.push({ app: name, action: 'orphan', detail: 'no longer applied; unrouted on this replica' });
+    return steps;
+  }
+  const actual: Actual = {
+    apps: new Map([[name, app]]),
+    storeId: opts.storeId,
+    hasMainSecret: true,
+    live: true,
+  };
+  return planApp(name, appliedDesired(name, record), actual, opts).filter((s) =>
+    RUNTIME_ACTIONS.has(s.action),
+  );
+}
