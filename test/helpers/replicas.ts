@@ -229,6 +229,26 @@ async function waitReady(replica: Replica, timeoutMs: number): Promise<void> {
   });
 }
 
+/** Waits until `replica`'s admin API lists every app of `names`, none of them still provisioning. */
+async function waitListed(replica: Replica, names: readonly string[], timeoutMs: number): Promise<void> {
+  if (names.length === 0) return;
+  await waitFor(
+    async () => {
+      const res = await request(replica.url, '/_supervisor/api/apps', { token: REPLICA_ADMIN_TOKEN });
+      if (res.status !== 200) return false;
+      const listed = new Map((res.body as { name: string; status: string }[]).map((a) => [a.name, a.status]));
+      const missing = names.filter((n) => !listed.has(n) || listed.get(n) === 'provisioning');
+      if (missing.length > 0) throw new Error(`not listed yet: ${missing.join(', ')}`);
+      return true;
+    },
+    `replica ${replica.index} to list the apps of apps.d`,
+    timeoutMs,
+    50,
+  ).catch((err: Error) => {
+    throw new Error(`${err.message}; ${describeFailure(replica)}`);
+  });
+}
+
 // ---- HAProxy ----
 
 /**
@@ -400,9 +420,11 @@ export async function startReplicaSet(options: ReplicaSetOptions): Promise<Repli
       proxy = await startTcpProxy(target.hostname, Number(target.port));
     }
     const replicaMainUrl = proxy ? proxy.url(mainUrl) : mainUrl;
-    for (const [file, text] of Object.entries(options.manifests?.(prefix) ?? {})) {
-      await fs.writeFile(path.join(appsDir, file), text);
-    }
+    const initial = Object.entries(options.manifests?.(prefix) ?? {});
+    for (const [file, text] of initial) await fs.writeFile(path.join(appsDir, file), text);
+    const initialApps = initial
+      .map(([, text]) => /^name: *(\S+)/m.exec(text)?.[1])
+      .filter((n) => n !== undefined);
     const env: NodeJS.ProcessEnv = {
       PATH: process.env.PATH,
       APPVISOR_HOST: '127.0.0.1',
@@ -422,6 +444,9 @@ export async function startReplicaSet(options: ReplicaSetOptions): Promise<Repli
     }
     for (const spec of specs) replicas.push(spawnReplica(spec, env));
     await Promise.all(replicas.map((r) => waitReady(r, readyTimeoutMs)));
+    // readyz can turn 200 on a replica before the leader has applied apps.d (about half a second
+    // for 15 new MariaDB databases): a scenario starts once every replica lists every app.
+    await Promise.all(replicas.map((r) => waitListed(r, initialApps, readyTimeoutMs)));
     haproxy = await startHaproxy(
       dir,
       specs.map((s) => s.port),
