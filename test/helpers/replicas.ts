@@ -253,7 +253,8 @@ async function waitListed(replica: Replica, names: readonly string[], timeoutMs:
 
 /**
  * The HAProxy configuration in front of the replicas (the README shows it): round robin, a
- * health check on healthz, and L7 retries on another replica for a 503 (APP_DATA_NEWER during a
+ * health check on readyz (healthz is 200 before a starting replica has read the apps, which
+ * then answers 404 for a moment), and L7 retries on another replica for a 503 (APP_DATA_NEWER during a
  * rolling upgrade, a replica shutting down) or a dead connection, so a client sees none of them
  * while one replica is left that can answer.
  */
@@ -280,7 +281,7 @@ frontend appvisor
 
 backend replicas
   balance roundrobin
-  option httpchk GET /_supervisor/healthz
+  option httpchk GET /_supervisor/readyz
 ${servers}
 `;
 }

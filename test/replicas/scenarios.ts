@@ -488,8 +488,10 @@ export function replicaScenarios(dialect: StoreDialect, available: boolean, limi
               await new Promise((r) => setTimeout(r, 1_500)); // HAProxy's health check puts the new one back in rotation
               for (const a of apps) {
                 const res = await s.request('haproxy', info(a));
-                expect(res.status, `${a} after replacing replica ${i}`).toBe(200);
-                expect(res.body.version, `${a} after replacing replica ${i}`).toBe(2);
+                expect(
+                  [res.status, res.body.version],
+                  `${a} after replacing replica ${i}: ${res.text}`,
+                ).toEqual([200, 2]);
               }
             }
           }
