@@ -2,7 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { SupervisorHandler } from '../gateway/types.js';
 import { sendError } from '../http/errors.js';
 import { handleApi } from './api.js';
-import { createBearerCheck, sendUnauthorized } from './auth.js';
+import { createBearerCheck, type StoredTokens, sendUnauthorized } from './auth.js';
 import type { Metrics } from './metrics.js';
 import { sendCode, sendJson, sendMethodNotAllowed } from './respond.js';
 import { type EventStreamOptions, EventStreams } from './sse.js';
@@ -14,13 +14,17 @@ export const SUPERVISOR_PREFIX = '/_supervisor';
 
 /** The little of a logger the handler uses (pino's Logger fits). */
 export interface HandlerLog {
+  info(obj: object, msg: string): void;
+  warn(obj: object, msg: string): void;
   error(obj: object, msg: string): void;
 }
 
 export interface SupervisorHandlerOptions {
   readonly backend: AdminBackend;
-  /** The admin token (see `resolveAdminToken`). */
-  readonly token: string;
+  /** A token accepted besides the stored ones: `APPVISOR_ADMIN_TOKEN` (see `resolveAdminToken`). */
+  readonly token?: string;
+  /** The state store's admin tokens, accepted on every replica (see `createBearerCheck`). */
+  readonly tokens?: StoredTokens;
   readonly metrics: Pick<Metrics, 'render'>;
   readonly log: HandlerLog;
   /** Folder of the admin UI's static files. @default `src/admin/ui` (see `defaultUiDir`) */
@@ -31,7 +35,7 @@ export interface SupervisorHandlerOptions {
 
 /** The handler, plus what a graceful shutdown needs. */
 export interface SupervisorRoutes extends SupervisorHandler {
-  /** Ends the open SSE streams, so the server can close. */
+  /** Ends the open SSE streams, so the server can close, and stops reading the stored tokens. */
   close(): void;
 }
 
@@ -48,7 +52,11 @@ const READ_METHODS = ['GET', 'HEAD'] as const;
  */
 export function createSupervisorHandler(options: SupervisorHandlerOptions): SupervisorRoutes {
   const { backend, metrics, log } = options;
-  const authorized = createBearerCheck(options.token);
+  const authorized = createBearerCheck({
+    ...(options.token !== undefined ? { token: options.token } : {}),
+    ...(options.tokens ? { store: options.tokens } : {}),
+    log,
+  });
   const streams = new EventStreams(backend, options.events);
   const files = new StaticFiles(options.uiDir ?? defaultUiDir());
 
@@ -69,7 +77,7 @@ export function createSupervisorHandler(options: SupervisorHandlerOptions): Supe
       .map(decodeSegment);
 
     if (segments[0] === 'api') {
-      if (!authorized(req)) {
+      if ((await authorized(req)) === undefined) {
         sendUnauthorized(res);
         return;
       }
@@ -124,7 +132,10 @@ export function createSupervisorHandler(options: SupervisorHandlerOptions): Supe
       else res.destroy();
     });
   }) as SupervisorRoutes;
-  handler.close = () => streams.closeAll();
+  handler.close = () => {
+    authorized.close();
+    streams.closeAll();
+  };
   return handler;
 }
 

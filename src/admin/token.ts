@@ -2,6 +2,8 @@ import { randomBytes } from 'node:crypto';
 import { chmod, link, mkdir, readFile, rename, stat, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { AppvisorError } from '../errors.js';
+import { tokenHash } from '../state/tokens.js';
+import { type AdminTokenRecord, DEFAULT_TOKEN, type StateStore } from '../state/types.js';
 
 /** The environment variable that sets the admin token. */
 export const ADMIN_TOKEN_ENV = 'APPVISOR_ADMIN_TOKEN';
@@ -21,23 +23,43 @@ export interface ResolveAdminTokenOptions {
   readonly env?: Readonly<Record<string, string | undefined>>;
   /** Absolute data directory; holds `admin-token`. */
   readonly dataDir: string;
+  /** The state store, where the tokens every replica accepts are kept (hashed). */
+  readonly store: Pick<StateStore, 'ensureAdminToken' | 'listAdminTokens'>;
   readonly log: TokenLog;
 }
 
 export interface AdminToken {
-  readonly token: string;
-  /** `env`: APPVISOR_ADMIN_TOKEN; `file`: read from the data dir; `generated`: created now. */
-  readonly source: 'env' | 'file' | 'generated';
+  /**
+   * The token as this replica knows it; undefined when another replica made the stored one (it
+   * is in that replica's `admin-token` file) or this replica's file is stale.
+   */
+  readonly token: string | undefined;
+  /**
+   * `env`: APPVISOR_ADMIN_TOKEN (accepted here besides the stored tokens); `file`: read from the
+   * data dir, the stored default; `generated`: created and stored now; `store`: the stored
+   * default, whose plaintext this replica does not hold.
+   */
+  readonly source: 'env' | 'file' | 'generated' | 'store';
   /** The token file, for `file` and `generated`. */
   readonly file?: string;
 }
 
 /**
- * Finds the admin token: `APPVISOR_ADMIN_TOKEN`, else `<dataDir>/admin-token`, else a new
- * random one written there with mode 0600 and logged once (the only time it is logged).
+ * Finds the admin token at `serve` start. `APPVISOR_ADMIN_TOKEN` wins, as before replicas, and
+ * touches neither the store nor the file. Otherwise the stored `default` token is the one: its
+ * hash lives in the state store, so every replica on the store accepts it.
+ *
+ * - A token file and no stored default (a data dir from before tokens were stored): the file's
+ *   token is imported, so upgrading one replica keeps its token working on all of them.
+ * - Neither: a new random token is stored, insert-if-absent; only the replica whose insert won
+ *   writes it to `<dataDir>/admin-token` (mode 0600) and logs it, once. The others use the
+ *   winner's, never their own.
+ * - A stored default made elsewhere: accepted, and the log says where its plaintext is.
+ * - A token file whose token is not the stored default: the store wins; the file is left as it
+ *   is (never silently replaced) and the log says it is stale.
  */
 export async function resolveAdminToken(options: ResolveAdminTokenOptions): Promise<AdminToken> {
-  const { dataDir, log } = options;
+  const { dataDir, store, log } = options;
   const env = options.env ?? process.env;
   const fromEnv = env[ADMIN_TOKEN_ENV];
   if (fromEnv !== undefined && fromEnv !== '') {
@@ -45,17 +67,60 @@ export async function resolveAdminToken(options: ResolveAdminTokenOptions): Prom
   }
   const file = join(dataDir, ADMIN_TOKEN_FILE);
   const existing = await readTokenFile(file, log);
-  if (existing !== undefined) return { token: existing, source: 'file', file };
+  if (existing !== undefined) {
+    const candidate = defaultToken(existing);
+    const stored = await store.ensureAdminToken(candidate);
+    if (stored.hash === candidate.hash) {
+      if (stored.createdAt === candidate.createdAt) {
+        log.info(
+          { file, token: DEFAULT_TOKEN },
+          `the admin token of ${file} is now stored for every replica`,
+        );
+      }
+      return { token: existing, source: 'file', file };
+    }
+    log.warn(
+      { file, token: DEFAULT_TOKEN, createdAt: stored.createdAt },
+      `${file} is stale: it does not hold the stored admin token '${DEFAULT_TOKEN}' (created ${stored.createdAt}), which this replica accepts instead; the file is left as it is`,
+    );
+    return { token: undefined, source: 'store' };
+  }
+
+  const present = (await store.listAdminTokens()).find((t) => t.name === DEFAULT_TOKEN);
+  if (present) return madeElsewhere(present, log);
+  const token = randomBytes(32).toString('base64url');
+  const candidate = defaultToken(token);
+  const stored = await store.ensureAdminToken(candidate);
+  // Another replica's insert won the race: its token is the one, ours is forgotten unused.
+  if (stored.hash !== candidate.hash) return madeElsewhere(stored, log);
 
   await mkdir(dataDir, { recursive: true });
-  const token = randomBytes(32).toString('base64url');
-  const winner = await writeNoClobber(file, token, log);
-  if (winner !== token) return { token: winner, source: 'file', file };
+  const written = await writeNoClobber(file, token, log);
+  if (written !== token) {
+    // Another process on this data dir wrote the file meanwhile (not through this store).
+    log.warn(
+      { file, token: DEFAULT_TOKEN },
+      `${file} appeared while the admin token was being made and holds another token; this replica accepts the stored one, shown here once: ${token}`,
+    );
+    return { token, source: 'generated' };
+  }
   log.info(
     { adminToken: token, file, hint: `set ${ADMIN_TOKEN_ENV} to choose your own` },
     `admin token generated (shown once; kept in ${file}): ${token}`,
   );
   return { token, source: 'generated', file };
+}
+
+function defaultToken(token: string): AdminTokenRecord {
+  return { name: DEFAULT_TOKEN, hash: tokenHash(token), scope: 'admin', createdAt: new Date().toISOString() };
+}
+
+function madeElsewhere(stored: AdminTokenRecord, log: TokenLog): AdminToken {
+  log.info(
+    { token: stored.name, createdAt: stored.createdAt },
+    `the admin token '${stored.name}' was made by another replica (created ${stored.createdAt}) and is accepted here: it is in that replica's data/${ADMIN_TOKEN_FILE} (or the operator's ${ADMIN_TOKEN_ENV} there); set ${ADMIN_TOKEN_ENV} to use your own`,
+  );
+  return { token: undefined, source: 'store' };
 }
 
 function checked(token: string, where: string): string {

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import type { Logger } from 'pino';
-import { ADMIN_TOKEN_ENV } from '../admin/token.js';
+import { ADMIN_TOKEN_ENV, ADMIN_TOKEN_FILE } from '../admin/token.js';
 import type { Settings } from '../config/types.js';
 import { messageOf } from '../errors.js';
 import { normaliseHost } from '../gateway/route.js';
@@ -46,7 +46,10 @@ export async function runServe(ctx: CliContext, opts: CommonOptions): Promise<nu
 
   const supervisor = await startSupervisor({ settings, log, env: ctx.env });
   const admin = adminUrl(supervisor.url, settings);
-  const token = supervisor.adminTokenFile ?? ADMIN_TOKEN_ENV;
+  // No file and no token of its own: the stored token was made by another replica (logged above).
+  const token =
+    supervisor.adminTokenFile ??
+    (supervisor.adminToken === undefined ? `another replica's data/${ADMIN_TOKEN_FILE}` : ADMIN_TOKEN_ENV);
   const stopped = new Promise<void>((resolve) => {
     let stopping = false;
     const stop = (signal: NodeJS.Signals): void => {

@@ -27,7 +27,8 @@ export interface HttpSurface {
   /** e.g. http://127.0.0.1:13000 */
   readonly url: string;
   readonly address: AddressInfo;
-  readonly adminToken: string;
+  /** The admin token as this replica knows it (see `AdminToken.token`). */
+  readonly adminToken: string | undefined;
   readonly adminTokenFile: string | undefined;
   /** Stops accepting, drains requests for up to `graceMs`, ends the SSE streams. */
   close(graceMs: number): Promise<void>;
@@ -40,12 +41,22 @@ export async function startHttpSurface(options: HttpSurfaceOptions): Promise<Htt
   const metrics = createMetrics(backend);
   let supervisorRoutes: ReturnType<typeof createSupervisorHandler> | undefined;
   try {
-    const { token, file } = await resolveAdminToken({
+    const { store } = options.backend;
+    const { token, source, file } = await resolveAdminToken({
       ...(options.env ? { env: options.env } : {}),
       dataDir: settings.dataDir,
+      store,
       log,
     });
-    const routes = createSupervisorHandler({ backend, token, metrics, log });
+    // The environment's token is this replica's own; every other token is checked against the
+    // store, so a deleted one stops working here too.
+    const routes = createSupervisorHandler({
+      backend,
+      ...(source === 'env' ? { token: token! } : {}),
+      tokens: store,
+      metrics,
+      log,
+    });
     supervisorRoutes = routes;
     const apps: GatewayApps = {
       has: (name) => runtime.has(name),

@@ -68,8 +68,12 @@ export interface Supervisor {
   /** e.g. http://127.0.0.1:13000 */
   readonly url: string;
   readonly address: AddressInfo;
-  readonly adminToken: string;
-  /** The file the admin token was read from or written to; undefined when APPVISOR_ADMIN_TOKEN sets it. */
+  /**
+   * The admin token as this replica knows it: APPVISOR_ADMIN_TOKEN, its file, or generated now;
+   * undefined when another replica made the stored one (or this replica's file is stale).
+   */
+  readonly adminToken: string | undefined;
+  /** The file the admin token was read from or written to; undefined when APPVISOR_ADMIN_TOKEN sets it or this replica does not hold it. */
   readonly adminTokenFile: string | undefined;
   /** Resolves when the first reconcile is done (readyz turns 200). */
   readonly ready: Promise<void>;

@@ -1,6 +1,6 @@
 /**
  * The state store in the main database (SQLite, PostgreSQL or MySQL/MariaDB): app records,
- * secrets and a short reconcile history per app. It creates and migrates its own tables; on
+ * secrets, a short reconcile history per app and the admin tokens' hashes. It creates and migrates its own tables; on
  * PostgreSQL they live in their own schema `appvisor` (see placement.ts).
  */
 import type { Logger } from 'pino';
@@ -26,7 +26,9 @@ import {
   writeIntent,
   writeRecord,
 } from './queries.js';
+import { ensureTokenRow, removeToken, selectTokenByHash, selectTokens } from './tokens.js';
 import {
+  type AdminTokenRecord,
   type AppRecord,
   type Fence,
   type HistoryEntry,
@@ -214,6 +216,18 @@ class SqlStateStore implements StateStore {
   }
   listHistory(name: string, limit = this.#historyLimit): Promise<HistoryEntry[]> {
     return this.#run(`read history of ${name}`, (c) => selectHistory(c, name, limit));
+  }
+  ensureAdminToken(token: AdminTokenRecord): Promise<AdminTokenRecord> {
+    return this.#run(`store admin token ${token.name}`, (c) => ensureTokenRow(c, token));
+  }
+  listAdminTokens(): Promise<AdminTokenRecord[]> {
+    return this.#run('list admin tokens', selectTokens);
+  }
+  findAdminToken(hash: string): Promise<AdminTokenRecord | undefined> {
+    return this.#run('look up an admin token', (c) => selectTokenByHash(c, hash));
+  }
+  deleteAdminToken(name: string): Promise<boolean> {
+    return this.#run(`delete admin token ${name}`, (c) => removeToken(c, name));
   }
 
   close(): Promise<void> {

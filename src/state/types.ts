@@ -120,6 +120,24 @@ export interface HistoryEntry {
   readonly durationMs: number;
 }
 
+/** What an admin token may do (SPEC §8.7): read the API, also start and stop apps, or everything. */
+export const TOKEN_SCOPES = ['read', 'operate', 'admin'] as const;
+export type TokenScope = (typeof TOKEN_SCOPES)[number];
+
+/** The name of the admin token a first `serve` generates (scope `admin`). */
+export const DEFAULT_TOKEN = 'default';
+
+/** An admin token as the store keeps it: its hash, never the token itself. */
+export interface AdminTokenRecord {
+  readonly name: string;
+  /** SHA-256 of the token, lower-case hex (see state/tokens.ts `tokenHash`). */
+  readonly hash: string;
+  readonly scope: TokenScope;
+  readonly createdAt: string;
+  /** When a request last used it, to the minute (absent: never). */
+  readonly lastUsedAt?: string;
+}
+
 /** The persistent state store in the main database. */
 export interface StateStore {
   /** A random id for this store, written once; part of ownership markers. */
@@ -205,6 +223,22 @@ export interface StateStore {
   finishRun(record: AppRecord | undefined, entry: HistoryEntry, fence: Fence): Promise<AppRecord | undefined>;
   /** Newest first. */
   listHistory(name: string, limit?: number): Promise<HistoryEntry[]>;
+
+  /**
+   * Stores `token` unless a token of that name exists; returns the one stored (the existing one
+   * wins, so of two replicas generating the default token at once exactly one is kept). Not
+   * fenced by a term: any replica may add a token, the insert decides.
+   */
+  ensureAdminToken(token: AdminTokenRecord): Promise<AdminTokenRecord>;
+  /** Every admin token, by name. */
+  listAdminTokens(): Promise<AdminTokenRecord[]>;
+  /**
+   * The token with this hash, or undefined; notes the use in `lastUsedAt` when the stored one is
+   * older than a minute (so a busy token is not written on every call).
+   */
+  findAdminToken(hash: string): Promise<AdminTokenRecord | undefined>;
+  /** Removes the token; false when there was none of that name. */
+  deleteAdminToken(name: string): Promise<boolean>;
 
   close(): Promise<void>;
 }

@@ -7,7 +7,9 @@
  * this store and a real SQLite one.
  */
 import { AppvisorError } from '../../src/errors.js';
+import { LAST_USED_RESOLUTION_MS } from '../../src/state/tokens.js';
 import {
+  type AdminTokenRecord,
   type AppRecord,
   type Fence,
   type HistoryEntry,
@@ -26,6 +28,8 @@ export interface MemoryState {
   readonly history: HistoryEntry[];
   /** The leader lease's holder and when it runs out (this process's clock stands in for the server's). */
   lease?: { holder: string; expiresAt: number };
+  /** Admin tokens by name. */
+  readonly tokens: Map<string, AdminTokenRecord>;
 }
 
 export interface MemoryStoreOptions {
@@ -51,7 +55,13 @@ export class MemoryStateStore implements StateStore {
   constructor(opts: MemoryStoreOptions = {}) {
     this.storeId = opts.storeId ?? 'memory-store';
     this.#historyLimit = opts.historyLimit ?? 50;
-    this.state = opts.state ?? { term: 0, records: new Map(), secrets: new Map(), history: [] };
+    this.state = opts.state ?? {
+      term: 0,
+      records: new Map(),
+      secrets: new Map(),
+      history: [],
+      tokens: new Map(),
+    };
   }
 
   /** Another handle on the same data (as a second process opening the same store). */
@@ -243,6 +253,33 @@ export class MemoryStateStore implements StateStore {
       .reverse()
       .slice(0, limit)
       .map(copy);
+  }
+
+  async ensureAdminToken(token: AdminTokenRecord): Promise<AdminTokenRecord> {
+    this.#open(`store admin token ${token.name}`);
+    if (!this.state.tokens.has(token.name)) this.state.tokens.set(token.name, copy(token));
+    return copy(this.state.tokens.get(token.name)!);
+  }
+
+  async listAdminTokens(): Promise<AdminTokenRecord[]> {
+    this.#open('list admin tokens');
+    return [...this.state.tokens.values()].sort((a, b) => (a.name < b.name ? -1 : 1)).map(copy);
+  }
+
+  async findAdminToken(hash: string): Promise<AdminTokenRecord | undefined> {
+    this.#open('look up an admin token');
+    const found = [...this.state.tokens.values()].find((t) => t.hash === hash);
+    if (!found) return undefined;
+    const now = Date.now();
+    if (found.lastUsedAt === undefined || Date.parse(found.lastUsedAt) < now - LAST_USED_RESOLUTION_MS) {
+      this.state.tokens.set(found.name, { ...found, lastUsedAt: new Date(now).toISOString() });
+    }
+    return copy(this.state.tokens.get(found.name)!);
+  }
+
+  async deleteAdminToken(name: string): Promise<boolean> {
+    this.#open(`delete admin token ${name}`);
+    return this.state.tokens.delete(name);
   }
 
   async close(): Promise<void> {
