@@ -75,6 +75,8 @@ export const ERRORS = {
       'app {app} has data version {dataVersion} but the code is at {codeVersion}; set upgrade: true to migrate',
     status: 503,
     retryable: false,
+    // On a replica whose code is newer than the data during a rolling upgrade: others serve it.
+    retryAfter: true,
   },
   APP_DATA_NEWER: {
     message:
@@ -82,6 +84,13 @@ export const ERRORS = {
     status: 503,
     retryable: false,
     // During a rolling upgrade another replica runs the newer code: the load balancer retries there.
+    retryAfter: true,
+  },
+  UPGRADE_HELD_BACK: {
+    message:
+      'the upgrade of app {app} to version {codeVersion} is held back: replica {replica} runs version {version}, which could not serve the migrated data; it runs once no live replica runs an older version',
+    status: 503,
+    retryable: true,
     retryAfter: true,
   },
   APP_WRONG_APPLICATION: {

@@ -226,6 +226,8 @@ export async function executeApp(input: ExecuteInput, deps: ExecutorDeps): Promi
   let provisioned = false;
   let refusedDrop = false;
   let startPendingUntil: number | undefined;
+  /** Set by a follower's held route: visits get this error instead of the app. */
+  let hold: AppvisorError | undefined;
 
   /** The record as it stands now (undefined without a manifest or a record to base it on). */
   const recordNow = (status: AppStatus, extra: Partial<AppRecord> = {}): AppRecord | undefined => {
@@ -279,7 +281,7 @@ export async function executeApp(input: ExecuteInput, deps: ExecutorDeps): Promi
   /** Routes the app in the runtime once it has a record: before starting it, and after each run. */
   const route = (): void => {
     if (deps.runtime && loaded && input.target && record && finalStatus !== 'orphaned') {
-      deps.runtime.route(loaded, input.target, record.intent);
+      deps.runtime.route(loaded, input.target, record.intent, hold);
     }
   };
 
@@ -397,6 +399,7 @@ export async function executeApp(input: ExecuteInput, deps: ExecutorDeps): Promi
       }
       case 'update-routes':
         if (!deps.runtime) return 'skipped';
+        hold = step.hold && new AppvisorError(step.hold.code, step.hold.params);
         route();
         return 'updated';
       case 'orphan': {

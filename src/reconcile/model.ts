@@ -150,7 +150,16 @@ export interface Step {
    * stopped only if nothing came since and nothing is open.
    */
   readonly idleSince?: number;
+  /**
+   * For update-routes on a follower replica: visits are answered with this error instead of
+   * being served (503 with Retry-After: the load balancer tries another replica), e.g. data
+   * migrated past this replica's code during a rolling upgrade.
+   */
+  readonly hold?: { readonly code: HoldCode; readonly params: Readonly<Record<string, string | number>> };
 }
+
+/** Why a follower holds an app back from its visitors. */
+export type HoldCode = 'APP_DATA_NEWER' | 'APP_NEEDS_UPGRADE' | 'APP_STARTING';
 
 export interface PlanOptions {
   readonly allowEmpty?: boolean;
@@ -170,6 +179,11 @@ export interface PlanOptions {
   readonly now?: number;
   /** Grace between a removal and its drop when the manifest sets no dropAfter. @default 24 h */
   readonly deletionGraceMs?: number;
+  /**
+   * The live replica that runs an older application version than this code, if any: the leader
+   * does not migrate existing data past it (a rolling upgrade), and says so instead.
+   */
+  readonly upgradeHeldBy?: { readonly replica: string; readonly version: number };
   /** Settings `idleStop`: how long an app may serve nothing before it is stopped, when its manifest says nothing; 0 is off. @default 0 */
   readonly idleStopMs?: number;
 }

@@ -331,6 +331,11 @@ function upgradeStep(
     };
   }
   const from = app.dataVersion === undefined || creating ? '' : ` (data at version ${app.dataVersion})`;
+  const held = install ? undefined : opts.upgradeHeldBy;
+  if (held) {
+    const err = new AppvisorError('UPGRADE_HELD_BACK', { app: name, codeVersion: code, ...held });
+    return { app: name, action: 'refuse', code: err.code, detail: err.message };
+  }
   return { app: name, action: 'upgrade', detail: `migrate to version ${code}${from}` };
 }
 

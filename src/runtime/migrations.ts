@@ -21,6 +21,7 @@
  * runs on it.
  */
 import type { Logger } from 'pino';
+import { dialectNamed } from '../dialects/registry.js';
 import { AppvisorError } from '../errors.js';
 import type { SqlClient } from '../providers/provider.js';
 import { tableExists } from '../state/dialect.js';
@@ -227,27 +228,52 @@ export async function migrate(
     `${plan.kind} starts`,
   );
   await options.onStart?.(plan);
-  // Outside any transaction: on MySQL this DDL would commit it anyway.
-  await db.exec(`CREATE TABLE IF NOT EXISTS ${DATA_VERSION_TABLE} (version INTEGER NOT NULL)`);
 
   const applied: AppliedMigration[] = [];
   for (const migration of plan.pending) {
     const started = performance.now();
-    await db.transaction(async (tx) => {
+    const ran = await oneProcessAtATime(db, options.app, async (tx) => {
+      // Another replica (booting the main app at the same moment) may have run it meanwhile.
+      const now = await readDataVersion(tx);
+      if (now !== undefined && now >= migration.version) return false;
       await migration.up(tx);
       await writeDataVersion(tx, migration.version);
+      return true;
     });
+    if (!ran) continue;
     const ms = Math.round(performance.now() - started);
     applied.push({ version: migration.version, description: migration.description, ms });
     log?.info({ version: migration.version, description: migration.description, ms }, 'migration applied');
   }
   // A code version may bump without a schema change: record it too.
   if (applied.at(-1)?.version !== plan.to) {
-    await db.transaction((tx) => writeDataVersion(tx, plan.to));
+    await oneProcessAtATime(db, options.app, async (tx) => {
+      // Never back: another process with newer code may have gone further meanwhile.
+      if (((await readDataVersion(tx)) ?? 0) < plan.to) await writeDataVersion(tx, plan.to);
+    });
   }
   if (options.application !== undefined) await recordApplication(db, options.application, plan.to);
   log?.info({ from: plan.from, to: plan.to }, `${plan.kind} done`);
   return { from: plan.from, to: plan.to, applied };
+}
+
+/**
+ * Runs one migration's transaction under a lock on the app's data, so two processes migrating
+ * the same data at once (replicas booting the main app together) run each step once: the second
+ * waits, then finds it done. The version table is made under the same lock: PostgreSQL's
+ * `CREATE TABLE IF NOT EXISTS` is not safe against a concurrent one (a duplicate pg_type row).
+ */
+function oneProcessAtATime<T>(db: SqlClient, app: string, fn: (tx: SqlClient) => Promise<T>): Promise<T> {
+  return db.transaction(async (tx) => {
+    const unlock = await dialectNamed(db.dialect).store.lockForMigration(tx, `appvisor:data:${app}`, app);
+    try {
+      // On MySQL this DDL commits what came before it; the named lock outlives that commit.
+      await tx.exec(`CREATE TABLE IF NOT EXISTS ${DATA_VERSION_TABLE} (version INTEGER NOT NULL)`);
+      return await fn(tx);
+    } finally {
+      await unlock().catch(() => undefined);
+    }
+  });
 }
 
 async function writeDataVersion(tx: SqlClient, version: number): Promise<void> {

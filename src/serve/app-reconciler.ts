@@ -16,6 +16,9 @@ import type { DesiredState } from './desired-state.js';
 import { type Drift, driftOf } from './drift.js';
 import type { Leadership } from './leadership.js';
 
+/** How often an upgrade held back by an older replica is looked at again. */
+const HELD_BACK_RECHECK_MS = 3_000;
+
 /** The longest a scheduled drop's reconcile waits before it looks again. */
 const MAX_REQUEUE_MS = 3_600_000;
 
@@ -29,6 +32,11 @@ export interface AppReconcilerDeps {
   readonly feed?: Pick<ChangeFeed, 'note'>;
   /** Where a follower notes how its apps.d differs from what is applied. */
   readonly drift?: Drift;
+  /**
+   * The live replica running an older application version than this one, if any: the leader
+   * does not migrate data past it (a rolling upgrade).
+   */
+  readonly upgradeHeldBy?: () => Promise<PlanOptions['upgradeHeldBy']>;
   readonly store: StateStore;
   readonly providers: ProviderSet;
   readonly planOptions: PlanOptions;
@@ -48,13 +56,14 @@ export function createAppReconciler(deps: AppReconcilerDeps): Reconciler {
       // The leader provisions under its term; a follower converges its runtime to the applied
       // record and writes nothing. Losing the lease aborts the leader's run.
       const term = leadership.term();
+      const upgradeHeldBy = term ? await deps.upgradeHeldBy?.() : undefined;
       const report = await reconcileApp(
         name,
         {
           store: deps.store,
           fence: term?.fence,
           providers: deps.providers,
-          planOptions: deps.planOptions,
+          planOptions: upgradeHeldBy ? { ...deps.planOptions, upgradeHeldBy } : deps.planOptions,
           desired: () => desired.current,
           runtime: deps.runtime,
           migrate: deps.migrate,
@@ -94,6 +103,9 @@ export function createAppReconciler(deps: AppReconcilerDeps): Reconciler {
         return { requeueAfterMs: 0, inProgress: true };
       }
       errors.set(name, summaryOf(err, 'APP_ERROR', { app: name }));
+      // Not a failure to back off from: it is looked at again soon, and migrates once the older
+      // replica is gone (replaced, or no longer seen).
+      if (code === 'UPGRADE_HELD_BACK') return { requeueAfterMs: HELD_BACK_RECHECK_MS };
       throw err;
     }
   };
