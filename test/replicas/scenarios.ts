@@ -73,8 +73,10 @@ function startLoad(targets: () => readonly string[], paths: () => readonly strin
           | undefined;
         code = body?.error?.code;
         version = body?.version;
-      } catch {
-        // No answer: status 0.
+      } catch (err) {
+        // No answer: status 0, and why (a refused connection, a reset, the timeout).
+        const cause = (err as { cause?: { code?: string } }).cause;
+        code = cause?.code ?? (err as Error).name;
       }
       samples.push({
         target,
