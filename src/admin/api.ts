@@ -50,6 +50,12 @@ function match(
   if (first === 'plan' && name === undefined) {
     return { method: 'GET', run: async () => sendJson(res, 200, await backend.plan()) };
   }
+  if (first === 'replicas' && name === undefined) {
+    return { method: 'GET', run: async () => sendJson(res, 200, await backend.listReplicas()) };
+  }
+  if (first === 'cluster' && name === undefined) {
+    return { method: 'GET', run: async () => sendJson(res, 200, await backend.cluster()) };
+  }
   if (first === 'events' && name === undefined) {
     return { method: 'GET', run: () => streams.serve(req, res) };
   }

@@ -1,5 +1,5 @@
 import { Counter, Gauge, Histogram, type Metric, Registry } from 'prom-client';
-import type { AppView, StatusEvent } from '../runtime/view.js';
+import type { AppView, ReplicaView, StatusEvent } from '../runtime/view.js';
 import { APP_STATUSES, type AppStatus } from '../state/types.js';
 import { collectProcessMetrics } from './process-metrics.js';
 import type { AdminBackend, AdminEventMap } from './types.js';
@@ -48,11 +48,11 @@ function codeClassIndex(status: number): number {
 
 /**
  * Creates the metrics. With a backend, `appvisor_apps` is computed on each scrape from
- * `listApps()` (from the last statuses seen if that fails), and reconcile / start events are
- * observed as they happen.
+ * `listApps()` (from the last statuses seen if that fails), the replica gauges from
+ * `listReplicas()` when it has one, and reconcile / start events are observed as they happen.
  */
 export function createMetrics(
-  backend?: Pick<AdminBackend, 'listApps' | 'events'>,
+  backend?: Pick<AdminBackend, 'listApps' | 'events'> & Partial<Pick<AdminBackend, 'listReplicas'>>,
   options: MetricsOptions = {},
 ): Metrics {
   const registry = new Registry();
@@ -80,6 +80,8 @@ export function createMetrics(
       for (const [status, count] of counts) this.set({ status }, count);
     },
   });
+  if (backend?.listReplicas !== undefined)
+    registerReplicaGauges(registry, backend.listReplicas.bind(backend));
   const reconciles = new Counter({
     name: 'appvisor_reconciles_total',
     help: 'Reconcile runs by outcome (ok, retry, terminal).',
@@ -139,6 +141,38 @@ export function createMetrics(
   backend?.events.on('start', metrics.observeStart);
   backend?.events.on('status', onStatus);
   return metrics;
+}
+
+/**
+ * `appvisor_replicas`, `appvisor_leader` and `appvisor_drift_apps`, from one list of the
+ * replicas per scrape (the backend caches it); a failed read leaves the last values.
+ */
+function registerReplicaGauges(registry: Registry, listReplicas: () => Promise<ReplicaView[]>): void {
+  const registers = [registry];
+  const gauge = (name: string, help: string, value: (replicas: ReplicaView[]) => number) =>
+    new Gauge({
+      name,
+      help,
+      registers,
+      async collect() {
+        try {
+          this.set(value(await listReplicas()));
+        } catch {
+          // The last value stands; a scrape must not fail for this.
+        }
+      },
+    });
+  gauge('appvisor_replicas', 'Live replicas on the state store (seen within three heartbeats).', (rs) =>
+    rs.reduce((n, r) => n + (r.live ? 1 : 0), 0),
+  );
+  gauge('appvisor_leader', '1 on the replica that holds the leader lease, else 0.', (rs) =>
+    rs.some((r) => r.self && r.leader) ? 1 : 0,
+  );
+  gauge(
+    'appvisor_drift_apps',
+    "Apps whose manifest in this replica's apps.d differs from what is applied.",
+    (rs) => rs.find((r) => r.self)?.drift.length ?? 0,
+  );
 }
 
 const DURATION_METRIC = 'appvisor_request_duration_seconds';

@@ -1,5 +1,5 @@
 import type { EventEmitter } from 'node:events';
-import type { AppView, StatusEvent } from '../runtime/view.js';
+import type { AppView, ClusterView, ReplicaView, StatusEvent } from '../runtime/view.js';
 import type { HistoryEntry } from '../state/types.js';
 
 /** The `plan --json` object (SPEC §5). */
@@ -41,6 +41,10 @@ export interface AdminBackend {
   stop(name: string, by: string): Promise<AppView>;
   plan(): Promise<PlanJson>;
   history(name: string): Promise<HistoryEntry[]>;
+  /** Every replica on the state store, dead ones until they are pruned (SPEC §8.1). */
+  listReplicas(): Promise<ReplicaView[]>;
+  /** The live replicas' connection budgets against the server's max_connections. */
+  cluster(): Promise<ClusterView>;
   /** Whether the first reconcile is done (readyz). */
   ready(): boolean;
   readonly events: EventEmitter<AdminEventMap>;

@@ -126,6 +126,11 @@ export interface StoreSql {
    * has no such thing, and replicas there learn of changes by polling alone.
    */
   notify?(client: SqlClient, channel: string, payload: string): Promise<void>;
+  /**
+   * A query giving the server's connection limit as one row `{n}` (undefined: the dialect has
+   * no server, SQLite), against which the replicas' connection budgets are weighed.
+   */
+  readonly maxConnections?: string;
 }
 
 /** What a change listener tells its owner. */

@@ -42,6 +42,14 @@ export function planFollower(
     steps.push({ app: name, action: 'orphan', detail: 'no longer applied; unrouted on this replica' });
     return steps;
   }
+  const held = holdOf(name, record, app, opts.codeVersion);
+  if (held) {
+    const steps: Step[] = [];
+    if (app.runtime && UP.has(app.runtime.status))
+      steps.push({ app: name, action: 'stop', detail: held.detail });
+    steps.push({ app: name, action: 'update-routes', detail: held.detail, hold: held.hold });
+    return steps;
+  }
   const actual: Actual = {
     apps: new Map([[name, app]]),
     storeId: opts.storeId,
@@ -51,4 +59,32 @@ export function planFollower(
   return planApp(name, appliedDesired(name, record), actual, opts).filter((s) =>
     RUNTIME_ACTIONS.has(s.action),
   );
+}
+
+/**
+ * Whether this replica must keep the app from its visitors: the leader is still creating it, or
+ * its data is at another version than this replica's code (a rolling upgrade under way: data
+ * newer than the code is never served by it; older data waits for the leader's migration).
+ */
+function holdOf(
+  name: string,
+  record: AppRecord,
+  app: ActualApp,
+  codeVersion: number | undefined,
+): { detail: string; hold: NonNullable<Step['hold']> } | undefined {
+  if (record.status === 'provisioning') {
+    return { detail: 'the leader is creating it', hold: { code: 'APP_STARTING', params: { app: name } } };
+  }
+  const data = app.dataVersion;
+  if (codeVersion === undefined || data === undefined || data === codeVersion) return undefined;
+  const params = { app: name, dataVersion: data, codeVersion };
+  return data > codeVersion
+    ? {
+        detail: `its data is at version ${data}, newer than this replica's code (${codeVersion}); served by the replicas that run it`,
+        hold: { code: 'APP_DATA_NEWER', params },
+      }
+    : {
+        detail: `its data is at version ${data}, older than this replica's code (${codeVersion}); waits for the leader's migration`,
+        hold: { code: 'APP_NEEDS_UPGRADE', params },
+      };
 }

@@ -1,6 +1,14 @@
 import type { ErrorSummary } from '../errors.js';
 import type { Dialect } from '../providers/provider.js';
-import type { AppStatus } from '../state/types.js';
+import type { AppStatus, ReplicaAppStatus } from '../state/types.js';
+
+/** One app's status on one live replica (SPEC §8.1: `replicas: [{id, status, startedAt}]`). */
+export interface AppReplicaStatus {
+  readonly id: string;
+  /** `stopped` where the replica's heartbeat does not list the app. */
+  readonly status: AppStatus;
+  readonly startedAt: string | null;
+}
 
 /** One app as the admin API shows it (SPEC §6 `GET /_supervisor/api/apps`). */
 export interface AppView {
@@ -28,6 +36,51 @@ export interface AppView {
   readonly dropAt?: string | null;
   /** The operator's last start/stop (a stop holds until a start). */
   readonly intent?: { readonly action: 'start' | 'stop'; readonly by: string; readonly at: string } | null;
+  /** The app on every live replica, this one included (SPEC §8.1). */
+  readonly replicas?: readonly AppReplicaStatus[];
+}
+
+/**
+ * One replica as `GET /_supervisor/api/replicas` shows it (SPEC §8.1: `{id, host, pid, leader,
+ * version, lastSeenAt}`; the rest are additive).
+ */
+export interface ReplicaView {
+  readonly id: string;
+  readonly host: string;
+  readonly pid: number;
+  /** Holds the unexpired leader lease. */
+  readonly leader: boolean;
+  /** The application version it runs. */
+  readonly version: string;
+  /** Its last heartbeat (ISO, by the database server's clock). */
+  readonly lastSeenAt: string;
+  /** Seen within three heartbeats; a dead replica shows until its row is pruned (an hour). */
+  readonly live: boolean;
+  /** The replica that answered this request. */
+  readonly self: boolean;
+  readonly startedAt: string;
+  readonly appvisorVersion: string;
+  readonly application: string;
+  /** Settings `database.connectionBudget` of that replica. */
+  readonly connectionBudget: number;
+  /** Apps whose manifest in that replica's apps.d differs from what is applied. */
+  readonly drift: readonly string[];
+  /** The apps that are not stopped there (an absent app is `stopped`). */
+  readonly apps: Readonly<Record<string, ReplicaAppStatus>>;
+}
+
+/** `GET /_supervisor/api/cluster`: the replicas' connection budgets against the server's limit. */
+export interface ClusterView {
+  /** The main database server's max_connections; null on SQLite (one replica, no server). */
+  readonly maxConnections: number | null;
+  /** Live replicas. */
+  readonly replicas: number;
+  /** This replica's budget. */
+  readonly connectionBudget: number;
+  /** The live replicas' budgets added up. */
+  readonly budgetTotal: number;
+  /** Set when budgetTotal exceeds maxConnections. */
+  readonly warning?: string;
 }
 
 /** A status change, as fed to SSE, metrics and the log from one place. */

@@ -14,6 +14,7 @@ import { plan } from '../reconcile/planner.js';
 import type { Runtime } from '../runtime/runtime.js';
 import type { AppView } from '../runtime/view.js';
 import type { AppRecord, StateStore } from '../state/types.js';
+import { createReplicaViews } from './replica-views.js';
 import { allViews, appView, type ViewSources } from './views.js';
 
 export interface AdminBackendDeps {
@@ -30,6 +31,14 @@ export interface AdminBackendDeps {
   readonly ready: () => boolean;
   /** Queues the app's reconcile (the only place its intent is carried out). */
   readonly requestReconcile: (name: string) => void;
+  /** This replica among those on the store. */
+  readonly replica: {
+    readonly id: string;
+    /** Its heartbeat interval (a row older than three of them is a dead replica's). */
+    readonly heartbeatMs: number;
+    /** Settings `database.connectionBudget`. */
+    readonly connectionBudget: number;
+  };
 }
 
 export function createAdminBackend(deps: AdminBackendDeps): AdminBackend {
@@ -45,9 +54,26 @@ export function createAdminBackend(deps: AdminBackendDeps): AdminBackend {
     }
     return lastRecords;
   };
+  const replicas = createReplicaViews({
+    store,
+    log,
+    self: {
+      ...deps.replica,
+      app: (name) => {
+        const status = runtime.status(name);
+        if (status === undefined || status === 'stopped') return undefined;
+        const startedAt = runtime.startedAt(name);
+        return startedAt ? { status, startedAt: startedAt.toISOString() } : { status };
+      },
+    },
+  });
   const viewSources = async (): Promise<ViewSources> => ({
     desired: deps.desired(),
-    records: await readRecords(),
+    // One read of each table per request, side by side.
+    ...(await Promise.all([readRecords(), replicas.sources()]).then(([records, sources]) => ({
+      records,
+      replicas: sources,
+    }))),
     main: planOptions.main,
     live: (name) => ({
       status: runtime.status(name),
@@ -100,5 +126,7 @@ export function createAdminBackend(deps: AdminBackendDeps): AdminBackend {
       return planToJson(plan(desired, actual, { ...planOptions, now: Date.now() }));
     },
     history: (name) => store.listHistory(name),
+    listReplicas: () => replicas.listReplicas(),
+    cluster: () => replicas.cluster(),
   };
 }

@@ -3,7 +3,7 @@
  * stopped in reverse under one grace deadline (STYLE.md: stop the watcher, drain the queue,
  * stop accepting and drain requests, stop apps, close pools, release the lock, close the store):
  *
- *   state store → leadership → providers → manifests → runtime → gateway (+ admin) → queue → change feed → watcher
+ *   state store → leadership → providers → manifests → runtime → heartbeat → gateway (+ admin) → queue → change feed → watcher
  *
  * The work comes last and goes first: nothing reconciles before what a reconcile uses is up,
  * and nothing is stopped while a reconcile or a request may still use it. The watcher is up
@@ -34,10 +34,12 @@ import { createAppReconciler, type ReconcileErrors } from './app-reconciler.js';
 import { ChangeFeed } from './change-feed.js';
 import { DesiredState } from './desired-state.js';
 import { Drift } from './drift.js';
+import { HEARTBEAT_DEFAULTS, startHeartbeat } from './heartbeat.js';
 import { startHttpSurface } from './http-surface.js';
 import { Leadership } from './leadership.js';
 import { Resource, RunnableManager } from './manager.js';
 import { createReplicaIdentity, type ReplicaIdentity } from './replica-identity.js';
+import { createUpgradeGate } from './rolling-upgrade.js';
 import { watchManifests } from './watcher.js';
 
 export interface SupervisorOptions {
@@ -62,6 +64,8 @@ export interface SupervisorOptions {
   readonly poolMax?: number;
   /** Backoff of failed reconciles, failed app starts included, and of the main app's starts (tests shorten it). */
   readonly backoff?: { baseMs?: number; maxMs?: number };
+  /** How often this replica writes its heartbeat when nothing changes (tests shorten it). @default 2000 */
+  readonly heartbeatMs?: number;
 }
 
 export interface Supervisor {
@@ -86,6 +90,8 @@ export interface Supervisor {
   readonly leading: () => boolean;
   /** The apps whose manifest in this replica's apps.d differs from what the leader applied. */
   readonly drift: () => readonly string[];
+  /** This replica's id among those on the state store (`<hostname>-<pid>-<4 hex>`). */
+  readonly replicaId: string;
   /** Re-reads apps.d now and reconciles what changed (the watcher does this by itself). */
   reload(): Promise<void>;
   /** Graceful shutdown within `graceMs`; idempotent. */
@@ -110,6 +116,8 @@ export async function startSupervisor(options: SupervisorOptions): Promise<Super
   const replica = createReplicaIdentity();
   const drift = new Drift(log);
   let isReady = false;
+  const heartbeatMs = options.heartbeatMs ?? HEARTBEAT_DEFAULTS.intervalMs;
+  const connectionBudget = settings.database.connectionBudget ?? 64;
 
   const store = new Resource(
     'state store',
@@ -158,7 +166,7 @@ export async function startSupervisor(options: SupervisorOptions): Promise<Super
       new ProviderSet(mainUrl, {
         dataDir: settings.dataDir,
         log,
-        connectionBudget: settings.database.connectionBudget ?? 64,
+        connectionBudget,
         ...(settings.database.schemaPoolSize !== undefined
           ? { schemaPoolSize: settings.database.schemaPoolSize }
           : {}),
@@ -208,6 +216,23 @@ export async function startSupervisor(options: SupervisorOptions): Promise<Super
     // manager stops waiting at the deadline and closes the rest.
     (apps) => apps.close(),
   );
+  // Before the gateway: a replica answers /api/replicas with itself in the list.
+  const heartbeat = new Resource(
+    'heartbeat',
+    () =>
+      startHeartbeat({
+        store: store.value,
+        runtime: runtime.value,
+        events,
+        identity: replica,
+        drift: () => drift.names(),
+        application,
+        connectionBudget,
+        log,
+        intervalMs: heartbeatMs,
+      }),
+    (beat) => beat.stop(),
+  );
   const http = new Resource(
     'gateway',
     () =>
@@ -227,6 +252,7 @@ export async function startSupervisor(options: SupervisorOptions): Promise<Super
           ready: () => isReady,
           // Before the queue runs, the intent is in the record and the first reconcile covers every app.
           requestReconcile: (name) => queue.current?.add(name),
+          replica: { id: replica.id, heartbeatMs, connectionBudget },
         },
       }),
     (surface, graceMs) => surface.close(graceMs),
@@ -252,6 +278,11 @@ export async function startSupervisor(options: SupervisorOptions): Promise<Super
             note: (name, version) => feed.current?.note(name, version),
           },
           drift,
+          upgradeHeldBy: createUpgradeGate(store.value, {
+            self: replica.id,
+            codeVersion: application.version,
+            heartbeatMs,
+          }),
           store: store.value,
           providers: providers.value,
           planOptions,
@@ -311,7 +342,7 @@ export async function startSupervisor(options: SupervisorOptions): Promise<Super
   );
 
   const manager = new RunnableManager(
-    [store, leadership, providers, manifests, runtime, http, queue, feed, watcher],
+    [store, leadership, providers, manifests, runtime, heartbeat, http, queue, feed, watcher],
     { log },
   );
   await manager.start();
@@ -353,6 +384,7 @@ export async function startSupervisor(options: SupervisorOptions): Promise<Super
     replica,
     leading: () => leadership.value.leading,
     drift: () => drift.names(),
+    replicaId: replica.id,
     reload: () => manifests.value.reload(),
     close,
   };

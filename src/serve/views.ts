@@ -2,8 +2,14 @@ import type { ErrorSummary } from '../errors.js';
 import type { AppManifest, InvalidFile } from '../manifests/types.js';
 import type { Desired, PlanOptions } from '../reconcile/model.js';
 import { resolveTarget } from '../reconcile/target.js';
-import type { AppView } from '../runtime/view.js';
-import type { AppRecord, AppStatus } from '../state/types.js';
+import type { AppReplicaStatus, AppView } from '../runtime/view.js';
+import type { AppRecord, AppStatus, ReplicaAppStatus } from '../state/types.js';
+
+/** One live replica as the app views see it: what it says about an app (undefined: stopped). */
+export interface ReplicaSource {
+  readonly id: string;
+  readonly app: (name: string) => ReplicaAppStatus | undefined;
+}
 
 /** What the runtime says about one app right now. */
 export interface LiveState {
@@ -21,6 +27,8 @@ export interface ViewSources {
   readonly live: (name: string) => LiveState;
   /** The last reconcile error of apps that have no record to hold it (e.g. a refused create). */
   readonly reconcileErrors: ReadonlyMap<string, ErrorSummary>;
+  /** The live replicas, this one included, sorted by id. */
+  readonly replicas?: readonly ReplicaSource[];
 }
 
 function invalidError(file: InvalidFile): ErrorSummary {
@@ -65,6 +73,7 @@ export function appView(name: string, src: ViewSources): AppView | undefined {
       startedAt: null,
       lastReconciledAt: null,
       file: invalid.file,
+      replicas: replicaStatuses(name, src),
     };
   }
   const live = src.live(name);
@@ -95,7 +104,16 @@ export function appView(name: string, src: ViewSources): AppView | undefined {
     file: loaded?.file ?? record?.file ?? null,
     dropAt: record?.dropAt ?? null,
     intent: record?.intent ?? null,
+    replicas: replicaStatuses(name, src),
   };
+}
+
+/** The app on each live replica: `stopped` where that replica's heartbeat does not list it. */
+function replicaStatuses(name: string, src: ViewSources): AppReplicaStatus[] {
+  return (src.replicas ?? []).map((r) => {
+    const there = r.app(name);
+    return { id: r.id, status: there?.status ?? 'stopped', startedAt: there?.startedAt ?? null };
+  });
 }
 
 /** Every app named by a manifest, an invalid file or a record, sorted by name. */

@@ -26,6 +26,14 @@ import {
   writeIntent,
   writeRecord,
 } from './queries.js';
+import {
+  pruneReplicaRows,
+  removeReplica,
+  selectMaxConnections,
+  selectReplicas,
+  touchReplicaRow,
+  upsertReplica,
+} from './replicas.js';
 import { ensureTokenRow, removeToken, selectTokenByHash, selectTokens } from './tokens.js';
 import {
   type AdminTokenRecord,
@@ -35,6 +43,8 @@ import {
   type LeaseView,
   MAIN_APP,
   type OperatorIntent,
+  type ReplicaHeartbeat,
+  type ReplicaList,
   type StateStore,
 } from './types.js';
 
@@ -228,6 +238,24 @@ class SqlStateStore implements StateStore {
   }
   deleteAdminToken(name: string): Promise<boolean> {
     return this.#run(`delete admin token ${name}`, (c) => removeToken(c, name));
+  }
+  writeReplica(beat: ReplicaHeartbeat): Promise<void> {
+    return this.#run(`write the heartbeat of replica ${beat.id}`, (c) => upsertReplica(c, beat));
+  }
+  touchReplica(id: string): Promise<boolean> {
+    return this.#run(`touch the heartbeat of replica ${id}`, (c) => touchReplicaRow(c, id));
+  }
+  listReplicas(): Promise<ReplicaList> {
+    return this.#run('list replicas', selectReplicas);
+  }
+  deleteReplica(id: string): Promise<void> {
+    return this.#run(`delete the heartbeat of replica ${id}`, (c) => removeReplica(c, id));
+  }
+  pruneReplicas(olderThanMs: number): Promise<number> {
+    return this.#run('prune dead replicas', (c) => pruneReplicaRows(c, olderThanMs));
+  }
+  serverMaxConnections(): Promise<number | undefined> {
+    return this.#run('read max_connections', selectMaxConnections);
   }
 
   close(): Promise<void> {

@@ -138,6 +138,54 @@ export interface AdminTokenRecord {
   readonly lastUsedAt?: string;
 }
 
+/** One app's runtime status on one replica, as its heartbeat tells it (apps absent are `stopped`). */
+export interface ReplicaAppStatus {
+  readonly status: AppStatus;
+  /** ISO time its instance started, while it has one. */
+  readonly startedAt?: string;
+}
+
+/** What a replica's heartbeat says beyond who it is (the `info` column). */
+export interface ReplicaInfo {
+  /** appvisor's own package version. */
+  readonly appvisorVersion: string;
+  /** The application it runs (its `version` is also the row's `version` column). */
+  readonly application: { readonly name: string; readonly version: string };
+  /** Settings `database.connectionBudget`: the most connections its app pools open to one server. */
+  readonly connectionBudget: number;
+  /** Apps whose manifest in its own apps.d differs from what is applied (it does not act on them). */
+  readonly drift: readonly string[];
+  /** The apps that are not `stopped` on it, by name: 10,000 mostly idle apps stay a small row. */
+  readonly apps: Readonly<Record<string, ReplicaAppStatus>>;
+}
+
+/** One replica's heartbeat as it writes it. */
+export interface ReplicaHeartbeat {
+  /** `<hostname>-<pid>-<4 hex>`, unique per process. */
+  readonly id: string;
+  readonly host: string;
+  readonly pid: number;
+  /** The application version it runs. */
+  readonly version: string;
+  /** ISO time the replica started. */
+  readonly startedAt: string;
+  readonly info: ReplicaInfo;
+}
+
+/** A replica's row as read back, with what only the store can tell. */
+export interface ReplicaRecord extends ReplicaHeartbeat {
+  /** Its last heartbeat, in ms of the database server's clock. */
+  readonly lastSeenAt: number;
+  /** Whether it holds the unexpired leader lease now. */
+  readonly leader: boolean;
+}
+
+/** Every replica's row, with the database server's clock when they were read (to age them by). */
+export interface ReplicaList {
+  readonly nowMs: number;
+  readonly replicas: readonly ReplicaRecord[];
+}
+
 /** The persistent state store in the main database. */
 export interface StateStore {
   /** A random id for this store, written once; part of ownership markers. */
@@ -239,6 +287,24 @@ export interface StateStore {
   findAdminToken(hash: string): Promise<AdminTokenRecord | undefined>;
   /** Removes the token; false when there was none of that name. */
   deleteAdminToken(name: string): Promise<boolean>;
+  /**
+   * Writes this replica's heartbeat (its row, last seen now by the server's clock). Not fenced:
+   * each replica writes only its own row.
+   */
+  writeReplica(beat: ReplicaHeartbeat): Promise<void>;
+  /**
+   * Marks the replica's row seen now without rewriting it (a heartbeat with nothing new: 10,000
+   * running apps make a row of ~700 KB); resolves false when the row is gone, to be written whole.
+   */
+  touchReplica(id: string): Promise<boolean>;
+  /** Every replica's row, sorted by id, each with whether it holds the leader lease now. */
+  listReplicas(): Promise<ReplicaList>;
+  /** Removes a replica's row (its clean shutdown). */
+  deleteReplica(id: string): Promise<void>;
+  /** Removes the rows not seen for `olderThanMs` (dead replicas); resolves with how many. */
+  pruneReplicas(olderThanMs: number): Promise<number>;
+  /** The database server's `max_connections`; undefined on SQLite (no server). */
+  serverMaxConnections(): Promise<number | undefined>;
 
   close(): Promise<void>;
 }

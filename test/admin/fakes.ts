@@ -2,7 +2,7 @@ import { EventEmitter } from 'node:events';
 import { createServer, type IncomingMessage, request, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { AdminBackend, AdminEventMap, PlanJson } from '../../src/admin/types.js';
-import type { AppView } from '../../src/runtime/view.js';
+import type { AppView, ClusterView, ReplicaView } from '../../src/runtime/view.js';
 import type { HistoryEntry } from '../../src/state/types.js';
 
 /** An AppView with defaults, for tests. */
@@ -23,12 +23,35 @@ export function appView(name: string, patch: Partial<AppView> = {}): AppView {
   };
 }
 
+/** A ReplicaView with defaults, for tests. */
+export function replicaView(id: string, patch: Partial<ReplicaView> = {}): ReplicaView {
+  return {
+    id,
+    host: 'host-a',
+    pid: 100,
+    leader: false,
+    version: '1',
+    lastSeenAt: '2026-01-01T00:00:00.000Z',
+    live: true,
+    self: false,
+    startedAt: '2026-01-01T00:00:00.000Z',
+    appvisorVersion: '0.1.0',
+    application: 'sample',
+    connectionBudget: 64,
+    drift: [],
+    apps: {},
+    ...patch,
+  };
+}
+
 /** An in-memory AdminBackend that records the calls that change something. */
 export class FakeBackend implements AdminBackend {
   readonly events = new EventEmitter<AdminEventMap>();
   readonly apps = new Map<string, AppView>();
   readonly calls: string[] = [];
   readonly histories = new Map<string, HistoryEntry[]>();
+  replicas: ReplicaView[] = [];
+  clusterView: ClusterView = { maxConnections: null, replicas: 1, connectionBudget: 64, budgetTotal: 64 };
   planJson: PlanJson = { changes: [{ app: 'a', action: 'create', detail: 'database app_a' }], errors: [] };
   isReady = false;
   /** Replaces listApps' answer for one test (a deferred promise, a failure). */
@@ -62,6 +85,14 @@ export class FakeBackend implements AdminBackend {
 
   async history(name: string): Promise<HistoryEntry[]> {
     return this.histories.get(name) ?? [];
+  }
+
+  async listReplicas(): Promise<ReplicaView[]> {
+    return this.replicas;
+  }
+
+  async cluster(): Promise<ClusterView> {
+    return this.clusterView;
   }
 
   ready(): boolean {

@@ -1,7 +1,7 @@
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
 import { codeClass, createMetrics } from '../../src/admin/metrics.js';
-import { appView, FakeBackend } from './fakes.js';
+import { appView, FakeBackend, replicaView } from './fakes.js';
 
 // Values as Prometheus reads them (Go's ParseFloat: NaN and Inf in any case; prom-client prints `Nan`).
 const SAMPLE = /^[a-zA-Z_:][a-zA-Z0-9_:]*(\{[^}]*\})? (-?[0-9.eE+-]+|[Nn][Aa][Nn]|[+-]Inf)$/;
@@ -53,6 +53,27 @@ describe('createMetrics', () => {
     ]) {
       expect(body).toContain(`# TYPE ${name} `);
     }
+    metrics.close();
+  });
+
+  it('counts live replicas, says whether this one leads, and counts its drifted apps', async () => {
+    const backend = new FakeBackend([]);
+    const metrics = createMetrics(backend, { defaultMetrics: false });
+    backend.replicas = [
+      replicaView('a', { self: true, drift: ['blog', 'crm'] }),
+      replicaView('b', { leader: true }),
+      replicaView('c', { live: false }),
+    ];
+    let samples = parse((await metrics.render()).body);
+    expect(samples.get('appvisor_replicas')).toBe(2);
+    expect(samples.get('appvisor_leader')).toBe(0);
+    expect(samples.get('appvisor_drift_apps')).toBe(2);
+
+    backend.replicas = [replicaView('a', { self: true, leader: true })];
+    samples = parse((await metrics.render()).body);
+    expect(samples.get('appvisor_replicas')).toBe(1);
+    expect(samples.get('appvisor_leader')).toBe(1);
+    expect(samples.get('appvisor_drift_apps')).toBe(0);
     metrics.close();
   });
 

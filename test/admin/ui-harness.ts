@@ -15,7 +15,7 @@ import { createSupervisorHandler, type SupervisorRoutes } from '../../src/admin/
 import { createMetrics } from '../../src/admin/metrics.js';
 import type { AdminBackend, AdminEventMap, PlanJson } from '../../src/admin/types.js';
 import type { AppvisorError } from '../../src/errors.js';
-import type { AppView } from '../../src/runtime/view.js';
+import type { AppView, ClusterView, ReplicaView } from '../../src/runtime/view.js';
 import type { AppStatus, HistoryEntry } from '../../src/state/types.js';
 import { MemoryLog } from './fakes.js';
 
@@ -136,6 +136,8 @@ export class UiBackend implements AdminBackend {
   readonly events = new EventEmitter<AdminEventMap>();
   readonly apps = new Map<string, AppView>();
   readonly histories = new Map<string, HistoryEntry[]>();
+  replicas: ReplicaView[] = [];
+  clusterView: ClusterView = { maxConnections: null, replicas: 1, connectionBudget: 64, budgetTotal: 64 };
   readonly calls: string[] = [];
   planJson: PlanJson = { changes: [], errors: [] };
   /** Apps whose start/stop is refused with this error. */
@@ -148,6 +150,7 @@ export class UiBackend implements AdminBackend {
     this.calls.length = 0;
     this.refuse.clear();
     this.planJson = { changes: [], errors: [] };
+    this.replicas = [];
   }
 
   async listApps(): Promise<AppView[]> {
@@ -178,6 +181,14 @@ export class UiBackend implements AdminBackend {
 
   async history(name: string): Promise<HistoryEntry[]> {
     return this.histories.get(name) ?? [];
+  }
+
+  async listReplicas(): Promise<ReplicaView[]> {
+    return this.replicas;
+  }
+
+  async cluster(): Promise<ClusterView> {
+    return this.clusterView;
   }
 
   ready(): boolean {

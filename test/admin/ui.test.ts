@@ -11,6 +11,7 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import { AppvisorError } from '../../src/errors.js';
 import type { HistoryEntry } from '../../src/state/types.js';
 import { manifest, type Serve, startServe, waitFor } from '../serve/harness.js';
+import { replicaView } from './fakes.js';
 import {
   appView,
   type Browser,
@@ -400,6 +401,48 @@ describe.skipIf(!browserAvailable())('admin UI in Chromium (fake backend)', () =
     await page.keyboard.press('Escape');
     await page.locator('dialog#detail').waitFor({ state: 'hidden' });
     expect(await page.evaluate(() => document.activeElement?.classList.contains('app-name'))).toBe(true);
+  });
+
+  it('the Replicas panel lists every replica, the leader and the dead marked; each app counts its replicas', async () => {
+    const { page } = current!;
+    server.backend.replicas = [
+      replicaView('host-a-1-aaaa', {
+        self: true,
+        leader: true,
+        apps: { blog: { status: 'running', startedAt: '2024-05-01T10:00:00.000Z' } },
+      }),
+      replicaView('host-b-2-bbbb', { host: 'host-b', pid: 2, drift: ['crm'] }),
+      replicaView('host-c-3-cccc', { host: 'host-c', live: false, apps: { blog: { status: 'running' } } }),
+    ];
+    await signIn(page, server.base);
+    const rows = page.locator('#replicas-body tr');
+    await expect.poll(() => rows.count()).toBe(3);
+    const replica = (id: string) => page.locator(`#replicas-body tr[data-replica="${id}"]`);
+    expect(await replica('host-a-1-aaaa').locator('[data-role="leader"]').count()).toBe(1);
+    expect(await shown(replica('host-a-1-aaaa'))).toContain('(this one)');
+    expect(await replica('host-b-2-bbbb').locator('[data-role="leader"]').count()).toBe(0);
+    expect(await shown(replica('host-b-2-bbbb'))).toContain('crm');
+    expect(await shown(replica('host-c-3-cccc').locator('.col-live'))).toBe('dead');
+    expect(await shown(page.locator('#replicas-summary'))).toBe('2 live, 1 dead');
+    // The dead replica counts nowhere: blog runs on one of the two live ones.
+    await expect
+      .poll(() => shown(row(page, 'blog').locator('.col-status .replica-count')))
+      .toBe('running on 1/2');
+
+    await row(page, 'blog').getByRole('button', { name: 'blog details' }).click();
+    const onReplicas = page.locator('dialog#detail .replica-statuses li');
+    await expect
+      .poll(() => onReplicas.allInnerTexts())
+      .toEqual([expect.stringMatching(/^host-a-1-aaaa running since /), 'host-b-2-bbbb stopped']);
+
+    // The next poll brings blog's start on the other replica, into the list and the open detail.
+    server.backend.replicas = server.backend.replicas.map((r) =>
+      r.id === 'host-b-2-bbbb' ? { ...r, apps: { blog: { status: 'starting' } } } : r,
+    );
+    await expect.poll(() => onReplicas.nth(1).innerText(), { timeout: 5_000 }).toBe('host-b-2-bbbb starting');
+    await page.keyboard.press('Escape');
+    expect(await shown(row(page, 'blog').locator('.col-status .replica-count'))).toBe('running on 1/2');
+    await page.screenshot({ path: join(ARTIFACTS, 'admin-replicas.png'), fullPage: true });
   });
 
   it('the plan view shows invalid manifests, signed changes and the guard; Refresh reloads it', async () => {

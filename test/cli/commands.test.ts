@@ -11,8 +11,10 @@ import { serverTarget } from '../../src/cli/admin-client.js';
 import type { CliIO } from '../../src/cli/common.js';
 import { main } from '../../src/cli/main.js';
 import { resolveSettings } from '../../src/config/settings.js';
+import { TABLES } from '../../src/state/dialect.js';
 import { postgres } from '../helpers/servers.js';
 import { ADMIN_TOKEN, manifest, type Serve, startServe } from '../serve/harness.js';
+import { dialectsUnderTest } from '../state/dialects.js';
 
 const PG = await postgres();
 
@@ -116,14 +118,28 @@ describe('appvisor status, start and stop', () => {
   it('status prints a table of the apps', async () => {
     const { code, stdout } = await run(['status', '--url', serve.sup.url], { cwd: serve.dir, env: env() });
     expect(code).toBe(0);
-    const lines = stdout.trim().split('\n');
-    expect(lines[0]).toMatch(/^NAME +STATUS +MODE +DATABASE +DOMAINS +ERROR$/);
-    expect(lines.slice(1).map((l) => l.split(/ +/).slice(0, 2))).toEqual([
-      ['crm', 'running'],
-      ['wiki', 'stopped'],
+    const [table, replicas, ...rest] = stdout.trim().split('\n\n');
+    const lines = table!.split('\n');
+    expect(lines[0]).toMatch(/^NAME +STATUS +REPLICAS +MODE +DATABASE +DOMAINS +ERROR$/);
+    expect(lines.slice(1).map((l) => l.split(/ +/).slice(0, 4))).toEqual([
+      ['crm', 'running', '1/1', 'running'],
+      ['wiki', 'stopped', '0/1', 'running'],
     ]);
+    // This one replica, and no warning: its apps.d is what is applied, SQLite has no max_connections.
+    const replicaLines = replicas!.split('\n');
+    expect(replicaLines[0]).toMatch(/^REPLICA +ROLE +STATE +HOST +PID +VERSION +LAST SEEN$/);
+    expect(replicaLines.slice(1)).toEqual([
+      expect.stringMatching(
+        new RegExp(`^${serve.sup.replicaId} \\(this one\\) +leader +live +\\S+ +${process.pid} `),
+      ),
+    ]);
+    expect(rest).toEqual([]);
     const json = await run(['status', '--json', '--url', serve.sup.url], { cwd: serve.dir, env: env() });
-    expect(JSON.parse(json.stdout)).toHaveLength(2);
+    const apps = JSON.parse(json.stdout);
+    expect(apps).toHaveLength(2);
+    expect(apps[0].replicas).toEqual([
+      { id: serve.sup.replicaId, status: 'running', startedAt: expect.any(String) },
+    ]);
   });
 
   it('reads the token from data/admin-token when the variable is unset', async () => {
@@ -165,6 +181,47 @@ describe('appvisor status, start and stop', () => {
     expect(none.code).toBe(1);
     expect(none.stderr).toMatch(/no admin token: set APPVISOR_ADMIN_TOKEN/);
     await fs.rm(empty, { recursive: true, force: true });
+  });
+});
+
+describe.skipIf(!PG.available)('appvisor status with replicas on PostgreSQL', () => {
+  it('counts each app over the live replicas and warns of drift and of budgets over max_connections', async () => {
+    const db = await (await dialectsUnderTest()).find((d) => d.dialect === 'postgres')!.create();
+    // A budget no server allows, so the warning is certain.
+    const serve = await startServe({
+      databaseUrl: db.url,
+      settings: { database: { url: db.url, connectionBudget: 1_000_000 } },
+      manifests: { 'crm.yaml': manifest('crm', 'startMode: with-main\ndatabase: {mode: new-schema}\n') },
+    });
+    try {
+      // Another replica, alive, whose apps.d differs for blog and crm, running nothing.
+      const info = {
+        appvisorVersion: '0.1.0',
+        application: { name: 'sample', version: '1' },
+        connectionBudget: 10,
+        drift: ['blog', 'crm'],
+        apps: {},
+      };
+      await db.sql(
+        `INSERT INTO ${db.store(TABLES.replicas)} (id, host, pid, version, started_at, last_seen_at, info)
+         VALUES (?, ?, ?, ?, ?, (EXTRACT(EPOCH FROM clock_timestamp()) * 1000)::bigint + 60000, ?)`,
+        ['other-7-abcd', 'elsewhere', 7, '1', new Date().toISOString(), JSON.stringify(info)],
+      );
+      const env = { APPVISOR_ADMIN_TOKEN: ADMIN_TOKEN };
+      const { code, stdout } = await run(['status', '--url', serve.sup.url], { cwd: serve.dir, env });
+      expect(code).toBe(0);
+      expect(stdout).toMatch(/^crm +running +1\/2 running /m);
+      expect(stdout).toMatch(/^other-7-abcd +follower +live +elsewhere +7 /m);
+      expect(stdout).toContain(
+        'warning: replica other-7-abcd: its apps.d differs from what is applied for blog, crm (it does not act on them)',
+      );
+      expect(stdout).toMatch(
+        /^warning: 2 live replicas may open 1000010 connections .* max_connections \d+/m,
+      );
+    } finally {
+      await serve.close();
+      await db.drop();
+    }
   });
 });
 

@@ -16,6 +16,9 @@ import {
   type LeaseView,
   MAIN_APP,
   type OperatorIntent,
+  type ReplicaHeartbeat,
+  type ReplicaList,
+  type ReplicaRecord,
   type StateStore,
 } from '../../src/state/types.js';
 
@@ -30,6 +33,8 @@ export interface MemoryState {
   lease?: { holder: string; expiresAt: number };
   /** Admin tokens by name. */
   readonly tokens: Map<string, AdminTokenRecord>;
+  /** Heartbeats by replica id (no lease here: nobody is leader). */
+  readonly replicas: Map<string, ReplicaRecord>;
 }
 
 export interface MemoryStoreOptions {
@@ -61,6 +66,7 @@ export class MemoryStateStore implements StateStore {
       secrets: new Map(),
       history: [],
       tokens: new Map(),
+      replicas: new Map(),
     };
   }
 
@@ -280,6 +286,43 @@ export class MemoryStateStore implements StateStore {
   async deleteAdminToken(name: string): Promise<boolean> {
     this.#open(`delete admin token ${name}`);
     return this.state.tokens.delete(name);
+  }
+
+  async writeReplica(beat: ReplicaHeartbeat): Promise<void> {
+    this.#open(`write the heartbeat of replica ${beat.id}`);
+    this.state.replicas.set(beat.id, copy({ ...beat, lastSeenAt: Date.now(), leader: false }));
+  }
+
+  async touchReplica(id: string): Promise<boolean> {
+    this.#open(`touch the heartbeat of replica ${id}`);
+    const row = this.state.replicas.get(id);
+    if (row === undefined) return false;
+    this.state.replicas.set(id, { ...row, lastSeenAt: Date.now() });
+    return true;
+  }
+
+  async listReplicas(): Promise<ReplicaList> {
+    this.#open('list replicas');
+    const replicas = [...this.state.replicas.values()].sort((a, b) => (a.id < b.id ? -1 : 1)).map(copy);
+    return { nowMs: Date.now(), replicas };
+  }
+
+  async deleteReplica(id: string): Promise<void> {
+    this.#open(`delete the heartbeat of replica ${id}`);
+    this.state.replicas.delete(id);
+  }
+
+  async pruneReplicas(olderThanMs: number): Promise<number> {
+    this.#open('prune dead replicas');
+    let pruned = 0;
+    for (const [id, r] of this.state.replicas) {
+      if (r.lastSeenAt < Date.now() - olderThanMs && this.state.replicas.delete(id)) pruned++;
+    }
+    return pruned;
+  }
+
+  async serverMaxConnections(): Promise<number | undefined> {
+    return undefined;
   }
 
   async close(): Promise<void> {

@@ -8,6 +8,7 @@ import { DetailView } from './detail.js';
 import { byId } from './dom.js';
 import { LiveEvents } from './live.js';
 import { renderPlan } from './plan.js';
+import { ReplicaPanel } from './replicas.js';
 import { clearToken, loadToken, saveToken } from './session.js';
 
 /** @typedef {import('./apps.js').AppView} AppView */
@@ -55,7 +56,36 @@ const detail = new DetailView({
   title: byId('detail-title'),
   body: byId('detail-body'),
   close: byId('detail-close'),
+  replicasOf: (app) => list.replicasOf(app),
 });
+
+const replicaPanel = new ReplicaPanel({ body: byId('replicas-body'), summary: byId('replicas-summary') });
+/** How often the replicas are asked for: their heartbeats come every 2 s. */
+const REPLICA_POLL_MS = 2000;
+/** @type {ReturnType<typeof setTimeout> | undefined} */
+let replicaPoll;
+
+/**
+ * Asks for the replicas now and then every REPLICA_POLL_MS while the session lasts: other
+ * replicas' statuses reach this page only this way (the event stream is this replica's).
+ */
+async function pollReplicas() {
+  const asked = session;
+  try {
+    const replicas = await call('GET', 'replicas');
+    if (asked !== session || !Array.isArray(replicas)) return;
+    replicaPanel.render(replicas);
+    list.setReplicas(replicas);
+    if (detail.name !== undefined) {
+      const shown = list.get(detail.name);
+      if (shown !== undefined) detail.update(shown);
+    }
+  } catch {
+    // The next poll tries again; the connection badge tells of a server gone.
+  } finally {
+    if (asked === session) replicaPoll = setTimeout(pollReplicas, REPLICA_POLL_MS);
+  }
+}
 
 /**
  * An API call with the session's token; a 401 ends the session.
@@ -102,6 +132,8 @@ function enter(apps) {
     onUnauthorized: expire,
   });
   live.start();
+  clearTimeout(replicaPoll);
+  void pollReplicas();
 }
 
 /**
@@ -113,6 +145,8 @@ function leave(message) {
   session++;
   live?.stop();
   live = undefined;
+  clearTimeout(replicaPoll);
+  replicaPanel.clear();
   token = '';
   clearToken();
   changes.clear();

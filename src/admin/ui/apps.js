@@ -9,6 +9,7 @@ import {
   truncate,
   visitHref,
 } from './format.js';
+import { runningCount, statusesOn } from './replicas.js';
 import { actionsFor, badge } from './status.js';
 
 /**
@@ -18,6 +19,7 @@ import { actionsFor, badge } from './status.js';
  *   database: {mode: string, dialect: string | null, name: string, schema: string | null},
  *   domains: string[], jwt: {secret: string}, error: {code: string, message: string} | null,
  *   startedAt: string | null, lastReconciledAt: string | null, file?: string | null,
+ *   replicas?: import('./replicas.js').AppOnReplica[],
  * }} AppView
  *
  * @typedef {{
@@ -52,6 +54,8 @@ export class AppList {
   #summary;
   #onOpen;
   #onAction;
+  /** @type {import('./replicas.js').ReplicaView[] | undefined} The last replicas polled. */
+  #replicas;
 
   /**
    * @param {{
@@ -148,8 +152,29 @@ export class AppList {
     if (row !== undefined) row.message.textContent = text;
   }
 
+  /**
+   * The replicas as last polled: every row's count is taken from them from now on (the
+   * snapshot's own counts until the first poll).
+   *
+   * @param {import('./replicas.js').ReplicaView[]} replicas
+   */
+  setReplicas(replicas) {
+    this.#replicas = replicas;
+    for (const row of this.#rows.values()) this.#fillReplicas(row);
+  }
+
+  /**
+   * The app on each live replica.
+   *
+   * @param {AppView} app
+   */
+  replicasOf(app) {
+    return this.#replicas === undefined ? (app.replicas ?? []) : statusesOn(app.name, this.#replicas);
+  }
+
   /** Forgets every app (on sign-out nothing stays on the page). */
   clear() {
+    this.#replicas = undefined;
     this.#rows.clear();
     this.#body.replaceChildren();
     this.#refreshSummary();
@@ -231,7 +256,8 @@ export class AppList {
     const displayName = /** @type {HTMLElement} */ (cells.name.querySelector('.display-name'));
     displayName.textContent = app.displayName && app.displayName !== app.name ? app.displayName : '';
     if (fresh || before.status !== app.status || before.statusReason !== app.statusReason)
-      replace(cells.status, badge(app.status, app.statusReason));
+      replace(cells.status, badge(app.status, app.statusReason), h('span', { class: 'replica-count' }));
+    this.#fillReplicas(row);
     cells.startMode.textContent = app.startMode + (app.enabled ? '' : ' (disabled)');
     replace(
       cells.database,
@@ -251,6 +277,12 @@ export class AppList {
     replace(cells.reconciled, timeElement(app.lastReconciledAt, 'never'));
     row.visit.href = visitHref(app, location);
     this.#fillActions(row);
+  }
+
+  /** @param {Row} row */
+  #fillReplicas(row) {
+    const count = /** @type {HTMLElement} */ (row.cells.status.querySelector('.replica-count'));
+    count.textContent = runningCount(this.replicasOf(row.app));
   }
 
   /** @param {Row} row */

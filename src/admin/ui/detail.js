@@ -37,11 +37,16 @@ export class DetailView {
   /** @type {HTMLElement | undefined} */
   #opener;
   #loads = 0;
+  #replicasOf;
 
   /**
-   * @param {{dialog: HTMLDialogElement, title: HTMLElement, body: HTMLElement, close: HTMLElement}} parts
+   * @param {{
+   *   dialog: HTMLDialogElement, title: HTMLElement, body: HTMLElement, close: HTMLElement,
+   *   replicasOf: (app: AppView) => import('./replicas.js').AppOnReplica[],
+   * }} parts
    */
-  constructor({ dialog, title, body, close }) {
+  constructor({ dialog, title, body, close, replicasOf }) {
+    this.#replicasOf = replicasOf;
     this.#dialog = dialog;
     this.#title = title;
     this.#body = body;
@@ -111,6 +116,7 @@ export class DetailView {
       ['Domains', app.domains.length === 0 ? NONE : app.domains.join(', ')],
       ['JWT secret', app.jwt.secret],
       ['Started', timeElement(app.startedAt, NONE)],
+      ['On replicas', replicaList(this.#replicasOf(app))],
       ['Last reconcile', timeElement(app.lastReconciledAt, 'never')],
       ['Manifest file', app.file ? h('code', {}, app.file) : NONE],
       ['Last error', app.error ? h('span', { class: 'error-text' }, formatError(app.error)) : NONE],
@@ -125,6 +131,29 @@ export class DetailView {
   close() {
     if (this.#dialog.open) this.#dialog.close();
   }
+}
+
+/**
+ * The app's status on each live replica, one line each.
+ *
+ * @param {import('./replicas.js').AppOnReplica[]} on
+ */
+function replicaList(on) {
+  if (on.length === 0) return NONE;
+  return h(
+    'ul',
+    { class: 'plain replica-statuses' },
+    on.map((r) =>
+      h(
+        'li',
+        { dataset: { replica: r.id } },
+        h('code', {}, r.id),
+        ' ',
+        badge(r.status),
+        r.startedAt ? [' since ', timeElement(r.startedAt, '')] : null,
+      ),
+    ),
+  );
 }
 
 /**

@@ -9,6 +9,7 @@ const MIGRATE_WAIT_SECONDS = 60;
 
 export const store: StoreSql = {
   nowMs: 'CAST(UNIX_TIMESTAMP(NOW(3)) * 1000 AS SIGNED)',
+  maxConnections: 'SELECT @@max_connections AS n',
   ...pooledBatch,
   types: {
     // 191 × 4 bytes (utf8mb4) fits the smallest InnoDB index prefix limit (767 bytes).

@@ -5,6 +5,8 @@ import { advisoryLockKey } from './lock.js';
 
 export const store: StoreSql = {
   nowMs: '(EXTRACT(EPOCH FROM clock_timestamp()) * 1000)::bigint',
+  // SHOW max_connections, as a SELECT so the column has a name.
+  maxConnections: "SELECT current_setting('max_connections')::int AS n",
   types: {
     key: 'TEXT',
     text: 'TEXT',

@@ -1,0 +1,46 @@
+/**
+ * A rolling upgrade of the application (SPEC §8.1, issue 11): the leader does not migrate an
+ * app's existing data while a live replica still runs an older application version, which could
+ * not serve the migrated data. This finds that replica from the heartbeats.
+ */
+import type { PlanOptions } from '../reconcile/model.js';
+import type { ReplicaList, StateStore } from '../state/types.js';
+import { LIVE_HEARTBEATS } from './replica-views.js';
+
+/** The live replica other than `self` with the oldest application version below `codeVersion`. */
+export function olderReplica(
+  list: ReplicaList,
+  self: string,
+  codeVersion: number,
+  heartbeatMs: number,
+): PlanOptions['upgradeHeldBy'] {
+  const liveMs = LIVE_HEARTBEATS * heartbeatMs;
+  let oldest: { replica: string; version: number } | undefined;
+  for (const r of list.replicas) {
+    const version = Number(r.version);
+    if (r.id === self || list.nowMs - r.lastSeenAt > liveMs || !Number.isFinite(version)) continue;
+    if (version < codeVersion && (oldest === undefined || version < oldest.version)) {
+      oldest = { replica: r.id, version };
+    }
+  }
+  return oldest;
+}
+
+/** `olderReplica` over the store's heartbeats, read at most once a second (every run of the leader asks). */
+export function createUpgradeGate(
+  store: Pick<StateStore, 'listReplicas'>,
+  opts: { readonly self: string; readonly codeVersion: number; readonly heartbeatMs: number },
+): () => Promise<PlanOptions['upgradeHeldBy']> {
+  let cached: { at: number; value: Promise<PlanOptions['upgradeHeldBy']> } | undefined;
+  return () => {
+    const now = Date.now();
+    if (!cached || now - cached.at > 1_000) {
+      const value = store
+        .listReplicas()
+        .then((list) => olderReplica(list, opts.self, opts.codeVersion, opts.heartbeatMs));
+      // A store that cannot be read holds nothing back here: the run fails on the store anyway.
+      cached = { at: now, value: value.catch(() => undefined) };
+    }
+    return cached.value;
+  };
+}
