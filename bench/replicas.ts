@@ -276,7 +276,7 @@ if (!haproxyInstalled()) {
         three,
         ratio: Math.round((three.requestsPerSecond / one.requestsPerSecond) * 100) / 100,
       },
-      failover: { ...fail, summary: failSummary ?? null },
+      failover: { ...fail, ms: fail.ms.map((x) => round(x)), summary: failSummary ?? null },
       propagation: {
         stop: stopSummary ? { ...stopSummary, p99: p99(prop.stop) } : null,
         start: startSummary ? { ...startSummary, p99: p99(prop.start) } : null,
