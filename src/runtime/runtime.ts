@@ -52,6 +52,12 @@ export interface RuntimeOptions {
   /** Settings `idleStop` in ms, for apps whose manifest sets none (0: off). @default 0 */
   readonly idleStopMs?: number;
   /**
+   * Whether the main app may migrate the main database when it boots (the leader, while no live
+   * replica runs an older application); otherwise it only checks, and data older than the code
+   * waits for the replica that may. @default always
+   */
+  readonly mainMigrates?: () => boolean;
+  /**
    * The main app has no reconcile: after a failed start, a visit tries again once this backoff
    * has passed (growing with each failure, as the queue's). @default the queue's defaults
    */
@@ -144,7 +150,8 @@ export class Runtime implements GatewayApps {
       },
       secret: { app: MAIN_APP, mode: 'own' },
       application: { module: options.applicationModule ?? null },
-      // The main app has no reconcile (no record, no upgrade step): it migrates when it boots.
+      // The main app has no reconcile (no record, no upgrade step): it migrates when it boots
+      // (on the leader only: see mainMigrates).
       data: { version: options.application.version, boot: 'migrate', upgrade: true },
       hash: 'main',
     };
@@ -227,7 +234,8 @@ export class Runtime implements GatewayApps {
     ) {
       return this.#adapter.acquire(MAIN_APP);
     }
-    const start = this.#adapter.start(this.#mainSpec);
+    const boot = (this.#opts.mainMigrates?.() ?? true) ? 'migrate' : 'check';
+    const start = this.#adapter.start({ ...this.#mainSpec, data: { ...this.#mainSpec.data, boot } });
     start.then(
       () => this.#mainBackoff.reset(MAIN_APP),
       () => {

@@ -27,20 +27,32 @@ export function olderReplica(
 }
 
 /** `olderReplica` over the store's heartbeats, read at most once a second (every run of the leader asks). */
+export interface UpgradeGate {
+  /** The live replica an upgrade waits for, read afresh (at most once a second). */
+  check(): Promise<PlanOptions['upgradeHeldBy']>;
+  /** The answer of the last check (undefined before one, or when nothing holds an upgrade back). */
+  last(): PlanOptions['upgradeHeldBy'];
+}
+
 export function createUpgradeGate(
   store: Pick<StateStore, 'listReplicas'>,
   opts: { readonly self: string; readonly codeVersion: number; readonly heartbeatMs: number },
-): () => Promise<PlanOptions['upgradeHeldBy']> {
+): UpgradeGate {
   let cached: { at: number; value: Promise<PlanOptions['upgradeHeldBy']> } | undefined;
-  return () => {
-    const now = Date.now();
-    if (!cached || now - cached.at > 1_000) {
-      const value = store
-        .listReplicas()
-        .then((list) => olderReplica(list, opts.self, opts.codeVersion, opts.heartbeatMs));
-      // A store that cannot be read holds nothing back here: the run fails on the store anyway.
-      cached = { at: now, value: value.catch(() => undefined) };
-    }
-    return cached.value;
+  let last: PlanOptions['upgradeHeldBy'];
+  return {
+    check() {
+      const now = Date.now();
+      if (!cached || now - cached.at > 1_000) {
+        const value = store.listReplicas().then((list) => {
+          last = olderReplica(list, opts.self, opts.codeVersion, opts.heartbeatMs);
+          return last;
+        });
+        // A store that cannot be read holds nothing back here: the run fails on the store anyway.
+        cached = { at: now, value: value.catch(() => undefined) };
+      }
+      return cached.value;
+    },
+    last: () => last,
   };
 }

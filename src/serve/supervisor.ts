@@ -138,6 +138,11 @@ export async function startSupervisor(options: SupervisorOptions): Promise<Super
     },
     (opened) => opened.close(),
   );
+  // The rolling upgrade's gate: which live replica runs an older application, if any.
+  const upgradeGate = createUpgradeGate(
+    { listReplicas: () => store.value.listReplicas() },
+    { self: replica.id, codeVersion: application.version, heartbeatMs },
+  );
   const leadership = new Resource(
     'leadership',
     async () => {
@@ -211,6 +216,8 @@ export async function startSupervisor(options: SupervisorOptions): Promise<Super
         // due (not at once: a visit storm must not become a storm of reconciles).
         onVisitStart: (name, idleMs) => queue.current?.addAfter(name, idleMs),
         idleStopMs: planOptions.idleStopMs ?? 0,
+        // Only the leader migrates the main database, and not past a live replica on older code.
+        mainMigrates: () => leadership.value.leading && upgradeGate.last() === undefined,
       }),
     // An app hanging in create() or close() must not hold the process past its grace: the
     // manager stops waiting at the deadline and closes the rest.
@@ -278,11 +285,7 @@ export async function startSupervisor(options: SupervisorOptions): Promise<Super
             note: (name, version) => feed.current?.note(name, version),
           },
           drift,
-          upgradeHeldBy: createUpgradeGate(store.value, {
-            self: replica.id,
-            codeVersion: application.version,
-            heartbeatMs,
-          }),
+          upgradeHeldBy: () => upgradeGate.check(),
           store: store.value,
           providers: providers.value,
           planOptions,
@@ -348,6 +351,7 @@ export async function startSupervisor(options: SupervisorOptions): Promise<Super
   await manager.start();
 
   const ready = (async () => {
+    await upgradeGate.check();
     await runtime.value
       .acquireMain()
       .catch((err) => log.error({ err: messageOf(err) }, 'the main app failed to start'));
