@@ -29,6 +29,7 @@ const QUICK_ARGS: Readonly<Record<string, readonly string[]>> = {
   'hot-reload': ['32', '50'],
   connections: ['300', '200', '10'],
   'mysql-shared-pool': ['30', '2', '10'],
+  replicas: ['10', '3', '10', '2', '10'],
 };
 
 type Json = Record<string, unknown>;
@@ -69,6 +70,12 @@ const HEADLINES: Readonly<Record<string, (j: Loose) => string>> = {
     j.skipped
       ? 'skipped'
       : `new connection p50 ${j.newConnectionMs.p50} ms vs USE ${j.useMs.p50} ms; warm burst shared/per-app ${j.warmThroughputRatio}`,
+  replicas: (j) =>
+    j.skipped
+      ? 'skipped'
+      : `req/s via HAProxy 1 → 3 replicas ${j.throughput.one.requestsPerSecond} → ${j.throughput.three.requestsPerSecond}; ` +
+        `failover ${j.failover.summary ? `p50 ${j.failover.summary.p50} / max ${j.failover.summary.max} ms` : 'n/a'}; ` +
+        `stop propagation ${j.propagation.stop ? `p50 ${j.propagation.stop.p50} / p99 ${j.propagation.stop.p99} ms` : 'n/a'}`,
   connections: (j) => {
     if (j.skipped) return 'skipped';
     const variants = Object.values(j.variants as Record<string, Loose>).map(
