@@ -214,10 +214,15 @@ class HttpGateway implements Gateway {
         return;
       case 'not-found':
         this.#track(res, undefined);
-        this.#sendCode(res, 'APP_NOT_FOUND', route.name);
+        this.#sendCode(res, this.#notFoundCode(), route.name);
         return;
     }
   };
+
+  /** An unknown app before the first reconcile may be one not routed yet: retry (elsewhere). */
+  #notFoundCode(): 'APP_NOT_FOUND' | 'APP_STARTING' {
+    return this.#apps.routed?.() === false ? 'APP_STARTING' : 'APP_NOT_FOUND';
+  }
 
   /** Counts the request until its response closes (finished or abandoned). */
   #track(res: TrackedResponse, app: string | undefined): void {
@@ -334,7 +339,7 @@ class HttpGateway implements Gateway {
         writeSocketResponse(socket, 308, [`Location: ${route.location}`]);
         return;
       case 'not-found':
-        writeSocketError(socket, new AppvisorError('APP_NOT_FOUND', { app: route.name }), {
+        writeSocketError(socket, new AppvisorError(this.#notFoundCode(), { app: route.name }), {
           app: route.name,
         });
         return;

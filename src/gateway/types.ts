@@ -20,6 +20,12 @@ export interface ReadyApp {
 export interface GatewayApps {
   /** True if `name` is a known, routable sub-app (has a valid manifest, not orphaned). */
   has(name: string): boolean;
+  /**
+   * Whether the supervisor has routed what it knows (its first reconcile is done). Before that an
+   * unknown name may be an app not routed yet: it is answered 503 APP_STARTING with Retry-After
+   * (a load balancer tries another replica), not 404. Absent: always.
+   */
+  routed?(): boolean;
   /** The app that owns this exact host name (lower-cased, port and trailing dot stripped), if any. */
   appForDomain(host: string): string | undefined;
   /**

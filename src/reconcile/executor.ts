@@ -83,6 +83,11 @@ export interface RuntimeControl {
    * on its data meanwhile, and a visit waits for the migration instead of booting on old data.
    */
   upgrading?<T>(name: string, work: () => Promise<T>): Promise<T>;
+  /**
+   * A follower's side of the leader's migration: the app is stopped here and shown `upgrading`,
+   * and visits wait (bounded by the start timeout) until its next route, after the migration.
+   */
+  awaitUpgrade?(name: string): Promise<void>;
 }
 
 /** How long a start step waits for the app to run before the run is requeued instead. */
@@ -228,6 +233,8 @@ export async function executeApp(input: ExecuteInput, deps: ExecutorDeps): Promi
   let startPendingUntil: number | undefined;
   /** Set by a follower's held route: visits get this error instead of the app. */
   let hold: AppvisorError | undefined;
+  /** Set on a follower while the leader migrates the app's data: visits wait for it. */
+  let awaitingUpgrade = false;
 
   /** The record as it stands now (undefined without a manifest or a record to base it on). */
   const recordNow = (status: AppStatus, extra: Partial<AppRecord> = {}): AppRecord | undefined => {
@@ -280,8 +287,16 @@ export async function executeApp(input: ExecuteInput, deps: ExecutorDeps): Promi
 
   /** Routes the app in the runtime once it has a record: before starting it, and after each run. */
   const route = (): void => {
-    if (deps.runtime && loaded && input.target && record && finalStatus !== 'orphaned') {
-      deps.runtime.route(loaded, input.target, record.intent, hold);
+    // A follower routes an app it holds back before there is a record (one not applied yet).
+    if (
+      !awaitingUpgrade &&
+      deps.runtime &&
+      loaded &&
+      input.target &&
+      (record || hold) &&
+      finalStatus !== 'orphaned'
+    ) {
+      deps.runtime.route(loaded, input.target, record?.intent, hold);
     }
   };
 
@@ -370,7 +385,17 @@ export async function executeApp(input: ExecuteInput, deps: ExecutorDeps): Promi
         const migrate = (): Promise<number> => timed((signal) => deps.migrate!(loaded, signal));
         // Routed first, so that a visit meanwhile finds the app upgrading rather than unknown.
         if (deps.runtime?.upgrading) route();
-        dataVersion = await (deps.runtime?.upgrading ? deps.runtime.upgrading(name, migrate) : migrate());
+        // Existing data: the record says `upgrading` first, so the other replicas stop the app
+        // and hold its visits until it is done (a new app's record says `provisioning` already).
+        const upgradingExisting = record !== undefined && record.status !== 'provisioning' && fence;
+        const statusBefore = record?.status;
+        if (upgradingExisting) await writeRecord('upgrading');
+        try {
+          dataVersion = await (deps.runtime?.upgrading ? deps.runtime.upgrading(name, migrate) : migrate());
+        } finally {
+          // The run's last write (done or failed) gives the record its status back.
+          if (upgradingExisting && record && statusBefore) record = { ...record, status: statusBefore };
+        }
         application ??= deps.application;
         return 'updated';
       }
@@ -399,6 +424,12 @@ export async function executeApp(input: ExecuteInput, deps: ExecutorDeps): Promi
       }
       case 'update-routes':
         if (!deps.runtime) return 'skipped';
+        if (step.awaitUpgrade && deps.runtime.awaitUpgrade) {
+          // Not routed again at the end of the run either: that would end the wait.
+          awaitingUpgrade = true;
+          await deps.runtime.awaitUpgrade(name);
+          return 'updated';
+        }
         hold = step.hold && new AppvisorError(step.hold.code, step.hold.params);
         route();
         return 'updated';
@@ -473,6 +504,13 @@ export async function executeApp(input: ExecuteInput, deps: ExecutorDeps): Promi
     // run starts again from the journal.
     if (input.signal?.aborted) throw err;
     const failure = runError(err, name, current);
+    // Routed, so visits get 503 with Retry-After (the load balancer tries the replicas that can
+    // serve it), not a 404; looked at again every second, and written once, not each time.
+    if (failure.code === 'UPGRADE_HELD_BACK') {
+      if (deps.runtime && loaded && input.target && record)
+        deps.runtime.route(loaded, input.target, record.intent, failure);
+      if (record?.lastError?.message === failure.message) throw failure;
+    }
     const at = now();
     const error = failure.toJSON();
     const outcome: ReconcileOutcome =

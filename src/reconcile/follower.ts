@@ -3,6 +3,7 @@
  * the record the leader applied — routes, starts, stops, restarts — never a provisioning step,
  * a migration or a store write. Pure, like the planner it builds on.
  */
+import type { LoadedManifest } from '../manifests/types.js';
 import type { AppRecord } from '../state/types.js';
 import type { Action, Actual, ActualApp, Desired, PlanOptions, Step } from './model.js';
 import { planApp } from './planner.js';
@@ -19,12 +20,18 @@ export const RUNTIME_ACTIONS: ReadonlySet<Action> = new Set([
 /** Statuses in which an instance is up and must be stopped before it is unrouted. */
 const UP = new Set(['running', 'starting']);
 
-/** The applied record as the one manifest a follower converges to (none for a removed app). */
-export function appliedDesired(name: string, record: AppRecord | undefined): Desired {
+/**
+ * The applied record as the one manifest a follower converges to (none for a removed app). An
+ * app only in this replica's apps.d (`local`), not applied yet, stands there for its routes alone:
+ * visits are held (see planFollower), never served from a manifest the leader has not applied.
+ */
+export function appliedDesired(name: string, record: AppRecord | undefined, local?: LoadedManifest): Desired {
   const apps =
     record && record.status !== 'orphaned'
       ? new Map([[name, { file: record.file, manifest: record.spec, hash: record.specHash }]])
-      : new Map();
+      : !record && local
+        ? new Map([[name, local]])
+        : new Map();
   return { apps, invalid: [], errors: [] };
 }
 
@@ -33,7 +40,16 @@ export function planFollower(
   record: AppRecord | undefined,
   app: ActualApp,
   opts: PlanOptions & { readonly storeId: string },
+  local?: LoadedManifest,
 ): Step[] {
+  if (!record && local && local.manifest.name === name) {
+    // Coming (the leader is about to create it): a visit gets 503 with Retry-After, so a load
+    // balancer tries the leader, instead of a 404 that says the app does not exist.
+    const detail = "in this replica's apps.d, not applied by the leader yet";
+    return [
+      { app: name, action: 'update-routes', detail, hold: { code: 'APP_STARTING', params: { app: name } } },
+    ];
+  }
   if (!record || record.status === 'orphaned') {
     // Removed on the leader: this replica stops and unroutes it; its data is the leader's business.
     if (!app.runtime) return [];
@@ -41,6 +57,12 @@ export function planFollower(
     if (UP.has(app.runtime.status)) steps.push({ app: name, action: 'stop', detail: 'no longer applied' });
     steps.push({ app: name, action: 'orphan', detail: 'no longer applied; unrouted on this replica' });
     return steps;
+  }
+  if (record.status === 'upgrading') {
+    // The leader migrates its data now: stopped here, visits wait for the migration to end.
+    return [
+      { app: name, action: 'update-routes', detail: 'the leader migrates its data', awaitUpgrade: true },
+    ];
   }
   const held = holdOf(name, record, app, opts.codeVersion);
   if (held) {

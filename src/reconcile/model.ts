@@ -156,6 +156,8 @@ export interface Step {
    * migrated past this replica's code during a rolling upgrade.
    */
   readonly hold?: { readonly code: HoldCode; readonly params: Readonly<Record<string, string | number>> };
+  /** For update-routes on a follower: the leader migrates the app's data now; visits wait for it. */
+  readonly awaitUpgrade?: true;
 }
 
 /** Why a follower holds an app back from its visitors. */

@@ -67,7 +67,7 @@ export async function reconcileApp(
   // A follower converges to what the leader applied, whatever its own apps.d says. Only a live
   // server runs apps; `apply` does nothing for an invalid manifest, as `plan` shows.
   const desired = follower
-    ? appliedDesired(name, record)
+    ? appliedDesired(name, record, deps.desired().apps.get(name))
     : deps.runtime
       ? withLastApplied(name, deps.desired(), record)
       : deps.desired();
@@ -87,7 +87,7 @@ export async function reconcileApp(
   const target = loaded ? resolveTarget(loaded.manifest, deps.planOptions.main) : undefined;
   const now = Date.now();
   const steps = follower
-    ? planFollower(name, record, actual, { ...deps.planOptions, now, storeId: deps.store.storeId })
+    ? planFollower(name, record, actual, { ...deps.planOptions, now, storeId: deps.store.storeId }, loaded)
     : planApp(
         name,
         desired,

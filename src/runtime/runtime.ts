@@ -130,6 +130,8 @@ export class Runtime implements GatewayApps {
   #mainRetryAt = 0;
   /** Apps whose migrations run now (the upgrade step): visits wait for them. */
   readonly #upgrading = new Map<string, Promise<unknown>>();
+  /** Followers' waits for the leader's migration of an app: each ends at the app's next route. */
+  readonly #upgradeWaits = new Map<string, () => void>();
 
   constructor(options: RuntimeOptions) {
     this.#opts = options;
@@ -258,6 +260,7 @@ export class Runtime implements GatewayApps {
     blocked?: AppvisorError,
   ): void {
     const name = loaded.manifest.name;
+    this.#upgradeWaits.get(name)?.();
     const existing = this.#apps.get(name);
     if (existing) {
       for (const d of existing.loaded.manifest.domains) this.#domains.delete(d.toLowerCase());
@@ -285,6 +288,7 @@ export class Runtime implements GatewayApps {
 
   /** Stops and unroutes an app (manifest removed). */
   async unroute(name: string, finalStatus: AppStatus = 'orphaned'): Promise<void> {
+    this.#upgradeWaits.get(name)?.();
     const app = this.#apps.get(name);
     if (!app) return;
     this.#apps.delete(name);
@@ -354,6 +358,27 @@ export class Runtime implements GatewayApps {
       const status = this.status(name);
       if (status) this.#emit(name, status, this.error(name));
     }
+  }
+
+  /**
+   * A follower's side of the leader's migration of `name`: the instance here is stopped (its old
+   * code must not run on data being migrated), the app shows `upgrading`, and visits wait until
+   * its next route — the reconcile after the migration — bounded by the gateway's start timeout.
+   */
+  async awaitUpgrade(name: string): Promise<void> {
+    if (this.#upgrading.has(name)) return;
+    let release!: () => void;
+    const done = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    this.#upgrading.set(name, done);
+    this.#upgradeWaits.set(name, () => {
+      this.#upgradeWaits.delete(name);
+      this.#upgrading.delete(name);
+      release();
+    });
+    this.#emit(name, 'upgrading', null);
+    await this.#adapter.stop(name);
   }
 
   /** When the start of `name` under way gives up (ms since the epoch), if one is. */

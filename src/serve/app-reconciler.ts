@@ -17,7 +17,7 @@ import { type Drift, driftOf } from './drift.js';
 import type { Leadership } from './leadership.js';
 
 /** How often an upgrade held back by an older replica is looked at again. */
-const HELD_BACK_RECHECK_MS = 3_000;
+const HELD_BACK_RECHECK_MS = 1_000;
 
 /** The longest a scheduled drop's reconcile waits before it looks again. */
 const MAX_REQUEUE_MS = 3_600_000;

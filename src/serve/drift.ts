@@ -14,7 +14,7 @@ export function driftOf(name: string, local: Desired, record: AppRecord | undefi
   if (loaded && applied) {
     return loaded.hash === applied.specHash ? undefined : `${loaded.file} differs from the applied manifest`;
   }
-  if (loaded) return `${loaded.file} is not applied (the leader's apps.d has no such app)`;
+  if (loaded) return `${loaded.file} is not applied (not yet, or the leader's apps.d has no such app)`;
   if (!applied) return undefined;
   const invalid = local.invalid.some((f) => f.name === name || f.file === applied.file);
   return invalid ? `${applied.file} is invalid here` : `${applied.file} is missing from this apps.d`;

@@ -60,6 +60,7 @@ export async function startHttpSurface(options: HttpSurfaceOptions): Promise<Htt
     supervisorRoutes = routes;
     const apps: GatewayApps = {
       has: (name) => runtime.has(name),
+      routed: () => options.backend.ready(),
       appForDomain: (host) => runtime.appForDomain(host),
       ready: (name) => runtime.ready(name),
       readyMain: () => runtime.readyMain(),

@@ -26,9 +26,9 @@ export function olderReplica(
   return oldest;
 }
 
-/** `olderReplica` over the store's heartbeats, read at most once a second (every run of the leader asks). */
+/** `olderReplica` over the store's heartbeats, read at most twice a second (every run of the leader asks). */
 export interface UpgradeGate {
-  /** The live replica an upgrade waits for, read afresh (at most once a second). */
+  /** The live replica an upgrade waits for, read afresh (at most twice a second). */
   check(): Promise<PlanOptions['upgradeHeldBy']>;
   /** The answer of the last check (undefined before one, or when nothing holds an upgrade back). */
   last(): PlanOptions['upgradeHeldBy'];
@@ -43,7 +43,7 @@ export function createUpgradeGate(
   return {
     check() {
       const now = Date.now();
-      if (!cached || now - cached.at > 1_000) {
+      if (!cached || now - cached.at > 500) {
         const value = store.listReplicas().then((list) => {
           last = olderReplica(list, opts.self, opts.codeVersion, opts.heartbeatMs);
           return last;

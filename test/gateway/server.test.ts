@@ -165,6 +165,22 @@ describe('errors', () => {
   });
 });
 
+describe('before the first reconcile', () => {
+  it('answers an unknown app 503 APP_STARTING with Retry-After (it may not be routed yet), then 404', async () => {
+    let routed = false;
+    const apps = Object.assign(new FakeApps(), { routed: () => routed });
+    const { port } = await start(apps);
+    const early = await request(port, '/apps/crm/api/info');
+    expect(early.status).toBe(503);
+    expect(early.headers['retry-after']).toBe('1');
+    expect(early.json<{ error: { code: string } }>().error.code).toBe('APP_STARTING');
+    routed = true;
+    const later = await request(port, '/apps/crm/api/info');
+    expect(later.status).toBe(404);
+    expect(later.json<{ error: { code: string } }>().error.code).toBe('APP_NOT_FOUND');
+  });
+});
+
 describe('lazy start', () => {
   it('starts once for 1000 concurrent first requests, and all of them get 200', async () => {
     const gate = deferred();

@@ -229,7 +229,7 @@ async function waitReady(replica: Replica, timeoutMs: number): Promise<void> {
   });
 }
 
-/** Waits until `replica`'s admin API lists every app of `names`, none of them still provisioning. */
+/** Waits until `replica` lists every app of `names`, none of them still provisioning, and serves each. */
 async function waitListed(replica: Replica, names: readonly string[], timeoutMs: number): Promise<void> {
   if (names.length === 0) return;
   await waitFor(
@@ -239,9 +239,14 @@ async function waitListed(replica: Replica, names: readonly string[], timeoutMs:
       const listed = new Map((res.body as { name: string; status: string }[]).map((a) => [a.name, a.status]));
       const missing = names.filter((n) => !listed.has(n) || listed.get(n) === 'provisioning');
       if (missing.length > 0) throw new Error(`not listed yet: ${missing.join(', ')}`);
+      // Listed is not served: a follower learns of the leader's new records by its change feed.
+      for (const n of names) {
+        const served = await request(replica.url, `/apps/${n}/api/info`);
+        if (served.status !== 200) throw new Error(`${n} not served yet: ${served.status}`);
+      }
       return true;
     },
-    `replica ${replica.index} to list the apps of apps.d`,
+    `replica ${replica.index} to serve the apps of apps.d`,
     timeoutMs,
     50,
   ).catch((err: Error) => {

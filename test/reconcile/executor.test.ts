@@ -336,7 +336,8 @@ const ROWS: readonly Row[] = [
       steps: ['upgrade'],
       outcomes: [['upgrade', 'updated']],
       calls: [],
-      record: { status: 'running', version: 2, dataVersion: 3 },
+      // Two writes: `upgrading` before the migration (the other replicas hold its visits), then the result.
+      record: { status: 'running', version: 3, dataVersion: 3 },
       history: { outcome: 'updated', steps: [['upgrade', 'updated']] },
     },
   },

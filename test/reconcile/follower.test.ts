@@ -6,7 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import { planFollower } from '../../src/reconcile/follower.js';
 import type { ActualApp, PlanOptions } from '../../src/reconcile/model.js';
-import { current, MAIN_PG, manifest, NOW, record, STORE } from './fixtures.js';
+import { current, loaded, MAIN_PG, manifest, NOW, record, STORE } from './fixtures.js';
 
 const OPTS: PlanOptions & { storeId: string } = { main: MAIN_PG, now: NOW, codeVersion: 2, storeId: STORE };
 const running = { status: 'running' as const };
@@ -66,6 +66,20 @@ describe('a follower replica plan', () => {
     const routed: ActualApp = { hasSecret: false, runtime: { status: 'stopped' } };
     expect(actions(planFollower('crm', undefined, routed, OPTS))).toEqual(['orphan']);
     expect(planFollower('crm', undefined, { hasSecret: false }, OPTS)).toEqual([]);
+  });
+
+  it('holds back an app of its own apps.d the leader has not applied yet (503, not a 404), and unroutes it once the file is gone', () => {
+    const spec = manifest('crm', { startMode: 'with-main' });
+    const steps = planFollower('crm', undefined, { hasSecret: false }, OPTS, loaded(spec));
+    expect(steps).toEqual([
+      expect.objectContaining({
+        action: 'update-routes',
+        hold: { code: 'APP_STARTING', params: { app: 'crm' } },
+      }),
+    ]);
+    expect(
+      actions(planFollower('crm', undefined, { hasSecret: false, runtime: { status: 'stopped' } }, OPTS)),
+    ).toEqual(['orphan']);
   });
 
   it('holds back an app the leader is still creating (503 APP_STARTING, never a start on half-made data)', () => {
