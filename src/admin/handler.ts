@@ -101,8 +101,12 @@ export function createSupervisorHandler(options: SupervisorHandlerOptions): Supe
         sendJson(res, 200, { status: 'ok' });
         return;
       case 'readyz':
-        if (backend.ready()) sendJson(res, 200, { status: 'ready' });
-        else sendJson(res, 503, { status: 'starting' });
+        {
+          const waiting = backend.ready() ? backend.waitingFor?.() : undefined;
+          if (!backend.ready()) sendJson(res, 503, { status: 'starting' });
+          else if (waiting !== undefined) sendJson(res, 503, { status: 'waiting', detail: waiting });
+          else sendJson(res, 200, { status: 'ready' });
+        }
         return;
       case 'metrics': {
         const { contentType, body } = await metrics.render();

@@ -47,5 +47,11 @@ export interface AdminBackend {
   cluster(): Promise<ClusterView>;
   /** Whether the first reconcile is done (readyz). */
   ready(): boolean;
+  /**
+   * Why this replica stays out of a load balancer's rotation although its first reconcile is
+   * done (readyz 503 `waiting`): during a rolling upgrade a replica on newer code serves once no
+   * live replica runs the older one. Undefined: nothing to wait for.
+   */
+  waitingFor?(): string | undefined;
   readonly events: EventEmitter<AdminEventMap>;
 }

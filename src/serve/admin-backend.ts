@@ -29,6 +29,8 @@ export interface AdminBackendDeps {
   /** Last reconcile error per app, for apps that have no record to hold it. */
   readonly reconcileErrors: ReadonlyMap<string, ErrorSummary>;
   readonly ready: () => boolean;
+  /** See AdminBackend.waitingFor. */
+  readonly waitingFor?: () => string | undefined;
   /** Queues the app's reconcile (the only place its intent is carried out). */
   readonly requestReconcile: (name: string) => void;
   /** This replica among those on the store. */
@@ -110,6 +112,7 @@ export function createAdminBackend(deps: AdminBackendDeps): AdminBackend {
   return {
     events: deps.events,
     ready: deps.ready,
+    ...(deps.waitingFor ? { waitingFor: deps.waitingFor } : {}),
     listApps: async () => allViews(await viewSources()),
     getApp: async (name) => appView(name, await viewSources()),
     start: (name, by) => recordIntent(name, 'start', by),

@@ -257,6 +257,13 @@ export async function startSupervisor(options: SupervisorOptions): Promise<Super
           desired: () => manifests.value.current,
           reconcileErrors,
           ready: () => isReady,
+          // A replica on newer code stays out of rotation while an older one still serves the data.
+          waitingFor: () => {
+            const older = upgradeGate.last();
+            return older
+              ? `replica ${older.replica} runs application version ${older.version}, older than this one's ${application.version}; this replica serves once no live replica runs an older version (a rolling upgrade)`
+              : undefined;
+          },
           // Before the queue runs, the intent is in the record and the first reconcile covers every app.
           requestReconcile: (name) => queue.current?.add(name),
           replica: { id: replica.id, heartbeatMs, connectionBudget },
@@ -349,6 +356,10 @@ export async function startSupervisor(options: SupervisorOptions): Promise<Super
     { log },
   );
   await manager.start();
+  // Every replica follows the heartbeats for a rolling upgrade: the leader to hold a migration
+  // back, every one to stay out of rotation while it runs newer code than a live replica.
+  const gateTimer = setInterval(() => void upgradeGate.check(), 1_000);
+  gateTimer.unref();
 
   const ready = (async () => {
     await upgradeGate.check();
@@ -370,6 +381,7 @@ export async function startSupervisor(options: SupervisorOptions): Promise<Super
     closing ??= (async () => {
       const graceMs = opts.graceMs ?? 10_000;
       log.info({ graceMs }, 'shutting down');
+      clearInterval(gateTimer);
       await manager.stop({ graceMs });
       log.info('stopped');
     })();

@@ -218,8 +218,9 @@ async function waitReady(replica: Replica, timeoutMs: number): Promise<void> {
     async () => {
       if (exitedEarly) throw new Error(`exited before readyz: ${describeFailure(replica)}`);
       const res = await fetch(`${replica.url}/_supervisor/readyz`);
-      await res.arrayBuffer();
-      return res.status === 200;
+      const body = (await res.json().catch(() => ({}))) as { status?: string };
+      // `waiting`: up, and out of rotation on purpose (newer code while an older replica serves).
+      return res.status === 200 || body.status === 'waiting';
     },
     `readyz of replica ${replica.index}`,
     timeoutMs,

@@ -550,12 +550,13 @@ export function replicaScenarios(dialect: StoreDialect, available: boolean, limi
         // Never a wrong answer: no 404 for an app that exists, no 500, no 503 without Retry-After.
         expect(tally(failed.filter((x) => !held.includes(x) && !dropped.includes(x)))).toEqual({});
         const share = (n: number) => `${((n / throughHaproxy.samples.length) * 100).toFixed(1)}%`;
-        // Reported, not asserted to be none: HAProxy's retries pick replicas at random, and while the
-        // replicas run two versions some of them cannot serve an app (README: rolling upgrade).
+        // Reported, and bounded rather than none: a connection HAProxy had open to a replica being
+        // stopped can still go down with it (README: rolling upgrade).
         console.log(
           `rolling upgrade through HAProxy: ${throughHaproxy.samples.length} requests, ${held.length} retryable 503 (${share(held.length)}), ${dropped.length} without an answer (${share(dropped.length)})`,
         );
-        expect(held.length + dropped.length).toBeLessThan(throughHaproxy.samples.length / 2);
+        // The replicas on newer code stay out of rotation until the data moves (readyz `waiting`).
+        expect(held.length + dropped.length).toBeLessThan(throughHaproxy.samples.length * 0.02);
         // A v2 replica asked after some replica served an app at v3 must refuse it (APP_DATA_NEWER, Retry-After), never serve it.
         for (const a of apps) {
           const firstV3 = Math.min(
