@@ -99,6 +99,13 @@ export class FakeBackend implements AdminBackend {
     return this.isReady;
   }
 
+  /** Set to keep a ready replica out of rotation (a rolling upgrade). */
+  waiting: string | undefined;
+
+  waitingFor(): string | undefined {
+    return this.waiting;
+  }
+
   #set(name: string, status: AppView['status']): AppView {
     const app = { ...this.apps.get(name)!, status };
     this.apps.set(name, app);

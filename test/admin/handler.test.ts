@@ -86,6 +86,17 @@ describe('health, readiness, metrics (no auth)', () => {
     expect(await res.json()).toEqual({ status: 'ready' });
   });
 
+  it('readyz is 503 waiting, naming why, while a replica on newer code waits for an older one to go', async () => {
+    backend.isReady = true;
+    backend.waiting = 'replica web-1-7-ab12 runs application version 2, older than this one’s 3';
+    let res = await get('/_supervisor/readyz');
+    expect(res.status).toBe(503);
+    expect(await res.json()).toEqual({ status: 'waiting', detail: backend.waiting });
+    backend.waiting = undefined;
+    res = await get('/_supervisor/readyz');
+    expect(res.status).toBe(200);
+  });
+
   it('metrics answers Prometheus text', async () => {
     const res = await get('/_supervisor/metrics');
     expect(res.status).toBe(200);
