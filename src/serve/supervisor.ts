@@ -90,8 +90,6 @@ export interface Supervisor {
   readonly leading: () => boolean;
   /** The apps whose manifest in this replica's apps.d differs from what the leader applied. */
   readonly drift: () => readonly string[];
-  /** This replica's id among those on the state store (`<hostname>-<pid>-<4 hex>`). */
-  readonly replicaId: string;
   /** Re-reads apps.d now and reconciles what changed (the watcher does this by itself). */
   reload(): Promise<void>;
   /** Graceful shutdown within `graceMs`; idempotent. */
@@ -400,7 +398,6 @@ export async function startSupervisor(options: SupervisorOptions): Promise<Super
     replica,
     leading: () => leadership.value.leading,
     drift: () => drift.names(),
-    replicaId: replica.id,
     reload: () => manifests.value.reload(),
     close,
   };

@@ -130,7 +130,7 @@ describe('appvisor status, start and stop', () => {
     expect(replicaLines[0]).toMatch(/^REPLICA +ROLE +STATE +HOST +PID +VERSION +LAST SEEN$/);
     expect(replicaLines.slice(1)).toEqual([
       expect.stringMatching(
-        new RegExp(`^${serve.sup.replicaId} \\(this one\\) +leader +live +\\S+ +${process.pid} `),
+        new RegExp(`^${serve.sup.replica.id} \\(this one\\) +leader +live +\\S+ +${process.pid} `),
       ),
     ]);
     expect(rest).toEqual([]);
@@ -138,7 +138,7 @@ describe('appvisor status, start and stop', () => {
     const apps = JSON.parse(json.stdout);
     expect(apps).toHaveLength(2);
     expect(apps[0].replicas).toEqual([
-      { id: serve.sup.replicaId, status: 'running', startedAt: expect.any(String) },
+      { id: serve.sup.replica.id, status: 'running', startedAt: expect.any(String) },
     ]);
   });
 

@@ -37,7 +37,7 @@ describe('replicas on SQLite (one replica)', () => {
     expect(status).toBe(200);
     expect(body).toEqual([
       expect.objectContaining({
-        id: serve.sup.replicaId,
+        id: serve.sup.replica.id,
         host: expect.any(String),
         pid: process.pid,
         leader: true,
@@ -50,7 +50,7 @@ describe('replicas on SQLite (one replica)', () => {
       }),
     ]);
     const crm = await serve.view('crm');
-    expect(crm.replicas).toEqual([{ id: serve.sup.replicaId, status: 'running', startedAt: crm.startedAt }]);
+    expect(crm.replicas).toEqual([{ id: serve.sup.replica.id, status: 'running', startedAt: crm.startedAt }]);
     const apps = (await serve.admin('/apps')).body as { replicas: AppReplicaStatus[] }[];
     expect(apps.every((a) => a.replicas.length === 1)).toBe(true);
     expect((await serve.admin('/cluster')).body).toEqual({
@@ -79,7 +79,7 @@ describe.skipIf(!PG.available)('two replicas on one PostgreSQL store', () => {
     const manifests = { 'crm.yaml': manifest('crm', 'database: {mode: new-schema}\n') };
     const a = await serveOn(db.url, manifests, 30);
     const b = await serveOn(db.url, manifests, 40);
-    const ids = [a.sup.replicaId, b.sup.replicaId].sort();
+    const ids = [a.sup.replica.id, b.sup.replica.id].sort();
 
     const listed = async (serve: Serve) =>
       ((await serve.admin('/replicas')).body as ReplicaView[]).map((r) => r.id).sort();
@@ -92,7 +92,7 @@ describe.skipIf(!PG.available)('two replicas on one PostgreSQL store', () => {
     const onB = await waitFor(
       async () => {
         const view = await b.view('crm');
-        const there = view.replicas?.find((r) => r.id === a.sup.replicaId);
+        const there = view.replicas?.find((r) => r.id === a.sup.replica.id);
         return there?.status === 'running' ? view : undefined;
       },
       'crm running on A, seen from B',
@@ -100,7 +100,7 @@ describe.skipIf(!PG.available)('two replicas on one PostgreSQL store', () => {
     );
     expect(Date.now() - started).toBeLessThan(1_500);
     expect(onB.replicas).toHaveLength(2);
-    expect(onB.replicas?.find((r) => r.id === b.sup.replicaId)?.status).toBe('stopped');
+    expect(onB.replicas?.find((r) => r.id === b.sup.replica.id)?.status).toBe('stopped');
 
     // The budgets add up to 70, over a max_connections the test cannot lower: only the shape here.
     const cluster = (await b.admin('/cluster')).body;
@@ -122,8 +122,8 @@ describe.skipIf(!PG.available)('two replicas on one PostgreSQL store', () => {
     const byId = (x: unknown[], y: unknown[]) => (String(x[0]) < String(y[0]) ? -1 : 1);
     expect(seen.map((r) => [r.id, r.leader, r.live]).sort(byId)).toEqual(
       [
-        [a.sup.replicaId, true, true],
-        [b.sup.replicaId, false, true],
+        [a.sup.replica.id, true, true],
+        [b.sup.replica.id, false, true],
         ['dead-1-0000', false, false],
       ].sort(byId),
     );
@@ -134,7 +134,7 @@ describe.skipIf(!PG.available)('two replicas on one PostgreSQL store', () => {
     await a.close();
     serves.splice(serves.indexOf(a), 1);
     await waitFor(
-      async () => !(await listed(b)).includes(a.sup.replicaId),
+      async () => !(await listed(b)).includes(a.sup.replica.id),
       'A gone from B’s list after its shutdown',
     );
   });
