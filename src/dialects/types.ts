@@ -1,7 +1,7 @@
 /**
  * What appvisor knows about one SQL dialect, in one place: the URL schemes that select it, the
  * server identity inventory records are matched by, how to open a client, how its driver's
- * errors read, the reconcile lock, the state store's SQL and the provider. Every caller reaches
+ * errors read, SQLite's reconcile lock, the state store's SQL and the provider. Every caller reaches
  * a dialect through the registry (registry.ts); adding a dialect is one more folder beside
  * postgres/, mysql/ and sqlite/, listed there.
  */
@@ -45,7 +45,7 @@ export interface ProviderOptions {
 /** How a driver error reads: the server is gone, it refused us, or the statement failed. */
 export type DbErrorKind = 'unreachable' | 'permission' | 'failed';
 
-/** One dialect's way of holding the reconcile lock (see src/reconcile/lock.ts). */
+/** SQLite's way of holding the reconcile lock (see src/reconcile/lock.ts). */
 export interface LockSession {
   /** One attempt, without waiting: true when this session now holds the lock. */
   tryLock(): Promise<boolean>;
@@ -184,8 +184,13 @@ export interface DialectModule {
   /** A driver error as DB_UNREACHABLE, DB_PERMISSION_DENIED or DB_OPERATION_FAILED. */
   translateError(err: unknown, ctx: Omit<DbErrorContext, 'dialect'>): AppvisorError;
 
-  /** Opens a session for the lock named `namespace` in the database of `url`. */
-  lockSession(url: DatabaseUrl, namespace: string): Promise<LockSession>;
+  /**
+   * Opens a session for the lock named `namespace` in the database of `url`: SQLite's exclusive
+   * file lock, which keeps a store to one server. Absent on server dialects: their replicas and
+   * `apply` coordinate through the leader lease in the store (no session lock, which would leak
+   * under a pooler in transaction mode and vanish silently with its connection).
+   */
+  lockSession?(url: DatabaseUrl, namespace: string): Promise<LockSession>;
   /**
    * Listens for `channel`'s notifications on a connection of its own, reconnecting by itself
    * (PostgreSQL LISTEN); absent where the server has none (replicas there poll alone).

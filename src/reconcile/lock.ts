@@ -1,11 +1,8 @@
 /**
- * The reconcile lock: two appvisor processes on one state store (`serve` and `apply`, or two
- * servers) never reconcile at once. It lives where the store lives and is tied to something
- * the operating system or the server cleans up when its holder dies, so a crashed (even
- * SIGKILLed) holder never leaves it locked:
- *
- * each dialect's `lockSession` (src/dialects/<dialect>/lock.ts): a PostgreSQL advisory lock or a MySQL
- * named lock on a dedicated connection, an OS file lock on `<main file>.lock` for SQLite.
+ * The reconcile lock of a SQLite store: an OS file lock on `<main file>.lock`, which the
+ * operating system drops when its holder dies (even by SIGKILL), so a store has one server (and
+ * `apply` runs only without one). Server dialects have no such lock: their replicas and `apply`
+ * coordinate through the leader lease in the store (src/reconcile/lease.ts).
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
@@ -144,6 +141,11 @@ export async function acquireReconcileLock(
       : dialect.translateError(err, { server: parsed.redacted, operation: 'take the reconcile lock' });
 
   signal?.throwIfAborted();
+  if (!dialect.lockSession) {
+    throw new Error(
+      `${parsed.dialect} stores have no reconcile lock: replicas coordinate through the leader lease`,
+    );
+  }
   const session = await dialect.lockSession(parsed, NAMESPACE).catch((err: unknown) => {
     throw translate(err);
   });

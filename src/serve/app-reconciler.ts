@@ -1,5 +1,5 @@
 /**
- * The queue's reconcile function in `serve`: one app's run under the reconcile lock's term, with
+ * The queue's reconcile function in `serve`: one app's run, as the leader under the lease's term or as a follower, with
  * the bookkeeping around it (the last error per app for the admin API, the record names, and the
  * requeue of a scheduled drop).
  */

@@ -57,9 +57,9 @@ export interface OperatorIntent {
 }
 
 /**
- * What fences a reconcile's writes: the term of the reconcile lock it holds (a number the store
- * raises each time a process takes the lock). A write under an older term is refused, so a
- * process that lost its lock, however late its write arrives, changes nothing.
+ * What fences a reconcile's writes: the term of the leader lease it holds (a number the store
+ * raises each time a process takes the lease). A write under an older term is refused, so a
+ * process that lost its lease, however late its write arrives, changes nothing.
  */
 export interface Fence {
   readonly term: number;
@@ -197,8 +197,8 @@ export interface StateStore {
   getRecord(name: string): Promise<AppRecord | undefined>;
 
   /**
-   * Opens a new term of the reconcile lock and returns it: called by the process that has just
-   * taken the lock, before its first write. Every earlier term's writes are refused from now on.
+   * Opens a new term without changing the lease's holder and returns it (tests, and a process
+   * holding SQLite's file lock). Every earlier term's writes are refused from now on.
    */
   beginTerm(): Promise<Fence>;
   /** The term the store is at (0 before any lock was taken). */

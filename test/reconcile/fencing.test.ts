@@ -15,7 +15,6 @@ import type { Provider } from '../../src/providers/provider.js';
 import { ProviderSet } from '../../src/providers/set.js';
 import { toDesired } from '../../src/reconcile/desired.js';
 import { tryTakeLease } from '../../src/reconcile/lease.js';
-import { acquireReconcileLock, type ReconcileLock } from '../../src/reconcile/lock.js';
 import type { PlanOptions } from '../../src/reconcile/model.js';
 import { reconcileApp } from '../../src/reconcile/reconciler.js';
 import { openStateStore } from '../../src/state/store.js';
@@ -114,25 +113,21 @@ for (const dialect of DIALECTS) {
       return { store, run, open: gate.open };
     }
 
-    /** Another process takes the lock and opens its term. */
+    /** Another replica takes the lease (the old holder's ran out) and opens its term. */
     async function takeOver(): Promise<{ store: StateStore; fence: Fence }> {
-      const lock = await acquireReconcileLock(mainUrl, { waitMs: 10_000 });
-      closers.push(() => lock.release());
       const store = await openStateStore(mainUrl);
       closers.push(() => store.close());
-      return { store, fence: await store.beginTerm() };
+      return { store, fence: (await store.takeLease('replica-b', 60_000, { force: true }))! };
     }
 
-    it('a run that goes on after its lock was taken writes nothing more', async () => {
-      const lock: ReconcileLock = await acquireReconcileLock(mainUrl);
+    it('a run that goes on after its lease was taken writes nothing more', async () => {
       const setup = await openStateStore(mainUrl);
-      const old = await setup.beginTerm();
+      const old = (await setup.takeLease('replica-a', 60_000))!;
       await setup.close();
       const held = await startHeldReconcile(old);
       // The journal entry written before the CREATE, under the old term, is in the store.
       expect((await held.store.getRecord(prefix))?.inventory.map((i) => i.state)).toEqual(['creating']);
 
-      await lock.release();
       const next = await takeOver();
       expect(next.fence.term).toBe(old.term + 1);
       const before = await snapshot(next.store, prefix);

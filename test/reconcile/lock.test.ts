@@ -11,7 +11,6 @@ import {
   type ReconcileLock,
   type ReconcileLockOptions,
 } from '../../src/reconcile/lock.js';
-import { startTcpProxy } from '../helpers/tcp-proxy.js';
 import { dialectsUnderTest, type TestDatabase } from '../state/dialects.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -52,7 +51,8 @@ function spawnHolder(url: string): Promise<ChildProcess> {
   });
 }
 
-for (const { dialect, available, create } of dialects) {
+// Server dialects coordinate through the leader lease in the store (test/state/lease.test.ts).
+for (const { dialect, available, create } of dialects.filter((d) => d.dialect === 'sqlite')) {
   describe.skipIf(!available)(`reconcile lock on ${dialect}`, () => {
     let db: TestDatabase;
     const locks: ReconcileLock[] = [];
@@ -177,46 +177,3 @@ describe('reconcile lock on SQLite specifics', () => {
     await b.release();
   });
 });
-
-for (const { dialect, available, create } of dialects.filter((d) => d.dialect !== 'sqlite')) {
-  describe.skipIf(!available)(`reconcile lock connection loss on ${dialect}`, () => {
-    it('resolves `lost` when the connection holding it dies, and the server frees it', async () => {
-      const db = await create();
-      const { host, port } = parseDatabaseUrl(db.url);
-      const proxy = await startTcpProxy(host!, port!);
-      try {
-        const log = fakeLog();
-        const lock = await acquireReconcileLock(proxy.url(db.url), { log, checkIntervalMs: 100 });
-        proxy.cut();
-        const err = await lock.lost;
-        expect(err).toMatchObject({ code: 'LOCK_LOST', retryable: true });
-        expect(err.message).toMatch(/reconcile lock on .* was lost/);
-        expect(lock.held).toBe(false);
-        expect(log.error).toHaveBeenCalled();
-        await lock.release();
-
-        const direct = await acquireReconcileLock(db.url, { waitMs: 10_000 });
-        await direct.release();
-      } finally {
-        await proxy.close();
-        await db.drop();
-      }
-    });
-
-    it('fails with DB_UNREACHABLE when the server cannot be reached', async () => {
-      const db = await create();
-      const { host, port } = parseDatabaseUrl(db.url);
-      const proxy = await startTcpProxy(host!, port!);
-      try {
-        proxy.cut();
-        await expect(acquireReconcileLock(proxy.url(db.url))).rejects.toMatchObject({
-          code: 'DB_UNREACHABLE',
-          retryable: true,
-        });
-      } finally {
-        await proxy.close();
-        await db.drop();
-      }
-    });
-  });
-}

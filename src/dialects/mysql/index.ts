@@ -4,7 +4,6 @@ import { serverUrls } from '../url.js';
 import { MysqlClient } from './client.js';
 import { classifyError, translateError } from './errors.js';
 import { quoteIdentifier, quoteLiteral, rules } from './identifiers.js';
-import { lockSession } from './lock.js';
 import { MysqlProvider } from './provider.js';
 import { store } from './store.js';
 
@@ -32,7 +31,6 @@ export const mysql: DialectModule = {
   },
   classifyError,
   translateError,
-  lockSession,
   store,
   identifiers: { rules, quoteIdentifier, quoteLiteral },
   createProvider: (url, opts) =>

@@ -5,7 +5,6 @@ import { PostgresClient } from './client.js';
 import { classifyError, translateError } from './errors.js';
 import { quoteIdentifier, quoteLiteral, rules } from './identifiers.js';
 import { listen } from './listener.js';
-import { lockSession } from './lock.js';
 import { PostgresProvider } from './provider.js';
 import { openReadOnlyPool } from './read-only.js';
 import { store } from './store.js';
@@ -29,7 +28,6 @@ export const postgres: DialectModule = {
   openReadOnlyClient: (url, opts = {}) => openReadOnlyPool(url, opts),
   classifyError,
   translateError,
-  lockSession,
   listen,
   store,
   identifiers: { rules, quoteIdentifier, quoteLiteral },
