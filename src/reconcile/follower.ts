@@ -65,6 +65,20 @@ export function planFollower(
     ];
   }
   const held = holdOf(name, record, app, opts.codeVersion);
+  if (held?.hold.code === 'APP_NEEDS_UPGRADE' && opts.upgradeHeldBy === undefined) {
+    // Older data, and no live replica runs older code: the leader migrates it now (or once it
+    // sees the last one gone). Visits wait for that, as they wait for a migration on one server.
+    const steps: Step[] = [];
+    if (app.runtime && UP.has(app.runtime.status))
+      steps.push({ app: name, action: 'stop', detail: held.detail });
+    steps.push({
+      app: name,
+      action: 'update-routes',
+      detail: `${held.detail}; visits wait`,
+      awaitUpgrade: true,
+    });
+    return steps;
+  }
   if (held) {
     const steps: Step[] = [];
     if (app.runtime && UP.has(app.runtime.status))

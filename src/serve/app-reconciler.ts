@@ -56,7 +56,8 @@ export function createAppReconciler(deps: AppReconcilerDeps): Reconciler {
       // The leader provisions under its term; a follower converges its runtime to the applied
       // record and writes nothing. Losing the lease aborts the leader's run.
       const term = leadership.term();
-      const upgradeHeldBy = term ? await deps.upgradeHeldBy?.() : undefined;
+      // The leader holds a migration back for it; a follower on newer code waits for it to go.
+      const upgradeHeldBy = await deps.upgradeHeldBy?.();
       const report = await reconcileApp(
         name,
         {

@@ -356,7 +356,15 @@ export async function startSupervisor(options: SupervisorOptions): Promise<Super
   await manager.start();
   // Every replica follows the heartbeats for a rolling upgrade: the leader to hold a migration
   // back, every one to stay out of rotation while it runs newer code than a live replica.
-  const gateTimer = setInterval(() => void upgradeGate.check(), 1_000);
+  let heldBy = upgradeGate.last()?.replica;
+  const gateTimer = setInterval(() => {
+    void upgradeGate.check().then((older) => {
+      // The older replica is gone (or came): the apps held back for it are looked at again.
+      if (older?.replica === heldBy) return;
+      heldBy = older?.replica;
+      queue.current?.addAll(manifests.current?.names() ?? []);
+    });
+  }, 1_000);
   gateTimer.unref();
 
   const ready = (async () => {

@@ -105,18 +105,34 @@ describe('a follower replica plan', () => {
     });
   });
 
-  it('holds back an app whose data is older than its code until the leader migrates it', () => {
+  it('holds back an app whose data is older than its code while a live replica runs the older code (503)', () => {
     const spec = manifest('crm', { startMode: 'with-main' });
     const app: ActualApp = {
       ...current(spec, { record: record(spec, { status: 'stopped' }) }),
       dataVersion: 1,
     };
-    const steps = planFollower('crm', app.record, app, OPTS);
+    const opts = { ...OPTS, upgradeHeldBy: { replica: 'web-1-7-ab12', version: 1 } };
+    const steps = planFollower('crm', app.record, app, opts);
     expect(steps).toEqual([
       expect.objectContaining({
         action: 'update-routes',
         hold: expect.objectContaining({ code: 'APP_NEEDS_UPGRADE' }),
       }),
+    ]);
+  });
+
+  it("lets visits wait for the leader's migration once no live replica runs the older code", () => {
+    const spec = manifest('crm', { startMode: 'with-main' });
+    const app: ActualApp = {
+      ...current(spec, { record: record(spec, { status: 'stopped' }) }),
+      dataVersion: 1,
+    };
+    expect(planFollower('crm', app.record, app, OPTS)).toEqual([
+      expect.objectContaining({ action: 'update-routes', awaitUpgrade: true }),
+    ]);
+    const upgrading = record(spec, { status: 'upgrading' });
+    expect(planFollower('crm', upgrading, { ...app, record: upgrading }, OPTS)).toEqual([
+      expect.objectContaining({ action: 'update-routes', awaitUpgrade: true }),
     ]);
   });
 });
