@@ -106,6 +106,7 @@ export function resolveSettings(
     processAdapter: adapter('APP_PROCESS_ADAPTER', fromEnv('APP_PROCESS_ADAPTER'), PROCESS_ADAPTERS),
     deletionGraceMs: parseGrace(fromEnv('APPVISOR_DELETION_GRACE'), input.deletionGrace),
     idleStopMs: parseIdleStopSetting(fromEnv('APPVISOR_IDLE_STOP'), input.idleStop),
+    shutdownDrainMs: parseDrain(fromEnv('APPVISOR_SHUTDOWN_DRAIN'), input.shutdownDrain),
     configFile: opts.configFile,
   });
 }
@@ -127,6 +128,17 @@ function parseGrace(env: string | undefined, file: string | undefined): number {
     // The file's value passed the schema's pattern; only the environment gets here.
     throw new AppvisorError('CONFIG_INVALID', {
       detail: `APPVISOR_DELETION_GRACE must be a duration such as 30m, 24h or 7d, got '${text}'`,
+    });
+  }
+  return ms;
+}
+
+function parseDrain(env: string | undefined, file: string | undefined): number {
+  const text = env ?? file ?? '0s';
+  const ms = parseDuration(text);
+  if (ms === undefined) {
+    throw new AppvisorError('CONFIG_INVALID', {
+      detail: `APPVISOR_SHUTDOWN_DRAIN must be a duration such as 1500ms or 2s, got '${text}'`,
     });
   }
   return ms;

@@ -29,6 +29,8 @@ export interface SettingsInput {
    * manifest's dropAfter wins). @default '24h'
    */
   deletionGrace?: string;
+  /** On SIGTERM, how long readyz says 503 while requests are still served (a duration). @default '0s' */
+  shutdownDrain?: string;
   reconcile?: {
     /**
      * Apps reconciled at once (`serve` and `apply`); one app never has two runs at once.
@@ -93,6 +95,8 @@ export interface Settings {
    * loadSettings; optional so hand-built settings may omit it (off).
    */
   readonly idleStopMs?: number;
+  /** Milliseconds a replica drains (readyz 503, still serving) before it stops on SIGTERM; 0 or absent: none. */
+  readonly shutdownDrainMs?: number;
   /** Absolute path of the appvisor.yaml that was read, if any. */
   readonly configFile: string | undefined;
 }

@@ -383,13 +383,14 @@ export async function executeApp(input: ExecuteInput, deps: ExecutorDeps): Promi
       case 'upgrade': {
         if (!deps.migrate || !loaded) return 'skipped';
         const migrate = (): Promise<number> => timed((signal) => deps.migrate!(loaded, signal));
-        // Routed first, so that a visit meanwhile finds the app upgrading rather than unknown.
-        if (deps.runtime?.upgrading) route();
         // Existing data: the record says `upgrading` first, so the other replicas stop the app
         // and hold its visits until it is done (a new app's record says `provisioning` already).
         const upgradingExisting = record !== undefined && record.status !== 'provisioning' && fence;
         const statusBefore = record?.status;
         if (upgradingExisting) await writeRecord('upgrading');
+        // Routed right before the migration starts (nothing awaited in between), so that a visit
+        // meanwhile finds the app upgrading rather than unknown, or booting on the old data.
+        if (deps.runtime?.upgrading) route();
         try {
           dataVersion = await (deps.runtime?.upgrading ? deps.runtime.upgrading(name, migrate) : migrate());
         } finally {
@@ -425,7 +426,9 @@ export async function executeApp(input: ExecuteInput, deps: ExecutorDeps): Promi
       case 'update-routes':
         if (!deps.runtime) return 'skipped';
         if (step.awaitUpgrade && deps.runtime.awaitUpgrade) {
-          // Not routed again at the end of the run either: that would end the wait.
+          // Routed (known here, on its current spec), then held: not routed again at the end of
+          // the run, which would end the wait.
+          route();
           awaitingUpgrade = true;
           await deps.runtime.awaitUpgrade(name);
           return 'updated';
@@ -507,7 +510,10 @@ export async function executeApp(input: ExecuteInput, deps: ExecutorDeps): Promi
     // Routed, so visits get 503 with Retry-After (the load balancer tries the replicas that can
     // serve it), not a 404; looked at again every second, and written once, not each time.
     if (failure.code === 'UPGRADE_HELD_BACK') {
-      if (deps.runtime && loaded && input.target && record)
+      if (current?.awaitUpgrade && deps.runtime?.awaitUpgrade) {
+        if (loaded && input.target && record) deps.runtime.route(loaded, input.target, record.intent);
+        await deps.runtime.awaitUpgrade(name);
+      } else if (deps.runtime && loaded && input.target && record)
         deps.runtime.route(loaded, input.target, record.intent, failure);
       if (record?.lastError?.message === failure.message) throw failure;
     }

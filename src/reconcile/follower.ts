@@ -65,7 +65,7 @@ export function planFollower(
     ];
   }
   const held = holdOf(name, record, app, opts.codeVersion);
-  if (held?.hold.code === 'APP_NEEDS_UPGRADE' && opts.upgradeHeldBy === undefined) {
+  if (held?.hold.code === 'APP_NEEDS_UPGRADE' && (!opts.upgradeHeldBy || opts.upgradeHeldBy.leaving)) {
     // Older data, and no live replica runs older code: the leader migrates it now (or once it
     // sees the last one gone). Visits wait for that, as they wait for a migration on one server.
     const steps: Step[] = [];

@@ -156,7 +156,10 @@ export interface Step {
    * migrated past this replica's code during a rolling upgrade.
    */
   readonly hold?: { readonly code: HoldCode; readonly params: Readonly<Record<string, string | number>> };
-  /** For update-routes on a follower: the leader migrates the app's data now; visits wait for it. */
+  /**
+   * For update-routes on a follower: the leader migrates the app's data now; visits wait for it.
+   * For a held-back upgrade (refuse UPGRADE_HELD_BACK) whose replica is leaving: the same here.
+   */
   readonly awaitUpgrade?: true;
 }
 
@@ -185,7 +188,12 @@ export interface PlanOptions {
    * The live replica that runs an older application version than this code, if any: the leader
    * does not migrate existing data past it (a rolling upgrade), and says so instead.
    */
-  readonly upgradeHeldBy?: { readonly replica: string; readonly version: number };
+  readonly upgradeHeldBy?: {
+    readonly replica: string;
+    readonly version: number;
+    /** It drains before it stops: it serves no new visits, and the data moves once it is gone. */
+    readonly leaving?: true;
+  };
   /** Settings `idleStop`: how long an app may serve nothing before it is stopped, when its manifest says nothing; 0 is off. @default 0 */
   readonly idleStopMs?: number;
 }

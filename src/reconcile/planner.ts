@@ -333,8 +333,20 @@ function upgradeStep(
   const from = app.dataVersion === undefined || creating ? '' : ` (data at version ${app.dataVersion})`;
   const held = install ? undefined : opts.upgradeHeldBy;
   if (held) {
-    const err = new AppvisorError('UPGRADE_HELD_BACK', { app: name, codeVersion: code, ...held });
-    return { app: name, action: 'refuse', code: err.code, detail: err.message };
+    const err = new AppvisorError('UPGRADE_HELD_BACK', {
+      app: name,
+      codeVersion: code,
+      replica: held.replica,
+      version: held.version,
+    });
+    // A replica that drains serves no new visits: they wait here for the migration after it.
+    return {
+      app: name,
+      action: 'refuse',
+      code: err.code,
+      detail: err.message,
+      ...(held.leaving ? { awaitUpgrade: true as const } : {}),
+    };
   }
   return { app: name, action: 'upgrade', detail: `migrate to version ${code}${from}` };
 }

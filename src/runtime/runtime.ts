@@ -342,6 +342,8 @@ export class Runtime implements GatewayApps {
    * old code must not run on data being migrated); visits meanwhile wait, then start it afresh.
    */
   async upgrading<T>(name: string, work: () => Promise<T>): Promise<T> {
+    // Visits waiting for another replica's migration wait for this one now.
+    this.#upgradeWaits.get(name)?.();
     if (this.#upgrading.has(name))
       throw new AppvisorError('APP_ERROR', { app: name, detail: 'already upgrading' });
     // Held from the first moment: a visit during the stop must not boot the old code again.
@@ -366,6 +368,9 @@ export class Runtime implements GatewayApps {
    * its next route — the reconcile after the migration — bounded by the gateway's start timeout.
    */
   async awaitUpgrade(name: string): Promise<void> {
+    // An earlier hold (503 with its error) gives way to the wait: visits wait, not fail.
+    const app = this.#apps.get(name);
+    if (app) app.blocked = undefined;
     if (this.#upgrading.has(name)) return;
     let release!: () => void;
     const done = new Promise<void>((resolve) => {

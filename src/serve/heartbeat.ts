@@ -37,6 +37,8 @@ export interface HeartbeatOptions {
   /** Apps whose manifest in this replica's apps.d differs from what is applied. @default none */
   readonly drift?: () => readonly string[];
   readonly log: Logger;
+  /** Whether this replica drains before it stops (written as `leaving`). @default never */
+  readonly leaving?: () => boolean;
   /** @default 2000 */
   readonly intervalMs?: number;
   /** The least time between two writes: a burst of status changes makes one write. @default 250 */
@@ -50,6 +52,8 @@ export interface Heartbeat {
   readonly intervalMs: number;
   /** Stops writing, waits for a write under way, and deletes this replica's row (a failure is logged). */
   stop(): Promise<void>;
+  /** Writes the row now (it says something new: this replica is leaving). */
+  beatNow(): Promise<void>;
 }
 
 /**
@@ -88,6 +92,15 @@ class HeartbeatLoop implements Heartbeat {
 
   async start(): Promise<void> {
     this.#o.events.on('status', this.#onStatus);
+    await this.#write();
+  }
+
+  async beatNow(): Promise<void> {
+    if (this.#stopped) return;
+    await this.#writing;
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    this.#dueAt = Number.POSITIVE_INFINITY;
     await this.#write();
   }
 
@@ -204,6 +217,7 @@ class HeartbeatLoop implements Heartbeat {
         connectionBudget: this.#o.connectionBudget,
         drift: [...(this.#o.drift?.() ?? [])],
         apps,
+        ...(this.#o.leaving?.() ? { leaving: true as const } : {}),
       },
     };
   }

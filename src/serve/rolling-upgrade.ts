@@ -15,15 +15,21 @@ export function olderReplica(
   heartbeatMs: number,
 ): PlanOptions['upgradeHeldBy'] {
   const liveMs = LIVE_HEARTBEATS * heartbeatMs;
-  let oldest: { replica: string; version: number } | undefined;
+  let staying: { replica: string; version: number } | undefined;
+  let leaving: { replica: string; version: number; leaving: true } | undefined;
   for (const r of list.replicas) {
     const version = Number(r.version);
     if (r.id === self || list.nowMs - r.lastSeenAt > liveMs || !Number.isFinite(version)) continue;
-    if (version < codeVersion && (oldest === undefined || version < oldest.version)) {
-      oldest = { replica: r.id, version };
+    if (version >= codeVersion) continue;
+    if (r.info.leaving) {
+      if (leaving === undefined || version < leaving.version)
+        leaving = { replica: r.id, version, leaving: true };
+    } else if (staying === undefined || version < staying.version) {
+      staying = { replica: r.id, version };
     }
   }
-  return oldest;
+  // One that stays is what a newer replica waits for; one that drains only holds the data back.
+  return staying ?? leaving;
 }
 
 /** `olderReplica` over the store's heartbeats, read at most twice a second (every run of the leader asks). */

@@ -114,6 +114,7 @@ export async function startSupervisor(options: SupervisorOptions): Promise<Super
   const replica = createReplicaIdentity();
   const drift = new Drift(log);
   let isReady = false;
+  let leaving = false;
   const heartbeatMs = options.heartbeatMs ?? HEARTBEAT_DEFAULTS.intervalMs;
   const connectionBudget = settings.database.connectionBudget ?? 64;
 
@@ -231,6 +232,7 @@ export async function startSupervisor(options: SupervisorOptions): Promise<Super
         events,
         identity: replica,
         drift: () => drift.names(),
+        leaving: () => leaving,
         application,
         connectionBudget,
         log,
@@ -258,7 +260,8 @@ export async function startSupervisor(options: SupervisorOptions): Promise<Super
           // A replica on newer code stays out of rotation while an older one still serves the data.
           waitingFor: () => {
             const older = upgradeGate.last();
-            return older
+            // One that drains serves no new visits: this replica takes them, and they wait for the data.
+            return older && !older.leaving
               ? `replica ${older.replica} runs application version ${older.version}, older than this one's ${application.version}; this replica serves once no live replica runs an older version (a rolling upgrade)`
               : undefined;
           },
@@ -356,12 +359,14 @@ export async function startSupervisor(options: SupervisorOptions): Promise<Super
   await manager.start();
   // Every replica follows the heartbeats for a rolling upgrade: the leader to hold a migration
   // back, every one to stay out of rotation while it runs newer code than a live replica.
-  let heldBy = upgradeGate.last()?.replica;
+  const gateKey = (older: ReturnType<typeof upgradeGate.last>): string =>
+    older ? `${older.replica}${older.leaving ? ' leaving' : ''}` : '';
+  let heldBy = gateKey(upgradeGate.last());
   const gateTimer = setInterval(() => {
     void upgradeGate.check().then((older) => {
       // The older replica is gone (or came): the apps held back for it are looked at again.
-      if (older?.replica === heldBy) return;
-      heldBy = older?.replica;
+      if (gateKey(older) === heldBy) return;
+      heldBy = gateKey(older);
       queue.current?.addAll(manifests.current?.names() ?? []);
     });
   }, 1_000);
@@ -388,7 +393,18 @@ export async function startSupervisor(options: SupervisorOptions): Promise<Super
       const graceMs = opts.graceMs ?? 10_000;
       log.info({ graceMs }, 'shutting down');
       clearInterval(gateTimer);
-      await manager.stop({ graceMs });
+      const drainMs = Math.min(graceMs, settings.shutdownDrainMs ?? 0);
+      if (drainMs > 0 && isReady) {
+        // readyz says 503 first and the replica goes on serving meanwhile, so the load balancer
+        // takes it out of rotation before its connections close (none is cut mid-request); its
+        // heartbeat says it is leaving, so replicas on newer code take its place at once.
+        isReady = false;
+        leaving = true;
+        await heartbeat.current?.beatNow();
+        log.info({ drainMs }, 'draining: readyz answers 503 while requests are still served');
+        await new Promise((resolve) => setTimeout(resolve, drainMs));
+      }
+      await manager.stop({ graceMs: graceMs - drainMs });
       log.info('stopped');
     })();
     return closing;

@@ -145,5 +145,6 @@ export function parseInfo(text: string): ReplicaInfo {
     connectionBudget: typeof raw.connectionBudget === 'number' ? raw.connectionBudget : 0,
     drift: Array.isArray(raw.drift) ? raw.drift.filter((d): d is string => typeof d === 'string') : [],
     apps,
+    ...(raw.leaving === true ? { leaving: true as const } : {}),
   };
 }

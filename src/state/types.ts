@@ -155,6 +155,8 @@ export interface ReplicaInfo {
   readonly connectionBudget: number;
   /** Apps whose manifest in its own apps.d differs from what is applied (it does not act on them). */
   readonly drift: readonly string[];
+  /** Set while it drains before it stops (SIGTERM with settings `shutdownDrain`): it is leaving. */
+  readonly leaving?: true;
   /** The apps that are not `stopped` on it, by name: 10,000 mostly idle apps stay a small row. */
   readonly apps: Readonly<Record<string, ReplicaAppStatus>>;
 }

@@ -45,6 +45,7 @@ describe('loadSettings', () => {
       processAdapter: 'local',
       deletionGraceMs: 86_400_000,
       idleStopMs: 0,
+      shutdownDrainMs: 0,
       configFile: undefined,
     });
     expect(
@@ -172,6 +173,16 @@ describe('loadSettings', () => {
     }
   });
 
+  it('reads shutdownDrain (default none) from the file, the environment winning', async () => {
+    await write('appvisor.yaml', 'shutdownDrain: 2s\n');
+    expect((await loadSettings({ cwd, env: {} })).shutdownDrainMs).toBe(2_000);
+    expect((await loadSettings({ cwd, env: { APPVISOR_SHUTDOWN_DRAIN: '1500ms' } })).shutdownDrainMs).toBe(
+      1_500,
+    );
+    const err = await failure(loadSettings({ cwd, env: { APPVISOR_SHUTDOWN_DRAIN: 'soon' } }));
+    expect(err.message).toMatch(/APPVISOR_SHUTDOWN_DRAIN must be a duration/);
+  });
+
   it('accepts an empty appvisor.yaml', async () => {
     await write('appvisor.yaml', '# nothing to change\n');
     expect((await loadSettings({ cwd, env: {} })).listen.port).toBe(13000);
@@ -188,7 +199,7 @@ describe('loadSettings', () => {
       "appvisor.yaml:2:9: listen.port must be a whole number, got '80'",
       "appvisor.yaml:3:3: unknown field 'hots' in listen; did you mean 'host'?",
       'appvisor.yaml:5:8: database.url is not valid: use sqlite:PATH, postgres://user:password@host:port/db or mysql://user:password@host:port/db',
-      "appvisor.yaml:6:1: unknown field 'colour'; allowed: listen, appsDir, dataDir, database, app, deletionGrace, reconcile, idleStop, mainDatabase, admin",
+      "appvisor.yaml:6:1: unknown field 'colour'; allowed: listen, appsDir, dataDir, database, app, shutdownDrain, deletionGrace, reconcile, idleStop, mainDatabase, admin",
     ]);
   });
 

@@ -439,6 +439,8 @@ export async function startReplicaSet(options: ReplicaSetOptions): Promise<Repli
       APPVISOR_DATABASE_URL: replicaMainUrl,
       APPVISOR_ADMIN_TOKEN: REPLICA_ADMIN_TOKEN,
       APPVISOR_DB_CONNECTION_BUDGET: String(options.connectionBudget ?? 6),
+      // As the README advises behind HAProxy (inter 500ms fall 2): out of rotation before it stops.
+      APPVISOR_SHUTDOWN_DRAIN: '1500ms',
       NO_COLOR: '1',
       ...options.env,
     };

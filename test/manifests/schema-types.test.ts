@@ -83,6 +83,7 @@ const FULL_SETTINGS = {
   database: { url: 'sqlite:x', connectionBudget: 64, schemaPoolSize: 10 },
   app: 'm',
   deletionGrace: '24h',
+  shutdownDrain: '2s',
   reconcile: { concurrency: 4 },
   idleStop: '15m',
   mainDatabase: { adopt: true },

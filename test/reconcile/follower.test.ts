@@ -130,6 +130,14 @@ describe('a follower replica plan', () => {
     expect(planFollower('crm', app.record, app, OPTS)).toEqual([
       expect.objectContaining({ action: 'update-routes', awaitUpgrade: true }),
     ]);
+    // The older replica drains (leaving): it serves no new visits, so they wait here too.
+    const leaving = {
+      ...OPTS,
+      upgradeHeldBy: { replica: 'web-1-7-ab12', version: 1, leaving: true as const },
+    };
+    expect(planFollower('crm', app.record, app, leaving)).toEqual([
+      expect.objectContaining({ action: 'update-routes', awaitUpgrade: true }),
+    ]);
     const upgrading = record(spec, { status: 'upgrading' });
     expect(planFollower('crm', upgrading, { ...app, record: upgrading }, OPTS)).toEqual([
       expect.objectContaining({ action: 'update-routes', awaitUpgrade: true }),

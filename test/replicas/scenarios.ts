@@ -458,7 +458,7 @@ export function replicaScenarios(dialect: StoreDialect, available: boolean, limi
     );
 
     it.skipIf(!available)(
-      'a rolling upgrade from version 2 to 3 behind HAProxy: no v2 replica serves v3 data, the data moves once no v2 replica is left, and nothing is answered wrongly',
+      'a rolling upgrade from version 2 to 3 behind HAProxy: no v2 replica serves v3 data, the data moves once no v2 replica is left, and no request fails',
       async () => {
         const modules = await fs.mkdtemp(path.join(os.tmpdir(), 'appvisor-rolling-'));
         extraDirs.push(modules);
@@ -550,13 +550,13 @@ export function replicaScenarios(dialect: StoreDialect, available: boolean, limi
         // Never a wrong answer: no 404 for an app that exists, no 500, no 503 without Retry-After.
         expect(tally(failed.filter((x) => !held.includes(x) && !dropped.includes(x)))).toEqual({});
         const share = (n: number) => `${((n / throughHaproxy.samples.length) * 100).toFixed(1)}%`;
-        // Reported, and bounded rather than none: a connection HAProxy had open to a replica being
-        // stopped can still go down with it (README: rolling upgrade).
+        // None with shutdownDrain (the harness sets it, as the README advises): a replica leaves
+        // the rotation before it stops, and the newer ones take over as it drains.
         console.log(
           `rolling upgrade through HAProxy: ${throughHaproxy.samples.length} requests, ${held.length} retryable 503 (${share(held.length)}), ${dropped.length} without an answer (${share(dropped.length)})`,
         );
         // The replicas on newer code stay out of rotation until the data moves (readyz `waiting`).
-        expect(held.length + dropped.length).toBeLessThan(throughHaproxy.samples.length * 0.02);
+        expect(held.length + dropped.length).toBe(0);
         // A v2 replica asked after some replica served an app at v3 must refuse it (APP_DATA_NEWER, Retry-After), never serve it.
         for (const a of apps) {
           const firstV3 = Math.min(
