@@ -182,20 +182,12 @@ export interface AcquireLeaseOptions extends LeaseTiming {
 export async function acquireLease(store: LeaseStore, opts: AcquireLeaseOptions): Promise<HeldLease> {
   const waitMs = opts.waitMs ?? 0;
   const started = performance.now();
-  const heldBy = async (): Promise<AppvisorError> => {
-    const lease = await store.readLease().catch(() => undefined);
-    return new AppvisorError('LOCK_HELD', {
-      target: store.target,
-      holder: lease?.holder ? ` (${describeHolder(lease.holder)})` : '',
-      ms: Math.round(performance.now() - started),
-    });
-  };
-  const serving = async (): Promise<boolean> => {
-    const holder = (await store.readLease())?.holder;
-    return holder !== undefined && !holder.startsWith(COMMAND_HOLDER_PREFIX);
-  };
+  const waited = (): number => performance.now() - started;
   for (;;) {
-    if (await serving()) throw await heldBy();
+    const holder = (await store.readLease())?.holder;
+    if (holder !== undefined && !holder.startsWith(COMMAND_HOLDER_PREFIX)) {
+      throw leaseHeld(store.target, holder, waited());
+    }
     let fileLock: ReconcileLock | undefined;
     if (opts.url.dialect === 'sqlite') {
       fileLock = await acquireReconcileLock(opts.url, { waitMs: 0 }).catch((err: unknown) => {
@@ -214,14 +206,25 @@ export async function acquireLease(store: LeaseStore, opts: AcquireLeaseOptions)
       if (lease) return fileLock ? withFileLock(lease, fileLock) : lease;
       await fileLock?.release();
     }
-    if (performance.now() - started >= waitMs) throw await heldBy();
+    if (waited() >= waitMs) {
+      throw leaseHeld(store.target, (await store.readLease().catch(() => undefined))?.holder, waited());
+    }
     await sleep(Math.min(opts.pollMs ?? 200, waitMs));
   }
 }
 
+/** LOCK_HELD naming who holds the store (`note` says more, e.g. that SQLite runs one replica). */
+export function leaseHeld(target: string, holder: string | undefined, ms: number, note = ''): AppvisorError {
+  return new AppvisorError('LOCK_HELD', {
+    target,
+    holder: holder ? ` (${describeHolder(holder)}${note})` : '',
+    ms: Math.round(ms),
+  });
+}
+
 /** The lease, with the SQLite file lock it was taken under: lost with it, released with it. */
-function withFileLock(lease: HeldLease, lock: ReconcileLock): HeldLease {
-  const lost = AbortSignal.any([lease.signal, abortedWhenLost(lock)]);
+export function withFileLock(lease: HeldLease, lock: ReconcileLock): HeldLease {
+  const lost = AbortSignal.any([lease.signal, abortedWhenLost(lock, lease)]);
   return {
     fence: lease.fence,
     signal: lost,
@@ -235,8 +238,12 @@ function withFileLock(lease: HeldLease, lock: ReconcileLock): HeldLease {
   };
 }
 
-function abortedWhenLost(lock: ReconcileLock): AbortSignal {
+function abortedWhenLost(lock: ReconcileLock, lease: HeldLease): AbortSignal {
   const controller = new AbortController();
-  void lock.lost.then((reason) => controller.abort(reason));
+  void lock.lost.then((reason) => {
+    controller.abort(reason);
+    // Its renewals stop too: the lease is no longer this process's to hold.
+    void lease.release();
+  });
   return controller.signal;
 }

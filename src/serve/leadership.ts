@@ -14,12 +14,13 @@ import {
   type HeldLease,
   type LeaseStore,
   type LeaseTiming,
+  leaseHeld,
   leaseTiming,
   tryTakeLease,
+  withFileLock,
 } from '../reconcile/lease.js';
 import { acquireReconcileLock, type ReconcileLock } from '../reconcile/lock.js';
 import type { Fence } from '../state/types.js';
-import { describeHolder } from './replica-identity.js';
 
 /** What a leader's reconcile runs under: the term for its writes, and a signal that aborts when the lease is lost. */
 export interface LockTerm {
@@ -84,11 +85,12 @@ export class Leadership {
     } catch (err) {
       if (!(err instanceof AppvisorError) || err.code !== 'LOCK_HELD') throw err;
       const lease = await this.#opts.store.readLease().catch(() => undefined);
-      throw new AppvisorError('LOCK_HELD', {
-        target: this.#opts.url.redacted,
-        holder: lease?.holder ? ` (${describeHolder(lease.holder)}; SQLite runs one replica)` : '',
-        ms: err.params.ms ?? 0,
-      });
+      throw leaseHeld(
+        this.#opts.url.redacted,
+        lease?.holder,
+        Number(err.params.ms ?? 0),
+        '; SQLite runs one replica',
+      );
     }
   }
 
@@ -115,9 +117,9 @@ export class Leadership {
       if (!relocked) return;
       this.#fileLock = relocked;
     }
-    let lease: HeldLease | undefined;
+    let taken: HeldLease | undefined;
     try {
-      lease = await tryTakeLease(this.#opts.store, this.#opts.holder, {
+      taken = await tryTakeLease(this.#opts.store, this.#opts.holder, {
         ttlMs: this.#timing.ttlMs,
         renewMs: this.#timing.renewMs,
         log: this.#opts.log,
@@ -127,7 +129,9 @@ export class Leadership {
       this.#opts.log.warn({ err: messageOf(err) }, 'could not ask for the leader lease; trying again');
       return;
     }
-    if (!lease) return;
+    if (!taken) return;
+    // Under SQLite's file lock: losing the lock loses the lease, and aborts its runs.
+    const lease = this.#fileLock ? withFileLock(taken, this.#fileLock) : taken;
     if (this.#closed) {
       await lease.release();
       return;
@@ -145,7 +149,6 @@ export class Leadership {
       },
       { once: true },
     );
-    this.#fileLock?.lost.then(() => lease.release().then(() => this.#opts.onChange?.(false)));
     this.#opts.onChange?.(true);
   }
 

@@ -20,7 +20,7 @@ describe.each(DIALECTS)('apply beside a server on $name', (dialect) => {
   let server: Supervisor | undefined;
 
   beforeEach(async (ctx) => {
-    if (!dialect.available) ctx.skip();
+    if (!dialect.available) ctx.skip(`needs a ${dialect.name} server`);
     dir = await fs.mkdtemp(path.join(os.tmpdir(), 'appvisor-apply-lease-'));
     await fs.mkdir(path.join(dir, 'apps.d'));
     prefix = `t${Math.random().toString(36).slice(2, 8)}`;
