@@ -300,6 +300,23 @@ export async function executeApp(input: ExecuteInput, deps: ExecutorDeps): Promi
     }
   };
 
+  /**
+   * Routes the app (known here, on its current spec), then holds its visits until the migration
+   * of its data is over; not routed again at the end of the run, which would end the wait.
+   */
+  const awaitUpgradeHere = async (awaitUpgrade: (name: string) => Promise<void>): Promise<void> => {
+    route();
+    awaitingUpgrade = true;
+    await awaitUpgrade(name);
+  };
+
+  /** Routes an app whose run failed so that visits get the failure (503), not a 404. */
+  const routeFailed = (failure: AppvisorError): void => {
+    if (!record) return;
+    hold = failure;
+    route();
+  };
+
   const report = (outcome: StepOutcome): StepOutcome => {
     outcomes.push(outcome);
     deps.onStep?.(outcome);
@@ -426,11 +443,7 @@ export async function executeApp(input: ExecuteInput, deps: ExecutorDeps): Promi
       case 'update-routes':
         if (!deps.runtime) return 'skipped';
         if (step.awaitUpgrade && deps.runtime.awaitUpgrade) {
-          // Routed (known here, on its current spec), then held: not routed again at the end of
-          // the run, which would end the wait.
-          route();
-          awaitingUpgrade = true;
-          await deps.runtime.awaitUpgrade(name);
+          await awaitUpgradeHere(deps.runtime.awaitUpgrade.bind(deps.runtime));
           return 'updated';
         }
         hold = step.hold && new AppvisorError(step.hold.code, step.hold.params);
@@ -511,10 +524,8 @@ export async function executeApp(input: ExecuteInput, deps: ExecutorDeps): Promi
     // serve it), not a 404; looked at again every second, and written once, not each time.
     if (failure.code === 'UPGRADE_HELD_BACK') {
       if (current?.awaitUpgrade && deps.runtime?.awaitUpgrade) {
-        if (loaded && input.target && record) deps.runtime.route(loaded, input.target, record.intent);
-        await deps.runtime.awaitUpgrade(name);
-      } else if (deps.runtime && loaded && input.target && record)
-        deps.runtime.route(loaded, input.target, record.intent, failure);
+        await awaitUpgradeHere(deps.runtime.awaitUpgrade.bind(deps.runtime));
+      } else routeFailed(failure);
       if (record?.lastError?.message === failure.message) throw failure;
     }
     const at = now();
@@ -532,9 +543,7 @@ export async function executeApp(input: ExecuteInput, deps: ExecutorDeps): Promi
       (writeErr) => deps.log.warn({ err: messageOf(writeErr) }, 'could not record the error'),
     );
     // Another application's data: routed, so visits get 503 APP_WRONG_APPLICATION, not 404.
-    if (failure.code === 'APP_WRONG_APPLICATION' && deps.runtime && loaded && input.target && record) {
-      deps.runtime.route(loaded, input.target, record.intent, failure);
-    }
+    if (failure.code === 'APP_WRONG_APPLICATION') routeFailed(failure);
     throw failure;
   }
 }

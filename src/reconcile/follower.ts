@@ -6,7 +6,7 @@
 import type { LoadedManifest } from '../manifests/types.js';
 import type { AppRecord } from '../state/types.js';
 import type { Action, Actual, ActualApp, Desired, PlanOptions, Step } from './model.js';
-import { planApp } from './planner.js';
+import { planApp, UP } from './planner.js';
 
 /** What a follower carries out: its own runtime's steps (`orphan` only unroutes it there). */
 export const RUNTIME_ACTIONS: ReadonlySet<Action> = new Set([
@@ -17,8 +17,11 @@ export const RUNTIME_ACTIONS: ReadonlySet<Action> = new Set([
   'orphan',
 ]);
 
-/** Statuses in which an instance is up and must be stopped before it is unrouted. */
-const UP = new Set(['running', 'starting']);
+/** `last`, preceded by a stop of this replica's instance when one is up. */
+function stoppedThen(name: string, app: ActualApp, detail: string, last: Step): Step[] {
+  const up = app.runtime !== undefined && UP.has(app.runtime.status);
+  return up ? [{ app: name, action: 'stop', detail }, last] : [last];
+}
 
 /**
  * The applied record as the one manifest a follower converges to (none for a removed app). An
@@ -53,10 +56,12 @@ export function planFollower(
   if (!record || record.status === 'orphaned') {
     // Removed on the leader: this replica stops and unroutes it; its data is the leader's business.
     if (!app.runtime) return [];
-    const steps: Step[] = [];
-    if (UP.has(app.runtime.status)) steps.push({ app: name, action: 'stop', detail: 'no longer applied' });
-    steps.push({ app: name, action: 'orphan', detail: 'no longer applied; unrouted on this replica' });
-    return steps;
+    const orphan: Step = {
+      app: name,
+      action: 'orphan',
+      detail: 'no longer applied; unrouted on this replica',
+    };
+    return stoppedThen(name, app, 'no longer applied', orphan);
   }
   if (record.status === 'upgrading') {
     // The leader migrates its data now: stopped here, visits wait for the migration to end.
@@ -68,23 +73,17 @@ export function planFollower(
   if (held?.hold.code === 'APP_NEEDS_UPGRADE' && (!opts.upgradeHeldBy || opts.upgradeHeldBy.leaving)) {
     // Older data, and no live replica runs older code: the leader migrates it now (or once it
     // sees the last one gone). Visits wait for that, as they wait for a migration on one server.
-    const steps: Step[] = [];
-    if (app.runtime && UP.has(app.runtime.status))
-      steps.push({ app: name, action: 'stop', detail: held.detail });
-    steps.push({
+    const wait: Step = {
       app: name,
       action: 'update-routes',
       detail: `${held.detail}; visits wait`,
       awaitUpgrade: true,
-    });
-    return steps;
+    };
+    return stoppedThen(name, app, held.detail, wait);
   }
   if (held) {
-    const steps: Step[] = [];
-    if (app.runtime && UP.has(app.runtime.status))
-      steps.push({ app: name, action: 'stop', detail: held.detail });
-    steps.push({ app: name, action: 'update-routes', detail: held.detail, hold: held.hold });
-    return steps;
+    const route: Step = { app: name, action: 'update-routes', detail: held.detail, hold: held.hold };
+    return stoppedThen(name, app, held.detail, route);
   }
   const actual: Actual = {
     apps: new Map([[name, app]]),

@@ -62,7 +62,7 @@ export interface SpecChange {
 const ACTION_ORDER: ReadonlyMap<Action, number> = new Map(ACTIONS.map((a, i) => [a, i]));
 const NO_APP: ActualApp = { hasSecret: false };
 /** Statuses in which an instance is up: it has a spec that a restart or route update can change. */
-const UP: ReadonlySet<AppStatus> = new Set(['running', 'starting']);
+export const UP: ReadonlySet<AppStatus> = new Set(['running', 'starting']);
 /** Statuses in which `start` has nothing to do. */
 const NOT_STARTABLE: ReadonlySet<AppStatus> = new Set(['running', 'starting', 'upgrading']);
 

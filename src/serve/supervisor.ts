@@ -115,6 +115,8 @@ export async function startSupervisor(options: SupervisorOptions): Promise<Super
   const drift = new Drift(log);
   let isReady = false;
   let leaving = false;
+  /** Every app looked at again: this replica began or stopped leading, or an older replica came or went. */
+  const reconcileAll = (): void => queue.current?.addAll(manifests.current?.names() ?? []);
   const heartbeatMs = options.heartbeatMs ?? HEARTBEAT_DEFAULTS.intervalMs;
   const connectionBudget = settings.database.connectionBudget ?? 64;
 
@@ -155,7 +157,7 @@ export async function startSupervisor(options: SupervisorOptions): Promise<Super
         // Leading or not changes what every app's reconcile does: each is looked at again.
         onChange: (isLeader) => {
           if (isLeader) drift.clear();
-          queue.current?.addAll(manifests.current?.names() ?? []);
+          reconcileAll();
         },
       });
       await leading.start();
@@ -367,7 +369,7 @@ export async function startSupervisor(options: SupervisorOptions): Promise<Super
       // The older replica is gone (or came): the apps held back for it are looked at again.
       if (gateKey(older) === heldBy) return;
       heldBy = gateKey(older);
-      queue.current?.addAll(manifests.current?.names() ?? []);
+      reconcileAll();
     });
   }, 1_000);
   gateTimer.unref();
