@@ -6,11 +6,17 @@
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import mysql from 'mysql2/promise';
-import pg from 'pg';
 import { openSqlClient } from '../../src/dialects/registry.js';
 import type { AppDatabase, SqlClient } from '../../src/providers/provider.js';
-import { MYSQL_URL, mysqlServer, PG_URL, postgres, uniqueName } from './servers.js';
+import {
+  MYSQL_URL,
+  mysqlServer,
+  PG_URL,
+  postgres,
+  uniqueName,
+  withMysqlConnection,
+  withPgClient,
+} from './servers.js';
 
 export const APP_DB_MODES = ['sqlite', 'postgres-database', 'postgres-schema', 'mysql'] as const;
 export type AppDbMode = (typeof APP_DB_MODES)[number];
@@ -82,46 +88,31 @@ async function sqliteFixture(): Promise<AppDbFixture> {
 async function postgresFixture(withSchema: boolean): Promise<AppDbFixture> {
   const name = uniqueName('avapp');
   const schema = withSchema ? uniqueName('avschema') : undefined;
-  await withPgAdmin(PG_URL, (c) => c.query(`CREATE DATABASE "${name}"`));
+  await withPgClient(PG_URL, (c) => c.query(`CREATE DATABASE "${name}"`));
   const url = new URL(PG_URL);
   url.pathname = `/${name}`;
-  if (schema) await withPgAdmin(url.href, (c) => c.query(`CREATE SCHEMA "${schema}"`));
+  if (schema) await withPgClient(url.href, (c) => c.query(`CREATE SCHEMA "${schema}"`));
   return fixture(
     withSchema ? 'postgres-schema' : 'postgres-database',
     { dialect: 'postgres', url: url.href, database: name, ...(schema ? { schema } : {}) },
     () => openSqlClient(url.href, schema ? { schema } : {}),
-    () => withPgAdmin(PG_URL, (c) => c.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`)),
+    async () => {
+      await withPgClient(PG_URL, (c) => c.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`));
+    },
   );
 }
 
 async function mysqlFixture(): Promise<AppDbFixture> {
   const name = uniqueName('avapp');
-  await withMysqlAdmin((c) => c.query(`CREATE DATABASE \`${name}\``));
+  await withMysqlConnection((c) => c.query(`CREATE DATABASE \`${name}\``));
   const url = new URL(MYSQL_URL);
   url.pathname = `/${name}`;
   return fixture(
     'mysql',
     { dialect: 'mysql', url: url.href, database: name },
     () => openSqlClient(url.href),
-    () => withMysqlAdmin((c) => c.query(`DROP DATABASE IF EXISTS \`${name}\``)),
+    async () => {
+      await withMysqlConnection((c) => c.query(`DROP DATABASE IF EXISTS \`${name}\``));
+    },
   );
-}
-
-async function withPgAdmin(url: string, fn: (client: pg.Client) => Promise<unknown>): Promise<void> {
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  try {
-    await fn(client);
-  } finally {
-    await client.end();
-  }
-}
-
-async function withMysqlAdmin(fn: (conn: mysql.Connection) => Promise<unknown>): Promise<void> {
-  const conn = await mysql.createConnection({ uri: MYSQL_URL });
-  try {
-    await fn(conn);
-  } finally {
-    await conn.end();
-  }
 }

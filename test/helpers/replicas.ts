@@ -11,10 +11,9 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import mysql from 'mysql2/promise';
 import pg from 'pg';
 import { type JsonAnswer, type RequestOptions, request, waitFor } from '../serve/harness.js';
-import { MYSQL_URL, PG_URL, uniqueName } from './servers.js';
+import { MYSQL_URL, PG_URL, uniqueName, withMysqlConnection, withPgClient } from './servers.js';
 import { startTcpProxy, type TcpProxy } from './tcp-proxy.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -332,25 +331,6 @@ async function startHaproxy(dir: string, replicaPorts: readonly number[]): Promi
 
 // ---- databases ----
 
-async function withPgClient<T>(url: string, fn: (c: pg.Client) => Promise<T>): Promise<T> {
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  try {
-    return await fn(client);
-  } finally {
-    await client.end();
-  }
-}
-
-async function withMysqlConn<T>(fn: (c: mysql.Connection) => Promise<T>): Promise<T> {
-  const conn = await mysql.createConnection({ uri: MYSQL_URL });
-  try {
-    return await fn(conn);
-  } finally {
-    await conn.end();
-  }
-}
-
 function urlWithDatabase(serverUrl: string, database: string): string {
   const url = new URL(serverUrl);
   url.pathname = `/${database}`;
@@ -372,7 +352,7 @@ async function dropDatabases(dialect: StoreDialect, prefix: string): Promise<voi
     });
     return;
   }
-  await withMysqlConn(async (c) => {
+  await withMysqlConnection(async (c) => {
     const [rows] = await c.query(
       'SELECT schema_name AS name FROM information_schema.schemata WHERE schema_name LIKE ?',
       [`${prefix}%`],
@@ -420,7 +400,7 @@ export async function startReplicaSet(options: ReplicaSetOptions): Promise<Repli
     if (dialect === 'postgres') {
       await withPgClient(PG_URL, (c) => c.query(`CREATE DATABASE ${pg.escapeIdentifier(mainDb)}`));
     } else {
-      await withMysqlConn((c) => c.query(`CREATE DATABASE \`${mainDb}\``));
+      await withMysqlConnection((c) => c.query(`CREATE DATABASE \`${mainDb}\``));
     }
     if (options.throughProxy) {
       const target = new URL(serverUrl);
@@ -498,7 +478,7 @@ export async function startReplicaSet(options: ReplicaSetOptions): Promise<Repli
         if (dialect === 'postgres') {
           return withPgClient(PG_URL, async (c) => (await c.query(sql, params)).rows as T[]);
         }
-        return withMysqlConn(async (c) => (await c.query(sql, params))[0] as T[]);
+        return withMysqlConnection(async (c) => (await c.query(sql, params))[0] as T[]);
       },
       close,
     };

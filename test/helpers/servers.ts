@@ -85,3 +85,24 @@ export async function dropPgRole(role: string): Promise<void> {
     await client.end();
   }
 }
+
+/** Runs `fn` on a PostgreSQL connection of its own to `url` (an admin's: create, drop, inspect), then closes it. */
+export async function withPgClient<T>(url: string, fn: (client: pg.Client) => Promise<T>): Promise<T> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    return await fn(client);
+  } finally {
+    await client.end();
+  }
+}
+
+/** Runs `fn` on a MySQL/MariaDB connection of its own to the test server, then closes it. */
+export async function withMysqlConnection<T>(fn: (conn: mysql.Connection) => Promise<T>): Promise<T> {
+  const conn = await mysql.createConnection({ uri: MYSQL_URL });
+  try {
+    return await fn(conn);
+  } finally {
+    await conn.end();
+  }
+}

@@ -7,12 +7,12 @@ import os from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import mysql from 'mysql2/promise';
-import pg from 'pg';
+import type pg from 'pg';
 import { parseDatabaseUrl } from '../../src/dialects/registry.js';
 import { withDatabase } from '../../src/dialects/url.js';
 import type { Dialect } from '../../src/providers/provider.js';
 import { STORE_SCHEMA } from '../../src/state/dialect.js';
-import { MYSQL_URL, mysqlServer, PG_URL, postgres, uniqueName } from '../helpers/servers.js';
+import { MYSQL_URL, mysqlServer, PG_URL, postgres, uniqueName, withPgClient } from '../helpers/servers.js';
 
 export interface TestDatabase {
   readonly dialect: Dialect;
@@ -75,15 +75,7 @@ async function sqliteDatabase(): Promise<TestDatabase> {
 
 async function postgresDatabase(): Promise<TestDatabase> {
   const name = uniqueName('avt_state');
-  const admin = async <T>(fn: (c: pg.Client) => Promise<T>, url = PG_URL): Promise<T> => {
-    const client = new pg.Client({ connectionString: url });
-    await client.connect();
-    try {
-      return await fn(client);
-    } finally {
-      await client.end();
-    }
-  };
+  const admin = <T>(fn: (c: pg.Client) => Promise<T>, url = PG_URL): Promise<T> => withPgClient(url, fn);
   await admin((c) => c.query(`CREATE DATABASE ${name}`));
   const url = withDatabase(parseDatabaseUrl(PG_URL), name);
   return {
