@@ -39,6 +39,8 @@ export interface HeartbeatOptions {
   readonly log: Logger;
   /** Whether this replica drains before it stops (written as `leaving`). @default never */
   readonly leaving?: () => boolean;
+  /** Whether it stays out of rotation for an older replica (written as `waiting`). @default never */
+  readonly waiting?: () => boolean;
   /** @default 2000 */
   readonly intervalMs?: number;
   /** The least time between two writes: a burst of status changes makes one write. @default 250 */
@@ -52,7 +54,7 @@ export interface Heartbeat {
   readonly intervalMs: number;
   /** Stops writing, waits for a write under way, and deletes this replica's row (a failure is logged). */
   stop(): Promise<void>;
-  /** Writes the row now (it says something new: this replica is leaving). */
+  /** Writes the row now (it says something new: this replica is leaving, or no longer waiting). */
   beatNow(): Promise<void>;
 }
 
@@ -218,6 +220,7 @@ class HeartbeatLoop implements Heartbeat {
         drift: [...(this.#o.drift?.() ?? [])],
         apps,
         ...(this.#o.leaving?.() ? { leaving: true as const } : {}),
+        ...(this.#o.waiting?.() ? { waiting: true as const } : {}),
       },
     };
   }

@@ -62,3 +62,57 @@ export function createUpgradeGate(
     last: () => last,
   };
 }
+
+/** The live replicas other than `self` on newer code that still stay out of rotation for older ones. */
+export function waitingOnOlder(
+  list: ReplicaList,
+  self: string,
+  codeVersion: number,
+  heartbeatMs: number,
+): string[] {
+  const liveMs = LIVE_HEARTBEATS * heartbeatMs;
+  return list.replicas
+    .filter(
+      (r) =>
+        r.id !== self &&
+        list.nowMs - r.lastSeenAt <= liveMs &&
+        Number(r.version) > codeVersion &&
+        r.info.waiting === true,
+    )
+    .map((r) => r.id);
+}
+
+/**
+ * The handover before a drain: this replica has said it is leaving; the replicas on newer code
+ * that waited for it now see that and come into rotation. Until their heartbeats say so (or
+ * `timeoutMs` passes), this one stays in rotation, so a load balancer always has a replica to
+ * send a visit to. Without it the last old replica leaves the rotation before any new one
+ * joins, and the balancer answers its own 503 for a second or two.
+ */
+export async function handOver(
+  store: Pick<StateStore, 'listReplicas'>,
+  opts: {
+    readonly self: string;
+    readonly codeVersion: number;
+    readonly heartbeatMs: number;
+    readonly timeoutMs: number;
+    readonly pollMs?: number;
+  },
+): Promise<{
+  readonly waitedFor: readonly string[];
+  readonly waitedMs: number;
+  readonly stillWaiting: readonly string[];
+}> {
+  const startedAt = Date.now();
+  let waitedFor: readonly string[] | undefined;
+  for (;;) {
+    const list = await store.listReplicas().catch(() => undefined);
+    // A store that cannot be read hands over nothing: the drain goes on as without replicas.
+    const waiting = list ? waitingOnOlder(list, opts.self, opts.codeVersion, opts.heartbeatMs) : [];
+    waitedFor ??= waiting;
+    const waitedMs = Date.now() - startedAt;
+    if (waiting.length === 0 || waitedMs >= opts.timeoutMs)
+      return { waitedFor, waitedMs, stillWaiting: waiting };
+    await new Promise((resolve) => setTimeout(resolve, opts.pollMs ?? 100));
+  }
+}

@@ -39,8 +39,14 @@ import { startHttpSurface } from './http-surface.js';
 import { Leadership } from './leadership.js';
 import { Resource, RunnableManager } from './manager.js';
 import { createReplicaIdentity, type ReplicaIdentity } from './replica-identity.js';
-import { createUpgradeGate } from './rolling-upgrade.js';
+import { createUpgradeGate, handOver } from './rolling-upgrade.js';
 import { watchManifests } from './watcher.js';
+
+/**
+ * The most a draining replica waits for the replicas on newer code to join the rotation: they
+ * see it leaving within their 1 s upgrade-gate check and a heartbeat write.
+ */
+const HANDOVER_TIMEOUT_MS = 5_000;
 
 export interface SupervisorOptions {
   readonly settings: Settings;
@@ -117,6 +123,14 @@ export async function startSupervisor(options: SupervisorOptions): Promise<Super
   let leaving = false;
   /** Every app looked at again: this replica began or stopped leading, or an older replica came or went. */
   const reconcileAll = (): void => queue.current?.addAll(manifests.current?.names() ?? []);
+  /** A replica on newer code stays out of rotation while an older one still serves the data. */
+  const waitingFor = (): string | undefined => {
+    const older = upgradeGate.last();
+    // One that drains serves no new visits: this replica takes them, and they wait for the data.
+    return older && !older.leaving
+      ? `replica ${older.replica} runs application version ${older.version}, older than this one's ${application.version}; this replica serves once no live replica runs an older version (a rolling upgrade)`
+      : undefined;
+  };
   const heartbeatMs = options.heartbeatMs ?? HEARTBEAT_DEFAULTS.intervalMs;
   const connectionBudget = settings.database.connectionBudget ?? 64;
 
@@ -235,6 +249,7 @@ export async function startSupervisor(options: SupervisorOptions): Promise<Super
         identity: replica,
         drift: () => drift.names(),
         leaving: () => leaving,
+        waiting: () => waitingFor() !== undefined,
         application,
         connectionBudget,
         log,
@@ -259,14 +274,7 @@ export async function startSupervisor(options: SupervisorOptions): Promise<Super
           desired: () => manifests.value.current,
           reconcileErrors,
           ready: () => isReady,
-          // A replica on newer code stays out of rotation while an older one still serves the data.
-          waitingFor: () => {
-            const older = upgradeGate.last();
-            // One that drains serves no new visits: this replica takes them, and they wait for the data.
-            return older && !older.leaving
-              ? `replica ${older.replica} runs application version ${older.version}, older than this one's ${application.version}; this replica serves once no live replica runs an older version (a rolling upgrade)`
-              : undefined;
-          },
+          waitingFor,
           // Before the queue runs, the intent is in the record and the first reconcile covers every app.
           requestReconcile: (name) => queue.current?.add(name),
           replica: { id: replica.id, heartbeatMs, connectionBudget },
@@ -370,6 +378,8 @@ export async function startSupervisor(options: SupervisorOptions): Promise<Super
       if (gateKey(older) === heldBy) return;
       heldBy = gateKey(older);
       reconcileAll();
+      // `waiting` may have changed: an older replica that drains waits to see it gone.
+      void heartbeat.current?.beatNow();
     });
   }, 1_000);
   gateTimer.unref();
@@ -396,17 +406,27 @@ export async function startSupervisor(options: SupervisorOptions): Promise<Super
       log.info({ graceMs }, 'shutting down');
       clearInterval(gateTimer);
       const drainMs = Math.min(graceMs, settings.shutdownDrainMs ?? 0);
+      let handedOverMs = 0;
       if (drainMs > 0 && isReady) {
         // readyz says 503 first and the replica goes on serving meanwhile, so the load balancer
         // takes it out of rotation before its connections close (none is cut mid-request); its
         // heartbeat says it is leaving, so replicas on newer code take its place at once.
-        isReady = false;
         leaving = true;
         await heartbeat.current?.beatNow();
+        // Still in rotation until the replicas on newer code that waited for this one joined it.
+        const handover = await handOver(store.value, {
+          self: replica.id,
+          codeVersion: application.version,
+          heartbeatMs,
+          timeoutMs: Math.min(HANDOVER_TIMEOUT_MS, graceMs - drainMs),
+        });
+        handedOverMs = handover.waitedMs;
+        if (handover.waitedFor.length > 0) log.info(handover, 'handed over to the replicas on newer code');
+        isReady = false;
         log.info({ drainMs }, 'draining: readyz answers 503 while requests are still served');
         await new Promise((resolve) => setTimeout(resolve, drainMs));
       }
-      await manager.stop({ graceMs: graceMs - drainMs });
+      await manager.stop({ graceMs: Math.max(0, graceMs - drainMs - handedOverMs) });
       log.info('stopped');
     })();
     return closing;

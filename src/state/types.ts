@@ -157,6 +157,11 @@ export interface ReplicaInfo {
   readonly drift: readonly string[];
   /** Set while it drains before it stops (SIGTERM with settings `shutdownDrain`): it is leaving. */
   readonly leaving?: true;
+  /**
+   * Set while it runs newer code than a live replica and stays out of rotation for it (readyz
+   * `waiting`, a rolling upgrade): that older replica, when it drains, waits until this is gone.
+   */
+  readonly waiting?: true;
   /** The apps that are not `stopped` on it, by name: 10,000 mostly idle apps stay a small row. */
   readonly apps: Readonly<Record<string, ReplicaAppStatus>>;
 }

@@ -269,8 +269,21 @@ export function replicaScenarios(dialect: StoreDialect, available: boolean, limi
               100,
             );
             // Converged means served, not only listed: the new apps answer and the domain routes.
-            for (const a of added)
-              expect((await s.request(i, info(a))).body, `${a} on replica ${i}`).toMatchObject({ name: a });
+            // Listed comes first: while the leader still creates an app, a replica lists it and
+            // answers a retryable 503 APP_STARTING, so each is given a moment to be served.
+            for (const a of added) {
+              const res = await waitFor(
+                async () => {
+                  const res = await s.request(i, info(a));
+                  const starting = res.status === 503 && res.body.error?.code === 'APP_STARTING';
+                  return starting && res.headers.get('retry-after') !== null ? undefined : res;
+                },
+                `${a} to be served on replica ${i}`,
+                10_000,
+                100,
+              );
+              expect(res.body, `${a} on replica ${i}`).toMatchObject({ name: a });
+            }
             expect((await s.request(i, '/api/info', { host: domain })).body).toMatchObject({ name: kept[5] });
             for (const a of removed)
               expect((await s.request(i, info(a))).status, `${a} on replica ${i}`).toBe(404);

@@ -1,10 +1,10 @@
 /** Which live replica holds a rolling upgrade back (src/serve/rolling-upgrade.ts), from the heartbeats. */
 import { describe, expect, it } from 'vitest';
-import { olderReplica } from '../../src/serve/rolling-upgrade.js';
+import { handOver, olderReplica, waitingOnOlder } from '../../src/serve/rolling-upgrade.js';
 import type { ReplicaList, ReplicaRecord } from '../../src/state/types.js';
 
 const NOW = 1_000_000;
-const row = (id: string, version: string, seenMsAgo: number): ReplicaRecord => ({
+const row = (id: string, version: string, seenMsAgo: number, waiting = false): ReplicaRecord => ({
   id,
   host: 'h',
   pid: 1,
@@ -18,6 +18,7 @@ const row = (id: string, version: string, seenMsAgo: number): ReplicaRecord => (
     connectionBudget: 6,
     drift: [],
     apps: {},
+    ...(waiting ? { waiting: true as const } : {}),
   },
 });
 const list = (...replicas: ReplicaRecord[]): ReplicaList => ({ nowMs: NOW, replicas });
@@ -36,5 +37,57 @@ describe('the replica a rolling upgrade waits for', () => {
 
   it('is none for a replica whose version is no number (nothing to compare)', () => {
     expect(olderReplica(list(row('b', 'x', 0)), 'self', 3, 2_000)).toBeUndefined();
+  });
+});
+
+describe('the handover of a draining replica to the replicas on newer code', () => {
+  it('waits for the live newer replicas that still stay out of rotation, never older or dead ones', () => {
+    const replicas = list(
+      row('self', '2', 0),
+      row('new', '3', 0, true),
+      row('joined', '3', 0),
+      row('old', '1', 0, true),
+      row('dead', '3', 7_000, true),
+    );
+    expect(waitingOnOlder(replicas, 'self', 2, 2_000)).toEqual(['new']);
+  });
+
+  it('stays in rotation until the newer replica says it joined, then hands over', async () => {
+    let reads = 0;
+    const store = {
+      listReplicas: async () => {
+        reads++;
+        return list(row('self', '2', 0), row('new', '3', 0, reads < 3));
+      },
+    };
+    const result = await handOver(store, {
+      self: 'self',
+      codeVersion: 2,
+      heartbeatMs: 2_000,
+      timeoutMs: 5_000,
+      pollMs: 5,
+    });
+    expect(result).toMatchObject({ waitedFor: ['new'], stillWaiting: [] });
+    expect(reads).toBe(3);
+  });
+
+  it('gives up at its timeout, and hands over nothing when the store cannot be read', async () => {
+    const stuck = { listReplicas: async () => list(row('new', '3', 0, true)) };
+    const late = await handOver(stuck, {
+      self: 'self',
+      codeVersion: 2,
+      heartbeatMs: 2_000,
+      timeoutMs: 30,
+      pollMs: 5,
+    });
+    expect(late.stillWaiting).toEqual(['new']);
+    expect(late.waitedMs).toBeGreaterThanOrEqual(30);
+    const broken = { listReplicas: () => Promise.reject(new Error('down')) };
+    expect(
+      await handOver(broken, { self: 'self', codeVersion: 2, heartbeatMs: 2_000, timeoutMs: 5_000 }),
+    ).toMatchObject({
+      waitedFor: [],
+      stillWaiting: [],
+    });
   });
 });
