@@ -124,6 +124,19 @@ export const ERRORS = {
   METHOD_NOT_ALLOWED: { message: 'allowed methods: {allow}', status: 405, retryable: false },
   INTERNAL: { message: 'internal error', status: 500, retryable: false },
   SERVER_UNREACHABLE: { message: 'no appvisor server answers at {url}: {detail}', retryable: true },
+  // Per-app operations and secrets (SPEC §8.4, §8.5, §8.7)
+  FORBIDDEN: {
+    message: 'admin token {token} has scope {scope}; {action} needs scope {needs}',
+    status: 403,
+    retryable: false,
+  },
+  TOOL_MISSING: {
+    message:
+      '{tool} is not installed or not on PATH; it comes with the Debian package {package} (apt-get install {package})',
+    retryable: false,
+  },
+  ARCHIVE_INVALID: { message: 'backup archive {file} is unusable: {detail}', retryable: false },
+  MASTER_KEY_INVALID: { message: 'master key {source}: {detail}', retryable: false },
 } as const satisfies Record<string, ErrorDefinition>;
 
 export type ErrorCode = keyof typeof ERRORS;

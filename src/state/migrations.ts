@@ -118,6 +118,24 @@ export const MIGRATIONS: readonly Migration[] = [
       )${t.tableOptions}`,
     ],
   },
+  {
+    version: 6,
+    description: 'per-app operations: who acted (history), secret rotation with key ids, revoked tokens',
+    // One ALTER per table: on MySQL each commits on its own, and each can run again.
+    steps: (dialect, t) => {
+      const { addColumns } = dialectNamed(dialect).store;
+      return [
+        ...addColumns(history, [`by_token ${t.text}`]),
+        ...addColumns(secrets, [
+          `kid ${t.text}`,
+          `previous_secret ${t.text}`,
+          `previous_kid ${t.text}`,
+          `previous_until ${t.text}`,
+        ]),
+        ...addColumns(tokens, [`revoked_at ${t.text}`]),
+      ];
+    },
+  },
 ];
 
 /** The layout version this code reads and writes. */

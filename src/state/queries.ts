@@ -12,7 +12,6 @@ import { insertIfAbsent, TABLES } from './dialect.js';
 import { AT_TERM, LEADER, selectTerm } from './lease.js';
 import {
   type AppRow,
-  HISTORY_COLUMNS,
   type HistoryRow,
   historyToRow,
   intentToColumn,
@@ -178,7 +177,8 @@ export async function ensureSecretRow(
 
 export async function selectHistory(client: SqlClient, app: string, limit: number): Promise<HistoryEntry[]> {
   const rows = await client.query<HistoryRow>(
-    `SELECT ${HISTORY_COLUMNS.join(', ')} FROM ${history} WHERE app = ? ORDER BY id DESC LIMIT ?`,
+    // `*`: a reader on a store one layout behind lacks the newer columns (by_token).
+    `SELECT * FROM ${history} WHERE app = ? ORDER BY id DESC LIMIT ?`,
     [app, limit],
   );
   return rows.map(rowToHistory);

@@ -41,6 +41,7 @@ export const HISTORY_COLUMNS = [
   'steps',
   'error',
   'duration_ms',
+  'by_token',
 ] as const;
 
 export type AppRow = Record<(typeof APP_COLUMNS)[number], unknown>;
@@ -150,6 +151,7 @@ export function historyToRow(entry: HistoryEntry): HistoryRow {
     steps: JSON.stringify(entry.steps),
     error: entry.error === undefined ? null : JSON.stringify(entry.error),
     duration_ms: Math.round(entry.durationMs),
+    by_token: entry.by ?? null,
   };
 }
 
@@ -165,5 +167,7 @@ export function rowToHistory(row: HistoryRow): HistoryEntry {
     steps: parseJson<HistoryEntry['steps']>(row.steps, what),
     ...(error ? { error } : {}),
     durationMs: Number(row.duration_ms),
+    // `== null`: a reader on a store one layout behind has no such column at all.
+    ...(row.by_token == null ? {} : { by: String(row.by_token) }),
   };
 }

@@ -118,6 +118,11 @@ export interface HistoryEntry {
   readonly steps: readonly { readonly action: string; readonly detail: string; readonly result: string }[];
   readonly error?: ErrorSummary;
   readonly durationMs: number;
+  /**
+   * The admin token whose request caused this entry (an operator's start, stop, backup, restore
+   * or rotation; SPEC §8.7), by name; absent for the reconciler's own work.
+   */
+  readonly by?: string;
 }
 
 /** What an admin token may do (SPEC §8.7): read the API, also start and stop apps, or everything. */

@@ -34,6 +34,9 @@ for (const { dialect, available, create } of dialects) {
       for (const column of ['data_version', 'application', 'drop_at', 'operator_intent', 'version']) {
         await db.sql(`ALTER TABLE ${db.store(TABLES.apps)} DROP COLUMN ${column}`);
       }
+      await db.sql(`ALTER TABLE ${db.store(TABLES.history)} DROP COLUMN by_token`);
+      for (const column of ['kid', 'previous_secret', 'previous_kid', 'previous_until'])
+        await db.sql(`ALTER TABLE ${db.store(TABLES.secrets)} DROP COLUMN ${column}`);
       await db.sql(`UPDATE ${db.store(TABLES.meta)} SET v = '1' WHERE k = 'schema_version'`);
       for (const table of [TABLES.lease, TABLES.replicas, TABLES.tokens])
         await db.sql(`DROP TABLE ${db.store(table)}`);

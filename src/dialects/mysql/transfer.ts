@@ -1,0 +1,7 @@
+/** mysql's data transfer (src/ops/transfer.ts). */
+import { AppvisorError } from '../../errors.js';
+import type { DataTransfer, TransferOptions } from '../../ops/transfer.js';
+
+export function createMysqlTransfer(_opts: TransferOptions): DataTransfer {
+  throw new AppvisorError('UNSUPPORTED_MODE', { detail: 'backups are not implemented for mysql yet' });
+}
