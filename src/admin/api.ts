@@ -1,6 +1,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { AppvisorError } from '../errors.js';
 import { sendError } from '../http/errors.js';
+import type { TokenScope } from '../state/types.js';
+import type { AdminCaller } from './auth.js';
 import { sendCode, sendJson, sendMethodNotAllowed } from './respond.js';
 import type { EventStreams } from './sse.js';
 import type { AdminBackend } from './types.js';
@@ -9,11 +11,25 @@ import type { AdminBackend } from './types.js';
 export interface ApiContext {
   readonly backend: AdminBackend;
   readonly streams: EventStreams;
+  /** Whose token the request carries (already checked). */
+  readonly caller: AdminCaller;
 }
 
 interface Route {
-  readonly method: 'GET' | 'POST';
+  readonly method: 'GET' | 'POST' | 'DELETE';
+  /** The least scope that may call it (SPEC §8.7): `read` sees, `operate` acts, `admin` everything. */
+  readonly needs: TokenScope;
+  /** What it does, for the FORBIDDEN message (`stop an app`). */
+  readonly does: string;
   readonly run: () => Promise<void>;
+}
+
+/** Scopes from least to most: each allows what the ones before it do. */
+const SCOPE_RANK: Readonly<Record<TokenScope, number>> = { read: 0, operate: 1, admin: 2 };
+
+/** Whether `scope` allows what `needs` asks for. */
+export function scopeAllows(scope: TokenScope, needs: TokenScope): boolean {
+  return SCOPE_RANK[scope] >= SCOPE_RANK[needs];
 }
 
 /**
@@ -36,6 +52,16 @@ export async function handleApi(
     sendMethodNotAllowed(res, [route.method]);
     return;
   }
+  const { caller } = ctx;
+  if (!scopeAllows(caller.scope, route.needs)) {
+    sendCode(res, 'FORBIDDEN', {
+      token: caller.name,
+      scope: caller.scope,
+      action: route.does,
+      needs: route.needs,
+    });
+    return;
+  }
   await route.run();
 }
 
@@ -43,30 +69,52 @@ function match(
   segments: readonly string[],
   req: IncomingMessage,
   res: ServerResponse,
-  { backend, streams }: ApiContext,
+  { backend, streams, caller }: ApiContext,
 ): Route | undefined {
   const [first, name, action, ...rest] = segments;
   if (rest.length > 0) return undefined;
   if (first === 'plan' && name === undefined) {
-    return { method: 'GET', run: async () => sendJson(res, 200, await backend.plan()) };
+    return {
+      method: 'GET',
+      needs: 'read',
+      does: 'read the plan',
+      run: async () => sendJson(res, 200, await backend.plan()),
+    };
   }
   if (first === 'replicas' && name === undefined) {
-    return { method: 'GET', run: async () => sendJson(res, 200, await backend.listReplicas()) };
+    return {
+      method: 'GET',
+      needs: 'read',
+      does: 'list the replicas',
+      run: async () => sendJson(res, 200, await backend.listReplicas()),
+    };
   }
   if (first === 'cluster' && name === undefined) {
-    return { method: 'GET', run: async () => sendJson(res, 200, await backend.cluster()) };
+    return {
+      method: 'GET',
+      needs: 'read',
+      does: 'read the cluster',
+      run: async () => sendJson(res, 200, await backend.cluster()),
+    };
   }
   if (first === 'events' && name === undefined) {
-    return { method: 'GET', run: () => streams.serve(req, res) };
+    return { method: 'GET', needs: 'read', does: 'follow events', run: () => streams.serve(req, res) };
   }
   if (first !== 'apps') return undefined;
   if (name === undefined) {
-    return { method: 'GET', run: async () => sendJson(res, 200, await backend.listApps()) };
+    return {
+      method: 'GET',
+      needs: 'read',
+      does: 'list apps',
+      run: async () => sendJson(res, 200, await backend.listApps()),
+    };
   }
   if (name === '') return undefined;
   if (action === undefined) {
     return {
       method: 'GET',
+      needs: 'read',
+      does: 'read an app',
       run: async () => {
         const app = await backend.getApp(name);
         if (app === undefined) sendCode(res, 'APP_NOT_FOUND', { app: name });
@@ -77,6 +125,8 @@ function match(
   if (action === 'history') {
     return {
       method: 'GET',
+      needs: 'read',
+      does: "read an app's history",
       run: async () => {
         if ((await backend.getApp(name)) === undefined) sendCode(res, 'APP_NOT_FOUND', { app: name });
         else sendJson(res, 200, await backend.history(name));
@@ -86,13 +136,15 @@ function match(
   if (action === 'start' || action === 'stop') {
     return {
       method: 'POST',
+      needs: 'operate',
+      does: `${action} an app`,
       run: async () => {
         if ((await backend.getApp(name)) === undefined) {
           sendCode(res, 'APP_NOT_FOUND', { app: name });
           return;
         }
         try {
-          const by = actorOf(req);
+          const by = actorOf(req, caller);
           const app = action === 'start' ? await backend.start(name, by) : await backend.stop(name, by);
           sendJson(res, 202, app);
         } catch (err) {
@@ -110,14 +162,14 @@ function match(
 export const CLIENT_HEADER = 'x-appvisor-client';
 
 /**
- * Who asked, for the record, the log and the APP_STOPPED answer: the token (one admin token
- * today) and the client it came through. The header is the client's word, shown, never trusted.
+ * Who asked, for the record, the log and the APP_STOPPED answer: the token's name (checked) and
+ * the client it came through (the header is the client's word, shown, never trusted).
  */
-export function actorOf(req: IncomingMessage): string {
+export function actorOf(req: IncomingMessage, caller: Pick<AdminCaller, 'name'>): string {
   const raw = req.headers[CLIENT_HEADER];
   const client = (Array.isArray(raw) ? raw[0] : raw)
     ?.replace(/[^\x20-\x7e]/g, '')
     .trim()
     .slice(0, 80);
-  return client ? `admin token via ${client}` : 'admin token via the API';
+  return `token ${caller.name} via ${client || 'the API'}`;
 }

@@ -77,12 +77,13 @@ export function createSupervisorHandler(options: SupervisorHandlerOptions): Supe
       .map(decodeSegment);
 
     if (segments[0] === 'api') {
-      if ((await authorized(req)) === undefined) {
+      const caller = await authorized(req);
+      if (caller === undefined) {
         sendUnauthorized(res);
         return;
       }
       if (segments.includes(undefined)) sendCode(res, 'NOT_FOUND');
-      else await handleApi(req, res, segments.slice(1) as string[], { backend, streams });
+      else await handleApi(req, res, segments.slice(1) as string[], { backend, streams, caller });
       return;
     }
 

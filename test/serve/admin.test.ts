@@ -121,12 +121,12 @@ describe('serve: admin start and stop', () => {
     expect(visit.status).toBe(503);
     expect(visit.body.error).toMatchObject({ code: 'APP_STOPPED', app: 'desk' });
     expect(visit.body.error.message).toMatch(
-      /^app desk was stopped by admin token via appvisor-cli alice@box at \d{4}-\d\d-\d\dT.*; .*`appvisor start desk`/,
+      /^app desk was stopped by token APPVISOR_ADMIN_TOKEN via appvisor-cli alice@box at \d{4}-\d\d-\d\dT.*; .*`appvisor start desk`/,
     );
     expect((await first.view('desk')).status).toBe('stopped');
     expect((await first.view('desk')).intent).toMatchObject({
       action: 'stop',
-      by: 'admin token via appvisor-cli alice@box',
+      by: 'token APPVISOR_ADMIN_TOKEN via appvisor-cli alice@box',
     });
 
     // Intent lives in the state store: a restarted supervisor keeps the app stopped.
