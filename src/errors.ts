@@ -137,6 +137,7 @@ export const ERRORS = {
   },
   ARCHIVE_INVALID: { message: 'backup archive {file} is unusable: {detail}', retryable: false },
   MASTER_KEY_INVALID: { message: 'master key {source}: {detail}', retryable: false },
+  SHUTTING_DOWN: { message: 'appvisor is shutting down', status: 503, retryable: true, retryAfter: true },
 } as const satisfies Record<string, ErrorDefinition>;
 
 export type ErrorCode = keyof typeof ERRORS;

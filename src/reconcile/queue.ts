@@ -140,6 +140,13 @@ export class ReconcileQueue extends EventEmitter<ReconcileQueueEvents> {
   readonly #timers = new Map<string, NodeJS.Timeout>();
   /** The running keys, each with the controller of its run's signal. */
   readonly #active = new Map<string, AbortController>();
+  /**
+   * Operations waiting for their key (see `exclusive`), first come first served. A key is handed
+   * to the first of them when its run or operation ends, before any reconcile can take it back.
+   */
+  readonly #waiting = new Map<string, { controller: AbortController; take: () => void }[]>();
+  /** Operations under way (settled: they never reject), which a close waits for as for runs. */
+  readonly #operations = new Set<Promise<void>>();
   #resyncTimer: NodeJS.Timeout | undefined;
   /** Set while an asynchronous `keys()` is under way. */
   #resyncing = false;
@@ -220,6 +227,62 @@ export class ReconcileQueue extends EventEmitter<ReconcileQueueEvents> {
     this.#schedule(key, delayMs);
   }
 
+  /**
+   * Runs `work` for `key` while no reconcile of it runs, and holds its reconciles back until it
+   * ends: an operation on one app (a backup, a restore, a secret rotation) serialized with its
+   * reconciles. Adds meanwhile give one run afterwards. Waits for a reconcile under way; an
+   * operation waiting gets the key before any reconcile queued after that run. `work`'s signal
+   * aborts when the queue closes (after the grace, as a run's does).
+   * @throws AppvisorError SHUTTING_DOWN once the queue is closed
+   */
+  async exclusive<T>(key: string, work: (signal: AbortSignal) => Promise<T>): Promise<T> {
+    if (this.#closed) throw new AppvisorError('SHUTTING_DOWN');
+    const controller = new AbortController();
+    if (this.#active.has(key)) {
+      await new Promise<void>((take) => {
+        const queue = this.#waiting.get(key) ?? [];
+        queue.push({ controller, take });
+        this.#waiting.set(key, queue);
+      });
+      if (this.#closed) {
+        // Handed the key just before the close, or woken by the close (the key not ours).
+        if (this.#active.get(key) === controller) this.#active.delete(key);
+        throw new AppvisorError('SHUTTING_DOWN');
+      }
+    } else {
+      this.#active.set(key, controller);
+    }
+    const running = work(controller.signal);
+    const settled = running.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.#operations.add(settled);
+    try {
+      return await running;
+    } finally {
+      this.#operations.delete(settled);
+      this.#handOn(key);
+    }
+  }
+
+  /**
+   * The key's run or operation ended: the key goes to the next operation waiting for it (marked
+   * active at once, so a reconcile queued meanwhile waits), or is free, and runs once more if an
+   * add came meanwhile.
+   */
+  #handOn(key: string): void {
+    const next = this.#waiting.get(key)?.shift();
+    if (this.#waiting.get(key)?.length === 0) this.#waiting.delete(key);
+    if (next) {
+      this.#active.set(key, next.controller);
+      next.take();
+      return;
+    }
+    this.#active.delete(key);
+    if (!this.#closed && this.#dirty.delete(key)) this.#enqueue(key);
+  }
+
   /** `add()` for each key. */
   addAll(keys: Iterable<string>): void {
     for (const key of keys) this.add(key);
@@ -252,20 +315,29 @@ export class ReconcileQueue extends EventEmitter<ReconcileQueueEvents> {
     this.#queued.clear();
     this.#dirty.clear();
     this.#pq.clear();
+    // Operations still waiting for a key give up (exclusive throws SHUTTING_DOWN).
+    const waiting = [...this.#waiting.values()].flat();
+    this.#waiting.clear();
+    for (const w of waiting) w.take();
     if (this.#active.size === 0) return;
     if (graceMs > 0) {
       let graceTimer: NodeJS.Timeout | undefined;
       const graceOver = new Promise<void>((resolve) => {
         graceTimer = setTimeout(resolve, graceMs);
       });
-      await Promise.race([this.#pq.onIdle(), graceOver]);
+      await Promise.race([this.#allSettled(), graceOver]);
       clearTimeout(graceTimer);
     }
     if (this.#active.size > 0) {
       const reason = new DOMException('the reconcile queue is closing', 'AbortError');
       for (const controller of this.#active.values()) controller.abort(reason);
-      await this.#pq.onIdle();
+      await this.#allSettled();
     }
+  }
+
+  /** Runs and operations both done. */
+  async #allSettled(): Promise<void> {
+    await Promise.all([this.#pq.onIdle(), ...this.#operations]);
   }
 
   #enqueue(key: string): void {
@@ -326,6 +398,11 @@ export class ReconcileQueue extends EventEmitter<ReconcileQueueEvents> {
   async #run(key: string): Promise<void> {
     this.#queued.delete(key);
     if (this.#closed) return;
+    if (this.#active.has(key)) {
+      // An operation holds the key (see `exclusive`): this run follows it.
+      this.#dirty.add(key);
+      return;
+    }
     const reconcileId = randomBytes(4).toString('hex');
     const log = this.#log.child({ app: key, reconcileId });
     const controller = new AbortController();
@@ -368,9 +445,17 @@ export class ReconcileQueue extends EventEmitter<ReconcileQueueEvents> {
       this.#active.delete(key);
     }
     const durationMs = Math.round(performance.now() - started);
+    // An operation waiting for the key takes it first; a dirty run follows the operation.
+    const handed = this.#waiting.has(key);
+    if (handed) this.#handOn(key);
 
     let nextRunInMs: number | undefined;
-    if (!this.#closed) {
+    if (handed) {
+      if (delayMs !== undefined && delayMs > 0) {
+        nextRunInMs = delayMs;
+        this.#schedule(key, delayMs);
+      } else if (delayMs === 0) this.#dirty.add(key);
+    } else if (!this.#closed) {
       if (this.#dirty.delete(key)) {
         // An add during the run means newer state: run again now; that run decides about retries.
         nextRunInMs = 0;

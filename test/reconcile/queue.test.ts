@@ -759,3 +759,98 @@ describe('ReconcileQueue: options', () => {
     ).toThrow(message);
   });
 });
+
+describe('ReconcileQueue: operations serialized with a key’s reconciles (exclusive)', () => {
+  it('waits for the run under way, holds later runs back, and gives one run after it', async () => {
+    const events: string[] = [];
+    const release = deferred();
+    let runs = 0;
+    const { queue } = makeQueue({
+      reconcile: async () => {
+        runs++;
+        events.push(`run ${runs} start`);
+        if (runs === 1) await release.promise;
+        events.push(`run ${runs} end`);
+      },
+    });
+    queue.add('crm');
+    await vi.waitFor(() => expect(events).toEqual(['run 1 start']));
+    const op = queue.exclusive('crm', async () => {
+      events.push('op start');
+      queue.add('crm'); // an add during the operation: one run after it
+      queue.add('crm');
+      await new Promise((r) => setTimeout(r, 20));
+      events.push('op end');
+      return 42;
+    });
+    queue.add('crm'); // queued behind the run; the waiting operation goes first
+    release.resolve();
+    expect(await op).toBe(42);
+    await queue.onIdle();
+    await vi.waitFor(() => expect(events.at(-1)).toBe('run 2 end'));
+    expect(events).toEqual(['run 1 start', 'run 1 end', 'op start', 'op end', 'run 2 start', 'run 2 end']);
+  });
+
+  it('runs operations on one key one after another, and other keys meanwhile', async () => {
+    const events: string[] = [];
+    const { queue } = makeQueue({ reconcile: async (key) => void events.push(`run ${key}`) });
+    const slow = (name: string) => async () => {
+      events.push(`${name} start`);
+      await new Promise((r) => setTimeout(r, 30));
+      events.push(`${name} end`);
+    };
+    const first = queue.exclusive('crm', slow('a'));
+    const second = queue.exclusive('crm', slow('b'));
+    queue.add('desk');
+    await Promise.all([first, second]);
+    await queue.onIdle();
+    expect(events.filter((e) => e.startsWith('a') || e.startsWith('b'))).toEqual([
+      'a start',
+      'a end',
+      'b start',
+      'b end',
+    ]);
+    expect(events.indexOf('run desk')).toBeLessThan(events.indexOf('a end'));
+  });
+
+  it('frees the key when the operation fails, and refuses new operations once closed', async () => {
+    const { queue, runs } = makeQueue({ reconcile: async () => undefined });
+    await expect(
+      queue.exclusive('crm', async () => {
+        queue.add('crm');
+        throw new Error('boom');
+      }),
+    ).rejects.toThrow('boom');
+    await queue.onIdle();
+    await vi.waitFor(() => expect(runs).toEqual(['crm']));
+    await queue.close();
+    await expect(queue.exclusive('crm', async () => 1)).rejects.toMatchObject({ code: 'SHUTTING_DOWN' });
+  });
+
+  it('gives an operation waiting at close SHUTTING_DOWN and aborts a running one’s signal', async () => {
+    const { queue } = makeQueue({ reconcile: async () => undefined });
+    const running = queue.exclusive('crm', (signal) => abortion(signal));
+    const waiting = queue.exclusive('crm', async () => 'never');
+    let closedYet = false;
+    const closed = queue.close({ graceMs: 10 }).then(() => {
+      closedYet = true;
+    });
+    await expect(waiting).rejects.toMatchObject({ code: 'SHUTTING_DOWN' });
+    await expect(running).rejects.toBeDefined();
+    await closed;
+    expect(closedYet).toBe(true);
+  });
+
+  it('lets a close wait for an operation under way within its grace', async () => {
+    const { queue } = makeQueue({ reconcile: async () => undefined });
+    const events: string[] = [];
+    const op = queue.exclusive('crm', async () => {
+      await new Promise((r) => setTimeout(r, 30));
+      events.push('op end');
+    });
+    await queue.close({ graceMs: 5_000 });
+    events.push('closed');
+    await op;
+    expect(events).toEqual(['op end', 'closed']);
+  });
+});
