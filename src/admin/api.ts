@@ -23,6 +23,8 @@ export interface ApiContext {
   readonly caller: AdminCaller;
   /** The state store's named tokens, for `/tokens` (absent: those routes are not found). */
   readonly tokens?: TokenStore;
+  /** Called after a token was made or revoked here, before the answer (this replica's check reads them again). */
+  readonly tokensChanged?: () => Promise<void>;
   /** Where token changes are noted (who made or revoked which; never a token). */
   readonly log?: { info(obj: object, msg: string): void };
 }
@@ -191,7 +193,7 @@ function tokenRoute(
   name: string | undefined,
   req: IncomingMessage,
   res: ServerResponse,
-  { tokens, caller, log }: ApiContext,
+  { tokens, caller, log, tokensChanged }: ApiContext,
 ): Route | undefined {
   if (tokens === undefined || name === '') return undefined;
   const by = actorOf(req, caller);
@@ -205,6 +207,7 @@ function tokenRoute(
           const body = await readJsonBody(req);
           const made = await createNamedToken(tokens, checkTokenName(body.name), checkTokenScope(body.scope));
           log?.info({ token: made.view.name, scope: made.view.scope, by }, 'admin token made');
+          await tokensChanged?.();
           sendJson(res, 201, { ...made.view, token: made.token });
         }),
       };
@@ -223,6 +226,7 @@ function tokenRoute(
     run: answering(res, async () => {
       const { view, already } = await revokeNamedToken(tokens, name);
       if (!already) log?.info({ token: view.name, by }, 'admin token revoked');
+      await tokensChanged?.();
       sendJson(res, 200, view);
     }),
   };

@@ -18,6 +18,11 @@ export interface AdminCaller {
  */
 export interface BearerCheck {
   (req: IncomingMessage): Promise<AdminCaller | undefined>;
+  /**
+   * Reads the stored tokens now (a token made or revoked through this replica's API counts at
+   * once here; other replicas see it within their refresh).
+   */
+  refresh(): Promise<void>;
   /** Stops the refresh timer. */
   close(): void;
 }
@@ -158,6 +163,7 @@ export function createBearerCheck(options: BearerCheckOptions): BearerCheck {
     if (found?.hash !== undefined) noteUse(found.hash);
     return found?.caller;
   }) as BearerCheck;
+  check.refresh = () => (store ? refresh() : Promise.resolve());
   check.close = () => clearInterval(timer);
   return check;
 }

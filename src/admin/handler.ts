@@ -93,7 +93,7 @@ export function createSupervisorHandler(options: SupervisorHandlerOptions): Supe
           streams,
           caller,
           log,
-          ...(options.tokens ? { tokens: options.tokens } : {}),
+          ...(options.tokens ? { tokens: options.tokens, tokensChanged: () => authorized.refresh() } : {}),
         });
       return;
     }
