@@ -34,6 +34,8 @@ const MAX_BODY_BYTES = 16 * 1024;
 
 interface Route {
   readonly method: 'GET' | 'POST' | 'DELETE';
+  /** Every method the path takes, for a 405's Allow (default: `method`). */
+  readonly allow?: readonly string[];
   /** The least scope that may call it (SPEC §8.7): `read` sees, `operate` acts, `admin` everything. */
   readonly needs: TokenScope;
   /** What it does, for the FORBIDDEN message (`stop an app`). */
@@ -66,7 +68,7 @@ export async function handleApi(
     return;
   }
   if (req.method !== route.method) {
-    sendMethodNotAllowed(res, [route.method]);
+    sendMethodNotAllowed(res, route.allow ?? [route.method]);
     return;
   }
   const { caller } = ctx;
@@ -198,9 +200,11 @@ function tokenRoute(
   if (tokens === undefined || name === '') return undefined;
   const by = actorOf(req, caller);
   if (name === undefined) {
+    const allow = ['GET', 'POST'];
     if (req.method === 'POST') {
       return {
         method: 'POST',
+        allow,
         needs: 'admin',
         does: 'make an admin token',
         run: answering(res, async () => {
@@ -214,6 +218,7 @@ function tokenRoute(
     }
     return {
       method: 'GET',
+      allow,
       needs: 'admin',
       does: 'list the admin tokens',
       run: async () => sendJson(res, 200, await listNamedTokens(tokens)),

@@ -129,6 +129,10 @@ describe('named admin tokens over the admin API', () => {
       body: undefined,
     });
     expect(notJson.status).toBe(400);
+    const put = await api('/tokens', ADMIN_TOKEN, 'PUT', { name: 'x', scope: 'read' });
+    expect(put.status).toBe(405);
+    expect(put.headers.get('allow')).toBe('GET, POST');
+    expect((await api('/tokens/read-bot', ADMIN_TOKEN, 'GET')).headers.get('allow')).toBe('DELETE');
     expect((await api('/tokens/nobody', ADMIN_TOKEN, 'DELETE')).body.error).toMatchObject({
       code: 'TOKEN_NOT_FOUND',
       message: 'no admin token named nobody',

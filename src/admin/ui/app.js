@@ -384,7 +384,7 @@ ui.form.addEventListener('submit', async (event) => {
   } catch (err) {
     showSigninMessage(
       err instanceof ApiError && err.status === 401
-        ? 'That token was not accepted. Use APPVISOR_ADMIN_TOKEN or the token in data/admin-token.'
+        ? 'That token was not accepted (unknown or revoked). Use APPVISOR_ADMIN_TOKEN, the token in data/admin-token, or one from appvisor token create.'
         : `Cannot sign in: ${err instanceof Error ? err.message : String(err)}`,
     );
     ui.tokenInput.focus();
