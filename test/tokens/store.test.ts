@@ -10,6 +10,7 @@ import { openStateStore } from '../../src/state/store.js';
 import { tokenHash } from '../../src/state/tokens.js';
 import type { HistoryEntry, StateStore } from '../../src/state/types.js';
 import { dialectsUnderTest, type TestDatabase } from '../state/dialects.js';
+import { MemoryStateStore } from '../support/memory-store.js';
 
 const dialects = await dialectsUnderTest();
 
@@ -111,3 +112,17 @@ for (const { dialect, available, create } of dialects) {
     });
   });
 }
+
+describe('named admin tokens on the memory store used by the unit tests', () => {
+  it('revokes as the real stores do: a tombstone, its first time kept, its use not noted', async () => {
+    const store = new MemoryStateStore();
+    const { token } = await createNamedToken(store, 'dashboard', 'read');
+    expect(await store.revokeAdminToken('nobody')).toBeUndefined();
+    const first = await revokeNamedToken(store, 'dashboard');
+    expect(await revokeNamedToken(store, 'dashboard')).toEqual({ view: first.view, already: true });
+    expect((await store.findAdminToken(tokenHash(token)))?.lastUsedAt).toBeUndefined();
+    await expect(createNamedToken(store, 'dashboard', 'read')).rejects.toMatchObject({
+      code: 'TOKEN_EXISTS',
+    });
+  });
+});
