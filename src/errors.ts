@@ -138,6 +138,9 @@ export const ERRORS = {
   ARCHIVE_INVALID: { message: 'backup archive {file} is unusable: {detail}', retryable: false },
   MASTER_KEY_INVALID: { message: 'master key {source}: {detail}', retryable: false },
   SHUTTING_DOWN: { message: 'appvisor is shutting down', status: 503, retryable: true, retryAfter: true },
+  TOKEN_INVALID: { message: '{detail}', status: 400, retryable: false },
+  TOKEN_EXISTS: { message: 'admin token name {token} is taken: {detail}', status: 409, retryable: false },
+  TOKEN_NOT_FOUND: { message: 'no admin token named {token}', status: 404, retryable: false },
 } as const satisfies Record<string, ErrorDefinition>;
 
 export type ErrorCode = keyof typeof ERRORS;

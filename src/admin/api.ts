@@ -5,6 +5,14 @@ import type { TokenScope } from '../state/types.js';
 import type { AdminCaller } from './auth.js';
 import { sendCode, sendJson, sendMethodNotAllowed } from './respond.js';
 import type { EventStreams } from './sse.js';
+import {
+  checkTokenName,
+  checkTokenScope,
+  createNamedToken,
+  listNamedTokens,
+  revokeNamedToken,
+  type TokenStore,
+} from './token.js';
 import type { AdminBackend } from './types.js';
 
 /** What the admin API routes need. */
@@ -13,10 +21,21 @@ export interface ApiContext {
   readonly streams: EventStreams;
   /** Whose token the request carries (already checked). */
   readonly caller: AdminCaller;
+  /** The state store's named tokens, for `/tokens` (absent: those routes are not found). */
+  readonly tokens?: TokenStore;
+  /** Called after a token was made or revoked here, before the answer (this replica's check reads them again). */
+  readonly tokensChanged?: () => Promise<void>;
+  /** Where token changes are noted (who made or revoked which; never a token). */
+  readonly log?: { info(obj: object, msg: string): void };
 }
+
+/** The largest request body the API reads (a token's `{name, scope}`). */
+const MAX_BODY_BYTES = 16 * 1024;
 
 interface Route {
   readonly method: 'GET' | 'POST' | 'DELETE';
+  /** Every method the path takes, for a 405's Allow (default: `method`). */
+  readonly allow?: readonly string[];
   /** The least scope that may call it (SPEC §8.7): `read` sees, `operate` acts, `admin` everything. */
   readonly needs: TokenScope;
   /** What it does, for the FORBIDDEN message (`stop an app`). */
@@ -49,7 +68,7 @@ export async function handleApi(
     return;
   }
   if (req.method !== route.method) {
-    sendMethodNotAllowed(res, [route.method]);
+    sendMethodNotAllowed(res, route.allow ?? [route.method]);
     return;
   }
   const { caller } = ctx;
@@ -69,10 +88,20 @@ function match(
   segments: readonly string[],
   req: IncomingMessage,
   res: ServerResponse,
-  { backend, streams, caller }: ApiContext,
+  ctx: ApiContext,
 ): Route | undefined {
+  const { backend, streams, caller } = ctx;
   const [first, name, action, ...rest] = segments;
   if (rest.length > 0) return undefined;
+  if (first === 'whoami' && name === undefined) {
+    return {
+      method: 'GET',
+      needs: 'read',
+      does: 'say whose token it is',
+      run: async () => sendJson(res, 200, { name: caller.name, scope: caller.scope }),
+    };
+  }
+  if (first === 'tokens') return action === undefined ? tokenRoute(name, req, res, ctx) : undefined;
   if (first === 'plan' && name === undefined) {
     return {
       method: 'GET',
@@ -156,6 +185,101 @@ function match(
     };
   }
   return undefined;
+}
+
+/**
+ * `/tokens` (list, create) and `/tokens/<name>` (revoke): admin only. A new token is answered
+ * once (201), the store keeps its hash; revoked tokens stay listed with `revokedAt`.
+ */
+function tokenRoute(
+  name: string | undefined,
+  req: IncomingMessage,
+  res: ServerResponse,
+  { tokens, caller, log, tokensChanged }: ApiContext,
+): Route | undefined {
+  if (tokens === undefined || name === '') return undefined;
+  const by = actorOf(req, caller);
+  if (name === undefined) {
+    const allow = ['GET', 'POST'];
+    if (req.method === 'POST') {
+      return {
+        method: 'POST',
+        allow,
+        needs: 'admin',
+        does: 'make an admin token',
+        run: answering(res, async () => {
+          const body = await readJsonBody(req);
+          const made = await createNamedToken(tokens, checkTokenName(body.name), checkTokenScope(body.scope));
+          log?.info({ token: made.view.name, scope: made.view.scope, by }, 'admin token made');
+          await tokensChanged?.();
+          sendJson(res, 201, { ...made.view, token: made.token });
+        }),
+      };
+    }
+    return {
+      method: 'GET',
+      allow,
+      needs: 'admin',
+      does: 'list the admin tokens',
+      run: async () => sendJson(res, 200, await listNamedTokens(tokens)),
+    };
+  }
+  return {
+    method: 'DELETE',
+    needs: 'admin',
+    does: 'revoke an admin token',
+    run: answering(res, async () => {
+      const { view, already } = await revokeNamedToken(tokens, name);
+      if (!already) log?.info({ token: view.name, by }, 'admin token revoked');
+      await tokensChanged?.();
+      sendJson(res, 200, view);
+    }),
+  };
+}
+
+/**
+ * `run`, with the caller's mistakes (registry errors that carry a status: a bad name, a taken
+ * one, an unknown one) answered as themselves; anything else goes on to the handler (logged, 500).
+ */
+function answering(res: ServerResponse, run: () => Promise<void>): () => Promise<void> {
+  return async () => {
+    try {
+      await run();
+    } catch (err) {
+      if (err instanceof AppvisorError && err.status !== undefined && err.status < 500) sendError(res, err);
+      else throw err;
+    }
+  };
+}
+
+/**
+ * The request's JSON object body, up to {@link MAX_BODY_BYTES}; TOKEN_INVALID (400) for
+ * anything else, before anything is changed.
+ */
+async function readJsonBody(req: IncomingMessage): Promise<Record<string, unknown>> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > MAX_BODY_BYTES) {
+      throw new AppvisorError('TOKEN_INVALID', {
+        detail: `the request body is over ${MAX_BODY_BYTES} bytes`,
+      });
+    }
+    chunks.push(chunk);
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+  } catch {
+    parsed = undefined;
+  }
+  if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
+    throw new AppvisorError('TOKEN_INVALID', {
+      detail: 'the request body must be a JSON object {"name": "…", "scope": "read|operate|admin"}',
+    });
+  }
+  return parsed as Record<string, unknown>;
 }
 
 /** The header a client names itself with (the CLI: `appvisor-cli user@host`; the UI: `admin-ui`). */

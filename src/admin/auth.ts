@@ -18,6 +18,11 @@ export interface AdminCaller {
  */
 export interface BearerCheck {
   (req: IncomingMessage): Promise<AdminCaller | undefined>;
+  /**
+   * Reads the stored tokens now (a token made or revoked through this replica's API counts at
+   * once here; other replicas see it within their refresh).
+   */
+  refresh(): Promise<void>;
   /** Stops the refresh timer. */
   close(): void;
 }
@@ -67,9 +72,10 @@ function match(presented: Buffer, known: readonly Known[]): Known | undefined {
 }
 
 function fromStore(rows: Awaited<ReturnType<StoredTokens['listAdminTokens']>>): Known[] {
-  // A hash that is not 64 hex characters matches no token (and timingSafeEqual needs equal lengths).
+  // A revoked token opens nothing; a hash that is not 64 hex characters matches no token (and
+  // timingSafeEqual needs equal lengths).
   return rows
-    .filter((row) => /^[0-9a-f]{64}$/.test(row.hash))
+    .filter((row) => row.revokedAt === undefined && /^[0-9a-f]{64}$/.test(row.hash))
     .map((row) => ({
       digest: Buffer.from(row.hash, 'hex'),
       caller: { name: row.name, scope: row.scope },
@@ -84,7 +90,7 @@ function fromStore(rows: Awaited<ReturnType<StoredTokens['listAdminTokens']>>): 
  *
  * The stored hashes are cached and read again every `refreshMs`, and on an unknown token at most
  * every `missRefreshMs`: a token added on another replica is accepted here within seconds, and a
- * deleted one stops working as fast. A store that cannot be read keeps the last hashes read (an
+ * revoked or deleted one stops working as fast (within `refreshMs`). A store that cannot be read keeps the last hashes read (an
  * outage of the main database must not lock the operator out), said once in the log.
  */
 export function createBearerCheck(options: BearerCheckOptions): BearerCheck {
@@ -157,6 +163,7 @@ export function createBearerCheck(options: BearerCheckOptions): BearerCheck {
     if (found?.hash !== undefined) noteUse(found.hash);
     return found?.caller;
   }) as BearerCheck;
+  check.refresh = () => (store ? refresh() : Promise.resolve());
   check.close = () => clearInterval(timer);
   return check;
 }

@@ -7,6 +7,7 @@ import type { Metrics } from './metrics.js';
 import { sendCode, sendJson, sendMethodNotAllowed } from './respond.js';
 import { type EventStreamOptions, EventStreams } from './sse.js';
 import { defaultUiDir, StaticFiles } from './static.js';
+import type { TokenStore } from './token.js';
 import type { AdminBackend } from './types.js';
 
 /** The prefix of every supervisor route. */
@@ -23,8 +24,11 @@ export interface SupervisorHandlerOptions {
   readonly backend: AdminBackend;
   /** A token accepted besides the stored ones: `APPVISOR_ADMIN_TOKEN` (see `resolveAdminToken`). */
   readonly token?: string;
-  /** The state store's admin tokens, accepted on every replica (see `createBearerCheck`). */
-  readonly tokens?: StoredTokens;
+  /**
+   * The state store's admin tokens, accepted on every replica (see `createBearerCheck`), and
+   * managed through `/_supervisor/api/tokens`.
+   */
+  readonly tokens?: StoredTokens & TokenStore;
   readonly metrics: Pick<Metrics, 'render'>;
   readonly log: HandlerLog;
   /** Folder of the admin UI's static files. @default `src/admin/ui` (see `defaultUiDir`) */
@@ -83,7 +87,14 @@ export function createSupervisorHandler(options: SupervisorHandlerOptions): Supe
         return;
       }
       if (segments.includes(undefined)) sendCode(res, 'NOT_FOUND');
-      else await handleApi(req, res, segments.slice(1) as string[], { backend, streams, caller });
+      else
+        await handleApi(req, res, segments.slice(1) as string[], {
+          backend,
+          streams,
+          caller,
+          log,
+          ...(options.tokens ? { tokens: options.tokens, tokensChanged: () => authorized.refresh() } : {}),
+        });
       return;
     }
 

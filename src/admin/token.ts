@@ -3,7 +3,13 @@ import { chmod, link, mkdir, readFile, rename, stat, unlink, writeFile } from 'n
 import { join } from 'node:path';
 import { AppvisorError } from '../errors.js';
 import { tokenHash } from '../state/tokens.js';
-import { type AdminTokenRecord, DEFAULT_TOKEN, type StateStore } from '../state/types.js';
+import {
+  type AdminTokenRecord,
+  DEFAULT_TOKEN,
+  type StateStore,
+  TOKEN_SCOPES,
+  type TokenScope,
+} from '../state/types.js';
 
 /** The environment variable that sets the admin token. */
 export const ADMIN_TOKEN_ENV = 'APPVISOR_ADMIN_TOKEN';
@@ -37,9 +43,10 @@ export interface AdminToken {
   /**
    * `env`: APPVISOR_ADMIN_TOKEN (accepted here besides the stored tokens); `file`: read from the
    * data dir, the stored default; `generated`: created and stored now; `store`: the stored
-   * default, whose plaintext this replica does not hold.
+   * default, whose plaintext this replica does not hold; `revoked`: the default was revoked, so
+   * only the other stored tokens are accepted (and none is made or imported).
    */
-  readonly source: 'env' | 'file' | 'generated' | 'store';
+  readonly source: 'env' | 'file' | 'generated' | 'store' | 'revoked';
   /** The token file, for `file` and `generated`. */
   readonly file?: string;
 }
@@ -57,6 +64,9 @@ export interface AdminToken {
  * - A stored default made elsewhere: accepted, and the log says where its plaintext is.
  * - A token file whose token is not the stored default: the store wins; the file is left as it
  *   is (never silently replaced) and the log says it is stale.
+ * - A revoked default (`appvisor token revoke default`): it stays revoked. Neither a token file
+ *   (this replica's, or one copied from a backup) brings it back nor is a new one generated; the
+ *   log says how to make another.
  */
 export async function resolveAdminToken(options: ResolveAdminTokenOptions): Promise<AdminToken> {
   const { dataDir, store, log } = options;
@@ -70,6 +80,7 @@ export async function resolveAdminToken(options: ResolveAdminTokenOptions): Prom
   if (existing !== undefined) {
     const candidate = defaultToken(existing);
     const stored = await store.ensureAdminToken(candidate);
+    if (stored.revokedAt !== undefined) return revokedDefault(stored, log, file);
     if (stored.hash === candidate.hash) {
       if (stored.createdAt === candidate.createdAt) {
         log.info(
@@ -87,10 +98,12 @@ export async function resolveAdminToken(options: ResolveAdminTokenOptions): Prom
   }
 
   const present = (await store.listAdminTokens()).find((t) => t.name === DEFAULT_TOKEN);
+  if (present?.revokedAt !== undefined) return revokedDefault(present, log, undefined);
   if (present) return madeElsewhere(present, log);
-  const token = randomBytes(32).toString('base64url');
+  const token = newTokenText();
   const candidate = defaultToken(token);
   const stored = await store.ensureAdminToken(candidate);
+  if (stored.revokedAt !== undefined) return revokedDefault(stored, log, undefined);
   // Another replica's insert won the race: its token is the one, ours is forgotten unused.
   if (stored.hash !== candidate.hash) return madeElsewhere(stored, log);
 
@@ -113,6 +126,14 @@ export async function resolveAdminToken(options: ResolveAdminTokenOptions): Prom
 
 function defaultToken(token: string): AdminTokenRecord {
   return { name: DEFAULT_TOKEN, hash: tokenHash(token), scope: 'admin', createdAt: new Date().toISOString() };
+}
+
+function revokedDefault(stored: AdminTokenRecord, log: TokenLog, file: string | undefined): AdminToken {
+  log.warn(
+    { token: stored.name, revokedAt: stored.revokedAt, ...(file ? { file } : {}) },
+    `the admin token '${stored.name}' was revoked at ${stored.revokedAt}${file ? `; ${file} is no longer accepted (delete it)` : ''}; the other stored tokens are accepted: make one with \`appvisor token create NAME --scope admin\``,
+  );
+  return { token: undefined, source: 'revoked' };
 }
 
 function madeElsewhere(stored: AdminTokenRecord, log: TokenLog): AdminToken {
@@ -181,4 +202,122 @@ async function writeNoClobber(file: string, token: string, log: TokenLog): Promi
   } finally {
     await unlink(temp).catch(() => undefined);
   }
+}
+
+/** A new token: 256 random bits, base64url (43 characters). */
+function newTokenText(): string {
+  return randomBytes(32).toString('base64url');
+}
+
+/**
+ * What a token's name may be: lower-case letters, digits, `.`, `_` and `-`, starting and ending
+ * with a letter or digit, up to 40 characters. It is shown in the history, the log and the
+ * APP_STOPPED answer (`token <name> via …`), and lower case keeps it apart from the
+ * environment's `APPVISOR_ADMIN_TOKEN`.
+ */
+export const TOKEN_NAME = /^[a-z0-9](?:[a-z0-9._-]{0,38}[a-z0-9])?$/;
+
+/** `name`, if it is a token name {@link TOKEN_NAME} allows; TOKEN_INVALID says why not. */
+export function checkTokenName(name: unknown): string {
+  if (typeof name !== 'string' || !TOKEN_NAME.test(name)) {
+    const shown = typeof name === 'string' ? `'${name}'` : `a ${name === null ? 'null' : typeof name}`;
+    throw new AppvisorError('TOKEN_INVALID', {
+      detail: `admin token name ${shown} is not allowed: use 1 to 40 lower-case letters, digits, '.', '_' or '-', starting and ending with a letter or digit (e.g. ci-deploy)`,
+    });
+  }
+  return name;
+}
+
+/** `scope`, if it is one of {@link TOKEN_SCOPES}; TOKEN_INVALID names them otherwise. */
+export function checkTokenScope(scope: unknown): TokenScope {
+  if (typeof scope !== 'string' || !(TOKEN_SCOPES as readonly string[]).includes(scope)) {
+    throw new AppvisorError('TOKEN_INVALID', {
+      detail: `admin token scope ${typeof scope === 'string' ? `'${scope}'` : 'missing'} is not one of ${TOKEN_SCOPES.join(', ')} (read sees; operate also starts, stops and backs up apps; admin also restores, rotates secrets and manages tokens)`,
+    });
+  }
+  return scope as TokenScope;
+}
+
+/** A token as `token list` and the API show it: everything but its hash. */
+export interface TokenView {
+  readonly name: string;
+  readonly scope: TokenScope;
+  readonly createdAt: string;
+  readonly lastUsedAt?: string;
+  readonly revokedAt?: string;
+}
+
+export function tokenView(record: AdminTokenRecord): TokenView {
+  return {
+    name: record.name,
+    scope: record.scope,
+    createdAt: record.createdAt,
+    ...(record.lastUsedAt !== undefined ? { lastUsedAt: record.lastUsedAt } : {}),
+    ...(record.revokedAt !== undefined ? { revokedAt: record.revokedAt } : {}),
+  };
+}
+
+/** What managing named tokens needs of the state store. */
+export type TokenStore = Pick<StateStore, 'ensureAdminToken' | 'listAdminTokens' | 'revokeAdminToken'>;
+
+/** A token just made: its one showing, and how it is stored. */
+export interface CreatedToken {
+  /** The token itself; the store keeps only its hash, so this is the only time it is seen. */
+  readonly token: string;
+  readonly view: TokenView;
+}
+
+/**
+ * Makes a named token with `scope` (`token create`, `POST /_supervisor/api/tokens`). A name in
+ * use is refused (TOKEN_EXISTS), and so is a revoked token's name: a name means one token for
+ * good, so an old history entry's `token ci` never points at a newer token. The insert decides
+ * between two creates of one name at once, on any replicas.
+ */
+export async function createNamedToken(
+  store: TokenStore,
+  name: string,
+  scope: TokenScope,
+): Promise<CreatedToken> {
+  checkTokenName(name);
+  checkTokenScope(scope);
+  const token = newTokenText();
+  const candidate: AdminTokenRecord = {
+    name,
+    hash: tokenHash(token),
+    scope,
+    createdAt: new Date().toISOString(),
+  };
+  const stored = await store.ensureAdminToken(candidate);
+  if (stored.hash === candidate.hash) return { token, view: tokenView(stored) };
+  if (stored.revokedAt !== undefined) {
+    throw new AppvisorError('TOKEN_EXISTS', {
+      token: name,
+      detail: `it was revoked at ${stored.revokedAt}, and a revoked token's name is not reused (the history's 'token ${name}' keeps meaning that token); pick another name`,
+    });
+  }
+  throw new AppvisorError('TOKEN_EXISTS', {
+    token: name,
+    detail: `a token of that name exists (scope ${stored.scope}, created ${stored.createdAt}); pick another name, or revoke it first (appvisor token revoke ${name}) and make one under a new name`,
+  });
+}
+
+/** Every token, revoked ones too, without hashes. */
+export async function listNamedTokens(store: Pick<TokenStore, 'listAdminTokens'>): Promise<TokenView[]> {
+  return (await store.listAdminTokens()).map(tokenView);
+}
+
+/**
+ * Revokes the token `name` (kept as a tombstone; see {@link createNamedToken}): every replica
+ * refuses it within its bearer check's refresh (3 s). `already` says it was revoked before
+ * (nothing changed). TOKEN_NOT_FOUND when no token has that name.
+ */
+export async function revokeNamedToken(
+  store: Pick<TokenStore, 'revokeAdminToken' | 'listAdminTokens'>,
+  name: string,
+): Promise<{ readonly view: TokenView; readonly already: boolean }> {
+  const before = (await store.listAdminTokens()).find((t) => t.name === name);
+  if (before === undefined) throw new AppvisorError('TOKEN_NOT_FOUND', { token: name });
+  const after = await store.revokeAdminToken(name);
+  if (after === undefined) throw new AppvisorError('TOKEN_NOT_FOUND', { token: name });
+  return { view: tokenView(after), already: before.revokedAt !== undefined };
 }

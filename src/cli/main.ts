@@ -7,6 +7,7 @@ import { registerPlan } from './plan.js';
 import { registerServe } from './serve.js';
 import { registerStartStop } from './start-stop.js';
 import { registerStatus } from './status.js';
+import { registerToken } from './token.js';
 import { registerValidate } from './validate.js';
 
 function packageVersion(): string {
@@ -41,6 +42,7 @@ export function buildProgram(ctx: CliContext): Command {
   registerServe(program, ctx);
   registerStatus(program, ctx);
   registerStartStop(program, ctx);
+  registerToken(program, ctx);
   return program;
 }
 

@@ -507,7 +507,9 @@ export async function executeApp(input: ExecuteInput, deps: ExecutorDeps): Promi
     const outcome: ReconcileOutcome = refusedDrop ? 'refused' : historyOutcome(due);
     await finish(
       changed && (record || finalStatus) ? recordNow(status, { lastReconciledAt: at }) : undefined,
-      due.length > 0 ? historyEntry(name, reconcileId, outcome, outcomes, undefined, started, at) : undefined,
+      due.length > 0
+        ? historyEntry(name, reconcileId, outcome, outcomes, undefined, started, at, requestedBy(due, record))
+        : undefined,
     );
     route();
     return startPendingUntil === undefined
@@ -539,7 +541,8 @@ export async function executeApp(input: ExecuteInput, deps: ExecutorDeps): Promi
           lastReconciledAt: at,
         })
       : undefined;
-    await finish(failed, historyEntry(name, reconcileId, outcome, outcomes, error, started, at)).catch(
+    const by = requestedBy(due, record);
+    await finish(failed, historyEntry(name, reconcileId, outcome, outcomes, error, started, at, by)).catch(
       (writeErr) => deps.log.warn({ err: messageOf(writeErr) }, 'could not record the error'),
     );
     // Another application's data: routed, so visits get 503 APP_WRONG_APPLICATION, not 404.
@@ -605,6 +608,17 @@ function sameItem(a: InventoryItem, b: InventoryItem): boolean {
   return a.kind === b.kind && a.dialect === b.dialect && a.server === b.server && a.name === b.name;
 }
 
+/**
+ * Who asked for this run: the operator's start or stop it carries out (a step of the intent's
+ * action and time), by the intent's `by` (the token's name and client); undefined for the
+ * reconciler's own runs, including the later ones of an app an operator once stopped.
+ */
+function requestedBy(due: readonly Step[], record: AppRecord | undefined): string | undefined {
+  const intent = record?.intent;
+  if (intent === undefined) return undefined;
+  return due.some((s) => s.action === intent.action && s.requestedAt === intent.at) ? intent.by : undefined;
+}
+
 function historyEntry(
   app: string,
   reconcileId: string,
@@ -613,6 +627,7 @@ function historyEntry(
   error: ErrorSummary | undefined,
   started: number,
   at: string,
+  by?: string,
 ): HistoryEntry {
   return {
     app,
@@ -622,5 +637,6 @@ function historyEntry(
     steps: outcomes.map((o) => ({ action: o.step.action, detail: o.step.detail, result: o.result })),
     ...(error ? { error } : {}),
     durationMs: Math.round(performance.now() - started),
+    ...(by !== undefined ? { by } : {}),
   };
 }

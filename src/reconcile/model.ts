@@ -143,7 +143,10 @@ export interface Step {
   readonly dropAt?: string;
   /** For update-record: the record names no owning application; the app's database is checked and marked. */
   readonly claim?: boolean;
-  /** For start: the operator's start this step carries out (its time: a failed start is retried now). */
+  /**
+   * For start and stop: the operator's intent this step carries out (its time: a failed start is
+   * retried now; the run's history entry names who asked).
+   */
   readonly requestedAt?: string;
   /**
    * For an idle stop: the end of the last activity the plan saw (ms since the epoch). The app is

@@ -511,7 +511,14 @@ function runtimeSteps(
   if (live && UP.has(status)) {
     if (!m.enabled) return [{ app: name, action: 'stop', detail: 'enabled: false' }];
     if (intent?.action === 'stop') {
-      return [{ app: name, action: 'stop', detail: `stopped by ${intent.by} at ${intent.at}` }];
+      return [
+        {
+          app: name,
+          action: 'stop',
+          detail: `stopped by ${intent.by} at ${intent.at}`,
+          requestedAt: intent.at,
+        },
+      ];
     }
     // Idle long enough: stopped (whatever else changed; its next visit starts it on the current spec).
     const idle = idleCheck(m, app.runtime, opts);

@@ -34,7 +34,7 @@ import {
   touchReplicaRow,
   upsertReplica,
 } from './replicas.js';
-import { ensureTokenRow, removeToken, selectTokenByHash, selectTokens } from './tokens.js';
+import { ensureTokenRow, removeToken, revokeTokenRow, selectTokenByHash, selectTokens } from './tokens.js';
 import {
   type AdminTokenRecord,
   type AppRecord,
@@ -238,6 +238,9 @@ class SqlStateStore implements StateStore {
   }
   deleteAdminToken(name: string): Promise<boolean> {
     return this.#run(`delete admin token ${name}`, (c) => removeToken(c, name));
+  }
+  revokeAdminToken(name: string): Promise<AdminTokenRecord | undefined> {
+    return this.#run(`revoke admin token ${name}`, (c) => revokeTokenRow(c, name));
   }
   writeReplica(beat: ReplicaHeartbeat): Promise<void> {
     return this.#run(`write the heartbeat of replica ${beat.id}`, (c) => upsertReplica(c, beat));

@@ -29,9 +29,10 @@ interface TokenRow {
   readonly scope: string;
   readonly created_at: string;
   readonly last_used_at: string | null;
+  readonly revoked_at: string | null;
 }
 
-const COLUMNS = 'name, hash, scope, created_at, last_used_at';
+const COLUMNS = 'name, hash, scope, created_at, last_used_at, revoked_at';
 
 function rowToToken(row: TokenRow): AdminTokenRecord {
   return {
@@ -41,6 +42,7 @@ function rowToToken(row: TokenRow): AdminTokenRecord {
     scope: row.scope as TokenScope,
     createdAt: row.created_at,
     ...(row.last_used_at ? { lastUsedAt: row.last_used_at } : {}),
+    ...(row.revoked_at ? { revokedAt: row.revoked_at } : {}),
   };
 }
 
@@ -57,6 +59,7 @@ export async function ensureTokenRow(client: SqlClient, token: AdminTokenRecord)
     scope: token.scope,
     created_at: token.createdAt,
     last_used_at: token.lastUsedAt ?? null,
+    revoked_at: token.revokedAt ?? null,
   });
   const stored = await selectTokenNamed(client, token.name);
   if (stored) return stored;
@@ -72,7 +75,8 @@ export async function selectTokens(client: SqlClient): Promise<AdminTokenRecord[
 /**
  * The token with `hash`, after noting its use: the UPDATE lands only when the stored use is
  * older than {@link LAST_USED_RESOLUTION_MS}, so replicas checking the same token write it once a
- * minute between them. ISO times of one format compare as strings.
+ * minute between them, and never on a revoked token (whose row is kept, revoked, as it was).
+ * ISO times of one format compare as strings.
  */
 export async function selectTokenByHash(
   client: SqlClient,
@@ -81,11 +85,29 @@ export async function selectTokenByHash(
 ): Promise<AdminTokenRecord | undefined> {
   const cutoff = new Date(now.getTime() - LAST_USED_RESOLUTION_MS).toISOString();
   await client.execute(
-    `UPDATE ${tokens} SET last_used_at = ? WHERE hash = ? AND (last_used_at IS NULL OR last_used_at < ?)`,
+    `UPDATE ${tokens} SET last_used_at = ? WHERE hash = ? AND revoked_at IS NULL AND (last_used_at IS NULL OR last_used_at < ?)`,
     [now.toISOString(), hash, cutoff],
   );
   const [row] = await client.query<TokenRow>(`SELECT ${COLUMNS} FROM ${tokens} WHERE hash = ?`, [hash]);
   return row ? rowToToken(row) : undefined;
+}
+
+/**
+ * Revokes the token named `name`: its row stays, as a tombstone, with `revoked_at` set, so the
+ * name is never taken by another token (the history's `token <name>` keeps meaning one token)
+ * and a replica's `data/admin-token` cannot bring a revoked default back. Revoking a revoked
+ * token changes nothing (its first revocation time stays). Undefined when there is none.
+ */
+export async function revokeTokenRow(
+  client: SqlClient,
+  name: string,
+  now = new Date(),
+): Promise<AdminTokenRecord | undefined> {
+  await client.execute(`UPDATE ${tokens} SET revoked_at = ? WHERE name = ? AND revoked_at IS NULL`, [
+    now.toISOString(),
+    name,
+  ]);
+  return selectTokenNamed(client, name);
 }
 
 export async function removeToken(client: SqlClient, name: string): Promise<boolean> {

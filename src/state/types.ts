@@ -141,6 +141,11 @@ export interface AdminTokenRecord {
   readonly createdAt: string;
   /** When a request last used it, to the minute (absent: never). */
   readonly lastUsedAt?: string;
+  /**
+   * When it was revoked (absent: it is valid). A revoked token is kept as a tombstone: it opens
+   * nothing, and its name is not given to another token.
+   */
+  readonly revokedAt?: string;
 }
 
 /** One app's runtime status on one replica, as its heartbeat tells it (apps absent are `stopped`). */
@@ -290,7 +295,7 @@ export interface StateStore {
    * fenced by a term: any replica may add a token, the insert decides.
    */
   ensureAdminToken(token: AdminTokenRecord): Promise<AdminTokenRecord>;
-  /** Every admin token, by name. */
+  /** Every admin token, by name, the revoked ones too (with `revokedAt`). */
   listAdminTokens(): Promise<AdminTokenRecord[]>;
   /**
    * The token with this hash, or undefined; notes the use in `lastUsedAt` when the stored one is
@@ -299,6 +304,12 @@ export interface StateStore {
   findAdminToken(hash: string): Promise<AdminTokenRecord | undefined>;
   /** Removes the token; false when there was none of that name. */
   deleteAdminToken(name: string): Promise<boolean>;
+  /**
+   * Marks the token revoked (a tombstone: kept, opening nothing, its name not reused); resolves
+   * with it as stored now (an already revoked one keeps its first `revokedAt`), or undefined when
+   * there is none of that name. Not fenced, as the other token writes.
+   */
+  revokeAdminToken(name: string): Promise<AdminTokenRecord | undefined>;
   /**
    * Writes this replica's heartbeat (its row, last seen now by the server's clock). Not fenced:
    * each replica writes only its own row.

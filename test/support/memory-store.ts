@@ -277,6 +277,7 @@ export class MemoryStateStore implements StateStore {
     const found = [...this.state.tokens.values()].find((t) => t.hash === hash);
     if (!found) return undefined;
     const now = Date.now();
+    if (found.revokedAt !== undefined) return copy(found);
     if (found.lastUsedAt === undefined || Date.parse(found.lastUsedAt) < now - LAST_USED_RESOLUTION_MS) {
       this.state.tokens.set(found.name, { ...found, lastUsedAt: new Date(now).toISOString() });
     }
@@ -286,6 +287,16 @@ export class MemoryStateStore implements StateStore {
   async deleteAdminToken(name: string): Promise<boolean> {
     this.#open(`delete admin token ${name}`);
     return this.state.tokens.delete(name);
+  }
+
+  async revokeAdminToken(name: string): Promise<AdminTokenRecord | undefined> {
+    this.#open(`revoke admin token ${name}`);
+    const found = this.state.tokens.get(name);
+    if (!found) return undefined;
+    if (found.revokedAt === undefined) {
+      this.state.tokens.set(name, { ...found, revokedAt: new Date().toISOString() });
+    }
+    return copy(this.state.tokens.get(name)!);
   }
 
   async writeReplica(beat: ReplicaHeartbeat): Promise<void> {

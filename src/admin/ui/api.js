@@ -25,11 +25,12 @@ export class ApiError extends Error {
  * a 2xx answer, rejects with an ApiError otherwise.
  *
  * @param {string} token
- * @param {'GET' | 'POST'} method
+ * @param {'GET' | 'POST' | 'DELETE'} method
  * @param {string} path e.g. `apps/blog/start` (segments already encoded)
+ * @param {unknown} [body] sent as JSON
  * @returns {Promise<any>}
  */
-export async function apiRequest(token, method, path) {
+export async function apiRequest(token, method, path, body) {
   let res;
   try {
     res = await fetch(new URL(path, API_ROOT), {
@@ -38,21 +39,23 @@ export async function apiRequest(token, method, path) {
         authorization: `Bearer ${token}`,
         accept: 'application/json',
         'x-appvisor-client': 'admin-ui',
+        ...(body === undefined ? {} : { 'content-type': 'application/json' }),
       },
+      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
       cache: 'no-store',
       credentials: 'omit',
     });
   } catch {
     throw new ApiError(0, 'UNREACHABLE', 'Cannot reach the server. Is appvisor serve still running?');
   }
-  let body;
+  let answer;
   try {
-    body = await res.json();
+    answer = await res.json();
   } catch {
-    body = undefined;
+    answer = undefined;
   }
-  if (res.ok) return body;
-  const error = body?.error;
+  if (res.ok) return answer;
+  const error = answer?.error;
   throw new ApiError(
     res.status,
     typeof error?.code === 'string' ? error.code : `HTTP_${res.status}`,

@@ -10,6 +10,7 @@ import { LiveEvents } from './live.js';
 import { renderPlan } from './plan.js';
 import { ReplicaPanel } from './replicas.js';
 import { clearToken, loadToken, saveToken } from './session.js';
+import { TokensPanel } from './tokens.js';
 
 /** @typedef {import('./apps.js').AppView} AppView */
 
@@ -21,10 +22,12 @@ const ui = {
   console: byId('console'),
   session: byId('session'),
   connection: byId('connection'),
+  whoami: byId('whoami'),
+  tokensTab: byId('tab-tokens'),
   signOut: byId('sign-out'),
   announcer: byId('announcer'),
   appsTitle: byId('apps-title'),
-  tabs: [byId('tab-apps'), byId('tab-plan')],
+  tabs: [byId('tab-apps'), byId('tab-plan'), byId('tab-tokens')],
   planRefresh: byId('plan-refresh'),
   planState: byId('plan-state'),
   planBody: byId('plan-body'),
@@ -42,6 +45,11 @@ let session = 0;
 let signingIn = false;
 let planLoads = 0;
 let planLoaded = false;
+/** The signed-in token's scope (from whoami); undefined until it answered. */
+let scope;
+
+/** Scopes from least to most, as the API ranks them. */
+const SCOPE_RANK = { read: 0, operate: 1, admin: 2 };
 
 const list = new AppList({
   body: byId('apps-body'),
@@ -57,6 +65,16 @@ const detail = new DetailView({
   body: byId('detail-body'),
   close: byId('detail-close'),
   replicasOf: (app) => list.replicasOf(app),
+});
+
+const tokens = new TokensPanel({
+  body: byId('tokens-body'),
+  state: byId('tokens-state'),
+  form: /** @type {HTMLFormElement} */ (byId('token-form')),
+  name: /** @type {HTMLInputElement} */ (byId('token-name')),
+  scope: /** @type {HTMLSelectElement} */ (byId('token-scope')),
+  created: byId('token-created'),
+  call: (method, path, body) => call(method, path, body),
 });
 
 const replicaPanel = new ReplicaPanel({ body: byId('replicas-body'), summary: byId('replicas-summary') });
@@ -90,12 +108,13 @@ async function pollReplicas() {
 /**
  * An API call with the session's token; a 401 ends the session.
  *
- * @param {'GET' | 'POST'} method
+ * @param {'GET' | 'POST' | 'DELETE'} method
  * @param {string} path
+ * @param {unknown} [body]
  */
-async function call(method, path) {
+async function call(method, path, body) {
   try {
-    return await apiRequest(token, method, path);
+    return await apiRequest(token, method, path, body);
   } catch (err) {
     if (err instanceof ApiError && err.status === 401) expire();
     throw err;
@@ -134,6 +153,40 @@ function enter(apps) {
   live.start();
   clearTimeout(replicaPoll);
   void pollReplicas();
+  void loadWhoami();
+}
+
+/**
+ * Asks whose token this is and shows only what its scope allows: a `read` token gets no
+ * Start/Stop buttons, only an `admin` token the Tokens view. Until it answers (or on a server
+ * without whoami) the buttons stay as they are and the server's 403 is the word.
+ */
+async function loadWhoami() {
+  const asked = session;
+  try {
+    const me = await call('GET', 'whoami');
+    if (asked !== session || typeof me?.scope !== 'string') return;
+    applyScope(me.name, me.scope);
+  } catch {
+    // The buttons stay; a refused action says why.
+  }
+}
+
+/**
+ * @param {string} name
+ * @param {string} given
+ */
+function applyScope(name, given) {
+  scope = given;
+  document.body.dataset.scope = given;
+  ui.whoami.textContent = `Token ${name} (${given})`;
+  list.setCanAct(allows('operate'));
+  ui.tokensTab.hidden = !allows('admin');
+}
+
+/** @param {'read' | 'operate' | 'admin'} needs */
+function allows(needs) {
+  return scope !== undefined && (SCOPE_RANK[scope] ?? -1) >= SCOPE_RANK[needs];
 }
 
 /**
@@ -156,6 +209,12 @@ function leave(message) {
   planLoaded = false;
   ui.planBody.replaceChildren();
   ui.planState.textContent = '';
+  scope = undefined;
+  delete document.body.dataset.scope;
+  ui.whoami.textContent = '';
+  ui.tokensTab.hidden = true;
+  tokens.clear();
+  list.setCanAct(true);
   selectTab(ui.tabs[0], false);
   ui.console.hidden = true;
   ui.session.hidden = true;
@@ -301,6 +360,7 @@ function selectTab(tab, focus) {
   }
   if (focus) tab.focus();
   if (tab.id === 'tab-plan' && !planLoaded && token !== '') void loadPlan();
+  if (tab.id === 'tab-tokens' && token !== '') void tokens.load();
 }
 
 ui.form.addEventListener('submit', async (event) => {
@@ -324,7 +384,7 @@ ui.form.addEventListener('submit', async (event) => {
   } catch (err) {
     showSigninMessage(
       err instanceof ApiError && err.status === 401
-        ? 'That token was not accepted. Use APPVISOR_ADMIN_TOKEN or the token in data/admin-token.'
+        ? 'That token was not accepted (unknown or revoked). Use APPVISOR_ADMIN_TOKEN, the token in data/admin-token, or one from appvisor token create.'
         : `Cannot sign in: ${err instanceof Error ? err.message : String(err)}`,
     );
     ui.tokenInput.focus();
@@ -338,9 +398,11 @@ ui.signOut.addEventListener('click', () => leave('Signed out.'));
 
 for (const tab of ui.tabs) tab.addEventListener('click', () => selectTab(tab, false));
 ui.tabs[0].parentElement?.addEventListener('keydown', (event) => {
-  const index = ui.tabs.indexOf(/** @type {HTMLElement} */ (event.target));
+  // The hidden tabs (Tokens for a token that is not admin) are skipped.
+  const shown = ui.tabs.filter((tab) => !tab.hidden);
+  const index = shown.indexOf(/** @type {HTMLElement} */ (event.target));
   if (index < 0) return;
-  const last = ui.tabs.length - 1;
+  const last = shown.length - 1;
   const next = {
     ArrowRight: index === last ? 0 : index + 1,
     ArrowLeft: index === 0 ? last : index - 1,
@@ -349,7 +411,7 @@ ui.tabs[0].parentElement?.addEventListener('keydown', (event) => {
   }[event.key];
   if (next === undefined) return;
   event.preventDefault();
-  selectTab(ui.tabs[next], true);
+  selectTab(shown[next], true);
 });
 
 ui.planRefresh.addEventListener('click', () => {

@@ -56,6 +56,8 @@ export class AppList {
   #onAction;
   /** @type {import('./replicas.js').ReplicaView[] | undefined} The last replicas polled. */
   #replicas;
+  /** Whether the signed-in token may start and stop apps (its scope); the buttons are hidden if not. */
+  #canAct = true;
 
   /**
    * @param {{
@@ -125,6 +127,16 @@ export class AppList {
     this.#fill(row, { ...row.app, status, error });
     this.#refreshSummary();
     return true;
+  }
+
+  /**
+   * Shows the Start and Stop buttons, or hides them for a token whose scope does not allow them.
+   *
+   * @param {boolean} canAct
+   */
+  setCanAct(canAct) {
+    this.#canAct = canAct;
+    for (const row of this.#rows.values()) this.#fillActions(row);
   }
 
   /**
@@ -290,6 +302,8 @@ export class AppList {
     const allowed = actionsFor(row.app.status);
     setInert(row.start, row.pending || !allowed.start);
     setInert(row.stop, row.pending || !allowed.stop);
+    row.start.hidden = !this.#canAct;
+    row.stop.hidden = !this.#canAct;
   }
 
   #refreshSummary() {

@@ -9,6 +9,7 @@ import { badge } from './status.js';
  *   app: string, reconcileId: string, at: string, outcome: string, durationMs: number,
  *   steps: {action: string, detail: string, result: string}[],
  *   error?: {code: string, message: string},
+ *   by?: string,
  * }} HistoryEntry
  */
 
@@ -183,6 +184,7 @@ function renderHistory(entries) {
           ),
           ' ',
           h('span', { class: 'muted' }, `${Math.round(entry.durationMs)} ms · ${entry.reconcileId}`),
+          entry.by ? h('span', { class: 'history-by' }, ` · by ${entry.by}`) : null,
         ),
         entry.steps.length === 0
           ? h('p', { class: 'muted' }, 'No steps.')
