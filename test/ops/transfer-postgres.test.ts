@@ -16,7 +16,9 @@ import { AppvisorError } from '../../src/errors.js';
 import type { DataPlace } from '../../src/ops/transfer.js';
 import { createProvider } from '../../src/providers/index.js';
 import type { Provider } from '../../src/providers/provider.js';
+import { applyPlan } from '../../src/reconcile/commands.js';
 import { PG_URL, postgres, uniqueName, withPgClient } from '../helpers/servers.js';
+import { log, manifest, testSettings } from '../reconcile/dialects.js';
 import {
   dumpToFile,
   killLoadMidway,
@@ -279,6 +281,69 @@ describe.skipIf(!probe.available)('PostgreSQL data transfer', () => {
       expect(await schemaProvider.sweepLeftover(left.schema, owner)).toBe('deleted');
       expect(await ownLeftovers(schemaProvider)).toEqual([]);
     });
+  });
+
+  it("apply sweeps what a new-schema app's killed restores left: the staging database and a temporary schema", async () => {
+    const work = await fs.mkdtemp(path.join(os.tmpdir(), 'avx-apply-'));
+    await fs.mkdir(path.join(work, 'apps.d'));
+    const mainDb = uniqueName('avx_amain');
+    created.push(mainDb);
+    await query('postgres', `CREATE DATABASE ${pg.escapeIdentifier(mainDb)}`);
+    const settings = testSettings(work, urlOf(mainDb));
+    const app = uniqueName('avxapp').replaceAll('_', '-');
+    const schema = uniqueName('avx_as');
+    await fs.writeFile(
+      path.join(work, 'apps.d', 'app.yaml'),
+      manifest(app, `database:\n  mode: new-schema\n  schema: ${schema}\n`),
+    );
+    const mainProvider = createProvider(parseDatabaseUrl(urlOf(mainDb)), { dataDir: work });
+    let appOwner: string | undefined;
+    try {
+      expect((await applyPlan(settings, { log })).failures).toEqual([]);
+      const seen = await mainProvider.observeSchema(schema);
+      appOwner = seen.exists ? seen.owner : undefined;
+      if (!appOwner) throw new Error('the app schema carries no marker');
+      const ours: string = appOwner;
+      const place: DataPlace = { kind: 'schema', database: mainDb, schema };
+      await query(
+        mainDb,
+        `CREATE TABLE ${pg.escapeIdentifier(schema)}.big AS SELECT g AS id FROM generate_series(1, 300000) g`,
+      );
+      const file = path.join(dir, 'apply.pgdump');
+      await dumpToFile(transfer, place, file);
+      const mainTransfer = createPostgresTransfer({ url: urlOf(mainDb), dataDir: work });
+      // A restore killed after its load (a temporary schema), another during it (its staging database).
+      const loaded = await mainTransfer.load(place, file, appOwner);
+      await killLoadMidway(
+        { dialect: 'postgres', url: urlOf(mainDb), place, file, owner: appOwner },
+        async () => {
+          return (await mainProvider.listLeftovers()).some(
+            (l) => l.owner === appOwner && l.name.startsWith('_avtmp_'),
+          );
+        },
+      );
+      const mine = async () =>
+        (await mainProvider.listLeftovers()).filter((l) => l.owner === appOwner).map((l) => l.name);
+      const left = await mine();
+      expect(left).toHaveLength(2);
+      expect(left).toContain(loaded.kind === 'schema' ? loaded.schema : '');
+
+      const report = await applyPlan(settings, { log });
+      expect(report.failures).toEqual([]);
+      expect(report.outcomes.filter((o) => o.step.action === 'sweep').map((o) => o.result)).toEqual([
+        'deleted',
+        'deleted',
+      ]);
+      expect(await mine()).toEqual([]);
+      expect(await mainProvider.observeSchema(schema)).toEqual({ exists: true, owner: ours });
+    } finally {
+      // The staging database lives beside the main one, not in it: swept here if the test failed.
+      for (const l of await mainProvider.listLeftovers()) {
+        if (l.owner === appOwner) await mainProvider.sweepLeftover(l.name, l.owner);
+      }
+      await mainProvider.close();
+      await fs.rm(work, { recursive: true, force: true });
+    }
   });
 
   it('answers TOOL_MISSING naming postgresql-client when pg_dump is not on PATH', async () => {
