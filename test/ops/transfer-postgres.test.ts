@@ -182,6 +182,22 @@ describe.skipIf(!probe.available)('PostgreSQL data transfer', () => {
     expect((await rowsOf(app)).length).toBe(300000);
   });
 
+  it("an aborted load rejects with the signal's reason and removes its temporary database", async () => {
+    const app = await newAppDatabase('avx_abort');
+    const place: DataPlace = { kind: 'database', database: app };
+    await query(app, 'INSERT INTO items (writer, seq) SELECT 1, g FROM generate_series(1, 300000) g');
+    const file = path.join(dir, 'abort.pgdump');
+    await dumpToFile(transfer, place, file);
+    const controller = new AbortController();
+    const reason = new Error('stop now');
+    const loading = transfer.load(place, file, owner, { signal: controller.signal });
+    while ((await ownLeftovers()).length === 0) await new Promise((r) => setTimeout(r, 10));
+    controller.abort(reason);
+    await expect(loading).rejects.toBe(reason);
+    expect(await ownLeftovers()).toEqual([]);
+    expect((await rowsOf(app)).length).toBe(300000);
+  });
+
   it('clones into a database that does not exist yet', async () => {
     const app = await newAppDatabase('avx_src');
     await query(app, 'INSERT INTO items (writer, seq) SELECT 7, g FROM generate_series(1, 100) g');
@@ -343,6 +359,25 @@ describe.skipIf(!probe.available)('PostgreSQL data transfer', () => {
       }
       await mainProvider.close();
       await fs.rm(work, { recursive: true, force: true });
+    }
+  });
+
+  it('refuses a pg_dump older than the server, naming the version it needs', async () => {
+    const fake = await fs.mkdtemp(path.join(os.tmpdir(), 'avx-oldpg-'));
+    for (const tool of ['pg_dump', 'pg_restore']) {
+      await fs.writeFile(path.join(fake, tool), `#!/bin/sh\necho "${tool} (PostgreSQL) 11.22"\n`, {
+        mode: 0o755,
+      });
+    }
+    const saved = process.env.PATH;
+    process.env.PATH = fake;
+    try {
+      const err = await failure(transfer.checkTools());
+      expect(err.code).toBe('TOOL_MISSING');
+      expect(err.message).toMatch(/pg_dump 11 cannot dump PostgreSQL \d+ .*install pg_dump \d+ or newer/);
+    } finally {
+      process.env.PATH = saved;
+      await fs.rm(fake, { recursive: true, force: true });
     }
   });
 

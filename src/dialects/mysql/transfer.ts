@@ -141,12 +141,27 @@ class MysqlTransfer implements DataTransfer {
         ...current.map((t) => `${qualified(db, t)} TO ${qualified(aside, t)}`),
         ...incoming.map((t) => `${qualified(temp, t)} TO ${qualified(db, t)}`),
       ];
-      if (moves.length > 0) await c.query(`RENAME TABLE ${moves.join(', ')}`);
+      try {
+        if (moves.length > 0) await c.query(`RENAME TABLE ${moves.join(', ')}`);
+      } catch (err) {
+        // Nothing moved: put things back as they were (a clone's new database goes again).
+        if (!exists)
+          await c.query(`DROP DATABASE IF EXISTS ${quoteIdentifier('database', db)}`).catch(() => undefined);
+        if (current.length > 0)
+          await c
+            .query(`DROP DATABASE IF EXISTS ${quoteIdentifier('database', aside)}`)
+            .catch(() => undefined);
+        throw err;
+      }
       if (exists && (await supportsComments(c))) {
         await c.query(`ALTER DATABASE ${quoteIdentifier('database', db)} COMMENT = ${quoteLiteral(owner)}`);
       }
-      await c.query(`DROP DATABASE IF EXISTS ${quoteIdentifier('database', aside)}`);
-      await c.query(`DROP DATABASE IF EXISTS ${quoteIdentifier('database', temp)}`);
+      // The data is in place: a drop that fails leaves a marked temporary database, swept later.
+      for (const leftover of [aside, temp]) {
+        await c
+          .query(`DROP DATABASE IF EXISTS ${quoteIdentifier('database', leftover)}`)
+          .catch(() => undefined);
+      }
     });
   }
 

@@ -265,7 +265,8 @@ class PostgresTransfer implements DataTransfer {
         }
       }
     });
-    if (renamed) await this.#dropDatabase(aside, opts);
+    // The data is in place: a drop that fails leaves a marked temporary database, swept later.
+    if (renamed) await this.#dropDatabase(aside, {}).catch(() => undefined);
   }
 
   async #swapSchema(
@@ -301,13 +302,14 @@ class PostgresTransfer implements DataTransfer {
       },
       database,
     );
+    // The data is in place: a drop that fails leaves a marked temporary schema, swept later.
     if (renamed) {
       await this.#try(
         `drop the old schema (set aside as "${aside}")`,
-        opts,
+        {},
         (c) => c.query(`DROP SCHEMA ${q(aside)} CASCADE`),
         database,
-      );
+      ).catch(() => undefined);
     }
   }
 
