@@ -10,6 +10,8 @@
  *   CREATE DATABASE + `pg_restore` into it.
  * - `mysql`: `mariadb-dump --single-transaction` to a file; a marked temporary database +
  *   `mariadb` < file; one RENAME TABLE. Bare: `mariadb-dump`, and CREATE DATABASE + `mariadb`.
+ * For PostgreSQL databases also `CREATE DATABASE … TEMPLATE app` (a clone without dump and
+ * restore; it needs the source without connections, i.e. stopped).
  * SQLite is not measured: its transfer is not implemented here yet.
  * Each figure is the median of R runs. Everything is created under a per-run prefix on the local
  * servers and dropped afterwards, also on Ctrl-C.
@@ -127,6 +129,8 @@ interface Setup {
   /** The bare tool's restore of `file` into a fresh database (created and dropped around). */
   bareRestore(file: string, n: number): Promise<number>;
   count(): Promise<number>;
+  /** PostgreSQL databases: `CREATE DATABASE … TEMPLATE app` (what a clone could use; the source must have no connections). */
+  templateCopy?(n: number): Promise<number>;
 }
 
 const TABLE = `(id bigint PRIMARY KEY, name varchar(64) NOT NULL, email varchar(128) NOT NULL, payload text NOT NULL)`;
@@ -181,6 +185,20 @@ async function setupPostgres(schemaMode: boolean): Promise<Setup> {
       withPg(urlWithDatabase(PG_URL, db), async (c) =>
         Number((await c.query(`SELECT count(*) AS n FROM ${qualified}`)).rows[0].n),
       ),
+    ...(schemaMode
+      ? {}
+      : {
+          templateCopy: async (n: number) => {
+            const copy = `${prefix}_tpl${n}`;
+            const t = performance.now();
+            await withPg(PG_URL, (c) =>
+              c.query(`CREATE DATABASE ${pg.escapeIdentifier(copy)} TEMPLATE ${pg.escapeIdentifier(db)}`),
+            );
+            const ms = performance.now() - t;
+            await withPg(PG_URL, (c) => c.query(`DROP DATABASE ${pg.escapeIdentifier(copy)}`));
+            return ms;
+          },
+        }),
   };
 }
 
@@ -244,6 +262,7 @@ try {
     const swap: number[] = [];
     const bareDump: number[] = [];
     const bareRestore: number[] = [];
+    const template: number[] = [];
     let bytes = 0;
     for (let i = 0; i < repeats; i++) {
       const file = path.join(dir, `${backend}-${i}.dump`);
@@ -261,6 +280,7 @@ try {
       const bare = path.join(dir, `${backend}-${i}.bare`);
       bareDump.push(await timed(() => s.bareDump(bare)));
       bareRestore.push(await s.bareRestore(bare, i));
+      if (s.templateCopy) template.push(await s.templateCopy(i));
       await fsp.rm(file, { force: true });
       await fsp.rm(bare, { force: true });
     }
@@ -276,6 +296,7 @@ try {
       loadSwapMs: round(median(load) + median(swap), 0),
       bareRestoreMs: ms(bareRestore),
       restoreRatio: round((median(load) + median(swap)) / median(bareRestore), 2),
+      ...(template.length > 0 ? { templateCopyMs: ms(template) } : {}),
     });
   }
 } finally {
