@@ -273,6 +273,21 @@ describe.skipIf(!probe.available)('PostgreSQL data transfer', () => {
       }
     });
 
+    it('refuses a corrupted schema dump: the schema is untouched, no staging database or temporary schema left', async () => {
+      const schema = await newSchema('avx_sbad');
+      const table = `${pg.escapeIdentifier(schema)}.items`;
+      await query(main, `INSERT INTO ${table} (writer, seq) SELECT 2, g FROM generate_series(1, 500) g`);
+      const file = path.join(dir, 'schema-bad.pgdump');
+      await dumpToFile(transfer, { kind: 'schema', database: main, schema }, file);
+      const bytes = await fs.readFile(file);
+      await fs.writeFile(file, bytes.subarray(0, Math.floor(bytes.length * 0.8)));
+      const err = await failure(transfer.load({ kind: 'schema', database: main, schema }, file, owner));
+      expect(err.code).toBe('DB_OPERATION_FAILED');
+      expect((await rowsOf(main, schema)).length).toBe(500);
+      expect(await ownLeftovers(schemaProvider)).toEqual([]);
+      expect(await ownLeftovers()).toEqual([]);
+    });
+
     it('clones a schema into a new one beside it, and sweeps a schema a killed restore left', async () => {
       const schema = await newSchema('avx_s2');
       await query(
