@@ -30,6 +30,7 @@ const QUICK_ARGS: Readonly<Record<string, readonly string[]>> = {
   connections: ['300', '200', '10'],
   'mysql-shared-pool': ['30', '2', '10'],
   replicas: ['10', '3', '10', '2', '10'],
+  backup: ['20000', '1'],
 };
 
 type Json = Record<string, unknown>;
@@ -38,6 +39,8 @@ type Loose = any;
 
 /** One line of figures per bench, read from its JSON; anything unexpected falls back to a note. */
 const HEADLINES: Readonly<Record<string, (j: Loose) => string>> = {
+  backup: (j) =>
+    `${j.rows} rows: ${j.results.map((r: Loose) => `${r.backend} dump ${r.dumpMs} (bare ${r.bareDumpMs}) / load+swap ${r.loadSwapMs} (bare restore ${r.bareRestoreMs}) ms`).join(', ')}`,
   planner: (j) => j.results.map((r: Loose) => `${r.mode} ${r.medianMs} ms / ${r.apps} apps`).join(', '),
   providers: (j) => j.results.map((r: Loose) => `${r.kind} create ${r.createMsMean} ms`).join(', '),
   gateway: (j) =>

@@ -30,8 +30,9 @@ export interface DataTransfer {
   checkTools(): Promise<void>;
   /**
    * Writes a consistent copy of `place` into `out` (one point in time, while the app goes on
-   * writing), streamed: the data is never held in memory whole. Rejects if the dump fails; `out`
-   * is then incomplete and the caller discards it.
+   * writing), streamed: the data is never held in memory whole. `out` is ended when the dump is
+   * complete, and the promise resolves once `out` finished (a file is then whole on disk).
+   * Rejects if the dump fails; `out` is then incomplete and the caller discards it.
    */
   dump(place: DataPlace, out: Writable, opts?: OpOptions): Promise<void>;
   /**

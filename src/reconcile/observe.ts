@@ -88,13 +88,21 @@ async function ownLeftovers(
   opts: OpOptions,
 ): Promise<Leftover[]> {
   const storeId = deps.store.storeId;
-  // Schemas are created in one transaction: only databases (and SQLite files) are left half-made.
-  if (storeId === undefined || target.kind !== 'database') return [];
+  if (storeId === undefined) return [];
   const owner = ownerMarker(storeId, name);
   const all = await (deps.leftovers ?? ((p, o) => p.listLeftovers(o)))(provider, opts);
+  // Schemas are created in one transaction, but a restore killed mid-way leaves temporaries of a
+  // new-schema app too (a staging database, a temporary schema); the provider's sweepLeftover
+  // tells them apart by name.
   return all
     .filter((l) => l.owner === owner)
-    .map((l) => ({ name: l.name, target: { ...target, database: l.name } }));
+    .map((l) => ({ name: l.name, target: leftoverTarget(target, l.name) }));
+}
+
+/** A leftover on the app's server, as a sweep step's target: named by its database field. */
+function leftoverTarget(target: DatabaseTarget, name: string): DatabaseTarget {
+  const { schema: _schema, ...server } = target;
+  return { ...server, kind: 'database', database: name };
 }
 
 /**

@@ -137,11 +137,23 @@ const ROWS: readonly Row[] = [
     calls: ['observeDatabase crm'],
   },
   {
-    label: 'a new-schema app: its schema is observed, no leftovers asked for',
+    label: 'a new-schema app: its schema is observed, and the leftovers of a killed restore asked for',
     manifests: [loaded(manifest('crm', { database: { mode: 'new-schema', schema: 'crm_s' } }))],
     schemas: { crm_s: OURS },
     want: { observed: { exists: true, owner: OURS }, hasSecret: false },
-    calls: ['observeSchema crm_s'],
+    calls: ['observeSchema crm_s', 'listLeftovers'],
+  },
+  {
+    label: "a new-schema app's leftovers (a restore's temporary schema), named for the sweep",
+    manifests: [loaded(manifest('crm', { database: { mode: 'new-schema', schema: 'crm_s' } }))],
+    schemas: { crm_s: OURS },
+    leftovers: { _avtmps_crm_1: OURS, _avtmps_support_1: ownerMarker(STORE, 'support') },
+    want: {
+      observed: { exists: true, owner: OURS },
+      hasSecret: false,
+      leftovers: [{ name: '_avtmps_crm_1', target: { ...CRM_DB, database: '_avtmps_crm_1' } }],
+    },
+    calls: ['observeSchema crm_s', 'listLeftovers'],
   },
   {
     label: 'a target that cannot be resolved (new-schema on SQLite): nothing observed',

@@ -1,3 +1,4 @@
+import crypto from 'node:crypto';
 import mysql from 'mysql2/promise';
 import { AppvisorError } from '../../errors.js';
 import { abortable, abortReason } from '../../providers/abort.js';
@@ -11,7 +12,7 @@ import type {
   Provider,
   SqlClient,
 } from '../../providers/provider.js';
-import { validateOwner } from '../identifiers.js';
+import { validateLeftover, validateOwner } from '../identifiers.js';
 import { type DatabaseUrl, serverOf, withDatabase } from '../url.js';
 import { MysqlClient } from './client.js';
 import { translateError } from './errors.js';
@@ -27,6 +28,19 @@ export interface MysqlProviderOptions {
 }
 
 const RESERVED_DATABASES = new Set(['mysql', 'information_schema', 'performance_schema', 'sys']);
+
+/** Temporary databases of a restore (src/dialects/mysql/transfer.ts): its load, or the old data set aside. */
+const TEMP_PREFIX = '_avtmp_';
+const TEMP_NAME = /^_avtmp_[0-9a-f]{16}$/;
+
+/** A fresh temporary database name that `listLeftovers` finds (once it carries a marker). */
+export function temporaryName(): string {
+  return `${TEMP_PREFIX}${crypto.randomBytes(8).toString('hex')}`;
+}
+
+export function isTemporaryName(name: string): boolean {
+  return TEMP_NAME.test(name);
+}
 
 /** 1007 ER_DB_CREATE_EXISTS: a concurrent CREATE DATABASE won. */
 const ER_DB_CREATE_EXISTS = 1007;
@@ -102,13 +116,33 @@ export class MysqlProvider implements Provider {
     throw unsupportedSchemas();
   }
 
-  /** MySQL creates a database and its marker in one statement: nothing is ever left half-made. */
-  async listLeftovers(): Promise<readonly Leftover[]> {
-    return [];
+  /**
+   * MySQL creates a database and its marker in one statement, so a create leaves nothing
+   * half-made; a restore killed mid-way leaves marked temporary databases (its load, or the old
+   * data it set aside), listed here. A server without database comments has no markers: nothing.
+   */
+  async listLeftovers(opts: OpOptions = {}): Promise<readonly Leftover[]> {
+    return this.#run('list leftover temporary databases', opts.signal, async (conn) => {
+      if (!(await this.#supportsComments(conn))) return [];
+      const [rows] = await conn.query<mysql.RowDataPacket[]>(
+        `SELECT SCHEMA_NAME AS name, SCHEMA_COMMENT AS owner FROM information_schema.SCHEMATA
+          WHERE SCHEMA_NAME LIKE ? ORDER BY SCHEMA_NAME`,
+        [`${TEMP_PREFIX.replaceAll('_', '\\_')}%`],
+      );
+      return (rows as { name: string; owner: string | null }[])
+        .filter((r) => TEMP_NAME.test(r.name) && r.owner)
+        .map((r) => ({ name: r.name, owner: r.owner! }));
+    });
   }
 
-  async sweepLeftover(): Promise<OperationResult> {
-    return 'unchanged';
+  async sweepLeftover(name: string, owner: string, opts: OpOptions = {}): Promise<OperationResult> {
+    validateLeftover('database', name, TEMP_NAME, owner);
+    return this.#run(`sweep temporary database \`${name}\``, opts.signal, async (conn) => {
+      const seen = await this.#observe(conn, name);
+      if (!seen.exists || seen.owner !== owner) return 'unchanged';
+      await conn.query(`DROP DATABASE IF EXISTS ${quoteIdentifier('database', name)}`);
+      return 'deleted';
+    });
   }
 
   async openDatabase(

@@ -58,6 +58,25 @@ const DUPLICATE_STATES = new Set(['42P04', '42P06', '23505']);
 /** The temporary name a database is created under before its rename (see createDatabase). */
 const TEMP_PREFIX = '_avtmp_';
 const TEMP_NAME = /^_avtmp_[0-9a-f]{16}$/;
+/** The temporary name of a schema a restore loads into (src/dialects/postgres/transfer.ts). */
+const TEMP_SCHEMA_PREFIX = '_avtmps_';
+const TEMP_SCHEMA_NAME = /^_avtmps_[0-9a-f]{16}$/;
+/** Either kind of leftover `listLeftovers` reports. */
+const LEFTOVER_NAME = /^_avtmps?_[0-9a-f]{16}$/;
+
+/**
+ * A fresh temporary name that `listLeftovers` finds (once it carries a marker) and
+ * `sweepLeftover` removes: a database (an interrupted create, a restore's load or its old data
+ * set aside) or a schema in the provider's database (a new-schema restore).
+ */
+export function temporaryName(kind: 'database' | 'schema'): string {
+  return `${kind === 'database' ? TEMP_PREFIX : TEMP_SCHEMA_PREFIX}${crypto.randomBytes(8).toString('hex')}`;
+}
+
+/** Whether `name` is one of {@link temporaryName}'s names of that kind. */
+export function isTemporaryName(kind: 'database' | 'schema', name: string): boolean {
+  return (kind === 'database' ? TEMP_NAME : TEMP_SCHEMA_NAME).test(name);
+}
 
 /**
  * PostgreSQL: `new-database` on the server of `url`, `new-schema` inside the database of `url`.
@@ -107,7 +126,7 @@ export class PostgresProvider implements Provider {
       if ((await this.#observeDatabase(client, name)).exists) return 'unchanged';
       // CREATE DATABASE cannot run in a transaction: create and mark it under a temporary name,
       // then rename, so a crash never leaves an unmarked database under the real name.
-      const temp = pg.escapeIdentifier(`${TEMP_PREFIX}${crypto.randomBytes(8).toString('hex')}`);
+      const temp = pg.escapeIdentifier(temporaryName('database'));
       await client.query(`CREATE DATABASE ${temp}`);
       try {
         await client.query(`COMMENT ON DATABASE ${temp} IS ${quoteLiteral(owner)}`);
@@ -140,25 +159,44 @@ export class PostgresProvider implements Provider {
     });
   }
 
+  /**
+   * Temporary databases on the server and temporary schemas in the provider's database that
+   * carry a marker: an interrupted create's, or what a killed restore left (its load, or the old
+   * data it set aside). Unmarked ones are not appvisor's to sweep.
+   */
   async listLeftovers(opts: OpOptions = {}): Promise<readonly Leftover[]> {
-    return this.#run('list leftover temporary databases', opts.signal, async (client) => {
+    return this.#run('list leftover temporary databases and schemas', opts.signal, async (client) => {
       const { rows } = await client.query<{ name: string; owner: string | null }>(
         `SELECT datname AS name, shobj_description(oid, 'pg_database') AS owner FROM pg_database
-          WHERE starts_with(datname, $1) ORDER BY datname`,
-        [TEMP_PREFIX],
+          WHERE starts_with(datname, $1)
+         UNION ALL
+         SELECT nspname, obj_description(oid, 'pg_namespace') FROM pg_namespace
+          WHERE starts_with(nspname, $2)
+         ORDER BY name`,
+        [TEMP_PREFIX, TEMP_SCHEMA_PREFIX],
       );
       return rows
-        .filter((r) => TEMP_NAME.test(r.name) && r.owner)
+        .filter((r) => LEFTOVER_NAME.test(r.name) && r.owner)
         .map((r) => ({ name: r.name, owner: r.owner! }));
     });
   }
 
   async sweepLeftover(name: string, owner: string, opts: OpOptions = {}): Promise<OperationResult> {
-    validateLeftover('database', name, TEMP_NAME, owner);
+    validateLeftover('database', name, LEFTOVER_NAME, owner);
+    if (TEMP_SCHEMA_NAME.test(name)) {
+      return this.#run(`sweep temporary schema "${name}"`, opts.signal, async (client) => {
+        const seen = await this.#observeSchema(client, name);
+        if (!seen.exists || seen.owner !== owner) return 'unchanged';
+        await client.query(`DROP SCHEMA IF EXISTS ${pg.escapeIdentifier(name)} CASCADE`);
+        return 'deleted';
+      });
+    }
     return this.#run(`sweep temporary database "${name}"`, opts.signal, async (client) => {
       const seen = await this.#observeDatabase(client, name);
       if (!seen.exists || seen.owner !== owner) return 'unchanged';
-      await client.query(`DROP DATABASE IF EXISTS ${pg.escapeIdentifier(name)}`);
+      // A killed restore's child may still hold a connection to its temporary database.
+      const force = (await this.#version(client)) >= 130000 ? ' WITH (FORCE)' : '';
+      await client.query(`DROP DATABASE IF EXISTS ${pg.escapeIdentifier(name)}${force}`);
       return 'deleted';
     });
   }
