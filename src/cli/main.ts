@@ -2,8 +2,11 @@ import { readFileSync, realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Command, CommanderError } from 'commander';
 import { registerApply } from './apply.js';
+import { registerBackup } from './backup.js';
+import { registerClone } from './clone.js';
 import { type CliContext, type CliIO, colorEnabled, createContext, processIO } from './common.js';
 import { registerPlan } from './plan.js';
+import { registerRestore } from './restore.js';
 import { registerServe } from './serve.js';
 import { registerStartStop } from './start-stop.js';
 import { registerStatus } from './status.js';
@@ -41,6 +44,9 @@ export function buildProgram(ctx: CliContext): Command {
   registerServe(program, ctx);
   registerStatus(program, ctx);
   registerStartStop(program, ctx);
+  registerBackup(program, ctx);
+  registerRestore(program, ctx);
+  registerClone(program, ctx);
   return program;
 }
 

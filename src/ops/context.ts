@@ -153,7 +153,7 @@ export async function openOpsContext(settings: Settings, opts: OpenOpsOptions): 
       );
     },
     log: opts.log,
-    by: opts.by ?? `cli ${os.userInfo().username}@${os.hostname()}`,
+    by: opts.by ?? cliUser(),
     signal: lease.signal,
     close() {
       closing ??= (async () => {
@@ -169,4 +169,15 @@ export async function openOpsContext(settings: Settings, opts: OpenOpsOptions): 
 /** The backups folder of the settings (hand-built settings may leave it out: `backups` beside apps.d). */
 export function backupsDirOf(settings: Pick<Settings, 'appsDir' | 'backupsDir'>): string {
   return settings.backupsDir ?? path.join(path.dirname(settings.appsDir), 'backups');
+}
+
+/** `cli <user>@<host>`: who ran a one-off command, for the history. */
+function cliUser(): string {
+  let user: string;
+  try {
+    user = os.userInfo().username;
+  } catch {
+    user = process.env.USER ?? 'unknown';
+  }
+  return `cli ${user}@${os.hostname()}`;
 }
