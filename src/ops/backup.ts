@@ -27,6 +27,20 @@ import {
 import { type OpsContext, placeOf } from './context.js';
 import type { DataPlace, DataTransfer } from './transfer.js';
 
+/** What a backup needs of the context: it reads the store, it never writes it. */
+export type BackupContext = Pick<
+  OpsContext,
+  | 'store'
+  | 'providers'
+  | 'main'
+  | 'application'
+  | 'masterKey'
+  | 'backupsDir'
+  | 'transferFor'
+  | 'log'
+  | 'signal'
+>;
+
 export interface BackupResult {
   /** Absolute path of the archive written. */
   readonly file: string;
@@ -42,7 +56,7 @@ export interface BackupResult {
  * an existing `out` is replaced, a default name already taken gets `-2`, `-3`, …). Written to a
  * temporary file beside it and renamed at the end: a failed backup leaves nothing.
  */
-export async function backup(ctx: OpsContext, name: string, out?: string): Promise<BackupResult> {
+export async function backup(ctx: BackupContext, name: string, out?: string): Promise<BackupResult> {
   const t0 = performance.now();
   const record = await ctx.store.getRecord(name);
   if (!record) throw new AppvisorError('APP_NOT_FOUND', { app: name });
@@ -120,7 +134,7 @@ export function targetOfRecord(ctx: Pick<OpsContext, 'main'>, record: AppRecord)
 }
 
 async function readOwnerInfo(
-  ctx: OpsContext,
+  ctx: BackupContext,
   target: DatabaseTarget,
 ): Promise<{ dataVersion: number | undefined; application: string | undefined }> {
   const provider = ctx.providers.forTarget(target);
@@ -153,7 +167,7 @@ async function dumpToFile(
   }
 }
 
-async function archivedSecret(ctx: OpsContext, record: AppRecord): Promise<ArchivedSecret> {
+async function archivedSecret(ctx: BackupContext, record: AppRecord): Promise<ArchivedSecret> {
   if (record.spec.jwt.secret === 'shared') return { mode: 'shared' };
   const secret = await ctx.store.getSecret(record.name);
   if (secret === undefined) return { mode: 'shared' };

@@ -26,6 +26,7 @@ import type { MasterKey } from '../secrets/envelope.js';
 import { loadMasterKey } from '../secrets/master-key.js';
 import { openStateStore } from '../state/store.js';
 import type { Fence, StateStore } from '../state/types.js';
+import { createDropBackup } from './drop-backup.js';
 import type { DataPlace, DataTransfer } from './transfer.js';
 import { transferFor } from './transfers.js';
 
@@ -148,7 +149,24 @@ export async function openOpsContext(settings: Settings, opts: OpenOpsOptions): 
       const reconcileId = randomBytes(4).toString('hex');
       await reconcileApp(
         name,
-        { store, fence: lease.fence, providers, planOptions, desired: () => desired, migrate, claimData },
+        {
+          store,
+          fence: lease.fence,
+          providers,
+          planOptions,
+          desired: () => desired,
+          migrate,
+          claimData,
+          backupBeforeDrop: createDropBackup({
+            settings,
+            store,
+            providers,
+            main,
+            application,
+            log: opts.log,
+            ...(opts.env ? { env: opts.env } : {}),
+          }),
+        },
         { reconcileId, log: opts.log.child({ app: name, reconcileId }), signal: lease.signal },
       );
     },
