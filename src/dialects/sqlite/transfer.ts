@@ -64,31 +64,45 @@ class SqliteTransfer implements DataTransfer {
     const name = placeName(place);
     opts.signal?.throwIfAborted();
     await fs.mkdir(this.#appsDir, { recursive: true });
-    const temp = `.${name}.${crypto.randomBytes(6).toString('hex')}.tmp`;
+    // The dump file is the caller's own copy (extracted from the archive): checked and marked
+    // there, so the file that appears in the apps folder is complete and marked from the start.
+    const db = openOrFail(dumpFile, { fileMustExist: true });
+    try {
+      const check = db.pragma('quick_check', { simple: true });
+      if (check !== 'ok') throw failed(`check ${dumpFile}`, `SQLite's quick_check says ${String(check)}`);
+      db.transaction(() => {
+        db.exec(`CREATE TABLE IF NOT EXISTS ${OWNER_TABLE} (owner TEXT NOT NULL, created_at TEXT NOT NULL)`);
+        db.exec(`DELETE FROM ${OWNER_TABLE}`);
+        db.prepare(`INSERT INTO ${OWNER_TABLE} (owner, created_at) VALUES (?, ?)`).run(
+          owner,
+          new Date().toISOString(),
+        );
+      })();
+      // One file, no -wal beside it, whatever mode the app's database was in.
+      db.pragma('wal_checkpoint(TRUNCATE)');
+    } catch (err) {
+      throw err instanceof AppvisorError ? err : failed(`load ${dumpFile}`, err);
+    } finally {
+      db.close();
+    }
+    // Copied under a name no one takes for a database, then renamed complete to the leftover name
+    // the provider sweeps: a copy killed half-way is a `.part`, removed by the app's next load.
+    await removeStaleParts(this.#appsDir, name);
+    const hex = crypto.randomBytes(6).toString('hex');
+    const temp = `.${name}.${hex}.tmp`;
+    const part = path.join(this.#appsDir, `.${name}.${hex}.part`);
     const file = path.join(this.#appsDir, temp);
     try {
-      await fs.copyFile(dumpFile, file, fs.constants.COPYFILE_EXCL);
-      const db = openOrFail(file, { fileMustExist: true });
-      try {
-        const check = db.pragma('quick_check', { simple: true });
-        if (check !== 'ok') throw new Error(`the copy fails SQLite's quick_check: ${String(check)}`);
-        db.transaction(() => {
-          db.exec(
-            `CREATE TABLE IF NOT EXISTS ${OWNER_TABLE} (owner TEXT NOT NULL, created_at TEXT NOT NULL)`,
-          );
-          db.exec(`DELETE FROM ${OWNER_TABLE}`);
-          db.prepare(`INSERT INTO ${OWNER_TABLE} (owner, created_at) VALUES (?, ?)`).run(
-            owner,
-            new Date().toISOString(),
-          );
-        })();
-      } finally {
-        db.close();
-      }
+      await fs.copyFile(dumpFile, part, fs.constants.COPYFILE_EXCL);
+      opts.signal?.throwIfAborted();
+      await fs.rename(part, file);
       return { kind: 'database', database: temp };
     } catch (err) {
+      await removeFile(part);
       await removeFile(file);
-      throw err instanceof AppvisorError ? err : failed(`load ${dumpFile} into ${file}`, err);
+      throw err instanceof AppvisorError || opts.signal?.aborted
+        ? err
+        : failed(`load ${dumpFile} into ${file}`, err);
     }
   }
 
@@ -157,6 +171,14 @@ async function exists(file: string): Promise<boolean> {
     () => true,
     () => false,
   );
+}
+
+/** Half-made copies of earlier loads of `name` that were killed (loads of one app never overlap). */
+async function removeStaleParts(appsDir: string, name: string): Promise<void> {
+  const stale = new RegExp(`^\\.${name}\\.[0-9a-f]{12}\\.part$`);
+  for (const entry of await fs.readdir(appsDir)) {
+    if (stale.test(entry)) await fs.rm(path.join(appsDir, entry), { force: true });
+  }
 }
 
 async function removeFile(file: string): Promise<void> {
