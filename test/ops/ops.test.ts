@@ -16,6 +16,7 @@ import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { resolveSettings } from '../../src/config/settings.js';
 import type { Settings } from '../../src/config/types.js';
+import { parseDatabaseUrl } from '../../src/dialects/registry.js';
 import { AppvisorError } from '../../src/errors.js';
 import { readArchive, writeArchive } from '../../src/ops/archive.js';
 import { backup } from '../../src/ops/backup.js';
@@ -33,6 +34,11 @@ import { dialectsUnderTest, type TestDatabase } from '../state/dialects.js';
 const log = pino({ level: 'silent' });
 const ROOT = path.resolve(fileURLToPath(new URL('../..', import.meta.url)));
 const DIALECTS = await dialectsUnderTest();
+/** Every dialect with an app database of its own, and PostgreSQL's schema apps too. */
+const CASES = [
+  ...DIALECTS.map((d) => ({ ...d, mode: 'new-database' as const })),
+  ...DIALECTS.filter((d) => d.dialect === 'postgres').map((d) => ({ ...d, mode: 'new-schema' as const })),
+];
 // Resolved here: `--import tsx` alone would look for tsx from the temp folder the child runs in.
 const TSX = import.meta.resolve('tsx');
 
@@ -59,9 +65,12 @@ async function caught(work: Promise<unknown>): Promise<AppvisorError> {
   return err as AppvisorError;
 }
 
-describe.each(DIALECTS)('backup, restore and clone on $dialect', (d) => {
+describe.each(CASES)('backup, restore and clone on $dialect ($mode)', (d) => {
   const skip = !d.available || !transferReady(d.dialect);
   const app = uniqueName('bk');
+  /** Whether the app's data is where it was made: its database, or its schema. */
+  const exists = async (name: string): Promise<boolean> =>
+    (schemas ? await providers.main.observeSchema(name) : await providers.main.observeDatabase(name)).exists;
   const created: string[] = [];
   let db: TestDatabase;
   let cwd: string;
@@ -76,9 +85,14 @@ describe.each(DIALECTS)('backup, restore and clone on $dialect', (d) => {
       await ops.close();
     }
   };
+  /** App `name`'s database (or schema), as the app itself opens it. */
+  const openApp = (name: string) =>
+    schemas
+      ? providers.main.openDatabase(parseDatabaseUrl(db.url).database!, { schema: name })
+      : providers.main.openDatabase(name);
   /** A client on app `name`'s database, closed after `work`. */
   const onApp = async <T>(name: string, work: (c: SqlClient) => Promise<T>): Promise<T> => {
-    const opened = await providers.main.openDatabase(name);
+    const opened = await openApp(name);
     try {
       return await work(opened.client);
     } finally {
@@ -98,9 +112,11 @@ describe.each(DIALECTS)('backup, restore and clone on $dialect', (d) => {
       await store.close();
     }
   };
+  const schemas = d.mode === 'new-schema';
   const addApp = async (name: string, extra = ''): Promise<void> => {
     created.push(name);
-    await fsp.writeFile(path.join(cwd, 'apps.d', `${name}.yaml`), manifest(name, extra));
+    const mode = schemas ? 'database:\n  mode: new-schema\n' : '';
+    await fsp.writeFile(path.join(cwd, 'apps.d', `${name}.yaml`), manifest(name, `${mode}${extra}`));
     const report = await applyPlan(settings, { log, env: {} });
     expect(report.failures).toEqual([]);
   };
@@ -117,7 +133,8 @@ describe.each(DIALECTS)('backup, restore and clone on $dialect', (d) => {
 
   afterAll(async () => {
     if (skip) return;
-    for (const name of created) await providers.main.dropDatabase(name).catch(() => undefined);
+    // Schemas go with the test's main database.
+    if (!schemas) for (const name of created) await providers.main.dropDatabase(name).catch(() => undefined);
     await providers.close();
     await db.drop();
     await fsp.rm(cwd, { recursive: true, force: true });
@@ -126,7 +143,7 @@ describe.each(DIALECTS)('backup, restore and clone on $dialect', (d) => {
   it.skipIf(skip)(
     'backs up while 20 writers insert, and restores exactly the rows of one point in time',
     async () => {
-      const writers = await Promise.all(Array.from({ length: 20 }, () => providers.main.openDatabase(app)));
+      const writers = await Promise.all(Array.from({ length: 20 }, () => openApp(app)));
       let stop = false;
       const written = writers.map(async (w, n) => {
         for (let i = 0; !stop; i++) {
@@ -341,13 +358,14 @@ describe.each(DIALECTS)('backup, restore and clone on $dialect', (d) => {
       await fsp.writeFile(blocked, '');
       const failing = await applyPlan({ ...settings, backupsDir: blocked }, { log, env: {} });
       expect(failing.failures.map((f) => f.app)).toEqual([doomed]);
-      expect(failing.outcomes.find((o) => o.step.action === 'drop-database')?.result).toBe('failed');
+      const dropAction = schemas ? 'drop-schema' : 'drop-database';
+      expect(failing.outcomes.find((o) => o.step.action === dropAction)?.result).toBe('failed');
       expect(await count(doomed)).toBe(0);
 
       const backups = path.join(cwd, 'drop-backups');
       const done = await applyPlan({ ...settings, backupsDir: backups }, { log, env: {} });
       expect(done.failures).toEqual([]);
-      const drop = done.outcomes.find((o) => o.step.action === 'drop-database');
+      const drop = done.outcomes.find((o) => o.step.action === dropAction);
       expect(drop?.result).toBe('deleted');
       const [file] = await fsp.readdir(backups);
       expect(file).toMatch(new RegExp(`^${doomed}-\\d{8}T\\d{6}Z\\.tar\\.gz$`));
@@ -355,7 +373,7 @@ describe.each(DIALECTS)('backup, restore and clone on $dialect', (d) => {
       expect(
         (await readArchive(path.join(backups, file!), await fsp.mkdtemp(path.join(cwd, 'y-')))).meta.app,
       ).toBe(doomed);
-      expect((await providers.main.observeDatabase(doomed)).exists).toBe(false);
+      expect(await exists(doomed)).toBe(false);
     },
   );
 });
