@@ -112,27 +112,38 @@ export async function restore(
     let manifestFile: string | undefined;
     if (manifest) {
       manifestFile = await writeCloneManifest(ctx, manifest, meta);
-      // Before its reconcile, so that the reconcile finds a secret and generates none.
-      if (kept !== undefined) await ctx.store.ensureSecret(name, kept, ctx.fence);
-      await ctx.reconcile(name);
+      try {
+        // Before its reconcile, so that the reconcile finds a secret and generates none.
+        if (kept !== undefined) await ctx.store.ensureSecret(name, kept, ctx.fence);
+        await ctx.reconcile(name);
+      } catch (err) {
+        // Nothing was made for it: the manifest goes too, and all is as before.
+        const made = await ctx.store.getRecord(name).catch(() => undefined);
+        if (!made) await fs.rm(manifestFile, { force: true });
+        throw err;
+      }
     }
     const signal = ctx.signal ? { signal: ctx.signal } : {};
     const owner = ownerMarker(ctx.store.storeId, name);
     const place = placeOf(target);
     const loaded = await transfer.load(place, archive.pathOf(meta.data), owner, signal);
-    await ctx.stopApp?.(name);
+    let swapped = false;
     try {
+      await ctx.stopApp?.(name);
       try {
         await transfer.swap(place, loaded, owner, signal);
-      } catch (err) {
+        swapped = true;
+        await recordRestore(ctx, name, meta, opts.source ?? path.resolve(file), t0);
+      } finally {
+        await ctx.startApp?.(name);
+      }
+    } catch (err) {
+      if (!swapped) {
         await transfer.discard(loaded).catch((discardErr: unknown) => {
           ctx.log.warn({ err: discardErr }, 'could not remove the loaded copy; the next reconcile sweeps it');
         });
-        throw err;
       }
-      await recordRestore(ctx, name, meta, opts.source ?? path.resolve(file), t0);
-    } finally {
-      await ctx.startApp?.(name);
+      throw err;
     }
     ctx.log.info(
       { app: name, from: meta.app, dataVersion: meta.dataVersion },
