@@ -284,6 +284,19 @@ describe.each(CASES)('backup, restore and clone on $dialect ($mode)', (d) => {
       const check = await openStateStore(settings.database.url);
       expect(await check.getRecord(existing)).toBeUndefined();
 
+      // --keep-secret under another master key: refused before anything is written.
+      const stranger = `${app}s`;
+      const otherKey = await openOpsContext(settings, {
+        log,
+        env: { APPVISOR_MASTER_KEY: Buffer.alloc(32, 7).toString('base64') },
+      });
+      const wrongKey = await caught(
+        restore(otherKey, taken.file, { as: stranger, keepSecret: true }),
+      ).finally(() => otherKey.close());
+      expect(wrongKey.code).toBe('MASTER_KEY_INVALID');
+      expect(fs.existsSync(path.join(cwd, 'apps.d', `${stranger}.yaml`))).toBe(false);
+      expect(await check.getRecord(stranger)).toBeUndefined();
+
       // --keep-secret: the source's tokens open the clone.
       const kept = `${app}k`;
       created.push(kept);
