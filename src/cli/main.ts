@@ -2,8 +2,11 @@ import { readFileSync, realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Command, CommanderError } from 'commander';
 import { registerApply } from './apply.js';
+import { registerBackup } from './backup.js';
+import { registerClone } from './clone.js';
 import { type CliContext, type CliIO, colorEnabled, createContext, processIO } from './common.js';
 import { registerPlan } from './plan.js';
+import { registerRestore } from './restore.js';
 import { registerServe } from './serve.js';
 import { registerStartStop } from './start-stop.js';
 import { registerStatus } from './status.js';
@@ -43,6 +46,9 @@ export function buildProgram(ctx: CliContext): Command {
   registerStatus(program, ctx);
   registerStartStop(program, ctx);
   registerToken(program, ctx);
+  registerBackup(program, ctx);
+  registerRestore(program, ctx);
+  registerClone(program, ctx);
   return program;
 }
 

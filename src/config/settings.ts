@@ -31,6 +31,7 @@ export const SETTINGS_DEFAULTS = Object.freeze({
   port: 13000,
   appsDir: 'apps.d',
   dataDir: 'data',
+  backupsDir: 'backups',
   connectionBudget: 64,
   schemaPoolSize: DEFAULT_SCHEMA_POOL_SIZE,
   reconcileConcurrency: 4,
@@ -88,6 +89,10 @@ export function resolveSettings(
       opts.appsDir ?? fromEnv('APPVISOR_APPS_DIR') ?? input.appsDir ?? SETTINGS_DEFAULTS.appsDir,
     ),
     dataDir,
+    backupsDir: path.resolve(
+      cwd,
+      fromEnv('APPVISOR_BACKUPS_DIR') ?? input.backupsDir ?? SETTINGS_DEFAULTS.backupsDir,
+    ),
     database: Object.freeze({
       url: url === undefined ? `sqlite:${path.join(dataDir, 'main.sqlite')}` : resolveDatabaseUrl(url, cwd),
       connectionBudget:

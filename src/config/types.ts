@@ -8,6 +8,8 @@ export interface SettingsInput {
   };
   /** @default 'apps.d' */
   appsDir?: string;
+  /** Where backups go by default (`appvisor backup`, the backup before a drop). @default 'backups' */
+  backupsDir?: string;
   /** @default 'data' */
   dataDir?: string;
   database?: {
@@ -71,6 +73,11 @@ export interface Settings {
   readonly appsDir: string;
   /** Absolute path. */
   readonly dataDir: string;
+  /**
+   * Absolute path of the default backups folder. Always set by loadSettings; optional so
+   * hand-built settings may omit it (`backups` beside the apps folder).
+   */
+  readonly backupsDir?: string;
   readonly database: {
     readonly url: string;
     /** Always set by loadSettings; optional so hand-built settings (tests, embedders) may omit it (64). */

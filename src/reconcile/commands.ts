@@ -12,6 +12,7 @@ import type { Settings } from '../config/types.js';
 import { parseDatabaseUrl } from '../dialects/registry.js';
 import { type ErrorSummary, summaryOf } from '../errors.js';
 import { loadManifests } from '../manifests/load.js';
+import { createDropBackup } from '../ops/drop-backup.js';
 import { generateSecret } from '../providers/secrets.js';
 import { ProviderSet } from '../providers/set.js';
 import { type Application, loadApplication } from '../runtime/contract.js';
@@ -170,6 +171,15 @@ export async function applyPlan(settings: Settings, opts: ApplyOptions): Promise
     ];
     const migrate = createMigrator({ application, providers, main });
     const claimData = createDataClaimer({ application, providers, main });
+    const backupBeforeDrop = createDropBackup({
+      settings,
+      store,
+      providers,
+      main,
+      application,
+      log: opts.log,
+      ...(opts.env ? { env: opts.env } : {}),
+    });
     let started = 0;
     const reconcileOne = async (name: string): Promise<void> => {
       opts.onApp?.(started++, names.length, name);
@@ -186,6 +196,7 @@ export async function applyPlan(settings: Settings, opts: ApplyOptions): Promise
             desired: () => desired,
             migrate,
             claimData,
+            backupBeforeDrop,
             onStep: (o) => {
               outcomes.push(o);
               opts.onStep?.(o);

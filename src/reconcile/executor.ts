@@ -120,6 +120,12 @@ export interface ExecutorDeps {
   readonly now?: () => Date;
   /** The application's name, recorded as the owner of the app's data on every record written. */
   readonly application?: string;
+  /**
+   * Backs the app up before a scheduled drop (SPEC §8.6) and resolves with the archive's path;
+   * a rejection fails the drop step, which is retried, so nothing is dropped without a backup.
+   * `serve` and `apply` always give it (src/ops/drop-backup.ts); absent only in unit tests.
+   */
+  readonly backupBeforeDrop?: (name: string, signal: AbortSignal | undefined) => Promise<string>;
 }
 
 export interface ExecuteInput {
@@ -230,6 +236,8 @@ export async function executeApp(input: ExecuteInput, deps: ExecutorDeps): Promi
   let finalStatus: AppStatus | undefined;
   let provisioned = false;
   let refusedDrop = false;
+  /** The backup each drop step took first, named in its outcome (log and history). */
+  const backups = new Map<Step, string>();
   let startPendingUntil: number | undefined;
   /** Set by a follower's held route: visits get this error instead of the app. */
   let hold: AppvisorError | undefined;
@@ -317,7 +325,11 @@ export async function executeApp(input: ExecuteInput, deps: ExecutorDeps): Promi
     route();
   };
 
-  const report = (outcome: StepOutcome): StepOutcome => {
+  const report = (reported: StepOutcome): StepOutcome => {
+    const backup = backups.get(reported.step);
+    const outcome = backup
+      ? { ...reported, step: { ...reported.step, detail: `${reported.step.detail}; backup ${backup}` } }
+      : reported;
     outcomes.push(outcome);
     deps.onStep?.(outcome);
     return outcome;
@@ -459,6 +471,12 @@ export async function executeApp(input: ExecuteInput, deps: ExecutorDeps): Promi
       case 'drop-schema': {
         const target = step.target!;
         const provider = providers.forTarget(target);
+        if (deps.backupBeforeDrop) {
+          // Bounded by the run's signal, not the step timeout: a large database takes its time.
+          const file = await deps.backupBeforeDrop(name, input.signal);
+          backups.set(step, file);
+          deps.log.info({ action: step.action, backup: file }, `backed up ${name} before the drop: ${file}`);
+        }
         const result = await timed((signal) =>
           target.kind === 'schema'
             ? provider.dropSchema(target.schema!, { signal })
@@ -493,7 +511,7 @@ export async function executeApp(input: ExecuteInput, deps: ExecutorDeps): Promi
       }
       current = undefined;
       const outcome = report({ step, result, ms: performance.now() - t0 });
-      deps.log.info({ action: step.action, result, ms: Math.round(outcome.ms) }, step.detail);
+      deps.log.info({ action: step.action, result, ms: Math.round(outcome.ms) }, outcome.step.detail);
     }
     const at = now();
     const status = finalStatus ?? statusAfter(record, loaded);

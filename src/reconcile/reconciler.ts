@@ -33,6 +33,7 @@ export interface ReconcilerDeps {
   };
   readonly migrate?: ExecutorDeps['migrate'];
   readonly claimData?: ExecutorDeps['claimData'];
+  readonly backupBeforeDrop?: ExecutorDeps['backupBeforeDrop'];
   readonly stepTimeoutMs?: number;
   /** How long a start step waits for the app (see ExecutorDeps.startWaitMs). */
   readonly startWaitMs?: number;
@@ -119,6 +120,7 @@ export async function reconcileApp(
       ...(deps.runtime ? { runtime: deps.runtime } : {}),
       ...(deps.migrate ? { migrate: deps.migrate } : {}),
       ...(deps.claimData ? { claimData: deps.claimData } : {}),
+      ...(deps.backupBeforeDrop ? { backupBeforeDrop: deps.backupBeforeDrop } : {}),
       ...(deps.onStep ? { onStep: deps.onStep } : {}),
       ...(deps.planOptions.application ? { application: deps.planOptions.application } : {}),
     },

@@ -44,6 +44,8 @@ export interface AppReconcilerDeps {
   readonly runtime: Runtime;
   readonly migrate: ReturnType<typeof createMigrator>;
   readonly claimData: ReturnType<typeof createDataClaimer>;
+  /** Backs an app up before its scheduled drop (src/ops/drop-backup.ts). */
+  readonly backupBeforeDrop?: (name: string, signal: AbortSignal | undefined) => Promise<string>;
   readonly stepTimeoutMs: number;
   /** Written by every run: its error, or none once it succeeded. */
   readonly errors: ReconcileErrors;
@@ -69,6 +71,7 @@ export function createAppReconciler(deps: AppReconcilerDeps): Reconciler {
           runtime: deps.runtime,
           migrate: deps.migrate,
           claimData: deps.claimData,
+          ...(deps.backupBeforeDrop ? { backupBeforeDrop: deps.backupBeforeDrop } : {}),
           stepTimeoutMs: deps.stepTimeoutMs,
         },
         // Losing the lease aborts the run; its fenced writes are refused anyway.

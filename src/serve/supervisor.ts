@@ -19,6 +19,7 @@ import { reconcileConcurrency } from '../config/settings.js';
 import type { Settings } from '../config/types.js';
 import { parseDatabaseUrl } from '../dialects/registry.js';
 import { messageOf } from '../errors.js';
+import { createDropBackup } from '../ops/drop-backup.js';
 import { abortable } from '../providers/abort.js';
 import { generateSecret } from '../providers/secrets.js';
 import { ProviderSet } from '../providers/set.js';
@@ -311,6 +312,15 @@ export async function startSupervisor(options: SupervisorOptions): Promise<Super
           runtime: runtime.value,
           migrate: createMigrator({ application, providers: providers.value, main }),
           claimData: createDataClaimer({ application, providers: providers.value, main }),
+          backupBeforeDrop: createDropBackup({
+            settings,
+            store: store.value,
+            providers: providers.value,
+            main,
+            application,
+            log,
+            ...(options.env ? { env: options.env } : {}),
+          }),
           stepTimeoutMs: options.stepTimeoutMs ?? 60_000,
           errors: reconcileErrors,
         }),

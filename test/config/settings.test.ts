@@ -31,6 +31,7 @@ describe('loadSettings', () => {
     expect(settings).toEqual({
       listen: { host: '127.0.0.1', port: 13000 },
       appsDir: path.join(cwd, 'apps.d'),
+      backupsDir: path.join(cwd, 'backups'),
       dataDir: path.join(cwd, 'data'),
       database: {
         url: `sqlite:${path.join(cwd, 'data', 'main.sqlite')}`,
@@ -199,7 +200,7 @@ describe('loadSettings', () => {
       "appvisor.yaml:2:9: listen.port must be a whole number, got '80'",
       "appvisor.yaml:3:3: unknown field 'hots' in listen; did you mean 'host'?",
       'appvisor.yaml:5:8: database.url is not valid: use sqlite:PATH, postgres://user:password@host:port/db or mysql://user:password@host:port/db',
-      "appvisor.yaml:6:1: unknown field 'colour'; allowed: listen, appsDir, dataDir, database, app, shutdownDrain, deletionGrace, reconcile, idleStop, mainDatabase, admin",
+      "appvisor.yaml:6:1: unknown field 'colour'; allowed: listen, appsDir, backupsDir, dataDir, database, app, shutdownDrain, deletionGrace, reconcile, idleStop, mainDatabase, admin",
     ]);
   });
 

@@ -79,6 +79,7 @@ const FULL_MANIFEST = {
 const FULL_SETTINGS = {
   listen: { host: 'h', port: 1 },
   appsDir: 'a',
+  backupsDir: 'b',
   dataDir: 'd',
   database: { url: 'sqlite:x', connectionBudget: 64, schemaPoolSize: 10 },
   app: 'm',

@@ -1,0 +1,38 @@
+/**
+ * `appvisor clone SRC DEST` (SPEC §8.4): backup and restore --as in one step, through a temporary
+ * archive that is removed afterwards. PostgreSQL's `CREATE DATABASE … TEMPLATE` is not used: it
+ * needs the source without any other connection, i.e. stopped, and a clone must not stop it.
+ */
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { backup } from './backup.js';
+import type { OpsContext } from './context.js';
+import { type RestoreResult, restore } from './restore.js';
+
+export interface CloneOptions {
+  /** Keep the source's secret (tokens of the source then open the clone too). @default false */
+  readonly keepSecret?: boolean;
+}
+
+/** A new app `dest` with a copy of `src`'s data and (unless `keepSecret`) a new secret. */
+export async function clone(
+  ctx: OpsContext,
+  src: string,
+  dest: string,
+  opts: CloneOptions = {},
+): Promise<RestoreResult> {
+  const t0 = performance.now();
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'appvisor-clone-'));
+  try {
+    const archive = await backup(ctx, src, path.join(dir, `${src}.tar.gz`));
+    const result = await restore(ctx, archive.file, {
+      as: dest,
+      ...(opts.keepSecret ? { keepSecret: true } : {}),
+      source: `a clone of ${src}`,
+    });
+    return { ...result, ms: performance.now() - t0 };
+  } finally {
+    await fs.rm(dir, { recursive: true, force: true });
+  }
+}

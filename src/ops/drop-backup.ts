@@ -1,0 +1,66 @@
+/**
+ * The backup a scheduled drop takes first (SPEC §8.6), for the executor's `backupBeforeDrop`:
+ * into the backups folder, named in the drop step's log line and history detail. A failed backup
+ * fails the drop step (retried with backoff), so an app's data is never dropped without one.
+ */
+import type { Logger } from 'pino';
+import type { Settings } from '../config/types.js';
+import { AppvisorError } from '../errors.js';
+import type { ProviderSet } from '../providers/set.js';
+import type { PlanOptions } from '../reconcile/model.js';
+import type { Application } from '../runtime/contract.js';
+import { loadMasterKey } from '../secrets/master-key.js';
+import type { StateStore } from '../state/types.js';
+import { backup } from './backup.js';
+import { backupsDirOf } from './context.js';
+import { transferFor } from './transfers.js';
+
+export interface DropBackupDeps {
+  readonly settings: Settings;
+  readonly store: StateStore;
+  readonly providers: ProviderSet;
+  readonly main: PlanOptions['main'];
+  readonly application: Application;
+  readonly log: Logger;
+  readonly env?: NodeJS.ProcessEnv;
+}
+
+/** The executor's `backupBeforeDrop` for these settings: resolves with the archive written. */
+export function createDropBackup(
+  deps: DropBackupDeps,
+): (name: string, signal: AbortSignal | undefined) => Promise<string> {
+  const { settings } = deps;
+  return async (name, signal) => {
+    // Loaded when a drop is due (rare), as serve and apply load it: generated when there is none.
+    const masterKey = await loadMasterKey({
+      ...(deps.env ? { env: deps.env } : {}),
+      dataDir: settings.dataDir,
+      create: true,
+    });
+    if (!masterKey) {
+      throw new AppvisorError('MASTER_KEY_INVALID', {
+        source: settings.dataDir,
+        detail: 'there is no master key',
+      });
+    }
+    const result = await backup(
+      {
+        store: deps.store,
+        providers: deps.providers,
+        main: deps.main,
+        application: deps.application,
+        masterKey,
+        backupsDir: backupsDirOf(settings),
+        transferFor: (target) =>
+          transferFor(target.dialect, {
+            url: target.serverRef === 'main' ? settings.database.url : target.serverRef.url,
+            dataDir: settings.dataDir,
+          }),
+        log: deps.log,
+        ...(signal ? { signal } : {}),
+      },
+      name,
+    );
+    return result.file;
+  };
+}
