@@ -53,6 +53,8 @@ export const ERRORS = {
   STEP_TIMEOUT: { message: '{step} for app {app} did not finish within {ms} ms', retryable: true },
   LOCK_HELD: {
     message: 'another appvisor process holds the reconcile lock on {target}{holder}; waited {ms} ms',
+    // Over HTTP: an operation asked of a replica that does not lead, or while a command holds the lease.
+    status: 409,
     retryable: true,
   },
   STATE_STORE_FAILED: { message: 'state store {target}: {detail}', retryable: true },
@@ -135,7 +137,7 @@ export const ERRORS = {
       '{tool} is not installed or not on PATH; it comes with the Debian package {package} (apt-get install {package})',
     retryable: false,
   },
-  ARCHIVE_INVALID: { message: 'backup archive {file} is unusable: {detail}', retryable: false },
+  ARCHIVE_INVALID: { message: 'backup archive {file} is unusable: {detail}', status: 400, retryable: false },
   MASTER_KEY_INVALID: { message: 'master key {source}: {detail}', retryable: false },
   SHUTTING_DOWN: { message: 'appvisor is shutting down', status: 503, retryable: true, retryAfter: true },
   TOKEN_INVALID: { message: '{detail}', status: 400, retryable: false },

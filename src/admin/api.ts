@@ -3,6 +3,7 @@ import { AppvisorError } from '../errors.js';
 import { sendError } from '../http/errors.js';
 import type { TokenScope } from '../state/types.js';
 import type { AdminCaller } from './auth.js';
+import { answerBackup, answerClone, answerRestore } from './operations-api.js';
 import { sendCode, sendJson, sendMethodNotAllowed } from './respond.js';
 import type { EventStreams } from './sse.js';
 import {
@@ -160,6 +161,31 @@ function match(
         if ((await backend.getApp(name)) === undefined) sendCode(res, 'APP_NOT_FOUND', { app: name });
         else sendJson(res, 200, await backend.history(name));
       },
+    };
+  }
+  const ops = backend.operations;
+  if (action === 'backup' && ops) {
+    return {
+      method: 'POST',
+      needs: 'operate',
+      does: 'back up an app',
+      run: () => answerBackup(ops, name, actorOf(req, caller), res),
+    };
+  }
+  if (action === 'restore' && ops) {
+    return {
+      method: 'POST',
+      needs: 'admin',
+      does: 'restore an app',
+      run: () => answerRestore(ops, name, actorOf(req, caller), req, res),
+    };
+  }
+  if (action === 'clone' && ops) {
+    return {
+      method: 'POST',
+      needs: 'admin',
+      does: 'clone an app',
+      run: () => answerClone(ops, name, actorOf(req, caller), req, res),
     };
   }
   if (action === 'start' || action === 'stop') {

@@ -29,6 +29,23 @@ export interface AdminEventMap {
   start: [{ app: string; ok: boolean; durationMs: number }];
 }
 
+/**
+ * Per-app operations on a running server (SPEC §8.4), carried out by the leader, each
+ * serialized with the app's reconciles; `by` is written to the app's history.
+ */
+export interface AdminOperations {
+  /** Backs `app` up into the file `out`; `name` is the archive's usual file name. */
+  backup(
+    app: string,
+    out: string,
+    by: string,
+  ): Promise<{ readonly file: string; readonly bytes: number; readonly name: string }>;
+  /** Restores archive `file` into `into`: its own app, or a new app of that name (a clone). */
+  restore(file: string, into: string, opts: { readonly keepSecret?: boolean }, by: string): Promise<object>;
+  /** A new app `dest` with a copy of `src`'s data and a new secret. */
+  clone(src: string, dest: string, by: string): Promise<object>;
+}
+
 /** What the admin API needs from the supervisor. Implemented by the serve wiring. */
 export interface AdminBackend {
   listApps(): Promise<AppView[]>;
@@ -39,6 +56,8 @@ export interface AdminBackend {
    */
   start(name: string, by: string): Promise<AppView>;
   stop(name: string, by: string): Promise<AppView>;
+  /** Backup, restore and clone (absent: those routes are not found). */
+  readonly operations?: AdminOperations;
   plan(): Promise<PlanJson>;
   history(name: string): Promise<HistoryEntry[]>;
   /** Every replica on the state store, dead ones until they are pruned (SPEC §8.1). */

@@ -198,6 +198,41 @@ export async function readArchive(file: string, dir: string): Promise<VerifiedAr
 }
 
 /**
+ * The archive's `meta.json` alone (its first member), read without extracting the rest and
+ * **not verified**: to learn which app an upload is for before taking that app's lock. The
+ * restore then verifies the whole archive with {@link readArchive}.
+ * @throws AppvisorError ARCHIVE_INVALID
+ */
+export async function readArchiveMeta(file: string): Promise<ArchiveMeta> {
+  const invalid = (detail: string): AppvisorError => new AppvisorError('ARCHIVE_INVALID', { file, detail });
+  await checkGzipHeader(file, invalid);
+  const source = createReadStream(file);
+  const extract = tar.extract();
+  const reading = pipeline(source, zlib.createGunzip(), extract).catch(() => undefined);
+  try {
+    for await (const entry of extract) {
+      if (entry.header.name !== META_MEMBER) throw invalid(`its first member is not ${META_MEMBER}`);
+      const chunks: Buffer[] = [];
+      let bytes = 0;
+      for await (const chunk of entry as AsyncIterable<Buffer>) {
+        bytes += chunk.length;
+        if (bytes > 1 << 20) throw invalid(`${META_MEMBER} is over 1 MiB`);
+        chunks.push(chunk);
+      }
+      return parseMeta(Buffer.concat(chunks).toString('utf8'), invalid);
+    }
+    throw invalid(`it has no ${META_MEMBER}`);
+  } catch (err) {
+    if (err instanceof AppvisorError) throw err;
+    throw invalid(`it is not a complete .tar.gz archive (${messageOf(err)})`);
+  } finally {
+    extract.destroy();
+    source.destroy();
+    await reading;
+  }
+}
+
+/**
  * The gzip header is not covered by gzip's CRC: checked here as written (no optional fields,
  * no file time), so a damaged header byte is refused like any other.
  */

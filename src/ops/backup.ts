@@ -39,7 +39,9 @@ export type BackupContext = Pick<
   | 'transferFor'
   | 'log'
   | 'signal'
->;
+> &
+  // An operator's backup (with who asked) goes into the app's history; a drop's own is in the drop step's.
+  Partial<Pick<OpsContext, 'fence' | 'by'>>;
 
 export interface BackupResult {
   /** Absolute path of the archive written. */
@@ -56,7 +58,13 @@ export interface BackupResult {
  * an existing `out` is replaced, a default name already taken gets `-2`, `-3`, …). Written to a
  * temporary file beside it and renamed at the end: a failed backup leaves nothing.
  */
-export async function backup(ctx: BackupContext, name: string, out?: string): Promise<BackupResult> {
+export async function backup(
+  ctx: BackupContext,
+  name: string,
+  out?: string,
+  /** Where the history says it went, when not `out` (a download over the admin API). */
+  shownAs?: string,
+): Promise<BackupResult> {
   const t0 = performance.now();
   const record = await ctx.store.getRecord(name);
   if (!record) throw new AppvisorError('APP_NOT_FOUND', { app: name });
@@ -102,7 +110,28 @@ export async function backup(ctx: BackupContext, name: string, out?: string): Pr
     const final = out === undefined ? await freeName(file) : file;
     await fs.rename(partial, final);
     const { size } = await fs.stat(final);
-    ctx.log.info({ app: name, file: final, bytes: size }, `backed up ${name} into ${final}`);
+    ctx.log.info({ app: name, file: final, bytes: size, by: ctx.by }, `backed up ${name} into ${final}`);
+    if (ctx.fence && ctx.by) {
+      await ctx.store.finishRun(
+        undefined,
+        {
+          app: name,
+          reconcileId: randomBytes(4).toString('hex'),
+          at: new Date().toISOString(),
+          outcome: 'unchanged',
+          steps: [
+            {
+              action: 'backup',
+              detail: `backed up into ${shownAs ?? final} (${size} bytes)`,
+              result: 'done',
+            },
+          ],
+          durationMs: Math.round(performance.now() - t0),
+          by: ctx.by,
+        },
+        ctx.fence,
+      );
+    }
     return {
       file: final,
       bytes: size,

@@ -25,7 +25,7 @@ export async function clone(
   const t0 = performance.now();
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'appvisor-clone-'));
   try {
-    const archive = await backup(ctx, src, path.join(dir, `${src}.tar.gz`));
+    const archive = await backup(ctx, src, path.join(dir, `${src}.tar.gz`), `a copy for the clone ${dest}`);
     const result = await restore(ctx, archive.file, {
       as: dest,
       ...(opts.keepSecret ? { keepSecret: true } : {}),

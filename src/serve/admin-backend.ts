@@ -5,7 +5,7 @@
 import type { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
 import { planToJson } from '../admin/plan-json.js';
-import type { AdminBackend, AdminEventMap } from '../admin/types.js';
+import type { AdminBackend, AdminEventMap, AdminOperations } from '../admin/types.js';
 import { AppvisorError, type ErrorSummary, messageOf } from '../errors.js';
 import type { ProviderSet } from '../providers/set.js';
 import type { Desired, PlanOptions } from '../reconcile/model.js';
@@ -33,6 +33,8 @@ export interface AdminBackendDeps {
   readonly waitingFor?: () => string | undefined;
   /** Queues the app's reconcile (the only place its intent is carried out). */
   readonly requestReconcile: (name: string) => void;
+  /** Backup, restore and clone, carried out by the leader (see src/serve/operations.ts). */
+  readonly operations?: AdminOperations;
   /** This replica among those on the store. */
   readonly replica: {
     readonly id: string;
@@ -115,6 +117,7 @@ export function createAdminBackend(deps: AdminBackendDeps): AdminBackend {
     ...(deps.waitingFor ? { waitingFor: deps.waitingFor } : {}),
     listApps: async () => allViews(await viewSources()),
     getApp: async (name) => appView(name, await viewSources()),
+    ...(deps.operations ? { operations: deps.operations } : {}),
     start: (name, by) => recordIntent(name, 'start', by),
     stop: (name, by) => recordIntent(name, 'stop', by),
     plan: async () => {

@@ -18,7 +18,7 @@ import { describeMainDatabase } from '../config/main-database.js';
 import { reconcileConcurrency } from '../config/settings.js';
 import type { Settings } from '../config/types.js';
 import { parseDatabaseUrl } from '../dialects/registry.js';
-import { messageOf } from '../errors.js';
+import { AppvisorError, messageOf } from '../errors.js';
 import { createDropBackup } from '../ops/drop-backup.js';
 import { abortable } from '../providers/abort.js';
 import { generateSecret } from '../providers/secrets.js';
@@ -26,7 +26,7 @@ import { ProviderSet } from '../providers/set.js';
 import type { LeaseTiming } from '../reconcile/lease.js';
 import { createDataClaimer, createMigrator } from '../reconcile/migrate.js';
 import type { PlanOptions } from '../reconcile/model.js';
-import { QUEUE_EVENTS, ReconcileQueue } from '../reconcile/queue.js';
+import { QUEUE_EVENTS, ReconcileQueue, type Reconciler } from '../reconcile/queue.js';
 import { DEFAULT_START_TIMEOUT_MS } from '../runtime/adapter.js';
 import { loadApplication } from '../runtime/contract.js';
 import { Runtime } from '../runtime/runtime.js';
@@ -39,6 +39,7 @@ import { HEARTBEAT_DEFAULTS, startHeartbeat } from './heartbeat.js';
 import { startHttpSurface } from './http-surface.js';
 import { Leadership } from './leadership.js';
 import { Resource, RunnableManager } from './manager.js';
+import { createServerOperations, masterKeyOnce } from './operations.js';
 import { createReplicaIdentity, type ReplicaIdentity } from './replica-identity.js';
 import { createUpgradeGate, handOver } from './rolling-upgrade.js';
 import { watchManifests } from './watcher.js';
@@ -278,11 +279,33 @@ export async function startSupervisor(options: SupervisorOptions): Promise<Super
           waitingFor,
           // Before the queue runs, the intent is in the record and the first reconcile covers every app.
           requestReconcile: (name) => queue.current?.add(name),
+          operations,
           replica: { id: replica.id, heartbeatMs, connectionBudget },
         },
       }),
     (surface, graceMs) => surface.close(graceMs),
   );
+  /** The reconciler the queue runs; a clone's new app is reconciled with it inside its operation. */
+  let appReconciler: Reconciler | undefined;
+  const operations = createServerOperations({
+    settings,
+    ...(options.env ? { env: options.env } : {}),
+    log,
+    store: () => store.value,
+    providers: () => providers.value,
+    runtime: () => runtime.value,
+    queue: () => queue.current,
+    reconciler: () => {
+      if (!appReconciler) throw new AppvisorError('SHUTTING_DOWN');
+      return appReconciler;
+    },
+    reloadManifests: () => manifests.value.reload(),
+    term: () => leadership.current?.term(),
+    application,
+    planOptions,
+    masterKey: masterKeyOnce(settings, options.env),
+    announce: (names) => void store.current?.announce(names),
+  });
   const queue = new Resource(
     'queue',
     async () => {
@@ -298,7 +321,7 @@ export async function startSupervisor(options: SupervisorOptions): Promise<Super
           return desired.names();
         },
         ...(options.backoff ? { backoff: options.backoff } : {}),
-        reconcile: createAppReconciler({
+        reconcile: (appReconciler = createAppReconciler({
           leadership: leadership.value,
           feed: {
             note: (name, version) => feed.current?.note(name, version),
@@ -323,7 +346,7 @@ export async function startSupervisor(options: SupervisorOptions): Promise<Super
           }),
           stepTimeoutMs: options.stepTimeoutMs ?? 60_000,
           errors: reconcileErrors,
-        }),
+        })),
       });
       work.on(QUEUE_EVENTS.end, (e) => {
         events.emit('reconcile', { app: e.key, outcome: e.outcome, durationMs: e.durationMs });
