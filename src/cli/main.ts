@@ -4,6 +4,8 @@ import { Command, CommanderError } from 'commander';
 import { registerApply } from './apply.js';
 import { type CliContext, type CliIO, colorEnabled, createContext, processIO } from './common.js';
 import { registerPlan } from './plan.js';
+import { registerRekey } from './rekey.js';
+import { registerRotateSecret } from './rotate-secret.js';
 import { registerServe } from './serve.js';
 import { registerStartStop } from './start-stop.js';
 import { registerStatus } from './status.js';
@@ -41,6 +43,8 @@ export function buildProgram(ctx: CliContext): Command {
   registerServe(program, ctx);
   registerStatus(program, ctx);
   registerStartStop(program, ctx);
+  registerRotateSecret(program, ctx);
+  registerRekey(program, ctx);
   return program;
 }
 

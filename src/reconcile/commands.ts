@@ -15,6 +15,7 @@ import { loadManifests } from '../manifests/load.js';
 import { generateSecret } from '../providers/secrets.js';
 import { ProviderSet } from '../providers/set.js';
 import { type Application, loadApplication } from '../runtime/contract.js';
+import { loadMasterKey } from '../secrets/master-key.js';
 import { mainDatabaseRefusals } from '../state/main-check.js';
 import { openStateReader } from '../state/reader.js';
 import { openStateStore } from '../state/store.js';
@@ -123,7 +124,8 @@ export async function applyPlan(settings: Settings, opts: ApplyOptions): Promise
   const application = await loadApplication(settings.app);
   const desired = toDesired(await loadManifests(settings.appsDir, manifestOptions(opts)));
   const adopt = settings.mainDatabase?.adopt ?? false;
-  const store = await openStateStore(mainUrl, { log: opts.log, adopt });
+  const masterKey = await loadMasterKey({ env: opts.env, dataDir: settings.dataDir, create: true });
+  const store = await openStateStore(mainUrl, { log: opts.log, adopt, ...(masterKey ? { masterKey } : {}) });
   // The leader lease, as a replica would hold it: a running server (which reconciles apps.d
   // itself) refuses it at once with LOCK_HELD naming the server; another apply is waited for.
   const lease = await acquireLease(store, {

@@ -29,7 +29,9 @@ import { QUEUE_EVENTS, ReconcileQueue } from '../reconcile/queue.js';
 import { DEFAULT_START_TIMEOUT_MS } from '../runtime/adapter.js';
 import { loadApplication } from '../runtime/contract.js';
 import { Runtime } from '../runtime/runtime.js';
+import { loadMasterKey } from '../secrets/master-key.js';
 import { openStateStore } from '../state/store.js';
+import { MAIN_APP } from '../state/types.js';
 import { createAppReconciler, type ReconcileErrors } from './app-reconciler.js';
 import { ChangeFeed } from './change-feed.js';
 import { DesiredState } from './desired-state.js';
@@ -137,10 +139,14 @@ export async function startSupervisor(options: SupervisorOptions): Promise<Super
   const store = new Resource(
     'state store',
     async () => {
+      // Every replica must have the same key (APPVISOR_MASTER_KEY): one that generated its own
+      // is refused by the store sealed under another (MASTER_KEY_INVALID), before it writes.
+      const masterKey = await loadMasterKey({ env: options.env, dataDir: settings.dataDir, create: true });
       const opened = await openStateStore(mainUrl, {
         log,
         adopt: settings.mainDatabase?.adopt ?? false,
         origin: replica.id,
+        ...(masterKey ? { masterKey } : {}),
       });
       try {
         // The main app's secret exists before anything can sign with it; never regenerated.
@@ -277,6 +283,7 @@ export async function startSupervisor(options: SupervisorOptions): Promise<Super
           waitingFor,
           // Before the queue runs, the intent is in the record and the first reconcile covers every app.
           requestReconcile: (name) => queue.current?.add(name),
+          leading: () => leadership.current?.term(),
           replica: { id: replica.id, heartbeatMs, connectionBudget },
         },
       }),
@@ -336,6 +343,15 @@ export async function startSupervisor(options: SupervisorOptions): Promise<Super
         onChange: (names) => {
           for (const name of names) manifests.value.noteRecord(name);
           queue.value.addAll(names);
+          // A secret rotated on the leader raises the records' versions: the running apps here
+          // (and the main app, whose secret a rotation of `main` changed) take the secrets as
+          // they stand, without a restart.
+          runtime.value.refreshSecrets([...names, MAIN_APP]).catch((err: unknown) => {
+            log.warn(
+              { err: messageOf(err) },
+              "cannot refresh the apps' JWT secrets; they keep the ones they have",
+            );
+          });
         },
       });
       await changes.start();
