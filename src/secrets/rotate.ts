@@ -78,7 +78,7 @@ export async function rotateAppSecret(
     name,
     {
       secret,
-      graceMs,
+      previousUntil: graceMs > 0 ? until : at,
       entry: {
         app: name,
         reconcileId: `rotate-secret-${crypto.randomBytes(4).toString('hex')}`,

@@ -255,7 +255,7 @@ class SqlStateStore implements StateStore {
     if (sealed.kid === before.current.kid) {
       throw new AppvisorError('CONFIG_INVALID', { detail: `the new secret of ${name} is the current one` });
     }
-    const until = new Date(Date.now() + Math.max(0, rotation.graceMs)).toISOString();
+    const until = rotation.previousUntil;
     await this.#run(`rotate secret ${name}`, (c) =>
       rotateSecretRow(
         c,
@@ -276,7 +276,7 @@ class SqlStateStore implements StateStore {
     else for (const record of await this.recordVersions()) this.#changed(record[0]);
     const after: SecretSet = {
       current: { kid: sealed.kid, secret: rotation.secret },
-      ...(rotation.graceMs > 0 ? { previous: { ...before.current, until } } : {}),
+      ...(Date.parse(until) > Date.now() ? { previous: { ...before.current, until } } : {}),
     };
     return after;
   }

@@ -145,8 +145,8 @@ export interface SecretSet {
 export interface SecretRotation {
   /** The new secret (it signs from now on). */
   readonly secret: string;
-  /** How long the secret it replaces still verifies. 0: not at all. */
-  readonly graceMs: number;
+  /** Until when (ISO time) the secret it replaces still verifies; now or earlier: not at all. */
+  readonly previousUntil: string;
   /** Written to the app's history in the same transaction (naming who rotated it). */
   readonly entry: HistoryEntry;
 }

@@ -245,7 +245,7 @@ export class MemoryStateStore implements StateStore {
       throw new AppvisorError('CONFIG_INVALID', { detail: `the new secret of ${name} is the current one` });
     }
     this.#atTerm(fence);
-    const until = new Date(Date.now() + Math.max(0, rotation.graceMs)).toISOString();
+    const until = rotation.previousUntil;
     this.state.secrets.set(name, rotation.secret);
     this.state.previousSecrets.set(name, { secret: before, until });
     // As the real store: the versions of the records whose tokens change are raised.
