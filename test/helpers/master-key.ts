@@ -6,7 +6,10 @@
 import { type MasterKey, masterKeyOf } from '../../src/secrets/envelope.js';
 import { loadMasterKey } from '../../src/secrets/master-key.js';
 
-export const TEST_MASTER_KEY: MasterKey = masterKeyOf(Buffer.alloc(32, 0x5a), 'test master key');
+const TEST_KEY_BYTES = Buffer.alloc(32, 0x5a);
+export const TEST_MASTER_KEY: MasterKey = masterKeyOf(TEST_KEY_BYTES, 'test master key');
+/** The same key as `data/master-key` holds it (base64). */
+export const TEST_MASTER_KEY_TEXT = TEST_KEY_BYTES.toString('base64');
 
 /** The key `apply` or `serve` with this data folder uses (created there if it is not yet). */
 export async function masterKeyIn(dataDir: string): Promise<MasterKey> {
