@@ -38,7 +38,9 @@ export async function computePlan(
   const main = describeMainDatabase(mainUrl, settings.dataDir);
   const application = await loadApplication(settings.app);
   const desired = toDesired(await loadManifests(settings.appsDir, manifestOptions(opts)));
-  const reader = await openStateReader(mainUrl);
+  // The key when one is at hand (never created here): it opens the records' sealed connection URLs.
+  const masterKey = await loadMasterKey({ env: opts.env, dataDir: settings.dataDir, create: false });
+  const reader = await openStateReader(mainUrl, masterKey ? { masterKey } : {});
   const providers = new ProviderSet(mainUrl, { dataDir: settings.dataDir });
   try {
     const actual = await observeAll(desired, { store: reader, providers, main });

@@ -6,8 +6,8 @@
  */
 import { AppvisorError } from '../errors.js';
 import { kidOf } from '../runtime/jwt.js';
-import type { ResealedRow, SecretRow } from '../state/queries.js';
-import type { SecretSet } from '../state/types.js';
+import type { ResealedRow, SecretRow, SpecRow } from '../state/queries.js';
+import type { AppRecord, SecretSet } from '../state/types.js';
 import { isSealed, type MasterKey, open, seal, sealedWith } from './envelope.js';
 
 /** The refusal of a store opened without a master key (only `plan`'s reader has none). */
@@ -115,4 +115,80 @@ function resealed(row: SecretRow, set: SecretSet, to: MasterKey): ResealedRow {
       until: set.previous.until,
     },
   };
+}
+
+/** Where a record's sealed connection URL belongs: its app, and the field. */
+function urlAad(name: string): string {
+  return `${name}:database.connection.url`;
+}
+
+/** Whether a connection URL carries a password (one that cannot be parsed is taken to). */
+function hasPassword(url: string): boolean {
+  try {
+    return new URL(url).password !== '';
+  } catch {
+    return url.includes('@');
+  }
+}
+
+function withUrl(record: AppRecord, url: string): AppRecord {
+  const { database } = record.spec;
+  return { ...record, spec: { ...record.spec, database: { ...database, connection: { url } } } };
+}
+
+/**
+ * The record as the store writes it: a `new-connection` URL with a password in it (as it was
+ * after `${VAR}` interpolation) sealed under the master key. Without a key it is written as is
+ * (only a store opened without one, which no command that writes records does).
+ */
+export function sealRecord(record: AppRecord, key: MasterKey | undefined): AppRecord {
+  const url = record.spec.database.connection?.url;
+  if (url === undefined || key === undefined || isSealed(url) || !hasPassword(url)) return record;
+  return withUrl(record, seal(url, key, urlAad(record.name)));
+}
+
+/**
+ * The record as read: its sealed connection URL opened. Without a key (`plan`'s reader when no
+ * key is at hand) the URL stays sealed: the password is never shown, and such an app may show a
+ * database change in the plan.
+ * @throws AppvisorError MASTER_KEY_INVALID when another key sealed it
+ */
+export function openRecord(record: AppRecord, key: MasterKey | undefined): AppRecord {
+  const url = record.spec.database.connection?.url;
+  if (url === undefined || key === undefined || !isSealed(url)) return record;
+  return withUrl(record, open(url, key, urlAad(record.name)));
+}
+
+/**
+ * Stored specs rewritten by `change` (a record as far as its name and spec go); a spec that does
+ * not parse, or that `change` leaves as it is, is skipped.
+ */
+export function rewriteSpecs(specs: readonly SpecRow[], change: (record: AppRecord) => AppRecord): SpecRow[] {
+  const out: SpecRow[] = [];
+  for (const row of specs) {
+    let spec: AppRecord['spec'];
+    try {
+      spec = JSON.parse(row.spec) as AppRecord['spec'];
+    } catch {
+      continue;
+    }
+    if (typeof spec?.database !== 'object' || spec.database === null) continue;
+    const record = { name: row.name, spec } as AppRecord;
+    const changed = change(record);
+    if (changed !== record) out.push({ ...row, spec: JSON.stringify(changed.spec) });
+  }
+  return out;
+}
+
+/** The spec rows whose plaintext connection URL is to be sealed under `key` (a store from before sealing). */
+export function sealPlaintextSpecs(specs: readonly SpecRow[], key: MasterKey): SpecRow[] {
+  return rewriteSpecs(specs, (r) => sealRecord(r, key));
+}
+
+/** The spec rows whose sealed connection URL is re-sealed from `from` to `to` (rekey). */
+export function resealSpecs(specs: readonly SpecRow[], from: MasterKey, to: MasterKey): SpecRow[] {
+  return rewriteSpecs(specs, (r) => {
+    const url = r.spec.database.connection?.url;
+    return url === undefined || !isSealed(url) ? r : sealRecord(openRecord(r, from), to);
+  });
 }

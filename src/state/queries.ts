@@ -238,6 +238,25 @@ export async function rotateSecretRow(
   throw new AppvisorError('APP_NOT_FOUND', { app: name });
 }
 
+/** A record's applied manifest as stored (JSON text), at its version. */
+export interface SpecRow {
+  readonly name: string;
+  readonly version: number;
+  readonly spec: string;
+}
+
+/** Every record's spec, unparsed: a damaged record must not stop what reads them all here. */
+export async function selectSpecs(client: SqlClient): Promise<SpecRow[]> {
+  const rows = await client.query<{ name: string; version: number | string; spec: unknown }>(
+    `SELECT name, version, spec FROM ${apps}`,
+  );
+  return rows.map((r) => ({
+    name: r.name,
+    version: Number(r.version),
+    spec: typeof r.spec === 'string' ? r.spec : JSON.stringify(r.spec),
+  }));
+}
+
 /** A secrets row re-sealed: written only if the row still holds `was` (its secret as read). */
 export interface ResealedRow {
   readonly name: string;
@@ -256,8 +275,9 @@ export async function writeResealed(
   target: string,
   rows: readonly ResealedRow[],
   fence: Fence | undefined,
+  specs: readonly SpecRow[] = [],
 ): Promise<void> {
-  if (rows.length === 0) return;
+  if (rows.length === 0 && specs.length === 0) return;
   const statements: BatchStatement[] = rows.map((r) => ({
     sql: `UPDATE ${secrets} SET secret = ?, kid = ?, previous_secret = ?, previous_kid = ?, previous_until = ? WHERE name = ? AND secret = ?${fence ? ` AND ${AT_TERM}` : ''}`,
     params: [
@@ -272,13 +292,23 @@ export async function writeResealed(
     ],
     ...(fence ? { expect: 1 } : {}),
   }));
+  // A record's sealed connection URL: its spec rewritten at the version read, which stays (the
+  // spec means the same), so a reconcile that read the record is not set back.
+  for (const spec of specs) {
+    statements.push({
+      sql: `UPDATE ${apps} SET spec = ? WHERE name = ? AND version = ?${fence ? ` AND ${AT_TERM}` : ''}`,
+      params: [spec.spec, spec.name, spec.version, ...(fence ? [fence.term] : [])],
+      ...(fence ? { expect: 1 } : {}),
+    });
+  }
   const refused = await dialectNamed(client.dialect).store.executeBatch(client, statements);
   if (refused === undefined || !fence) return;
   const current = await selectTerm(client);
   if (current !== fence.term) throw lockLost(target, fence, current);
+  const name = refused < rows.length ? rows[refused]!.name : specs[refused - rows.length]!.name;
   throw new AppvisorError('STATE_STORE_FAILED', {
     target,
-    detail: `the secret of ${rows[refused]!.name} changed while it was re-sealed; nothing was changed, run it again`,
+    detail: `the secrets of ${name} changed while they were re-sealed; nothing was changed, run it again`,
   });
 }
 

@@ -9,10 +9,14 @@ import type { DatabaseUrl } from '../dialects/url.js';
 import { AppvisorError } from '../errors.js';
 import type { SqlClient } from '../providers/provider.js';
 import {
+  openRecord,
   openSecretRow,
   refuseForeignKeys,
   resealRows,
+  resealSpecs,
   sealPlaintextRows,
+  sealPlaintextSpecs,
+  sealRecord,
   sealSecret,
 } from '../secrets/at-rest.js';
 import type { MasterKey } from '../secrets/envelope.js';
@@ -33,6 +37,7 @@ import {
   selectRecordVersions,
   selectSecretRow,
   selectSecretRows,
+  selectSpecs,
   writeIntent,
   writeRecord,
   writeResealed,
@@ -163,11 +168,12 @@ class SqlStateStore implements StateStore {
     return guard(this.#where, operation, () => retryingDeadlocks(() => fn(this.#client)));
   }
 
-  listRecords(): Promise<AppRecord[]> {
-    return this.#run('list records', selectRecords);
+  async listRecords(): Promise<AppRecord[]> {
+    return (await this.#run('list records', selectRecords)).map((r) => openRecord(r, this.#masterKey));
   }
-  getRecord(name: string): Promise<AppRecord | undefined> {
-    return this.#run(`read record ${name}`, (c) => selectRecord(c, name));
+  async getRecord(name: string): Promise<AppRecord | undefined> {
+    const record = await this.#run(`read record ${name}`, (c) => selectRecord(c, name));
+    return record && openRecord(record, this.#masterKey);
   }
   beginTerm(): Promise<Fence> {
     return this.#run('begin a reconcile lock term', raiseTerm);
@@ -192,10 +198,10 @@ class SqlStateStore implements StateStore {
   }
   async putRecord(record: AppRecord, fence: Fence): Promise<AppRecord> {
     const written = await this.#run(`write record ${record.name}`, (c) =>
-      writeRecord(c, this.target, record, fence),
+      writeRecord(c, this.target, sealRecord(record, this.#masterKey), fence),
     );
     this.#changed(record.name);
-    return written;
+    return { ...record, version: written.version! };
   }
   async deleteRecord(name: string, version: number, fence: Fence): Promise<void> {
     await this.#run(`delete record ${name}`, (c) => removeRecord(c, this.target, name, version, fence));
@@ -210,8 +216,9 @@ class SqlStateStore implements StateStore {
       // A compare-and-set on the version just read: a reconcile writing the record in between
       // makes it read and try again, never overwrite (nor be overwritten).
       for (let attempt = 1; ; attempt++) {
-        const record = await selectRecord(c, name);
-        if (!record) return undefined;
+        const read = await selectRecord(c, name);
+        if (!read) return undefined;
+        const record = openRecord(read, this.#masterKey);
         accept?.(record);
         const written = await writeIntent(c, record, intent);
         if (written) return written;
@@ -289,7 +296,8 @@ class SqlStateStore implements StateStore {
       });
     const count = await this.#run('re-seal the secrets under a new master key', async (c) => {
       const rows = await selectSecretRows(c);
-      await writeResealed(c, this.target, resealRows(rows, from, next, Date.now()), fence);
+      const specs = resealSpecs(await selectSpecs(c), from, next);
+      await writeResealed(c, this.target, resealRows(rows, from, next, Date.now()), fence, specs);
       return rows.length;
     });
     this.#masterKey = next;
@@ -300,11 +308,12 @@ class SqlStateStore implements StateStore {
     entry: HistoryEntry,
     fence: Fence,
   ): Promise<AppRecord | undefined> {
+    const sealed = record && sealRecord(record, this.#masterKey);
     const written = await this.#run(`record the reconcile of ${entry.app}`, (c) =>
-      finishRun(c, this.target, { record, entry, keep: this.#historyLimit }, fence),
+      finishRun(c, this.target, { record: sealed, entry, keep: this.#historyLimit }, fence),
     );
     if (record) this.#changed(record.name);
-    return written;
+    return written && record && { ...record, version: written.version! };
   }
   listHistory(name: string, limit = this.#historyLimit): Promise<HistoryEntry[]> {
     return this.#run(`read history of ${name}`, (c) => selectHistory(c, name, limit));
@@ -356,8 +365,10 @@ async function sealStoredSecrets(client: SqlClient, target: string, key: MasterK
   const rows = await selectSecretRows(client);
   refuseForeignKeys(rows, key);
   const plain = sealPlaintextRows(rows, key);
-  await writeResealed(client, target, plain, undefined);
-  return plain.length;
+  // Records whose connection URL holds a password in plaintext (written before sealing).
+  const specs = sealPlaintextSpecs(await selectSpecs(client), key);
+  await writeResealed(client, target, plain, undefined, specs);
+  return plain.length + specs.length;
 }
 
 const sqliteMigrations = new Map<string, Promise<unknown>>();

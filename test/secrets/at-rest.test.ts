@@ -167,6 +167,52 @@ for (const { dialect, available, create } of dialects) {
       ).rejects.toMatchObject({ code: 'APP_NOT_FOUND' });
     });
 
+    it('seals a connection URL with a password in a record, and opens it for the store and a reader with the key', async () => {
+      const store = await open();
+      const fence = await store.beginTerm();
+      const base = minimalRecord('ext');
+      const url = 'postgres://bob:hunter2@127.0.0.1:9/ext';
+      const record = {
+        ...base,
+        spec: {
+          ...base.spec,
+          database: { ...base.spec.database, mode: 'new-connection' as const, connection: { url } },
+        },
+      };
+      const written = await store.putRecord(record, fence);
+      expect(written.spec.database.connection?.url).toBe(url);
+      const specOf = async () =>
+        String(
+          (await db.sql(`SELECT spec FROM ${db.store('appvisor_apps')} WHERE name = ?`, ['ext']))[0]!.spec,
+        );
+      expect(await specOf()).not.toContain('hunter2');
+      expect((await store.getRecord('ext'))?.spec.database.connection?.url).toBe(url);
+      expect((await store.listRecords())[0]?.spec.database.connection?.url).toBe(url);
+      const keyless = await openStateReader(db.url);
+      const keyed = await openStateReader(db.url, { masterKey: TEST_MASTER_KEY });
+      try {
+        expect((await keyless.getRecord('ext'))?.spec.database.connection?.url).toMatch(/^av1:/);
+        expect((await keyed.getRecord('ext'))?.spec.database.connection?.url).toBe(url);
+      } finally {
+        await keyless.close();
+        await keyed.close();
+      }
+
+      // A record written before sealing is sealed on open; rekey re-seals it.
+      const plain = JSON.parse(await specOf()) as typeof record.spec;
+      await db.sql(`UPDATE ${db.store('appvisor_apps')} SET spec = ? WHERE name = ?`, [
+        JSON.stringify({ ...plain, database: { ...plain.database, connection: { url } } }),
+        'ext',
+      ]);
+      expect(await specOf()).toContain('hunter2');
+      const reopened = await open();
+      expect(await specOf()).not.toContain('hunter2');
+      expect((await reopened.getRecord('ext'))?.spec.database.connection?.url).toBe(url);
+      await reopened.rekey(OTHER_KEY, await reopened.beginTerm());
+      expect(await specOf()).toContain(`av1:${OTHER_KEY.id}:`);
+      expect((await (await open(OTHER_KEY)).getRecord('ext'))?.spec.database.connection?.url).toBe(url);
+    });
+
     it('rekey re-seals every secret under the new key in one fenced write', async () => {
       const store = await open();
       const fence = await store.beginTerm();
