@@ -140,8 +140,7 @@ function match(
       needs: 'admin',
       does: "rotate an app's secret",
       run: async () => {
-        const rotate = backend.rotateSecret;
-        if (!rotate) {
+        if (!backend.rotateSecret) {
           sendCode(res, 'NOT_FOUND');
           return;
         }
@@ -154,7 +153,7 @@ function match(
             });
           }
           // `main` has no record nor view, yet has a secret: the store decides what exists.
-          sendJson(res, 200, await rotate(name, parseGrace(grace), actorOf(req, caller)));
+          sendJson(res, 200, await backend.rotateSecret(name, parseGrace(grace), actorOf(req, caller)));
         } catch (err) {
           // Registry errors with their status and message (APP_NOT_FOUND 404, LOCK_HELD naming the leader).
           sendError(res, err);
