@@ -3,7 +3,12 @@
  * (the other names it); the other replica's running app takes the new secret through the change
  * feed, without a restart.
  */
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { generateMasterKeyText, parseMasterKey } from '../../src/secrets/master-key.js';
+import { TEST_MASTER_KEY } from '../helpers/master-key.js';
 import { ADMIN_TOKEN, manifest, type Serve, signUpAndIn, startServe, waitFor } from '../serve/harness.js';
 import { dialectsUnderTest, type TestDatabase } from '../state/dialects.js';
 
@@ -63,5 +68,32 @@ describe.skipIf(!PG.available)('rotate-secret with two replicas on PostgreSQL', 
     );
     expect((await follower.request('/apps/crm/api/me', { token: oldToken })).status).toBe(401);
     expect((await follower.view('crm')).startedAt).toBe(startedAt);
+  });
+
+  it('a replica that generated a master key of its own is refused at start, naming both key ids, and changes nothing', async () => {
+    const db = await PG.create();
+    databases.push(db);
+    const manifests = { 'crm.yaml': manifest('crm', 'database: {mode: new-schema}\n') };
+    const first = await startServe({ manifests, databaseUrl: db.url });
+    serves.push(first);
+    const before = await db.sql(`SELECT name, secret FROM ${db.store('appvisor_secrets')} ORDER BY name`);
+    const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'appvisor-own-key-'));
+    await fs.mkdir(path.join(dir, 'data'));
+    const own = generateMasterKeyText();
+    await fs.writeFile(path.join(dir, 'data', 'master-key'), `${own}\n`, { mode: 0o600 });
+    try {
+      const refused = startServe({ dir, manifests, databaseUrl: db.url });
+      await expect(refused).rejects.toMatchObject({ code: 'MASTER_KEY_INVALID' });
+      const message = await refused.catch((err: Error) => err.message);
+      expect(message).toContain(TEST_MASTER_KEY.id);
+      expect(message).toContain(parseMasterKey(own, 'x').id);
+      expect(message).not.toContain(own);
+    } finally {
+      await fs.rm(dir, { recursive: true, force: true });
+    }
+    expect(await db.sql(`SELECT name, secret FROM ${db.store('appvisor_secrets')} ORDER BY name`)).toEqual(
+      before,
+    );
+    expect((await first.admin('/apps/crm')).status).toBe(200);
   });
 });
