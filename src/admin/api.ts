@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { AppvisorError } from '../errors.js';
 import { sendError } from '../http/errors.js';
+import { parseGrace } from '../secrets/rotate.js';
 import type { TokenScope } from '../state/types.js';
 import type { AdminCaller } from './auth.js';
 import { answerBackup, answerClone, answerRestore } from './operations-api.js';
@@ -188,6 +189,33 @@ function match(
       run: () => answerClone(ops, name, actorOf(req, caller), req, res),
     };
   }
+  if (action === 'rotate-secret') {
+    return {
+      method: 'POST',
+      needs: 'admin',
+      does: "rotate an app's secret",
+      run: async () => {
+        if (!backend.rotateSecret) {
+          sendCode(res, 'NOT_FOUND');
+          return;
+        }
+        try {
+          const body = await readSmallJson(req);
+          const grace = (body as { grace?: unknown } | undefined)?.grace;
+          if (grace !== undefined && typeof grace !== 'string') {
+            throw new AppvisorError('CONFIG_INVALID', {
+              detail: 'grace must be a duration string such as "1h"',
+            });
+          }
+          // `main` has no record nor view, yet has a secret: the store decides what exists.
+          sendJson(res, 200, await backend.rotateSecret(name, parseGrace(grace), actorOf(req, caller)));
+        } catch (err) {
+          // Registry errors with their status and message (APP_NOT_FOUND 404, LOCK_HELD naming the leader).
+          sendError(res, err);
+        }
+      },
+    };
+  }
   if (action === 'start' || action === 'stop') {
     return {
       method: 'POST',
@@ -322,4 +350,27 @@ export function actorOf(req: IncomingMessage, caller: Pick<AdminCaller, 'name'>)
     .trim()
     .slice(0, 80);
   return `token ${caller.name} via ${client || 'the API'}`;
+}
+
+/** The largest request body the admin API reads (a rotation's `{"grace":"1h"}`). */
+const BODY_LIMIT = 4096;
+
+/** A small JSON body, or undefined when there is none. */
+async function readSmallJson(req: IncomingMessage): Promise<unknown> {
+  let size = 0;
+  const chunks: Buffer[] = [];
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > BODY_LIMIT) {
+      throw new AppvisorError('CONFIG_INVALID', { detail: `the request body is over ${BODY_LIMIT} bytes` });
+    }
+    chunks.push(chunk);
+  }
+  const text = Buffer.concat(chunks).toString('utf8').trim();
+  if (text === '') return undefined;
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    throw new AppvisorError('CONFIG_INVALID', { detail: 'the request body is not JSON' });
+  }
 }

@@ -1,5 +1,6 @@
 import type { EventEmitter } from 'node:events';
 import type { AppView, ClusterView, ReplicaView, StatusEvent } from '../runtime/view.js';
+import type { RotationResult } from '../secrets/rotate.js';
 import type { HistoryEntry } from '../state/types.js';
 
 /** The `plan --json` object (SPEC §5). */
@@ -58,6 +59,12 @@ export interface AdminBackend {
   stop(name: string, by: string): Promise<AppView>;
   /** Backup, restore and clone (absent: those routes are not found). */
   readonly operations?: AdminOperations;
+  /**
+   * Rotates the app's JWT secret (`main`: the main app's) with `graceMs` for the old one, on
+   * this replica if it leads (LOCK_HELD naming the leader otherwise); the running apps take the
+   * new secret without a restart. `by` is written to the app's history.
+   */
+  rotateSecret?(name: string, graceMs: number, by: string): Promise<RotationResult>;
   plan(): Promise<PlanJson>;
   history(name: string): Promise<HistoryEntry[]>;
   /** Every replica on the state store, dead ones until they are pruned (SPEC §8.1). */

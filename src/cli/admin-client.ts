@@ -102,7 +102,7 @@ export async function readAdminToken(dataDir: string, env: NodeJS.ProcessEnv = p
 }
 
 /** `appvisor-cli alice@build-7`: the CLI as a client of the admin API. */
-function cliClient(): string {
+export function cliClient(): string {
   let user = 'unknown';
   try {
     user = os.userInfo().username;
@@ -118,11 +118,12 @@ export async function adminRequest<T>(
   token: string,
   method: 'GET' | 'POST',
   route: string,
+  payload?: unknown,
 ): Promise<T> {
   const baseUrl = target.url;
   let res: { status: number; text: string };
   try {
-    res = await send(target, token, method, route);
+    res = await send(target, token, method, route, payload);
   } catch (err) {
     const e = err as { code?: string; name?: string };
     const reason =
@@ -174,7 +175,9 @@ function send(
   token: string,
   method: string,
   route: string,
+  body?: unknown,
 ): Promise<{ status: number; text: string }> {
+  const payload = body === undefined ? undefined : JSON.stringify(body);
   const url = new URL(route, target.url.endsWith('/') ? target.url : `${target.url}/`);
   const client = url.protocol === 'https:' ? https : http;
   const headers: http.OutgoingHttpHeaders = {
@@ -184,6 +187,10 @@ function send(
     'x-appvisor-client': cliClient(),
   };
   if (target.host !== undefined) headers.host = target.host;
+  if (payload !== undefined) {
+    headers['content-type'] = 'application/json';
+    headers['content-length'] = Buffer.byteLength(payload);
+  }
   return new Promise((resolve, reject) => {
     const req = client.request(url, { method, headers, signal: AbortSignal.timeout(TIMEOUT_MS) }, (res) => {
       const chunks: Buffer[] = [];
@@ -194,6 +201,6 @@ function send(
       );
     });
     req.on('error', reject);
-    req.end();
+    req.end(payload);
   });
 }

@@ -6,7 +6,9 @@ import { registerBackup } from './backup.js';
 import { registerClone } from './clone.js';
 import { type CliContext, type CliIO, colorEnabled, createContext, processIO } from './common.js';
 import { registerPlan } from './plan.js';
+import { registerRekey } from './rekey.js';
 import { registerRestore } from './restore.js';
+import { registerRotateSecret } from './rotate-secret.js';
 import { registerServe } from './serve.js';
 import { registerStartStop } from './start-stop.js';
 import { registerStatus } from './status.js';
@@ -49,6 +51,8 @@ export function buildProgram(ctx: CliContext): Command {
   registerBackup(program, ctx);
   registerRestore(program, ctx);
   registerClone(program, ctx);
+  registerRotateSecret(program, ctx);
+  registerRekey(program, ctx);
   return program;
 }
 

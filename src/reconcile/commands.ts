@@ -16,6 +16,7 @@ import { createDropBackup } from '../ops/drop-backup.js';
 import { generateSecret } from '../providers/secrets.js';
 import { ProviderSet } from '../providers/set.js';
 import { type Application, loadApplication } from '../runtime/contract.js';
+import { loadMasterKey } from '../secrets/master-key.js';
 import { mainDatabaseRefusals } from '../state/main-check.js';
 import { openStateReader } from '../state/reader.js';
 import { openStateStore } from '../state/store.js';
@@ -38,7 +39,9 @@ export async function computePlan(
   const main = describeMainDatabase(mainUrl, settings.dataDir);
   const application = await loadApplication(settings.app);
   const desired = toDesired(await loadManifests(settings.appsDir, manifestOptions(opts)));
-  const reader = await openStateReader(mainUrl);
+  // The key when one is at hand (never created here): it opens the records' sealed connection URLs.
+  const masterKey = await loadMasterKey({ env: opts.env, dataDir: settings.dataDir, create: false });
+  const reader = await openStateReader(mainUrl, masterKey ? { masterKey } : {});
   const providers = new ProviderSet(mainUrl, { dataDir: settings.dataDir });
   try {
     const actual = await observeAll(desired, { store: reader, providers, main });
@@ -124,7 +127,8 @@ export async function applyPlan(settings: Settings, opts: ApplyOptions): Promise
   const application = await loadApplication(settings.app);
   const desired = toDesired(await loadManifests(settings.appsDir, manifestOptions(opts)));
   const adopt = settings.mainDatabase?.adopt ?? false;
-  const store = await openStateStore(mainUrl, { log: opts.log, adopt });
+  const masterKey = await loadMasterKey({ env: opts.env, dataDir: settings.dataDir, create: true });
+  const store = await openStateStore(mainUrl, { log: opts.log, adopt, ...(masterKey ? { masterKey } : {}) });
   // The leader lease, as a replica would hold it: a running server (which reconciles apps.d
   // itself) refuses it at once with LOCK_HELD naming the server; another apply is waited for.
   const lease = await acquireLease(store, {

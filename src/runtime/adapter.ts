@@ -10,7 +10,7 @@ import type { Settings } from '../config/types.js';
 import type { ErrorSummary } from '../errors.js';
 import type { ReadyApp } from '../gateway/types.js';
 import type { DatabaseTarget } from '../reconcile/model.js';
-import type { AppStatus } from '../state/types.js';
+import type { AppStatus, SecretSet } from '../state/types.js';
 
 /** The adapters this build has (settings `processAdapter`; anything else is a settings error). */
 /** How long a start may take before it fails with APP_START_TIMEOUT, unless set otherwise. */
@@ -160,9 +160,16 @@ export interface AppProcessAdapter {
   settled(): Promise<void>;
   /** Stops every instance, the last started first. Idempotent. */
   close(): Promise<void>;
+  /**
+   * Hands the named instances (all: every one) their secrets as they stand now, without a
+   * restart (a rotation). Rejects when the secrets cannot be read; the instances keep theirs.
+   */
+  refreshSecrets?(names?: readonly string[]): Promise<void>;
 }
 
 /** Where an adapter finds the JWT secrets an {@link SecretRef} names (the state store is one). */
 export interface SecretSource {
   getSecret(app: string): Promise<string | undefined>;
+  /** The current secret and, during a rotation's grace, the previous one (the state store has it). */
+  getSecretSet?(app: string): Promise<SecretSet | undefined>;
 }

@@ -2,12 +2,18 @@ import type { Logger } from 'pino';
 import { AppvisorError, messageOf, toAppvisorError } from '../errors.js';
 import type { ReadyApp } from '../gateway/types.js';
 import type { AppDatabase } from '../providers/provider.js';
-import type { AppStatus } from '../state/types.js';
+import type { AppStatus, SecretSet } from '../state/types.js';
 import type { InstanceError, InstanceSpec } from './adapter.js';
 import { type AppScope, appScope, runInApp } from './app-context.js';
 import type { AppInstance, Application } from './contract.js';
-import { createJwtHelpers } from './jwt.js';
+import { createJwtHelpers, JwtKeyRing } from './jwt.js';
 import { checkDataVersion, migrate } from './migrations.js';
+
+/** The JWT secrets an instance signs and verifies with. */
+export interface InstanceSecrets {
+  readonly own: SecretSet | undefined;
+  readonly main: SecretSet;
+}
 
 export interface InstanceDeps {
   /** The application module the spec names, loaded. */
@@ -15,8 +21,8 @@ export interface InstanceDeps {
   readonly log: Logger;
   readonly startTimeoutMs: number;
   openDatabase(): Promise<AppDatabase>;
-  /** The app's own secret (undefined for shared/main) and the main app's secret. */
-  secrets(): Promise<{ readonly own: string | undefined; readonly main: string }>;
+  /** The app's own secrets (undefined for shared/main) and the main app's. */
+  secrets(): Promise<InstanceSecrets>;
   onStatus(status: AppStatus, error: InstanceError | null): void;
   onStartFinished?(ok: boolean, ms: number): void;
 }
@@ -49,6 +55,8 @@ export class AppInstanceRunner {
   #deadline: number | null = null;
   /** Set once stop() is called: a start that finishes afterwards is closed at once. */
   #stopped = false;
+  /** The secrets the app's JWT helpers read on every call (a rotation replaces them). */
+  #keys: { own: JwtKeyRing; main: JwtKeyRing } | undefined;
 
   constructor(spec: InstanceSpec, deps: InstanceDeps) {
     this.spec = spec;
@@ -194,14 +202,15 @@ export class AppInstanceRunner {
         });
       }
       const secrets = await secretsRead;
-      const ownSecret = secrets.own ?? secrets.main;
+      const keys = { own: new JwtKeyRing(secrets.own ?? secrets.main), main: new JwtKeyRing(secrets.main) };
       const jwt = createJwtHelpers({
         app: this.spec.name,
-        ownSecret,
+        ownSecret: keys.own,
         mode: this.spec.secret.mode,
-        mainSecret: secrets.main,
+        mainSecret: keys.main,
         isMain: this.spec.isMain,
       });
+      this.#keys = keys;
       const context = {
         name: this.spec.name,
         ...(this.spec.displayName ? { displayName: this.spec.displayName } : {}),
@@ -218,6 +227,20 @@ export class AppInstanceRunner {
       await db.client.close().catch(() => undefined);
       throw err;
     }
+  }
+
+  /**
+   * Reads the app's secrets again and hands them to its JWT helpers (a rotation, SPEC §8.4):
+   * the running app signs with the new secret from now on, without a restart. A boot under way
+   * may have read them before the change: it is waited for, then refreshed.
+   */
+  async refreshSecrets(): Promise<void> {
+    if (!this.#keys) await this.#starting?.catch(() => undefined);
+    const keys = this.#keys;
+    if (!keys) return;
+    const secrets = await this.#deps.secrets();
+    keys.own.set(secrets.own ?? secrets.main);
+    keys.main.set(secrets.main);
   }
 
   async #closeBooted(instance: AppInstance): Promise<void> {

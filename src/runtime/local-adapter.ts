@@ -11,7 +11,7 @@ import type { AppDatabase, SqlClient } from '../providers/provider.js';
 import type { ProviderSet } from '../providers/set.js';
 import { TABLES } from '../state/dialect.js';
 import { refuseForeignTables } from '../state/foreign-tables.js';
-import { MAIN_APP } from '../state/types.js';
+import { MAIN_APP, type SecretSet } from '../state/types.js';
 import {
   type AdapterEventMap,
   type AppProcessAdapter,
@@ -22,7 +22,8 @@ import {
   type SecretSource,
 } from './adapter.js';
 import { type Application, loadApplication } from './contract.js';
-import { AppInstanceRunner } from './instance.js';
+import { AppInstanceRunner, type InstanceSecrets } from './instance.js';
+import { secretSetOf } from './jwt.js';
 import { readDataVersion } from './migrations.js';
 
 /**
@@ -199,14 +200,16 @@ export class LocalAdapter implements AppProcessAdapter {
     return app;
   }
 
-  async #secrets(spec: InstanceSpec): Promise<{ own: string | undefined; main: string }> {
+  async #secrets(spec: InstanceSpec): Promise<InstanceSecrets> {
     const source = this.#opts.secrets;
     const ownNeeded = !spec.isMain && spec.secret.mode !== 'shared';
+    const read = async (app: string): Promise<SecretSet | undefined> => {
+      if (source.getSecretSet) return source.getSecretSet(app);
+      const secret = await source.getSecret(app);
+      return secret ? secretSetOf(secret) : undefined;
+    };
     // Both at once: one round trip to the store instead of two.
-    const [main, own] = await Promise.all([
-      source.getSecret(MAIN_APP),
-      ownNeeded ? source.getSecret(spec.secret.app) : undefined,
-    ]);
+    const [main, own] = await Promise.all([read(MAIN_APP), ownNeeded ? read(spec.secret.app) : undefined]);
     if (!main)
       throw new AppvisorError('APP_ERROR', { app: spec.name, detail: 'the main JWT secret is missing' });
     if (!ownNeeded) return { own: undefined, main };
@@ -217,6 +220,11 @@ export class LocalAdapter implements AppProcessAdapter {
       });
     }
     return { own, main };
+  }
+
+  async refreshSecrets(names?: readonly string[]): Promise<void> {
+    const runners = names ? names.flatMap((n) => this.#runners.get(n) ?? []) : [...this.#runners.values()];
+    await Promise.all(runners.map((r) => r.refreshSecrets()));
   }
 
   async #openDatabase(name: string, settings: DatabaseSettings): Promise<AppDatabase> {

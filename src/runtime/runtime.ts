@@ -455,6 +455,15 @@ export class Runtime implements GatewayApps {
     return this.#adapter.settled();
   }
 
+  /**
+   * Hands the running apps named (all: every one) their JWT secrets as they stand in the store
+   * now: a rotation takes effect without a restart (after one of the main app's secret, which
+   * the `shared` apps follow, refresh all).
+   */
+  async refreshSecrets(names?: readonly string[]): Promise<void> {
+    await this.#adapter.refreshSecrets?.(names);
+  }
+
   /** Stops every app in reverse start order, then the main app. Idempotent. */
   close(): Promise<void> {
     return this.#adapter.close();

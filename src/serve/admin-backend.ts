@@ -8,12 +8,14 @@ import { planToJson } from '../admin/plan-json.js';
 import type { AdminBackend, AdminEventMap, AdminOperations } from '../admin/types.js';
 import { AppvisorError, type ErrorSummary, messageOf } from '../errors.js';
 import type { ProviderSet } from '../providers/set.js';
+import { leaseHeld } from '../reconcile/lease.js';
 import type { Desired, PlanOptions } from '../reconcile/model.js';
 import { observeAll } from '../reconcile/observe.js';
 import { plan } from '../reconcile/planner.js';
 import type { Runtime } from '../runtime/runtime.js';
 import type { AppView } from '../runtime/view.js';
-import type { AppRecord, StateStore } from '../state/types.js';
+import { rotateAppSecret } from '../secrets/rotate.js';
+import { type AppRecord, type Fence, MAIN_APP, type StateStore } from '../state/types.js';
 import { createReplicaViews } from './replica-views.js';
 import { allViews, appView, type ViewSources } from './views.js';
 
@@ -35,6 +37,8 @@ export interface AdminBackendDeps {
   readonly requestReconcile: (name: string) => void;
   /** Backup, restore and clone, carried out by the leader (see src/serve/operations.ts). */
   readonly operations?: AdminOperations;
+  /** The term to write under while this replica leads (undefined while it follows). */
+  readonly leading?: () => { readonly fence: Fence } | undefined;
   /** This replica among those on the store. */
   readonly replica: {
     readonly id: string;
@@ -120,6 +124,24 @@ export function createAdminBackend(deps: AdminBackendDeps): AdminBackend {
     ...(deps.operations ? { operations: deps.operations } : {}),
     start: (name, by) => recordIntent(name, 'start', by),
     stop: (name, by) => recordIntent(name, 'stop', by),
+    rotateSecret: async (name, graceMs, by) => {
+      const term = deps.leading?.();
+      if (!term) {
+        const holder = (await store.readLease().catch(() => undefined))?.holder;
+        throw leaseHeld(store.target, holder, 0, '; a secret is rotated by the leader: send it there');
+      }
+      const result = await rotateAppSecret(store, { name, graceMs, by, fence: term.fence });
+      log.info(
+        { app: name, by, kid: result.kid, previousKid: result.previousKid, until: result.previousUntil },
+        'JWT secret rotated',
+      );
+      // The running apps here sign with the new secret from now on; the other replicas learn of it
+      // by the records' versions the rotation raised.
+      await runtime.refreshSecrets(name === MAIN_APP ? undefined : [name]).catch((err: unknown) => {
+        log.warn({ app: name, err: messageOf(err) }, 'cannot hand the running app its new JWT secret');
+      });
+      return result;
+    },
     plan: async () => {
       const desired = deps.desired();
       const actual = await observeAll(desired, {

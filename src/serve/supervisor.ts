@@ -30,7 +30,9 @@ import { QUEUE_EVENTS, ReconcileQueue, type Reconciler } from '../reconcile/queu
 import { DEFAULT_START_TIMEOUT_MS } from '../runtime/adapter.js';
 import { loadApplication } from '../runtime/contract.js';
 import { Runtime } from '../runtime/runtime.js';
+import { loadMasterKey } from '../secrets/master-key.js';
 import { openStateStore } from '../state/store.js';
+import { MAIN_APP } from '../state/types.js';
 import { createAppReconciler, type ReconcileErrors } from './app-reconciler.js';
 import { ChangeFeed } from './change-feed.js';
 import { DesiredState } from './desired-state.js';
@@ -139,10 +141,14 @@ export async function startSupervisor(options: SupervisorOptions): Promise<Super
   const store = new Resource(
     'state store',
     async () => {
+      // Every replica must have the same key (APPVISOR_MASTER_KEY): one that generated its own
+      // is refused by the store sealed under another (MASTER_KEY_INVALID), before it writes.
+      const masterKey = await loadMasterKey({ env: options.env, dataDir: settings.dataDir, create: true });
       const opened = await openStateStore(mainUrl, {
         log,
         adopt: settings.mainDatabase?.adopt ?? false,
         origin: replica.id,
+        ...(masterKey ? { masterKey } : {}),
       });
       try {
         // The main app's secret exists before anything can sign with it; never regenerated.
@@ -280,6 +286,7 @@ export async function startSupervisor(options: SupervisorOptions): Promise<Super
           // Before the queue runs, the intent is in the record and the first reconcile covers every app.
           requestReconcile: (name) => queue.current?.add(name),
           operations,
+          leading: () => leadership.current?.term(),
           replica: { id: replica.id, heartbeatMs, connectionBudget },
         },
       }),
@@ -310,6 +317,32 @@ export async function startSupervisor(options: SupervisorOptions): Promise<Super
     'queue',
     async () => {
       const desired = manifests.value;
+      appReconciler = createAppReconciler({
+        leadership: leadership.value,
+        feed: {
+          note: (name, version) => feed.current?.note(name, version),
+        },
+        drift,
+        upgradeHeldBy: () => upgradeGate.check(),
+        store: store.value,
+        providers: providers.value,
+        planOptions,
+        desired,
+        runtime: runtime.value,
+        migrate: createMigrator({ application, providers: providers.value, main }),
+        claimData: createDataClaimer({ application, providers: providers.value, main }),
+        backupBeforeDrop: createDropBackup({
+          settings,
+          store: store.value,
+          providers: providers.value,
+          main,
+          application,
+          log,
+          ...(options.env ? { env: options.env } : {}),
+        }),
+        stepTimeoutMs: options.stepTimeoutMs ?? 60_000,
+        errors: reconcileErrors,
+      });
       const work = new ReconcileQueue({
         log,
         concurrency: reconcileConcurrency(settings),
@@ -321,32 +354,7 @@ export async function startSupervisor(options: SupervisorOptions): Promise<Super
           return desired.names();
         },
         ...(options.backoff ? { backoff: options.backoff } : {}),
-        reconcile: (appReconciler = createAppReconciler({
-          leadership: leadership.value,
-          feed: {
-            note: (name, version) => feed.current?.note(name, version),
-          },
-          drift,
-          upgradeHeldBy: () => upgradeGate.check(),
-          store: store.value,
-          providers: providers.value,
-          planOptions,
-          desired,
-          runtime: runtime.value,
-          migrate: createMigrator({ application, providers: providers.value, main }),
-          claimData: createDataClaimer({ application, providers: providers.value, main }),
-          backupBeforeDrop: createDropBackup({
-            settings,
-            store: store.value,
-            providers: providers.value,
-            main,
-            application,
-            log,
-            ...(options.env ? { env: options.env } : {}),
-          }),
-          stepTimeoutMs: options.stepTimeoutMs ?? 60_000,
-          errors: reconcileErrors,
-        })),
+        reconcile: appReconciler,
       });
       work.on(QUEUE_EVENTS.end, (e) => {
         events.emit('reconcile', { app: e.key, outcome: e.outcome, durationMs: e.durationMs });
@@ -369,6 +377,15 @@ export async function startSupervisor(options: SupervisorOptions): Promise<Super
         onChange: (names) => {
           for (const name of names) manifests.value.noteRecord(name);
           queue.value.addAll(names);
+          // A secret rotated on the leader raises the records' versions: the running apps here
+          // (and the main app, whose secret a rotation of `main` changed) take the secrets as
+          // they stand, without a restart.
+          runtime.value.refreshSecrets([...names, MAIN_APP]).catch((err: unknown) => {
+            log.warn(
+              { err: messageOf(err) },
+              "cannot refresh the apps' JWT secrets; they keep the ones they have",
+            );
+          });
         },
       });
       await changes.start();

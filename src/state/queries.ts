@@ -147,32 +147,169 @@ export async function selectSecret(client: SqlClient, name: string): Promise<str
   return row?.secret;
 }
 
+/** A secrets row as stored: every secret in it sealed (except in a store from before sealing). */
+export interface SecretRow {
+  readonly name: string;
+  readonly secret: string;
+  readonly kid: string | null;
+  readonly previous_secret: string | null;
+  readonly previous_kid: string | null;
+  readonly previous_until: string | null;
+}
+
+const SECRET_COLUMNS = 'name, secret, kid, previous_secret, previous_kid, previous_until';
+
+export async function selectSecretRow(client: SqlClient, name: string): Promise<SecretRow | undefined> {
+  const [row] = await client.query<SecretRow>(`SELECT ${SECRET_COLUMNS} FROM ${secrets} WHERE name = ?`, [
+    name,
+  ]);
+  return row;
+}
+
+export function selectSecretRows(client: SqlClient): Promise<SecretRow[]> {
+  return client.query<SecretRow>(`SELECT ${SECRET_COLUMNS} FROM ${secrets} ORDER BY name`);
+}
+
 /**
- * Inserts the secret unless one exists (under `fence`: only at the writer's term), then reads
- * back whichever is stored.
+ * Inserts the (sealed) secret unless one exists (under `fence`: only at the writer's term), then
+ * reads back whichever row is stored.
  */
 export async function ensureSecretRow(
   client: SqlClient,
   target: string,
-  name: string,
-  secret: string,
+  secret: { readonly name: string; readonly sealed: string; readonly kid: string },
   fence: Fence | undefined,
-): Promise<string> {
-  const row = { name, secret, created_at: new Date().toISOString() };
+): Promise<SecretRow> {
+  const { name } = secret;
+  const row = { name, secret: secret.sealed, kid: secret.kid, created_at: new Date().toISOString() };
   if (fence) {
     await client.execute(
-      `INSERT INTO ${secrets} (name, secret, created_at) SELECT ?, ?, ? ${FROM_TERM} AND NOT EXISTS (SELECT 1 FROM ${secrets} WHERE name = ?)`,
-      [row.name, row.secret, row.created_at, fence.term, name],
+      `INSERT INTO ${secrets} (name, secret, kid, created_at) SELECT ?, ?, ?, ? ${FROM_TERM} AND NOT EXISTS (SELECT 1 FROM ${secrets} WHERE name = ?)`,
+      [row.name, row.secret, row.kid, row.created_at, fence.term, name],
     );
   } else {
     await insertIfAbsent(client, secrets, 'name', row);
   }
-  const stored = await selectSecret(client, name);
+  const stored = await selectSecretRow(client, name);
   if (stored !== undefined) return stored;
   const current = fence ? await selectTerm(client) : undefined;
   if (fence && current !== fence.term) throw lockLost(target, fence, current!);
   // Only a concurrent delete between the two statements gets here.
   throw new Error(`the secret of ${name} vanished while it was being stored`);
+}
+
+/**
+ * A rotation in one transaction, fenced: the current secret moves to `previous_*` (until
+ * `until`), the new one takes its place; the versions of the records whose tokens change are
+ * raised (the change feed's signal to the other replicas: `all` for the main app's secret,
+ * which every `shared` app and the main app follow); the history entry is appended.
+ */
+export async function rotateSecretRow(
+  client: SqlClient,
+  target: string,
+  rotation: {
+    readonly name: string;
+    readonly sealed: string;
+    readonly kid: string;
+    readonly until: string;
+    readonly allRecords: boolean;
+    readonly entry: HistoryEntry;
+    readonly keep: number;
+  },
+  fence: Fence,
+): Promise<void> {
+  const { name } = rotation;
+  const statements: BatchStatement[] = [
+    {
+      // Assignments in this order: MySQL evaluates them left to right (the others on the old row).
+      sql: `UPDATE ${secrets} SET previous_secret = secret, previous_kid = kid, previous_until = ?, secret = ?, kid = ? WHERE name = ? AND ${AT_TERM}`,
+      params: [rotation.until, rotation.sealed, rotation.kid, name, fence.term],
+      expect: 1,
+    },
+    rotation.allRecords
+      ? { sql: `UPDATE ${apps} SET version = version + 1`, params: [] }
+      : { sql: `UPDATE ${apps} SET version = version + 1 WHERE name = ?`, params: [name] },
+    ...historyWrites(rotation.entry, rotation.keep, fence),
+  ];
+  const refused = await dialectNamed(client.dialect).store.executeBatch(client, statements);
+  if (refused === undefined) return;
+  const current = await selectTerm(client);
+  if (current !== fence.term) throw lockLost(target, fence, current);
+  throw new AppvisorError('APP_NOT_FOUND', { app: name });
+}
+
+/** A record's applied manifest as stored (JSON text), at its version. */
+export interface SpecRow {
+  readonly name: string;
+  readonly version: number;
+  readonly spec: string;
+}
+
+/** Every record's spec, unparsed: a damaged record must not stop what reads them all here. */
+export async function selectSpecs(client: SqlClient): Promise<SpecRow[]> {
+  const rows = await client.query<{ name: string; version: number | string; spec: unknown }>(
+    `SELECT name, version, spec FROM ${apps}`,
+  );
+  return rows.map((r) => ({
+    name: r.name,
+    version: Number(r.version),
+    spec: typeof r.spec === 'string' ? r.spec : JSON.stringify(r.spec),
+  }));
+}
+
+/** A secrets row re-sealed: written only if the row still holds `was` (its secret as read). */
+export interface ResealedRow {
+  readonly name: string;
+  readonly was: string;
+  readonly secret: string;
+  readonly kid: string;
+  readonly previous: { readonly secret: string; readonly kid: string; readonly until: string } | undefined;
+}
+
+/**
+ * Writes re-sealed rows in one transaction. Fenced (`rekey`): every row must land, else nothing
+ * does. Unfenced (plaintext sealed on open): a row another process sealed first is left as it is.
+ */
+export async function writeResealed(
+  client: SqlClient,
+  target: string,
+  rows: readonly ResealedRow[],
+  fence: Fence | undefined,
+  specs: readonly SpecRow[] = [],
+): Promise<void> {
+  if (rows.length === 0 && specs.length === 0) return;
+  const statements: BatchStatement[] = rows.map((r) => ({
+    sql: `UPDATE ${secrets} SET secret = ?, kid = ?, previous_secret = ?, previous_kid = ?, previous_until = ? WHERE name = ? AND secret = ?${fence ? ` AND ${AT_TERM}` : ''}`,
+    params: [
+      r.secret,
+      r.kid,
+      r.previous?.secret ?? null,
+      r.previous?.kid ?? null,
+      r.previous?.until ?? null,
+      r.name,
+      r.was,
+      ...(fence ? [fence.term] : []),
+    ],
+    ...(fence ? { expect: 1 } : {}),
+  }));
+  // A record's sealed connection URL: its spec rewritten at the version read, which stays (the
+  // spec means the same), so a reconcile that read the record is not set back.
+  for (const spec of specs) {
+    statements.push({
+      sql: `UPDATE ${apps} SET spec = ? WHERE name = ? AND version = ?${fence ? ` AND ${AT_TERM}` : ''}`,
+      params: [spec.spec, spec.name, spec.version, ...(fence ? [fence.term] : [])],
+      ...(fence ? { expect: 1 } : {}),
+    });
+  }
+  const refused = await dialectNamed(client.dialect).store.executeBatch(client, statements);
+  if (refused === undefined || !fence) return;
+  const current = await selectTerm(client);
+  if (current !== fence.term) throw lockLost(target, fence, current);
+  const name = refused < rows.length ? rows[refused]!.name : specs[refused - rows.length]!.name;
+  throw new AppvisorError('STATE_STORE_FAILED', {
+    target,
+    detail: `the secrets of ${name} changed while they were re-sealed; nothing was changed, run it again`,
+  });
 }
 
 export async function selectHistory(client: SqlClient, app: string, limit: number): Promise<HistoryEntry[]> {

@@ -7,6 +7,8 @@ import type { Logger } from 'pino';
 import { dialectNamed, parseDatabaseUrl } from '../dialects/registry.js';
 import type { DatabaseUrl } from '../dialects/url.js';
 import type { SqlClient } from '../providers/provider.js';
+import { openRecord } from '../secrets/at-rest.js';
+import type { MasterKey } from '../secrets/envelope.js';
 import { STORE_SCHEMA, TABLES, tableExists } from './dialect.js';
 import { guard, requireDatabase, type StoreTarget } from './errors.js';
 import { checkVersion, readMeta } from './migrations.js';
@@ -20,6 +22,11 @@ export interface StateReaderOptions {
   /** Entries `listHistory` returns when no limit is given. @default 50 */
   readonly historyLimit?: number;
   readonly log?: Logger;
+  /**
+   * The master key, when one is at hand: records' sealed connection URLs are opened with it
+   * (secrets never are). Without it they stay sealed. @default none
+   */
+  readonly masterKey?: MasterKey;
 }
 
 /** A store that does not exist yet: no records, no secrets, no history. */
@@ -52,8 +59,16 @@ class SqlStateReader implements StateReader {
   readonly #client: SqlClient;
   readonly #where: StoreTarget;
   readonly #historyLimit: number;
+  readonly #masterKey: MasterKey | undefined;
 
-  constructor(client: SqlClient, where: StoreTarget, storeId: string, historyLimit: number) {
+  constructor(
+    client: SqlClient,
+    where: StoreTarget,
+    storeId: string,
+    historyLimit: number,
+    masterKey: MasterKey | undefined,
+  ) {
+    this.#masterKey = masterKey;
     this.#client = client;
     this.#where = where;
     this.target = where.target;
@@ -62,10 +77,15 @@ class SqlStateReader implements StateReader {
   }
 
   listRecords(): Promise<AppRecord[]> {
-    return guard(this.#where, 'list records', () => selectRecords(this.#client));
+    return guard(this.#where, 'list records', async () =>
+      (await selectRecords(this.#client)).map((r) => openRecord(r, this.#masterKey)),
+    );
   }
   getRecord(name: string): Promise<AppRecord | undefined> {
-    return guard(this.#where, `read record ${name}`, () => selectRecord(this.#client, name));
+    return guard(this.#where, `read record ${name}`, async () => {
+      const record = await selectRecord(this.#client, name);
+      return record && openRecord(record, this.#masterKey);
+    });
   }
   getSecret(name: string): Promise<string | undefined> {
     return guard(this.#where, `read secret ${name}`, () => selectSecret(this.#client, name));
@@ -112,7 +132,7 @@ export async function openStateReader(
       await client.close();
       return new EmptyStateReader(where.target);
     }
-    return new SqlStateReader(client, where, storeId, opts.historyLimit ?? 50);
+    return new SqlStateReader(client, where, storeId, opts.historyLimit ?? 50, opts.masterKey);
   } catch (err) {
     await client.close().catch(() => undefined);
     throw err;

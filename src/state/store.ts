@@ -8,6 +8,18 @@ import { dialectFor, dialectNamed, parseDatabaseUrl } from '../dialects/registry
 import type { DatabaseUrl } from '../dialects/url.js';
 import { AppvisorError } from '../errors.js';
 import type { SqlClient } from '../providers/provider.js';
+import {
+  openRecord,
+  openSecretRow,
+  refuseForeignKeys,
+  resealRows,
+  resealSpecs,
+  sealPlaintextRows,
+  sealPlaintextSpecs,
+  sealRecord,
+  sealSecret,
+} from '../secrets/at-rest.js';
+import type { MasterKey } from '../secrets/envelope.js';
 import { CHANGES_CHANNEL, encodeChanges } from './changes.js';
 import { retryingDeadlocks } from './deadlock.js';
 import { STORE_SCHEMA } from './dialect.js';
@@ -18,13 +30,17 @@ import {
   ensureSecretRow,
   finishRun,
   removeRecord,
+  rotateSecretRow,
   selectHistory,
   selectRecord,
   selectRecords,
   selectRecordVersions,
-  selectSecret,
+  selectSecretRow,
+  selectSecretRows,
+  selectSpecs,
   writeIntent,
   writeRecord,
+  writeResealed,
 } from './queries.js';
 import {
   pruneReplicaRows,
@@ -45,6 +61,8 @@ import {
   type OperatorIntent,
   type ReplicaHeartbeat,
   type ReplicaList,
+  type SecretRotation,
+  type SecretSet,
   type StateStore,
 } from './types.js';
 
@@ -69,6 +87,12 @@ export interface StateStoreOptions {
    * its own from the others'. @default '' (not a replica: `apply`, tests)
    */
   readonly origin?: string;
+  /**
+   * The master key every secret is sealed with (SPEC §8.5; `loadMasterKey`). On open, secrets a
+   * store from before sealing holds in plaintext are sealed in place, and a store sealed with
+   * another key is refused (MASTER_KEY_INVALID). Absent: secrets can be neither read nor written.
+   */
+  readonly masterKey?: MasterKey;
 }
 
 /** Resolved options. */
@@ -82,6 +106,7 @@ class SqlStateStore implements StateStore {
   readonly #historyLimit: number;
   readonly #origin: string;
   readonly #log: Logger | undefined;
+  #masterKey: MasterKey | undefined;
   /** Names changed since the last announcement: one NOTIFY per turn of the event loop, not per write. */
   #unannounced = new Set<string>();
   #announcing: Promise<void> | undefined;
@@ -91,8 +116,9 @@ class SqlStateStore implements StateStore {
     client: SqlClient,
     where: StoreTarget,
     storeId: string,
-    opts: { historyLimit: number; origin: string; log: Logger | undefined },
+    opts: { historyLimit: number; origin: string; log: Logger | undefined; masterKey: MasterKey | undefined },
   ) {
+    this.#masterKey = opts.masterKey;
     this.#client = client;
     this.#where = where;
     this.target = where.target;
@@ -100,6 +126,10 @@ class SqlStateStore implements StateStore {
     this.#historyLimit = opts.historyLimit;
     this.#origin = opts.origin;
     this.#log = opts.log;
+  }
+
+  get masterKeyId(): string | undefined {
+    return this.#masterKey?.id;
   }
 
   /** Announces that `name`'s record changed, with whatever else changed in this turn. */
@@ -138,11 +168,12 @@ class SqlStateStore implements StateStore {
     return guard(this.#where, operation, () => retryingDeadlocks(() => fn(this.#client)));
   }
 
-  listRecords(): Promise<AppRecord[]> {
-    return this.#run('list records', selectRecords);
+  async listRecords(): Promise<AppRecord[]> {
+    return (await this.#run('list records', selectRecords)).map((r) => openRecord(r, this.#masterKey));
   }
-  getRecord(name: string): Promise<AppRecord | undefined> {
-    return this.#run(`read record ${name}`, (c) => selectRecord(c, name));
+  async getRecord(name: string): Promise<AppRecord | undefined> {
+    const record = await this.#run(`read record ${name}`, (c) => selectRecord(c, name));
+    return record && openRecord(record, this.#masterKey);
   }
   beginTerm(): Promise<Fence> {
     return this.#run('begin a reconcile lock term', raiseTerm);
@@ -167,10 +198,10 @@ class SqlStateStore implements StateStore {
   }
   async putRecord(record: AppRecord, fence: Fence): Promise<AppRecord> {
     const written = await this.#run(`write record ${record.name}`, (c) =>
-      writeRecord(c, this.target, record, fence),
+      writeRecord(c, this.target, sealRecord(record, this.#masterKey), fence),
     );
     this.#changed(record.name);
-    return written;
+    return { ...record, version: written.version! };
   }
   async deleteRecord(name: string, version: number, fence: Fence): Promise<void> {
     await this.#run(`delete record ${name}`, (c) => removeRecord(c, this.target, name, version, fence));
@@ -185,8 +216,9 @@ class SqlStateStore implements StateStore {
       // A compare-and-set on the version just read: a reconcile writing the record in between
       // makes it read and try again, never overwrite (nor be overwritten).
       for (let attempt = 1; ; attempt++) {
-        const record = await selectRecord(c, name);
-        if (!record) return undefined;
+        const read = await selectRecord(c, name);
+        if (!read) return undefined;
+        const record = openRecord(read, this.#masterKey);
         accept?.(record);
         const written = await writeIntent(c, record, intent);
         if (written) return written;
@@ -202,27 +234,86 @@ class SqlStateStore implements StateStore {
     if (written) this.#changed(name);
     return written;
   }
-  getSecret(name: string): Promise<string | undefined> {
-    return this.#run(`read secret ${name}`, (c) => selectSecret(c, name));
+  async getSecret(name: string): Promise<string | undefined> {
+    return (await this.getSecretSet(name))?.current.secret;
+  }
+  async getSecretSet(name: string): Promise<SecretSet | undefined> {
+    const row = await this.#run(`read secret ${name}`, (c) => selectSecretRow(c, name));
+    return row && openSecretRow(row, this.#masterKey, Date.now());
   }
   ensureSecret(name: string, secret: string, fence: Fence): Promise<string> {
-    return this.#run(`store secret ${name}`, (c) => ensureSecretRow(c, this.target, name, secret, fence));
+    return this.#ensureSecret(name, secret, fence);
   }
   ensureMainSecret(secret: string): Promise<string> {
-    return this.#run('store secret main', (c) =>
-      ensureSecretRow(c, this.target, MAIN_APP, secret, undefined),
+    return this.#ensureSecret(MAIN_APP, secret, undefined);
+  }
+  async #ensureSecret(name: string, secret: string, fence: Fence | undefined): Promise<string> {
+    const sealed = { name, ...sealSecret(name, secret, this.#masterKey) };
+    const row = await this.#run(`store secret ${name}`, (c) =>
+      ensureSecretRow(c, this.target, sealed, fence),
     );
+    // The stored one wins; sealed with another key it is refused, never replaced.
+    return openSecretRow(row, this.#masterKey, Date.now()).current.secret;
+  }
+  async rotateSecret(name: string, rotation: SecretRotation, fence: Fence): Promise<SecretSet> {
+    const before = await this.getSecretSet(name);
+    if (!before) throw new AppvisorError('APP_NOT_FOUND', { app: name });
+    const sealed = sealSecret(name, rotation.secret, this.#masterKey);
+    if (sealed.kid === before.current.kid) {
+      throw new AppvisorError('CONFIG_INVALID', { detail: `the new secret of ${name} is the current one` });
+    }
+    const until = rotation.previousUntil;
+    await this.#run(`rotate secret ${name}`, (c) =>
+      rotateSecretRow(
+        c,
+        this.target,
+        {
+          name,
+          ...sealed,
+          until,
+          allRecords: name === MAIN_APP,
+          entry: rotation.entry,
+          keep: this.#historyLimit,
+        },
+        fence,
+      ),
+    );
+    // The local poll is told through the records' versions; the other replicas by it or NOTIFY.
+    if (name !== MAIN_APP) this.#changed(name);
+    else for (const record of await this.recordVersions()) this.#changed(record[0]);
+    const after: SecretSet = {
+      current: { kid: sealed.kid, secret: rotation.secret },
+      ...(Date.parse(until) > Date.now() ? { previous: { ...before.current, until } } : {}),
+    };
+    return after;
+  }
+  async rekey(next: MasterKey, fence: Fence): Promise<number> {
+    const from = this.#masterKey;
+    if (!from)
+      throw new AppvisorError('MASTER_KEY_INVALID', {
+        source: 'none',
+        detail: 'rekey needs the current master key',
+      });
+    const count = await this.#run('re-seal the secrets under a new master key', async (c) => {
+      const rows = await selectSecretRows(c);
+      const specs = resealSpecs(await selectSpecs(c), from, next);
+      await writeResealed(c, this.target, resealRows(rows, from, next, Date.now()), fence, specs);
+      return rows.length;
+    });
+    this.#masterKey = next;
+    return count;
   }
   async finishRun(
     record: AppRecord | undefined,
     entry: HistoryEntry,
     fence: Fence,
   ): Promise<AppRecord | undefined> {
+    const sealed = record && sealRecord(record, this.#masterKey);
     const written = await this.#run(`record the reconcile of ${entry.app}`, (c) =>
-      finishRun(c, this.target, { record, entry, keep: this.#historyLimit }, fence),
+      finishRun(c, this.target, { record: sealed, entry, keep: this.#historyLimit }, fence),
     );
     if (record) this.#changed(record.name);
-    return written;
+    return written && record && { ...record, version: written.version! };
   }
   listHistory(name: string, limit = this.#historyLimit): Promise<HistoryEntry[]> {
     return this.#run(`read history of ${name}`, (c) => selectHistory(c, name, limit));
@@ -265,6 +356,22 @@ class SqlStateStore implements StateStore {
     this.#closing ??= this.#client.close();
     return this.#closing;
   }
+}
+
+/**
+ * Refuses a store sealed with another key, then seals the plaintext secrets of a store from
+ * before sealing, in one transaction. Each row is a compare-and-set on the plaintext read, so of
+ * two processes starting at once the second changes nothing; run again, it finds nothing to do.
+ * Resolves with how many rows it sealed.
+ */
+async function sealStoredSecrets(client: SqlClient, target: string, key: MasterKey): Promise<number> {
+  const rows = await selectSecretRows(client);
+  refuseForeignKeys(rows, key);
+  const plain = sealPlaintextRows(rows, key);
+  // Records whose connection URL holds a password in plaintext (written before sealing).
+  const specs = sealPlaintextSpecs(await selectSpecs(client), key);
+  await writeResealed(client, target, plain, undefined, specs);
+  return plain.length + specs.length;
 }
 
 const sqliteMigrations = new Map<string, Promise<unknown>>();
@@ -329,10 +436,23 @@ export async function openStateStore(
       );
     }
     if (from !== to) opts.log?.info({ target: where.target, from, to }, 'state store tables migrated');
+    if (opts.masterKey) {
+      const { masterKey } = opts;
+      const sealed = await guard(where, 'seal the stored secrets', () =>
+        oneAtATime(parsed.filename, () => sealStoredSecrets(client, where.target, masterKey)),
+      );
+      if (sealed > 0) {
+        opts.log?.info(
+          { target: where.target, secrets: sealed, key: masterKey.id },
+          'plaintext secrets in the state store sealed under the master key',
+        );
+      }
+    }
     return new SqlStateStore(client, where, storeId, {
       historyLimit,
       origin: opts.origin ?? '',
       log: opts.log,
+      masterKey: opts.masterKey,
     });
   } catch (err) {
     await client.close().catch(() => undefined);

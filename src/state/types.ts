@@ -1,6 +1,7 @@
 import type { ErrorSummary } from '../errors.js';
 import type { AppManifest } from '../manifests/types.js';
 import type { Dialect } from '../providers/provider.js';
+import type { MasterKey } from '../secrets/envelope.js';
 
 /** Runtime and record statuses (SPEC §6). */
 /** The name the main app goes by: its secret's key in the store, its instance's name. */
@@ -123,6 +124,31 @@ export interface HistoryEntry {
    * or rotation; SPEC §8.7), by name; absent for the reconciler's own work.
    */
   readonly by?: string;
+}
+
+/** One JWT secret and its key id (the `kid` in the header of the tokens it signs). */
+export interface SecretKey {
+  readonly kid: string;
+  readonly secret: string;
+}
+
+/**
+ * An app's JWT secrets (SPEC §8.4): the current one signs and verifies; after a rotation the
+ * previous one still verifies until `until` (ISO time), then it is gone (read as absent).
+ */
+export interface SecretSet {
+  readonly current: SecretKey;
+  readonly previous?: SecretKey & { readonly until: string };
+}
+
+/** A rotation of an app's secret (see StateStore.rotateSecret). */
+export interface SecretRotation {
+  /** The new secret (it signs from now on). */
+  readonly secret: string;
+  /** Until when (ISO time) the secret it replaces still verifies; now or earlier: not at all. */
+  readonly previousUntil: string;
+  /** Written to the app's history in the same transaction (naming who rotated it). */
+  readonly entry: HistoryEntry;
 }
 
 /** What an admin token may do (SPEC §8.7): read the API, also start and stop apps, or everything. */
@@ -264,8 +290,33 @@ export interface StateStore {
     accept?: (record: AppRecord) => void,
   ): Promise<AppRecord | undefined>;
 
-  /** Returns the secret for `name` ({@link MAIN_APP} for the main app), or undefined. */
+  /**
+   * The id of the master key the store seals secrets with (SPEC §8.5); undefined when it was
+   * opened without one (then every secret read or write fails with MASTER_KEY_INVALID).
+   */
+  readonly masterKeyId?: string;
+  /**
+   * Returns the current secret for `name` ({@link MAIN_APP} for the main app), or undefined.
+   * @throws AppvisorError MASTER_KEY_INVALID when it was sealed with another key
+   */
   getSecret(name: string): Promise<string | undefined>;
+  /** The current secret and, during a rotation's grace, the previous one (an expired one is absent). */
+  getSecretSet(name: string): Promise<SecretSet | undefined>;
+  /**
+   * Replaces `name`'s secret: the current one becomes the previous (verifying for the grace;
+   * a previous one still in its grace is dropped), the new one signs. Raises the version of the
+   * records whose tokens change (the app's; for {@link MAIN_APP} every record), so other replicas
+   * learn of it through the change feed, and appends `rotation.entry` to the app's history: all in
+   * one fenced transaction. Resolves with the new set.
+   * @throws AppvisorError APP_NOT_FOUND (no secret of that name) or LOCK_LOST
+   */
+  rotateSecret(name: string, rotation: SecretRotation, fence: Fence): Promise<SecretSet>;
+  /**
+   * Re-seals every secret under `next` in one fenced transaction (expired previous secrets are
+   * dropped); from then on this store seals and opens with `next`. Resolves with how many rows.
+   * @throws AppvisorError MASTER_KEY_INVALID (a secret this store's key does not open) or LOCK_LOST
+   */
+  rekey(next: MasterKey, fence: Fence): Promise<number>;
   /**
    * Stores `secret` for `name` only if none exists; returns the secret that is stored (the
    * existing one wins, so a secret is never regenerated). Fenced: a reconcile's write.
@@ -334,7 +385,8 @@ export interface StateStore {
 
 /**
  * A read-only view of a store that may not exist yet (for `plan`, which must not even
- * create tables).
+ * create tables). It holds no master key: its `getSecret` answers the stored text, sealed
+ * (what `plan` needs is only whether a secret exists); it never opens nor prints one.
  */
 export type StateReader = Pick<
   StateStore,

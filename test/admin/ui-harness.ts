@@ -16,6 +16,7 @@ import { createMetrics } from '../../src/admin/metrics.js';
 import type { AdminBackend, AdminEventMap, PlanJson } from '../../src/admin/types.js';
 import type { AppvisorError } from '../../src/errors.js';
 import type { AppView, ClusterView, ReplicaView } from '../../src/runtime/view.js';
+import type { RotationResult } from '../../src/secrets/rotate.js';
 import type { AppStatus, HistoryEntry } from '../../src/state/types.js';
 import { MemoryLog } from './fakes.js';
 
@@ -173,6 +174,14 @@ export class UiBackend implements AdminBackend {
     const refusal = this.refuse.get(name);
     if (refusal !== undefined) throw refusal;
     return this.setStatus(name, 'stopping');
+  }
+
+  async rotateSecret(name: string, graceMs: number, by: string): Promise<RotationResult> {
+    this.calls.push(`rotate-secret ${name} ${graceMs} ${by}`);
+    const refusal = this.refuse.get(name);
+    if (refusal !== undefined) throw refusal;
+    const until = new Date(Date.now() + graceMs).toISOString();
+    return { app: name, kid: '0a1b2c3d', previousKid: '9f8e7d6c', previousUntil: until, graceMs };
   }
 
   async plan(): Promise<PlanJson> {

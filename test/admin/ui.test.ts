@@ -403,6 +403,37 @@ describe.skipIf(!browserAvailable())('admin UI in Chromium (fake backend)', () =
     expect(await page.evaluate(() => document.activeElement?.classList.contains('app-name'))).toBe(true);
   });
 
+  it('Rotate secret in the detail view asks first, then rotates and shows both key ids', async () => {
+    const { page } = current!;
+    await signIn(page, server.base);
+    // A shared-secret app has no secret of its own to rotate.
+    await row(page, 'blog').getByRole('button', { name: 'blog details' }).click();
+    const dialog = page.locator('dialog#detail[open]');
+    await dialog.waitFor();
+    expect(await dialog.getByRole('button', { name: 'Rotate secret' }).count()).toBe(0);
+    await page.keyboard.press('Escape');
+    await page.locator('dialog#detail').waitFor({ state: 'hidden' });
+
+    await row(page, 'shop').getByRole('button', { name: 'shop details' }).click();
+    await dialog.waitFor();
+    const rotate = dialog.getByRole('button', { name: 'Rotate secret' });
+    // Dismissed: nothing is asked of the server.
+    page.once('dialog', (d) => void d.dismiss());
+    await rotate.click();
+    expect(server.backend.calls.filter((c) => c.startsWith('rotate-secret'))).toEqual([]);
+    const asked: string[] = [];
+    page.once('dialog', (d) => {
+      asked.push(d.message());
+      void d.accept();
+    });
+    await rotate.click();
+    await dialog.getByText(/New key 0a1b2c3d; tokens of key 9f8e7d6c stay valid until/).waitFor();
+    expect(asked[0]).toContain('shop');
+    expect(server.backend.calls.filter((c) => c.startsWith('rotate-secret'))).toEqual([
+      'rotate-secret shop 3600000 token APPVISOR_ADMIN_TOKEN via admin-ui',
+    ]);
+  });
+
   it('the Replicas panel lists every replica, the leader and the dead marked; each app counts its replicas', async () => {
     const { page } = current!;
     server.backend.replicas = [

@@ -12,6 +12,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
+import { generateMasterKeyText } from '../../src/secrets/master-key.js';
 import { type JsonAnswer, type RequestOptions, request, waitFor } from '../serve/harness.js';
 import { MYSQL_URL, PG_URL, uniqueName, withMysqlConnection, withPgClient } from './servers.js';
 import { startTcpProxy, type TcpProxy } from './tcp-proxy.js';
@@ -418,6 +419,8 @@ export async function startReplicaSet(options: ReplicaSetOptions): Promise<Repli
       APPVISOR_APPS_DIR: appsDir,
       APPVISOR_DATABASE_URL: replicaMainUrl,
       APPVISOR_ADMIN_TOKEN: REPLICA_ADMIN_TOKEN,
+      // Replicas share one master key (SPEC §8.5): each generating its own would be refused.
+      APPVISOR_MASTER_KEY: generateMasterKeyText(),
       APPVISOR_DB_CONNECTION_BUDGET: String(options.connectionBudget ?? 6),
       // As the README advises behind HAProxy (inter 500ms fall 2): out of rotation before it stops.
       APPVISOR_SHUTDOWN_DRAIN: '1500ms',

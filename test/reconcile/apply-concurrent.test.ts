@@ -10,6 +10,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Settings } from '../../src/config/types.js';
 import { applyPlan, computePlan } from '../../src/reconcile/commands.js';
 import { openStateStore } from '../../src/state/store.js';
+import { masterKeyIn } from '../helpers/master-key.js';
 import { DIALECTS, log, manifest, testSettings } from './dialects.js';
 
 const APPS = 30;
@@ -63,7 +64,7 @@ describe.each(DIALECTS)('apply of many apps at once on $name', (dialect) => {
     expect(maxActive).toBeLessThanOrEqual(CONCURRENCY);
     expect(report.outcomes.filter((o) => o.result === 'failed')).toEqual([]);
 
-    const store = await openStateStore(mainUrl, { log });
+    const store = await openStateStore(mainUrl, { log, masterKey: await masterKeyIn(settings.dataDir) });
     try {
       const records = await store.listRecords();
       expect(records.map((r) => r.name)).toEqual(names);

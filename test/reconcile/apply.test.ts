@@ -11,6 +11,7 @@ import { createProvider } from '../../src/providers/index.js';
 import { applyPlan, computePlan } from '../../src/reconcile/commands.js';
 import { ownerMarker } from '../../src/reconcile/owner.js';
 import { openStateStore } from '../../src/state/store.js';
+import { masterKeyIn } from '../helpers/master-key.js';
 import { uniqueName } from '../helpers/servers.js';
 import { startTcpProxy } from '../helpers/tcp-proxy.js';
 
@@ -78,7 +79,7 @@ describe.each(DIALECTS)('plan and apply on $name', (dialect) => {
     expect(again.outcomes).toEqual([]);
 
     // The secret stays the same across runs.
-    const store = await openStateStore(mainUrl);
+    const store = await openStateStore(mainUrl, { masterKey: await masterKeyIn(settings.dataDir) });
     const secret = await store.getSecret(a);
     await store.close();
     expect(secret).toMatch(/^[A-Za-z0-9_-]{40,}$/);
@@ -96,7 +97,7 @@ describe.each(DIALECTS)('plan and apply on $name', (dialect) => {
     await applyPlan(settings, { log });
     expect(actions(await computePlan(settings))).toEqual([]);
 
-    const store2 = await openStateStore(mainUrl);
+    const store2 = await openStateStore(mainUrl, { masterKey: await masterKeyIn(settings.dataDir) });
     expect(await store2.getSecret(a)).toBe(secret);
     expect((await store2.getRecord(b))?.status).toBe('stopped');
     expect((await store2.listHistory(b)).map((h) => h.outcome)).toEqual(['created', 'deleted', 'created']);
@@ -154,7 +155,7 @@ describe.each(DIALECTS)('plan and apply on $name', (dialect) => {
     const pending = await computePlan(settings);
     expect(actions(pending)).toEqual([`${name} drop-database`]);
     expect(pending.changes[0]?.detail).toMatch(/\(deletionPolicy: drop; due \d{4}-\d\d-\d\dT[\d:]+Z\)$/);
-    const store = await openStateStore(mainUrl);
+    const store = await openStateStore(mainUrl, { masterKey: await masterKeyIn(settings.dataDir) });
     expect((await store.getRecord(name))?.dropAt).toBe(pending.changes[0]?.dueAt);
     await store.close();
 
@@ -189,7 +190,7 @@ describe.each(DIALECTS)('plan and apply on $name', (dialect) => {
     const applied = await applyPlan(settings, { log });
     expect(applied.outcomes.map((o) => `${o.step.action} ${o.result}`)).toEqual(['update-record updated']);
     expect(actions(await computePlan(settings))).toEqual([]);
-    const store = await openStateStore(mainUrl);
+    const store = await openStateStore(mainUrl, { masterKey: await masterKeyIn(settings.dataDir) });
     expect((await store.getRecord(name))?.spec).toMatchObject({ deletionPolicy: 'drop', dropAfter: '1h' });
     await store.close();
   });
@@ -205,7 +206,7 @@ describe.each(DIALECTS)('plan and apply on $name', (dialect) => {
     ]);
     expect(guarded.guard).toMatch(/no valid manifest is left/);
     await applyPlan(settings, { log });
-    const store = await openStateStore(mainUrl);
+    const store = await openStateStore(mainUrl, { masterKey: await masterKeyIn(settings.dataDir) });
     expect((await store.getRecord(name))?.status).toBe('stopped');
     await store.close();
     expect(actions(await computePlan(settings, { allowEmpty: true }))).toEqual([`${name} orphan`]);
@@ -216,7 +217,7 @@ describe.each(DIALECTS)('plan and apply on $name', (dialect) => {
     await write('c.yaml', manifest(name));
     // A first apply that got as far as the state store's creation, then "crashed" after CREATE
     // DATABASE: the object carries our marker but no record mentions it.
-    const store = await openStateStore(mainUrl);
+    const store = await openStateStore(mainUrl, { masterKey: await masterKeyIn(settings.dataDir) });
     await store.ensureMainSecret('x'.repeat(64));
     const provider = createProvider(mainUrl, { dataDir: settings.dataDir });
     await provider.createDatabase(name, ownerMarker(store.storeId, name));
@@ -230,7 +231,7 @@ describe.each(DIALECTS)('plan and apply on $name', (dialect) => {
       `${name} upgrade`,
     ]);
     expect((await applyPlan(settings, { log })).failures).toEqual([]);
-    const after = await openStateStore(mainUrl);
+    const after = await openStateStore(mainUrl, { masterKey: await masterKeyIn(settings.dataDir) });
     expect((await after.getRecord(name))?.inventory).toMatchObject([{ name, state: 'created' }]);
     await after.close();
     expect(actions(await computePlan(settings))).toEqual([]);

@@ -19,6 +19,7 @@ import type { PlanOptions } from '../../src/reconcile/model.js';
 import { reconcileApp } from '../../src/reconcile/reconciler.js';
 import { openStateStore } from '../../src/state/store.js';
 import type { Fence, StateStore } from '../../src/state/types.js';
+import { TEST_MASTER_KEY } from '../helpers/master-key.js';
 import { DIALECTS, log, manifest } from './dialects.js';
 
 /** Holds every provider's createDatabase until `open()`; `reached` resolves when one is waiting. */
@@ -96,7 +97,7 @@ for (const dialect of DIALECTS) {
 
     /** A reconcile of the test's app, held inside its CREATE DATABASE. */
     async function startHeldReconcile(fence: Fence, signal?: AbortSignal) {
-      const store = await openStateStore(mainUrl);
+      const store = await openStateStore(mainUrl, { masterKey: TEST_MASTER_KEY });
       closers.push(() => store.close());
       const dataDir = path.join(dir, 'data');
       const providers = new ProviderSet(mainUrl, { dataDir });
@@ -115,13 +116,13 @@ for (const dialect of DIALECTS) {
 
     /** Another replica takes the lease (the old holder's ran out) and opens its term. */
     async function takeOver(): Promise<{ store: StateStore; fence: Fence }> {
-      const store = await openStateStore(mainUrl);
+      const store = await openStateStore(mainUrl, { masterKey: TEST_MASTER_KEY });
       closers.push(() => store.close());
       return { store, fence: (await store.takeLease('replica-b', 60_000, { force: true }))! };
     }
 
     it('a run that goes on after its lease was taken writes nothing more', async () => {
-      const setup = await openStateStore(mainUrl);
+      const setup = await openStateStore(mainUrl, { masterKey: TEST_MASTER_KEY });
       const old = (await setup.takeLease('replica-a', 60_000))!;
       await setup.close();
       const held = await startHeldReconcile(old);
@@ -160,14 +161,14 @@ for (const dialect of DIALECTS) {
     });
 
     it('a run under a lease another replica took is aborted and writes nothing', async () => {
-      const store = await openStateStore(mainUrl);
+      const store = await openStateStore(mainUrl, { masterKey: TEST_MASTER_KEY });
       closers.push(() => store.close());
       const lease = (await tryTakeLease(store, 'replica-a', { ttlMs: 2_000, renewMs: 100, log }))!;
       closers.push(() => lease.release());
       const held = await startHeldReconcile(lease.fence, lease.signal);
 
       // Another holder of the store's file lock takes it by force: the next renewal finds it gone.
-      const other = await openStateStore(mainUrl);
+      const other = await openStateStore(mainUrl, { masterKey: TEST_MASTER_KEY });
       closers.push(() => other.close());
       const current = (await other.takeLease('replica-b', 60_000, { force: true }))!;
       await expect.poll(() => lease.signal.aborted, { timeout: 5_000 }).toBe(true);
@@ -183,7 +184,7 @@ for (const dialect of DIALECTS) {
     });
 
     it('a leader that cannot renew in time stops at once, before its lease runs out', async () => {
-      const store = await openStateStore(mainUrl);
+      const store = await openStateStore(mainUrl, { masterKey: TEST_MASTER_KEY });
       closers.push(() => store.close());
       // Renewals that never come back, as with a database cut off mid-query.
       const stuck = new Proxy(store, {

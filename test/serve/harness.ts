@@ -10,6 +10,7 @@ import { pino } from 'pino';
 import type { Settings } from '../../src/config/types.js';
 import type { AppView } from '../../src/runtime/view.js';
 import { type Supervisor, type SupervisorOptions, startSupervisor } from '../../src/serve/supervisor.js';
+import { TEST_MASTER_KEY_TEXT } from '../helpers/master-key.js';
 
 export const ADMIN_TOKEN = 'test-admin-token-0123456789abcdef';
 
@@ -161,6 +162,13 @@ export async function startServe(options: HarnessOptions = {}): Promise<Serve> {
   const dataDir = path.join(dir, 'data');
   await fs.mkdir(appsDir, { recursive: true });
   await fs.mkdir(dataDir, { recursive: true });
+  // Every supervisor of a test shares one master key, as replicas must (SPEC §8.5); a data folder
+  // that already has a key (a second supervisor, or `apply` run there first) keeps its own.
+  await fs
+    .writeFile(path.join(dataDir, 'master-key'), `${TEST_MASTER_KEY_TEXT}\n`, { mode: 0o600, flag: 'wx' })
+    .catch((err: NodeJS.ErrnoException) => {
+      if (err.code !== 'EEXIST') throw err;
+    });
   for (const [file, text] of Object.entries(options.manifests ?? {})) {
     await fs.writeFile(path.join(appsDir, file), text);
   }

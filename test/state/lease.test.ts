@@ -6,6 +6,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { openStateStore } from '../../src/state/store.js';
 import type { StateStore } from '../../src/state/types.js';
+import { TEST_MASTER_KEY } from '../helpers/master-key.js';
 import { dialectsUnderTest, type TestDatabase } from './dialects.js';
 import { minimalRecord } from './fixtures.js';
 
@@ -16,7 +17,7 @@ for (const { dialect, available, create } of dialects) {
     let db: TestDatabase;
     const opened: StateStore[] = [];
     const open = async (): Promise<StateStore> => {
-      const store = await openStateStore(db.url);
+      const store = await openStateStore(db.url, { masterKey: TEST_MASTER_KEY });
       opened.push(store);
       return store;
     };

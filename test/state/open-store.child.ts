@@ -5,10 +5,11 @@
  */
 import { generateSecret } from '../../src/providers/secrets.js';
 import { openStateStore } from '../../src/state/store.js';
+import { TEST_MASTER_KEY } from '../helpers/master-key.js';
 
 const url = process.argv[2];
 if (!url) throw new Error('usage: open-store.child.ts DATABASE_URL');
-const store = await openStateStore(url);
+const store = await openStateStore(url, { masterKey: TEST_MASTER_KEY });
 const secret = await store.ensureMainSecret(generateSecret());
 process.stdout.write(`${JSON.stringify({ storeId: store.storeId, secret })}\n`);
 await store.close();

@@ -4,6 +4,7 @@ import { mysqlLockName } from '../../src/dialects/mysql/lock.js';
 import { advisoryLockKey } from '../../src/dialects/postgres/lock.js';
 import { openStateReader } from '../../src/state/reader.js';
 import { openStateStore } from '../../src/state/store.js';
+import { TEST_MASTER_KEY } from '../helpers/master-key.js';
 
 describe('state store settings', () => {
   it.each([
@@ -27,7 +28,7 @@ describe('state store settings', () => {
   });
 
   it('keeps an in-memory store working for the life of the handle', async () => {
-    const store = await openStateStore('sqlite::memory:');
+    const store = await openStateStore('sqlite::memory:', { masterKey: TEST_MASTER_KEY });
     expect(await store.ensureMainSecret('a')).toBe('a');
     expect(await store.ensureMainSecret('b')).toBe('a');
     await store.close();

@@ -15,6 +15,7 @@ import { MIGRATIONS, SCHEMA_VERSION } from '../../src/state/migrations.js';
 import { openStateReader } from '../../src/state/reader.js';
 import { openStateStore } from '../../src/state/store.js';
 import type { StateReader, StateStore } from '../../src/state/types.js';
+import { TEST_MASTER_KEY } from '../helpers/master-key.js';
 import { dropPgRole, uniqueName } from '../helpers/servers.js';
 import { dialectsUnderTest, type TestDatabase } from './dialects.js';
 import { historyEntry, minimalRecord, stored } from './fixtures.js';
@@ -116,7 +117,7 @@ describe.skipIf(!pgUnderTest.available)('state store schema on PostgreSQL', () =
   const opened: (StateStore | StateReader)[] = [];
   const roles: string[] = [];
   const open = async (): Promise<StateStore> => {
-    const store = await openStateStore(db.url);
+    const store = await openStateStore(db.url, { masterKey: TEST_MASTER_KEY });
     opened.push(store);
     return store;
   };
@@ -164,7 +165,8 @@ describe.skipIf(!pgUnderTest.available)('state store schema on PostgreSQL', () =
     expect((await before.listHistory('crm')).map((e) => e.reconcileId)).toEqual(['r2', 'r1']);
     const after = await read();
     expect(after.storeId).toBe(LEGACY_ID);
-    expect(await after.getSecret('crm')).toBe(SECRET);
+    // Sealed on open (SPEC §8.5): the reader, which has no key, sees only the sealed text.
+    expect(await after.getSecret('crm')).toMatch(/^av1:/);
     expect((await after.getRecord('crm'))?.name).toBe('crm');
   });
 
@@ -193,7 +195,8 @@ describe.skipIf(!pgUnderTest.available)('state store schema on PostgreSQL', () =
     expect(await plan(db)).not.toContain('crm create-record');
     const reader = await read();
     expect(reader.storeId).toBe(LEGACY_ID);
-    expect(await reader.getSecret('crm')).toBe(SECRET);
+    // The open sealed the legacy plaintext secret; the reader (no key) sees only the sealed text.
+    expect(await reader.getSecret('crm')).toMatch(/^av1:/);
     expect(await reader.listHistory('crm')).toHaveLength(1);
     await reader.close();
     expect(await snapshot(db, STORE_SCHEMA)).toEqual(before);
@@ -207,7 +210,7 @@ describe.skipIf(!pgUnderTest.available)('state store schema on PostgreSQL', () =
     await db.sql(`REVOKE CREATE ON DATABASE ${url.pathname.slice(1)} FROM PUBLIC`);
     await db.sql(`CREATE SCHEMA ${STORE_SCHEMA} AUTHORIZATION ${role}`);
     url.username = role;
-    const store = await openStateStore(url.href);
+    const store = await openStateStore(url.href, { masterKey: TEST_MASTER_KEY });
     opened.push(store);
     await store.ensureMainSecret(SECRET);
     expect(await relations(db)).toEqual(IN_STORE_SCHEMA);

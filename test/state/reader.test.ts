@@ -7,6 +7,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { generateSecret } from '../../src/providers/secrets.js';
 import { openStateReader } from '../../src/state/reader.js';
 import { openStateStore } from '../../src/state/store.js';
+import { TEST_MASTER_KEY } from '../helpers/master-key.js';
 import { fullRecord, historyEntry, minimalRecord, stored } from './fixtures.js';
 
 /** Every file in `dir` with its size, modification time and content hash. */
@@ -52,7 +53,7 @@ describe('state reader on SQLite', () => {
 
   it('leaves an existing store byte for byte as it was, with no side files', async () => {
     const url = `sqlite:${path.join(dir, 'main.sqlite')}`;
-    const store = await openStateStore(url);
+    const store = await openStateStore(url, { masterKey: TEST_MASTER_KEY });
     const fence = await store.beginTerm();
     await store.putRecord(fullRecord('crm'), fence);
     await store.ensureSecret('main', generateSecret(), fence);
@@ -73,7 +74,7 @@ describe('state reader on SQLite', () => {
 
   it('reads the live state of a store another handle is writing', async () => {
     const url = `sqlite:${path.join(dir, 'main.sqlite')}`;
-    const store = await openStateStore(url);
+    const store = await openStateStore(url, { masterKey: TEST_MASTER_KEY });
     const fence = await store.beginTerm();
     await store.putRecord(minimalRecord('crm'), fence);
     const reader = await openStateReader(url);

@@ -6,6 +6,7 @@ import { SCHEMA_VERSION } from '../../src/state/migrations.js';
 import { openStateReader } from '../../src/state/reader.js';
 import { openStateStore, type StateStoreOptions } from '../../src/state/store.js';
 import type { Fence, StateReader, StateStore } from '../../src/state/types.js';
+import { TEST_MASTER_KEY } from '../helpers/master-key.js';
 import { dialectsUnderTest, type TestDatabase } from './dialects.js';
 import { fullRecord, historyEntry, minimalRecord, stored } from './fixtures.js';
 
@@ -18,7 +19,7 @@ for (const { dialect, available, create } of dialects) {
     const opened: (StateStore | StateReader)[] = [];
 
     const open = async (opts: StateStoreOptions = {}): Promise<StateStore> => {
-      const store = await openStateStore(db.url, opts);
+      const store = await openStateStore(db.url, { masterKey: TEST_MASTER_KEY, ...opts });
       opened.push(store);
       return store;
     };
@@ -300,7 +301,7 @@ for (const { dialect, available, create } of dialects) {
     });
 
     it('rejects calls after close with a clear error', async () => {
-      const store = await openStateStore(db.url);
+      const store = await openStateStore(db.url, { masterKey: TEST_MASTER_KEY });
       await store.close();
       await store.close();
       await expect(store.listRecords()).rejects.toMatchObject({ code: 'STATE_STORE_FAILED' });
@@ -319,7 +320,9 @@ for (const { dialect, available, create } of dialects) {
         expect(reader.target).toBe(store.target);
         expect(await reader.listRecords()).toEqual([stored(fullRecord('crm'))]);
         expect(await reader.getRecord('crm')).toEqual(stored(fullRecord('crm')));
-        expect(await reader.getSecret('crm')).toBe(secret);
+        // The reader has no master key: it sees that a secret exists, sealed, never the secret.
+        expect(await reader.getSecret('crm')).toMatch(/^av1:/);
+        expect(await reader.getSecret('crm')).not.toContain(secret);
         expect(await reader.listHistory('crm')).toEqual([historyEntry('crm', 1)]);
       });
 

@@ -8,6 +8,7 @@ import { TABLES } from '../../src/state/dialect.js';
 import { SCHEMA_VERSION } from '../../src/state/migrations.js';
 import { openStateReader } from '../../src/state/reader.js';
 import { openStateStore } from '../../src/state/store.js';
+import { TEST_MASTER_KEY } from '../helpers/master-key.js';
 import { dialectsUnderTest, type TestDatabase } from './dialects.js';
 import { minimalRecord } from './fixtures.js';
 
@@ -24,7 +25,7 @@ for (const { dialect, available, create } of dialects) {
 
     it('migrates a v1 store to the current layout and keeps what it held', async () => {
       expect(SCHEMA_VERSION).toBeGreaterThanOrEqual(2);
-      const v2 = await openStateStore(db.url);
+      const v2 = await openStateStore(db.url, { masterKey: TEST_MASTER_KEY });
       const fence = await v2.beginTerm();
       await v2.putRecord(minimalRecord('crm'), fence);
       const secret = await v2.ensureSecret('crm', 'the-secret-of-crm-0123456789', fence);
@@ -48,7 +49,7 @@ for (const { dialect, available, create } of dialects) {
       expect((await reader.getRecord('crm'))?.dataVersion).toBeUndefined();
       await reader.close();
 
-      const store = await openStateStore(db.url);
+      const store = await openStateStore(db.url, { masterKey: TEST_MASTER_KEY });
       try {
         expect(store.storeId).toBe(storeId);
         expect(await store.getSecret('crm')).toBe(secret);

@@ -9,6 +9,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { AppvisorError } from '../../src/errors.js';
 import { openStateStore } from '../../src/state/store.js';
 import type { Fence, StateStore } from '../../src/state/types.js';
+import { TEST_MASTER_KEY } from '../helpers/master-key.js';
 import { fullRecord, historyEntry, minimalRecord, stored } from '../state/fixtures.js';
 import { MemoryStateStore, snapshot } from './memory-store.js';
 
@@ -32,7 +33,7 @@ const BACKENDS: readonly Backend[] = [
       const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'appvisor-memstore-'));
       const url = `sqlite:${path.join(dir, 'main.sqlite')}`;
       return {
-        open: () => openStateStore(url, opts),
+        open: () => openStateStore(url, { masterKey: TEST_MASTER_KEY, ...opts }),
         drop: () => fs.rm(dir, { recursive: true, force: true }),
       };
     },

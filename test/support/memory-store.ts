@@ -7,6 +7,8 @@
  * this store and a real SQLite one.
  */
 import { AppvisorError } from '../../src/errors.js';
+import { kidOf } from '../../src/runtime/jwt.js';
+import type { MasterKey } from '../../src/secrets/envelope.js';
 import { LAST_USED_RESOLUTION_MS } from '../../src/state/tokens.js';
 import {
   type AdminTokenRecord,
@@ -19,6 +21,8 @@ import {
   type ReplicaHeartbeat,
   type ReplicaList,
   type ReplicaRecord,
+  type SecretRotation,
+  type SecretSet,
   type StateStore,
 } from '../../src/state/types.js';
 
@@ -27,6 +31,8 @@ export interface MemoryState {
   term: number;
   readonly records: Map<string, AppRecord>;
   readonly secrets: Map<string, string>;
+  /** The previous secret of a rotation, while it still verifies (no sealing here: plain values). */
+  readonly previousSecrets: Map<string, { secret: string; until: string }>;
   /** Oldest first, every app. */
   readonly history: HistoryEntry[];
   /** The leader lease's holder and when it runs out (this process's clock stands in for the server's). */
@@ -64,6 +70,7 @@ export class MemoryStateStore implements StateStore {
       term: 0,
       records: new Map(),
       secrets: new Map(),
+      previousSecrets: new Map(),
       history: [],
       tokens: new Map(),
       replicas: new Map(),
@@ -217,6 +224,44 @@ export class MemoryStateStore implements StateStore {
 
   ensureSecret(name: string, secret: string, fence: Fence): Promise<string> {
     return this.#ensureSecret(name, secret, fence);
+  }
+
+  async getSecretSet(name: string): Promise<SecretSet | undefined> {
+    this.#open(`read secret ${name}`);
+    const secret = this.state.secrets.get(name);
+    if (secret === undefined) return undefined;
+    const current = { kid: kidOf(secret), secret };
+    // As the real store: a previous secret whose grace is over reads as absent.
+    const previous = this.state.previousSecrets.get(name);
+    if (!previous || !(Date.parse(previous.until) > Date.now())) return { current };
+    return { current, previous: { kid: kidOf(previous.secret), ...previous } };
+  }
+
+  async rotateSecret(name: string, rotation: SecretRotation, fence: Fence): Promise<SecretSet> {
+    this.#open(`rotate secret ${name}`);
+    const before = this.state.secrets.get(name);
+    if (before === undefined) throw new AppvisorError('APP_NOT_FOUND', { app: name });
+    if (rotation.secret === before) {
+      throw new AppvisorError('CONFIG_INVALID', { detail: `the new secret of ${name} is the current one` });
+    }
+    this.#atTerm(fence);
+    const until = rotation.previousUntil;
+    this.state.secrets.set(name, rotation.secret);
+    this.state.previousSecrets.set(name, { secret: before, until });
+    // As the real store: the versions of the records whose tokens change are raised.
+    for (const [key, record] of this.state.records) {
+      if (name === MAIN_APP || key === name)
+        this.state.records.set(key, { ...record, version: (record.version ?? 0) + 1 });
+    }
+    this.#appendHistory(rotation.entry);
+    return (await this.getSecretSet(name))!;
+  }
+
+  /** Nothing is sealed here: only the fence and the count are as the real store's. */
+  async rekey(_next: MasterKey, fence: Fence): Promise<number> {
+    this.#open('re-seal the secrets under a new master key');
+    this.#atTerm(fence);
+    return this.state.secrets.size;
   }
 
   async #ensureSecret(name: string, secret: string, fence: Fence | undefined): Promise<string> {

@@ -65,6 +65,7 @@ const detail = new DetailView({
   body: byId('detail-body'),
   close: byId('detail-close'),
   replicasOf: (app) => list.replicasOf(app),
+  rotate: (name) => call('POST', appPath(name, 'rotate-secret')),
 });
 
 const tokens = new TokensPanel({

@@ -39,15 +39,18 @@ export class DetailView {
   #opener;
   #loads = 0;
   #replicasOf;
+  #rotate;
 
   /**
    * @param {{
    *   dialog: HTMLDialogElement, title: HTMLElement, body: HTMLElement, close: HTMLElement,
    *   replicasOf: (app: AppView) => import('./replicas.js').AppOnReplica[],
+   *   rotate: (name: string) => Promise<{kid: string, previousKid: string, previousUntil: string}>,
    * }} parts
    */
-  constructor({ dialog, title, body, close, replicasOf }) {
+  constructor({ dialog, title, body, close, replicasOf, rotate }) {
     this.#replicasOf = replicasOf;
+    this.#rotate = rotate;
     this.#dialog = dialog;
     this.#title = title;
     this.#body = body;
@@ -79,9 +82,61 @@ export class DetailView {
     this.#title.textContent = app.name;
     this.#fields = h('dl', { class: 'fields' });
     const historyBox = h('div', { class: 'history', 'aria-live': 'polite' }, h('p', {}, 'Loading history…'));
-    replace(this.#body, this.#fields, h('h3', { id: 'history-title' }, 'Reconcile history'), historyBox);
+    replace(
+      this.#body,
+      this.#fields,
+      this.#actions(app, () => this.#loadHistory(historyBox, loadHistory)),
+      h('h3', { id: 'history-title' }, 'Reconcile history'),
+      historyBox,
+    );
     this.update(app);
     if (!this.#dialog.open) this.#dialog.showModal();
+    this.#loadHistory(historyBox, loadHistory);
+  }
+
+  /**
+   * The app's operations: Rotate secret (an app with its own JWT secret; `shared` apps follow
+   * the main app's), after a confirmation.
+   *
+   * @param {AppView} app
+   * @param {() => void} reloadHistory
+   */
+  #actions(app, reloadHistory) {
+    if (app.jwt.secret !== 'own') return null;
+    const name = app.name;
+    const result = h('p', { class: 'muted', 'aria-live': 'polite' });
+    const button = /** @type {HTMLButtonElement} */ (
+      h('button', { type: 'button', class: 'action-rotate secondary' }, 'Rotate secret')
+    );
+    button.addEventListener('click', () => {
+      const ok = window.confirm(
+        `Give ${name} a new JWT secret? Tokens signed with the current one stay valid for 1 hour, then stop working.`,
+      );
+      if (!ok) return;
+      button.disabled = true;
+      result.textContent = 'Rotating…';
+      this.#rotate(name)
+        .then(
+          (r) => {
+            result.textContent = `New key ${r.kid}; tokens of key ${r.previousKid} stay valid until ${formatTime(r.previousUntil)}.`;
+            reloadHistory();
+          },
+          (/** @type {Error} */ err) => {
+            result.textContent = `Could not rotate the secret: ${err.message}`;
+          },
+        )
+        .finally(() => {
+          button.disabled = false;
+        });
+    });
+    return h('div', { class: 'detail-actions' }, button, result);
+  }
+
+  /**
+   * @param {HTMLElement} historyBox
+   * @param {() => Promise<HistoryEntry[]>} loadHistory
+   */
+  #loadHistory(historyBox, loadHistory) {
     const load = ++this.#loads;
     loadHistory().then(
       (entries) => {
