@@ -109,6 +109,7 @@ export async function openOpsContext(settings: Settings, opts: OpenOpsOptions): 
   const store = await openStateStore(mainUrl, {
     log: opts.log,
     adopt: settings.mainDatabase?.adopt ?? false,
+    masterKey,
   });
   const lease = await acquireLease(store, {
     url: mainUrl,

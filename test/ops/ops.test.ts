@@ -28,6 +28,7 @@ import type { Dialect, SqlClient } from '../../src/providers/provider.js';
 import { ProviderSet } from '../../src/providers/set.js';
 import { applyPlan, computePlan } from '../../src/reconcile/commands.js';
 import { openStateStore } from '../../src/state/store.js';
+import { masterKeyIn } from '../helpers/master-key.js';
 import { uniqueName } from '../helpers/servers.js';
 import { dialectsUnderTest, type TestDatabase } from '../state/dialects.js';
 
@@ -105,7 +106,9 @@ describe.each(CASES)('backup, restore and clone on $dialect ($mode)', (d) => {
     );
   const count = async (name: string): Promise<number> => (await usernames(name)).length;
   const history = async (name: string): Promise<number> => {
-    const store = await openStateStore(settings.database.url);
+    const store = await openStateStore(settings.database.url, {
+      masterKey: await masterKeyIn(settings.dataDir),
+    });
     try {
       return (await store.listHistory(name)).length;
     } finally {
@@ -185,7 +188,9 @@ describe.each(CASES)('backup, restore and clone on $dialect ($mode)', (d) => {
             `writer ${w}`,
           ).toEqual(seq.map((_, i) => i));
         }
-        const store = await openStateStore(settings.database.url);
+        const store = await openStateStore(settings.database.url, {
+          masterKey: await masterKeyIn(settings.dataDir),
+        });
         const [entry] = await store.listHistory(app, 1);
         await store.close();
         expect(entry).toMatchObject({ by: 'test', steps: [{ action: 'restore', result: 'updated' }] });
@@ -263,7 +268,9 @@ describe.each(CASES)('backup, restore and clone on $dialect ($mode)', (d) => {
       expect(result).toMatchObject({ app: dest, from: app, created: true });
       expect(result.manifestFile).toBe(path.join(cwd, 'apps.d', `${dest}.yaml`));
       expect(await usernames(dest)).toEqual(await usernames(app));
-      const store = await openStateStore(settings.database.url);
+      const store = await openStateStore(settings.database.url, {
+        masterKey: await masterKeyIn(settings.dataDir),
+      });
       const [srcSecret, destSecret] = [await store.getSecret(app), await store.getSecret(dest)];
       await store.close();
       expect(destSecret).toBeDefined();
@@ -281,18 +288,27 @@ describe.each(CASES)('backup, restore and clone on $dialect ($mode)', (d) => {
       expect(refused.message).toMatch(/exists already/);
       expect(await fsp.readFile(file, 'utf8')).toBe('# mine\n');
       await fsp.rm(file);
-      const check = await openStateStore(settings.database.url);
+      const check = await openStateStore(settings.database.url, {
+        masterKey: await masterKeyIn(settings.dataDir),
+      });
       expect(await check.getRecord(existing)).toBeUndefined();
 
       // --keep-secret under another master key: refused before anything is written.
       const stranger = `${app}s`;
-      const otherKey = await openOpsContext(settings, {
-        log,
-        env: { APPVISOR_MASTER_KEY: Buffer.alloc(32, 7).toString('base64') },
-      });
+      // (The store is sealed under this data folder's key: another key is refused when it opens.)
       const wrongKey = await caught(
-        restore(otherKey, taken.file, { as: stranger, keepSecret: true }),
-      ).finally(() => otherKey.close());
+        (async () => {
+          const otherKey = await openOpsContext(settings, {
+            log,
+            env: { APPVISOR_MASTER_KEY: Buffer.alloc(32, 7).toString('base64') },
+          });
+          try {
+            return await restore(otherKey, taken.file, { as: stranger, keepSecret: true });
+          } finally {
+            await otherKey.close();
+          }
+        })(),
+      );
       expect(wrongKey.code).toBe('MASTER_KEY_INVALID');
       expect(fs.existsSync(path.join(cwd, 'apps.d', `${stranger}.yaml`))).toBe(false);
       expect(await check.getRecord(stranger)).toBeUndefined();

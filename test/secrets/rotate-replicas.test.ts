@@ -44,7 +44,7 @@ describe.skipIf(!PG.available)('rotate-secret with two replicas on PostgreSQL', 
       method: 'POST',
       token: ADMIN_TOKEN,
     });
-    expect(refused.status).toBe(500);
+    expect(refused.status).toBe(409);
     expect(refused.body.error.code).toBe('LOCK_HELD');
     expect(refused.body.error.message).toContain(leader.sup.replica.id);
 
