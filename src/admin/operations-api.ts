@@ -82,12 +82,13 @@ export async function answerRestore(
       }
       sendJson(res, 200, await ops.restore(file, name, { keepSecret }, by));
     } catch (err) {
-      sendError(res, err);
+      // The server's temporary copy means nothing to the client: it sent an upload.
+      sendError(res, err instanceof AppvisorError ? renamed(err, file, '(uploaded)') : err);
     }
   });
 }
 
-/** `{"as": "<dest>"}`: a new app with a copy of `name`'s data and a new secret. */
+/** `{"as": "<dest>"}`: a new app with a copy of `name`'s data and a new secret (`"keepSecret": true`: the same). */
 export async function answerClone(
   ops: AdminOperations,
   name: string,
@@ -97,11 +98,11 @@ export async function answerClone(
 ): Promise<void> {
   try {
     const body = await readSmallJson(req);
-    const dest = (body as { as?: unknown } | undefined)?.as;
+    const { as: dest, keepSecret } = (body ?? {}) as { as?: unknown; keepSecret?: unknown };
     if (typeof dest !== 'string' || dest === '') {
       throw new AppvisorError('CONFIG_INVALID', { detail: 'send {"as": "<new app name>"}' });
     }
-    sendJson(res, 201, await ops.clone(name, dest, by));
+    sendJson(res, 201, await ops.clone(name, dest, { keepSecret: keepSecret === true }, by));
   } catch (err) {
     sendError(res, err);
   }
@@ -127,4 +128,10 @@ async function readSmallJson(req: IncomingMessage): Promise<unknown> {
   } catch {
     throw new AppvisorError('CONFIG_INVALID', { detail: 'the request body is not JSON' });
   }
+}
+
+/** `err` with every mention of `from` in its message replaced by `to`. */
+function renamed(err: AppvisorError, from: string, to: string): AppvisorError {
+  if (!err.message.includes(from)) return err;
+  return new AppvisorError(err.code, err.params, { message: err.message.replaceAll(from, to), cause: err });
 }

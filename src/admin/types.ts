@@ -44,7 +44,7 @@ export interface AdminOperations {
   /** Restores archive `file` into `into`: its own app, or a new app of that name (a clone). */
   restore(file: string, into: string, opts: { readonly keepSecret?: boolean }, by: string): Promise<object>;
   /** A new app `dest` with a copy of `src`'s data and a new secret. */
-  clone(src: string, dest: string, by: string): Promise<object>;
+  clone(src: string, dest: string, opts: { readonly keepSecret?: boolean }, by: string): Promise<object>;
 }
 
 /** What the admin API needs from the supervisor. Implemented by the serve wiring. */

@@ -4,14 +4,16 @@
  * what to do.
  */
 
+import { createReadStream, createWriteStream } from 'node:fs';
 import fs from 'node:fs/promises';
 import http from 'node:http';
 import https from 'node:https';
 import os from 'node:os';
 import path from 'node:path';
+import { pipeline } from 'node:stream/promises';
 import { ADMIN_TOKEN_ENV, ADMIN_TOKEN_FILE } from '../admin/token.js';
 import type { Settings } from '../config/types.js';
-import { AppvisorError, messageOf } from '../errors.js';
+import { AppvisorError, isErrorCode, messageOf } from '../errors.js';
 import { normaliseHost } from '../gateway/route.js';
 
 /** `--url`'s help. */
@@ -203,4 +205,109 @@ function send(
     req.on('error', reject);
     req.end(payload);
   });
+}
+
+/**
+ * `call` on the running server, or undefined when there is none to ask — no admin token here
+ * (no server was ever started with this data folder) or nothing answers at the settings'
+ * address — so the command works on the state store instead. With `--url` a server is meant:
+ * its absence is an error.
+ */
+export async function whenServerAnswers<T>(
+  settings: Settings,
+  env: NodeJS.ProcessEnv,
+  url: string | undefined,
+  call: (target: ServerTarget, token: string) => Promise<T>,
+): Promise<T | undefined> {
+  const target = serverTarget(settings, url);
+  let token: string;
+  try {
+    token = await readAdminToken(settings.dataDir, env);
+  } catch (err) {
+    if (url !== undefined) throw err;
+    return undefined;
+  }
+  try {
+    return await call(target, token);
+  } catch (err) {
+    if (err instanceof AppvisorError && err.code === 'SERVER_UNREACHABLE' && url === undefined)
+      return undefined;
+    throw err;
+  }
+}
+
+/**
+ * A call of the admin API that moves an archive: `upload` (a file) is streamed as the body,
+ * and a 2xx answer is streamed into `download` (written under a temporary name and renamed
+ * once complete), else parsed as JSON. No overall time limit: an archive may be large. A
+ * refusal keeps the server's error code (ARCHIVE_INVALID, FORBIDDEN, LOCK_HELD, …).
+ */
+export async function adminTransfer(
+  target: ServerTarget,
+  token: string,
+  route: string,
+  opts: { readonly upload?: string; readonly download?: string; readonly json?: unknown },
+): Promise<unknown> {
+  const url = new URL(route, target.url.endsWith('/') ? target.url : `${target.url}/`);
+  const client = url.protocol === 'https:' ? https : http;
+  const headers: http.OutgoingHttpHeaders = {
+    authorization: `Bearer ${token}`,
+    'x-appvisor-client': cliClient(),
+  };
+  if (target.host !== undefined) headers.host = target.host;
+  let payload: string | undefined;
+  if (opts.upload !== undefined) {
+    headers['content-type'] = 'application/gzip';
+    headers['content-length'] = (await fs.stat(opts.upload)).size;
+  } else if (opts.json !== undefined) {
+    payload = JSON.stringify(opts.json);
+    headers['content-type'] = 'application/json';
+    headers['content-length'] = Buffer.byteLength(payload);
+  }
+  const res = await new Promise<http.IncomingMessage>((resolve, reject) => {
+    const req = client.request(url, { method: 'POST', headers }, resolve);
+    req.on('error', (err: NodeJS.ErrnoException) =>
+      reject(
+        new AppvisorError('SERVER_UNREACHABLE', {
+          url: target.url,
+          detail: `${err.code ?? messageOf(err)}; is \`appvisor serve\` running there?`,
+        }),
+      ),
+    );
+    if (opts.upload !== undefined) createReadStream(opts.upload).on('error', reject).pipe(req);
+    else req.end(payload);
+  });
+  const status = res.statusCode ?? 0;
+  if (status >= 200 && status < 300 && opts.download !== undefined) {
+    const partial = `${opts.download}.${process.pid}.part`;
+    try {
+      await pipeline(res, createWriteStream(partial, { mode: 0o600 }));
+      await fs.rename(partial, opts.download);
+    } finally {
+      await fs.rm(partial, { force: true });
+    }
+    return undefined;
+  }
+  const chunks: Buffer[] = [];
+  for await (const chunk of res as AsyncIterable<Buffer>) chunks.push(chunk);
+  const text = Buffer.concat(chunks).toString('utf8');
+  let body: unknown;
+  try {
+    body = text ? JSON.parse(text) : undefined;
+  } catch {
+    body = undefined;
+  }
+  if (status >= 200 && status < 300) return body;
+  const error = (body as { error?: { code?: unknown; message?: unknown } } | undefined)?.error;
+  const message = typeof error?.message === 'string' ? error.message : `the server answered HTTP ${status}`;
+  if (status === 401) {
+    throw new AppvisorError(
+      'UNAUTHORIZED',
+      {},
+      {
+        message: `the server at ${target.url} refused the admin token; use the token from its <dataDir>/admin-token or ${ADMIN_TOKEN_ENV}`,
+      },
+    );
+  }
+  throw new AppvisorError(isErrorCode(error?.code) ? error.code : 'APP_ERROR', {}, { message });
 }

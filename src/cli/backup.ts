@@ -1,9 +1,18 @@
+import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { Command } from 'commander';
 import type { Settings } from '../config/types.js';
 import { createLogger } from '../log.js';
-import { backup } from '../ops/backup.js';
-import { type OpsContext, openOpsContext } from '../ops/context.js';
+import { META_MEMBER, readArchiveMeta } from '../ops/archive.js';
+import { type BackupResult, backup, defaultBackupName } from '../ops/backup.js';
+import { backupsDirOf, type OpsContext, openOpsContext } from '../ops/context.js';
+import {
+  adminTransfer,
+  CLIENT_HELP,
+  type ServerTarget,
+  URL_OPTION_HELP,
+  whenServerAnswers,
+} from './admin-client.js';
 import {
   action,
   type CliContext,
@@ -18,6 +27,7 @@ import {
 
 interface BackupFlags extends CommonOptions {
   readonly output?: string;
+  readonly url?: string;
 }
 
 /** `appvisor backup NAME [-o FILE]`: an online, consistent backup of one app. */
@@ -26,9 +36,10 @@ export function registerBackup(program: Command, ctx: CliContext): Command {
     .command('backup <name>')
     .description("back up one app's data, manifest and sealed secret into one .tar.gz archive")
     .option('-o, --output <file>', 'archive to write (default: backups/<name>-<UTC yyyymmddThhmmssZ>.tar.gz)')
+    .option('--url <url>', URL_OPTION_HELP)
     .addHelpText(
       'after',
-      '\nRuns on the state store under the reconcile lock (not beside a running server).\nExit codes: 0 done, 1 failed (nothing partial is left).',
+      `\nWith a server running, the server makes the backup (its leader; an operate-scope token) and this command saves the download; without one it runs on the state store under the reconcile lock.\n${CLIENT_HELP}\nExit codes: 0 done, 1 failed (nothing partial is left).`,
     );
   withDirOption(cmd);
   withConfigOption(cmd);
@@ -38,7 +49,16 @@ export function registerBackup(program: Command, ctx: CliContext): Command {
 
 async function runBackup(ctx: CliContext, name: string, opts: BackupFlags): Promise<number> {
   const out = opts.output === undefined ? undefined : path.resolve(ctx.cwd, opts.output);
-  const result = await withOps(ctx, opts, (ops) => backup(ops, name, out));
+  const settings = await settingsFor(ctx, opts);
+  const result =
+    (await whenServerAnswers(settings, ctx.env, opts.url, (target, token) =>
+      downloadBackup(
+        target,
+        token,
+        name,
+        out ?? path.join(backupsDirOf(settings), defaultBackupName(name, new Date())),
+      ),
+    )) ?? (await withOps(ctx, opts, (ops) => backup(ops, name, out)));
   if (opts.json) {
     println(ctx.stdout, JSON.stringify({ ...result, meta: undefined, seconds: result.ms / 1000 }));
     return 0;
@@ -80,4 +100,27 @@ export function formatBytes(bytes: number): string {
 
 export function seconds(ms: number): string {
   return `${(ms / 1000).toFixed(2)} s`;
+}
+
+/** The server's backup of `name`, saved into `file`: what a local backup would say of it. */
+async function downloadBackup(
+  target: ServerTarget,
+  token: string,
+  name: string,
+  file: string,
+): Promise<Omit<BackupResult, 'members'> & { readonly members: readonly string[] }> {
+  const t0 = performance.now();
+  await fs.mkdir(path.dirname(file), { recursive: true });
+  await adminTransfer(target, token, `_supervisor/api/apps/${encodeURIComponent(name)}/backup`, {
+    download: file,
+  });
+  const meta = await readArchiveMeta(file);
+  const { size } = await fs.stat(file);
+  return {
+    file,
+    bytes: size,
+    members: [META_MEMBER, ...Object.keys(meta.members)],
+    meta,
+    ms: performance.now() - t0,
+  };
 }

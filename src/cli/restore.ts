@@ -1,13 +1,16 @@
 import path from 'node:path';
 import type { Command } from 'commander';
 import { AppvisorError } from '../errors.js';
-import { restore } from '../ops/restore.js';
+import { readArchiveMeta } from '../ops/archive.js';
+import { type RestoreResult, restore } from '../ops/restore.js';
+import { adminTransfer, CLIENT_HELP, URL_OPTION_HELP, whenServerAnswers } from './admin-client.js';
 import { seconds, shownPath, withOps } from './backup.js';
 import {
   action,
   type CliContext,
   type CommonOptions,
   println,
+  settingsFor,
   withConfigOption,
   withDirOption,
   withJsonOption,
@@ -17,6 +20,7 @@ interface RestoreFlags extends CommonOptions {
   readonly as?: string;
   readonly keepSecret?: boolean;
   readonly yes?: boolean;
+  readonly url?: string;
 }
 
 /** `appvisor restore FILE [--as NAME] [--keep-secret] [--yes]`. */
@@ -30,9 +34,10 @@ export function registerRestore(program: Command, ctx: CliContext): Command {
     )
     .option('--keep-secret', "with --as: keep the archive's secret (the source's tokens then open the clone)")
     .option('--yes', "replace the app's data (needed without --as)")
+    .option('--url <url>', URL_OPTION_HELP)
     .addHelpText(
       'after',
-      "\nThe archive is checked whole first; the app's data is replaced only once the restore succeeded.\nA restore into the same app keeps its current secret.\nExit codes: 0 done, 1 failed (the app as before).",
+      `\nThe archive is checked whole first; the app's data is replaced only once the restore succeeded.\nA restore into the same app keeps its current secret.\nWith a server running, the archive is sent to it (its leader restores, stopping the app on every replica around the swap; an admin-scope token); without one it runs on the state store under the reconcile lock.\n${CLIENT_HELP}\nExit codes: 0 done, 1 failed (the app as before).`,
     );
   withDirOption(cmd);
   withConfigOption(cmd);
@@ -53,12 +58,27 @@ async function runRestore(ctx: CliContext, file: string, opts: RestoreFlags): Pr
     });
   }
   const archive = path.resolve(ctx.cwd, file);
-  const result = await withOps(ctx, opts, (ops) =>
-    restore(ops, archive, {
-      ...(opts.as !== undefined ? { as: opts.as } : {}),
-      ...(opts.keepSecret ? { keepSecret: true } : {}),
-    }),
-  );
+  const settings = await settingsFor(ctx, opts);
+  const result =
+    (await whenServerAnswers(settings, ctx.env, opts.url, async (target, token) => {
+      // Into the archive's own app, or (--as) a new one: the server tells them apart by the name.
+      const into = opts.as ?? (await readArchiveMeta(archive)).app;
+      const query = opts.keepSecret ? '?keepSecret=1' : '';
+      return (await adminTransfer(
+        target,
+        token,
+        `_supervisor/api/apps/${encodeURIComponent(into)}/restore${query}`,
+        {
+          upload: archive,
+        },
+      )) as RestoreResult;
+    })) ??
+    (await withOps(ctx, opts, (ops) =>
+      restore(ops, archive, {
+        ...(opts.as !== undefined ? { as: opts.as } : {}),
+        ...(opts.keepSecret ? { keepSecret: true } : {}),
+      }),
+    ));
   if (opts.json) {
     println(ctx.stdout, JSON.stringify({ ...result, seconds: result.ms / 1000 }));
     return 0;

@@ -2,7 +2,6 @@ import os from 'node:os';
 import type { Command } from 'commander';
 import type { Settings } from '../config/types.js';
 import { parseDatabaseUrl } from '../dialects/registry.js';
-import { AppvisorError } from '../errors.js';
 import { acquireLease, COMMAND_HOLDER_PREFIX, type HeldLease } from '../reconcile/lease.js';
 import { DEFAULT_LOCK_WAIT_MS } from '../reconcile/lock.js';
 import type { MasterKey } from '../secrets/envelope.js';
@@ -10,14 +9,7 @@ import { loadMasterKey } from '../secrets/master-key.js';
 import { DEFAULT_GRACE, parseGrace, type RotationResult, rotateAppSecret } from '../secrets/rotate.js';
 import { openStateStore } from '../state/store.js';
 import type { StateStore } from '../state/types.js';
-import {
-  adminRequest,
-  CLIENT_HELP,
-  cliClient,
-  readAdminToken,
-  serverTarget,
-  URL_OPTION_HELP,
-} from './admin-client.js';
+import { adminRequest, CLIENT_HELP, cliClient, URL_OPTION_HELP, whenServerAnswers } from './admin-client.js';
 import {
   action,
   type CliContext,
@@ -70,34 +62,21 @@ export async function runRotateSecret(ctx: CliContext, name: string, opts: Flags
 }
 
 /** The server's answer, or undefined when no server answers (then the store is worked on). */
-async function viaServer(
+function viaServer(
   ctx: CliContext,
   settings: Settings,
   name: string,
   opts: Flags,
 ): Promise<RotationResult | undefined> {
-  const target = serverTarget(settings, opts.url);
-  let token: string;
-  try {
-    token = await readAdminToken(settings.dataDir, ctx.env);
-  } catch (err) {
-    // No token here: no server was ever started with this data folder, or --url names one.
-    if (opts.url !== undefined) throw err;
-    return undefined;
-  }
-  try {
-    return await adminRequest<RotationResult>(
+  return whenServerAnswers(settings, ctx.env, opts.url, (target, token) =>
+    adminRequest<RotationResult>(
       target,
       token,
       'POST',
       `_supervisor/api/apps/${encodeURIComponent(name)}/rotate-secret`,
       { grace: opts.grace ?? DEFAULT_GRACE },
-    );
-  } catch (err) {
-    if (err instanceof AppvisorError && err.code === 'SERVER_UNREACHABLE' && opts.url === undefined)
-      return undefined;
-    throw err;
-  }
+    ),
+  );
 }
 
 /**

@@ -38,7 +38,12 @@ export interface ServerOperations extends AdminOperations {
     opts: Pick<RestoreOptions, 'keepSecret'>,
     by: string,
   ): Promise<RestoreResult>;
-  clone(src: string, dest: string, by: string): Promise<RestoreResult>;
+  clone(
+    src: string,
+    dest: string,
+    opts: { readonly keepSecret?: boolean },
+    by: string,
+  ): Promise<RestoreResult>;
 }
 
 export interface ServerOperationsDeps {
@@ -187,10 +192,12 @@ export function createServerOperations(deps: ServerOperationsDeps): ServerOperat
         restore(await contextFor(term, signal, by), file, restoreOpts),
       );
     },
-    async clone(src, dest, by) {
+    async clone(src, dest, opts, by) {
       const term = await leaderTerm('a clone');
       // The source is only read (a backup); the new app's key is held while it is made.
-      return exclusive(dest, async (signal) => clone(await contextFor(term, signal, by), src, dest));
+      return exclusive(dest, async (signal) =>
+        clone(await contextFor(term, signal, by), src, dest, opts.keepSecret ? { keepSecret: true } : {}),
+      );
     },
   };
 }
