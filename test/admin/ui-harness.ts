@@ -5,7 +5,7 @@
  */
 import { EventEmitter } from 'node:events';
 import { existsSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -183,6 +183,20 @@ export class UiBackend implements AdminBackend {
     const until = new Date(Date.now() + graceMs).toISOString();
     return { app: name, kid: '0a1b2c3d', previousKid: '9f8e7d6c', previousUntil: until, graceMs };
   }
+
+  /** Backup writes these bytes as the archive (restore and clone are not driven from the UI). */
+  readonly operations = {
+    backup: async (app: string, out: string, by: string) => {
+      this.calls.push(`backup ${app} ${by}`);
+      const refusal = this.refuse.get(app);
+      if (refusal !== undefined) throw refusal;
+      const bytes = Buffer.from(`archive of ${app}`);
+      await writeFile(out, bytes);
+      return { file: out, bytes: bytes.length, name: `${app}-20260102T030405Z.tar.gz` };
+    },
+    restore: async () => ({}),
+    clone: async () => ({}),
+  };
 
   async plan(): Promise<PlanJson> {
     return this.planJson;

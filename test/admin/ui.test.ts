@@ -4,7 +4,7 @@
  * screen, the keyboard, and the token staying out of every URL.
  */
 import { existsSync } from 'node:fs';
-import { mkdir, rm } from 'node:fs/promises';
+import { mkdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Locator, Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -431,6 +431,23 @@ describe.skipIf(!browserAvailable())('admin UI in Chromium (fake backend)', () =
     expect(asked[0]).toContain('shop');
     expect(server.backend.calls.filter((c) => c.startsWith('rotate-secret'))).toEqual([
       'rotate-secret shop 3600000 token APPVISOR_ADMIN_TOKEN via admin-ui',
+    ]);
+  });
+
+  it('Backup in the detail view saves the archive as a download and names the file', async () => {
+    const { page } = current!;
+    await signIn(page, server.base);
+    await row(page, 'shop').getByRole('button', { name: 'shop details' }).click();
+    const dialog = page.locator('dialog#detail[open]');
+    await dialog.waitFor();
+    const downloaded = page.waitForEvent('download');
+    await dialog.getByRole('button', { name: 'Backup' }).click();
+    const file = await downloaded;
+    expect(file.suggestedFilename()).toBe('shop-20260102T030405Z.tar.gz');
+    expect(await readFile((await file.path())!, 'utf8')).toBe('archive of shop');
+    await dialog.getByText('Saved shop-20260102T030405Z.tar.gz (15 B).').waitFor();
+    expect(server.backend.calls.filter((c) => c.startsWith('backup'))).toEqual([
+      'backup shop token APPVISOR_ADMIN_TOKEN via admin-ui',
     ]);
   });
 

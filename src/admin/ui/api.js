@@ -73,3 +73,41 @@ export function appPath(name, action) {
   const base = `apps/${encodeURIComponent(name)}`;
   return action ? `${base}/${action}` : base;
 }
+
+/**
+ * `POST path` answered with a file (a backup archive): resolves with its bytes and the file name
+ * the server gave it; rejects with an ApiError like {@link apiRequest}.
+ *
+ * @param {string} token
+ * @param {string} path
+ * @returns {Promise<{blob: Blob, filename: string}>}
+ */
+export async function apiDownload(token, path) {
+  let res;
+  try {
+    res = await fetch(new URL(path, API_ROOT), {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, 'x-appvisor-client': 'admin-ui' },
+      cache: 'no-store',
+      credentials: 'omit',
+    });
+  } catch {
+    throw new ApiError(0, 'UNREACHABLE', 'Cannot reach the server. Is appvisor serve still running?');
+  }
+  if (!res.ok) {
+    let error;
+    try {
+      error = (await res.json())?.error;
+    } catch {
+      error = undefined;
+    }
+    throw new ApiError(
+      res.status,
+      typeof error?.code === 'string' ? error.code : `HTTP_${res.status}`,
+      typeof error?.message === 'string' ? error.message : `The server answered HTTP ${res.status}.`,
+    );
+  }
+  const disposition = res.headers.get('content-disposition') ?? '';
+  const filename = /filename="([^"]+)"/.exec(disposition)?.[1] ?? 'backup.tar.gz';
+  return { blob: await res.blob(), filename };
+}

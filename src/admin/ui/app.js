@@ -2,7 +2,7 @@
  * The admin UI's entry point: sign-in, the app list with live updates, the detail view and the
  * plan view. Everything comes from the admin API with the token in the Authorization header.
  */
-import { ApiError, apiRequest, appPath } from './api.js';
+import { ApiError, apiDownload, apiRequest, appPath } from './api.js';
 import { AppList } from './apps.js';
 import { DetailView } from './detail.js';
 import { byId } from './dom.js';
@@ -66,6 +66,8 @@ const detail = new DetailView({
   close: byId('detail-close'),
   replicasOf: (app) => list.replicasOf(app),
   rotate: (name) => call('POST', appPath(name, 'rotate-secret')),
+  backup: (name) => download(appPath(name, 'backup')),
+  allows: (needs) => allows(needs),
 });
 
 const tokens = new TokensPanel({
@@ -116,6 +118,20 @@ async function pollReplicas() {
 async function call(method, path, body) {
   try {
     return await apiRequest(token, method, path, body);
+  } catch (err) {
+    if (err instanceof ApiError && err.status === 401) expire();
+    throw err;
+  }
+}
+
+/**
+ * A file from the API (a backup), signing out on 401 as {@link call} does.
+ *
+ * @param {string} path
+ */
+async function download(path) {
+  try {
+    return await apiDownload(token, path);
   } catch (err) {
     if (err instanceof ApiError && err.status === 401) expire();
     throw err;

@@ -40,15 +40,21 @@ export class DetailView {
   #loads = 0;
   #replicasOf;
   #rotate;
+  #backup;
+  #allows;
 
   /**
    * @param {{
    *   dialog: HTMLDialogElement, title: HTMLElement, body: HTMLElement, close: HTMLElement,
    *   replicasOf: (app: AppView) => import('./replicas.js').AppOnReplica[],
    *   rotate: (name: string) => Promise<{kid: string, previousKid: string, previousUntil: string}>,
+   *   backup: (name: string) => Promise<{blob: Blob, filename: string}>,
+   *   allows: (needs: 'read' | 'operate' | 'admin') => boolean,
    * }} parts
    */
-  constructor({ dialog, title, body, close, replicasOf, rotate }) {
+  constructor({ dialog, title, body, close, replicasOf, rotate, backup, allows }) {
+    this.#backup = backup;
+    this.#allows = allows;
     this.#replicasOf = replicasOf;
     this.#rotate = rotate;
     this.#dialog = dialog;
@@ -95,16 +101,70 @@ export class DetailView {
   }
 
   /**
-   * The app's operations: Rotate secret (an app with its own JWT secret; `shared` apps follow
-   * the main app's), after a confirmation.
+   * The app's operations the token's scope allows: Backup (`operate`), and Rotate secret
+   * (`admin`; an app with its own JWT secret: `shared` apps follow the main app's).
    *
    * @param {AppView} app
    * @param {() => void} reloadHistory
    */
   #actions(app, reloadHistory) {
-    if (app.jwt.secret !== 'own') return null;
     const name = app.name;
     const result = h('p', { class: 'muted', 'aria-live': 'polite' });
+    const buttons = [
+      this.#allows('operate') ? this.#backupButton(name, result, reloadHistory) : null,
+      app.jwt.secret === 'own' && this.#allows('admin')
+        ? this.#rotateButton(name, result, reloadHistory)
+        : null,
+    ].filter((b) => b !== null);
+    if (buttons.length === 0) return null;
+    return h('div', { class: 'detail-actions' }, ...buttons, result);
+  }
+
+  /**
+   * Backup: the server backs the app up while it serves, and the archive is saved as a download.
+   *
+   * @param {string} name
+   * @param {HTMLElement} result
+   * @param {() => void} reloadHistory
+   */
+  #backupButton(name, result, reloadHistory) {
+    const button = /** @type {HTMLButtonElement} */ (
+      h('button', { type: 'button', class: 'action-backup secondary' }, 'Backup')
+    );
+    button.addEventListener('click', () => {
+      button.disabled = true;
+      result.textContent = `Backing up ${name}…`;
+      this.#backup(name)
+        .then(
+          ({ blob, filename }) => {
+            const url = URL.createObjectURL(blob);
+            const link = h('a', { href: url, download: filename, hidden: true });
+            document.body.append(link);
+            link.click();
+            link.remove();
+            setTimeout(() => URL.revokeObjectURL(url), 60_000);
+            result.textContent = `Saved ${filename} (${formatSize(blob.size)}).`;
+            reloadHistory();
+          },
+          (/** @type {Error} */ err) => {
+            result.textContent = `Could not back up ${name}: ${err.message}`;
+          },
+        )
+        .finally(() => {
+          button.disabled = false;
+        });
+    });
+    return button;
+  }
+
+  /**
+   * Rotate secret, after a confirmation.
+   *
+   * @param {string} name
+   * @param {HTMLElement} result
+   * @param {() => void} reloadHistory
+   */
+  #rotateButton(name, result, reloadHistory) {
     const button = /** @type {HTMLButtonElement} */ (
       h('button', { type: 'button', class: 'action-rotate secondary' }, 'Rotate secret')
     );
@@ -129,7 +189,7 @@ export class DetailView {
           button.disabled = false;
         });
     });
-    return h('div', { class: 'detail-actions' }, button, result);
+    return button;
   }
 
   /**
@@ -261,4 +321,11 @@ function renderHistory(entries) {
       ),
     ),
   );
+}
+
+/** @param {number} bytes */
+function formatSize(bytes) {
+  if (bytes < 1024) return `${bytes} B`;
+  if (bytes < 1024 * 1024) return `${(bytes / 1024).toFixed(1)} KiB`;
+  return `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
 }
