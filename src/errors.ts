@@ -139,6 +139,7 @@ export const ERRORS = {
   },
   ARCHIVE_INVALID: { message: 'backup archive {file} is unusable: {detail}', status: 400, retryable: false },
   MASTER_KEY_INVALID: { message: 'master key {source}: {detail}', retryable: false },
+  REQUEST_INVALID: { message: '{detail}', status: 400, retryable: false },
   SHUTTING_DOWN: { message: 'appvisor is shutting down', status: 503, retryable: true, retryAfter: true },
   TOKEN_INVALID: { message: '{detail}', status: 400, retryable: false },
   TOKEN_EXISTS: { message: 'admin token name {token} is taken: {detail}', status: 409, retryable: false },

@@ -4,6 +4,7 @@ import { sendError } from '../http/errors.js';
 import { parseGrace } from '../secrets/rotate.js';
 import type { TokenScope } from '../state/types.js';
 import type { AdminCaller } from './auth.js';
+import { asRequestError, readJsonBody } from './body.js';
 import { answerBackup, answerClone, answerRestore } from './operations-api.js';
 import { sendCode, sendJson, sendMethodNotAllowed } from './respond.js';
 import type { EventStreams } from './sse.js';
@@ -30,9 +31,6 @@ export interface ApiContext {
   /** Where token changes are noted (who made or revoked which; never a token). */
   readonly log?: { info(obj: object, msg: string): void };
 }
-
-/** The largest request body the API reads (a token's `{name, scope}`). */
-const MAX_BODY_BYTES = 16 * 1024;
 
 interface Route {
   readonly method: 'GET' | 'POST' | 'DELETE';
@@ -200,10 +198,10 @@ function match(
           return;
         }
         try {
-          const body = await readSmallJson(req);
+          const body = await readJsonBody(req);
           const grace = (body as { grace?: unknown } | undefined)?.grace;
           if (grace !== undefined && typeof grace !== 'string') {
-            throw new AppvisorError('CONFIG_INVALID', {
+            throw new AppvisorError('REQUEST_INVALID', {
               detail: 'grace must be a duration string such as "1h"',
             });
           }
@@ -211,7 +209,7 @@ function match(
           sendJson(res, 200, await backend.rotateSecret(name, parseGrace(grace), actorOf(req, caller)));
         } catch (err) {
           // Registry errors with their status and message (APP_NOT_FOUND 404, LOCK_HELD naming the leader).
-          sendError(res, err);
+          sendError(res, asRequestError(err));
         }
       },
     };
@@ -262,7 +260,7 @@ function tokenRoute(
         needs: 'admin',
         does: 'make an admin token',
         run: answering(res, async () => {
-          const body = await readJsonBody(req);
+          const body = await readTokenBody(req);
           const made = await createNamedToken(tokens, checkTokenName(body.name), checkTokenScope(body.scope));
           log?.info({ token: made.view.name, scope: made.view.scope, by }, 'admin token made');
           await tokensChanged?.();
@@ -306,32 +304,12 @@ function answering(res: ServerResponse, run: () => Promise<void>): () => Promise
   };
 }
 
-/**
- * The request's JSON object body, up to {@link MAX_BODY_BYTES}; TOKEN_INVALID (400) for
- * anything else, before anything is changed.
- */
-async function readJsonBody(req: IncomingMessage): Promise<Record<string, unknown>> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > MAX_BODY_BYTES) {
-      throw new AppvisorError('TOKEN_INVALID', {
-        detail: `the request body is over ${MAX_BODY_BYTES} bytes`,
-      });
-    }
-    chunks.push(chunk);
-  }
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(Buffer.concat(chunks).toString('utf8'));
-  } catch {
-    parsed = undefined;
-  }
+/** The request's JSON object body; TOKEN_INVALID (400) for anything else, before anything is changed. */
+async function readTokenBody(req: IncomingMessage): Promise<Record<string, unknown>> {
+  const invalid = (detail: string) => new AppvisorError('TOKEN_INVALID', { detail });
+  const parsed = await readJsonBody(req, invalid);
   if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
-    throw new AppvisorError('TOKEN_INVALID', {
-      detail: 'the request body must be a JSON object {"name": "…", "scope": "read|operate|admin"}',
-    });
+    throw invalid('the request body must be a JSON object {"name": "…", "scope": "read|operate|admin"}');
   }
   return parsed as Record<string, unknown>;
 }
@@ -350,27 +328,4 @@ export function actorOf(req: IncomingMessage, caller: Pick<AdminCaller, 'name'>)
     .trim()
     .slice(0, 80);
   return `token ${caller.name} via ${client || 'the API'}`;
-}
-
-/** The largest request body the admin API reads (a rotation's `{"grace":"1h"}`). */
-const BODY_LIMIT = 4096;
-
-/** A small JSON body, or undefined when there is none. */
-async function readSmallJson(req: IncomingMessage): Promise<unknown> {
-  let size = 0;
-  const chunks: Buffer[] = [];
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > BODY_LIMIT) {
-      throw new AppvisorError('CONFIG_INVALID', { detail: `the request body is over ${BODY_LIMIT} bytes` });
-    }
-    chunks.push(chunk);
-  }
-  const text = Buffer.concat(chunks).toString('utf8').trim();
-  if (text === '') return undefined;
-  try {
-    return JSON.parse(text) as unknown;
-  } catch {
-    throw new AppvisorError('CONFIG_INVALID', { detail: 'the request body is not JSON' });
-  }
 }

@@ -12,6 +12,7 @@ import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { AppvisorError } from '../errors.js';
 import { sendError } from '../http/errors.js';
+import { asRequestError, readJsonBody } from './body.js';
 import { sendJson } from './respond.js';
 import type { AdminOperations } from './types.js';
 
@@ -83,7 +84,7 @@ export async function answerRestore(
       sendJson(res, 200, await ops.restore(file, name, { keepSecret }, by));
     } catch (err) {
       // The server's temporary copy means nothing to the client: it sent an upload.
-      sendError(res, err instanceof AppvisorError ? renamed(err, file, '(uploaded)') : err);
+      sendError(res, asRequestError(err instanceof AppvisorError ? renamed(err, file, '(uploaded)') : err));
     }
   });
 }
@@ -97,36 +98,14 @@ export async function answerClone(
   res: ServerResponse,
 ): Promise<void> {
   try {
-    const body = await readSmallJson(req);
+    const body = await readJsonBody(req);
     const { as: dest, keepSecret } = (body ?? {}) as { as?: unknown; keepSecret?: unknown };
     if (typeof dest !== 'string' || dest === '') {
-      throw new AppvisorError('CONFIG_INVALID', { detail: 'send {"as": "<new app name>"}' });
+      throw new AppvisorError('REQUEST_INVALID', { detail: 'send {"as": "<new app name>"}' });
     }
     sendJson(res, 201, await ops.clone(name, dest, { keepSecret: keepSecret === true }, by));
   } catch (err) {
-    sendError(res, err);
-  }
-}
-
-/** The largest JSON body these routes read. */
-const BODY_LIMIT = 4096;
-
-async function readSmallJson(req: IncomingMessage): Promise<unknown> {
-  let size = 0;
-  const chunks: Buffer[] = [];
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > BODY_LIMIT) {
-      throw new AppvisorError('CONFIG_INVALID', { detail: `the request body is over ${BODY_LIMIT} bytes` });
-    }
-    chunks.push(chunk);
-  }
-  const text = Buffer.concat(chunks).toString('utf8').trim();
-  if (text === '') return undefined;
-  try {
-    return JSON.parse(text) as unknown;
-  } catch {
-    throw new AppvisorError('CONFIG_INVALID', { detail: 'the request body is not JSON' });
+    sendError(res, asRequestError(err));
   }
 }
 

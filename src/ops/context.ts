@@ -28,7 +28,7 @@ import { openStateStore } from '../state/store.js';
 import type { Fence, StateStore } from '../state/types.js';
 import { createDropBackup } from './drop-backup.js';
 import type { DataPlace, DataTransfer } from './transfer.js';
-import { transferFor } from './transfers.js';
+import { transferForTarget } from './transfers.js';
 
 /** Everything an operation reads and writes through; see the module comment. */
 export interface OpsContext {
@@ -139,11 +139,7 @@ export async function openOpsContext(settings: Settings, opts: OpenOpsOptions): 
     masterKey,
     appsDir: settings.appsDir,
     backupsDir: backupsDirOf(settings),
-    transferFor: (target) =>
-      transferFor(target.dialect, {
-        url: target.serverRef === 'main' ? settings.database.url : target.serverRef.url,
-        dataDir: settings.dataDir,
-      }),
+    transferFor: transferForTarget(settings),
     async reconcile(name) {
       // Read afresh: a clone has just written its manifest.
       const desired = toDesired(await loadManifests(settings.appsDir, opts.env ? { env: opts.env } : {}));

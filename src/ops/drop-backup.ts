@@ -13,7 +13,7 @@ import { loadMasterKey } from '../secrets/master-key.js';
 import type { StateStore } from '../state/types.js';
 import { backup } from './backup.js';
 import { backupsDirOf } from './context.js';
-import { transferFor } from './transfers.js';
+import { transferForTarget } from './transfers.js';
 
 export interface DropBackupDeps {
   readonly settings: Settings;
@@ -51,11 +51,7 @@ export function createDropBackup(
         application: deps.application,
         masterKey,
         backupsDir: backupsDirOf(settings),
-        transferFor: (target) =>
-          transferFor(target.dialect, {
-            url: target.serverRef === 'main' ? settings.database.url : target.serverRef.url,
-            dataDir: settings.dataDir,
-          }),
+        transferFor: transferForTarget(settings),
         log: deps.log,
         ...(signal ? { signal } : {}),
       },

@@ -18,7 +18,7 @@ import { type BackupResult, backup, defaultBackupName } from '../ops/backup.js';
 import { clone } from '../ops/clone.js';
 import { backupsDirOf, type OpsContext } from '../ops/context.js';
 import { type RestoreOptions, type RestoreResult, restore } from '../ops/restore.js';
-import { transferFor } from '../ops/transfers.js';
+import { transferForTarget } from '../ops/transfers.js';
 import type { ProviderSet } from '../providers/set.js';
 import { leaseHeld } from '../reconcile/lease.js';
 import type { PlanOptions } from '../reconcile/model.js';
@@ -102,11 +102,7 @@ export function createServerOperations(deps: ServerOperationsDeps): ServerOperat
       masterKey: await deps.masterKey(),
       appsDir: settings.appsDir,
       backupsDir: backupsDirOf(settings),
-      transferFor: (target) =>
-        transferFor(target.dialect, {
-          url: target.serverRef === 'main' ? settings.database.url : target.serverRef.url,
-          dataDir: settings.dataDir,
-        }),
+      transferFor: transferForTarget(settings),
       // A clone's new app, reconciled here and now: the operation holds its key already.
       reconcile: async (name) => {
         await deps.reloadManifests();

@@ -63,7 +63,11 @@ export function createUpgradeGate(
   };
 }
 
-/** The live replicas other than `self` on newer code that still stay out of rotation for older ones. */
+/**
+ * The live replicas other than `self` on newer code that stay out of rotation for the older
+ * ones and would join it once `self` is gone: none while another live replica that is not
+ * leaving runs code as old as `self`'s or older (they go on waiting for that one, and it serves).
+ */
 export function waitingOnOlder(
   list: ReplicaList,
   self: string,
@@ -71,15 +75,10 @@ export function waitingOnOlder(
   heartbeatMs: number,
 ): string[] {
   const liveMs = LIVE_HEARTBEATS * heartbeatMs;
-  return list.replicas
-    .filter(
-      (r) =>
-        r.id !== self &&
-        list.nowMs - r.lastSeenAt <= liveMs &&
-        Number(r.version) > codeVersion &&
-        r.info.waiting === true,
-    )
-    .map((r) => r.id);
+  const live = list.replicas.filter((r) => r.id !== self && list.nowMs - r.lastSeenAt <= liveMs);
+  const anotherOld = live.some((r) => !r.info.leaving && Number(r.version) <= codeVersion);
+  if (anotherOld) return [];
+  return live.filter((r) => Number(r.version) > codeVersion && r.info.waiting === true).map((r) => r.id);
 }
 
 /**

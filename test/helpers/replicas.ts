@@ -90,6 +90,8 @@ export interface ReplicaSet {
   readonly proxy: TcpProxy | undefined;
   /** http://127.0.0.1:<port> of HAProxy. */
   readonly haproxyUrl: string;
+  /** HAProxy's log so far: the replicas' health-check state changes (DOWN, UP and why). */
+  haproxyLog(): string;
   /** The replicas by index; a restarted one replaces its entry. */
   readonly replicas: readonly Replica[];
   /** The URL of replica `i`, directly. */
@@ -270,12 +272,18 @@ export function haproxyConfig(listenPort: number, replicaPorts: readonly number[
     .join('\n');
   return `global
   maxconn 2000
+  log stderr format raw local0
 
 defaults
   mode http
+  log global
+  # Health checks that change a server's state are logged (why a replica left the rotation).
+  option log-health-checks
   timeout connect 1s
   timeout client 10s
   timeout server 10s
+  # A replica busy migrating may answer readyz late: 2 s before a check counts as failed.
+  timeout check 2s
   retries 3
   # Each retry goes to another replica, not the one that just failed.
   option redispatch 1
@@ -294,6 +302,8 @@ ${servers}
 
 interface Haproxy {
   readonly url: string;
+  /** What HAProxy logged: health-check state changes of the replicas. */
+  log(): string;
   close(): Promise<void>;
 }
 
@@ -323,6 +333,7 @@ async function startHaproxy(dir: string, replicaPorts: readonly number[]): Promi
   );
   return {
     url,
+    log: () => stderr(),
     async close() {
       if (!gone) child.kill('SIGTERM');
       await exited;
@@ -444,6 +455,7 @@ export async function startReplicaSet(options: ReplicaSetOptions): Promise<Repli
       specs.map((s) => s.port),
     );
     const haproxyUrl = haproxy.url;
+    const balancer = haproxy;
     const base = (target: number | 'haproxy'): string =>
       target === 'haproxy' ? haproxyUrl : replicas[target]!.url;
 
@@ -456,6 +468,7 @@ export async function startReplicaSet(options: ReplicaSetOptions): Promise<Repli
       replicaMainUrl,
       proxy,
       haproxyUrl,
+      haproxyLog: () => balancer.log(),
       replicas,
       url: (i) => replicas[i]!.url,
       request: (target, urlPath, opts) => request(base(target), urlPath, opts),

@@ -23,8 +23,7 @@ import { backup } from '../../src/ops/backup.js';
 import { clone } from '../../src/ops/clone.js';
 import { type OpsContext, openOpsContext } from '../../src/ops/context.js';
 import { restore } from '../../src/ops/restore.js';
-import { transferFor } from '../../src/ops/transfers.js';
-import type { Dialect, SqlClient } from '../../src/providers/provider.js';
+import type { SqlClient } from '../../src/providers/provider.js';
 import { ProviderSet } from '../../src/providers/set.js';
 import { applyPlan, computePlan } from '../../src/reconcile/commands.js';
 import { openStateStore } from '../../src/state/store.js';
@@ -44,15 +43,6 @@ const CASES = [
 const TSX = import.meta.resolve('tsx');
 
 /** Whether this dialect's data transfer exists (its placeholder throws UNSUPPORTED_MODE). */
-function transferReady(dialect: Dialect): boolean {
-  try {
-    transferFor(dialect, { url: 'postgres://nobody@127.0.0.1:1/none', dataDir: os.tmpdir() });
-    return true;
-  } catch (err) {
-    return !(err instanceof AppvisorError && err.code === 'UNSUPPORTED_MODE');
-  }
-}
-
 function manifest(name: string, extra = ''): string {
   return `apiVersion: appvisor/v1\nkind: App\nname: ${name}\n${extra}`;
 }
@@ -67,7 +57,7 @@ async function caught(work: Promise<unknown>): Promise<AppvisorError> {
 }
 
 describe.each(CASES)('backup, restore and clone on $dialect ($mode)', (d) => {
-  const skip = !d.available || !transferReady(d.dialect);
+  const skip = !d.available;
   const app = uniqueName('bk');
   /** Whether the app's data is where it was made: its database, or its schema. */
   const exists = async (name: string): Promise<boolean> =>

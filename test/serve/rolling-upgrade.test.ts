@@ -41,15 +41,26 @@ describe('the replica a rolling upgrade waits for', () => {
 });
 
 describe('the handover of a draining replica to the replicas on newer code', () => {
-  it('waits for the live newer replicas that still stay out of rotation, never older or dead ones', () => {
+  it('waits for the live newer replicas that still stay out of rotation, never dead ones or those in it', () => {
     const replicas = list(
       row('self', '2', 0),
       row('new', '3', 0, true),
       row('joined', '3', 0),
-      row('old', '1', 0, true),
       row('dead', '3', 7_000, true),
     );
     expect(waitingOnOlder(replicas, 'self', 2, 2_000)).toEqual(['new']);
+  });
+
+  it('waits for nobody while another old replica stays: the newer ones go on waiting for it', () => {
+    const replicas = list(row('self', '2', 0), row('new', '3', 0, true), row('other', '2', 0));
+    expect(waitingOnOlder(replicas, 'self', 2, 2_000)).toEqual([]);
+    const leaving = {
+      ...row('other', '2', 0),
+      info: { ...row('other', '2', 0).info, leaving: true as const },
+    };
+    expect(
+      waitingOnOlder(list(row('self', '2', 0), row('new', '3', 0, true), leaving), 'self', 2, 2_000),
+    ).toEqual(['new']);
   });
 
   it('stays in rotation until the newer replica says it joined, then hands over', async () => {
