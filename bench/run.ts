@@ -40,7 +40,7 @@ type Loose = any;
 /** One line of figures per bench, read from its JSON; anything unexpected falls back to a note. */
 const HEADLINES: Readonly<Record<string, (j: Loose) => string>> = {
   backup: (j) =>
-    `${j.rows} rows: ${j.results.map((r: Loose) => `${r.backend} dump ${r.dumpMs} (bare ${r.bareDumpMs}) / load+swap ${r.loadSwapMs} (bare restore ${r.bareRestoreMs}) ms`).join(', ')}`,
+    `${j.rows} rows: ${j.results.map((r: Loose) => `${r.backend} backup ${r.backupMs} (bare dump ${r.bareDumpMs}, ×${r.backupRatio}) / restore ${r.restoreMs} (bare ${r.bareRestoreMs}, ×${r.restoreRatio}) ms`).join(', ')}`,
   planner: (j) => j.results.map((r: Loose) => `${r.mode} ${r.medianMs} ms / ${r.apps} apps`).join(', '),
   providers: (j) => j.results.map((r: Loose) => `${r.kind} create ${r.createMsMean} ms`).join(', '),
   gateway: (j) =>
