@@ -5,6 +5,7 @@ import { parseGrace } from '../secrets/rotate.js';
 import type { TokenScope } from '../state/types.js';
 import type { AdminCaller } from './auth.js';
 import { asRequestError, readJsonBody } from './body.js';
+import { forwarded, forwardToLeader } from './forward.js';
 import { answerBackup, answerClone, answerRestore } from './operations-api.js';
 import { sendCode, sendJson, sendMethodNotAllowed } from './respond.js';
 import type { EventStreams } from './sse.js';
@@ -40,6 +41,8 @@ interface Route {
   readonly needs: TokenScope;
   /** What it does, for the FORBIDDEN message (`stop an app`). */
   readonly does: string;
+  /** The leader's work: another replica passes the request on to the leader (see forward.ts). */
+  readonly leader?: true;
   readonly run: () => Promise<void>;
 }
 
@@ -80,6 +83,13 @@ export async function handleApi(
       needs: route.needs,
     });
     return;
+  }
+  if (route.leader && !forwarded(req)) {
+    const leader = await ctx.backend.leader?.();
+    if (leader && !leader.self) {
+      await forwardToLeader(req, res, leader, leader.selfId);
+      return;
+    }
   }
   await route.run();
 }
@@ -168,6 +178,7 @@ function match(
       method: 'POST',
       needs: 'operate',
       does: 'back up an app',
+      leader: true,
       run: () => answerBackup(ops, name, actorOf(req, caller), res),
     };
   }
@@ -176,6 +187,7 @@ function match(
       method: 'POST',
       needs: 'admin',
       does: 'restore an app',
+      leader: true,
       run: () => answerRestore(ops, name, actorOf(req, caller), req, res),
     };
   }
@@ -184,6 +196,7 @@ function match(
       method: 'POST',
       needs: 'admin',
       does: 'clone an app',
+      leader: true,
       run: () => answerClone(ops, name, actorOf(req, caller), req, res),
     };
   }
@@ -192,6 +205,7 @@ function match(
       method: 'POST',
       needs: 'admin',
       does: "rotate an app's secret",
+      leader: true,
       run: async () => {
         if (!backend.rotateSecret) {
           sendCode(res, 'NOT_FOUND');

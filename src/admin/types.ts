@@ -57,6 +57,13 @@ export interface AdminBackend {
    */
   start(name: string, by: string): Promise<AppView>;
   stop(name: string, by: string): Promise<AppView>;
+  /**
+   * Who leads, for the leader's work asked of this replica: `self` when this one does, else the
+   * leader's id and admin URL from its heartbeat (undefined: unknown, or it names no URL).
+   */
+  leader?(): Promise<
+    { readonly self: boolean; readonly selfId: string; readonly id: string; readonly url: string } | undefined
+  >;
   /** Backup, restore and clone (absent: those routes are not found). */
   readonly operations?: AdminOperations;
   /**

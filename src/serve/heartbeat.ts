@@ -41,6 +41,8 @@ export interface HeartbeatOptions {
   readonly leaving?: () => boolean;
   /** Whether it stays out of rotation for an older replica (written as `waiting`). @default never */
   readonly waiting?: () => boolean;
+  /** Where its admin API answers (written as `adminUrl`; undefined until it listens). */
+  readonly adminUrl?: () => string | undefined;
   /** @default 2000 */
   readonly intervalMs?: number;
   /** The least time between two writes: a burst of status changes makes one write. @default 250 */
@@ -221,6 +223,7 @@ class HeartbeatLoop implements Heartbeat {
         apps,
         ...(this.#o.leaving?.() ? { leaving: true as const } : {}),
         ...(this.#o.waiting?.() ? { waiting: true as const } : {}),
+        ...(this.#o.adminUrl?.() ? { adminUrl: this.#o.adminUrl()! } : {}),
       },
     };
   }

@@ -136,6 +136,8 @@ export async function startSupervisor(options: SupervisorOptions): Promise<Super
       : undefined;
   };
   const heartbeatMs = options.heartbeatMs ?? HEARTBEAT_DEFAULTS.intervalMs;
+  /** Where other replicas reach this one's admin API (its listen address unless set). */
+  const advertisedUrl = (options.env ?? process.env).APPVISOR_ADVERTISE_URL || undefined;
   const connectionBudget = settings.database.connectionBudget ?? 64;
 
   const store = new Resource(
@@ -258,6 +260,8 @@ export async function startSupervisor(options: SupervisorOptions): Promise<Super
         drift: () => drift.names(),
         leaving: () => leaving,
         waiting: () => waitingFor() !== undefined,
+        // The gateway starts after the heartbeat: its address is written from the next beat on.
+        adminUrl: () => advertisedUrl ?? http.current?.url,
         application,
         connectionBudget,
         log,
@@ -417,6 +421,8 @@ export async function startSupervisor(options: SupervisorOptions): Promise<Super
     { log },
   );
   await manager.start();
+  // Now that the gateway listens, the other replicas learn its address at once.
+  void heartbeat.current?.beatNow();
   // Every replica follows the heartbeats for a rolling upgrade: the leader to hold a migration
   // back, every one to stay out of rotation while it runs newer code than a live replica.
   const gateKey = (older: ReturnType<typeof upgradeGate.last>): string =>

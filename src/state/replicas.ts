@@ -146,5 +146,9 @@ export function parseInfo(text: string): ReplicaInfo {
     drift: Array.isArray(raw.drift) ? raw.drift.filter((d): d is string => typeof d === 'string') : [],
     apps,
     ...(raw.leaving === true ? { leaving: true as const } : {}),
+    ...(raw.waiting === true ? { waiting: true as const } : {}),
+    ...(typeof raw.adminUrl === 'string' && /^https?:\/\//.test(raw.adminUrl)
+      ? { adminUrl: raw.adminUrl }
+      : {}),
   };
 }

@@ -198,6 +198,11 @@ export interface ReplicaInfo {
    * `waiting`, a rolling upgrade): that older replica, when it drains, waits until this is gone.
    */
   readonly waiting?: true;
+  /**
+   * Where its admin API answers (`APPVISOR_ADVERTISE_URL`, else the address it listens on), so a
+   * replica asked for the leader's work (a backup, a restore) passes the request on to it.
+   */
+  readonly adminUrl?: string;
   /** The apps that are not `stopped` on it, by name: 10,000 mostly idle apps stay a small row. */
   readonly apps: Readonly<Record<string, ReplicaAppStatus>>;
 }

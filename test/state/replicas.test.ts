@@ -57,6 +57,23 @@ for (const { dialect, available, create } of dialects) {
       expect(again!.lastSeenAt).toBeGreaterThan(seen);
     });
 
+    it('keeps what other replicas act on: leaving, waiting, and the admin URL (an http one only)', async () => {
+      const b = beat('r-1');
+      await store.writeReplica({
+        ...b,
+        info: { ...b.info, leaving: true, waiting: true, adminUrl: 'http://10.0.0.7:13001' },
+      });
+      expect((await store.listReplicas()).replicas[0]!.info).toMatchObject({
+        leaving: true,
+        waiting: true,
+        adminUrl: 'http://10.0.0.7:13001',
+      });
+      await store.writeReplica({ ...b, info: { ...b.info, adminUrl: 'javascript:alert(1)' } });
+      const info = (await store.listReplicas()).replicas[0]!.info;
+      expect(info.adminUrl).toBeUndefined();
+      expect(info.leaving).toBeUndefined();
+    });
+
     it('touches a row to seen-now without changing it, and says when there is no row to touch', async () => {
       await store.writeReplica(beat('r-1', { crm: { status: 'running' } }));
       await db.sql(`UPDATE ${db.store(TABLES.replicas)} SET last_seen_at = last_seen_at - 10000`);
