@@ -52,12 +52,6 @@ export async function runRekey(ctx: CliContext, opts: Flags): Promise<number> {
   const file = join(settings.dataDir, MASTER_KEY_FILE);
   const old = join(settings.dataDir, OLD_MASTER_KEY_FILE);
   const count = await onStore(ctx, settings, async (store, lease, current) => {
-    if (!current) {
-      throw new AppvisorError('MASTER_KEY_INVALID', {
-        source: file,
-        detail: 'there is no master key to re-key from',
-      });
-    }
     if (next.key.id === current.id) {
       throw new AppvisorError('MASTER_KEY_INVALID', {
         source: next.key.source,

@@ -1,13 +1,9 @@
-import os from 'node:os';
 import type { Command } from 'commander';
 import type { Settings } from '../config/types.js';
-import { parseDatabaseUrl } from '../dialects/registry.js';
-import { acquireLease, COMMAND_HOLDER_PREFIX, type HeldLease } from '../reconcile/lease.js';
-import { DEFAULT_LOCK_WAIT_MS } from '../reconcile/lock.js';
+import { openCommandStore } from '../reconcile/command-store.js';
+import type { HeldLease } from '../reconcile/lease.js';
 import type { MasterKey } from '../secrets/envelope.js';
-import { loadMasterKey } from '../secrets/master-key.js';
 import { DEFAULT_GRACE, parseGrace, type RotationResult, rotateAppSecret } from '../secrets/rotate.js';
-import { openStateStore } from '../state/store.js';
 import type { StateStore } from '../state/types.js';
 import { adminRequest, CLIENT_HELP, cliClient, URL_OPTION_HELP, whenServerAnswers } from './admin-client.js';
 import {
@@ -86,26 +82,12 @@ function viaServer(
 export async function onStore<T>(
   ctx: CliContext,
   settings: Settings,
-  work: (store: StateStore, lease: HeldLease, key: MasterKey | undefined) => Promise<T>,
+  work: (store: StateStore, lease: HeldLease, key: MasterKey) => Promise<T>,
 ): Promise<T> {
-  const url = parseDatabaseUrl(settings.database.url);
-  const masterKey = await loadMasterKey({ env: ctx.env, dataDir: settings.dataDir, create: true });
-  const store = await openStateStore(url, {
-    adopt: settings.mainDatabase?.adopt ?? false,
-    ...(masterKey ? { masterKey } : {}),
-  });
+  const held = await openCommandStore(settings, { env: ctx.env });
   try {
-    const lease = await acquireLease(store, {
-      url,
-      holder: `${COMMAND_HOLDER_PREFIX}${os.hostname()}-${process.pid}`,
-      waitMs: DEFAULT_LOCK_WAIT_MS,
-    });
-    try {
-      return await work(store, lease, masterKey);
-    } finally {
-      await lease.release();
-    }
+    return await work(held.store, held.lease, held.masterKey);
   } finally {
-    await store.close();
+    await held.close();
   }
 }

@@ -12,19 +12,15 @@ import type { Logger } from 'pino';
 import { describeMainDatabase } from '../config/main-database.js';
 import type { Settings } from '../config/types.js';
 import { parseDatabaseUrl } from '../dialects/registry.js';
-import { AppvisorError } from '../errors.js';
 import { loadManifests } from '../manifests/load.js';
 import { ProviderSet } from '../providers/set.js';
+import { openCommandStore } from '../reconcile/command-store.js';
 import { toDesired } from '../reconcile/desired.js';
-import { acquireLease, COMMAND_HOLDER_PREFIX } from '../reconcile/lease.js';
-import { DEFAULT_LOCK_WAIT_MS } from '../reconcile/lock.js';
 import { createDataClaimer, createMigrator } from '../reconcile/migrate.js';
 import type { DatabaseTarget, PlanOptions } from '../reconcile/model.js';
 import { reconcileApp } from '../reconcile/reconciler.js';
 import { type Application, loadApplication } from '../runtime/contract.js';
 import type { MasterKey } from '../secrets/envelope.js';
-import { loadMasterKey } from '../secrets/master-key.js';
-import { openStateStore } from '../state/store.js';
 import type { Fence, StateStore } from '../state/types.js';
 import { createDropBackup } from './drop-backup.js';
 import type { DataPlace, DataTransfer } from './transfer.js';
@@ -95,31 +91,12 @@ export async function openOpsContext(settings: Settings, opts: OpenOpsOptions): 
   const mainUrl = parseDatabaseUrl(settings.database.url);
   const main = describeMainDatabase(mainUrl, settings.dataDir);
   const application = await loadApplication(settings.app);
-  const masterKey = await loadMasterKey({
+  const held = await openCommandStore(settings, {
+    log: opts.log,
     ...(opts.env ? { env: opts.env } : {}),
-    dataDir: settings.dataDir,
-    create: true,
+    ...(opts.lockWaitMs !== undefined ? { lockWaitMs: opts.lockWaitMs } : {}),
   });
-  if (!masterKey) {
-    throw new AppvisorError('MASTER_KEY_INVALID', {
-      source: settings.dataDir,
-      detail: 'there is no master key and none could be generated',
-    });
-  }
-  const store = await openStateStore(mainUrl, {
-    log: opts.log,
-    adopt: settings.mainDatabase?.adopt ?? false,
-    masterKey,
-  });
-  const lease = await acquireLease(store, {
-    url: mainUrl,
-    holder: `${COMMAND_HOLDER_PREFIX}${os.hostname()}-${process.pid}`,
-    waitMs: opts.lockWaitMs ?? DEFAULT_LOCK_WAIT_MS,
-    log: opts.log,
-  }).catch(async (err) => {
-    await store.close();
-    throw err;
-  });
+  const { store, lease, masterKey } = held;
   const providers = new ProviderSet(mainUrl, { dataDir: settings.dataDir, log: opts.log });
   const planOptions: PlanOptions = {
     main,
@@ -173,8 +150,7 @@ export async function openOpsContext(settings: Settings, opts: OpenOpsOptions): 
     close() {
       closing ??= (async () => {
         await providers.close();
-        await lease.release();
-        await store.close();
+        await held.close();
       })();
       return closing;
     },

@@ -3,7 +3,6 @@
  * only parse flags and print.
  */
 import { randomBytes } from 'node:crypto';
-import os from 'node:os';
 import PQueue from 'p-queue';
 import type { Logger } from 'pino';
 import { describeMainDatabase } from '../config/main-database.js';
@@ -19,11 +18,9 @@ import { type Application, loadApplication } from '../runtime/contract.js';
 import { loadMasterKey } from '../secrets/master-key.js';
 import { mainDatabaseRefusals } from '../state/main-check.js';
 import { openStateReader } from '../state/reader.js';
-import { openStateStore } from '../state/store.js';
+import { openCommandStore } from './command-store.js';
 import { toDesired } from './desired.js';
 import type { StepOutcome } from './executor.js';
-import { acquireLease, COMMAND_HOLDER_PREFIX } from './lease.js';
-import { DEFAULT_LOCK_WAIT_MS } from './lock.js';
 import { createDataClaimer, createMigrator } from './migrate.js';
 import type { Plan, PlanOptions, Step } from './model.js';
 import { observeAll } from './observe.js';
@@ -126,20 +123,14 @@ export async function applyPlan(settings: Settings, opts: ApplyOptions): Promise
   const main = describeMainDatabase(mainUrl, settings.dataDir);
   const application = await loadApplication(settings.app);
   const desired = toDesired(await loadManifests(settings.appsDir, manifestOptions(opts)));
-  const adopt = settings.mainDatabase?.adopt ?? false;
-  const masterKey = await loadMasterKey({ env: opts.env, dataDir: settings.dataDir, create: true });
-  const store = await openStateStore(mainUrl, { log: opts.log, adopt, ...(masterKey ? { masterKey } : {}) });
   // The leader lease, as a replica would hold it: a running server (which reconciles apps.d
   // itself) refuses it at once with LOCK_HELD naming the server; another apply is waited for.
-  const lease = await acquireLease(store, {
-    url: mainUrl,
-    holder: `${COMMAND_HOLDER_PREFIX}${os.hostname()}-${process.pid}`,
-    waitMs: opts.lockWaitMs ?? DEFAULT_LOCK_WAIT_MS,
+  const held = await openCommandStore(settings, {
     log: opts.log,
-  }).catch(async (err) => {
-    await store.close();
-    throw err;
+    ...(opts.env ? { env: opts.env } : {}),
+    ...(opts.lockWaitMs !== undefined ? { lockWaitMs: opts.lockWaitMs } : {}),
   });
+  const { store, lease } = held;
   const concurrency = reconcileConcurrency(settings);
   const providers = new ProviderSet(mainUrl, {
     dataDir: settings.dataDir,
@@ -221,7 +212,6 @@ export async function applyPlan(settings: Settings, opts: ApplyOptions): Promise
     return { plan: before, outcomes, failures };
   } finally {
     await providers.close();
-    await lease.release();
-    await store.close();
+    await held.close();
   }
 }
