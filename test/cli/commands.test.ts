@@ -8,31 +8,14 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { serverTarget } from '../../src/cli/admin-client.js';
-import type { CliIO } from '../../src/cli/common.js';
-import { main } from '../../src/cli/main.js';
 import { resolveSettings } from '../../src/config/settings.js';
 import { TABLES } from '../../src/state/dialect.js';
+import { runCli } from '../helpers/cli.js';
 import { postgres } from '../helpers/servers.js';
 import { ADMIN_TOKEN, manifest, type Serve, startServe } from '../serve/harness.js';
 import { dialectsUnderTest } from '../state/dialects.js';
 
 const PG = await postgres();
-
-async function run(
-  args: string[],
-  opts: { cwd: string; env?: NodeJS.ProcessEnv },
-): Promise<{ code: number; stdout: string; stderr: string }> {
-  let stdout = '';
-  let stderr = '';
-  const io: CliIO = {
-    stdout: { write: (s: string) => (stdout += s), isTTY: false },
-    stderr: { write: (s: string) => (stderr += s), isTTY: false },
-    env: opts.env ?? {},
-    cwd: opts.cwd,
-  };
-  const code = await main(args, io);
-  return { code, stdout, stderr };
-}
 
 describe('appvisor plan and apply', () => {
   let cwd: string;
@@ -50,12 +33,12 @@ describe('appvisor plan and apply', () => {
   afterAll(() => fs.rm(cwd, { recursive: true, force: true }));
 
   it('plan exits 1 on an invalid manifest after printing the plan for the rest, and never prints a password', async () => {
-    const { code, stdout, stderr } = await run(['plan'], { cwd });
+    const { code, stdout, stderr } = await runCli(['plan'], { cwd });
     expect(code).toBe(1);
     expect(stdout).toMatch(/^\+ crm +create-database +database crm/m);
     expect(stderr).toMatch(/^apps\.d\/ext\.yaml:\d+:\d+: .*EXT_URL/m);
     // A server that cannot be reached blocks only its app, and the password stays hidden.
-    const unreachable = await run(['plan', '--json'], {
+    const unreachable = await runCli(['plan', '--json'], {
       cwd,
       env: { EXT_URL: 'postgres://bob:hunter2@127.0.0.1:9/x' },
     });
@@ -75,7 +58,7 @@ describe('appvisor plan and apply', () => {
     const u = new URL(PG.url);
     u.password = 'hunter2';
     u.pathname = '';
-    const { stdout } = await run(['plan', '--json'], { cwd, env: { EXT_URL: u.toString() } });
+    const { stdout } = await runCli(['plan', '--json'], { cwd, env: { EXT_URL: u.toString() } });
     expect(stdout).not.toContain('hunter2');
     const json = JSON.parse(stdout) as { changes: { app: string; action: string; detail: string }[] };
     expect(json.changes.find((c) => c.app === 'ext')?.detail).toMatch(/:\*\*\*@/);
@@ -83,7 +66,7 @@ describe('appvisor plan and apply', () => {
 
   it('plan exits 2 with changes, apply carries them out, then plan exits 0; --json has the SPEC shape', async () => {
     await fs.rm(path.join(cwd, 'apps.d', 'ext.yaml'));
-    const before = await run(['plan', '--json'], { cwd });
+    const before = await runCli(['plan', '--json'], { cwd });
     expect(before.code).toBe(2);
     const json = JSON.parse(before.stdout) as { changes: unknown[]; errors: unknown[] };
     expect(Object.keys(json).sort()).toEqual(['changes', 'errors']);
@@ -95,12 +78,12 @@ describe('appvisor plan and apply', () => {
     // plan changed nothing: not even the state store exists yet.
     await expect(fs.access(path.join(cwd, 'data', 'main.sqlite'))).rejects.toThrow();
 
-    const apply = await run(['apply'], { cwd });
+    const apply = await runCli(['apply'], { cwd });
     expect(apply.code).toBe(0);
     expect(apply.stdout).toMatch(/^\+ crm create-database created/m);
     expect(apply.stdout).not.toMatch(/secret[^\n]*[A-Za-z0-9_-]{40}/);
-    expect(await run(['plan'], { cwd })).toMatchObject({ code: 0, stdout: 'No changes.\n' });
-    expect(await run(['apply'], { cwd })).toMatchObject({ code: 0, stdout: 'Nothing to do.\n' });
+    expect(await runCli(['plan'], { cwd })).toMatchObject({ code: 0, stdout: 'No changes.\n' });
+    expect(await runCli(['apply'], { cwd })).toMatchObject({ code: 0, stdout: 'Nothing to do.\n' });
   });
 });
 
@@ -116,7 +99,7 @@ describe('appvisor status, start and stop', () => {
   afterAll(() => serve.close());
 
   it('status prints a table of the apps', async () => {
-    const { code, stdout } = await run(['status', '--url', serve.sup.url], { cwd: serve.dir, env: env() });
+    const { code, stdout } = await runCli(['status', '--url', serve.sup.url], { cwd: serve.dir, env: env() });
     expect(code).toBe(0);
     const [table, replicas, ...rest] = stdout.trim().split('\n\n');
     const lines = table!.split('\n');
@@ -134,7 +117,7 @@ describe('appvisor status, start and stop', () => {
       ),
     ]);
     expect(rest).toEqual([]);
-    const json = await run(['status', '--json', '--url', serve.sup.url], { cwd: serve.dir, env: env() });
+    const json = await runCli(['status', '--json', '--url', serve.sup.url], { cwd: serve.dir, env: env() });
     const apps = JSON.parse(json.stdout);
     expect(apps).toHaveLength(2);
     expect(apps[0].replicas).toEqual([
@@ -145,7 +128,7 @@ describe('appvisor status, start and stop', () => {
   it('reads the token from data/admin-token when the variable is unset', async () => {
     await fs.mkdir(serve.dataDir, { recursive: true });
     await fs.writeFile(path.join(serve.dataDir, 'admin-token'), `${ADMIN_TOKEN}\n`);
-    const { code } = await run(['status', '--url', serve.sup.url], {
+    const { code } = await runCli(['status', '--url', serve.sup.url], {
       cwd: serve.dir,
       env: { APPVISOR_DATA_DIR: serve.dataDir },
     });
@@ -153,31 +136,31 @@ describe('appvisor status, start and stop', () => {
   });
 
   it('stop and start ask the server, which acts on them', async () => {
-    const stop = await run(['stop', 'crm', '--url', serve.sup.url], { cwd: serve.dir, env: env() });
+    const stop = await runCli(['stop', 'crm', '--url', serve.sup.url], { cwd: serve.dir, env: env() });
     expect(stop).toMatchObject({ code: 0, stdout: expect.stringMatching(/^Stopping crm/) });
     await expect.poll(async () => (await serve.view('crm')).status).toBe('stopped');
-    const start = await run(['start', 'crm', '--url', serve.sup.url], { cwd: serve.dir, env: env() });
+    const start = await runCli(['start', 'crm', '--url', serve.sup.url], { cwd: serve.dir, env: env() });
     expect(start.code).toBe(0);
     await expect.poll(async () => (await serve.view('crm')).status).toBe('running');
   });
 
   it('says clearly what is wrong: unknown app, wrong token, no server, no token', async () => {
-    const unknown = await run(['start', 'nope', '--url', serve.sup.url], { cwd: serve.dir, env: env() });
+    const unknown = await runCli(['start', 'nope', '--url', serve.sup.url], { cwd: serve.dir, env: env() });
     expect(unknown).toMatchObject({ code: 1, stderr: 'appvisor: no app named nope\n' });
 
-    const wrong = await run(['status', '--url', serve.sup.url], {
+    const wrong = await runCli(['status', '--url', serve.sup.url], {
       cwd: serve.dir,
       env: { APPVISOR_ADMIN_TOKEN: 'wrong-token-0123456789' },
     });
     expect(wrong.code).toBe(1);
     expect(wrong.stderr).toMatch(/refused the admin token/);
 
-    const closed = await run(['status', '--url', 'http://127.0.0.1:9'], { cwd: serve.dir, env: env() });
+    const closed = await runCli(['status', '--url', 'http://127.0.0.1:9'], { cwd: serve.dir, env: env() });
     expect(closed.code).toBe(1);
     expect(closed.stderr).toMatch(/no appvisor server answers at http:\/\/127\.0\.0\.1:9: .*appvisor serve/);
 
     const empty = await fs.mkdtemp(path.join(os.tmpdir(), 'appvisor-cli-notoken-'));
-    const none = await run(['status', '--url', serve.sup.url], { cwd: empty, env: {} });
+    const none = await runCli(['status', '--url', serve.sup.url], { cwd: empty, env: {} });
     expect(none.code).toBe(1);
     expect(none.stderr).toMatch(/no admin token: set APPVISOR_ADMIN_TOKEN/);
     await fs.rm(empty, { recursive: true, force: true });
@@ -208,7 +191,7 @@ describe.skipIf(!PG.available)('appvisor status with replicas on PostgreSQL', ()
         ['other-7-abcd', 'elsewhere', 7, '1', new Date().toISOString(), JSON.stringify(info)],
       );
       const env = { APPVISOR_ADMIN_TOKEN: ADMIN_TOKEN };
-      const { code, stdout } = await run(['status', '--url', serve.sup.url], { cwd: serve.dir, env });
+      const { code, stdout } = await runCli(['status', '--url', serve.sup.url], { cwd: serve.dir, env });
       expect(code).toBe(0);
       expect(stdout).toMatch(/^crm +running +1\/2 running /m);
       expect(stdout).toMatch(/^other-7-abcd +follower +live +elsewhere +7 /m);
@@ -237,7 +220,7 @@ describe('appvisor status, start and stop find the server from the settings, as 
   afterAll(() => serve.close());
 
   it('status with only APPVISOR_PORT set reaches the server on that port', async () => {
-    const { code, stdout, stderr } = await run(['status'], {
+    const { code, stdout, stderr } = await runCli(['status'], {
       cwd: serve.dir,
       env: { ...token, APPVISOR_PORT: String(port) },
     });
@@ -248,7 +231,7 @@ describe('appvisor status, start and stop find the server from the settings, as 
 
   it('a wildcard APPVISOR_HOST is reached on the loopback address', async () => {
     const env = { ...token, APPVISOR_HOST: '0.0.0.0', APPVISOR_PORT: String(port) };
-    expect(await run(['status', '--json'], { cwd: serve.dir, env })).toMatchObject({ code: 0 });
+    expect(await runCli(['status', '--json'], { cwd: serve.dir, env })).toMatchObject({ code: 0 });
   });
 
   it('--config names the settings: the port, and the data dir that holds the admin token', async () => {
@@ -257,18 +240,18 @@ describe('appvisor status, start and stop find the server from the settings, as 
     await fs.writeFile(config, `listen: { port: ${port} }\ndataDir: ${serve.dataDir}\n`);
     const empty = await fs.mkdtemp(path.join(os.tmpdir(), 'appvisor-cli-config-'));
     try {
-      const status = await run(['status', '--config', config], { cwd: empty, env: {} });
+      const status = await runCli(['status', '--config', config], { cwd: empty, env: {} });
       expect(status).toMatchObject({ code: 0, stderr: '' });
       expect(status.stdout).toMatch(/^crm /m);
-      const start = await run(['start', 'crm', '--config', config], { cwd: empty, env: {} });
+      const start = await runCli(['start', 'crm', '--config', config], { cwd: empty, env: {} });
       expect(start).toMatchObject({ code: 0, stdout: expect.stringMatching(/^Starting crm/) });
       await expect.poll(async () => (await serve.view('crm')).status).toBe('running');
-      const stop = await run(['stop', 'crm', '--config', config], { cwd: empty, env: {} });
+      const stop = await runCli(['stop', 'crm', '--config', config], { cwd: empty, env: {} });
       expect(stop.code).toBe(0);
       await expect.poll(async () => (await serve.view('crm')).status).toBe('stopped');
       // ./appvisor.yaml is read the same way, and the environment wins over it.
       await fs.writeFile(path.join(empty, 'appvisor.yaml'), 'listen: { port: 9 }\n');
-      const overridden = await run(['status'], {
+      const overridden = await runCli(['status'], {
         cwd: empty,
         env: { ...token, APPVISOR_PORT: String(port) },
       });
@@ -280,11 +263,14 @@ describe('appvisor status, start and stop find the server from the settings, as 
 
   it('--url wins over the settings', async () => {
     const env = { ...token, APPVISOR_PORT: '9' };
-    expect((await run(['status', '--url', serve.sup.url], { cwd: serve.dir, env })).code).toBe(0);
+    expect((await runCli(['status', '--url', serve.sup.url], { cwd: serve.dir, env })).code).toBe(0);
   });
 
   it('says where the address came from when nothing answers there', async () => {
-    const { code, stderr } = await run(['status'], { cwd: serve.dir, env: { ...token, APPVISOR_PORT: '9' } });
+    const { code, stderr } = await runCli(['status'], {
+      cwd: serve.dir,
+      env: { ...token, APPVISOR_PORT: '9' },
+    });
     expect(code).toBe(1);
     expect(stderr).toMatch(
       /no appvisor server answers at http:\/\/127\.0\.0\.1:9: ECONNREFUSED; .*APPVISOR_PORT/,
@@ -302,7 +288,7 @@ describe('appvisor status, start and stop find the server from the settings, as 
         config,
         `listen: { port: ${restricted.sup.address.port} }\nadmin: { hosts: [admin.localhost] }\n`,
       );
-      const status = await run(['status', '--json'], { cwd: restricted.dir, env: token });
+      const status = await runCli(['status', '--json'], { cwd: restricted.dir, env: token });
       expect(status).toMatchObject({ code: 0, stderr: '' });
       expect(JSON.parse(status.stdout)).toHaveLength(1);
     } finally {

@@ -4,28 +4,12 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { CliIO } from '../../src/cli/common.js';
-import { main } from '../../src/cli/main.js';
+import { runCli } from '../helpers/cli.js';
 import { manifest, tempDir, writeFiles } from '../manifests/helpers.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
 /** Runs the CLI in-process and captures what it prints. */
-async function run(
-  args: string[],
-  opts: { cwd: string; env?: NodeJS.ProcessEnv; tty?: boolean },
-): Promise<{ code: number; stdout: string; stderr: string }> {
-  let stdout = '';
-  let stderr = '';
-  const io: CliIO = {
-    stdout: { write: (s: string) => (stdout += s), isTTY: opts.tty ?? false },
-    stderr: { write: (s: string) => (stderr += s), isTTY: opts.tty ?? false },
-    env: opts.env ?? {},
-    cwd: opts.cwd,
-  };
-  const code = await main(args, io);
-  return { code, stdout, stderr };
-}
 
 describe('appvisor validate', () => {
   let cwd: string;
@@ -46,7 +30,7 @@ describe('appvisor validate', () => {
   afterAll(() => cleanup());
 
   it('prints a summary and exits 0 when every manifest is valid', async () => {
-    expect(await run(['validate'], { cwd })).toEqual({
+    expect(await runCli(['validate'], { cwd })).toEqual({
       code: 0,
       stdout: '2 manifests valid in apps.d\n',
       stderr: '',
@@ -54,7 +38,7 @@ describe('appvisor validate', () => {
   });
 
   it('prints every error as file:line:col: message, sorted, then a summary, and exits 1', async () => {
-    const { code, stdout, stderr } = await run(['validate', '--dir', 'broken'], { cwd });
+    const { code, stdout, stderr } = await runCli(['validate', '--dir', 'broken'], { cwd });
     expect(code).toBe(1);
     expect(stderr).toBe('');
     expect(stdout.split('\n')).toEqual([
@@ -67,7 +51,7 @@ describe('appvisor validate', () => {
   });
 
   it('prints the errors as JSON with --json', async () => {
-    const { code, stdout } = await run(['validate', '--dir', 'broken', '--json'], { cwd });
+    const { code, stdout } = await runCli(['validate', '--dir', 'broken', '--json'], { cwd });
     expect(code).toBe(1);
     const parsed = JSON.parse(stdout) as { errors: unknown[]; apps: string[] };
     expect(parsed.apps).toEqual(['ok']);
@@ -81,21 +65,21 @@ describe('appvisor validate', () => {
   });
 
   it('prints an empty error list with --json when all are valid', async () => {
-    const { code, stdout } = await run(['validate', '--json'], { cwd });
+    const { code, stdout } = await runCli(['validate', '--json'], { cwd });
     expect(code).toBe(0);
     expect(JSON.parse(stdout)).toEqual({ errors: [], apps: ['a', 'b'] });
   });
 
   it('takes the apps folder from the environment and from appvisor.yaml (--config)', async () => {
-    expect((await run(['validate'], { cwd, env: { APPVISOR_APPS_DIR: 'broken' } })).code).toBe(1);
+    expect((await runCli(['validate'], { cwd, env: { APPVISOR_APPS_DIR: 'broken' } })).code).toBe(1);
     await writeFile(path.join(cwd, 'custom.yaml'), 'appsDir: broken\n');
-    const { code, stdout } = await run(['validate', '--config', 'custom.yaml'], { cwd });
+    const { code, stdout } = await runCli(['validate', '--config', 'custom.yaml'], { cwd });
     expect(code).toBe(1);
     expect(stdout).toContain('3 of 4 manifests invalid in broken');
   });
 
   it('says so when the apps folder does not exist', async () => {
-    expect(await run(['validate', '--dir', 'nope'], { cwd })).toEqual({
+    expect(await runCli(['validate', '--dir', 'nope'], { cwd })).toEqual({
       code: 1,
       stdout: '',
       stderr:
@@ -104,7 +88,7 @@ describe('appvisor validate', () => {
   });
 
   it('reports an invalid setting as appvisor: <message>', async () => {
-    const { code, stderr } = await run(['validate'], { cwd, env: { APP_PROCESS_ADAPTER: 'docker' } });
+    const { code, stderr } = await runCli(['validate'], { cwd, env: { APP_PROCESS_ADAPTER: 'docker' } });
     expect(code).toBe(1);
     expect(stderr).toBe('appvisor: APP_PROCESS_ADAPTER=docker is not supported; supported: local\n');
   });
@@ -117,7 +101,7 @@ describe('appvisor validate', () => {
     });
     const fix =
       'set APPVISOR_DATABASE_URL or database.url in appvisor.yaml to a postgres://user:password@host:port/db URL, or choose another database.mode';
-    const byDefault = await run(['validate', '--dir', 'schemas'], { cwd });
+    const byDefault = await runCli(['validate', '--dir', 'schemas'], { cwd });
     expect(byDefault.code).toBe(1);
     expect(byDefault.stdout.split('\n')).toEqual([
       `schemas/crm.yaml:5:9: new-schema needs a PostgreSQL main database; the main database is sqlite (sqlite:data/main.sqlite, the default); ${fix}`,
@@ -125,7 +109,7 @@ describe('appvisor validate', () => {
       '',
     ]);
     // The settings name the main database: the environment, or appvisor.yaml.
-    const fromEnv = await run(['validate', '--dir', 'schemas', '--json'], {
+    const fromEnv = await runCli(['validate', '--dir', 'schemas', '--json'], {
       cwd,
       env: { APPVISOR_DATABASE_URL: 'mysql://root:hunter2@127.0.0.1:3306/appvisor' },
     });
@@ -142,12 +126,12 @@ describe('appvisor validate', () => {
       apps: ['ok'],
     });
     await writeFile(path.join(cwd, 'sqlite-main.yaml'), 'database: { url: "sqlite:db/state.sqlite" }\n');
-    const fromFile = await run(['validate', '--dir', 'schemas', '--config', 'sqlite-main.yaml'], { cwd });
+    const fromFile = await runCli(['validate', '--dir', 'schemas', '--config', 'sqlite-main.yaml'], { cwd });
     expect(fromFile.stdout).toContain(
       'the main database is sqlite (sqlite:db/state.sqlite, from database.url in sqlite-main.yaml)',
     );
     // On a PostgreSQL main database it is valid (validate connects to nothing).
-    const onPostgres = await run(['validate', '--dir', 'schemas'], {
+    const onPostgres = await runCli(['validate', '--dir', 'schemas'], {
       cwd,
       env: { APPVISOR_DATABASE_URL: 'postgres://u@127.0.0.1:9/main' },
     });
@@ -156,38 +140,38 @@ describe('appvisor validate', () => {
 
   it('uses colour on a terminal only, and never with NO_COLOR', async () => {
     const esc = '\u001b[';
-    expect((await run(['validate', '--dir', 'broken'], { cwd, tty: true })).stdout).toContain(esc);
+    expect((await runCli(['validate', '--dir', 'broken'], { cwd, tty: true })).stdout).toContain(esc);
     expect(
-      (await run(['validate', '--dir', 'broken'], { cwd, tty: true, env: { NO_COLOR: '1' } })).stdout,
+      (await runCli(['validate', '--dir', 'broken'], { cwd, tty: true, env: { NO_COLOR: '1' } })).stdout,
     ).not.toContain(esc);
-    expect((await run(['validate', '--dir', 'broken'], { cwd, tty: false })).stdout).not.toContain(esc);
+    expect((await runCli(['validate', '--dir', 'broken'], { cwd, tty: false })).stdout).not.toContain(esc);
   });
 
   it.each([[['--help']], [['validate', '--help']], [['help', 'validate']]])(
     '%j prints usage and exits 0',
     async (args) => {
-      const { code, stdout } = await run(args, { cwd });
+      const { code, stdout } = await runCli(args, { cwd });
       expect(code).toBe(0);
       expect(stdout).toMatch(/^Usage: appvisor/);
     },
   );
 
   it('lists the options of validate in its help', async () => {
-    const { stdout } = await run(['validate', '--help'], { cwd });
+    const { stdout } = await runCli(['validate', '--help'], { cwd });
     for (const option of ['--dir <dir>', '--config <file>', '--json']) expect(stdout).toContain(option);
   });
 
   it('prints the version', async () => {
-    const { code, stdout } = await run(['--version'], { cwd });
+    const { code, stdout } = await runCli(['--version'], { cwd });
     expect(code).toBe(0);
     expect(stdout.trim()).toMatch(/^\d+\.\d+\.\d+/);
   });
 
   it('exits 1 on an unknown option or command', async () => {
-    const option = await run(['validate', '--bogus'], { cwd });
+    const option = await runCli(['validate', '--bogus'], { cwd });
     expect(option.code).toBe(1);
     expect(option.stderr).toContain("unknown option '--bogus'");
-    expect((await run(['frobnicate'], { cwd })).code).toBe(1);
+    expect((await runCli(['frobnicate'], { cwd })).code).toBe(1);
   });
 });
 

@@ -14,7 +14,14 @@ import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { generateMasterKeyText } from '../../src/secrets/master-key.js';
 import { type JsonAnswer, type RequestOptions, request, waitFor } from '../serve/harness.js';
-import { MYSQL_URL, PG_URL, uniqueName, withMysqlConnection, withPgClient } from './servers.js';
+import {
+  MYSQL_URL,
+  PG_URL,
+  uniqueName,
+  urlWithDatabase,
+  withMysqlConnection,
+  withPgClient,
+} from './servers.js';
 import { startTcpProxy, type TcpProxy } from './tcp-proxy.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -342,12 +349,6 @@ async function startHaproxy(dir: string, replicaPorts: readonly number[]): Promi
 }
 
 // ---- databases ----
-
-function urlWithDatabase(serverUrl: string, database: string): string {
-  const url = new URL(serverUrl);
-  url.pathname = `/${database}`;
-  return url.href;
-}
 
 /** Every database of the set: its main database, the apps' (named `<prefix>…`), and temporary ones its apps left. */
 async function dropDatabases(dialect: StoreDialect, prefix: string): Promise<void> {

@@ -106,3 +106,10 @@ export async function withMysqlConnection<T>(fn: (conn: mysql.Connection) => Pro
     await conn.end();
   }
 }
+
+/** `url` with its database (path) set to `database`. */
+export function urlWithDatabase(url: string, database: string): string {
+  const u = new URL(url);
+  u.pathname = `/${database}`;
+  return u.href;
+}

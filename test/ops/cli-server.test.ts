@@ -6,25 +6,15 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { CliIO } from '../../src/cli/common.js';
-import { main } from '../../src/cli/main.js';
+import { runCli } from '../helpers/cli.js';
 import { ADMIN_TOKEN, manifest, type Serve, signUpAndIn, startServe, waitFor } from '../serve/harness.js';
 
 describe('backup, restore and clone from the CLI beside a running server', () => {
   let serve: Serve;
 
-  const run = async (args: string[], env: NodeJS.ProcessEnv = { APPVISOR_ADMIN_TOKEN: ADMIN_TOKEN }) => {
-    let stdout = '';
-    let stderr = '';
-    const io: CliIO = {
-      stdout: { write: (s: string) => (stdout += s), isTTY: false },
-      stderr: { write: (s: string) => (stderr += s), isTTY: false },
-      env,
-      cwd: serve.dir,
-    };
-    const code = await main([...args, '--url', serve.sup.url], io);
-    return { code, stdout, stderr };
-  };
+  /** The CLI beside the server, pointed at it with `--url`. */
+  const run = (args: string[], env: NodeJS.ProcessEnv = { APPVISOR_ADMIN_TOKEN: ADMIN_TOKEN }) =>
+    runCli([...args, '--url', serve.sup.url], { cwd: serve.dir, env });
 
   beforeAll(async () => {
     serve = await startServe({ manifests: { 'crm.yaml': manifest('crm', 'startMode: with-main\n') } });

@@ -3,21 +3,10 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { CliIO } from '../../src/cli/common.js';
-import { main } from '../../src/cli/main.js';
+import { runCli } from '../helpers/cli.js';
 
-async function run(args: string[], cwd: string): Promise<{ code: number; stdout: string; stderr: string }> {
-  let stdout = '';
-  let stderr = '';
-  const io: CliIO = {
-    stdout: { write: (s: string) => (stdout += s), isTTY: false },
-    stderr: { write: (s: string) => (stderr += s), isTTY: false },
-    env: {},
-    cwd,
-  };
-  const code = await main(args, io);
-  return { code, stdout, stderr };
-}
+/** The CLI as a user runs it in `cwd`, with no variables of their own. */
+const run = (args: string[], cwd: string) => runCli(args, { cwd });
 
 describe('appvisor backup, restore and clone', () => {
   let cwd: string;

@@ -6,28 +6,11 @@
  */
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { postgres, uniqueName } from '../helpers/servers.js';
+import { postgres, uniqueName, urlWithDatabase, withPgClient } from '../helpers/servers.js';
 import { ADMIN_TOKEN, manifest, type Serve, signUpAndIn, startServe, waitFor } from '../serve/harness.js';
 
 const PG = await postgres();
-
-async function pgAdmin<T>(fn: (c: pg.Client) => Promise<T>): Promise<T> {
-  const c = new pg.Client({ connectionString: PG.url });
-  await c.connect();
-  try {
-    return await fn(c);
-  } finally {
-    await c.end();
-  }
-}
-
-function withDatabase(url: string, name: string): string {
-  const u = new URL(url);
-  u.pathname = `/${name}`;
-  return u.href;
-}
 
 interface Case {
   readonly label: string;
@@ -51,11 +34,11 @@ const cases: Case[] = [
       label: `PostgreSQL ${mode}`,
       available: PG.available,
       setUp: async (prefix) => {
-        await pgAdmin((c) => c.query(`CREATE DATABASE "${prefix}_main"`));
-        return withDatabase(PG.url, `${prefix}_main`);
+        await withPgClient(PG.url, (c) => c.query(`CREATE DATABASE "${prefix}_main"`));
+        return urlWithDatabase(PG.url, `${prefix}_main`);
       },
       tearDown: (prefix) =>
-        pgAdmin(async (c) => {
+        withPgClient(PG.url, async (c) => {
           const { rows } = await c.query<{ datname: string }>(
             'SELECT datname FROM pg_database WHERE datname LIKE $1',
             [`${prefix}%`],

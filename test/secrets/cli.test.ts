@@ -6,31 +6,14 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { CliIO } from '../../src/cli/common.js';
-import { main } from '../../src/cli/main.js';
 import { generateMasterKeyText, parseMasterKey } from '../../src/secrets/master-key.js';
 import { openStateStore } from '../../src/state/store.js';
+import { runCli } from '../helpers/cli.js';
 import { masterKeyIn } from '../helpers/master-key.js';
 import { manifest, type Serve, startServe } from '../serve/harness.js';
 import { dialectsUnderTest, type TestDatabase } from '../state/dialects.js';
 
 const dialects = (await dialectsUnderTest()).filter((d) => d.dialect !== 'mysql');
-
-async function run(
-  args: string[],
-  opts: { cwd: string; env: NodeJS.ProcessEnv },
-): Promise<{ code: number; stdout: string; stderr: string }> {
-  let stdout = '';
-  let stderr = '';
-  const io: CliIO = {
-    stdout: { write: (s: string) => (stdout += s), isTTY: false },
-    stderr: { write: (s: string) => (stderr += s), isTTY: false },
-    env: opts.env,
-    cwd: opts.cwd,
-  };
-  const code = await main(args, io);
-  return { code, stdout, stderr };
-}
 
 for (const { dialect, available, create } of dialects) {
   describe.skipIf(!available)(`rotate-secret and rekey from the CLI on ${dialect}`, () => {
@@ -58,7 +41,7 @@ for (const { dialect, available, create } of dialects) {
       await fs.mkdir(path.join(cwd, 'apps.d'));
       await fs.writeFile(path.join(cwd, 'apps.d', 'crm.yaml'), crm());
       env = { APPVISOR_DATABASE_URL: db.url, APPVISOR_PORT: '9' };
-      const applied = await run(['apply'], { cwd, env });
+      const applied = await runCli(['apply'], { cwd, env });
       expect(applied.code, applied.stderr).toBe(0);
     });
     afterEach(async () => {
@@ -70,7 +53,7 @@ for (const { dialect, available, create } of dialects) {
 
     it('rotate-secret without a server works on the store under the lease and writes the history', async () => {
       const before = await secretsWith();
-      const r = await run(['rotate-secret', 'crm', '--grace', '10m'], { cwd, env });
+      const r = await runCli(['rotate-secret', 'crm', '--grace', '10m'], { cwd, env });
       expect(r.code, r.stderr).toBe(0);
       expect(r.stdout).toContain(`tokens of key ${before.crm!.current.kid} stay valid until`);
       const after = await secretsWith();
@@ -88,10 +71,10 @@ for (const { dialect, available, create } of dialects) {
       } finally {
         await store.close();
       }
-      const bad = await run(['rotate-secret', 'crm', '--grace', 'later'], { cwd, env });
+      const bad = await runCli(['rotate-secret', 'crm', '--grace', 'later'], { cwd, env });
       expect(bad.code).toBe(1);
       expect(bad.stderr).toContain('--grace must be a duration');
-      const unknown = await run(['rotate-secret', 'nope'], { cwd, env });
+      const unknown = await runCli(['rotate-secret', 'nope'], { cwd, env });
       expect(unknown.code).toBe(1);
       expect(unknown.stderr).toContain('no app named nope');
     });
@@ -99,7 +82,7 @@ for (const { dialect, available, create } of dialects) {
     it('rekey writes a new data/master-key and re-seals every secret; the old key opens nothing', async () => {
       const oldText = await fs.readFile(path.join(dataDir(), 'master-key'), 'utf8');
       const before = await secretsWith();
-      const r = await run(['rekey'], { cwd, env });
+      const r = await runCli(['rekey'], { cwd, env });
       expect(r.code, r.stderr).toBe(0);
       expect(r.stdout).toMatch(/Re-sealed 2 secrets under master key [0-9a-f]{8}/);
       const newText = await fs.readFile(path.join(dataDir(), 'master-key'), 'utf8');
@@ -115,11 +98,11 @@ for (const { dialect, available, create } of dialects) {
       const current = (await fs.readFile(path.join(dataDir(), 'master-key'), 'utf8')).trim();
       const before = await secretsWith();
       const withEnv = { ...env, APPVISOR_MASTER_KEY: current };
-      const missing = await run(['rekey'], { cwd, env: withEnv });
+      const missing = await runCli(['rekey'], { cwd, env: withEnv });
       expect(missing.code).toBe(1);
       expect(missing.stderr).toContain('APPVISOR_NEW_MASTER_KEY');
       const next = generateMasterKeyText();
-      const r = await run(['rekey'], { cwd, env: { ...withEnv, APPVISOR_NEW_MASTER_KEY: next } });
+      const r = await runCli(['rekey'], { cwd, env: { ...withEnv, APPVISOR_NEW_MASTER_KEY: next } });
       expect(r.code, r.stderr).toBe(0);
       expect(r.stdout).toContain('Set APPVISOR_MASTER_KEY to the new key');
       expect(r.stdout).not.toContain(next);
@@ -132,7 +115,7 @@ for (const { dialect, available, create } of dialects) {
       serve = await startServe({ dir: cwd, databaseUrl: db.url, manifests: { 'crm.yaml': crm() } });
       const keyText = await fs.readFile(path.join(dataDir(), 'master-key'), 'utf8');
       const before = await secretsWith();
-      const r = await run(['rekey'], { cwd, env });
+      const r = await runCli(['rekey'], { cwd, env });
       expect(r.code).toBe(1);
       expect(r.stderr).toContain('holds the reconcile lock');
       expect(await fs.readFile(path.join(dataDir(), 'master-key'), 'utf8')).toBe(keyText);

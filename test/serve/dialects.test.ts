@@ -2,39 +2,20 @@
  * `serve` on a PostgreSQL or MariaDB main database: apps in their own database (and, on
  * PostgreSQL, in their own schema) boot, serve, and keep their users apart.
  */
-import mysql from 'mysql2/promise';
-import pg from 'pg';
+import type mysql from 'mysql2/promise';
 import { afterEach, describe, expect, it } from 'vitest';
-import { mysqlServer, postgres, uniqueName } from '../helpers/servers.js';
+import {
+  mysqlServer,
+  postgres,
+  uniqueName,
+  urlWithDatabase,
+  withMysqlConnection,
+  withPgClient,
+} from '../helpers/servers.js';
 import { manifest, type Serve, signUpAndIn, startServe } from './harness.js';
 
 const PG = await postgres();
 const MY = await mysqlServer();
-
-async function pgAdmin<T>(url: string, fn: (c: pg.Client) => Promise<T>): Promise<T> {
-  const c = new pg.Client({ connectionString: url });
-  await c.connect();
-  try {
-    return await fn(c);
-  } finally {
-    await c.end();
-  }
-}
-
-async function myAdmin<T>(fn: (c: mysql.Connection) => Promise<T>): Promise<T> {
-  const c = await mysql.createConnection({ uri: MY.url });
-  try {
-    return await fn(c);
-  } finally {
-    await c.end();
-  }
-}
-
-function withDatabase(url: string, name: string): string {
-  const u = new URL(url);
-  u.pathname = `/${name}`;
-  return u.href;
-}
 
 let serve: Serve | undefined;
 const drops: (() => Promise<void>)[] = [];
@@ -50,9 +31,9 @@ describe('serve on server databases', () => {
     if (!PG.available) ctx.skip();
     const prefix = uniqueName('avd');
     const main = `${prefix}_main`;
-    await pgAdmin(PG.url, (c) => c.query(`CREATE DATABASE "${main}"`));
+    await withPgClient(PG.url, (c) => c.query(`CREATE DATABASE "${main}"`));
     drops.push(() =>
-      pgAdmin(PG.url, async (c) => {
+      withPgClient(PG.url, async (c) => {
         const { rows } = await c.query<{ datname: string }>(
           'SELECT datname FROM pg_database WHERE datname LIKE $1',
           [`${prefix}%`],
@@ -63,7 +44,7 @@ describe('serve on server databases', () => {
     const inSchema = `${prefix}_s`;
     const inDatabase = `${prefix}_d`;
     serve = await startServe({
-      databaseUrl: withDatabase(PG.url, main),
+      databaseUrl: urlWithDatabase(PG.url, main),
       manifests: {
         's.yaml': manifest(inSchema, 'startMode: with-main\ndatabase: {mode: new-schema}\n'),
         'd.yaml': manifest(inDatabase),
@@ -93,11 +74,11 @@ describe('serve on server databases', () => {
     await signUpAndIn(s, '', 'root-user', 'main-password-1');
 
     // Where the data went: a schema in the main database, and a database of its own.
-    const schemas = await pgAdmin(withDatabase(PG.url, main), (c) =>
+    const schemas = await withPgClient(urlWithDatabase(PG.url, main), (c) =>
       c.query('SELECT schema_name FROM information_schema.schemata WHERE schema_name = $1', [inSchema]),
     );
     expect(schemas.rowCount).toBe(1);
-    const users = await pgAdmin(withDatabase(PG.url, inDatabase), (c) =>
+    const users = await withPgClient(urlWithDatabase(PG.url, inDatabase), (c) =>
       c.query('SELECT username FROM users'),
     );
     expect(users.rows.map((r) => r.username)).toEqual(['dora']);
@@ -107,9 +88,9 @@ describe('serve on server databases', () => {
     if (!MY.available) ctx.skip();
     const prefix = uniqueName('avd');
     const main = `${prefix}_main`;
-    await myAdmin((c) => c.query(`CREATE DATABASE \`${main}\``));
+    await withMysqlConnection((c) => c.query(`CREATE DATABASE \`${main}\``));
     drops.push(() =>
-      myAdmin(async (c) => {
+      withMysqlConnection(async (c) => {
         const [rows] = await c.query<mysql.RowDataPacket[]>(
           'SELECT SCHEMA_NAME AS n FROM information_schema.SCHEMATA WHERE SCHEMA_NAME LIKE ?',
           [`${prefix}%`],
@@ -120,7 +101,7 @@ describe('serve on server databases', () => {
     const app = `${prefix}_d`;
     const lazy = `${prefix}_l`;
     serve = await startServe({
-      databaseUrl: withDatabase(MY.url, main),
+      databaseUrl: urlWithDatabase(MY.url, main),
       manifests: {
         'd.yaml': manifest(app, 'startMode: with-main\n'),
         'l.yaml': manifest(lazy, 'jwt: {secret: shared}\n'),
@@ -135,7 +116,7 @@ describe('serve on server databases', () => {
     const mainToken = await signUpAndIn(s, '', 'bob', 'main-password-1');
     await signUpAndIn(s, `/apps/${lazy}`, 'bob', 'lazy-password-1');
     expect((await s.request(`/apps/${lazy}/api/me`, { token: mainToken })).body).toEqual({ username: 'bob' });
-    const [rows] = await myAdmin((c) =>
+    const [rows] = await withMysqlConnection((c) =>
       c.query<mysql.RowDataPacket[]>(`SELECT username FROM \`${app}\`.users`),
     );
     expect(rows.map((r) => r.username)).toEqual(['alice']);

@@ -6,8 +6,7 @@
  */
 import fs from 'node:fs/promises';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { CliIO } from '../../src/cli/common.js';
-import { main } from '../../src/cli/main.js';
+import { type CliRun, runCli } from '../helpers/cli.js';
 import { type Serve, startServe, waitFor } from '../serve/harness.js';
 import { dialectsUnderTest, type TestDatabase } from '../state/dialects.js';
 
@@ -15,34 +14,18 @@ const dialects = (await dialectsUnderTest()).filter(
   (d) => d.dialect === 'sqlite' || d.dialect === 'postgres',
 );
 
-async function run(
-  args: string[],
-  opts: { cwd: string; env: NodeJS.ProcessEnv },
-): Promise<{ code: number; stdout: string; stderr: string }> {
-  let stdout = '';
-  let stderr = '';
-  const io: CliIO = {
-    stdout: { write: (s: string) => (stdout += s), isTTY: false },
-    stderr: { write: (s: string) => (stderr += s), isTTY: false },
-    env: opts.env,
-    cwd: opts.cwd,
-  };
-  const code = await main(args, io);
-  return { code, stdout, stderr };
-}
-
 for (const { dialect, available, create } of dialects) {
   describe.skipIf(!available)(`appvisor token on ${dialect}, beside a running serve`, () => {
     let db: TestDatabase;
     let serve: Serve;
-    let cli: (args: string[]) => ReturnType<typeof run>;
+    let cli: (args: string[]) => Promise<CliRun>;
 
     beforeEach(async () => {
       db = await create();
       serve = await startServe({ databaseUrl: db.url });
       // The CLI reads the same settings as serve would: here from the environment.
       const env = { APPVISOR_DATABASE_URL: db.url, APPVISOR_DATA_DIR: serve.dataDir };
-      cli = (args) => run(args, { cwd: serve.dir, env });
+      cli = (args) => runCli(args, { cwd: serve.dir, env });
     });
     afterEach(async () => {
       await serve.close();
