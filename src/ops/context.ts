@@ -138,7 +138,7 @@ export async function openOpsContext(settings: Settings, opts: OpenOpsOptions): 
             main,
             application,
             log: opts.log,
-            ...(opts.env ? { env: opts.env } : {}),
+            masterKey,
           }),
         },
         { reconcileId, log: opts.log.child({ app: name, reconcileId }), signal: lease.signal },

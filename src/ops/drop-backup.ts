@@ -5,11 +5,10 @@
  */
 import type { Logger } from 'pino';
 import type { Settings } from '../config/types.js';
-import { AppvisorError } from '../errors.js';
 import type { ProviderSet } from '../providers/set.js';
 import type { PlanOptions } from '../reconcile/model.js';
 import type { Application } from '../runtime/contract.js';
-import { loadMasterKey } from '../secrets/master-key.js';
+import type { MasterKey } from '../secrets/envelope.js';
 import type { StateStore } from '../state/types.js';
 import { backup } from './backup.js';
 import { backupsDirOf } from './context.js';
@@ -22,7 +21,8 @@ export interface DropBackupDeps {
   readonly main: PlanOptions['main'];
   readonly application: Application;
   readonly log: Logger;
-  readonly env?: NodeJS.ProcessEnv;
+  /** The key the store was opened with: the archive's secret is sealed under it. */
+  readonly masterKey: MasterKey;
 }
 
 /** The executor's `backupBeforeDrop` for these settings: resolves with the archive written. */
@@ -31,25 +31,13 @@ export function createDropBackup(
 ): (name: string, signal: AbortSignal | undefined) => Promise<string> {
   const { settings } = deps;
   return async (name, signal) => {
-    // Loaded when a drop is due (rare), as serve and apply load it: generated when there is none.
-    const masterKey = await loadMasterKey({
-      ...(deps.env ? { env: deps.env } : {}),
-      dataDir: settings.dataDir,
-      create: true,
-    });
-    if (!masterKey) {
-      throw new AppvisorError('MASTER_KEY_INVALID', {
-        source: settings.dataDir,
-        detail: 'there is no master key',
-      });
-    }
     const result = await backup(
       {
         store: deps.store,
         providers: deps.providers,
         main: deps.main,
         application: deps.application,
-        masterKey,
+        masterKey: deps.masterKey,
         backupsDir: backupsDirOf(settings),
         transferFor: transferForTarget(settings),
         log: deps.log,

@@ -173,7 +173,7 @@ export async function applyPlan(settings: Settings, opts: ApplyOptions): Promise
       main,
       application,
       log: opts.log,
-      ...(opts.env ? { env: opts.env } : {}),
+      masterKey: held.masterKey,
     });
     let started = 0;
     const reconcileOne = async (name: string): Promise<void> => {

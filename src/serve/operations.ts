@@ -26,7 +26,6 @@ import type { ReconcileQueue, Reconciler } from '../reconcile/queue.js';
 import type { Application } from '../runtime/contract.js';
 import type { Runtime } from '../runtime/runtime.js';
 import type { MasterKey } from '../secrets/envelope.js';
-import { loadMasterKey } from '../secrets/master-key.js';
 import type { AppStatus, StateStore } from '../state/types.js';
 import type { LockTerm } from './leadership.js';
 
@@ -62,7 +61,8 @@ export interface ServerOperationsDeps {
   readonly term: () => LockTerm | undefined;
   readonly application: Application;
   readonly planOptions: PlanOptions;
-  readonly masterKey: () => Promise<MasterKey>;
+  /** The key the store was opened with (archives seal the app's secret under it). */
+  readonly masterKey: () => MasterKey;
   /** Tells the other replicas that these records changed. */
   readonly announce: (names: readonly string[]) => void;
 }
@@ -90,7 +90,7 @@ export function createServerOperations(deps: ServerOperationsDeps): ServerOperat
     return queue.exclusive(name, work);
   };
 
-  const contextFor = async (term: LockTerm, signal: AbortSignal, by: string): Promise<OpsContext> => {
+  const contextFor = (term: LockTerm, signal: AbortSignal, by: string): OpsContext => {
     const store = deps.store();
     const stopped = new Map<string, { restart: () => Promise<void> }>();
     return {
@@ -99,7 +99,7 @@ export function createServerOperations(deps: ServerOperationsDeps): ServerOperat
       providers: deps.providers(),
       main: deps.planOptions.main,
       application: deps.application,
-      masterKey: await deps.masterKey(),
+      masterKey: deps.masterKey(),
       appsDir: settings.appsDir,
       backupsDir: backupsDirOf(settings),
       transferFor: transferForTarget(settings),
@@ -174,7 +174,7 @@ export function createServerOperations(deps: ServerOperationsDeps): ServerOperat
     async backup(name, out, by) {
       const term = await leaderTerm('a backup');
       const result = await exclusive(name, async (signal) =>
-        backup(await contextFor(term, signal, by), name, out, 'a download over the admin API'),
+        backup(contextFor(term, signal, by), name, out, 'a download over the admin API'),
       );
       return { ...result, name: defaultBackupName(name, new Date(result.meta.createdAt)) };
     },
@@ -184,41 +184,14 @@ export function createServerOperations(deps: ServerOperationsDeps): ServerOperat
       const from = (await readArchiveMeta(file)).app;
       const restoreOpts: RestoreOptions =
         from === into ? {} : { as: into, ...(opts.keepSecret ? { keepSecret: true } : {}) };
-      return exclusive(into, async (signal) =>
-        restore(await contextFor(term, signal, by), file, restoreOpts),
-      );
+      return exclusive(into, async (signal) => restore(contextFor(term, signal, by), file, restoreOpts));
     },
     async clone(src, dest, opts, by) {
       const term = await leaderTerm('a clone');
       // The source is only read (a backup); the new app's key is held while it is made.
       return exclusive(dest, async (signal) =>
-        clone(await contextFor(term, signal, by), src, dest, opts.keepSecret ? { keepSecret: true } : {}),
+        clone(contextFor(term, signal, by), src, dest, opts.keepSecret ? { keepSecret: true } : {}),
       );
     },
-  };
-}
-
-/** The master key, loaded (or generated) on first use and kept. */
-export function masterKeyOnce(
-  settings: Pick<Settings, 'dataDir'>,
-  env?: NodeJS.ProcessEnv,
-): () => Promise<MasterKey> {
-  let loaded: Promise<MasterKey> | undefined;
-  return () => {
-    loaded ??= loadMasterKey({ ...(env ? { env } : {}), dataDir: settings.dataDir, create: true }).then(
-      (key) => {
-        if (!key)
-          throw new AppvisorError('MASTER_KEY_INVALID', {
-            source: settings.dataDir,
-            detail: 'there is no master key',
-          });
-        return key;
-      },
-    );
-    // A failure is not kept: the next operation tries again.
-    loaded.catch(() => {
-      loaded = undefined;
-    });
-    return loaded;
   };
 }

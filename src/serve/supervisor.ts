@@ -30,6 +30,7 @@ import { QUEUE_EVENTS, ReconcileQueue, type Reconciler } from '../reconcile/queu
 import { DEFAULT_START_TIMEOUT_MS } from '../runtime/adapter.js';
 import { loadApplication } from '../runtime/contract.js';
 import { Runtime } from '../runtime/runtime.js';
+import type { MasterKey } from '../secrets/envelope.js';
 import { loadMasterKey } from '../secrets/master-key.js';
 import { openStateStore } from '../state/store.js';
 import { MAIN_APP } from '../state/types.js';
@@ -41,7 +42,7 @@ import { HEARTBEAT_DEFAULTS, startHeartbeat } from './heartbeat.js';
 import { startHttpSurface } from './http-surface.js';
 import { Leadership } from './leadership.js';
 import { Resource, RunnableManager } from './manager.js';
-import { createServerOperations, masterKeyOnce } from './operations.js';
+import { createServerOperations } from './operations.js';
 import { createReplicaIdentity, type ReplicaIdentity } from './replica-identity.js';
 import { createUpgradeGate, handOver } from './rolling-upgrade.js';
 import { watchManifests } from './watcher.js';
@@ -140,12 +141,22 @@ export async function startSupervisor(options: SupervisorOptions): Promise<Super
   const advertisedUrl = (options.env ?? process.env).APPVISOR_ADVERTISE_URL || undefined;
   const connectionBudget = settings.database.connectionBudget ?? 64;
 
+  /** The master key the store is opened with (loaded, or generated, as the store opens). */
+  let masterKey: MasterKey | undefined;
+  const storeKey = (): MasterKey => {
+    if (!masterKey)
+      throw new AppvisorError('MASTER_KEY_INVALID', {
+        source: settings.dataDir,
+        detail: 'there is no master key',
+      });
+    return masterKey;
+  };
   const store = new Resource(
     'state store',
     async () => {
       // Every replica must have the same key (APPVISOR_MASTER_KEY): one that generated its own
       // is refused by the store sealed under another (MASTER_KEY_INVALID), before it writes.
-      const masterKey = await loadMasterKey({ env: options.env, dataDir: settings.dataDir, create: true });
+      masterKey = await loadMasterKey({ env: options.env, dataDir: settings.dataDir, create: true });
       const opened = await openStateStore(mainUrl, {
         log,
         adopt: settings.mainDatabase?.adopt ?? false,
@@ -314,7 +325,7 @@ export async function startSupervisor(options: SupervisorOptions): Promise<Super
     term: () => leadership.current?.term(),
     application,
     planOptions,
-    masterKey: masterKeyOnce(settings, options.env),
+    masterKey: storeKey,
     announce: (names) => void store.current?.announce(names),
   });
   const queue = new Resource(
@@ -342,7 +353,7 @@ export async function startSupervisor(options: SupervisorOptions): Promise<Super
           main,
           application,
           log,
-          ...(options.env ? { env: options.env } : {}),
+          masterKey: storeKey(),
         }),
         stepTimeoutMs: options.stepTimeoutMs ?? 60_000,
         errors: reconcileErrors,
