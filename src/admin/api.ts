@@ -85,9 +85,9 @@ export async function handleApi(
     return;
   }
   if (route.leader && !forwarded(req)) {
-    const leader = await ctx.backend.leader?.();
-    if (leader && !leader.self) {
-      await forwardToLeader(req, res, leader, leader.selfId);
+    const leader = await ctx.backend.leaderElsewhere?.();
+    if (leader) {
+      await forwardToLeader(req, res, leader);
       return;
     }
   }

@@ -11,7 +11,7 @@ import { pipeline } from 'node:stream/promises';
 import { AppvisorError, messageOf } from '../errors.js';
 import { sendError } from '../http/errors.js';
 
-/** Set on a request one replica passes on to the leader (its value: the replica's id). */
+/** Set on a request one replica passes on to the leader. */
 export const FORWARDED_HEADER = 'x-appvisor-forwarded';
 
 /** The request headers passed on: what the leader's route reads, nothing hop-by-hop. */
@@ -24,15 +24,14 @@ export function forwarded(req: IncomingMessage): boolean {
   return req.headers[FORWARDED_HEADER] !== undefined;
 }
 
-/** Passes `req` on to the admin API at `leaderUrl` and its answer back to `res`. */
+/** Passes `req` on to the leader's admin API and its answer back to `res`. */
 export async function forwardToLeader(
   req: IncomingMessage,
   res: ServerResponse,
   leader: { readonly id: string; readonly url: string },
-  self: string,
 ): Promise<void> {
   const target = new URL(req.url ?? '/', leader.url);
-  const headers: http.OutgoingHttpHeaders = { [FORWARDED_HEADER]: self };
+  const headers: http.OutgoingHttpHeaders = { [FORWARDED_HEADER]: '1' };
   for (const name of PASSED_ON) {
     const value = req.headers[name];
     if (value !== undefined) headers[name] = value;

@@ -58,12 +58,10 @@ export interface AdminBackend {
   start(name: string, by: string): Promise<AppView>;
   stop(name: string, by: string): Promise<AppView>;
   /**
-   * Who leads, for the leader's work asked of this replica: `self` when this one does, else the
-   * leader's id and admin URL from its heartbeat (undefined: unknown, or it names no URL).
+   * The leader to pass the leader's work on to, when another replica leads: its id and admin URL
+   * from its heartbeat (undefined when this replica leads, or no leader with a URL is known).
    */
-  leader?(): Promise<
-    { readonly self: boolean; readonly selfId: string; readonly id: string; readonly url: string } | undefined
-  >;
+  leaderElsewhere?(): Promise<{ readonly id: string; readonly url: string } | undefined>;
   /** Backup, restore and clone (absent: those routes are not found). */
   readonly operations?: AdminOperations;
   /**

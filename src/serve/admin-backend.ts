@@ -16,7 +16,7 @@ import type { Runtime } from '../runtime/runtime.js';
 import type { AppView } from '../runtime/view.js';
 import { rotateAppSecret } from '../secrets/rotate.js';
 import { type AppRecord, type Fence, MAIN_APP, type StateStore } from '../state/types.js';
-import { createReplicaViews, LIVE_HEARTBEATS } from './replica-views.js';
+import { createReplicaViews, isLive } from './replica-views.js';
 import { allViews, appView, type ViewSources } from './views.js';
 
 export interface AdminBackendDeps {
@@ -122,16 +122,14 @@ export function createAdminBackend(deps: AdminBackendDeps): AdminBackend {
     listApps: async () => allViews(await viewSources()),
     getApp: async (name) => appView(name, await viewSources()),
     ...(deps.operations ? { operations: deps.operations } : {}),
-    leader: async () => {
-      const self = deps.replica.id;
-      if (deps.leading?.()) return { self: true, selfId: self, id: self, url: '' };
+    leaderElsewhere: async () => {
+      if (deps.leading?.()) return undefined;
       const list = await store.listReplicas().catch(() => undefined);
-      const liveMs = LIVE_HEARTBEATS * deps.replica.heartbeatMs;
       const leader = list?.replicas.find(
-        (r) => r.leader && r.id !== self && list.nowMs - r.lastSeenAt <= liveMs,
+        (r) => r.leader && r.id !== deps.replica.id && isLive(list, r, deps.replica.heartbeatMs),
       );
       const url = leader?.info.adminUrl;
-      return leader && url ? { self: false, selfId: self, id: leader.id, url } : undefined;
+      return leader && url ? { id: leader.id, url } : undefined;
     },
     start: (name, by) => recordIntent(name, 'start', by),
     stop: (name, by) => recordIntent(name, 'stop', by),

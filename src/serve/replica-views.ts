@@ -6,11 +6,20 @@
 import type { Logger } from 'pino';
 import { messageOf } from '../errors.js';
 import type { ClusterView, ReplicaView } from '../runtime/view.js';
-import type { ReplicaAppStatus, ReplicaList, StateStore } from '../state/types.js';
+import type { ReplicaAppStatus, ReplicaList, ReplicaRecord, StateStore } from '../state/types.js';
 import type { ReplicaSource } from './views.js';
 
 /** A row seen within this many heartbeats belongs to a live replica. */
 export const LIVE_HEARTBEATS = 3;
+
+/** Whether replica `r` of `list` is live: seen within {@link LIVE_HEARTBEATS} heartbeats. */
+export function isLive(
+  list: ReplicaList,
+  r: Pick<ReplicaRecord, 'lastSeenAt'>,
+  heartbeatMs: number,
+): boolean {
+  return list.nowMs - r.lastSeenAt <= LIVE_HEARTBEATS * heartbeatMs;
+}
 /** @default how long one read of the replicas table answers for */
 export const REPLICAS_CACHE_MS = 500;
 /** max_connections changes only with a server restart: read it seldom. */
@@ -42,7 +51,6 @@ export interface ReplicaViews {
 export function createReplicaViews(options: ReplicaViewOptions): ReplicaViews {
   const { store, log, self } = options;
   const cacheMs = options.cacheMs ?? REPLICAS_CACHE_MS;
-  const liveMs = LIVE_HEARTBEATS * self.heartbeatMs;
   let last: ReplicaList = { nowMs: 0, replicas: [] };
   let cached: { at: number; list: Promise<ReplicaList> } | undefined;
   let maxConnections: { at: number; value: Promise<number | undefined> } | undefined;
@@ -75,16 +83,16 @@ export function createReplicaViews(options: ReplicaViewOptions): ReplicaViews {
     return value;
   };
   const views = async (): Promise<ReplicaView[]> => {
-    const { nowMs, replicas } = await read();
+    const list = await read();
     // By id in code-point order here: the server's collation may order them otherwise.
-    return [...replicas].sort(byId).map((r) => ({
+    return [...list.replicas].sort(byId).map((r) => ({
       id: r.id,
       host: r.host,
       pid: r.pid,
       leader: r.leader,
       version: r.version,
       lastSeenAt: new Date(r.lastSeenAt).toISOString(),
-      live: r.id === self.id || nowMs - r.lastSeenAt <= liveMs,
+      live: r.id === self.id || isLive(list, r, self.heartbeatMs),
       self: r.id === self.id,
       startedAt: r.startedAt,
       appvisorVersion: r.info.appvisorVersion,

@@ -5,7 +5,7 @@
  */
 import type { PlanOptions } from '../reconcile/model.js';
 import type { ReplicaList, StateStore } from '../state/types.js';
-import { LIVE_HEARTBEATS } from './replica-views.js';
+import { isLive } from './replica-views.js';
 
 /** The live replica other than `self` with the oldest application version below `codeVersion`. */
 export function olderReplica(
@@ -14,12 +14,11 @@ export function olderReplica(
   codeVersion: number,
   heartbeatMs: number,
 ): PlanOptions['upgradeHeldBy'] {
-  const liveMs = LIVE_HEARTBEATS * heartbeatMs;
   let staying: { replica: string; version: number } | undefined;
   let leaving: { replica: string; version: number; leaving: true } | undefined;
   for (const r of list.replicas) {
     const version = Number(r.version);
-    if (r.id === self || list.nowMs - r.lastSeenAt > liveMs || !Number.isFinite(version)) continue;
+    if (r.id === self || !isLive(list, r, heartbeatMs) || !Number.isFinite(version)) continue;
     if (version >= codeVersion) continue;
     if (r.info.leaving) {
       if (leaving === undefined || version < leaving.version)
@@ -74,8 +73,7 @@ export function waitingOnOlder(
   codeVersion: number,
   heartbeatMs: number,
 ): string[] {
-  const liveMs = LIVE_HEARTBEATS * heartbeatMs;
-  const live = list.replicas.filter((r) => r.id !== self && list.nowMs - r.lastSeenAt <= liveMs);
+  const live = list.replicas.filter((r) => r.id !== self && isLive(list, r, heartbeatMs));
   const anotherOld = live.some((r) => !r.info.leaving && Number(r.version) <= codeVersion);
   if (anotherOld) return [];
   return live.filter((r) => Number(r.version) > codeVersion && r.info.waiting === true).map((r) => r.id);
