@@ -22,7 +22,8 @@ describe.skipIf(!PG.available)('rotate-secret with two replicas on PostgreSQL', 
     await Promise.all(databases.splice(0).map((d) => d.drop()));
   });
 
-  it('a rotation asked of the follower is done by the leader, and the follower app refreshes its secret', async () => {
+  /** Two replicas of one fresh PostgreSQL store serving `crm` (a new-schema app), told apart. */
+  const twoReplicas = async (): Promise<{ leader: Serve; follower: Serve }> => {
     const db = await PG.create();
     databases.push(db);
     const manifests = { 'crm.yaml': manifest('crm', 'startMode: with-main\ndatabase: {mode: new-schema}\n') };
@@ -31,6 +32,11 @@ describe.skipIf(!PG.available)('rotate-secret with two replicas on PostgreSQL', 
     const b = await startServe({ manifests, databaseUrl: db.url });
     serves.push(b);
     const [leader, follower] = a.sup.leading() ? [a, b] : [b, a];
+    return { leader, follower };
+  };
+
+  it('a rotation asked of the follower is done by the leader, and the follower app refreshes its secret', async () => {
+    const { leader, follower } = await twoReplicas();
     expect(leader.sup.leading()).toBe(true);
     await waitFor(
       async () => (await follower.view('crm')).status === 'running',
@@ -71,14 +77,7 @@ describe.skipIf(!PG.available)('rotate-secret with two replicas on PostgreSQL', 
   });
 
   it("a backup and a restore asked of the follower are the leader's, passed on and streamed back", async () => {
-    const db = await PG.create();
-    databases.push(db);
-    const manifests = { 'crm.yaml': manifest('crm', 'startMode: with-main\ndatabase: {mode: new-schema}\n') };
-    const a = await startServe({ manifests, databaseUrl: db.url });
-    serves.push(a);
-    const b = await startServe({ manifests, databaseUrl: db.url });
-    serves.push(b);
-    const [leader, follower] = a.sup.leading() ? [a, b] : [b, a];
+    const { leader, follower } = await twoReplicas();
     await waitFor(
       async () => (await follower.view('crm')).status === 'running',
       'crm running on the follower',
