@@ -102,6 +102,11 @@ export function resolveSettings(
       schemaPoolSize: input.database?.schemaPoolSize ?? SETTINGS_DEFAULTS.schemaPoolSize,
     }),
     app: app === undefined ? undefined : path.resolve(cwd, app),
+    applications: Object.freeze(
+      Object.fromEntries(
+        Object.entries(input.applications ?? {}).map(([name, module]) => [name, path.resolve(cwd, module)]),
+      ),
+    ),
     reconcile: Object.freeze({
       concurrency: input.reconcile?.concurrency ?? SETTINGS_DEFAULTS.reconcileConcurrency,
     }),

@@ -27,6 +27,11 @@ export interface SettingsInput {
   /** Module path of the application every instance runs. @default the built-in sample app */
   app?: string;
   /**
+   * More applications by name (SPEC §8.6): a manifest's `application: <name>` picks one; the
+   * others run the default one (`app`). @default {}
+   */
+  applications?: Record<string, string>;
+  /**
    * Grace between a removal and the drop of an app with deletionPolicy: drop (a duration; a
    * manifest's dropAfter wins). @default '24h'
    */
@@ -87,6 +92,11 @@ export interface Settings {
   };
   /** Absolute module path, or undefined for the built-in sample app. */
   readonly app: string | undefined;
+  /**
+   * Absolute module paths of the named applications (a manifest's `application`). Always set by
+   * loadSettings; optional so hand-built settings may omit it (none).
+   */
+  readonly applications?: Readonly<Record<string, string>>;
   /** Always set by loadSettings; optional so hand-built settings may omit it (concurrency 4). */
   readonly reconcile?: { readonly concurrency: number };
   /** Always set by loadSettings; optional so hand-built settings may omit it (adopt: false). */

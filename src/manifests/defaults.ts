@@ -1,4 +1,13 @@
-import type { AppManifest, DatabaseMode, DeletionPolicy, IdleStop, SecretMode, StartMode } from './types.js';
+import type {
+  AppManifest,
+  DatabaseMode,
+  DeletionPolicy,
+  IdleStop,
+  Isolation,
+  IsolationMode,
+  SecretMode,
+  StartMode,
+} from './types.js';
 
 /** A manifest as written, after it passed the schema: every optional field may be missing. */
 export interface ManifestInput {
@@ -23,6 +32,24 @@ export interface ManifestInput {
   readonly deletionPolicy?: DeletionPolicy;
   readonly dropAfter?: string;
   readonly idleStop?: IdleStop;
+  readonly application?: string;
+  readonly isolation?: {
+    readonly mode?: IsolationMode;
+    readonly memoryLimitMb?: number;
+    readonly watchdogMs?: number;
+  };
+}
+
+/** SPEC §8.3's defaults: shared mode; for isolated apps 256 MiB and a 5 s watchdog. */
+export const DEFAULT_ISOLATION: Isolation = Object.freeze({
+  mode: 'shared',
+  memoryLimitMb: 256,
+  watchdogMs: 5000,
+});
+
+/** The app's isolation, its defaults filled in (a manifest without `isolation` is shared). */
+export function isolationOf(manifest: Pick<AppManifest, 'isolation'>): Isolation {
+  return manifest.isolation ?? DEFAULT_ISOLATION;
 }
 
 /** The database name an app gets when its manifest does not set one: `-` becomes `_`. */
@@ -59,6 +86,16 @@ export function applyDefaults(input: ManifestInput): AppManifest {
     deletionPolicy: input.deletionPolicy ?? 'retain',
     ...(input.dropAfter !== undefined ? { dropAfter: input.dropAfter } : {}),
     ...(input.idleStop !== undefined ? { idleStop: input.idleStop } : {}),
+    ...(input.application !== undefined ? { application: input.application } : {}),
+    ...(input.isolation !== undefined
+      ? {
+          isolation: {
+            mode: input.isolation.mode ?? DEFAULT_ISOLATION.mode,
+            memoryLimitMb: input.isolation.memoryLimitMb ?? DEFAULT_ISOLATION.memoryLimitMb,
+            watchdogMs: input.isolation.watchdogMs ?? DEFAULT_ISOLATION.watchdogMs,
+          },
+        }
+      : {}),
   };
   return deepFreeze(manifest);
 }

@@ -7,6 +7,17 @@ export type DatabaseMode = 'new-database' | 'new-connection' | 'new-schema';
 export type StartMode = 'on-first-visit' | 'with-main';
 export type SecretMode = 'own' | 'shared';
 export type DeletionPolicy = 'retain' | 'drop';
+/** SPEC §8.3: where the app's code runs. */
+export type IsolationMode = 'shared' | 'worker' | 'process';
+
+/** A manifest's `isolation` with its defaults filled in (see `isolationOf`). */
+export interface Isolation {
+  readonly mode: IsolationMode;
+  /** worker/process: the app is restarted when it uses more (JS heap for a worker; RSS for a process). */
+  readonly memoryLimitMb: number;
+  /** worker/process: an event loop blocked longer than this gets the app restarted. */
+  readonly watchdogMs: number;
+}
 
 /** A manifest after defaults are applied: every optional field has its value. Frozen. */
 export interface AppManifest {
@@ -39,6 +50,16 @@ export interface AppManifest {
    * never, whatever the settings say; absent: the idleStop setting.
    */
   readonly idleStop?: IdleStop;
+  /**
+   * Which application runs the app: a key of the settings' `applications`; absent: the default
+   * application (settings `app`). Kept absent when not written, so older manifests keep their hash.
+   */
+  readonly application?: string;
+  /**
+   * As written, defaults filled in; absent when the manifest does not set it (shared mode):
+   * read it through `isolationOf`, so older manifests keep their hash.
+   */
+  readonly isolation?: Isolation;
 }
 
 /** A manifest's `idleStop` as written: a duration, or `off` / `0` for never. */

@@ -7,6 +7,7 @@
 import { formatDuration, parseDuration } from '../config/duration.js';
 import { redactUrl } from '../dialects/url.js';
 import { AppvisorError } from '../errors.js';
+import { isolationOf } from '../manifests/defaults.js';
 import type { AppManifest, LoadedManifest, StartMode } from '../manifests/types.js';
 import type { AppRecord, AppStatus, OperatorIntent } from '../state/types.js';
 import { idleCheck } from './idle.js';
@@ -41,7 +42,11 @@ export interface SpecChange {
   readonly jwt: boolean;
   readonly config: boolean;
   readonly upgrade: boolean;
-  /** A running instance must be restarted (database, jwt, config or upgrade changed). */
+  /** isolation (mode or limits, defaults filled in) changed. */
+  readonly isolation: boolean;
+  /** application (the settings' name the manifest picks) changed. */
+  readonly application: boolean;
+  /** A running instance must be restarted (database, jwt, config, upgrade, isolation or application changed). */
   readonly restart: boolean;
   /** domains (as a set) or displayName changed: routes only, never a restart. */
   readonly routes: boolean;
@@ -104,7 +109,10 @@ export function classifyChange(before: AppManifest, after: AppManifest): SpecCha
   const displayName = before.displayName !== after.displayName;
   const enabled = before.enabled === after.enabled ? undefined : after.enabled ? 'enable' : 'disable';
   const startMode = before.startMode === after.startMode ? undefined : after.startMode;
-  const restart = database || jwt || config || upgrade;
+  // Absent and written-as-default are the same isolation: no restart for spelling it out.
+  const isolation = !jsonEqual(isolationOf(before), isolationOf(after));
+  const application = (before.application ?? null) !== (after.application ?? null);
+  const restart = database || jwt || config || upgrade || isolation || application;
   const routes = domains || displayName;
   const stepWorthy = restart || routes || enabled !== undefined || startMode !== undefined;
   const deletion = before.deletionPolicy !== after.deletionPolicy || before.dropAfter !== after.dropAfter;
@@ -116,6 +124,8 @@ export function classifyChange(before: AppManifest, after: AppManifest): SpecCha
     jwt,
     config,
     upgrade,
+    isolation,
+    application,
     restart,
     routes,
     domains,
@@ -134,6 +144,8 @@ const NO_CHANGE: SpecChange = Object.freeze({
   jwt: false,
   config: false,
   upgrade: false,
+  isolation: false,
+  application: false,
   restart: false,
   routes: false,
   domains: false,

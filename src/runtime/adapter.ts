@@ -46,10 +46,22 @@ export interface SecretRef {
   readonly mode: 'own' | 'shared';
 }
 
-/** The application module every instance runs (SPEC §7). */
+/** The application module an instance runs (SPEC §7, §8.6). */
 export interface ApplicationRef {
   /** A module specifier (path or `file:` URL), or null for the built-in sample app. */
   readonly module: string | null;
+  /** The settings' name of it (a manifest's `application`); absent: the default application. */
+  readonly key?: string;
+}
+
+/**
+ * Where the instance's code runs (SPEC §8.3): `shared` in this process; `worker` in a worker
+ * thread of its own; `process` in a child process of its own. The limits apply to the isolated.
+ */
+export interface IsolationSpec {
+  readonly mode: 'shared' | 'worker' | 'process';
+  readonly memoryLimitMb: number;
+  readonly watchdogMs: number;
 }
 
 /**
@@ -76,6 +88,8 @@ export interface InstanceSpec {
   readonly database: DatabaseSettings;
   readonly secret: SecretRef;
   readonly application: ApplicationRef;
+  /** Absent: shared (the main app always is). */
+  readonly isolation?: IsolationSpec;
   readonly data: {
     /** The code's data version (the application's `version`), what the data must be at. */
     readonly version: number;

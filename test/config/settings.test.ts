@@ -39,6 +39,7 @@ describe('loadSettings', () => {
         schemaPoolSize: 10,
       },
       app: undefined,
+      applications: {},
       reconcile: { concurrency: 4 },
       mainDatabase: { adopt: false },
       admin: {},
@@ -200,7 +201,7 @@ describe('loadSettings', () => {
       "appvisor.yaml:2:9: listen.port must be a whole number, got '80'",
       "appvisor.yaml:3:3: unknown field 'hots' in listen; did you mean 'host'?",
       'appvisor.yaml:5:8: database.url is not valid: use sqlite:PATH, postgres://user:password@host:port/db or mysql://user:password@host:port/db',
-      "appvisor.yaml:6:1: unknown field 'colour'; allowed: listen, appsDir, backupsDir, dataDir, database, app, shutdownDrain, deletionGrace, reconcile, idleStop, mainDatabase, admin",
+      "appvisor.yaml:6:1: unknown field 'colour'; allowed: listen, appsDir, backupsDir, dataDir, database, app, applications, shutdownDrain, deletionGrace, reconcile, idleStop, mainDatabase, admin",
     ]);
   });
 

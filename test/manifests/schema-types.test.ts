@@ -10,6 +10,7 @@ import type {
   AppManifest,
   DatabaseMode,
   DeletionPolicy,
+  IsolationMode,
   SecretMode,
   StartMode,
 } from '../../src/manifests/types.js';
@@ -35,13 +36,15 @@ const DATABASE_MODES = [
 const SECRET_MODES = ['own', 'shared'] as const satisfies readonly SecretMode[];
 const DELETION_POLICIES = ['retain', 'drop'] as const satisfies readonly DeletionPolicy[];
 const ENVIRONMENTS = ['local'] as const satisfies readonly AppManifest['environment'][];
+const ISOLATION_MODES = ['shared', 'worker', 'process'] as const satisfies readonly IsolationMode[];
 const complete: [
   Complete<StartMode, typeof START_MODES>,
   Complete<DatabaseMode, typeof DATABASE_MODES>,
   Complete<SecretMode, typeof SECRET_MODES>,
   Complete<DeletionPolicy, typeof DELETION_POLICIES>,
   Complete<AppManifest['environment'], typeof ENVIRONMENTS>,
-] = [true, true, true, true, true];
+  Complete<IsolationMode, typeof ISOLATION_MODES>,
+] = [true, true, true, true, true, true];
 
 type RequiredKeys<T> = { [K in keyof T]-?: object extends Pick<T, K> ? never : K }[keyof T];
 const REQUIRED_INPUT = [
@@ -74,6 +77,8 @@ const FULL_MANIFEST = {
   deletionPolicy: 'retain',
   dropAfter: '24h',
   idleStop: '15m',
+  application: 'crm',
+  isolation: { mode: 'worker', memoryLimitMb: 256, watchdogMs: 5000 },
 } as const satisfies DeepRequired<AppManifest>;
 
 const FULL_SETTINGS = {
@@ -83,6 +88,8 @@ const FULL_SETTINGS = {
   dataDir: 'd',
   database: { url: 'sqlite:x', connectionBudget: 64, schemaPoolSize: 10 },
   app: 'm',
+  // Free-form by name, like config: a leaf.
+  applications: {},
   deletionGrace: '24h',
   shutdownDrain: '2s',
   reconcile: { concurrency: 4 },
@@ -142,6 +149,7 @@ describe('AppManifest and schema/app.schema.json agree', () => {
     ['environment', ENVIRONMENTS],
     ['apiVersion', [FULL_MANIFEST.apiVersion]],
     ['kind', [FULL_MANIFEST.kind]],
+    ['isolation.mode', ISOLATION_MODES],
   ])('%s allows exactly the values of the TypeScript type', (path, values) => {
     expect(enumAt(APP_SCHEMA as Schema, path)).toEqual([...values].sort());
   });
@@ -185,7 +193,10 @@ describe('AppManifest and schema/app.schema.json agree', () => {
           // No default of its own: the deletionGrace setting stands in when it is absent.
           p !== 'dropAfter' &&
           // The idleStop setting stands in when it is absent.
-          p !== 'idleStop',
+          p !== 'idleStop' &&
+          // Absent means the default application and shared mode, so older manifests keep their hash.
+          p !== 'application' &&
+          !p.startsWith('isolation'),
       );
       expect(valuePaths(manifest)).toEqual(expected);
     },

@@ -176,7 +176,26 @@ describe('schema errors, in words and at the right place', () => {
       [
         '4:10 enabled must be true or false, got 1',
         "5:16 jwt.secret 'mine' is not one of: own, shared",
-        "6:1 unknown field 'colour'; allowed: apiVersion, kind, name, displayName, enabled, startMode, environment, database, upgrade, jwt, domains, config, deletionPolicy, dropAfter, idleStop",
+        "6:1 unknown field 'colour'; allowed: apiVersion, kind, name, displayName, enabled, startMode, environment, database, upgrade, jwt, domains, config, deletionPolicy, dropAfter, idleStop, application, isolation",
+      ],
+    ],
+    [
+      'isolation limits on a shared app',
+      manifest('x', 'isolation:', '  memoryLimitMb: 100'),
+      [
+        "5:3 isolation.memoryLimitMb and isolation.watchdogMs apply only to an isolated app: add mode: worker or mode: process (a shared app runs in the supervisor's process and cannot be limited)",
+      ],
+    ],
+    [
+      'an isolation mode that does not exist, a watchdog too short',
+      manifest('x', 'isolation:', '  mode: thread', '  watchdogMs: 5'),
+      ["5:9 isolation.mode 'thread' is not one of: shared, worker, process", '6:15 isolation.watchdogMs must be >= 100'],
+    ],
+    [
+      'an application name that cannot be one',
+      manifest('x', 'application: ./crm.js'),
+      [
+        "4:14 application './crm.js' is not valid: write the name of an application listed under applications in appvisor.yaml, e.g. crm (lower-case letters, digits, - and _)",
       ],
     ],
     [
