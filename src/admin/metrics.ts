@@ -6,6 +6,7 @@ import type { AdminBackend, AdminEventMap } from './types.js';
 
 type ReconcileEvent = AdminEventMap['reconcile'][0];
 type StartEvent = AdminEventMap['start'][0];
+type LoopBlockedEvent = AdminEventMap['loopBlocked'][0];
 
 /** Label used for apps beyond the label cap. */
 export const OTHER_APP_LABEL = 'other';
@@ -24,6 +25,8 @@ export interface Metrics {
   observeRequest(app: string, status: number, ms: number): void;
   observeReconcile(event: ReconcileEvent): void;
   observeStart(event: StartEvent): void;
+  /** Counts one block of the event loop the watcher reported, now over. */
+  observeLoopBlocked(event: LoopBlockedEvent): void;
   /** The exposition text and its content type, for `GET /_supervisor/metrics`. */
   render(): Promise<{ contentType: string; body: string }>;
   /** Stops listening to the backend's events. */
@@ -107,6 +110,28 @@ export function createMetrics(
     buckets: START_BUCKETS,
     registers,
   });
+  const loopBlocks = new Counter({
+    name: 'appvisor_event_loop_blocked_total',
+    help: 'Blocks of the event loop over 1 s, by the app whose handler was running ("" when none was named), counted once the loop runs again.',
+    labelNames: ['app'],
+    registers,
+  });
+  loopBlocks.inc({ app: '' }, 0);
+  const loopBlockedSeconds = new Counter({
+    name: 'appvisor_event_loop_blocked_seconds_total',
+    help: 'Time the event loop spent in those blocks, by app.',
+    labelNames: ['app'],
+    registers,
+  });
+  const loopLabels = new Set<string>();
+  /** The app's label: bounded like the request metrics' (apps past the cap are OTHER_APP_LABEL). */
+  const loopLabel = (app: string | undefined): string => {
+    const label = app ?? '';
+    if (loopLabels.has(label)) return label;
+    if (loopLabels.size >= maxAppLabels) return OTHER_APP_LABEL;
+    loopLabels.add(label);
+    return label;
+  };
   const requests = new RequestMetrics(REQUEST_BUCKETS);
   registry.registerMetric(requests.counter);
   registry.registerMetric(requests.histogram);
@@ -125,6 +150,11 @@ export function createMetrics(
     observeStart({ ok, durationMs }) {
       startDuration.observe({ outcome: ok ? 'ok' : 'failed' }, durationMs / 1000);
     },
+    observeLoopBlocked({ app, ms }) {
+      const labels = { app: loopLabel(app) };
+      loopBlocks.inc(labels);
+      loopBlockedSeconds.inc(labels, ms / 1000);
+    },
     async render() {
       return { contentType: registry.contentType, body: await registry.metrics() };
     },
@@ -132,6 +162,7 @@ export function createMetrics(
       backend?.events.off('reconcile', metrics.observeReconcile);
       backend?.events.off('start', metrics.observeStart);
       backend?.events.off('status', onStatus);
+      backend?.events.off('loopBlocked', metrics.observeLoopBlocked);
     },
   };
   const onStatus = (event: StatusEvent): void => {
@@ -140,6 +171,7 @@ export function createMetrics(
   backend?.events.on('reconcile', metrics.observeReconcile);
   backend?.events.on('start', metrics.observeStart);
   backend?.events.on('status', onStatus);
+  backend?.events.on('loopBlocked', metrics.observeLoopBlocked);
   return metrics;
 }
 

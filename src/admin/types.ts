@@ -28,6 +28,8 @@ export interface AdminEventMap {
   reconcile: [{ app: string; outcome: 'ok' | 'retry' | 'terminal'; durationMs: number }];
   /** An app start finished (for metrics). */
   start: [{ app: string; ok: boolean; durationMs: number }];
+  /** The event loop ran again after a block the watcher reported (serve/loop-watcher.ts; for metrics). */
+  loopBlocked: [{ app: string | undefined; ms: number }];
 }
 
 /**

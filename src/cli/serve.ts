@@ -4,7 +4,7 @@ import { ADMIN_TOKEN_ENV, ADMIN_TOKEN_FILE } from '../admin/token.js';
 import type { Settings } from '../config/types.js';
 import { messageOf } from '../errors.js';
 import { normaliseHost } from '../gateway/route.js';
-import { createLogger } from '../log.js';
+import { createLogger, resolveLoggerOptions } from '../log.js';
 import { currentApp } from '../runtime/app-context.js';
 import { startSupervisor } from '../serve/supervisor.js';
 import {
@@ -37,14 +37,16 @@ export function registerServe(program: Command, ctx: CliContext): Command {
 
 export async function runServe(ctx: CliContext, opts: CommonOptions): Promise<number> {
   const settings = await settingsFor(ctx, opts);
-  const log = createLogger();
+  const logOptions = resolveLoggerOptions();
+  const log = createLogger(logOptions);
   // One app's stray async error must not take every other app down with it: log it loudly,
   // naming the app whose code scheduled it (see runtime/app-context.ts), and keep serving.
   // (A handler's own errors are contained per request by the gateway.)
   process.on('unhandledRejection', (reason) => logStray(log, 'unhandled promise rejection', reason));
   process.on('uncaughtException', (err) => logStray(log, 'uncaught exception', err));
 
-  const supervisor = await startSupervisor({ settings, log, env: ctx.env });
+  // One event loop per process: this is where it is watched (a blocked loop is logged while it lasts).
+  const supervisor = await startSupervisor({ settings, log, env: ctx.env, loopWatch: { log: logOptions } });
   const admin = adminUrl(supervisor.url, settings);
   // No file and no token of its own: the stored token was made by another replica (logged above).
   const token =

@@ -3,7 +3,7 @@
  * stopped in reverse under one grace deadline (STYLE.md: stop the watcher, drain the queue,
  * stop accepting and drain requests, stop apps, close pools, release the lock, close the store):
  *
- *   state store → leadership → providers → manifests → runtime → heartbeat → gateway (+ admin) → queue → change feed → watcher
+ *   (event-loop watcher →) state store → leadership → providers → manifests → runtime → heartbeat → gateway (+ admin) → queue → change feed → watcher
  *
  * The work comes last and goes first: nothing reconciles before what a reconcile uses is up,
  * and nothing is stopped while a reconcile or a request may still use it. The watcher is up
@@ -19,6 +19,7 @@ import { reconcileConcurrency } from '../config/settings.js';
 import type { Settings } from '../config/types.js';
 import { parseDatabaseUrl } from '../dialects/registry.js';
 import { AppvisorError, messageOf } from '../errors.js';
+import type { ResolvedLoggerOptions } from '../log.js';
 import { createDropBackup } from '../ops/drop-backup.js';
 import { abortable } from '../providers/abort.js';
 import { generateSecret } from '../providers/secrets.js';
@@ -41,6 +42,7 @@ import { Drift } from './drift.js';
 import { HEARTBEAT_DEFAULTS, startHeartbeat } from './heartbeat.js';
 import { startHttpSurface } from './http-surface.js';
 import { Leadership } from './leadership.js';
+import { startLoopWatcher } from './loop-watcher.js';
 import { Resource, RunnableManager } from './manager.js';
 import { createServerOperations } from './operations.js';
 import { createReplicaIdentity, type ReplicaIdentity } from './replica-identity.js';
@@ -77,6 +79,13 @@ export interface SupervisorOptions {
   readonly backoff?: { baseMs?: number; maxMs?: number };
   /** How often this replica writes its heartbeat when nothing changes (tests shorten it). @default 2000 */
   readonly heartbeatMs?: number;
+  /**
+   * Watch the event loop from a thread of its own and log while it is blocked, naming the app
+   * that was running (loop-watcher.ts); `log` says how `options.log` writes, for the thread to
+   * write the same way on stdout. The loop is the process's: `serve` turns it on, in-process
+   * supervisors (tests, benches) leave it off. @default off
+   */
+  readonly loopWatch?: { readonly log: ResolvedLoggerOptions };
 }
 
 export interface Supervisor {
@@ -151,6 +160,20 @@ export async function startSupervisor(options: SupervisorOptions): Promise<Super
       });
     return masterKey;
   };
+  // First up and last down: a block while the store opens or the apps close is reported too.
+  const loopWatch = options.loopWatch;
+  const loopWatcher =
+    loopWatch &&
+    new Resource(
+      'event-loop watcher',
+      () =>
+        startLoopWatcher({
+          log,
+          threadLog: loopWatch.log,
+          onBlocked: (block) => events.emit('loopBlocked', block),
+        }),
+      (watcher) => watcher.stop(),
+    );
   const store = new Resource(
     'state store',
     async () => {
@@ -428,7 +451,10 @@ export async function startSupervisor(options: SupervisorOptions): Promise<Super
   );
 
   const manager = new RunnableManager(
-    [store, leadership, providers, manifests, runtime, heartbeat, http, queue, feed, watcher],
+    [
+      ...(loopWatcher ? [loopWatcher] : []),
+      ...[store, leadership, providers, manifests, runtime, heartbeat, http, queue, feed, watcher],
+    ],
     { log },
   );
   await manager.start();

@@ -48,6 +48,8 @@ describe('createMetrics', () => {
       'appvisor_app_start_duration_seconds',
       'appvisor_requests_total',
       'appvisor_request_duration_seconds',
+      'appvisor_event_loop_blocked_total',
+      'appvisor_event_loop_blocked_seconds_total',
       'process_cpu_user_seconds_total',
       'nodejs_heap_size_used_bytes',
     ]) {
@@ -129,6 +131,26 @@ describe('createMetrics', () => {
     expect(samples.get('appvisor_requests_total{app="b",code_class="2xx"}')).toBe(1);
     expect(samples.get('appvisor_requests_total{app="other",code_class="2xx"}')).toBe(2);
     expect(samples.has('appvisor_requests_total{app="c",code_class="2xx"}')).toBe(false);
+  });
+
+  it('counts the blocks of the event loop by the app named, capped like the request labels, until closed', async () => {
+    const backend = new FakeBackend([]);
+    const metrics = createMetrics(backend, { defaultMetrics: false, maxAppLabels: 2 });
+    let samples = parse((await metrics.render()).body);
+    expect(samples.get('appvisor_event_loop_blocked_total{app=""}')).toBe(0);
+    backend.events.emit('loopBlocked', { app: 'spinner', ms: 1_500 });
+    backend.events.emit('loopBlocked', { app: 'spinner', ms: 2_000 });
+    backend.events.emit('loopBlocked', { app: undefined, ms: 1_200 });
+    backend.events.emit('loopBlocked', { app: 'third', ms: 1_100 });
+    samples = parse((await metrics.render()).body);
+    expect(samples.get('appvisor_event_loop_blocked_total{app="spinner"}')).toBe(2);
+    expect(samples.get('appvisor_event_loop_blocked_seconds_total{app="spinner"}')).toBeCloseTo(3.5);
+    expect(samples.get('appvisor_event_loop_blocked_total{app=""}')).toBe(1);
+    expect(samples.get('appvisor_event_loop_blocked_total{app="other"}')).toBe(1);
+    expect(samples.has('appvisor_event_loop_blocked_total{app="third"}')).toBe(false);
+
+    metrics.close();
+    expect(backend.events.listenerCount('loopBlocked')).toBe(0);
   });
 
   it('counts apps by status on each scrape, every status present', async () => {

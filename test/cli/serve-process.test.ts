@@ -2,19 +2,12 @@
  * `appvisor serve` as a real process (tsx, JSON log lines on stdout): what its log says, and
  * what its process-wide error handlers do.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
+import { SAMPLE_APP, type ServeProcess, startServeProcess } from '../helpers/serve-process.js';
 import { manifest, request } from '../serve/harness.js';
-
-const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-const CLI = path.join(ROOT, 'src/cli/main.ts');
-// Resolved here: `--import tsx` alone would look for tsx from the temp folder the process runs in.
-const TSX = import.meta.resolve('tsx');
-const SAMPLE_APP = new URL('../../src/sample-app/index.ts', import.meta.url).href;
 
 /**
  * The sample app, plus stray errors steered by the manifest's `config`: `throwInTimer` (a timer
@@ -39,80 +32,6 @@ export default {
   },
 };
 `;
-
-type LogLine = Record<string, unknown> & { msg?: string };
-
-interface ServeProcess {
-  readonly child: ChildProcess;
-  readonly lines: LogLine[];
-  /** Resolves with the first log line (already seen or to come) that `match` accepts. */
-  line(match: (line: LogLine) => boolean, what: string, timeoutMs?: number): Promise<LogLine>;
-  /** SIGTERM, then the exit code. */
-  stop(): Promise<number | null>;
-}
-
-function startServeProcess(cwd: string, env: NodeJS.ProcessEnv): ServeProcess {
-  const child = spawn(process.execPath, ['--import', TSX, CLI, 'serve'], {
-    cwd,
-    env: { PATH: process.env.PATH, APPVISOR_PORT: '0', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  const lines: LogLine[] = [];
-  const waiters = new Set<() => void>();
-  let buffer = '';
-  let stderr = '';
-  child.stderr!.on('data', (chunk: Buffer) => {
-    stderr += chunk.toString();
-  });
-  child.stdout!.on('data', (chunk: Buffer) => {
-    buffer += chunk.toString();
-    const parts = buffer.split('\n');
-    buffer = parts.pop()!;
-    for (const part of parts) {
-      if (part.trim() === '') continue;
-      try {
-        lines.push(JSON.parse(part) as LogLine);
-      } catch {
-        lines.push({ msg: part });
-      }
-    }
-    for (const wake of waiters) wake();
-  });
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  return {
-    child,
-    lines,
-    line(match, what, timeoutMs = 20_000) {
-      return new Promise((resolve, reject) => {
-        const check = (): void => {
-          const found = lines.find(match);
-          if (found === undefined) return;
-          waiters.delete(check);
-          clearTimeout(timer);
-          resolve(found);
-        };
-        const timer = setTimeout(() => {
-          waiters.delete(check);
-          const seen = lines.map((l) => l.msg).join(' | ');
-          reject(new Error(`timed out waiting for ${what}; log: ${seen}; stderr: ${stderr}`));
-        }, timeoutMs);
-        waiters.add(check);
-        check();
-        void exited.then(() => {
-          if (waiters.has(check)) {
-            waiters.delete(check);
-            clearTimeout(timer);
-            reject(new Error(`serve exited before ${what}; stderr: ${stderr}`));
-          }
-        });
-      });
-    },
-    async stop() {
-      if (child.exitCode === null) child.kill('SIGTERM');
-      return exited;
-    },
-  };
-}
 
 let proc: ServeProcess | undefined;
 let dir: string | undefined;
