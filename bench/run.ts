@@ -31,6 +31,7 @@ const QUICK_ARGS: Readonly<Record<string, readonly string[]>> = {
   'mysql-shared-pool': ['30', '2', '10'],
   replicas: ['10', '3', '10', '2', '10'],
   backup: ['20000', '1'],
+  isolation: ['3', '50', '2'],
 };
 
 type Json = Record<string, unknown>;
@@ -41,6 +42,19 @@ type Loose = any;
 const HEADLINES: Readonly<Record<string, (j: Loose) => string>> = {
   backup: (j) =>
     `${j.rows} rows: ${j.results.map((r: Loose) => `${r.backend} backup ${r.backupMs} (bare dump ${r.bareDumpMs}, ×${r.backupRatio}) / restore ${r.restoreMs} (bare ${r.bareRestoreMs}, ×${r.restoreRatio}) ms`).join(', ')}`,
+  isolation: (j) => {
+    const by = (rows: Loose[], mode: string): Loose => rows.find((r: Loose) => r.mode === mode) ?? {};
+    const show = (v: unknown, unit = ''): string => (v === null || v === undefined ? 'n/a' : `${v}${unit}`);
+    return ['shared', 'worker', 'process']
+      .filter((mode) => j.throughput.some((r: Loose) => r.mode === mode))
+      .map((mode) => {
+        const rate = by(j.throughput, mode);
+        const density = by(j.density, mode);
+        const hang = by(j.hang, mode);
+        return `${mode} ${show(rate.rps)} req/s (×${show(rate.ratioToShared)}), ${show(density.perAppMiB, ' MiB')}/idle app, cold ${show(density.coldStartMs?.p50, ' ms')}, hung → restarted ${show(hang.maxMs, ' ms')}`;
+      })
+      .join('; ');
+  },
   planner: (j) => j.results.map((r: Loose) => `${r.mode} ${r.medianMs} ms / ${r.apps} apps`).join(', '),
   providers: (j) => j.results.map((r: Loose) => `${r.kind} create ${r.createMsMean} ms`).join(', '),
   gateway: (j) =>
