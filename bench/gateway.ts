@@ -2,8 +2,9 @@
  * Gateway overhead: requests/s of `GET /apps/<app>/api/info` through `createGateway` vs the same
  * handler on a bare node:http server, with one routed app and with 10,000 (routes and domains
  * registered, one in a hundred running). The gateway servers record every request into the
- * supervisor's own metrics, as `serve` does. Each server runs in its own child process;
- * autocannon (same settings for all) runs here.
+ * supervisor's own metrics, run each app's handler in the app's scope (`runInApp`, as an app
+ * instance does) and watch the event loop (serve/loop-watcher.ts), as `serve` does. Each server
+ * runs in its own child process; autocannon (same settings for all) runs here.
  *
  * The 2 cores are shared with the load generator and with whatever else runs on the machine, so
  * the servers take turns of one second, in the reverse order every other turn (a drift in the
@@ -23,6 +24,9 @@ import { createMetrics } from '../src/admin/metrics.js';
 import { AppvisorError } from '../src/errors.js';
 import { createGateway } from '../src/gateway/server.js';
 import type { GatewayApps, ReadyApp } from '../src/gateway/types.js';
+import { resolveLoggerOptions } from '../src/log.js';
+import { appScope, runInApp } from '../src/runtime/app-context.js';
+import { startLoopWatcher } from '../src/serve/loop-watcher.js';
 
 const KINDS = ['bare', 'gateway', 'gateway-many'] as const;
 type Kind = (typeof KINDS)[number];
@@ -60,7 +64,9 @@ function routedApps(count: number): GatewayApps {
     const name = appName(i);
     routes.add(name);
     domains.set(`${name}.example.com`, name);
-    if (i % RUNNING_EVERY === 0) running.set(name, { name, handler: info });
+    const scope = appScope(name);
+    if (i % RUNNING_EVERY === 0)
+      running.set(name, { name, handler: (req, res) => runInApp(scope, info, req, res) });
   }
   const main: ReadyApp = { name: 'main', handler: info };
   const metrics = createMetrics();
@@ -86,6 +92,10 @@ async function serve(kind: Kind, apps: number): Promise<void> {
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     port = (server.address() as AddressInfo).port;
   } else {
+    await startLoopWatcher({
+      log: pino({ level: 'silent' }),
+      threadLog: resolveLoggerOptions({ level: 'silent' }),
+    });
     const gateway = createGateway({
       apps: routedApps(kind === 'gateway' ? 1 : apps),
       supervisor: () => {},

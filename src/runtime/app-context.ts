@@ -50,13 +50,15 @@ export function appScope(app: string): AppScope {
 /** Calls `fn(...args)` inside `scope`; what it schedules stays in the scope. Returns what `fn` returns. */
 export function runInApp<A extends unknown[], R>(scope: AppScope, fn: (...args: A) => R, ...args: A): R {
   // Nested calls (an app's handler that reaches another app) name the innermost one; the
-  // outer one is named again once the inner one returns.
+  // outer one is named again once the inner one returns. Plain writes, not Atomics.store: an
+  // aligned Int32 is never torn, the reader looks a second later and needs no ordering, and a
+  // sequentially consistent store is a memory fence that cost ≈ 8 ns each, on every request.
   const outer = running[0]!;
-  Atomics.store(running, 0, scope.id);
+  running[0] = scope.id;
   try {
     return storage.run(scope, fn, ...args);
   } finally {
-    Atomics.store(running, 0, outer);
+    running[0] = outer;
   }
 }
 
