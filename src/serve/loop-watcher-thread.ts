@@ -90,7 +90,8 @@ setInterval(() => {
   if (warned || ms <= data.blockedMs) return;
   warned = true;
   const id = Atomics.load(runningApp, 0);
-  const app = id === 0 ? undefined : names.get(id);
+  // An app scoped a moment ago may not have its name here yet (it comes as a message).
+  const app = id === 0 ? undefined : (names.get(id) ?? `#${id}`);
   // For the main thread, which logs how long it lasted once it runs again.
   Atomics.store(cells, CELL.reportedApp, id);
   Atomics.store(cells, CELL.reportedBeat, beat);

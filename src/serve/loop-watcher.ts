@@ -69,18 +69,27 @@ export async function startLoopWatcher(options: LoopWatcherOptions): Promise<Loo
   const unsubscribe = onAppScoped((id, app) => thread.postMessage({ id, app } satisfies AppNamed));
   try {
     await new Promise<void>((resolve, reject) => {
-      thread.once('online', resolve);
+      const exited = (code: number): void =>
+        reject(new Error(`the event-loop watcher exited with code ${code}`));
       thread.once('error', reject);
-      thread.once('exit', (code) => reject(new Error(`the event-loop watcher exited with code ${code}`)));
+      thread.once('exit', exited);
+      thread.once('online', () => {
+        thread.off('error', reject);
+        thread.off('exit', exited);
+        resolve();
+      });
     });
   } catch (err) {
     unsubscribe();
     await thread.terminate();
     throw err;
   }
-  thread.removeAllListeners();
+  let stopping: Promise<void> | undefined;
   thread.on('error', (err) => {
     log.warn({ err: messageOf(err) }, 'the event-loop watcher failed; a blocked loop is no longer reported');
+  });
+  thread.on('exit', (code) => {
+    if (!stopping) log.warn({ code }, 'the event-loop watcher exited; a blocked loop is no longer reported');
   });
   thread.unref();
 
@@ -106,7 +115,6 @@ export async function startLoopWatcher(options: LoopWatcherOptions): Promise<Loo
   }, HEARTBEAT_MS);
   beat.unref();
 
-  let stopping: Promise<void> | undefined;
   return {
     stop() {
       stopping ??= (async () => {

@@ -166,13 +166,20 @@ export async function startSupervisor(options: SupervisorOptions): Promise<Super
     loopWatch &&
     new Resource(
       'event-loop watcher',
+      // A diagnosis, not a service: serving goes on without it.
       () =>
         startLoopWatcher({
           log,
           threadLog: loopWatch.log,
           onBlocked: (block) => events.emit('loopBlocked', block),
+        }).catch((err: unknown) => {
+          log.warn(
+            { err: messageOf(err) },
+            'cannot watch the event loop; a blocked loop will not be reported',
+          );
+          return undefined;
         }),
-      (watcher) => watcher.stop(),
+      (watcher) => watcher?.stop(),
     );
   const store = new Resource(
     'state store',
