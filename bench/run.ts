@@ -51,6 +51,7 @@ const HEADLINES: Readonly<Record<string, (j: Loose) => string>> = {
         const rate = by(j.throughput, mode);
         const density = by(j.density, mode);
         const hang = by(j.hang, mode);
+        if (rate.rps == null && density.perAppMiB == null && hang.maxMs == null) return `${mode} n/a`;
         return `${mode} ${show(rate.rps)} req/s (×${show(rate.ratioToShared)}), ${show(density.perAppMiB, ' MiB')}/idle app, cold ${show(density.coldStartMs?.p50, ' ms')}, hung → restarted ${show(hang.maxMs, ' ms')}`;
       })
       .join('; ');
