@@ -502,7 +502,9 @@ function provisionedSteps(
   push(steps, owner.claim);
   push(steps, secretStep(name, m, app));
   const creating = p.steps.some((s) => s.action === 'create-database' || s.action === 'create-schema');
-  push(steps, upgradeStep(name, m, app, application, creating));
+  // Empty data that moves holds no data version whatever the record says: the new one installs.
+  const data = owner.claim?.moveFrom !== undefined ? { ...app, dataVersion: undefined } : app;
+  push(steps, upgradeStep(name, m, data, application, creating));
   return p.note ? { target, steps, note: p.note } : { target, steps };
 }
 

@@ -1,6 +1,7 @@
 import { h, hiddenText, replace } from './dom.js';
 import {
   ERROR_PREVIEW,
+  formatApplication,
   formatError,
   formatNotice,
   formatTarget,
@@ -18,6 +19,7 @@ import { actionsFor, badge } from './status.js';
  *   enabled: boolean, startMode: string,
  *   database: {mode: string, dialect: string | null, name: string, schema: string | null},
  *   domains: string[], jwt: {secret: string}, error: {code: string, message: string} | null,
+ *   application?: {key: string | null, name: string, version: number},
  *   startedAt: string | null, lastReconciledAt: string | null, file?: string | null,
  *   replicas?: import('./replicas.js').AppOnReplica[],
  * }} AppView
@@ -34,6 +36,7 @@ const COLUMNS = [
   ['name', 'Name'],
   ['status', 'Status'],
   ['startMode', 'Start mode'],
+  ['application', 'Application'],
   ['database', 'Database'],
   ['domains', 'Domains'],
   ['secret', 'Secret'],
@@ -271,6 +274,7 @@ export class AppList {
       replace(cells.status, badge(app.status, app.statusReason), h('span', { class: 'replica-count' }));
     this.#fillReplicas(row);
     cells.startMode.textContent = app.startMode + (app.enabled ? '' : ' (disabled)');
+    cells.application.textContent = formatApplication(app);
     replace(
       cells.database,
       h('span', { class: 'db-mode' }, app.database.mode),
