@@ -84,7 +84,12 @@ async function ownerOf(dialect: string, mainUrl: string, name: string): Promise<
 }
 
 async function dataVersionOf(dialect: string, mainUrl: string, name: string): Promise<number> {
-  const rows = await onAppDatabase(dialect, mainUrl, name, 'SELECT MAX(version) AS v FROM appvisor_data_version');
+  const rows = await onAppDatabase(
+    dialect,
+    mainUrl,
+    name,
+    'SELECT MAX(version) AS v FROM appvisor_data_version',
+  );
   return Number(rows[0]?.v);
 }
 
@@ -160,7 +165,7 @@ describe.each(DIALECTS.filter((d) => d.name !== 'mysql'))('two applications on $
     expect(planned.changes.some((c) => c.app === `${prefix}book` && c.action === 'create-record')).toBe(true);
   });
 
-  it("refuses to change the application of an app with data, and touches nothing of it", async () => {
+  it('refuses to change the application of an app with data, and touches nothing of it', async () => {
     const book = `${prefix}book`;
     await write('book.yaml', manifest(book, 'application: guestbook\n'));
     expect((await applyPlan(settings, { log })).failures).toEqual([]);
@@ -181,7 +186,7 @@ describe.each(DIALECTS.filter((d) => d.name !== 'mysql'))('two applications on $
     expect(await ownerOf(dialect.name, mainUrl, book)).toBe('guestbook-app');
   });
 
-  it("moves an app whose data is empty to another application: plan shows it, apply installs the new one", async () => {
+  it('moves an app whose data is empty to another application: plan shows it, apply installs the new one', async () => {
     const book = `${prefix}book`;
     await write('book.yaml', manifest(book, 'application: guestbook\nstartMode: with-main\n'));
     expect((await applyPlan(settings, { log })).failures).toEqual([]);
