@@ -44,7 +44,9 @@ async function onAppDatabase(
     const db = new Database(file);
     try {
       const [first, ...rest] = statements.map((s) => db.prepare(s));
-      const rows = first!.reader ? (first!.all() as Record<string, unknown>[]) : (first!.run(), []);
+      let rows: Record<string, unknown>[] = [];
+      if (first!.reader) rows = first!.all() as Record<string, unknown>[];
+      else first!.run();
       for (const s of rest) s.run();
       return rows;
     } finally {
