@@ -7,12 +7,11 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import Database from 'better-sqlite3';
-import pg from 'pg';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Settings } from '../../src/config/types.js';
 import { applyPlan, computePlan } from '../../src/reconcile/commands.js';
 import { openStateStore } from '../../src/state/store.js';
+import { onAppDatabase } from '../helpers/app-sql.js';
 import { DIALECTS, log, manifest, testSettings } from './dialects.js';
 
 const FIXTURES = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'fixtures', 'applications');
@@ -30,42 +29,6 @@ export default {
   ],
 };
 `;
-
-/** Runs `sql` (statements separated by `;`) in app database `name`; returns the first statement's rows. */
-async function onAppDatabase(
-  dialect: string,
-  mainUrl: string,
-  name: string,
-  sql: string,
-): Promise<Record<string, unknown>[]> {
-  const statements = sql.split(';').filter((s) => s.trim() !== '');
-  if (dialect === 'sqlite') {
-    const file = path.join(path.dirname(mainUrl.slice('sqlite:'.length)), 'apps', `${name}.sqlite`);
-    const db = new Database(file);
-    try {
-      const [first, ...rest] = statements.map((s) => db.prepare(s));
-      let rows: Record<string, unknown>[] = [];
-      if (first!.reader) rows = first!.all() as Record<string, unknown>[];
-      else first!.run();
-      for (const s of rest) s.run();
-      return rows;
-    } finally {
-      db.close();
-    }
-  }
-  const u = new URL(mainUrl);
-  u.pathname = `/${name}`;
-  const c = new pg.Client({ connectionString: u.toString() });
-  await c.connect();
-  try {
-    const [first, ...rest] = statements;
-    const { rows } = await c.query(first!);
-    for (const s of rest) await c.query(s);
-    return rows;
-  } finally {
-    await c.end();
-  }
-}
 
 async function tablesOf(dialect: string, mainUrl: string, name: string): Promise<string[]> {
   const sql =

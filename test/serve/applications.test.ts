@@ -11,6 +11,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import sample from '../../src/sample-app/index.js';
+import { onAppDatabase } from '../helpers/app-sql.js';
 import { DIALECTS } from '../reconcile/dialects.js';
 import { manifest, type Serve, startServe, waitFor } from './harness.js';
 
@@ -114,5 +115,42 @@ describe.each(DIALECTS.filter((d) => d.name !== 'mysql'))('serve: two applicatio
       }),
     ]);
     expect((await s.request(`/apps/${notes}/api/info`)).status).toBe(200);
+  });
+
+  it('moves a running app whose data is empty to another application: restarted on the new one', async (ctx) => {
+    if (!dialect.available) ctx.skip();
+    dir = await fs.mkdtemp(path.join(os.tmpdir(), 'appvisor-serve-move-'));
+    mainUrl = await dialect.mainUrl(dir);
+    const book = `${prefix}move`;
+    serve = await startServe({
+      dir,
+      databaseUrl: mainUrl,
+      settings: { applications },
+      manifests: { 'book.yaml': manifest(book, 'application: guestbook\nstartMode: with-main\n') },
+    });
+    const s = serve;
+    expect((await s.request(`/apps/${book}/`)).body).toMatchObject({ application: 'guestbook-app' });
+    // Emptied by hand: the guestbook's table and the data version go.
+    await onAppDatabase(
+      dialect.name,
+      mainUrl,
+      book,
+      'DROP TABLE guestbook_entries; DELETE FROM appvisor_data_version',
+    );
+    await s.write('book.yaml', manifest(book, 'application: crm\nstartMode: with-main\n'));
+    await waitFor(async () => (await s.view(book)).application?.key === 'crm', 'the app on crm');
+    const moved = await waitFor(async () => {
+      const answer = await s.request(`/apps/${book}/`);
+      return answer.body?.application === 'crm-app' ? answer : undefined;
+    }, 'the app restarted on crm-app');
+    expect(moved.body).toEqual({ application: 'crm-app', app: book, contacts: 0 });
+    expect((await s.view(book)).status).toBe('running');
+    const owner = await onAppDatabase(
+      dialect.name,
+      mainUrl,
+      book,
+      'SELECT name FROM appvisor_application ORDER BY version DESC LIMIT 1',
+    );
+    expect(owner).toEqual([{ name: 'crm-app' }]);
   });
 });
