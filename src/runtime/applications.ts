@@ -105,7 +105,7 @@ export async function loadApplications(
       } catch (err) {
         throw new AppvisorError(
           'CONFIG_INVALID',
-          { detail: `applications.${key} (${module}): ${detailOf(err)}` },
+          { detail: `applications.${key} (${module}): ${messageOf(err)}` },
           { cause: err },
         );
       }
@@ -133,13 +133,4 @@ function refuseSharedNames(all: readonly LoadedApplication[]): void {
     }
     byName.set(a.application.name, a);
   }
-}
-
-/** The loader's own message, without the `settings invalid:` wording it was wrapped in. */
-function detailOf(err: unknown): string {
-  if (err instanceof AppvisorError && err.code === 'CONFIG_INVALID') {
-    const detail = err.params.detail;
-    if (typeof detail === 'string') return detail;
-  }
-  return messageOf(err);
 }

@@ -36,7 +36,6 @@ const COLUMNS = [
   ['name', 'Name'],
   ['status', 'Status'],
   ['startMode', 'Start mode'],
-  ['application', 'Application'],
   ['database', 'Database'],
   ['domains', 'Domains'],
   ['secret', 'Secret'],
@@ -232,7 +231,8 @@ export class AppList {
       hiddenText(' details'),
     );
     open.addEventListener('click', () => this.#onOpen(name, open));
-    cells.name.append(open, h('span', { class: 'display-name' }));
+    // The application it runs, under its names: the table stays as wide as it was.
+    cells.name.append(open, h('span', { class: 'display-name' }), h('span', { class: 'app-application' }));
 
     const start = /** @type {HTMLButtonElement} */ (
       h('button', { type: 'button', class: 'action-start' }, 'Start', hiddenText(` ${name}`))
@@ -274,7 +274,8 @@ export class AppList {
       replace(cells.status, badge(app.status, app.statusReason), h('span', { class: 'replica-count' }));
     this.#fillReplicas(row);
     cells.startMode.textContent = app.startMode + (app.enabled ? '' : ' (disabled)');
-    cells.application.textContent = formatApplication(app);
+    const application = /** @type {HTMLElement} */ (cells.name.querySelector('.app-application'));
+    application.textContent = app.application ? formatApplication(app) : '';
     replace(
       cells.database,
       h('span', { class: 'db-mode' }, app.database.mode),
