@@ -97,7 +97,7 @@ export const ERRORS = {
   },
   APP_WRONG_APPLICATION: {
     message:
-      "app {app}'s data belongs to application {data}, but this appvisor runs application {code} on it; nothing was run. Point the app at the right application module (settings app / APPVISOR_APP), or give it another database",
+      "app {app}'s data belongs to application {data}, but this appvisor runs application {code} on it; nothing was run. Pick the application that owns the data (the manifest's application: <name> from settings applications, or settings app / APPVISOR_APP for an app that names none), give the app another database, or empty its data (drop its tables) to move it to {code}",
     status: 503,
     retryable: false,
   },

@@ -9,6 +9,7 @@ export function planToJson(plan: Plan): PlanJson {
       action: c.action,
       detail: c.detail,
       ...(c.dueAt ? { dueAt: c.dueAt } : {}),
+      ...(c.application ? { application: c.application } : {}),
     })),
     errors: plan.errors,
     ...(plan.guard ? { guard: plan.guard } : {}),

@@ -11,6 +11,8 @@ export interface PlanJson {
     readonly detail: string;
     /** A scheduled step (a drop after its grace): carried out once this ISO time has come. */
     readonly dueAt?: string;
+    /** A restart (or data move) for a change of application: the manifest's before and after (`default`: none named). */
+    readonly application?: { readonly from: string; readonly to: string };
   }[];
   readonly errors: readonly {
     readonly file: string;

@@ -99,6 +99,16 @@ function statusColor(status: AppView['status'], s: Styles): (text: string) => st
   return s.dim;
 }
 
+/**
+ * The application the app runs: `crm:crm-app@2` for the one settings key `crm` picks,
+ * `appvisor-sample@1` for the default one; `-` from a server that does not say.
+ */
+function application(app: AppView): string {
+  const a = app.application;
+  if (!a) return '-';
+  return `${a.key === null ? '' : `${a.key}:`}${a.name}@${a.version}`;
+}
+
 function database(app: AppView): string {
   const d = app.database;
   const where = d.schema ? `${d.name}.${d.schema}` : d.name;
@@ -121,12 +131,13 @@ function printTable(ctx: CliContext, apps: readonly AppView[], s: Styles): void 
     a.name,
     a.statusReason ? `${a.status} (${a.statusReason})` : a.status,
     replicaCell(a),
+    application(a),
     a.database.mode,
     database(a),
     a.domains.join(',') || '-',
     [a.error ? `${a.error.code}: ${a.error.message}` : '', note(a)].filter(Boolean).join('; '),
   ]);
-  const header = ['NAME', 'STATUS', 'REPLICAS', 'MODE', 'DATABASE', 'DOMAINS', 'ERROR'];
+  const header = ['NAME', 'STATUS', 'REPLICAS', 'APPLICATION', 'MODE', 'DATABASE', 'DOMAINS', 'ERROR'];
   printColumns(ctx, header, rows, s, (i) => statusColor(apps[i]!.status, s));
 }
 

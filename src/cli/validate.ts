@@ -5,6 +5,7 @@ import type { Settings } from '../config/types.js';
 import { parseDatabaseUrl } from '../dialects/registry.js';
 import { redactUrl } from '../dialects/url.js';
 import { AppvisorError } from '../errors.js';
+import { checkApplications, knownApplications } from '../manifests/applications-check.js';
 import { readTextFileSync } from '../manifests/files.js';
 import { allErrors, loadManifests } from '../manifests/load.js';
 import { parseYaml } from '../manifests/parse.js';
@@ -46,7 +47,10 @@ export async function runValidate(ctx: CliContext, opts: CommonOptions): Promise
   const settings = await settingsFor(ctx, opts);
   const displayDir = displayAppsDir(ctx, settings, opts);
   const set = checkAgainstSettings(
-    await loadManifests(settings.appsDir, { env: ctx.env, displayDir }),
+    checkApplications(
+      await loadManifests(settings.appsDir, { env: ctx.env, displayDir }),
+      knownApplications(settings),
+    ),
     settings,
     ctx,
   );

@@ -24,7 +24,7 @@ import {
   SECRET_MEMBER,
   writeArchive,
 } from './archive.js';
-import { type OpsContext, placeOf } from './context.js';
+import { applicationOfApp, type OpsContext, placeOf } from './context.js';
 import type { DataPlace, DataTransfer } from './transfer.js';
 
 /** What a backup needs of the context: it reads the store, it never writes it. */
@@ -82,6 +82,7 @@ export async function backup(
   const work = await fs.mkdtemp(path.join(os.tmpdir(), 'appvisor-backup-'));
   try {
     const owner = await readOwnerInfo(ctx, target);
+    const application = applicationOfApp(ctx, record.spec);
     const dataFile = path.join(work, transfer.member);
     await dumpToFile(transfer, place, dataFile, ctx.signal);
     const secret = await archivedSecret(ctx, record);
@@ -95,8 +96,8 @@ export async function backup(
         data: transfer.member,
         dataVersion: owner.dataVersion ?? record.dataVersion ?? 0,
         application: {
-          name: owner.application ?? record.application ?? ctx.application.name,
-          version: ctx.application.version,
+          name: owner.application ?? record.application ?? application.name,
+          version: application.version,
         },
         createdAt: createdAt.toISOString(),
       },

@@ -12,14 +12,17 @@ import type { Logger } from 'pino';
 import { describeMainDatabase } from '../config/main-database.js';
 import type { Settings } from '../config/types.js';
 import { parseDatabaseUrl } from '../dialects/registry.js';
+import { checkApplications, knownApplications } from '../manifests/applications-check.js';
 import { loadManifests } from '../manifests/load.js';
+import type { AppManifest } from '../manifests/types.js';
 import { ProviderSet } from '../providers/set.js';
 import { openCommandStore } from '../reconcile/command-store.js';
 import { toDesired } from '../reconcile/desired.js';
 import { createDataClaimer, createMigrator } from '../reconcile/migrate.js';
 import type { DatabaseTarget, PlanOptions } from '../reconcile/model.js';
 import { reconcileApp } from '../reconcile/reconciler.js';
-import { type Application, loadApplication } from '../runtime/contract.js';
+import { type ApplicationSet, loadApplications } from '../runtime/applications.js';
+import type { Application } from '../runtime/contract.js';
 import type { MasterKey } from '../secrets/envelope.js';
 import type { Fence, StateStore } from '../state/types.js';
 import { createDropBackup } from './drop-backup.js';
@@ -34,8 +37,13 @@ export interface OpsContext {
   readonly providers: ProviderSet;
   /** The main database, as the planner describes it (targets are resolved against it). */
   readonly main: PlanOptions['main'];
-  /** The application this appvisor runs: its name and code version decide what may be restored. */
+  /** The default application (settings `app`): what an app whose manifest names none runs. */
   readonly application: Application;
+  /**
+   * Every application (SPEC §8.6): an app's own (its manifest's `application`) decides what may
+   * be restored into it and is recorded in its backups. Absent: every app runs `application`.
+   */
+  readonly applications?: ApplicationSet;
   /** Seals the secret in an archive (and opens it for `--keep-secret`). */
   readonly masterKey: MasterKey;
   /** Absolute apps folder: a clone's manifest is written there. */
@@ -90,7 +98,8 @@ export interface OpenOpsOptions {
 export async function openOpsContext(settings: Settings, opts: OpenOpsOptions): Promise<OpenedOpsContext> {
   const mainUrl = parseDatabaseUrl(settings.database.url);
   const main = describeMainDatabase(mainUrl, settings.dataDir);
-  const application = await loadApplication(settings.app);
+  const applications = await loadApplications(settings);
+  const application = applications.default.application;
   const held = await openCommandStore(settings, {
     log: opts.log,
     ...(opts.env ? { env: opts.env } : {}),
@@ -102,10 +111,11 @@ export async function openOpsContext(settings: Settings, opts: OpenOpsOptions): 
     main,
     codeVersion: application.version,
     application: application.name,
+    applications: applications.codes(),
     deletionGraceMs: settings.deletionGraceMs,
   };
-  const migrate = createMigrator({ application, providers, main });
-  const claimData = createDataClaimer({ application, providers, main });
+  const migrate = createMigrator({ applications, providers, main });
+  const claimData = createDataClaimer({ applications, providers, main });
   let closing: Promise<void> | undefined;
   return {
     store,
@@ -113,13 +123,19 @@ export async function openOpsContext(settings: Settings, opts: OpenOpsOptions): 
     providers,
     main,
     application,
+    applications,
     masterKey,
     appsDir: settings.appsDir,
     backupsDir: backupsDirOf(settings),
     transferFor: transferForTarget(settings),
     async reconcile(name) {
       // Read afresh: a clone has just written its manifest.
-      const desired = toDesired(await loadManifests(settings.appsDir, opts.env ? { env: opts.env } : {}));
+      const desired = toDesired(
+        checkApplications(
+          await loadManifests(settings.appsDir, opts.env ? { env: opts.env } : {}),
+          knownApplications(settings),
+        ),
+      );
       const reconcileId = randomBytes(4).toString('hex');
       await reconcileApp(
         name,
@@ -137,6 +153,7 @@ export async function openOpsContext(settings: Settings, opts: OpenOpsOptions): 
             providers,
             main,
             application,
+            applications,
             log: opts.log,
             masterKey,
           }),
@@ -155,6 +172,14 @@ export async function openOpsContext(settings: Settings, opts: OpenOpsOptions): 
       return closing;
     },
   };
+}
+
+/** The application app `manifest` runs: its own (SPEC §8.6), else the default one. */
+export function applicationOfApp(
+  ctx: Pick<OpsContext, 'application' | 'applications'>,
+  manifest: Pick<AppManifest, 'application' | 'name'>,
+): Application {
+  return ctx.applications ? ctx.applications.of(manifest).application : ctx.application;
 }
 
 /** The backups folder of the settings (hand-built settings may leave it out: `backups` beside apps.d). */

@@ -7,6 +7,7 @@ import type { Logger } from 'pino';
 import type { Settings } from '../config/types.js';
 import type { ProviderSet } from '../providers/set.js';
 import type { PlanOptions } from '../reconcile/model.js';
+import type { ApplicationSet } from '../runtime/applications.js';
 import type { Application } from '../runtime/contract.js';
 import type { MasterKey } from '../secrets/envelope.js';
 import type { StateStore } from '../state/types.js';
@@ -20,6 +21,8 @@ export interface DropBackupDeps {
   readonly providers: ProviderSet;
   readonly main: PlanOptions['main'];
   readonly application: Application;
+  /** Every application: each app's backup records its own. */
+  readonly applications?: ApplicationSet;
   readonly log: Logger;
   /** The key the store was opened with: the archive's secret is sealed under it. */
   readonly masterKey: MasterKey;
@@ -37,6 +40,7 @@ export function createDropBackup(
         providers: deps.providers,
         main: deps.main,
         application: deps.application,
+        ...(deps.applications ? { applications: deps.applications } : {}),
         masterKey: deps.masterKey,
         backupsDir: backupsDirOf(settings),
         transferFor: transferForTarget(settings),

@@ -29,6 +29,7 @@ import type { AppManifest } from '../manifests/types.js';
 import type { DatabaseTarget } from '../reconcile/model.js';
 import { ownerMarker } from '../reconcile/owner.js';
 import { resolveTarget } from '../reconcile/target.js';
+import type { Application } from '../runtime/contract.js';
 import { open } from '../secrets/envelope.js';
 import { type AppRecord, type HistoryEntry, MAIN_APP } from '../state/types.js';
 import {
@@ -39,7 +40,7 @@ import {
   SECRET_MEMBER,
 } from './archive.js';
 import { targetOfRecord } from './backup.js';
-import { type OpsContext, placeOf } from './context.js';
+import { applicationOfApp, type OpsContext, placeOf } from './context.js';
 
 export interface RestoreOptions {
   /** Restore into a new app of this name (a clone) instead of the archive's own app. */
@@ -78,7 +79,6 @@ export async function restore(
     const archive = await readArchive(path.resolve(file), work);
     const { meta } = archive;
     const name = opts.as ?? meta.app;
-    checkIdentity(ctx, meta, name);
     let target: DatabaseTarget;
     let manifest: AppManifest | undefined;
     if (opts.as !== undefined) {
@@ -87,10 +87,12 @@ export async function restore(
         parse(await archive.readText(MANIFEST_MEMBER)) as AppManifest,
         name,
       );
+      checkIdentity(applicationOfApp(ctx, manifest), meta, name);
       target = resolveOrThrow(manifest, ctx);
     } else {
       const record = await ctx.store.getRecord(name);
       if (!record) throw new AppvisorError('APP_NOT_FOUND', { app: name });
+      checkIdentity(applicationOfApp(ctx, record.spec), meta, name);
       target = targetOfRecord(ctx, record);
     }
     if (target.dialect !== meta.dialect || target.kind !== meta.kind) {
@@ -163,19 +165,19 @@ export async function restore(
 }
 
 /** The refusals that need only the archive's meta and the code. */
-function checkIdentity(ctx: OpsContext, meta: ArchiveMeta, name: string): void {
-  if (meta.application.name !== ctx.application.name) {
+function checkIdentity(application: Application, meta: ArchiveMeta, name: string): void {
+  if (meta.application.name !== application.name) {
     throw new AppvisorError('APP_WRONG_APPLICATION', {
       app: name,
       data: meta.application.name,
-      code: ctx.application.name,
+      code: application.name,
     });
   }
-  if (meta.dataVersion > ctx.application.version) {
+  if (meta.dataVersion > application.version) {
     throw new AppvisorError('APP_DATA_NEWER', {
       app: name,
       dataVersion: meta.dataVersion,
-      codeVersion: ctx.application.version,
+      codeVersion: application.version,
     });
   }
 }

@@ -10,11 +10,12 @@ import { reconcileConcurrency } from '../config/settings.js';
 import type { Settings } from '../config/types.js';
 import { parseDatabaseUrl } from '../dialects/registry.js';
 import { type ErrorSummary, summaryOf } from '../errors.js';
+import { checkApplications, knownApplications } from '../manifests/applications-check.js';
 import { loadManifests } from '../manifests/load.js';
 import { createDropBackup } from '../ops/drop-backup.js';
 import { generateSecret } from '../providers/secrets.js';
 import { ProviderSet } from '../providers/set.js';
-import { type Application, loadApplication } from '../runtime/contract.js';
+import { type ApplicationSet, loadApplications } from '../runtime/applications.js';
 import { loadMasterKey } from '../secrets/master-key.js';
 import { mainDatabaseRefusals } from '../state/main-check.js';
 import { openStateReader } from '../state/reader.js';
@@ -22,10 +23,10 @@ import { openCommandStore } from './command-store.js';
 import { toDesired } from './desired.js';
 import type { StepOutcome } from './executor.js';
 import { createDataClaimer, createMigrator } from './migrate.js';
-import type { Plan, PlanOptions, Step } from './model.js';
+import type { Desired, Plan, PlanOptions, Step } from './model.js';
 import { observeAll } from './observe.js';
 import { plan } from './planner.js';
-import { reconcileApp } from './reconciler.js';
+import { applicationName, reconcileApp } from './reconciler.js';
 
 /** A dry run: reads manifests, the state store and the servers; changes nothing anywhere. */
 export async function computePlan(
@@ -34,18 +35,21 @@ export async function computePlan(
 ): Promise<Plan> {
   const mainUrl = parseDatabaseUrl(settings.database.url);
   const main = describeMainDatabase(mainUrl, settings.dataDir);
-  const application = await loadApplication(settings.app);
-  const desired = toDesired(await loadManifests(settings.appsDir, manifestOptions(opts)));
+  const applications = await loadApplications(settings);
+  const desired = await readDesired(settings, opts);
   // The key when one is at hand (never created here): it opens the records' sealed connection URLs.
   const masterKey = await loadMasterKey({ env: opts.env, dataDir: settings.dataDir, create: false });
   const reader = await openStateReader(mainUrl, masterKey ? { masterKey } : {});
   const providers = new ProviderSet(mainUrl, { dataDir: settings.dataDir });
   try {
-    const actual = await observeAll(desired, { store: reader, providers, main });
-    const planned = plan(desired, actual, {
-      ...planOptions(settings, main, application, opts.allowEmpty),
-      now: Date.now(),
+    const pOpts = planOptions(settings, main, applications, opts.allowEmpty);
+    const actual = await observeAll(desired, {
+      store: reader,
+      providers,
+      main,
+      applicationOf: (m) => applicationName(m, pOpts),
     });
+    const planned = plan(desired, actual, { ...pOpts, now: Date.now() });
     // What apply/serve would refuse on the main database itself comes first: nothing else
     // happens until it is settled.
     const refusals = await mainDatabaseRefusals(mainUrl, { adopt: settings.mainDatabase?.adopt ?? false });
@@ -71,6 +75,12 @@ export interface ManifestReadOptions {
   readonly displayDir?: string;
 }
 
+/** The manifests, checked against the settings' applications (an unknown one: an invalid file). */
+async function readDesired(settings: Settings, opts: ManifestReadOptions): Promise<Desired> {
+  const set = await loadManifests(settings.appsDir, manifestOptions(opts));
+  return toDesired(checkApplications(set, knownApplications(settings)));
+}
+
 function manifestOptions(opts: ManifestReadOptions): ManifestReadOptions {
   return {
     ...(opts.env ? { env: opts.env } : {}),
@@ -81,13 +91,15 @@ function manifestOptions(opts: ManifestReadOptions): ManifestReadOptions {
 function planOptions(
   settings: Settings,
   main: PlanOptions['main'],
-  application: Application,
+  applications: ApplicationSet,
   allowEmpty?: boolean,
 ): PlanOptions {
+  const { application } = applications.default;
   return {
     main,
     codeVersion: application.version,
     application: application.name,
+    applications: applications.codes(),
     deletionGraceMs: settings.deletionGraceMs,
     ...(allowEmpty ? { allowEmpty: true } : {}),
   };
@@ -121,8 +133,9 @@ export interface ApplyOptions extends ManifestReadOptions {
 export async function applyPlan(settings: Settings, opts: ApplyOptions): Promise<ApplyReport> {
   const mainUrl = parseDatabaseUrl(settings.database.url);
   const main = describeMainDatabase(mainUrl, settings.dataDir);
-  const application = await loadApplication(settings.app);
-  const desired = toDesired(await loadManifests(settings.appsDir, manifestOptions(opts)));
+  const applications = await loadApplications(settings);
+  const { application } = applications.default;
+  const desired = await readDesired(settings, opts);
   // The leader lease, as a replica would hold it: a running server (which reconciles apps.d
   // itself) refuses it at once with LOCK_HELD naming the server; another apply is waited for.
   const held = await openCommandStore(settings, {
@@ -140,14 +153,20 @@ export async function applyPlan(settings: Settings, opts: ApplyOptions): Promise
       ? { schemaPoolSize: settings.database.schemaPoolSize }
       : {}),
   });
-  const pOpts = planOptions(settings, main, application, opts.allowEmpty);
+  const pOpts = planOptions(settings, main, applications, opts.allowEmpty);
   // Losing the lease aborts what is left; the term fences every write made under it.
   const lockLost = { signal: lease.signal };
   const outcomes: StepOutcome[] = [];
   const failures: (ErrorSummary & { app: string })[] = [];
   try {
     const { fence } = lease;
-    const before = plan(desired, await observeAll(desired, { store, providers, main }), {
+    const observed = await observeAll(desired, {
+      store,
+      providers,
+      main,
+      applicationOf: (m) => applicationName(m, pOpts),
+    });
+    const before = plan(desired, observed, {
       ...pOpts,
       now: Date.now(),
     });
@@ -164,14 +183,15 @@ export async function applyPlan(settings: Settings, opts: ApplyOptions): Promise
         before.changes.filter((s) => s.app !== 'main' || desired.apps.has('main')).map((s) => s.app),
       ),
     ];
-    const migrate = createMigrator({ application, providers, main });
-    const claimData = createDataClaimer({ application, providers, main });
+    const migrate = createMigrator({ applications, providers, main });
+    const claimData = createDataClaimer({ applications, providers, main });
     const backupBeforeDrop = createDropBackup({
       settings,
       store,
       providers,
       main,
       application,
+      applications,
       log: opts.log,
       masterKey: held.masterKey,
     });

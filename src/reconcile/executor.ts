@@ -114,11 +114,14 @@ export interface ExecutorDeps {
   /** Runs the app's migrations on its database; returns the data version reached. */
   readonly migrate?: (loaded: LoadedManifest, signal: AbortSignal) => Promise<number>;
   /** Checks and marks the owner recorded in the app's database (a claim). */
-  readonly claimData?: (loaded: LoadedManifest, signal: AbortSignal) => Promise<void>;
+  readonly claimData?: (loaded: LoadedManifest, signal: AbortSignal, moveFrom?: string) => Promise<void>;
   /** Called after each step (progress output). */
   readonly onStep?: (outcome: StepOutcome) => void;
   readonly now?: () => Date;
-  /** The application's name, recorded as the owner of the app's data on every record written. */
+  /**
+   * The name of the application the app's manifest picks, recorded as the owner of the app's data
+   * on every record written.
+   */
   readonly application?: string;
   /**
    * Backs the app up before a scheduled drop (SPEC §8.6) and resolves with the archive's path;
@@ -367,8 +370,9 @@ export async function executeApp(input: ExecuteInput, deps: ExecutorDeps): Promi
       case 'update-record':
         // A claim asks the app's own database first: it may name another application.
         if (step.claim && deps.claimData && loaded) {
-          await timed((signal) => deps.claimData!(loaded, signal));
-          application ??= deps.application;
+          await timed((signal) => deps.claimData!(loaded, signal, step.moveFrom));
+          // Empty data that moved is the manifest's application's from now on.
+          application = step.moveFrom !== undefined ? deps.application : (application ?? deps.application);
         }
         // The record is written once, after the last step, with what this run changed.
         return 'updated';

@@ -3,10 +3,11 @@
  * the record the leader applied — routes, starts, stops, restarts — never a provisioning step,
  * a migration or a store write. Pure, like the planner it builds on.
  */
+import { AppvisorError } from '../errors.js';
 import type { LoadedManifest } from '../manifests/types.js';
 import type { AppRecord } from '../state/types.js';
 import type { Action, Actual, ActualApp, Desired, PlanOptions, Step } from './model.js';
-import { planApp, UP } from './planner.js';
+import { applicationFor, planApp, UP } from './planner.js';
 
 /** What a follower carries out: its own runtime's steps (`orphan` only unroutes it there). */
 export const RUNTIME_ACTIONS: ReadonlySet<Action> = new Set([
@@ -69,8 +70,11 @@ export function planFollower(
       { app: name, action: 'update-routes', detail: 'the leader migrates its data', awaitUpgrade: true },
     ];
   }
-  const held = holdOf(name, record, app, opts.codeVersion);
-  if (held?.hold.code === 'APP_NEEDS_UPGRADE' && (!opts.upgradeHeldBy || opts.upgradeHeldBy.leaving)) {
+  // The application of the applied spec: its own version decides (SPEC §8.6).
+  const application = applicationFor(record.spec, opts);
+  const code = application instanceof AppvisorError ? undefined : application;
+  const held = holdOf(name, record, app, code?.version);
+  if (held?.hold.code === 'APP_NEEDS_UPGRADE' && (!code?.upgradeHeldBy || code.upgradeHeldBy.leaving)) {
     // Older data, and no live replica runs older code: the leader migrates it now (or once it
     // sees the last one gone). Visits wait for that, as they wait for a migration on one server.
     const wait: Step = {

@@ -3,13 +3,15 @@ import type { LoadedManifest } from '../manifests/types.js';
 import { translateDbError } from '../providers/errors.js';
 import type { SqlClient } from '../providers/provider.js';
 import type { ProviderSet } from '../providers/set.js';
-import type { Application } from '../runtime/contract.js';
+import { moveApplication } from '../runtime/application-move.js';
+import type { ApplicationSet } from '../runtime/applications.js';
 import { claimApplication, migrate, readDataVersion } from '../runtime/migrations.js';
 import type { PlanOptions } from './model.js';
 import { resolveTarget } from './target.js';
 
 interface AppDataOptions {
-  readonly application: Application;
+  /** Each app's data is migrated and claimed by its own application (its manifest's). */
+  readonly applications: ApplicationSet;
   readonly providers: ProviderSet;
   readonly main: PlanOptions['main'];
 }
@@ -55,12 +57,13 @@ export function createMigrator(
   return (loaded, signal) =>
     withAppDatabase(options, loaded, signal, 'upgrade', async (client) => {
       const m = loaded.manifest;
+      const { application } = options.applications.of(m);
       try {
-        const result = await migrate(client, options.application.migrations, {
+        const result = await migrate(client, application.migrations, {
           app: m.name,
-          targetVersion: options.application.version,
+          targetVersion: application.version,
           allowUpgrade: m.upgrade,
-          application: options.application.name,
+          application: application.name,
         });
         return result.to;
       } catch (err) {
@@ -73,13 +76,19 @@ export function createMigrator(
 /**
  * The executor's claim (an `update-record` for a record with no owning application): the app's
  * own database decides, so data that another application marked is refused even when the
- * record lost track of it, and unmarked data is marked as this application's.
+ * record lost track of it, and unmarked data is marked as this application's. With `moveFrom`,
+ * the app's empty data moves from that application to the manifest's (refused unless empty).
  */
 export function createDataClaimer(
   options: AppDataOptions,
-): (loaded: LoadedManifest, signal: AbortSignal) => Promise<void> {
-  return (loaded, signal) =>
-    withAppDatabase(options, loaded, signal, 'claim', (client) =>
-      claimApplication(client, loaded.manifest.name, options.application.name),
-    );
+): (loaded: LoadedManifest, signal: AbortSignal, moveFrom?: string) => Promise<void> {
+  return (loaded, signal, moveFrom) =>
+    withAppDatabase(options, loaded, signal, 'claim', (client) => {
+      const m = loaded.manifest;
+      const { name } = options.applications.of(m).application;
+      // Empty data moving to another application: checked again right before the write.
+      return moveFrom === undefined
+        ? claimApplication(client, m.name, name)
+        : moveApplication(client, m.name, moveFrom, name);
+    });
 }

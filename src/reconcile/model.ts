@@ -110,6 +110,11 @@ export interface ActualApp {
   readonly observeError?: ErrorSummary;
   /** Leftovers of interrupted creates that carry this store's marker for this app. */
   readonly leftovers?: readonly Leftover[];
+  /**
+   * Whether the app's data is empty (src/runtime/application-move.ts), observed only when the
+   * record names another owning application than the manifest's: empty data may move.
+   */
+  readonly dataEmpty?: boolean;
 }
 
 export interface Actual {
@@ -144,6 +149,13 @@ export interface Step {
   /** For update-record: the record names no owning application; the app's database is checked and marked. */
   readonly claim?: boolean;
   /**
+   * For update-record: the app's data is empty and moves from this application (its name) to the
+   * manifest's; the app's database is checked again and its owner rewritten.
+   */
+  readonly moveFrom?: string;
+  /** For a restart (or a move) that changes the app's application: the manifest's before and after. */
+  readonly application?: { readonly from: string; readonly to: string };
+  /**
    * For start and stop: the operator's intent this step carries out (its time: a failed start is
    * retried now; the run's history entry names who asked).
    */
@@ -169,6 +181,16 @@ export interface Step {
 /** Why a follower holds an app back from its visitors. */
 export type HoldCode = 'APP_DATA_NEWER' | 'APP_NEEDS_UPGRADE' | 'APP_STARTING';
 
+/** A named application as a plan sees it. */
+export interface PlannedApplication {
+  /** Its `name`: what an app's data records as its owner. */
+  readonly name: string;
+  /** Its code's data version. */
+  readonly version: number;
+  /** As PlanOptions.upgradeHeldBy, for this application's apps. */
+  readonly upgradeHeldBy?: PlanOptions['upgradeHeldBy'];
+}
+
 export interface PlanOptions {
   readonly allowEmpty?: boolean;
   /** Dialect and redacted server of the main database, to resolve targets. */
@@ -180,6 +202,12 @@ export interface PlanOptions {
    * is refused. Without it nothing is checked (tests of unrelated rules).
    */
   readonly application?: string;
+  /**
+   * The named applications of settings `applications`, by key (SPEC §8.6): an app whose manifest
+   * names one is planned with its name and version (identity check, install, upgrade); the
+   * others with `application` and `codeVersion`. A key missing here is refused for that app.
+   */
+  readonly applications?: ReadonlyMap<string, PlannedApplication>;
   /**
    * The time the plan is made for (ms since the epoch): what decides whether a scheduled drop is
    * due. The planner reads no clock itself; without it no drop is due.

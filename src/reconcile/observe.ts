@@ -3,9 +3,11 @@
  * Read-only: observing never creates, alters or drops anything (so `plan` can use it).
  */
 import { AppvisorError } from '../errors.js';
+import type { AppManifest } from '../manifests/types.js';
 import { translateDbError } from '../providers/errors.js';
 import type { Observation, OpOptions, Provider, Leftover as ServerLeftover } from '../providers/provider.js';
 import type { ProviderSet } from '../providers/set.js';
+import { isDataEmpty } from '../runtime/application-move.js';
 import type { AppRecord, StateReader } from '../state/types.js';
 import type {
   Actual,
@@ -27,6 +29,12 @@ export interface ObserveDeps {
   readonly runtime?: (name: string) => RuntimeState | undefined;
   /** Lists a server's leftovers (observeAll asks each server once per plan). @default provider.listLeftovers */
   readonly leftovers?: (provider: Provider, opts: OpOptions) => Promise<readonly ServerLeftover[]>;
+  /**
+   * The name of the application a manifest picks (SPEC §8.6): when the record names another
+   * owner, whether the app's data is empty is observed too (empty data may move). Without it,
+   * never observed.
+   */
+  readonly applicationOf?: (manifest: AppManifest) => string | undefined;
 }
 
 function observeTarget(provider: Provider, target: DatabaseTarget, opts: OpOptions): Promise<Observation> {
@@ -66,6 +74,10 @@ export async function observeApp(
     const t = targetOfItem(recordedItem, 'main');
     observedRecorded = await observeTarget(deps.providers.main, t, opts);
   }
+  const dataEmpty =
+    loaded && target && !(target instanceof AppvisorError) && observed?.exists
+      ? await emptyIfMoving(loaded.manifest, target, record, deps)
+      : undefined;
   const hasSecret = record?.hasSecret === true || (await deps.store.getSecret(name)) !== undefined;
   const runtime = deps.runtime?.(name);
   return {
@@ -76,7 +88,26 @@ export async function observeApp(
     ...(runtime ? { runtime } : {}),
     ...(record?.dataVersion !== undefined ? { dataVersion: record.dataVersion } : {}),
     ...(leftovers.length > 0 ? { leftovers } : {}),
+    ...(dataEmpty !== undefined ? { dataEmpty } : {}),
   };
+}
+
+/**
+ * Whether the app's data is empty, looked at only when its record names another owner than the
+ * manifest's application (then it decides between a move and a refusal). Only SELECTs.
+ */
+async function emptyIfMoving(
+  m: AppManifest,
+  target: DatabaseTarget,
+  record: AppRecord | undefined,
+  deps: ObserveDeps,
+): Promise<boolean | undefined> {
+  const wanted = deps.applicationOf?.(m);
+  if (record?.application === undefined || wanted === undefined || wanted === record.application) {
+    return undefined;
+  }
+  const scope = target.kind === 'schema' ? { schema: target.schema! } : {};
+  return deps.providers.forTarget(target).withConnection(target.database, scope, isDataEmpty);
 }
 
 /** The leftovers on the app's server that carry this store's marker for this very app. */

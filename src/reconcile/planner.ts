@@ -186,13 +186,53 @@ function recordReason(before: AppManifest, after: AppManifest): string {
   return parts.join('; ');
 }
 
-function restartReason(c: SpecChange): string {
+function restartReason(c: SpecChange, before: AppManifest, after: AppManifest): string {
   const parts: string[] = [];
   if (c.database) parts.push('database');
   if (c.jwt) parts.push('jwt.secret');
   if (c.config) parts.push('config');
   if (c.upgrade) parts.push('upgrade');
-  return `${parts.join(', ')} changed`;
+  if (c.isolation) parts.push('isolation');
+  const changed = parts.length > 0 ? `${parts.join(', ')} changed` : '';
+  if (!c.application) return changed;
+  const moved = `application ${applicationLabel(before)} → ${applicationLabel(after)}`;
+  return changed === '' ? moved : `${moved}; ${changed}`;
+}
+
+function restartStep(name: string, c: SpecChange, before: AppManifest, after: AppManifest): Step {
+  const detail = restartReason(c, before, after);
+  if (!c.application) return { app: name, action: 'restart', detail };
+  const application = { from: applicationLabel(before), to: applicationLabel(after) };
+  return { app: name, action: 'restart', detail, application };
+}
+
+/** A manifest's application as the plan names it: its settings key, or `default`. */
+function applicationLabel(m: AppManifest): string {
+  return m.application ?? 'default';
+}
+
+/**
+ * The application an app runs (SPEC §8.6): the one its manifest names, else the default one;
+ * an AppvisorError for a name the settings do not list (the manifest checks catch that first:
+ * this keeps the planner from ever running the default one in its place).
+ */
+export function applicationFor(
+  m: Pick<AppManifest, 'application' | 'name'>,
+  opts: PlanOptions,
+): { name?: string; version?: number; upgradeHeldBy?: PlanOptions['upgradeHeldBy'] } | AppvisorError {
+  if (m.application === undefined) {
+    return {
+      ...(opts.application !== undefined ? { name: opts.application } : {}),
+      ...(opts.codeVersion !== undefined ? { version: opts.codeVersion } : {}),
+      ...(opts.upgradeHeldBy ? { upgradeHeldBy: opts.upgradeHeldBy } : {}),
+    };
+  }
+  const named = opts.applications?.get(m.application);
+  if (named) return named;
+  const known = [...(opts.applications?.keys() ?? [])].sort();
+  return new AppvisorError('CONFIG_INVALID', {
+    detail: `app ${m.name} names application '${m.application}', which settings applications does not list (known: ${known.join(', ') || 'none'})`,
+  });
 }
 
 function routesReason(c: SpecChange): string {
@@ -201,6 +241,9 @@ function routesReason(c: SpecChange): string {
   if (c.displayName) parts.push('displayName');
   return `${parts.join(', ')} changed`;
 }
+
+/** The application an app's plan is made for: who owns its data, and its code's version. */
+type AppCode = Exclude<ReturnType<typeof applicationFor>, AppvisorError>;
 
 /** Everything `planOne` needs that is computed once per plan rather than once per app. */
 interface Context {
@@ -324,10 +367,10 @@ function upgradeStep(
   name: string,
   m: AppManifest,
   app: ActualApp,
-  opts: PlanOptions,
+  application: AppCode,
   creating: boolean,
 ): Step | undefined {
-  const code = opts.codeVersion;
+  const code = application.version;
   if (code === undefined) return undefined;
   const install = creating || app.dataVersion === undefined;
   if (!install && (!m.upgrade || app.dataVersion! >= code)) return undefined;
@@ -343,7 +386,7 @@ function upgradeStep(
     };
   }
   const from = app.dataVersion === undefined || creating ? '' : ` (data at version ${app.dataVersion})`;
-  const held = install ? undefined : opts.upgradeHeldBy;
+  const held = install ? undefined : application.upgradeHeldBy;
   if (held) {
     const err = new AppvisorError('UPGRADE_HELD_BACK', {
       app: name,
@@ -399,10 +442,10 @@ function push(steps: Step[], step: Step | undefined): void {
  */
 function applicationCheck(
   name: string,
-  record: AppRecord | undefined,
-  opts: PlanOptions,
+  app: ActualApp,
+  code: string | undefined,
 ): { refused: Step } | { refused?: undefined; claim?: Step } {
-  const code = opts.application;
+  const record = app.record;
   if (code === undefined || record === undefined) return {};
   if (record.application === undefined) {
     return {
@@ -415,6 +458,19 @@ function applicationCheck(
     };
   }
   if (record.application === code) return {};
+  // Empty data (no table of any application, data version 0 or none) may change application:
+  // there is nothing the other one could misread. The executor checks again before it writes.
+  if (app.dataEmpty === true) {
+    return {
+      claim: {
+        app: name,
+        action: 'update-record',
+        detail: `the app's data is empty: it moves from application ${record.application} to ${code}`,
+        claim: true,
+        moveFrom: record.application,
+      },
+    };
+  }
   return {
     refused: refuse(
       name,
@@ -434,7 +490,9 @@ function provisionedSteps(
   ctx: Context,
 ): { refused: Step } | { refused?: undefined; target: DatabaseTarget; steps: Step[]; note?: string } {
   const m = loaded.manifest;
-  const owner = applicationCheck(name, app.record, ctx.opts);
+  const application = applicationFor(m, ctx.opts);
+  if (application instanceof AppvisorError) return { refused: refuse(name, application) };
+  const owner = applicationCheck(name, app, application.name);
   if (owner.refused) return { refused: owner.refused };
   const target = resolveTarget(m, ctx.opts.main);
   if (target instanceof AppvisorError) return { refused: refuse(name, target) };
@@ -444,7 +502,9 @@ function provisionedSteps(
   push(steps, owner.claim);
   push(steps, secretStep(name, m, app));
   const creating = p.steps.some((s) => s.action === 'create-database' || s.action === 'create-schema');
-  push(steps, upgradeStep(name, m, app, ctx.opts, creating));
+  // Empty data that moves holds no data version whatever the record says: the new one installs.
+  const data = owner.claim?.moveFrom !== undefined ? { ...app, dataVersion: undefined } : app;
+  push(steps, upgradeStep(name, m, data, application, creating));
   return p.note ? { target, steps, note: p.note } : { target, steps };
 }
 
@@ -543,7 +603,7 @@ function runtimeSteps(
     if (runningHash !== record.specHash && (running === undefined || classifyChange(running, m).restart)) {
       return [{ app: name, action: 'restart', detail: 'the running instance has an older spec' }];
     }
-    if (change.restart) steps.push({ app: name, action: 'restart', detail: restartReason(change) });
+    if (change.restart) steps.push(restartStep(name, change, record.spec, m));
     if (change.routes) routes(routesReason(change));
     return steps;
   }
@@ -562,14 +622,13 @@ function runtimeSteps(
       } else if (status === 'error') {
         // A visit's start failed: the reconcile retries it (with the queue's backoff), not the visits.
         steps.push({ app: name, action: 'start', detail: 'its last start failed; retry' });
-      } else if (
-        status === 'needs-upgrade' &&
-        opts.codeVersion !== undefined &&
-        app.dataVersion !== undefined &&
-        app.dataVersion >= opts.codeVersion
-      ) {
+      } else if (status === 'needs-upgrade') {
         // Its boot found old data, which has been migrated since (by `apply` or another process).
-        steps.push({ app: name, action: 'start', detail: `its data is at version ${opts.codeVersion} now` });
+        const application = applicationFor(m, opts);
+        const code = application instanceof AppvisorError ? undefined : application.version;
+        if (code !== undefined && app.dataVersion !== undefined && app.dataVersion >= code) {
+          steps.push({ app: name, action: 'start', detail: `its data is at version ${code} now` });
+        }
       }
     }
     if (change.routes) routes(routesReason(change));
@@ -586,7 +645,7 @@ function runtimeSteps(
       steps.push({ app: name, action: 'start', detail: 'enabled: true; startMode: with-main' });
     else if (!change.routes) routes(enableDetail);
   } else if (m.enabled) {
-    if (change.restart) steps.push({ app: name, action: 'restart', detail: restartReason(change) });
+    if (change.restart) steps.push(restartStep(name, change, record.spec, m));
     if (change.startMode === 'with-main')
       steps.push({ app: name, action: 'start', detail: 'startMode: with-main' });
   }

@@ -5,7 +5,7 @@
  */
 import type { Logger } from 'pino';
 import { AppvisorError } from '../errors.js';
-import type { LoadedManifest } from '../manifests/types.js';
+import type { AppManifest, LoadedManifest } from '../manifests/types.js';
 import type { ProviderSet } from '../providers/set.js';
 import type { AppRecord, Fence, StateStore } from '../state/types.js';
 import { type ExecuteResult, type ExecutorDeps, executeApp, type RuntimeControl } from './executor.js';
@@ -13,7 +13,7 @@ import { appliedDesired, planFollower } from './follower.js';
 import { idleCheck } from './idle.js';
 import type { Desired, PlanOptions, RuntimeState, Step } from './model.js';
 import { observeApp } from './observe.js';
-import { isScheduled, planApp } from './planner.js';
+import { applicationFor, isScheduled, planApp } from './planner.js';
 import { resolveTarget } from './target.js';
 
 export interface ReconcilerDeps {
@@ -79,6 +79,7 @@ export async function reconcileApp(
       store: deps.store,
       providers: deps.providers,
       main: deps.planOptions.main,
+      applicationOf: (m) => applicationName(m, deps.planOptions),
       ...(deps.runtime ? { runtime: (n: string) => deps.runtime!.state(n) } : {}),
     },
     record,
@@ -100,6 +101,10 @@ export async function reconcileApp(
         },
         { ...deps.planOptions, now },
       );
+  // The application the manifest picks owns a new app's data (and empty data that moves).
+  const application = loaded
+    ? applicationName(loaded.manifest, deps.planOptions)
+    : deps.planOptions.application;
   const result = await executeApp(
     {
       name,
@@ -122,7 +127,7 @@ export async function reconcileApp(
       ...(deps.claimData ? { claimData: deps.claimData } : {}),
       ...(deps.backupBeforeDrop ? { backupBeforeDrop: deps.backupBeforeDrop } : {}),
       ...(deps.onStep ? { onStep: deps.onStep } : {}),
-      ...(deps.planOptions.application ? { application: deps.planOptions.application } : {}),
+      ...(application ? { application } : {}),
     },
   );
   const later = steps.filter((s) => isScheduled(s, now)).map((s) => Date.parse(s.dueAt!));
@@ -130,6 +135,12 @@ export async function reconcileApp(
     loaded && deps.runtime ? idleRecheck(loaded, deps.runtime.state(name), deps.planOptions) : undefined;
   if (idleAt !== undefined) later.push(idleAt);
   return later.length > 0 ? { ...result, steps, nextDueMs: Math.min(...later) } : { ...result, steps };
+}
+
+/** The name of the application `m` picks, if the plan knows it (see applicationFor). */
+export function applicationName(m: AppManifest, opts: PlanOptions): string | undefined {
+  const application = applicationFor(m, opts);
+  return application instanceof AppvisorError ? undefined : application.name;
 }
 
 /**

@@ -160,7 +160,7 @@ async function readVersionAndOwner(
 }
 
 /** Records that `application` brought the data to `version` (the lineage grows by one row). */
-async function recordApplication(db: SqlClient, application: string, version: number): Promise<void> {
+export async function recordApplication(db: SqlClient, application: string, version: number): Promise<void> {
   await db.exec(
     `CREATE TABLE IF NOT EXISTS ${APPLICATION_TABLE} (name VARCHAR(200) NOT NULL, version INTEGER NOT NULL, at VARCHAR(40) NOT NULL)`,
   );

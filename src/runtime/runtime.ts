@@ -16,6 +16,7 @@ import {
   type InstanceSpec,
   type ProcessAdapterKind,
 } from './adapter.js';
+import type { ApplicationSet } from './applications.js';
 import type { Application } from './contract.js';
 import { LocalAdapter } from './local-adapter.js';
 
@@ -23,6 +24,11 @@ export interface RuntimeOptions {
   readonly application: Application;
   /** The module `application` was loaded from (settings `app`); null for the built-in sample app. */
   readonly applicationModule?: string | null;
+  /**
+   * Every application (SPEC §8.6): an app runs the one its manifest names. Absent: every app runs
+   * `application`.
+   */
+  readonly applications?: ApplicationSet;
   /** Settings `processAdapter`: what runs the instances. @default 'local' */
   readonly processAdapter?: ProcessAdapterKind;
   readonly providers: ProviderSet;
@@ -73,8 +79,8 @@ const ADAPTERS: Readonly<Record<ProcessAdapterKind, (o: RuntimeOptions) => AppPr
       log: o.log,
       startTimeoutMs: o.startTimeoutMs ?? DEFAULT_START_TIMEOUT_MS,
       ...(o.poolMax !== undefined ? { poolMax: o.poolMax } : {}),
-      // The supervisor loaded it already (and checked it): no second import.
-      loadApplication: async () => o.application,
+      // The supervisor loaded them already (and checked them): no second import.
+      loadApplication: async (module) => o.applications?.byModule(module) ?? o.application,
     }),
 };
 
@@ -482,7 +488,7 @@ export class Runtime implements GatewayApps {
   /** The instance spec of a routed app: plain JSON, all an adapter needs to start it. */
   #spec(name: string, app: RoutedApp): InstanceSpec {
     const m = app.loaded.manifest;
-    const { application } = this.#opts;
+    const { application, module, key } = this.#applicationOf(m);
     return {
       name,
       isMain: false,
@@ -496,10 +502,25 @@ export class Runtime implements GatewayApps {
         ...(this.#opts.poolMax !== undefined ? { maxConnections: this.#opts.poolMax } : {}),
       },
       secret: { app: name, mode: m.jwt.secret },
-      application: { module: this.#opts.applicationModule ?? null },
+      application: { module, ...(key !== undefined ? { key } : {}) },
       // The upgrade step migrated before this start; a boot only checks.
       data: { version: application.version, boot: 'check', upgrade: m.upgrade },
       hash: app.loaded.hash,
+    };
+  }
+
+  /** The application app manifest `m` picks (SPEC §8.6): its own, else the default one. */
+  #applicationOf(m: LoadedManifest['manifest']): {
+    application: Application;
+    module: string | null;
+    key: string | undefined;
+  } {
+    const set = this.#opts.applications;
+    if (set) return set.of(m);
+    return {
+      application: this.#opts.application,
+      module: this.#opts.applicationModule ?? null,
+      key: undefined,
     };
   }
 

@@ -2,6 +2,13 @@ import type { ErrorSummary } from '../errors.js';
 import type { Dialect } from '../providers/provider.js';
 import type { AppStatus, ReplicaAppStatus } from '../state/types.js';
 
+/** Which application an app runs, as the admin API and `status` show it. */
+export interface ApplicationView {
+  readonly key: string | null;
+  readonly name: string;
+  readonly version: number;
+}
+
 /** One app's status on one live replica (SPEC §8.1: `replicas: [{id, status, startedAt}]`). */
 export interface AppReplicaStatus {
   readonly id: string;
@@ -27,6 +34,11 @@ export interface AppView {
   };
   readonly domains: readonly string[];
   readonly jwt: { readonly secret: 'own' | 'shared' };
+  /**
+   * The application the app runs (SPEC §8.6): its settings key (null: the default application),
+   * its name and its code's data version. Absent where it is not known.
+   */
+  readonly application?: ApplicationView;
   readonly error: ErrorSummary | null;
   readonly startedAt: string | null;
   readonly lastReconciledAt: string | null;

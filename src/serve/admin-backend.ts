@@ -12,6 +12,7 @@ import { leaseHeld } from '../reconcile/lease.js';
 import type { Desired, PlanOptions } from '../reconcile/model.js';
 import { observeAll } from '../reconcile/observe.js';
 import { plan } from '../reconcile/planner.js';
+import { applicationName } from '../reconcile/reconciler.js';
 import type { Runtime } from '../runtime/runtime.js';
 import type { AppView } from '../runtime/view.js';
 import { rotateAppSecret } from '../secrets/rotate.js';
@@ -83,6 +84,7 @@ export function createAdminBackend(deps: AdminBackendDeps): AdminBackend {
       replicas: sources,
     }))),
     main: planOptions.main,
+    planOptions,
     live: (name) => ({
       status: runtime.status(name),
       error: runtime.error(name),
@@ -157,6 +159,7 @@ export function createAdminBackend(deps: AdminBackendDeps): AdminBackend {
         store,
         providers,
         main: planOptions.main,
+        applicationOf: (m) => applicationName(m, planOptions),
         runtime: (n) => runtime.state(n),
       });
       // Made for now, as a reconcile's plan is: what is due now (a drop, an idle stop) shows.

@@ -37,6 +37,8 @@ export interface AppReconcilerDeps {
    * does not migrate data past it (a rolling upgrade).
    */
   readonly upgradeHeldBy?: () => Promise<PlanOptions['upgradeHeldBy']>;
+  /** The same for each named application, by settings key (SPEC §8.6). */
+  readonly applicationsHeldBy?: () => Promise<ReadonlyMap<string, PlanOptions['upgradeHeldBy']>>;
   readonly store: StateStore;
   readonly providers: ProviderSet;
   readonly planOptions: PlanOptions;
@@ -60,13 +62,17 @@ export function createAppReconciler(deps: AppReconcilerDeps): Reconciler {
       const term = leadership.term();
       // The leader holds a migration back for it; a follower on newer code waits for it to go.
       const upgradeHeldBy = await deps.upgradeHeldBy?.();
+      const planOptions = withHolds(
+        upgradeHeldBy ? { ...deps.planOptions, upgradeHeldBy } : deps.planOptions,
+        await deps.applicationsHeldBy?.(),
+      );
       const report = await reconcileApp(
         name,
         {
           store: deps.store,
           fence: term?.fence,
           providers: deps.providers,
-          planOptions: upgradeHeldBy ? { ...deps.planOptions, upgradeHeldBy } : deps.planOptions,
+          planOptions,
           desired: () => desired.current,
           runtime: deps.runtime,
           migrate: deps.migrate,
@@ -113,4 +119,20 @@ export function createAppReconciler(deps: AppReconcilerDeps): Reconciler {
       throw err;
     }
   };
+}
+
+/** `opts` with each named application's upgrade hold (none: as they are). */
+function withHolds(
+  opts: PlanOptions,
+  holds: ReadonlyMap<string, PlanOptions['upgradeHeldBy']> | undefined,
+): PlanOptions {
+  const named = opts.applications;
+  if (!named || !holds || ![...holds.values()].some((h) => h !== undefined)) return opts;
+  const applications = new Map(
+    [...named].map(([key, a]) => {
+      const held = holds.get(key);
+      return [key, held ? { ...a, upgradeHeldBy: held } : a] as const;
+    }),
+  );
+  return { ...opts, applications };
 }

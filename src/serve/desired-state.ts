@@ -4,6 +4,7 @@
  */
 import type { Logger } from 'pino';
 import { messageOf } from '../errors.js';
+import { checkApplications } from '../manifests/applications-check.js';
 import { ManifestCache } from '../manifests/cache.js';
 import { loadManifests } from '../manifests/load.js';
 import { toDesired } from '../reconcile/desired.js';
@@ -18,12 +19,16 @@ export interface DesiredStateOptions {
   readonly onChange: (names: readonly string[]) => void;
   /** Further names every full reconcile covers (the apps the runtime knows). */
   readonly extraNames?: () => Iterable<string>;
+  /** Settings `applications`' names (see checkApplications). @default none */
+  readonly applications?: readonly string[];
 }
 
 const APP_NAME = /^[a-z][a-z0-9_-]{0,39}$/;
 
 export class DesiredState {
   readonly #appsDir: string;
+  /** The settings' application names a manifest may pick. */
+  readonly #applications: readonly string[];
   readonly #store: Pick<StateStore, 'listRecords'>;
   readonly #log: Logger;
   readonly #onChange: (names: readonly string[]) => void;
@@ -37,6 +42,7 @@ export class DesiredState {
 
   constructor(options: DesiredStateOptions) {
     this.#appsDir = options.appsDir;
+    this.#applications = options.applications ?? [];
     this.#store = options.store;
     this.#log = options.log;
     this.#onChange = options.onChange;
@@ -111,7 +117,9 @@ export class DesiredState {
   }
 
   async #read(): Promise<Desired> {
-    return toDesired(await loadManifests(this.#appsDir, { cache: this.#cache }));
+    return toDesired(
+      checkApplications(await loadManifests(this.#appsDir, { cache: this.#cache }), this.#applications),
+    );
   }
 }
 

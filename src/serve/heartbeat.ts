@@ -32,6 +32,8 @@ export interface HeartbeatOptions {
   readonly identity: ReplicaIdentity;
   /** The application this replica runs (its version, as text, is the row's `version`). */
   readonly application: Pick<Application, 'name' | 'version'>;
+  /** Every application this replica runs, the default one first (a rolling upgrade compares each). */
+  readonly applications?: readonly Pick<Application, 'name' | 'version'>[];
   /** Settings `database.connectionBudget`. */
   readonly connectionBudget: number;
   /** Apps whose manifest in this replica's apps.d differs from what is applied. @default none */
@@ -218,6 +220,11 @@ class HeartbeatLoop implements Heartbeat {
       info: {
         appvisorVersion: appvisorVersion(),
         application,
+        ...(this.#o.applications
+          ? {
+              applications: this.#o.applications.map((a) => ({ name: a.name, version: String(a.version) })),
+            }
+          : {}),
         connectionBudget: this.#o.connectionBudget,
         drift: [...(this.#o.drift?.() ?? [])],
         apps,

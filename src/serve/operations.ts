@@ -23,6 +23,7 @@ import type { ProviderSet } from '../providers/set.js';
 import { leaseHeld } from '../reconcile/lease.js';
 import type { PlanOptions } from '../reconcile/model.js';
 import type { ReconcileQueue, Reconciler } from '../reconcile/queue.js';
+import type { ApplicationSet } from '../runtime/applications.js';
 import type { Application } from '../runtime/contract.js';
 import type { Runtime } from '../runtime/runtime.js';
 import type { MasterKey } from '../secrets/envelope.js';
@@ -60,6 +61,8 @@ export interface ServerOperationsDeps {
   /** The leader's term while this replica leads. */
   readonly term: () => LockTerm | undefined;
   readonly application: Application;
+  /** Every application: each app's own decides its backups and restores. */
+  readonly applications?: ApplicationSet;
   readonly planOptions: PlanOptions;
   /** The key the store was opened with (archives seal the app's secret under it). */
   readonly masterKey: () => MasterKey;
@@ -99,6 +102,7 @@ export function createServerOperations(deps: ServerOperationsDeps): ServerOperat
       providers: deps.providers(),
       main: deps.planOptions.main,
       application: deps.application,
+      ...(deps.applications ? { applications: deps.applications } : {}),
       masterKey: deps.masterKey(),
       appsDir: settings.appsDir,
       backupsDir: backupsDirOf(settings),

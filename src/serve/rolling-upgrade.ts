@@ -7,17 +7,22 @@ import type { PlanOptions } from '../reconcile/model.js';
 import type { ReplicaList, StateStore } from '../state/types.js';
 import { isLive } from './replica-views.js';
 
-/** The live replica other than `self` with the oldest application version below `codeVersion`. */
+/**
+ * The live replica other than `self` with the oldest version below `codeVersion` of the default
+ * application, or of the named `application` (its `name`; SPEC §8.6): each application's apps
+ * wait only for replicas on an older version of that application.
+ */
 export function olderReplica(
   list: ReplicaList,
   self: string,
   codeVersion: number,
   heartbeatMs: number,
+  application?: string,
 ): PlanOptions['upgradeHeldBy'] {
   let staying: { replica: string; version: number } | undefined;
   let leaving: { replica: string; version: number; leaving: true } | undefined;
   for (const r of list.replicas) {
-    const version = Number(r.version);
+    const version = versionOf(r, application);
     if (r.id === self || !isLive(list, r, heartbeatMs) || !Number.isFinite(version)) continue;
     if (version >= codeVersion) continue;
     if (r.info.leaving) {
@@ -31,6 +36,17 @@ export function olderReplica(
   return staying ?? leaving;
 }
 
+/**
+ * The version of the default application (the row's `version`) or of the named one that replica
+ * `r` runs; NaN when it runs no such application (a heartbeat without `applications` is from an
+ * appvisor that runs the default application only).
+ */
+function versionOf(r: ReplicaList['replicas'][number], application: string | undefined): number {
+  if (application === undefined) return Number(r.version);
+  const entry = r.info.applications?.find((a) => a.name === application);
+  return entry === undefined ? Number.NaN : Number(entry.version);
+}
+
 /** `olderReplica` over the store's heartbeats, read at most twice a second (every run of the leader asks). */
 export interface UpgradeGate {
   /** The live replica an upgrade waits for, read afresh (at most twice a second). */
@@ -41,7 +57,13 @@ export interface UpgradeGate {
 
 export function createUpgradeGate(
   store: Pick<StateStore, 'listReplicas'>,
-  opts: { readonly self: string; readonly codeVersion: number; readonly heartbeatMs: number },
+  opts: {
+    readonly self: string;
+    readonly codeVersion: number;
+    readonly heartbeatMs: number;
+    /** A named application's `name`; absent: the default application. */
+    readonly application?: string;
+  },
 ): UpgradeGate {
   let cached: { at: number; value: Promise<PlanOptions['upgradeHeldBy']> } | undefined;
   let last: PlanOptions['upgradeHeldBy'];
@@ -50,7 +72,7 @@ export function createUpgradeGate(
       const now = Date.now();
       if (!cached || now - cached.at > 500) {
         const value = store.listReplicas().then((list) => {
-          last = olderReplica(list, opts.self, opts.codeVersion, opts.heartbeatMs);
+          last = olderReplica(list, opts.self, opts.codeVersion, opts.heartbeatMs, opts.application);
           return last;
         });
         // A store that cannot be read holds nothing back here: the run fails on the store anyway.

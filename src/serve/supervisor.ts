@@ -20,6 +20,7 @@ import type { Settings } from '../config/types.js';
 import { parseDatabaseUrl } from '../dialects/registry.js';
 import { AppvisorError, messageOf } from '../errors.js';
 import type { ResolvedLoggerOptions } from '../log.js';
+import { knownApplications } from '../manifests/applications-check.js';
 import { createDropBackup } from '../ops/drop-backup.js';
 import { abortable } from '../providers/abort.js';
 import { generateSecret } from '../providers/secrets.js';
@@ -29,7 +30,7 @@ import { createDataClaimer, createMigrator } from '../reconcile/migrate.js';
 import type { PlanOptions } from '../reconcile/model.js';
 import { QUEUE_EVENTS, ReconcileQueue, type Reconciler } from '../reconcile/queue.js';
 import { DEFAULT_START_TIMEOUT_MS } from '../runtime/adapter.js';
-import { loadApplication } from '../runtime/contract.js';
+import { loadApplications } from '../runtime/applications.js';
 import { Runtime } from '../runtime/runtime.js';
 import type { MasterKey } from '../secrets/envelope.js';
 import { loadMasterKey } from '../secrets/master-key.js';
@@ -120,11 +121,13 @@ export async function startSupervisor(options: SupervisorOptions): Promise<Super
   const { settings, log } = options;
   const mainUrl = parseDatabaseUrl(settings.database.url);
   const main = describeMainDatabase(mainUrl, settings.dataDir);
-  const application = await loadApplication(settings.app);
+  const applications = await loadApplications(settings);
+  const application = applications.default.application;
   const planOptions: PlanOptions = {
     main,
     codeVersion: application.version,
     application: application.name,
+    applications: applications.codes(),
     deletionGraceMs: settings.deletionGraceMs,
     idleStopMs: settings.idleStopMs ?? 0,
   };
@@ -209,6 +212,17 @@ export async function startSupervisor(options: SupervisorOptions): Promise<Super
     { listReplicas: () => store.value.listReplicas() },
     { self: replica.id, codeVersion: application.version, heartbeatMs },
   );
+  // The same per named application: its apps' upgrades wait only for replicas on an older version of it.
+  const namedGates = applications.keys().map((key) => {
+    const named = applications.named(key)!.application;
+    const gate = createUpgradeGate(
+      { listReplicas: () => store.value.listReplicas() },
+      { self: replica.id, codeVersion: named.version, heartbeatMs, application: named.name },
+    );
+    return [key, gate] as const;
+  });
+  const applicationsHeldBy = async (): Promise<ReadonlyMap<string, PlanOptions['upgradeHeldBy']>> =>
+    new Map(await Promise.all(namedGates.map(async ([key, gate]) => [key, await gate.check()] as const)));
   const leadership = new Resource(
     'leadership',
     async () => {
@@ -250,6 +264,7 @@ export async function startSupervisor(options: SupervisorOptions): Promise<Super
     async () => {
       const desired = new DesiredState({
         appsDir: settings.appsDir,
+        applications: knownApplications(settings),
         store: store.value,
         log,
         onChange: (names) => queue.current?.addAll(names),
@@ -266,6 +281,7 @@ export async function startSupervisor(options: SupervisorOptions): Promise<Super
       new Runtime({
         application,
         applicationModule: settings.app ?? null,
+        applications,
         processAdapter: settings.processAdapter,
         providers: providers.value,
         store: store.value,
@@ -304,6 +320,7 @@ export async function startSupervisor(options: SupervisorOptions): Promise<Super
         // The gateway starts after the heartbeat: its address is written from the next beat on.
         adminUrl: () => advertisedUrl ?? http.current?.url,
         application,
+        applications: applications.all().map((a) => a.application),
         connectionBudget,
         log,
         intervalMs: heartbeatMs,
@@ -354,6 +371,7 @@ export async function startSupervisor(options: SupervisorOptions): Promise<Super
     reloadManifests: () => manifests.value.reload(),
     term: () => leadership.current?.term(),
     application,
+    applications,
     planOptions,
     masterKey: storeKey,
     announce: (names) => void store.current?.announce(names),
@@ -369,19 +387,21 @@ export async function startSupervisor(options: SupervisorOptions): Promise<Super
         },
         drift,
         upgradeHeldBy: () => upgradeGate.check(),
+        applicationsHeldBy,
         store: store.value,
         providers: providers.value,
         planOptions,
         desired,
         runtime: runtime.value,
-        migrate: createMigrator({ application, providers: providers.value, main }),
-        claimData: createDataClaimer({ application, providers: providers.value, main }),
+        migrate: createMigrator({ applications, providers: providers.value, main }),
+        claimData: createDataClaimer({ applications, providers: providers.value, main }),
         backupBeforeDrop: createDropBackup({
           settings,
           store: store.value,
           providers: providers.value,
           main,
           application,
+          applications,
           log,
           masterKey: storeKey(),
         }),

@@ -1,8 +1,9 @@
-import type { ErrorSummary } from '../errors.js';
+import { AppvisorError, type ErrorSummary } from '../errors.js';
 import type { AppManifest, InvalidFile } from '../manifests/types.js';
 import type { Desired, PlanOptions } from '../reconcile/model.js';
+import { applicationFor } from '../reconcile/planner.js';
 import { resolveTarget } from '../reconcile/target.js';
-import type { AppReplicaStatus, AppView } from '../runtime/view.js';
+import type { ApplicationView, AppReplicaStatus, AppView } from '../runtime/view.js';
 import type { AppRecord, AppStatus, ReplicaAppStatus } from '../state/types.js';
 
 /** One live replica as the app views see it: what it says about an app (undefined: stopped). */
@@ -29,6 +30,8 @@ export interface ViewSources {
   readonly reconcileErrors: ReadonlyMap<string, ErrorSummary>;
   /** The live replicas, this one included, sorted by id. */
   readonly replicas?: readonly ReplicaSource[];
+  /** The applications a manifest may pick (their names and versions); absent: none is shown. */
+  readonly planOptions?: Pick<PlanOptions, 'application' | 'codeVersion' | 'applications'>;
 }
 
 function invalidError(file: InvalidFile): ErrorSummary {
@@ -98,6 +101,7 @@ export function appView(name: string, src: ViewSources): AppView | undefined {
     database: databaseView(spec, src.main),
     domains: spec.domains,
     jwt: { secret: spec.jwt.secret },
+    ...applicationView(spec, src),
     error,
     startedAt: live.startedAt ? live.startedAt.toISOString() : null,
     lastReconciledAt: record?.lastReconciledAt ?? null,
@@ -106,6 +110,14 @@ export function appView(name: string, src: ViewSources): AppView | undefined {
     intent: record?.intent ?? null,
     replicas: replicaStatuses(name, src),
   };
+}
+
+/** `{application}` for the app's spec, when the sources know that application. */
+function applicationView(spec: AppManifest, src: ViewSources): { application?: ApplicationView } {
+  if (!src.planOptions) return {};
+  const found = applicationFor(spec, src.planOptions as PlanOptions);
+  if (found instanceof AppvisorError || found.name === undefined || found.version === undefined) return {};
+  return { application: { key: spec.application ?? null, name: found.name, version: found.version } };
 }
 
 /** The app on each live replica: `stopped` where that replica's heartbeat does not list it. */

@@ -112,6 +112,16 @@ export async function selectMaxConnections(client: SqlClient): Promise<number | 
 
 const STATUSES = new Set<string>(APP_STATUSES);
 
+/** A heartbeat's `applications`: the entries that name an application and a version. */
+function parseApplications(raw: readonly unknown[]): { name: string; version: string }[] {
+  return raw.flatMap((value) => {
+    const entry = (value ?? {}) as Record<string, unknown>;
+    return typeof entry.name === 'string' && typeof entry.version === 'string'
+      ? [{ name: entry.name, version: entry.version }]
+      : [];
+  });
+}
+
 /**
  * The `info` column, read leniently: a row written by another appvisor version (or damaged)
  * shows with what can be read of it, never breaking the list of everyone else.
@@ -142,6 +152,7 @@ export function parseInfo(text: string): ReplicaInfo {
       name: typeof application.name === 'string' ? application.name : 'unknown',
       version: typeof application.version === 'string' ? application.version : 'unknown',
     },
+    ...(Array.isArray(raw.applications) ? { applications: parseApplications(raw.applications) } : {}),
     connectionBudget: typeof raw.connectionBudget === 'number' ? raw.connectionBudget : 0,
     drift: Array.isArray(raw.drift) ? raw.drift.filter((d): d is string => typeof d === 'string') : [],
     apps,

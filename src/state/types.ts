@@ -187,6 +187,11 @@ export interface ReplicaInfo {
   readonly appvisorVersion: string;
   /** The application it runs (its `version` is also the row's `version` column). */
   readonly application: { readonly name: string; readonly version: string };
+  /**
+   * Every application it runs (SPEC §8.6), the default one first; absent in heartbeats of older
+   * appvisors, which run the default application only.
+   */
+  readonly applications?: readonly { readonly name: string; readonly version: string }[];
   /** Settings `database.connectionBudget`: the most connections its app pools open to one server. */
   readonly connectionBudget: number;
   /** Apps whose manifest in its own apps.d differs from what is applied (it does not act on them). */

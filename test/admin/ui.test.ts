@@ -62,6 +62,7 @@ const APPS = [
     database: { mode: 'new-schema', dialect: 'postgres', name: 'main', schema: 'blog' },
     domains: ['blog.example'],
     jwt: { secret: 'shared' },
+    application: { key: 'cms', name: 'cms-app', version: 3 },
     startedAt: '2024-05-01T10:00:05.000Z',
   }),
   appView('shop', { displayName: 'Shop' }),
@@ -370,6 +371,9 @@ describe.skipIf(!browserAvailable())('admin UI in Chromium (fake backend)', () =
   it('the detail view shows every field, the manifest file and the reconcile history', async () => {
     const { page } = current!;
     await signIn(page, server.base);
+    // The list names the application under the app's names; an app the server says nothing of: none.
+    expect(await shown(row(page, 'blog').locator('.app-application'))).toBe('cms-app v3 (cms)');
+    expect(await shown(row(page, 'shop').locator('.app-application'))).toBe('');
     const open = row(page, 'blog').getByRole('button', { name: 'blog details' });
     await open.click();
     const dialog = page.locator('dialog#detail[open]');
@@ -383,6 +387,7 @@ describe.skipIf(!browserAvailable())('admin UI in Chromium (fake backend)', () =
         'Schema: blog',
         'Domains: blog.example',
         'JWT secret: shared',
+        'Application: cms-app v3 (cms)',
         'Manifest file: blog.yaml',
       ]),
     );

@@ -103,7 +103,7 @@ describe('appvisor status, start and stop', () => {
     expect(code).toBe(0);
     const [table, replicas, ...rest] = stdout.trim().split('\n\n');
     const lines = table!.split('\n');
-    expect(lines[0]).toMatch(/^NAME +STATUS +REPLICAS +MODE +DATABASE +DOMAINS +ERROR$/);
+    expect(lines[0]).toMatch(/^NAME +STATUS +REPLICAS +APPLICATION +MODE +DATABASE +DOMAINS +ERROR$/);
     expect(lines.slice(1).map((l) => l.split(/ +/).slice(0, 4))).toEqual([
       ['crm', 'running', '1/1', 'running'],
       ['wiki', 'stopped', '0/1', 'running'],

@@ -93,6 +93,32 @@ describe('appvisor validate', () => {
     expect(stderr).toBe('appvisor: APP_PROCESS_ADAPTER=docker is not supported; supported: local\n');
   });
 
+  it('refuses an application the settings do not list, at the value, naming the known ones', async () => {
+    await mkdir(path.join(cwd, 'picks'), { recursive: true });
+    await writeFiles(path.join(cwd, 'picks'), {
+      'desk.yaml': manifest('desk', 'application: crmm'),
+      'book.yaml': manifest('book', 'application: guestbook'),
+      'notes.yaml': manifest('notes'),
+    });
+    // Only the names are checked: validate imports no application module.
+    await writeFile(
+      path.join(cwd, 'two-apps.yaml'),
+      'applications:\n  guestbook: ./apps/guestbook.mjs\n  crm: ./apps/crm.mjs\n',
+    );
+    const run = await runCli(['validate', '--dir', 'picks', '--config', 'two-apps.yaml'], { cwd });
+    expect(run.code).toBe(1);
+    expect(run.stdout.split('\n')).toEqual([
+      "picks/desk.yaml:4:14: application 'crmm' is not listed under applications in appvisor.yaml (known: crm, guestbook); did you mean 'crm'?; or remove application to run the default one",
+      '1 of 3 manifests invalid in picks',
+      '',
+    ]);
+    // Without settings applications, any application is unknown, and the error says how to add one.
+    const none = await runCli(['validate', '--dir', 'picks'], { cwd });
+    expect(none.stdout).toContain(
+      "picks/book.yaml:4:14: application 'guestbook' is not listed under applications in appvisor.yaml (settings applications lists none (add applications: { <name>: <module> } to appvisor.yaml))",
+    );
+  });
+
   it('refuses new-schema on a main database that is not PostgreSQL, at the mode, naming the main database', async () => {
     await mkdir(path.join(cwd, 'schemas'), { recursive: true });
     await writeFiles(path.join(cwd, 'schemas'), {

@@ -112,7 +112,7 @@ describe.each(DIALECTS)('application identity on $name', (dialect) => {
       [name, 'refuse', 'APP_WRONG_APPLICATION'],
     ]);
     expect(refused.changes[0]?.detail).toBe(
-      `app ${name}'s data belongs to application crm-app, but this appvisor runs application appvisor-sample on it; nothing was run. Point the app at the right application module (settings app / APPVISOR_APP), or give it another database`,
+      `app ${name}'s data belongs to application crm-app, but this appvisor runs application appvisor-sample on it; nothing was run. Pick the application that owns the data (the manifest's application: <name> from settings applications, or settings app / APPVISOR_APP for an app that names none), give the app another database, or empty its data (drop its tables) to move it to appvisor-sample`,
     );
     const failed = await applyPlan(sample, { log });
     expect(failed.failures).toMatchObject([{ app: name, code: 'APP_WRONG_APPLICATION' }]);

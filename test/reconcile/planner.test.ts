@@ -1510,3 +1510,122 @@ describe('idle stop (SPEC §8.2): planned on the activity the runtime saw', () =
     expect(plan(later.d, later.a, OPTS).changes).toEqual([]);
   });
 });
+
+describe('more than one application (SPEC §8.6): each app planned with its own', () => {
+  // The default application is `sample` at 2; settings key `crm` is crm-app at 3.
+  const APPS: PlanOptions = {
+    ...OPTS,
+    application: 'sample',
+    codeVersion: 2,
+    applications: new Map([['crm', { name: 'crm-app', version: 3 }]]),
+  };
+  const onCrm = manifest('crm', { application: 'crm' });
+  /** crm applied from `spec`, its record naming `owner` with data at `version`; the manifest now `now`. */
+  const app = (
+    spec: AppManifest,
+    now: AppManifest,
+    owner: string,
+    version: number,
+    extra: Partial<ActualApp> = {},
+  ): Pick<Case, 'd' | 'a'> => ({
+    d: desired([loaded(now)]),
+    a: actual({
+      crm: current(spec, { record: record(spec, { application: owner }), dataVersion: version, ...extra }),
+    }),
+  });
+  runCases([
+    {
+      label: "an app of a named application at that application's version: nothing to do",
+      ...app(onCrm, onCrm, 'crm-app', 3),
+      opts: APPS,
+      want: [],
+    },
+    {
+      label: "it is upgraded to its own application's version, not the default one's",
+      ...app(onCrm, onCrm, 'crm-app', 2),
+      opts: APPS,
+      want: [['upgrade', 'migrate to version 3 (data at version 2)']],
+    },
+    {
+      label: "an app of the default application at the default one's version: nothing to do",
+      ...app(CRM, CRM, 'sample', 2),
+      opts: APPS,
+      want: [],
+    },
+    {
+      label: 'an application the settings do not list: refused, naming the known ones',
+      ...app(onCrm, manifest('crm', { application: 'crmm' }), 'crm-app', 3),
+      opts: APPS,
+      want: [['refuse', "names application 'crmm', which settings applications does not list (known: crm)"]],
+    },
+    {
+      label: 'a change of application on data: refused, naming the owner',
+      ...app(CRM, onCrm, 'sample', 2),
+      opts: APPS,
+      want: [
+        ['refuse', "crm's data belongs to application sample, but this appvisor runs application crm-app"],
+      ],
+    },
+    {
+      label: 'a change of application on empty data: moved, installed, restarted',
+      ...app(CRM, onCrm, 'sample', 2, { dataEmpty: true }),
+      opts: APPS,
+      want: [
+        ['update-record', "the app's data is empty: it moves from application sample to crm-app"],
+        ['upgrade', 'migrate to version 3'],
+        ['restart', 'application default → crm'],
+      ],
+    },
+    {
+      label: 'empty data observed, but the owner is the manifest’s application: no move',
+      ...app(onCrm, onCrm, 'crm-app', 3, { dataEmpty: true }),
+      opts: APPS,
+      want: [],
+    },
+    {
+      label: "an older replica of crm-app holds back crm-app's upgrades only",
+      ...app(onCrm, onCrm, 'crm-app', 2),
+      opts: {
+        ...APPS,
+        applications: new Map([
+          ['crm', { name: 'crm-app', version: 3, upgradeHeldBy: { replica: 'r2', version: 2 } }],
+        ]),
+      },
+      want: [['refuse', 'replica r2 runs version 2']],
+    },
+    {
+      label: "an older replica of the default application does not hold back crm-app's",
+      ...app(onCrm, onCrm, 'crm-app', 2),
+      opts: { ...APPS, upgradeHeldBy: { replica: 'r2', version: 1 } },
+      want: [['upgrade', 'migrate to version 3']],
+    },
+  ]);
+
+  it('the restart of a change of application names it in the JSON too', () => {
+    const { d, a } = app(CRM, onCrm, 'sample', 2, { dataEmpty: true });
+    const restart = planApp('crm', d, a, APPS).find((s) => s.action === 'restart');
+    expect(restart?.application).toEqual({ from: 'default', to: 'crm' });
+    const move = planApp('crm', d, a, APPS).find((s) => s.action === 'update-record');
+    expect(move).toMatchObject({ claim: true, moveFrom: 'sample' });
+  });
+
+  it('in serve, a needs-upgrade app starts once its data is at its own application’s version', () => {
+    const d = desired([loaded(onCrm)]);
+    const at = (version: number) =>
+      actual(
+        {
+          crm: current(onCrm, {
+            record: record(onCrm, { application: 'crm-app' }),
+            dataVersion: version,
+            runtime: { status: 'needs-upgrade' },
+          }),
+        },
+        { live: true },
+      );
+    // Version 2 is the default application's version, not crm-app's: still waiting.
+    expect(planApp('crm', d, at(2), { ...APPS, now: NOW }).map((s) => s.action)).not.toContain('start');
+    expect(planApp('crm', d, at(3), { ...APPS, now: NOW }).map((s) => s.detail)).toContain(
+      'its data is at version 3 now',
+    );
+  });
+});

@@ -62,6 +62,10 @@ describe('replica heartbeat', () => {
       events,
       identity,
       application: { name: 'sample', version: 3 },
+      applications: [
+        { name: 'sample', version: 3 },
+        { name: 'crm-app', version: 1 },
+      ],
       connectionBudget: 40,
       drift: () => ['blog'],
       log,
@@ -94,6 +98,11 @@ describe('replica heartbeat', () => {
         info: {
           appvisorVersion: expect.stringMatching(/^\d+\.\d+\.\d+/),
           application: { name: 'sample', version: '3' },
+          // Every application it runs, for the rolling upgrade of each (SPEC §8.6).
+          applications: [
+            { name: 'sample', version: '3' },
+            { name: 'crm-app', version: '1' },
+          ],
           connectionBudget: 40,
           drift: ['blog'],
           apps: {

@@ -24,6 +24,31 @@ const row = (id: string, version: string, seenMsAgo: number, waiting = false): R
 const list = (...replicas: ReplicaRecord[]): ReplicaList => ({ nowMs: NOW, replicas });
 
 describe('the replica a rolling upgrade waits for', () => {
+  it("per application (SPEC §8.6): a replica on an older version of that application, whatever the default one's", () => {
+    const withApps = (
+      r: ReplicaRecord,
+      applications: { name: string; version: string }[],
+    ): ReplicaRecord => ({
+      ...r,
+      info: { ...r.info, applications },
+    });
+    const replicas = list(
+      // Newer default application, older crm-app: holds back crm-app's apps only.
+      withApps(row('b', '5', 0), [
+        { name: 'a', version: '5' },
+        { name: 'crm-app', version: '1' },
+      ]),
+      // A heartbeat from before applications were listed: the default application only.
+      row('c', '5', 0),
+    );
+    expect(olderReplica(replicas, 'self', 2, 2_000, 'crm-app')).toEqual({ replica: 'b', version: 1 });
+    expect(olderReplica(replicas, 'self', 1, 2_000, 'crm-app')).toBeUndefined();
+    expect(olderReplica(replicas, 'self', 5, 2_000)).toBeUndefined();
+    expect(olderReplica(replicas, 'self', 6, 2_000)).toEqual({ replica: 'b', version: 5 });
+    // guestbook-app runs on no other replica: nothing holds it back.
+    expect(olderReplica(replicas, 'self', 9, 2_000, 'guestbook-app')).toBeUndefined();
+  });
+
   it('is the live replica with the oldest version below this code, never this one', () => {
     const replicas = list(row('self', '1', 0), row('b', '2', 100), row('c', '1', 500), row('d', '3', 0));
     expect(olderReplica(replicas, 'self', 3, 2_000)).toEqual({ replica: 'c', version: 1 });

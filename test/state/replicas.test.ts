@@ -74,6 +74,20 @@ for (const { dialect, available, create } of dialects) {
       expect(info.leaving).toBeUndefined();
     });
 
+    it('keeps the applications a replica runs (SPEC §8.6), leniently; an older heartbeat has none', async () => {
+      const b = beat('r-1');
+      await store.writeReplica(b);
+      expect((await store.listReplicas()).replicas[0]!.info.applications).toBeUndefined();
+      const applications = [
+        { name: 'sample', version: '1.2.3' },
+        { name: 'crm-app', version: '2' },
+        // A damaged entry is left out, never the whole row.
+        { name: 7 } as unknown as { name: string; version: string },
+      ];
+      await store.writeReplica({ ...b, info: { ...b.info, applications } });
+      expect((await store.listReplicas()).replicas[0]!.info.applications).toEqual(applications.slice(0, 2));
+    });
+
     it('touches a row to seen-now without changing it, and says when there is no row to touch', async () => {
       await store.writeReplica(beat('r-1', { crm: { status: 'running' } }));
       await db.sql(`UPDATE ${db.store(TABLES.replicas)} SET last_seen_at = last_seen_at - 10000`);

@@ -1,6 +1,7 @@
 import { h, hiddenText, replace } from './dom.js';
 import {
   ERROR_PREVIEW,
+  formatApplication,
   formatError,
   formatNotice,
   formatTarget,
@@ -18,6 +19,7 @@ import { actionsFor, badge } from './status.js';
  *   enabled: boolean, startMode: string,
  *   database: {mode: string, dialect: string | null, name: string, schema: string | null},
  *   domains: string[], jwt: {secret: string}, error: {code: string, message: string} | null,
+ *   application?: {key: string | null, name: string, version: number},
  *   startedAt: string | null, lastReconciledAt: string | null, file?: string | null,
  *   replicas?: import('./replicas.js').AppOnReplica[],
  * }} AppView
@@ -229,7 +231,8 @@ export class AppList {
       hiddenText(' details'),
     );
     open.addEventListener('click', () => this.#onOpen(name, open));
-    cells.name.append(open, h('span', { class: 'display-name' }));
+    // The application it runs, under its names: the table stays as wide as it was.
+    cells.name.append(open, h('span', { class: 'display-name' }), h('span', { class: 'app-application' }));
 
     const start = /** @type {HTMLButtonElement} */ (
       h('button', { type: 'button', class: 'action-start' }, 'Start', hiddenText(` ${name}`))
@@ -271,6 +274,8 @@ export class AppList {
       replace(cells.status, badge(app.status, app.statusReason), h('span', { class: 'replica-count' }));
     this.#fillReplicas(row);
     cells.startMode.textContent = app.startMode + (app.enabled ? '' : ' (disabled)');
+    const application = /** @type {HTMLElement} */ (cells.name.querySelector('.app-application'));
+    application.textContent = app.application ? formatApplication(app) : '';
     replace(
       cells.database,
       h('span', { class: 'db-mode' }, app.database.mode),

@@ -1,6 +1,6 @@
 import { timeElement } from './apps.js';
 import { h, replace } from './dom.js';
-import { formatError, formatNotice, formatTime, NONE } from './format.js';
+import { formatApplication, formatError, formatNotice, formatTime, NONE } from './format.js';
 import { badge } from './status.js';
 
 /**
@@ -225,6 +225,7 @@ export class DetailView {
       ['Status', badge(app.status, app.statusReason)],
       ['Enabled', app.enabled ? 'yes' : 'no'],
       ['Start mode', app.startMode],
+      ['Application', formatApplication(app)],
       ['Database mode', db.mode],
       ['Dialect', db.dialect ?? 'main database dialect'],
       ['Database', db.name],

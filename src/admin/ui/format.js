@@ -30,6 +30,18 @@ export function formatTarget(db) {
 }
 
 /**
+ * `crm-app v2 (crm)`: the application an app runs, with the settings key that picks it
+ * (`default` for the default application); `—` when the server does not say.
+ *
+ * @param {{application?: {key: string | null, name: string, version: number}}} app
+ */
+export function formatApplication(app) {
+  const a = app.application;
+  if (!a) return NONE;
+  return `${a.name} v${a.version} (${a.key ?? 'default'})`;
+}
+
+/**
  * `CODE: message`, the way errors read everywhere in the UI.
  *
  * @param {{code: string, message: string} | null | undefined} error
