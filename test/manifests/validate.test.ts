@@ -189,7 +189,10 @@ describe('schema errors, in words and at the right place', () => {
     [
       'an isolation mode that does not exist, a watchdog too short',
       manifest('x', 'isolation:', '  mode: thread', '  watchdogMs: 5'),
-      ["5:9 isolation.mode 'thread' is not one of: shared, worker, process", '6:15 isolation.watchdogMs must be >= 100'],
+      [
+        "5:9 isolation.mode 'thread' is not one of: shared, worker, process",
+        '6:15 isolation.watchdogMs must be >= 100',
+      ],
     ],
     [
       'an application name that cannot be one',
