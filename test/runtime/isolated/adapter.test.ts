@@ -46,7 +46,8 @@ async function harness(mainUrl: string, options: { connectionBudget?: number } =
   const lines: Record<string, unknown>[] = [];
   const sink = new Writable({
     write(chunk: Buffer, _enc, done) {
-      for (const line of chunk.toString().split('\n')) if (line) lines.push(JSON.parse(line) as Record<string, unknown>);
+      for (const line of chunk.toString().split('\n'))
+        if (line) lines.push(JSON.parse(line) as Record<string, unknown>);
       done();
     },
   });
@@ -79,7 +80,13 @@ async function harness(mainUrl: string, options: { connectionBudget?: number } =
         config: {},
         database: {
           kind: 'provisioned',
-          target: { dialect: main.dialect, server: main.server, serverRef: 'main', kind: 'database', database: name },
+          target: {
+            dialect: main.dialect,
+            server: main.server,
+            serverRef: 'main',
+            kind: 'database',
+            database: name,
+          },
         },
         secret: { app: name, mode: 'shared' },
         application: { module: FIXTURE },
@@ -96,7 +103,11 @@ async function harness(mainUrl: string, options: { connectionBudget?: number } =
 }
 
 /** Sends a request straight to the ReadyApp the gateway would get, on a throwaway server. */
-async function call(adapter: LocalAdapter, name: string, urlPath: string): Promise<{ status: number; body: string }> {
+async function call(
+  adapter: LocalAdapter,
+  name: string,
+  urlPath: string,
+): Promise<{ status: number; body: string }> {
   const http = await import('node:http');
   const app = adapter.route(name);
   if (!app) throw new Error(`${name} not routable`);
@@ -161,9 +172,10 @@ describe.each(['worker', 'process'] as const)('an isolated app in a %s', (mode) 
     } finally {
       await h.close();
       await withPgClient(PG.url, async (c) => {
-        const { rows } = await c.query<{ datname: string }>('SELECT datname FROM pg_database WHERE datname LIKE $1', [
-          `${prefix}%`,
-        ]);
+        const { rows } = await c.query<{ datname: string }>(
+          'SELECT datname FROM pg_database WHERE datname LIKE $1',
+          [`${prefix}%`],
+        );
         for (const r of rows) await c.query(`DROP DATABASE IF EXISTS "${r.datname}" WITH (FORCE)`);
       });
     }
