@@ -5,7 +5,8 @@
  */
 import crypto from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Serve, startServe } from '../../serve/harness.js';
+import { runCli } from '../../helpers/cli.js';
+import { ADMIN_TOKEN, type Serve, startServe } from '../../serve/harness.js';
 import { FIXTURE, isolated, json, openWebSocket, raw } from './helpers.js';
 
 let serve: Serve;
@@ -36,6 +37,23 @@ function seen(answer: Awaited<ReturnType<typeof raw>>): unknown {
   const { connection: _c, ...headers } = body.headers;
   return { ...body, headers };
 }
+
+describe('appvisor status', () => {
+  it('shows where an isolated app runs and its memory beside its status', async () => {
+    await raw(serve.sup.url, '/apps/w/hello');
+    await raw(serve.sup.url, '/apps/p/hello');
+    await raw(serve.sup.url, '/apps/s/hello');
+    const { code, stdout } = await runCli(['status', '--url', serve.sup.url], {
+      cwd: serve.dir,
+      env: { APPVISOR_ADMIN_TOKEN: ADMIN_TOKEN },
+    });
+    expect(code).toBe(0);
+    const row = (name: string) => stdout.split('\n').find((l) => l.startsWith(`${name} `)) ?? '';
+    expect(row('w')).toMatch(/^w +running \[worker, \d+ MiB\] /);
+    expect(row('p')).toMatch(/^p +running \[process, \d+ MiB\] /);
+    expect(row('s')).toMatch(/^s +running +1\/1 /);
+  });
+});
 
 describe.each(['w', 'p'] as const)('the %s app', (app) => {
   it('sees the url, method and headers a shared app sees, under its prefix and on its domain', async () => {
