@@ -82,7 +82,10 @@ export class AppProxy implements ReadyApp {
         return;
       }
       res.writeHead(answer.statusCode ?? 502, answer.statusMessage, withoutHop(answer.rawHeaders, HOP));
-      pipeline(answer, res, ignore);
+      // pipe, not pipeline: cheaper per request. A client gone early is handled by 'close' below
+      // (the upstream request is destroyed); an app gone mid-body cuts the client's response.
+      answer.on('error', () => res.destroy());
+      answer.pipe(res);
     });
     upstream.on('error', () => this.#failed(res));
     res.once('close', () => {
