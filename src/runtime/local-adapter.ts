@@ -26,7 +26,7 @@ import {
 import { type Application, loadApplication } from './contract.js';
 import { AppInstanceRunner, type InstanceSecrets } from './instance.js';
 import type { HostDatabase } from './isolated/protocol.js';
-import { IsolatedInstanceRunner } from './isolated/runner.js';
+import { IsolatedInstanceRunner, sweepStaleSockets } from './isolated/runner.js';
 import { secretSetOf } from './jwt.js';
 import { readDataVersion } from './migrations.js';
 import type { InstanceRunner } from './runner.js';
@@ -69,6 +69,8 @@ export class LocalAdapter implements AppProcessAdapter {
   readonly #order = new Set<string>();
   readonly #applications = new Map<string, Promise<Application>>();
   #closing: Promise<void> | undefined;
+  /** The sweep of stale isolated-app sockets, run before the first isolated start. */
+  #swept: Promise<void> | undefined;
 
   constructor(options: LocalAdapterOptions) {
     this.#opts = options;
@@ -219,11 +221,18 @@ export class LocalAdapter implements AppProcessAdapter {
   /** A runner whose app runs in a worker thread or child process of its own (SPEC §8.3). */
   #isolated(spec: InstanceSpec, isolation: NonNullable<InstanceSpec['isolation']>): InstanceRunner {
     const log = this.#opts.log.child({ app: spec.name });
+    const socketDir = path.join(this.#opts.dataDir ?? path.join(os.tmpdir(), 'appvisor'), 'run');
+    // Once, before the first isolated app: what a killed supervisor left there goes.
+    this.#swept ??= sweepStaleSockets(socketDir);
+    const swept = this.#swept;
     const runner: IsolatedInstanceRunner = new IsolatedInstanceRunner(spec, isolation, {
       log,
       startTimeoutMs: this.startTimeoutMs,
-      socketDir: path.join(this.#opts.dataDir ?? path.join(os.tmpdir(), 'appvisor'), 'run'),
-      database: () => this.#isolatedDatabase(spec.name, spec.database),
+      socketDir,
+      database: async () => {
+        await swept;
+        return this.#isolatedDatabase(spec.name, spec.database);
+      },
       secrets: () => this.#secrets(spec),
       onStatus: (status, error) => {
         if (this.#runners.get(spec.name) !== runner) return;

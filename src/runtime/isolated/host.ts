@@ -171,7 +171,7 @@ if (port) {
 } else {
   process.on('message', (m) => onMessage(m as ToHost));
   // The supervisor is gone (even SIGKILLed: its end of the channel closed): never outlive it.
-  process.on('disconnect', () => process.exit(0));
+  process.on('disconnect', () => exit(0));
 }
 process.on('uncaughtException', fatal);
 process.on('unhandledRejection', fatal);

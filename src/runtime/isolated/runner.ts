@@ -7,6 +7,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
+import { connect } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -474,6 +475,37 @@ export class IsolatedInstanceRunner implements InstanceRunner {
     this.#error = error;
     this.#deps.onStatus(status, error);
   }
+}
+
+/**
+ * Removes the sockets in `dir` that nothing listens on any more (left by a supervisor that was
+ * killed with its workers). A socket something still answers on is left alone: it may be another
+ * supervisor's on the same data folder.
+ */
+export async function sweepStaleSockets(dir: string): Promise<void> {
+  let files: string[];
+  try {
+    files = fs.readdirSync(dir).filter((f) => f.endsWith('.sock'));
+  } catch {
+    return;
+  }
+  await Promise.all(
+    files.map(
+      (file) =>
+        new Promise<void>((resolve) => {
+          const full = path.join(dir, file);
+          const probe = connect(full);
+          probe.once('connect', () => {
+            probe.destroy();
+            resolve();
+          });
+          probe.once('error', (err: NodeJS.ErrnoException) => {
+            if (err.code === 'ECONNREFUSED') fs.rmSync(full, { force: true });
+            resolve();
+          });
+        }),
+    ),
+  );
 }
 
 /** `<dir>/<name>-<random>.sock`, or the same under the system's temp folder when that is too long. */

@@ -35,6 +35,7 @@ interface Harness {
   readonly adapter: LocalAdapter;
   readonly providers: ProviderSet;
   readonly lines: Record<string, unknown>[];
+  readonly dataDir: string;
   spec(name: string, mode: 'worker' | 'process'): Promise<InstanceSpec>;
   close(): Promise<void>;
 }
@@ -62,6 +63,7 @@ async function harness(mainUrl: string, options: { connectionBudget?: number } =
     adapter,
     providers,
     lines,
+    dataDir,
     async spec(name, mode) {
       await providers.main.createDatabase(name, ownerMarker('iso-test', name));
       await providers.main.withConnection(name, {}, (client) =>
@@ -123,6 +125,29 @@ async function call(
   }
 }
 
+describe('sockets a killed supervisor left behind', () => {
+  it('are removed before the first isolated start; one something listens on is kept', async () => {
+    const h = await harness(`sqlite:${path.join(root, 'sweep.sqlite')}`);
+    const net = await import('node:net');
+    const spec = await h.spec('sweeper', 'worker');
+    const runDir = path.join(h.dataDir, 'run');
+    await fs.mkdir(runDir, { recursive: true });
+    const stale = path.join(runDir, 'gone-0000.sock');
+    await fs.writeFile(stale, '');
+    const live = path.join(runDir, 'live-0000.sock');
+    const server = net.createServer().listen(live);
+    await new Promise((r) => server.once('listening', r));
+    try {
+      await h.adapter.start(spec);
+      await expect(fs.stat(stale)).rejects.toThrow(/ENOENT/);
+      expect((await fs.stat(live)).isSocket()).toBe(true);
+    } finally {
+      server.close();
+      await h.close();
+    }
+  });
+});
+
 describe.each(['worker', 'process'] as const)('an isolated app in a %s', (mode) => {
   it("its log lines reach the supervisor's log with app, level, message and fields", async () => {
     const h = await harness(`sqlite:${path.join(root, `${mode}-log.sqlite`)}`);
@@ -131,6 +156,24 @@ describe.each(['worker', 'process'] as const)('an isolated app in a %s', (mode) 
       expect((await call(h.adapter, 'logger', '/log?marker=m-1')).status).toBe(200);
       const line = await waitForLine(h.lines, (l) => l.marker === 'm-1');
       expect(line).toMatchObject({ app: 'logger', level: 40, msg: 'hello from the app', nested: { n: 1 } });
+    } finally {
+      await h.close();
+    }
+  });
+
+  it('a supervisor whose own loop was blocked longer than watchdogMs does not blame the app', async () => {
+    const h = await harness(`sqlite:${path.join(root, `${mode}-blocked.sqlite`)}`);
+    try {
+      const spec = await h.spec('patient', mode);
+      await h.adapter.start(spec);
+      // The app's heartbeats queue up while this (the supervisor's) thread is busy.
+      const until = Date.now() + spec.isolation!.watchdogMs * 1.5;
+      while (Date.now() < until) {
+        // blocked
+      }
+      await new Promise((r) => setTimeout(r, 500));
+      expect(h.adapter.status('patient')).toMatchObject({ status: 'running', error: null });
+      expect((await call(h.adapter, 'patient', '/hello')).status).toBe(200);
     } finally {
       await h.close();
     }
