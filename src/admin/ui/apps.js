@@ -20,6 +20,7 @@ import { actionsFor, badge } from './status.js';
  *   domains: string[], jwt: {secret: string}, error: {code: string, message: string} | null,
  *   startedAt: string | null, lastReconciledAt: string | null, file?: string | null,
  *   replicas?: import('./replicas.js').AppOnReplica[],
+ *   isolation?: {mode: string, memoryMb?: number},
  * }} AppView
  *
  * @typedef {{

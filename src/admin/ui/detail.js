@@ -225,6 +225,7 @@ export class DetailView {
       ['Status', badge(app.status, app.statusReason)],
       ['Enabled', app.enabled ? 'yes' : 'no'],
       ['Start mode', app.startMode],
+      ['Isolation', isolationText(app.isolation)],
       ['Database mode', db.mode],
       ['Dialect', db.dialect ?? 'main database dialect'],
       ['Database', db.name],
@@ -328,4 +329,15 @@ function formatSize(bytes) {
   if (bytes < 1024) return `${bytes} B`;
   if (bytes < 1024 * 1024) return `${(bytes / 1024).toFixed(1)} KiB`;
   return `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
+}
+
+/**
+ * Where the app's code runs, and an isolated instance's memory: `worker (41 MiB)`.
+ *
+ * @param {{mode: string, memoryMb?: number} | undefined} isolation
+ * @returns {string}
+ */
+function isolationText(isolation) {
+  if (!isolation) return 'shared';
+  return isolation.memoryMb === undefined ? isolation.mode : `${isolation.mode} (${isolation.memoryMb} MiB)`;
 }
