@@ -160,9 +160,10 @@ export class IsolatedInstanceRunner implements InstanceRunner {
     this.#deadline = Date.now() + this.#deps.startTimeoutMs;
     this.#setStatus('starting', null);
     let timer: NodeJS.Timeout | undefined;
+    let abandoned = false;
     try {
-      const answered = new Promise<void>((resolve, reject) => {
-        this.#pending = { resolve, reject };
+      // Everything the start waits for, the host's answer included, is bounded by the timeout.
+      const timeout = new Promise<never>((_, reject) => {
         timer = setTimeout(
           () =>
             reject(
@@ -172,12 +173,24 @@ export class IsolatedInstanceRunner implements InstanceRunner {
         );
         timer.unref();
       });
+      timeout.catch(() => undefined);
+      const answered = new Promise<void>((resolve, reject) => {
+        this.#pending = { resolve, reject };
+      });
       answered.catch(() => undefined);
-      const [{ database, release }, secrets] = await Promise.all([
-        this.#deps.database(),
-        this.#deps.secrets(),
-      ]);
+      const secretsRead = this.#deps.secrets();
+      secretsRead.catch(() => undefined);
+      const reserved = this.#deps.database();
+      // A reservation that arrives after the start gave up is handed back at once.
+      reserved.then(
+        (r) => {
+          if (abandoned) r.release();
+        },
+        () => undefined,
+      );
+      const { database, release } = await Promise.race([reserved, timeout]);
       this.#release = release;
+      const secrets = await Promise.race([secretsRead, timeout]);
       if (this.#stopped)
         throw new AppvisorError('APP_ERROR', { app: this.spec.name, detail: 'stopped while starting' });
       fs.mkdirSync(path.dirname(this.socketPath), { recursive: true });
@@ -191,7 +204,7 @@ export class IsolatedInstanceRunner implements InstanceRunner {
         heartbeatMs: heartbeatMs(this.#isolation),
         logLevel: this.#log.level,
       });
-      await answered;
+      await Promise.race([answered, timeout]);
       if (this.#stopped)
         throw new AppvisorError('APP_ERROR', { app: this.spec.name, detail: 'stopped while starting' });
       const proxy = new AppProxy({
@@ -216,11 +229,17 @@ export class IsolatedInstanceRunner implements InstanceRunner {
       );
       return proxy;
     } catch (err) {
+      abandoned = true;
       this.#deps.onStartFinished?.(false, performance.now() - started);
       const error = toAppvisorError(err, 'APP_ERROR', { app: this.spec.name });
       // Ended on purpose: its exit is not a crash to report.
       this.#ending = true;
       this.#end();
+      // No host holds the connections (one that does gives them back when it exits).
+      if (!this.#channel) {
+        this.#release?.();
+        this.#release = undefined;
+      }
       this.#recordFailure(error, 'app failed to start');
       throw error;
     } finally {

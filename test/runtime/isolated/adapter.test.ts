@@ -179,6 +179,26 @@ describe.each(['worker', 'process'] as const)('an isolated app in a %s', (mode) 
     }
   });
 
+  it("a start its host refuses fails with the host's code; a spec that fits starts it again", async () => {
+    const h = await harness(`sqlite:${path.join(root, `${mode}-refused.sqlite`)}`);
+    try {
+      const spec = await h.spec('behind', mode);
+      // The code is a version ahead of the data: a boot only checks, so it is refused.
+      const ahead = { ...spec, data: { ...spec.data, version: spec.data.version + 1 }, hash: 'ahead' };
+      await expect(h.adapter.start(ahead)).rejects.toMatchObject({ code: 'APP_NEEDS_UPGRADE' });
+      expect(h.adapter.status('behind')).toMatchObject({
+        status: 'needs-upgrade',
+        error: { code: 'APP_NEEDS_UPGRADE' },
+      });
+      expect(h.adapter.route('behind')).toBeUndefined();
+      // The same name starts fine on a spec the data fits.
+      await h.adapter.start(spec);
+      expect((await call(h.adapter, 'behind', '/hello')).status).toBe(200);
+    } finally {
+      await h.close();
+    }
+  });
+
   it('a stop lets the request in flight finish, then ends it', async () => {
     const h = await harness(`sqlite:${path.join(root, `${mode}-stop.sqlite`)}`);
     try {
