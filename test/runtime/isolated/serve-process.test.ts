@@ -10,7 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { manifest, request, waitFor } from '../../serve/harness.js';
-import { ROOT } from './helpers.js';
+import { FIXTURE, ROOT } from './helpers.js';
 
 const BUILT = [path.join(ROOT, 'bin/appvisor.js'), 'serve'];
 const SOURCES = ['--import', import.meta.resolve('tsx'), path.join(ROOT, 'src/cli/main.ts'), 'serve'];
@@ -43,7 +43,10 @@ function alive(pid: number): boolean {
   }
 }
 
-async function startServe(args: readonly string[]): Promise<{ proc: Proc; url: string; childPid: number }> {
+async function startServe(
+  args: readonly string[],
+  env: NodeJS.ProcessEnv = {},
+): Promise<{ proc: Proc; url: string; childPid: number }> {
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'appvisor-iso-proc-'));
   dirs.push(dir);
   await fs.mkdir(path.join(dir, 'apps.d'));
@@ -61,6 +64,7 @@ async function startServe(args: readonly string[]): Promise<{ proc: Proc; url: s
       PATH: process.env.PATH,
       APPVISOR_PORT: '0',
       APPVISOR_ADMIN_TOKEN: 'iso-proc-token-0123456789abcdef',
+      ...env,
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -119,5 +123,20 @@ describe.each([
     proc.child.kill('SIGKILL');
     await proc.exited;
     await waitFor(() => !alive(childPid), 'the orphaned child to exit', 5_000);
+  }, 60_000);
+});
+
+describe('a supervisor started with --max-old-space-size (NODE_OPTIONS)', () => {
+  it("still ends a worker app that leaks past its memoryLimitMb (V8's flag would override the worker's own limit)", async () => {
+    const { proc, url } = await startServe(SOURCES, {
+      NODE_OPTIONS: '--max-old-space-size=4096',
+      APPVISOR_APP: FIXTURE,
+    });
+    const leak = await request(url, '/apps/w/alloc');
+    expect(leak.status).toBe(503);
+    expect(leak.body.error.code).toBe('APP_OUT_OF_MEMORY');
+    const logged = proc.lines.find((l) => l.app === 'w' && l.code === 'APP_OUT_OF_MEMORY');
+    expect(logged).toMatchObject({ limitMb: 256 });
+    expect(logged?.usedMb).toBeGreaterThan(256);
   }, 60_000);
 });
