@@ -26,7 +26,8 @@ import {
 import { type Application, loadApplication } from './contract.js';
 import { AppInstanceRunner, type InstanceSecrets } from './instance.js';
 import type { HostDatabase } from './isolated/protocol.js';
-import { IsolatedInstanceRunner, sweepStaleSockets } from './isolated/runner.js';
+import { IsolatedInstanceRunner } from './isolated/runner.js';
+import { sweepStaleSockets } from './isolated/sockets.js';
 import { secretSetOf } from './jwt.js';
 import { readDataVersion } from './migrations.js';
 import type { InstanceRunner } from './runner.js';

@@ -5,10 +5,7 @@
  * error (APP_CRASHED) ends it: it is killed, its status is `error` with that code, and
  * `onCrash` tells the runtime, whose reconcile restarts it with the queue's backoff.
  */
-import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
-import { connect } from 'node:net';
-import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { type Logger, levels } from 'pino';
@@ -21,6 +18,8 @@ import type { InstanceRunner } from '../runner.js';
 import { type HostChannel, type HostExit, startProcess, startWorker } from './channel.js';
 import type { FromHost, HostDatabase, HostMemory } from './protocol.js';
 import { AppProxy } from './proxy.js';
+import { socketPathFor } from './sockets.js';
+import { heartbeatMsFor, Watchdog } from './watchdog.js';
 
 export interface IsolatedDeps {
   readonly log: Logger;
@@ -43,14 +42,7 @@ export interface IsolatedDeps {
 const CLOSE_MS = 5_000;
 /** How long a broken request waits to learn whether the instance is dying (its answer's code). */
 const VERDICT_MS = 1_000;
-/** Unix socket paths are limited to about 107 bytes (sun_path). */
-const MAX_SOCKET_PATH = 100;
 const MIB = 1024 * 1024;
-
-/** How often the host reports: often enough that a silence means something. */
-export function heartbeatMs(isolation: IsolationSpec): number {
-  return Math.max(20, Math.min(Math.floor(isolation.watchdogMs / 5), 1000));
-}
 
 export class IsolatedInstanceRunner implements InstanceRunner {
   readonly spec: InstanceSpec;
@@ -79,9 +71,7 @@ export class IsolatedInstanceRunner implements InstanceRunner {
   /** Resolved with the failure once the instance ended by itself. */
   #failure: Promise<AppvisorError>;
   #fail!: (err: AppvisorError) => void;
-  #watchdog: NodeJS.Timeout | undefined;
-  #lastBeat = 0;
-  #nextCheck = 0;
+  readonly #watchdog: Watchdog;
   #memory: HostMemory | undefined;
   #inFlight = 0;
   #drained: (() => void) | undefined;
@@ -94,6 +84,11 @@ export class IsolatedInstanceRunner implements InstanceRunner {
     this.#deps = deps;
     this.#log = deps.log;
     this.socketPath = socketPathFor(deps.socketDir, spec.name);
+    this.#watchdog = new Watchdog({
+      watchdogMs: isolation.watchdogMs,
+      heartbeatMs: heartbeatMsFor(isolation.watchdogMs),
+      onSilent: (silentMs) => this.#unresponsive(silentMs),
+    });
     this.#failure = new Promise((resolve) => {
       this.#fail = resolve;
     });
@@ -201,7 +196,7 @@ export class IsolatedInstanceRunner implements InstanceRunner {
         database,
         secrets,
         socketPath: this.socketPath,
-        heartbeatMs: heartbeatMs(this.#isolation),
+        heartbeatMs: heartbeatMsFor(this.#isolation.watchdogMs),
         logLevel: this.#log.level,
       });
       await Promise.race([answered, timeout]);
@@ -268,9 +263,8 @@ export class IsolatedInstanceRunner implements InstanceRunner {
   readonly #onMessage = (message: FromHost): void => {
     switch (message.t) {
       case 'heartbeat':
-        this.#lastBeat = performance.now();
         this.#memory = message.memory;
-        if (this.#watchdog === undefined) this.#startWatchdog();
+        this.#watchdog.beat();
         this.#checkMemory(message.memory);
         return;
       case 'log':
@@ -295,7 +289,7 @@ export class IsolatedInstanceRunner implements InstanceRunner {
   };
 
   readonly #onExit = (exit: HostExit): void => {
-    this.#stopWatchdog();
+    this.#watchdog.stop();
     fs.rmSync(this.socketPath, { force: true });
     this.#release?.();
     this.#release = undefined;
@@ -357,31 +351,14 @@ export class IsolatedInstanceRunner implements InstanceRunner {
 
   /** Kills the host (if any) and lets go of what it held. */
   #end(): void {
-    this.#stopWatchdog();
+    this.#watchdog.stop();
     this.#channel?.kill();
     this.#proxy?.close();
   }
 
-  #startWatchdog(): void {
-    const every = Math.max(20, Math.min(Math.floor(heartbeatMs(this.#isolation) / 2), 250));
-    this.#nextCheck = performance.now() + every;
-    this.#watchdog = setInterval(() => {
-      const now = performance.now();
-      // Fired late: the supervisor's own loop was blocked, and the host's heartbeats may be
-      // waiting in the queue. Let them in (setImmediate runs after the poll phase) and do not
-      // count the supervisor's stall against the app.
-      const late = Math.max(0, now - this.#nextCheck);
-      this.#nextCheck = now + every;
-      if (late > every) setImmediate(() => this.#judge(late));
-      else this.#judge(0);
-    }, every);
-    this.#watchdog.unref();
-  }
-
-  #judge(late: number): void {
-    if (this.#ending || this.#watchdog === undefined) return;
-    const silentMs = performance.now() - this.#lastBeat - late;
-    if (silentMs <= this.#isolation.watchdogMs) return;
+  /** The watchdog's verdict: no heartbeat for longer than watchdogMs. */
+  #unresponsive(silentMs: number): void {
+    if (this.#ending) return;
     const error = new AppvisorError('APP_UNRESPONSIVE', {
       app: this.spec.name,
       ms: this.#isolation.watchdogMs,
@@ -392,11 +369,6 @@ export class IsolatedInstanceRunner implements InstanceRunner {
       return;
     }
     this.#crashed(error, { blockedMs: Math.round(silentMs) });
-  }
-
-  #stopWatchdog(): void {
-    clearInterval(this.#watchdog);
-    this.#watchdog = undefined;
   }
 
   #checkMemory(memory: HostMemory): void {
@@ -468,7 +440,7 @@ export class IsolatedInstanceRunner implements InstanceRunner {
     const channel = this.#channel;
     if (channel && !this.#ending) {
       this.#ending = true;
-      this.#stopWatchdog();
+      this.#watchdog.stop();
       channel.send({ t: 'stop' });
       const timer = setTimeout(() => {
         this.#log.warn({ ms: CLOSE_MS }, 'isolated app did not stop in time; killed');
@@ -494,44 +466,4 @@ export class IsolatedInstanceRunner implements InstanceRunner {
     this.#error = error;
     this.#deps.onStatus(status, error);
   }
-}
-
-/**
- * Removes the sockets in `dir` that nothing listens on any more (left by a supervisor that was
- * killed with its workers). A socket something still answers on is left alone: it may be another
- * supervisor's on the same data folder.
- */
-export async function sweepStaleSockets(dir: string): Promise<void> {
-  let files: string[];
-  try {
-    files = fs.readdirSync(dir).filter((f) => f.endsWith('.sock'));
-  } catch {
-    return;
-  }
-  await Promise.all(
-    files.map(
-      (file) =>
-        new Promise<void>((resolve) => {
-          const full = path.join(dir, file);
-          const probe = connect(full);
-          probe.once('connect', () => {
-            probe.destroy();
-            resolve();
-          });
-          probe.once('error', (err: NodeJS.ErrnoException) => {
-            if (err.code === 'ECONNREFUSED') fs.rmSync(full, { force: true });
-            resolve();
-          });
-        }),
-    ),
-  );
-}
-
-/** `<dir>/<name>-<random>.sock`, or the same under the system's temp folder when that is too long. */
-function socketPathFor(dir: string, name: string): string {
-  const file = `${name}-${randomBytes(4).toString('hex')}.sock`;
-  const preferred = path.join(dir, file);
-  if (Buffer.byteLength(preferred) <= MAX_SOCKET_PATH) return preferred;
-  const short = path.join(os.tmpdir(), 'appvisor', `${randomBytes(6).toString('hex')}.sock`);
-  return short;
 }

@@ -135,7 +135,10 @@ describe('a supervisor started with --max-old-space-size (NODE_OPTIONS)', () => 
     const leak = await request(url, '/apps/w/alloc');
     expect(leak.status).toBe(503);
     expect(leak.body.error.code).toBe('APP_OUT_OF_MEMORY');
-    const logged = proc.lines.find((l) => l.app === 'w' && l.code === 'APP_OUT_OF_MEMORY');
+    const logged = await waitFor(
+      () => proc.lines.find((l) => l.app === 'w' && l.code === 'APP_OUT_OF_MEMORY'),
+      'the out-of-memory log line',
+    );
     expect(logged).toMatchObject({ limitMb: 256 });
     expect(logged?.usedMb).toBeGreaterThan(256);
   }, 60_000);
