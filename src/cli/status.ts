@@ -122,6 +122,14 @@ function note(app: AppView): string {
   return '';
 }
 
+/** The status, why appvisor stopped it, and where an isolated app runs: `running [worker, 41 MiB]`. */
+function statusCell(app: AppView): string {
+  const status = app.statusReason ? `${app.status} (${app.statusReason})` : app.status;
+  const iso = app.isolation;
+  if (!iso || iso.mode === 'shared') return status;
+  return `${status} [${iso.mode}${iso.memoryMb !== undefined ? `, ${iso.memoryMb} MiB` : ''}]`;
+}
+
 function printTable(ctx: CliContext, apps: readonly AppView[], s: Styles): void {
   if (apps.length === 0) {
     println(ctx.stdout, 'No apps.');
@@ -129,7 +137,7 @@ function printTable(ctx: CliContext, apps: readonly AppView[], s: Styles): void 
   }
   const rows = apps.map((a) => [
     a.name,
-    a.statusReason ? `${a.status} (${a.statusReason})` : a.status,
+    statusCell(a),
     replicaCell(a),
     application(a),
     a.database.mode,

@@ -79,6 +79,8 @@ export interface RuntimeState {
   readonly activity?: { readonly busy: boolean; readonly idleSince: number };
   /** Set while the app is stopped for idleness: when it was (ms since the epoch). */
   readonly idleStoppedAt?: number;
+  /** Set when an isolated instance ran and ended (status `error`): its code, e.g. APP_UNRESPONSIVE. */
+  readonly crashed?: string;
 }
 
 /**

@@ -620,8 +620,11 @@ function runtimeSteps(
           change.enabled === 'enable' ? 'enabled: true; startMode: with-main' : 'startMode: with-main';
         steps.push({ app: name, action: 'start', detail });
       } else if (status === 'error') {
-        // A visit's start failed: the reconcile retries it (with the queue's backoff), not the visits.
-        steps.push({ app: name, action: 'start', detail: 'its last start failed; retry' });
+        // A visit's start failed, or an isolated instance crashed: the reconcile retries it (with
+        // the queue's backoff), not the visits.
+        const crashed = app.runtime?.crashed;
+        const detail = crashed ? `it crashed (${crashed}); restart` : 'its last start failed; retry';
+        steps.push({ app: name, action: 'start', detail });
       } else if (status === 'needs-upgrade') {
         // Its boot found old data, which has been migrated since (by `apply` or another process).
         const application = applicationFor(m, opts);

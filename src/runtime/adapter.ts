@@ -112,6 +112,8 @@ export interface InstanceState {
   readonly failedAt: Date | null;
   /** While a start is under way: when it gives up (ms since the epoch); null otherwise. */
   readonly deadline: number | null;
+  /** Isolated instances only: where it runs, and the memory it last reported (MiB). */
+  readonly isolation?: { readonly mode: 'worker' | 'process'; readonly memoryMb?: number };
 }
 
 /** The error an instance shows with its status. */
@@ -131,9 +133,16 @@ export interface InstanceStartEvent {
   readonly durationMs: number;
 }
 
+/** A running isolated instance ended: crashed, exited, or ended by its watchdog (SPEC §8.3). */
+export interface InstanceCrashEvent {
+  readonly app: string;
+  readonly error: InstanceError;
+}
+
 export interface AdapterEventMap {
   status: [InstanceStatusEvent];
   start: [InstanceStartEvent];
+  crash: [InstanceCrashEvent];
 }
 
 /**

@@ -8,6 +8,7 @@ import { type AppScope, appScope, runInApp } from './app-context.js';
 import type { AppInstance, Application } from './contract.js';
 import { createJwtHelpers, JwtKeyRing } from './jwt.js';
 import { checkDataVersion, migrate } from './migrations.js';
+import type { InstanceRunner } from './runner.js';
 
 /** The JWT secrets an instance signs and verifies with. */
 export interface InstanceSecrets {
@@ -34,7 +35,7 @@ export interface InstanceDeps {
  * retried here — whoever decides starts a new runner. Stop is idempotent (the close promise is
  * stored).
  */
-export class AppInstanceRunner {
+export class AppInstanceRunner implements InstanceRunner {
   readonly spec: InstanceSpec;
   readonly #deps: InstanceDeps;
   readonly #log: Logger;

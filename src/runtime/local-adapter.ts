@@ -3,8 +3,10 @@
  * AsyncLocalStorage scope (SPEC's shared-memory mode), one {@link AppInstanceRunner} per name.
  */
 import { EventEmitter } from 'node:events';
+import os from 'node:os';
+import path from 'node:path';
 import type { Logger } from 'pino';
-import { dialectFor } from '../dialects/registry.js';
+import { dialectFor, parseDatabaseUrl } from '../dialects/registry.js';
 import { AppvisorError } from '../errors.js';
 import type { ReadyApp } from '../gateway/types.js';
 import type { AppDatabase, SqlClient } from '../providers/provider.js';
@@ -23,8 +25,12 @@ import {
 } from './adapter.js';
 import { type Application, loadApplication } from './contract.js';
 import { AppInstanceRunner, type InstanceSecrets } from './instance.js';
+import type { HostDatabase } from './isolated/protocol.js';
+import { IsolatedInstanceRunner } from './isolated/runner.js';
+import { sweepStaleSockets } from './isolated/sockets.js';
 import { secretSetOf } from './jwt.js';
 import { readDataVersion } from './migrations.js';
+import type { InstanceRunner } from './runner.js';
 
 /**
  * PostgreSQL: the main app's schema, pinned on its pool. The default search_path
@@ -45,20 +51,27 @@ export interface LocalAdapterOptions {
   readonly poolMax?: number;
   /** Resolves a spec's application module. @default loadApplication (imported once per module) */
   readonly loadApplication?: (module: string | null) => Promise<Application>;
+  /** The data folder: isolated apps' sockets go in its `run/`. @default the system's temp folder */
+  readonly dataDir?: string;
 }
+
+/** How long an isolated app's start waits for its connections in the budget. */
+const BUDGET_WAIT_MS = 10_000;
 
 /** The in-process adapter (settings `processAdapter: local`). */
 export class LocalAdapter implements AppProcessAdapter {
   readonly kind = 'local' as const;
   readonly events = new EventEmitter<AdapterEventMap>();
   readonly #opts: LocalAdapterOptions;
-  readonly #runners = new Map<string, AppInstanceRunner>();
+  readonly #runners = new Map<string, InstanceRunner>();
   /** Runners being stopped after they were replaced or stopped: close() waits for them. */
   readonly #stopping = new Set<Promise<void>>();
   /** Start order, for stopping in reverse. */
   readonly #order = new Set<string>();
   readonly #applications = new Map<string, Promise<Application>>();
   #closing: Promise<void> | undefined;
+  /** The sweep of stale isolated-app sockets, run before the first isolated start. */
+  #swept: Promise<void> | undefined;
 
   constructor(options: LocalAdapterOptions) {
     this.#opts = options;
@@ -78,6 +91,10 @@ export class LocalAdapter implements AppProcessAdapter {
       (runner.status === 'running' || runner.status === 'starting' || runner.status === 'upgrading');
     if (!joinable) {
       if (runner) await this.#retire(spec.name, runner);
+      // A visit may have started this very spec while the old instance stopped: join it.
+      const meanwhile = this.#runners.get(spec.name);
+      if (meanwhile !== undefined && meanwhile.spec.hash === spec.hash) return this.start(spec, signal);
+      if (meanwhile !== undefined) await this.#retire(spec.name, meanwhile);
       runner = this.#runner(spec);
       this.#runners.set(spec.name, runner);
       // Last started last in the set (close() stops in reverse); a stopped app leaves it.
@@ -102,10 +119,10 @@ export class LocalAdapter implements AppProcessAdapter {
     signal.throwIfAborted();
   }
 
-  async stop(name: string): Promise<void> {
+  async stop(name: string, opts: { readonly graceMs?: number } = {}): Promise<void> {
     const runner = this.#runners.get(name);
     if (!runner) return;
-    await this.#retire(name, runner);
+    await this.#retire(name, runner, opts);
   }
 
   route(name: string): ReadyApp | undefined {
@@ -132,6 +149,14 @@ export class LocalAdapter implements AppProcessAdapter {
       startedAt: r.startedAt,
       failedAt: r.failedAt,
       deadline: r.deadline,
+      ...(r.spec.isolation && r.spec.isolation.mode !== 'shared'
+        ? {
+            isolation: {
+              mode: r.spec.isolation.mode,
+              ...(r.memoryMb !== undefined ? { memoryMb: r.memoryMb } : {}),
+            },
+          }
+        : {}),
     };
   }
 
@@ -152,12 +177,16 @@ export class LocalAdapter implements AppProcessAdapter {
   }
 
   /** Forgets the runner (its later events are not the app's any more) and stops it. */
-  async #retire(name: string, runner: AppInstanceRunner): Promise<void> {
+  async #retire(
+    name: string,
+    runner: InstanceRunner,
+    opts: { readonly graceMs?: number } = {},
+  ): Promise<void> {
     if (this.#runners.get(name) === runner) {
       this.#runners.delete(name);
       this.#order.delete(name);
     }
-    const stopping = runner.stop();
+    const stopping = runner.stop(opts);
     this.#stopping.add(stopping);
     try {
       await stopping;
@@ -166,7 +195,10 @@ export class LocalAdapter implements AppProcessAdapter {
     }
   }
 
-  #runner(spec: InstanceSpec): AppInstanceRunner {
+  #runner(spec: InstanceSpec): InstanceRunner {
+    const isolation = spec.isolation;
+    if (isolation !== undefined && isolation.mode !== 'shared' && !spec.isMain)
+      return this.#isolated(spec, isolation);
     const log = this.#opts.log.child({ app: spec.name });
     const runner: AppInstanceRunner = new AppInstanceRunner(spec, {
       application: () => this.application(spec),
@@ -185,6 +217,73 @@ export class LocalAdapter implements AppProcessAdapter {
       },
     });
     return runner;
+  }
+
+  /** A runner whose app runs in a worker thread or child process of its own (SPEC §8.3). */
+  #isolated(spec: InstanceSpec, isolation: NonNullable<InstanceSpec['isolation']>): InstanceRunner {
+    const log = this.#opts.log.child({ app: spec.name });
+    const socketDir = path.join(this.#opts.dataDir ?? path.join(os.tmpdir(), 'appvisor'), 'run');
+    // Once, before the first isolated app: what a killed supervisor left there goes.
+    this.#swept ??= sweepStaleSockets(socketDir);
+    const swept = this.#swept;
+    const runner: IsolatedInstanceRunner = new IsolatedInstanceRunner(spec, isolation, {
+      log,
+      startTimeoutMs: this.startTimeoutMs,
+      socketDir,
+      database: async () => {
+        await swept;
+        return this.#isolatedDatabase(spec.name, spec.database);
+      },
+      secrets: () => this.#secrets(spec),
+      onStatus: (status, error) => {
+        if (this.#runners.get(spec.name) !== runner) return;
+        this.events.emit('status', { app: spec.name, status, error });
+      },
+      onStartFinished: (ok, ms) => {
+        if (this.#runners.get(spec.name) !== runner) return;
+        this.events.emit('start', { app: spec.name, ok, durationMs: ms });
+      },
+      onCrash: (error) => {
+        if (this.#runners.get(spec.name) !== runner) return;
+        this.events.emit('crash', { app: spec.name, error: { code: error.code, message: error.message } });
+      },
+    });
+    return runner;
+  }
+
+  /**
+   * Where an isolated app's host opens its database: the settings the provider resolves (its
+   * client here is only asked for them, and closed unused), and on PostgreSQL the pool's
+   * connections reserved in the server's budget while the host holds them.
+   */
+  async #isolatedDatabase(
+    name: string,
+    settings: DatabaseSettings,
+  ): Promise<{ database: HostDatabase; release(): void }> {
+    if (settings.kind === 'main') {
+      throw new AppvisorError('APP_ERROR', { app: name, detail: 'the main app always runs shared' });
+    }
+    const maxConnections = settings.maxConnections ?? this.#opts.poolMax ?? 5;
+    const opened = await this.#openDatabase(name, settings);
+    await opened.client.close().catch(() => undefined);
+    const releases: (() => void)[] = [];
+    const release = (): void => {
+      for (const r of releases.splice(0)) r();
+    };
+    const url = opened.connection.url;
+    if (opened.dialect === 'postgres' && url !== undefined) {
+      const parsed = parseDatabaseUrl(url);
+      const budget = this.#opts.providers.budgets().get(`${parsed.host}:${parsed.port}`);
+      try {
+        for (let i = 0; budget !== undefined && i < maxConnections; i++) {
+          releases.push(await budget.acquire(BUDGET_WAIT_MS, () => parsed.redacted));
+        }
+      } catch (err) {
+        release();
+        throw err;
+      }
+    }
+    return { database: { connection: opened.connection, maxConnections }, release };
   }
 
   /** The application module of a spec, imported once per module. */

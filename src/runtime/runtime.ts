@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import type { AdminEventMap } from '../admin/types.js';
 import { AppvisorError, isTerminal } from '../errors.js';
 import type { GatewayApps, ReadyApp } from '../gateway/types.js';
+import { isolationOf } from '../manifests/defaults.js';
 import type { LoadedManifest } from '../manifests/types.js';
 import type { ProviderSet } from '../providers/set.js';
 import { type BackoffInput, KeyedBackoff } from '../reconcile/backoff.js';
@@ -55,6 +56,8 @@ export interface RuntimeOptions {
    * the app's reconcile is to look at it once the stop could first be due.
    */
   readonly onVisitStart?: (name: string, idleStopMs: number) => void;
+  /** The data folder: isolated apps' sockets go in its `run/`. @default the system's temp folder */
+  readonly dataDir?: string;
   /** Settings `idleStop` in ms, for apps whose manifest sets none (0: off). @default 0 */
   readonly idleStopMs?: number;
   /**
@@ -70,6 +73,9 @@ export interface RuntimeOptions {
   readonly mainBackoff?: BackoffInput;
 }
 
+/** The codes of an isolated instance that ran and ended (SPEC §8.3): its reconcile restarts it. */
+const CRASH_CODES: ReadonlySet<string> = new Set(['APP_CRASHED', 'APP_UNRESPONSIVE', 'APP_OUT_OF_MEMORY']);
+
 /** The adapters by settings name: `processAdapter` picks one. */
 const ADAPTERS: Readonly<Record<ProcessAdapterKind, (o: RuntimeOptions) => AppProcessAdapter>> = {
   local: (o) =>
@@ -79,6 +85,7 @@ const ADAPTERS: Readonly<Record<ProcessAdapterKind, (o: RuntimeOptions) => AppPr
       log: o.log,
       startTimeoutMs: o.startTimeoutMs ?? DEFAULT_START_TIMEOUT_MS,
       ...(o.poolMax !== undefined ? { poolMax: o.poolMax } : {}),
+      ...(o.dataDir !== undefined ? { dataDir: o.dataDir } : {}),
       // The supervisor loaded them already (and checked them): no second import.
       loadApplication: async (module) => o.applications?.byModule(module) ?? o.application,
     }),
@@ -145,6 +152,11 @@ export class Runtime implements GatewayApps {
     this.#adapter = createProcessAdapter(options.processAdapter ?? 'local', options);
     this.#adapter.events.on('status', (e) => this.#emit(e.app, e.status, e.error));
     this.#adapter.events.on('start', (e) => options.events.emit('start', e));
+    // An isolated app that crashed (or its watchdog ended) goes back to its reconcile, which
+    // restarts it after the queue's backoff; visits meanwhile get its error at once.
+    this.#adapter.events.on('crash', (e) => {
+      if (this.#apps.has(e.app)) options.onStartFailed?.(e.app);
+    });
     this.#mainSpec = {
       name: MAIN_APP,
       isMain: true,
@@ -420,7 +432,19 @@ export class Runtime implements GatewayApps {
       ...(instance && app.startedWith?.hash === instance.specHash ? { spec: app.startedWith.manifest } : {}),
       activity: { busy: app.open > 0, idleSince: app.lastActiveAt },
       ...(idleStoppedAt !== undefined ? { idleStoppedAt } : {}),
+      ...(instance?.status === 'error' && instance.error && CRASH_CODES.has(instance.error.code)
+        ? { crashed: instance.error.code }
+        : {}),
     };
+  }
+
+  /** Where an isolated app runs and the memory it last reported; undefined for a shared app. */
+  isolation(name: string): { readonly mode: 'worker' | 'process'; readonly memoryMb?: number } | undefined {
+    if (!this.#apps.has(name)) return undefined;
+    const live = this.#adapter.status(name)?.isolation;
+    if (live) return live;
+    const mode = this.#apps.get(name)!.loaded.manifest.isolation?.mode;
+    return mode === 'worker' || mode === 'process' ? { mode } : undefined;
   }
 
   /** Why the app is stopped when appvisor stopped it by itself: `idle` (SPEC §8.2); else null. */
@@ -503,6 +527,7 @@ export class Runtime implements GatewayApps {
       },
       secret: { app: name, mode: m.jwt.secret },
       application: { module, ...(key !== undefined ? { key } : {}) },
+      ...(m.isolation ? { isolation: isolationOf(m) } : {}),
       // The upgrade step migrated before this start; a boot only checks.
       data: { version: application.version, boot: 'check', upgrade: m.upgrade },
       hash: app.loaded.hash,

@@ -50,6 +50,11 @@ export interface AppView {
   readonly intent?: { readonly action: 'start' | 'stop'; readonly by: string; readonly at: string } | null;
   /** The app on every live replica, this one included (SPEC §8.1). */
   readonly replicas?: readonly AppReplicaStatus[];
+  /**
+   * Where the app's code runs (SPEC §8.3) and, for an isolated instance running here, the memory
+   * it last reported in MiB (a child process's RSS, a worker's heap).
+   */
+  readonly isolation?: { readonly mode: 'shared' | 'worker' | 'process'; readonly memoryMb?: number };
 }
 
 /**

@@ -90,6 +90,7 @@ export function createAdminBackend(deps: AdminBackendDeps): AdminBackend {
       error: runtime.error(name),
       startedAt: runtime.startedAt(name),
       statusReason: runtime.statusReason(name),
+      memoryMb: runtime.isolation(name)?.memoryMb,
     }),
     reconcileErrors: deps.reconcileErrors,
   });

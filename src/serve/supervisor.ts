@@ -290,6 +290,7 @@ export async function startSupervisor(options: SupervisorOptions): Promise<Super
         startTimeoutMs,
         ...(options.poolMax ? { poolMax: options.poolMax } : {}),
         ...(options.backoff ? { mainBackoff: options.backoff } : {}),
+        dataDir: settings.dataDir,
         adoptMainDatabase: settings.mainDatabase?.adopt ?? false,
         // A failed start goes to the app's reconcile, which retries it after the queue's backoff
         // (before the queue runs, the first reconcile covers every app anyway).

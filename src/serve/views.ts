@@ -1,4 +1,5 @@
 import { AppvisorError, type ErrorSummary } from '../errors.js';
+import { isolationOf } from '../manifests/defaults.js';
 import type { AppManifest, InvalidFile } from '../manifests/types.js';
 import type { Desired, PlanOptions } from '../reconcile/model.js';
 import { applicationFor } from '../reconcile/planner.js';
@@ -19,6 +20,8 @@ export interface LiveState {
   readonly startedAt: Date | null;
   /** Why it is stopped when appvisor stopped it by itself (`idle`). */
   readonly statusReason?: 'idle' | null;
+  /** An isolated instance's memory as it last reported it (MiB). */
+  readonly memoryMb?: number | undefined;
 }
 
 export interface ViewSources {
@@ -109,6 +112,10 @@ export function appView(name: string, src: ViewSources): AppView | undefined {
     dropAt: record?.dropAt ?? null,
     intent: record?.intent ?? null,
     replicas: replicaStatuses(name, src),
+    isolation: {
+      mode: isolationOf(spec).mode,
+      ...(live.memoryMb !== undefined ? { memoryMb: live.memoryMb } : {}),
+    },
   };
 }
 

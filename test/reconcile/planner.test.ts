@@ -750,6 +750,16 @@ describe('rule 2 in live mode (serve): the runtime decides', () => {
       want: [['start']],
     },
     {
+      label: 'on-first-visit, its last start failed: start again',
+      ...changed({}, {}, { runtime: { status: 'error' } }, true),
+      want: [['start', 'its last start failed; retry']],
+    },
+    {
+      label: 'an isolated instance crashed: restart, saying how it ended',
+      ...changed({}, {}, { runtime: { status: 'error', crashed: 'APP_UNRESPONSIVE' } }, true),
+      want: [['start', 'it crashed (APP_UNRESPONSIVE); restart']],
+    },
+    {
       label: 'with-main, upgrading: nothing',
       ...changed(
         { startMode: 'with-main' },

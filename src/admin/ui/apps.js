@@ -22,6 +22,7 @@ import { actionsFor, badge } from './status.js';
  *   application?: {key: string | null, name: string, version: number},
  *   startedAt: string | null, lastReconciledAt: string | null, file?: string | null,
  *   replicas?: import('./replicas.js').AppOnReplica[],
+ *   isolation?: {mode: string, memoryMb?: number},
  * }} AppView
  *
  * @typedef {{

@@ -226,6 +226,7 @@ export class DetailView {
       ['Enabled', app.enabled ? 'yes' : 'no'],
       ['Start mode', app.startMode],
       ['Application', formatApplication(app)],
+      ['Isolation', isolationText(app.isolation)],
       ['Database mode', db.mode],
       ['Dialect', db.dialect ?? 'main database dialect'],
       ['Database', db.name],
@@ -329,4 +330,15 @@ function formatSize(bytes) {
   if (bytes < 1024) return `${bytes} B`;
   if (bytes < 1024 * 1024) return `${(bytes / 1024).toFixed(1)} KiB`;
   return `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
+}
+
+/**
+ * Where the app's code runs, and an isolated instance's memory: `worker (41 MiB)`.
+ *
+ * @param {{mode: string, memoryMb?: number} | undefined} isolation
+ * @returns {string}
+ */
+function isolationText(isolation) {
+  if (!isolation) return 'shared';
+  return isolation.memoryMb === undefined ? isolation.mode : `${isolation.mode} (${isolation.memoryMb} MiB)`;
 }
