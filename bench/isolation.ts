@@ -244,8 +244,13 @@ type Autocannon = (opts: {
 }) => Promise<AutocannonResult>;
 const autocannon = createRequire(import.meta.url)('autocannon') as Autocannon;
 
+/** The routes measured: the gateway's and the hop's own cost, and a route with work. */
+const ROUTES = ['/api/info', '/api/rows'] as const;
+type Route = (typeof ROUTES)[number];
+
 interface Throughput {
   readonly mode: Mode;
+  readonly route: Route;
   readonly rps: number | null;
   readonly p50Ms: number | null;
   readonly p99Ms: number | null;
@@ -255,7 +260,7 @@ interface Throughput {
   readonly na?: string;
 }
 
-async function throughput(modes: readonly Mode[]): Promise<Throughput[]> {
+async function throughput(modes: readonly Mode[], route: Route): Promise<Throughput[]> {
   const ws = await createWorkspace('sqlite');
   try {
     const app = (mode: Mode): string => `${ws.prefix}_${mode}`;
@@ -265,7 +270,7 @@ async function throughput(modes: readonly Mode[]): Promise<Throughput[]> {
         ws.manifest(app(mode), isolationLines(mode)),
       );
     }
-    progress(`throughput: serve with one app per mode (${modes.join(', ')})`);
+    progress(`throughput of ${route}: serve with one app per mode (${modes.join(', ')})`);
     const serve = await startServe(ws);
     try {
       const na = new Map<Mode, string>();
@@ -276,7 +281,7 @@ async function throughput(modes: readonly Mode[]): Promise<Throughput[]> {
         if (why) na.set(mode, why);
       }
       const running = modes.filter((m) => !na.has(m));
-      const url = (mode: Mode): string => `${serve.url}/apps/${app(mode)}/api/info`;
+      const url = (mode: Mode): string => `${serve.url}/apps/${app(mode)}${route}`;
       const settings = { connections: CONNECTIONS, pipelining: 1 };
       for (const mode of running) await autocannon({ url: url(mode), ...settings, duration: 2 });
       const turns = Math.max(1, Math.round(SECONDS));
@@ -292,6 +297,7 @@ async function throughput(modes: readonly Mode[]): Promise<Throughput[]> {
         if (!own)
           return {
             mode,
+            route,
             rps: null,
             p50Ms: null,
             p99Ms: null,
@@ -303,6 +309,7 @@ async function throughput(modes: readonly Mode[]): Promise<Throughput[]> {
         const ratios = shared ? own.map((s, i) => s.requests.total / shared[i]!.requests.total) : [];
         return {
           mode,
+          route,
           rps: Math.round(total / turns),
           p50Ms: median(own.map((s) => s.latency.p50)),
           p99Ms: Math.max(...own.map((s) => s.latency.p99)),
@@ -380,17 +387,30 @@ async function density(mode: Mode): Promise<Density> {
 interface Hang {
   readonly mode: Mode;
   readonly watchdogMs: number;
-  /** Hang request sent → first 200 from a new instance, per hang. */
+  /** Hang request sent → first 200 from a new instance: one hang of each of `hangs` apps. */
   readonly restartMs: readonly number[];
   readonly medianMs: number | null;
   readonly maxMs: number | null;
-  /** What the hung request itself was answered. */
+  /**
+   * The first app hung once more right after its restart: a crash loop, which waits the queue's
+   * backoff (1 s after the second crash within a minute) on top.
+   */
+  readonly repeatMs: number | null;
+  /** What the hung requests themselves were answered. */
   readonly hungAnswers: readonly string[];
   readonly na?: string;
 }
 
 async function hang(mode: Mode): Promise<Hang> {
-  const none = { mode, watchdogMs: WATCHDOG_MS, restartMs: [], medianMs: null, maxMs: null, hungAnswers: [] };
+  const none = {
+    mode,
+    watchdogMs: WATCHDOG_MS,
+    restartMs: [],
+    medianMs: null,
+    maxMs: null,
+    repeatMs: null,
+    hungAnswers: [],
+  };
   if (mode === 'shared') {
     return {
       ...none,
@@ -400,19 +420,17 @@ async function hang(mode: Mode): Promise<Hang> {
   if (HANGS === 0) return { ...none, na: 'hangs=0' };
   const ws = await createWorkspace('sqlite');
   try {
-    const app = `${ws.prefix}_hang`;
-    fs.writeFileSync(path.join(ws.appsDir, `${app}.yaml`), ws.manifest(app, isolationLines(mode)));
-    progress(`${mode}: a hung app, ${HANGS} times`);
+    const apps = Array.from({ length: HANGS }, (_, i) => `${ws.prefix}_hang${i}`);
+    for (const app of apps) {
+      fs.writeFileSync(path.join(ws.appsDir, `${app}.yaml`), ws.manifest(app, isolationLines(mode)));
+    }
+    progress(`${mode}: ${HANGS} apps hung once each, then the first once more`);
     const serve = await startServe(ws);
     try {
-      let where = await visit(serve, app);
-      const why =
-        'failed' in where ? `does not start: ${where.failed}` : notIn(mode, where, serve.child.pid!);
-      if (why) return { ...none, na: why };
-      const times: number[] = [];
-      const answers: string[] = [];
-      for (let i = 0; i < HANGS; i++) {
-        const before = (where as Where).instance;
+      const hangOnce = async (
+        app: string,
+        before: Where,
+      ): Promise<{ ms: number; answer: string; after: Where } | string> => {
         const t0 = performance.now();
         // On a connection of its own: the polls below must not queue behind it.
         const hung = httpGet(`${serve.url}/apps/${app}/hang`, {
@@ -422,24 +440,40 @@ async function hang(mode: Mode): Promise<Hang> {
           (r) => `${r.status}`,
           (err: unknown) => `no answer: ${String(err)}`,
         );
-        let restarted: Where | undefined;
         const deadline = t0 + 60_000;
-        while (restarted === undefined && performance.now() < deadline) {
+        while (performance.now() < deadline) {
           const r = await visit(serve, app);
-          if (!('failed' in r) && r.instance !== before) restarted = r;
-          else await sleep(20);
+          if (!('failed' in r) && r.instance !== before.instance) {
+            return { ms: performance.now() - t0, answer: await hung, after: r };
+          }
+          await sleep(20);
         }
-        if (restarted === undefined) return { ...none, na: `not restarted within 60 s (hang ${i + 1})` };
-        times.push(performance.now() - t0);
-        answers.push(await hung);
-        where = restarted;
+        return `${app} not restarted within 60 s`;
+      };
+      const times: number[] = [];
+      const answers: string[] = [];
+      let first: Where | undefined;
+      for (const app of apps) {
+        const where = await visit(serve, app);
+        const why =
+          'failed' in where ? `does not start: ${where.failed}` : notIn(mode, where, serve.child.pid!);
+        if (why) return { ...none, na: why };
+        const result = await hangOnce(app, where as Where);
+        if (typeof result === 'string') return { ...none, na: result };
+        times.push(result.ms);
+        answers.push(result.answer);
+        first ??= result.after;
       }
+      const again = await hangOnce(apps[0]!, first!);
+      if (typeof again === 'string') return { ...none, na: again };
+      answers.push(again.answer);
       return {
         mode,
         watchdogMs: WATCHDOG_MS,
         restartMs: times.map((t) => Math.round(t)),
         medianMs: Math.round(median(times)),
         maxMs: Math.round(Math.max(...times)),
+        repeatMs: Math.round(again.ms),
         hungAnswers: answers,
       };
     } finally {
@@ -469,14 +503,15 @@ progress('building dist/ (npm run build)');
 const build = spawnSync('npm', ['run', 'build'], { cwd: ROOT, encoding: 'utf8' });
 if (build.status !== 0) throw new Error(`npm run build failed:\n${build.stdout}\n${build.stderr}`);
 
-const rates = await throughput(SELECTED);
+const rates: Throughput[] = [];
+for (const route of ROUTES) rates.push(...(await throughput(SELECTED, route)));
 const densities: Density[] = [];
 for (const mode of SELECTED) densities.push(await density(mode));
 const hangs: Hang[] = [];
 for (const mode of SELECTED) hangs.push(await hang(mode));
 
 const worker = {
-  rate: rates.find((r) => r.mode === 'worker'),
+  rate: rates.find((r) => r.mode === 'worker' && r.route === '/api/info'),
   density: densities.find((d) => d.mode === 'worker'),
 };
 const verdict = (ok: boolean | undefined): string => (ok === undefined ? 'n/a' : ok ? 'met' : 'not met');
@@ -495,24 +530,28 @@ const goals = {
 };
 
 console.log(
-  `\nisolation modes: GET /apps/<app>/api/info (bench/fixtures/isolation-app.mjs) on appvisor serve, SQLite; ` +
+  `\nisolation modes: GET /apps/<app>/api/info and /api/rows (bench/fixtures/isolation-app.mjs) on appvisor serve, SQLite; ` +
     `autocannon -c ${CONNECTIONS}, ${Math.max(1, Math.round(SECONDS))} one-second turns per mode; ${APPS} idle apps per mode; ` +
     `watchdogMs ${WATCHDOG_MS}; node ${process.version}`,
 );
 console.table(
   SELECTED.map((mode) => {
-    const r = rates.find((x) => x.mode === mode)!;
+    const r = rates.find((x) => x.mode === mode && x.route === '/api/info')!;
+    const w = rates.find((x) => x.mode === mode && x.route === '/api/rows')!;
     const d = densities.find((x) => x.mode === mode)!;
     const h = hangs.find((x) => x.mode === mode)!;
     return {
       mode,
-      'req/s': cell(r.rps),
+      'info req/s': cell(r.rps),
       '× shared': cell(r.ratioToShared),
-      'p50 ms': cell(r.p50Ms),
-      'p99 ms': cell(r.p99Ms),
+      'p50 / p99 ms': `${cell(r.p50Ms)} / ${cell(r.p99Ms)}`,
+      'rows req/s': cell(w.rps),
+      'rows × shared': cell(w.ratioToShared),
+      'rows p50 / p99 ms': `${cell(w.p50Ms)} / ${cell(w.p99Ms)}`,
       'MiB / idle app': cell(d.perAppMiB),
       'cold start p50 ms': cell(d.coldStartMs?.p50),
       'hung → restarted ms (median / max)': h.medianMs === null ? 'n/a' : `${h.medianMs} / ${h.maxMs}`,
+      'hung again → restarted ms': cell(h.repeatMs),
     };
   }),
 );
@@ -524,7 +563,7 @@ for (const [what, rows] of [
   for (const row of rows) if (row.na) console.log(`n/a ${what}, ${row.mode}: ${row.na}`);
 }
 console.log(
-  `goals: worker throughput >= ${GOALS.workerThroughputRatio} × shared: ${goals.workerThroughput}; ` +
+  `goals: worker throughput (/api/info) >= ${GOALS.workerThroughputRatio} × shared: ${goals.workerThroughput}; ` +
     `RSS per idle worker app <= ${GOALS.workerIdleRssMiB} MiB: ${goals.workerIdleRss}; ` +
     `hung app restarted within watchdogMs + ${GOALS.hungRestartSlackMs} ms (${WATCHDOG_MS + GOALS.hungRestartSlackMs} ms): ${goals.hungRestart}`,
 );

@@ -3,7 +3,7 @@ import { EventEmitter } from 'node:events';
 import PQueue from 'p-queue';
 import type { Logger } from 'pino';
 import { AppvisorError, codeOf, isTerminal } from '../errors.js';
-import { type BackoffInput, KeyedBackoff } from './backoff.js';
+import { type BackoffInput, backoffDelay, KeyedBackoff } from './backoff.js';
 
 /** What one reconcile run is handed besides its key. */
 export interface ReconcileContext {
@@ -100,6 +100,12 @@ export interface ReconcileQueueEvents {
 
 const DEFAULT_RESYNC_MS = 300_000;
 const DEFAULT_GRACE_MS = 10_000;
+/**
+ * Crashes of one key less than this apart are a crash loop: the first crash is restarted at
+ * once, each one after it waits the backoff (1 s, 2 s, … 5 min). A minute without a crash
+ * starts the count over.
+ */
+const CRASH_WINDOW_MS = 60_000;
 
 function invalid(detail: string): AppvisorError {
   return new AppvisorError('CONFIG_INVALID', { detail: `reconcile queue: ${detail}` });
@@ -129,6 +135,8 @@ export class ReconcileQueue extends EventEmitter<ReconcileQueueEvents> {
   readonly #reconcile: Reconciler;
   readonly #log: Logger;
   readonly #backoff: KeyedBackoff;
+  /** Recent crashes per key (see retryAfterCrash). */
+  readonly #crashes = new Map<string, { count: number; at: number }>();
   readonly #stepTimeoutMs: number | undefined;
   readonly #keys: ReconcileQueueOptions['keys'];
   readonly #pq: PQueue;
@@ -214,6 +222,25 @@ export class ReconcileQueue extends EventEmitter<ReconcileQueueEvents> {
       { app: key, nextRunInMs: delayMs, failures: this.#backoff.failures(key) },
       'start failed; retrying after the backoff',
     );
+    this.#schedule(key, delayMs);
+  }
+
+  /**
+   * The running instance of `key` crashed, or its watchdog ended it (an isolated app, SPEC §8.3):
+   * the key runs again (its plan restarts the app) at once for a first crash, as a service
+   * manager restarts a service that died, and after the queue's backoff for each further crash
+   * within CRASH_WINDOW_MS of the one before — so an app that dies whenever it starts never
+   * spins, while one hung by a rare request is back within its watchdog and a cold start.
+   * Ignored while the key runs: that run's own outcome decides.
+   */
+  retryAfterCrash(key: string): void {
+    if (this.#closed || this.#active.has(key)) return;
+    const now = Date.now();
+    const last = this.#crashes.get(key);
+    const count = last !== undefined && now - last.at < CRASH_WINDOW_MS ? last.count + 1 : 1;
+    this.#crashes.set(key, { count, at: now });
+    const delayMs = count === 1 ? 0 : backoffDelay(count - 1, this.#backoff.options);
+    this.#log.info({ app: key, nextRunInMs: delayMs, crashes: count }, 'app crashed; restarting it');
     this.#schedule(key, delayMs);
   }
 

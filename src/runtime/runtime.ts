@@ -52,6 +52,11 @@ export interface RuntimeOptions {
    */
   readonly onStartFailed?: (name: string) => void;
   /**
+   * Called when a running isolated instance crashed or its watchdog ended it: the app's reconcile
+   * restarts it (at once the first time, then after the queue's backoff). Absent: onStartFailed.
+   */
+  readonly onCrash?: (name: string) => void;
+  /**
    * Called when a visit starts an app that has an idle stop (a lazy start), with that idleStop:
    * the app's reconcile is to look at it once the stop could first be due.
    */
@@ -155,7 +160,9 @@ export class Runtime implements GatewayApps {
     // An isolated app that crashed (or its watchdog ended) goes back to its reconcile, which
     // restarts it after the queue's backoff; visits meanwhile get its error at once.
     this.#adapter.events.on('crash', (e) => {
-      if (this.#apps.has(e.app)) options.onStartFailed?.(e.app);
+      if (!this.#apps.has(e.app)) return;
+      if (options.onCrash) options.onCrash(e.app);
+      else options.onStartFailed?.(e.app);
     });
     this.#mainSpec = {
       name: MAIN_APP,

@@ -295,6 +295,7 @@ export async function startSupervisor(options: SupervisorOptions): Promise<Super
         // A failed start goes to the app's reconcile, which retries it after the queue's backoff
         // (before the queue runs, the first reconcile covers every app anyway).
         onStartFailed: (name) => queue.current?.retryAfterFailure(name),
+        onCrash: (name) => queue.current?.retryAfterCrash(name),
         // A lazy start is the runtime's; the app's reconcile plans its idle stop once it could be
         // due (not at once: a visit storm must not become a storm of reconciles).
         onVisitStart: (name, idleMs) => queue.current?.addAfter(name, idleMs),

@@ -91,6 +91,35 @@ describe('ReconcileQueue: in-progress results', () => {
     expect(Date.now() - t1).toBeGreaterThanOrEqual(75);
   });
 
+  it('restarts a first crash at once and backs off each crash that follows soon after', async () => {
+    const ends: ReconcileEndEvent[] = [];
+    const queue = new ReconcileQueue({
+      log: pino({ level: 'silent' }),
+      resyncMs: 0,
+      backoff: { baseMs: 300, maxMs: 10_000 },
+      reconcile: async () => undefined,
+    });
+    open.push(queue);
+    queue.on(QUEUE_EVENTS.end, (e) => ends.push(e));
+    queue.add('crm');
+    await until(() => ends.length === 1);
+    const t0 = Date.now();
+    queue.retryAfterCrash('crm');
+    await until(() => ends.length === 2);
+    // At once: well under the backoff's first 300 ms.
+    expect(Date.now() - t0).toBeLessThan(200);
+    // A crash loop: the second crash waits the first backoff, the third the second — even though
+    // each run in between succeeded (a success resets start failures, not crashes).
+    const t1 = Date.now();
+    queue.retryAfterCrash('crm');
+    await until(() => ends.length === 3);
+    expect(Date.now() - t1).toBeGreaterThanOrEqual(290);
+    const t2 = Date.now();
+    queue.retryAfterCrash('crm');
+    await until(() => ends.length === 4);
+    expect(Date.now() - t2).toBeGreaterThanOrEqual(590);
+  });
+
   it('ignores a failed start while the key runs: that run decides', async () => {
     let release!: () => void;
     const ends: ReconcileEndEvent[] = [];
