@@ -111,21 +111,21 @@ export const ERRORS = {
   // An isolated app (SPEC §8.3) that the watchdog or its own exit ended: it is restarted with the
   // queue's backoff, and answered 503 with Retry-After meanwhile.
   APP_CRASHED: {
-    message: 'app {app} crashed ({detail}); it is restarted with backoff',
+    message: 'app {app} crashed ({detail}); it is restarted (with backoff if it keeps crashing)',
     status: 503,
     retryable: true,
     retryAfter: true,
   },
   APP_UNRESPONSIVE: {
     message:
-      "app {app}'s event loop was blocked for more than {ms} ms (isolation.watchdogMs); it was stopped and is restarted with backoff",
+      "app {app}'s event loop was blocked for more than {ms} ms (isolation.watchdogMs); it was stopped and is restarted (with backoff if it keeps failing)",
     status: 503,
     retryable: true,
     retryAfter: true,
   },
   APP_OUT_OF_MEMORY: {
     message:
-      'app {app} used {usedMb} MiB, over its isolation.memoryLimitMb of {limitMb} MiB; it was stopped and is restarted with backoff',
+      'app {app} used {usedMb} MiB, over its isolation.memoryLimitMb of {limitMb} MiB; it was stopped and is restarted (with backoff if it keeps failing)',
     status: 503,
     retryable: true,
     retryAfter: true,

@@ -218,7 +218,8 @@ export class IsolatedInstanceRunner implements InstanceRunner {
         {
           ms: Math.round(performance.now() - started),
           isolation: this.#isolation.mode,
-          pid: this.#channel?.pid,
+          // Not `pid`: the supervisor's line has that already (a JSON key twice is no JSON).
+          ...(this.#channel?.pid !== undefined ? { childPid: this.#channel.pid } : {}),
         },
         'app started',
       );
