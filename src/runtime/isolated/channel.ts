@@ -55,8 +55,20 @@ function withoutHeapFlags(args: readonly string[]): string[] {
   return args.filter((a) => !a.startsWith('--max-old-space-size') && !a.startsWith('--max-semi-space-size'));
 }
 
-function envWithoutHeapFlags(): NodeJS.ProcessEnv {
-  const env = { ...process.env };
+/** The supervisor's settings an app's host may see: only the log level. */
+const HOST_SETTINGS = new Set(['APPVISOR_LOG_LEVEL']);
+
+/**
+ * The host's environment: the supervisor's, less the heap flags and less its own settings —
+ * APPVISOR_MASTER_KEY, APPVISOR_DATABASE_URL (the state store's credentials) and the rest are
+ * the supervisor's, not the app's: an isolated app gets what its context hands it, and no key to
+ * the other apps' secrets. (Isolation contains faults; the host still runs as the same user.)
+ */
+function hostEnv(): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {};
+  for (const [name, value] of Object.entries(process.env)) {
+    if (!name.startsWith('APPVISOR_') || HOST_SETTINGS.has(name)) env[name] = value;
+  }
   if (env.NODE_OPTIONS) env.NODE_OPTIONS = withoutHeapFlags(env.NODE_OPTIONS.split(/\s+/)).join(' ');
   return env;
 }
@@ -67,7 +79,7 @@ export function startWorker(memoryLimitMb: number, on: HostListeners): HostChann
   let worker: Worker;
   const options = {
     execArgv: withoutHeapFlags(process.execArgv),
-    env: envWithoutHeapFlags(),
+    env: hostEnv(),
     resourceLimits: { maxOldGenerationSizeMb: memoryLimitMb },
     stdout: false,
     stderr: false,
@@ -102,7 +114,7 @@ export function startProcess(memoryLimitMb: number, on: HostListeners): HostChan
   if (fromSources && !execArgv.some((a) => a.includes('tsx'))) execArgv.push('--import', tsx().loader);
   const child: ChildProcess = fork(hostFile, [], {
     execArgv,
-    env: envWithoutHeapFlags(),
+    env: hostEnv(),
     stdio: ['ignore', 'inherit', 'pipe', 'ipc'],
     serialization: 'json',
   });

@@ -81,6 +81,35 @@ describe('the context of an isolated app', () => {
     await checkContext(serve, 'p', 'sqlite');
   }, 60_000);
 
+  it("does not hand an isolated app the supervisor's own settings (the master key, the state store's URL)", async () => {
+    const saved = { key: process.env.APPVISOR_MASTER_KEY, probe: process.env.ISOLATION_TEST_PROBE };
+    // Any valid key: the harness opens its store with its own; this one only has to be in the env.
+    process.env.APPVISOR_MASTER_KEY = Buffer.alloc(32, 7).toString('base64');
+    process.env.ISOLATION_TEST_PROBE = 'visible';
+    try {
+      serve = await startServe({
+        app: FIXTURE,
+        manifests: { 'w.yaml': isolated('w', 'worker'), 'p.yaml': isolated('p', 'process') },
+      });
+      for (const app of ['w', 'p']) {
+        const seen = json(await raw(serve.sup.url, `/apps/${app}/env`));
+        expect(seen.probe, app).toBe('visible');
+        expect(
+          (seen.appvisor as string[]).filter((k) => k !== 'APPVISOR_LOG_LEVEL'),
+          app,
+        ).toEqual([]);
+      }
+    } finally {
+      for (const [name, value] of [
+        ['APPVISOR_MASTER_KEY', saved.key],
+        ['ISOLATION_TEST_PROBE', saved.probe],
+      ] as const) {
+        if (value === undefined) delete process.env[name];
+        else process.env[name] = value;
+      }
+    }
+  }, 60_000);
+
   it('on PostgreSQL: its own database and its own schema, in a worker and in a process', async (ctx) => {
     if (!PG.available) ctx.skip();
     const prefix = uniqueName('avi');
