@@ -32,6 +32,7 @@ const QUICK_ARGS: Readonly<Record<string, readonly string[]>> = {
   replicas: ['10', '3', '10', '2', '10'],
   backup: ['20000', '1'],
   isolation: ['3', '50', '2'],
+  'isolation-hop': ['3'],
 };
 
 type Json = Record<string, unknown>;
@@ -48,7 +49,10 @@ const HEADLINES: Readonly<Record<string, (j: Loose) => string>> = {
     return ['shared', 'worker', 'process']
       .filter((mode) => j.throughput.some((r: Loose) => r.mode === mode))
       .map((mode) => {
-        const rate = by(j.throughput, mode);
+        const rate = by(
+          j.throughput.filter((r: Loose) => r.route === undefined || r.route === '/api/info'),
+          mode,
+        );
         const density = by(j.density, mode);
         const hang = by(j.hang, mode);
         if (rate.rps == null && density.perAppMiB == null && hang.maxMs == null) return `${mode} n/a`;
@@ -56,6 +60,8 @@ const HEADLINES: Readonly<Record<string, (j: Loose) => string>> = {
       })
       .join('; ');
   },
+  'isolation-hop': (j) =>
+    j.rows.map((r: Loose) => `${r.kind} ${r['req/s']} req/s (×${r['× shared']})`).join(', '),
   planner: (j) => j.results.map((r: Loose) => `${r.mode} ${r.medianMs} ms / ${r.apps} apps`).join(', '),
   providers: (j) => j.results.map((r: Loose) => `${r.kind} create ${r.createMsMean} ms`).join(', '),
   gateway: (j) =>
