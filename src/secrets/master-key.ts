@@ -4,7 +4,7 @@
  * key itself is never logged, printed or written into a backup; messages name its id.
  */
 import crypto from 'node:crypto';
-import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { chmod, link, mkdir, readFile, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { AppvisorError } from '../errors.js';
 import { MASTER_KEY_BYTES, type MasterKey, masterKeyOf } from './envelope.js';
@@ -55,11 +55,17 @@ export async function loadMasterKey(opts: MasterKeyOptions): Promise<MasterKey |
   }
   if (!opts.create) return undefined;
   await mkdir(opts.dataDir, { recursive: true });
+  // Written whole under a name of its own, then linked into place: of two processes starting at
+  // once, one links its key and the other reads that one — never a file still being written
+  // (a `wx` open creates the file empty first, and the other process read it so).
+  const draft = `${file}.${process.pid}.${crypto.randomBytes(4).toString('hex')}.tmp`;
+  await writeFile(draft, `${generateMasterKeyText()}\n`, { mode: 0o600, flag: 'wx' });
   try {
-    // `wx`: of two processes starting at once, one writes the key and the other reads it.
-    await writeFile(file, `${generateMasterKeyText()}\n`, { mode: 0o600, flag: 'wx' });
+    await link(draft, file);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+  } finally {
+    await unlink(draft).catch(() => undefined);
   }
   await chmod(file, 0o600);
   return parseMasterKey(await readFile(file, 'utf8'), file);
