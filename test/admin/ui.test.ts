@@ -65,7 +65,7 @@ const APPS = [
     application: { key: 'cms', name: 'cms-app', version: 3 },
     startedAt: '2024-05-01T10:00:05.000Z',
   }),
-  appView('shop', { displayName: 'Shop' }),
+  appView('shop', { displayName: 'Shop', isolation: { mode: 'worker', memoryMb: 41 } }),
   appView('crm', {
     displayName: 'CRM',
     status: 'error',
@@ -195,6 +195,8 @@ describe.skipIf(!browserAvailable())('admin UI in Chromium (fake backend)', () =
     );
     expect(await shown(row(page, 'wiki').locator('.col-reconciled'))).toBe('never');
     expect(await shown(row(page, 'wiki').locator('.col-startMode'))).toContain('(disabled)');
+    // An isolated app says where it runs; a shared one does not.
+    expect(await shown(row(page, 'shop').locator('.col-startMode'))).toBe('on-first-visit · worker');
 
     // Status colour by family, and the word itself.
     const tones = await page.$$eval('#apps-body .col-status .badge', (els) =>

@@ -274,7 +274,9 @@ export class AppList {
     if (fresh || before.status !== app.status || before.statusReason !== app.statusReason)
       replace(cells.status, badge(app.status, app.statusReason), h('span', { class: 'replica-count' }));
     this.#fillReplicas(row);
-    cells.startMode.textContent = app.startMode + (app.enabled ? '' : ' (disabled)');
+    // Where it runs, beside how it starts: a worker or process app is marked, a shared one is not.
+    const isolated = app.isolation && app.isolation.mode !== 'shared' ? ` · ${app.isolation.mode}` : '';
+    cells.startMode.textContent = app.startMode + (app.enabled ? '' : ' (disabled)') + isolated;
     const application = /** @type {HTMLElement} */ (cells.name.querySelector('.app-application'));
     application.textContent = app.application ? formatApplication(app) : '';
     replace(
