@@ -96,7 +96,7 @@ async function startServe(
   };
   const started = await find((l) => l.app === 'p' && l.msg === 'app started', 'p started');
   await find((l) => l.app === 'w' && l.msg === 'app started', 'w started');
-  return { proc, url, childPid: started.pid as number };
+  return { proc, url, childPid: started.childPid as number };
 }
 
 describe.each([
