@@ -85,20 +85,43 @@ export function createUpgradeGate(
 }
 
 /**
- * The live replicas other than `self` on newer code that stay out of rotation for the older
- * ones and would join it once `self` is gone: none while another live replica that is not
- * leaving runs code as old as `self`'s or older (they go on waiting for that one, and it serves).
+ * The code a replica runs: the default application's version and each named application's
+ * (SPEC §8.6), by the application's `name`. A bare number: the default application only.
+ */
+export type CodeVersions =
+  | number
+  | {
+      readonly version: number;
+      readonly applications?: readonly { readonly name: string; readonly version: number }[];
+    };
+
+/** Whether replica `r` runs a newer version than `code` of any application `code` has. */
+function runsNewer(r: ReplicaList['replicas'][number], code: CodeVersions): boolean {
+  const own = typeof code === 'number' ? { version: code } : code;
+  if (Number(r.version) > own.version) return true;
+  for (const a of own.applications ?? []) {
+    const version = versionOf(r, a.name);
+    if (Number.isFinite(version) && version > a.version) return true;
+  }
+  return false;
+}
+
+/**
+ * The live replicas other than `self` on newer code (of any application `self` runs) that stay
+ * out of rotation for the older ones and would join it once `self` is gone: none while another
+ * live replica that is not leaving runs nothing newer than `self` (they go on waiting for that
+ * one, and it serves).
  */
 export function waitingOnOlder(
   list: ReplicaList,
   self: string,
-  codeVersion: number,
+  code: CodeVersions,
   heartbeatMs: number,
 ): string[] {
   const live = list.replicas.filter((r) => r.id !== self && isLive(list, r, heartbeatMs));
-  const anotherOld = live.some((r) => !r.info.leaving && Number(r.version) <= codeVersion);
+  const anotherOld = live.some((r) => !r.info.leaving && !runsNewer(r, code));
   if (anotherOld) return [];
-  return live.filter((r) => Number(r.version) > codeVersion && r.info.waiting === true).map((r) => r.id);
+  return live.filter((r) => runsNewer(r, code) && r.info.waiting === true).map((r) => r.id);
 }
 
 /**
@@ -112,7 +135,8 @@ export async function handOver(
   store: Pick<StateStore, 'listReplicas'>,
   opts: {
     readonly self: string;
-    readonly codeVersion: number;
+    /** What `self` runs (see CodeVersions). */
+    readonly codeVersion: CodeVersions;
     readonly heartbeatMs: number;
     readonly timeoutMs: number;
     readonly pollMs?: number;

@@ -142,11 +142,21 @@ export async function startSupervisor(options: SupervisorOptions): Promise<Super
   const reconcileAll = (): void => queue.current?.addAll(manifests.current?.names() ?? []);
   /** A replica on newer code stays out of rotation while an older one still serves the data. */
   const waitingFor = (): string | undefined => {
-    const older = upgradeGate.last();
-    // One that drains serves no new visits: this replica takes them, and they wait for the data.
-    return older && !older.leaving
-      ? `replica ${older.replica} runs application version ${older.version}, older than this one's ${application.version}; this replica serves once no live replica runs an older version (a rolling upgrade)`
-      : undefined;
+    // Each application's gate: a replica on an older version of any application this one runs
+    // keeps it out of rotation (its apps of that application could not start here meanwhile).
+    for (const [gate, named] of [
+      [upgradeGate, undefined] as const,
+      ...namedGates.map(([key, g]) => [g, applications.named(key)!.application] as const),
+    ]) {
+      const older = gate.last();
+      // One that drains serves no new visits: this replica takes them, and they wait for the data.
+      if (older && !older.leaving) {
+        const which = named ? `application ${named.name}` : 'application';
+        const mine = named ? named.version : application.version;
+        return `replica ${older.replica} runs ${which} version ${older.version}, older than this one's ${mine}; this replica serves once no live replica runs an older version (a rolling upgrade)`;
+      }
+    }
+    return undefined;
   };
   const heartbeatMs = options.heartbeatMs ?? HEARTBEAT_DEFAULTS.intervalMs;
   /** Where other replicas reach this one's admin API (its listen address unless set). */
@@ -491,14 +501,15 @@ export async function startSupervisor(options: SupervisorOptions): Promise<Super
   void heartbeat.current?.beatNow();
   // Every replica follows the heartbeats for a rolling upgrade: the leader to hold a migration
   // back, every one to stay out of rotation while it runs newer code than a live replica.
-  const gateKey = (older: ReturnType<typeof upgradeGate.last>): string =>
-    older ? `${older.replica}${older.leaving ? ' leaving' : ''}` : '';
-  let heldBy = gateKey(upgradeGate.last());
+  const allGates = [upgradeGate, ...namedGates.map(([, gate]) => gate)];
+  const gateKey = (olders: readonly ReturnType<typeof upgradeGate.last>[]): string =>
+    olders.map((older) => (older ? `${older.replica}${older.leaving ? ' leaving' : ''}` : '')).join('|');
+  let heldBy = gateKey(allGates.map((gate) => gate.last()));
   const gateTimer = setInterval(() => {
-    void upgradeGate.check().then((older) => {
-      // The older replica is gone (or came): the apps held back for it are looked at again.
-      if (gateKey(older) === heldBy) return;
-      heldBy = gateKey(older);
+    void Promise.all(allGates.map((gate) => gate.check())).then((olders) => {
+      // An older replica is gone (or came): the apps held back for it are looked at again.
+      if (gateKey(olders) === heldBy) return;
+      heldBy = gateKey(olders);
       reconcileAll();
       // `waiting` may have changed: an older replica that drains waits to see it gone.
       void heartbeat.current?.beatNow();
@@ -507,7 +518,7 @@ export async function startSupervisor(options: SupervisorOptions): Promise<Super
   gateTimer.unref();
 
   const ready = (async () => {
-    await upgradeGate.check();
+    await Promise.all(allGates.map((gate) => gate.check()));
     await runtime.value
       .acquireMain()
       .catch((err) => log.error({ err: messageOf(err) }, 'the main app failed to start'));
@@ -538,7 +549,10 @@ export async function startSupervisor(options: SupervisorOptions): Promise<Super
         // Still in rotation until the replicas on newer code that waited for this one joined it.
         const handover = await handOver(store.value, {
           self: replica.id,
-          codeVersion: application.version,
+          codeVersion: {
+            version: application.version,
+            applications: namedGates.map(([key]) => applications.named(key)!.application),
+          },
           heartbeatMs,
           timeoutMs: Math.min(HANDOVER_TIMEOUT_MS, graceMs - drainMs),
         });

@@ -88,6 +88,22 @@ describe('the handover of a draining replica to the replicas on newer code', () 
     ).toEqual(['new']);
   });
 
+  it('counts a replica newer in any application as newer (SPEC §8.6), and one newer in none as old', () => {
+    const withApps = (r: ReplicaRecord, crm: string): ReplicaRecord => ({
+      ...r,
+      info: { ...r.info, applications: [{ name: 'crm-app', version: crm }] },
+    });
+    const self = { version: 2, applications: [{ name: 'crm-app', version: 1 }] };
+    // Same default application, a newer crm-app: it waited for this one, and takes over from it.
+    const newCrm = withApps(row('new', '2', 0, true), '2');
+    expect(waitingOnOlder(list(row('self', '2', 0), newCrm), 'self', self, 2_000)).toEqual(['new']);
+    // Counting the default application alone, it would not have been waited for.
+    expect(waitingOnOlder(list(row('self', '2', 0), newCrm), 'self', 2, 2_000)).toEqual([]);
+    // Another replica on the same code as this one stays: the newer one goes on waiting for it.
+    const sameAsSelf = withApps(row('other', '2', 0), '1');
+    expect(waitingOnOlder(list(newCrm, sameAsSelf), 'self', self, 2_000)).toEqual([]);
+  });
+
   it('stays in rotation until the newer replica says it joined, then hands over', async () => {
     let reads = 0;
     const store = {
