@@ -22,9 +22,8 @@ if [ "$#" -gt 0 ] && [ "$1" = "--" ]; then
   shift
 fi
 
-# Word splitting is wanted here: APPVISOR_BIN is a command with its arguments.
-# shellcheck disable=SC2206
-bin=(${APPVISOR_BIN:-npx appvisor})
+# APPVISOR_BIN is a command with its arguments, split on blanks (no globbing).
+read -r -a bin <<<"${APPVISOR_BIN:-npx appvisor}"
 
 body=$(mktemp)
 trap 'rm -f "$body"' EXIT

@@ -26,7 +26,7 @@ export interface PlanMarkdownOptions {
 
 export function planToMarkdown(plan: Plan, opts: PlanMarkdownOptions): string {
   const lines: string[] = [`### ${escapeMarkdown(opts.title ?? 'appvisor plan')}`, ''];
-  lines.push(`**${summaryLine(plan)}**`, '');
+  lines.push(summaryLine(plan), '');
   if (plan.guard) lines.push(`> **Held back:** ${escapeMarkdown(plan.guard)}`, '');
   if (plan.errors.length > 0) {
     lines.push(

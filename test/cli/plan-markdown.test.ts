@@ -84,6 +84,17 @@ describe('plan --format markdown on a pull request', () => {
     expect(both.stderr).toContain('--json means --format json');
   });
 
+  it('shows the empty-set guard when no valid manifest is left', async () => {
+    const empty = path.join(cwd, 'empty.d');
+    await fs.mkdir(empty, { recursive: true });
+    const run = await runCli(['plan', '--format', 'markdown', '--dir', empty], { cwd });
+    expect(run.code).toBe(2);
+    expect(run.stdout).toContain(
+      '> **Held back:** no valid manifest is left but 5 app(s) are known; nothing is removed',
+    );
+    expect(run.stdout).toMatch(/\n0 to create, 0 to change, 0 to remove, 5 refused\n/);
+  });
+
   it.skipIf(!PG.available)('never shows the password of a reachable new-connection URL', async () => {
     const u = new URL(PG.url);
     u.password = 'hunter2';
@@ -109,7 +120,7 @@ describe('examples/ci/plan-comment.sh', () => {
     const pending = await runScript(cwd);
     expect(pending.code, pending.stderr).toBe(0);
     expect(pending.stdout).toMatch(
-      /^### appvisor plan\n\n\*\*16 to create, 5 to change, 0 to remove, 0 refused\*\*/,
+      /^### appvisor plan\n\n16 to create, 5 to change, 0 to remove, 0 refused\n/,
     );
     // 21 steps: the full list is folded.
     expect(pending.stdout).toContain('<summary>All 21 steps</summary>');

@@ -94,7 +94,7 @@ describe('planToMarkdown', () => {
       },
       { now: NOW },
     );
-    expect(md).toContain('**0 to create, 0 to change, 0 to remove, 0 refused**');
+    expect(md).toMatch(/^### appvisor plan\n\n0 to create, 0 to change, 0 to remove, 0 refused\n/);
     expect(md).toContain('> **Held back:** no valid manifest left: 3 removals held back; pass --allow-empty');
     expect(md).toContain("- `apps.d/w'iki.yaml:4:12` startMode 'x' &lt;is&gt; bad");
     expect(md).toContain('No changes.');
