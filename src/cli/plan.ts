@@ -1,7 +1,8 @@
-import type { Command } from 'commander';
+import { type Command, Option } from 'commander';
 import { planToJson } from '../admin/plan-json.js';
 import { computePlan } from '../reconcile/commands.js';
 import { ACTION_SIGN, type Plan } from '../reconcile/model.js';
+import { planToMarkdown } from '../reconcile/plan-markdown.js';
 import { isScheduled } from '../reconcile/planner.js';
 import {
   action,
@@ -26,8 +27,13 @@ const BLOCKED: ReadonlySet<string> = new Set([
   'STATE_STORE_FAILED',
 ]);
 
+/** What `plan --format` prints (SPEC §8.7). */
+const FORMATS = ['text', 'json', 'markdown'] as const;
+type PlanFormat = (typeof FORMATS)[number];
+
 interface PlanFlags extends CommonOptions {
   readonly allowEmpty?: boolean;
+  readonly format?: PlanFormat;
 }
 
 /** `appvisor plan`: the dry run. */
@@ -38,6 +44,12 @@ export function registerPlan(program: Command, ctx: CliContext): Command {
       'show what apply/serve would change (+ create, ~ change, - remove, ! refused); changes nothing',
     )
     .option('--allow-empty', 'plan removals even when no valid manifest is left')
+    // Commander refuses any other value with a usage error that lists the three.
+    .addOption(
+      new Option('--format <format>', 'output (markdown: a pull-request comment; default: text)').choices(
+        FORMATS,
+      ),
+    )
     .addHelpText(
       'after',
       '\nExit codes: 0 no changes, 2 changes pending (refusals count), 1 error (invalid manifests included).',
@@ -49,6 +61,8 @@ export function registerPlan(program: Command, ctx: CliContext): Command {
 }
 
 export async function runPlan(ctx: CliContext, opts: PlanFlags): Promise<number> {
+  // Checked before anything is read: contradicting flags say so before any database is asked.
+  const format = planFormat(opts);
   const settings = await settingsFor(ctx, opts);
   const displayDir = displayAppsDir(ctx, settings, opts);
   const plan = await computePlan(settings, {
@@ -56,8 +70,10 @@ export async function runPlan(ctx: CliContext, opts: PlanFlags): Promise<number>
     displayDir,
     ...(opts.allowEmpty ? { allowEmpty: true } : {}),
   });
-  if (opts.json) {
+  if (format === 'json') {
     println(ctx.stdout, JSON.stringify(planToJson(plan), null, 2));
+  } else if (format === 'markdown') {
+    ctx.stdout.write(planToMarkdown(plan, { now: Date.now() }));
   } else {
     printPlan(ctx, plan, styles(colorEnabled(ctx.stdout, ctx.env)));
   }
@@ -65,6 +81,15 @@ export async function runPlan(ctx: CliContext, opts: PlanFlags): Promise<number>
   if (plan.errors.length > 0 || plan.changes.some((c) => c.code !== undefined && BLOCKED.has(c.code)))
     return 1;
   return plan.changes.length > 0 ? 2 : 0;
+}
+
+/** `--format` (commander has checked it is one of FORMATS), with `--json` its shorthand. */
+function planFormat(opts: PlanFlags): PlanFormat {
+  const format = opts.format ?? (opts.json ? 'json' : 'text');
+  if (opts.json && format !== 'json') {
+    throw new Error(`--json means --format json; drop --json or --format ${format}`);
+  }
+  return format;
 }
 
 function printPlan(ctx: CliContext, plan: Plan, s: Styles): void {
