@@ -175,6 +175,20 @@ describe('per-app logs', () => {
     expect(unknown.code).toBe(1);
     expect(unknown.stderr).toMatch(/nosuchapp/);
   });
+
+  it('ends a follow stream cleanly when the server shuts down', async () => {
+    const res = await fetch(`${serve.sup.url}/_supervisor/api/apps/logshared/logs?follow=1&limit=1`, {
+      headers: { authorization: `Bearer ${ADMIN_TOKEN}` },
+    });
+    expect(res.status).toBe(200);
+    const reader = res.body!.getReader();
+    await reader.read();
+    const closed = serve.close();
+    let done = false;
+    while (!done) done = (await reader.read()).done;
+    await closed;
+    expect(done).toBe(true);
+  });
 });
 
 function runBin(
