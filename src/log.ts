@@ -52,3 +52,46 @@ export function createLogger(options: LoggerOptions = {}, fd?: number): Logger {
   });
   return pino({ level }, stream);
 }
+
+/** What a tap is handed: each line exactly as pino wrote it (JSON and a newline). */
+export type LogLineTap = (line: string) => void;
+
+const TAPS = Symbol('appvisor.logTaps');
+
+interface TappedStream {
+  write(line: string): unknown;
+  [TAPS]?: Set<LogLineTap>;
+}
+
+/**
+ * Hands every line `logger` (and each of its children: they share its destination) writes to
+ * `tap`, until the returned function is called. The destination's `write` is wrapped once: the
+ * tap sees the string pino already serialised, so nothing is serialised twice. pino writes JSON
+ * to its destination in pretty mode too (pino-pretty formats it there), so taps see JSON either way.
+ */
+export function tapLogLines(logger: Logger, tap: LogLineTap): () => void {
+  const stream = (logger as unknown as Record<symbol, TappedStream | undefined>)[pino.symbols.streamSym];
+  if (stream === undefined || typeof stream.write !== 'function') return () => undefined;
+  let taps = stream[TAPS];
+  if (taps === undefined) {
+    const own = new Set<LogLineTap>();
+    taps = own;
+    stream[TAPS] = own;
+    const write = stream.write.bind(stream);
+    stream.write = (line: string) => {
+      for (const t of own) {
+        try {
+          t(line);
+        } catch {
+          // A tap must never cost the log its line.
+        }
+      }
+      return write(line);
+    };
+  }
+  taps.add(tap);
+  const set = taps;
+  return () => {
+    set.delete(tap);
+  };
+}

@@ -6,6 +6,7 @@ import type { TokenScope } from '../state/types.js';
 import type { AdminCaller } from './auth.js';
 import { asRequestError, readJsonBody } from './body.js';
 import { forwarded, forwardToLeader } from './forward.js';
+import type { LogStreams } from './logs-api.js';
 import { answerBackup, answerClone, answerRestore } from './operations-api.js';
 import { sendCode, sendJson, sendMethodNotAllowed } from './respond.js';
 import type { EventStreams } from './sse.js';
@@ -23,6 +24,8 @@ import type { AdminBackend } from './types.js';
 export interface ApiContext {
   readonly backend: AdminBackend;
   readonly streams: EventStreams;
+  /** Open `logs?follow=1` streams. */
+  readonly logStreams: LogStreams;
   /** Whose token the request carries (already checked). */
   readonly caller: AdminCaller;
   /** The state store's named tokens, for `/tokens` (absent: those routes are not found). */
@@ -169,6 +172,18 @@ function match(
       run: async () => {
         if ((await backend.getApp(name)) === undefined) sendCode(res, 'APP_NOT_FOUND', { app: name });
         else sendJson(res, 200, await backend.history(name));
+      },
+    };
+  }
+  const logs = backend.logs;
+  if (action === 'logs' && logs) {
+    return {
+      method: 'GET',
+      needs: 'read',
+      does: "read an app's logs",
+      run: async () => {
+        if ((await backend.getApp(name)) === undefined) sendCode(res, 'APP_NOT_FOUND', { app: name });
+        else ctx.logStreams.answer(req, res, name, logs);
       },
     };
   }

@@ -3,6 +3,7 @@ import type { SupervisorHandler } from '../gateway/types.js';
 import { sendError } from '../http/errors.js';
 import { handleApi } from './api.js';
 import { createBearerCheck, type StoredTokens, sendUnauthorized } from './auth.js';
+import { LogStreams } from './logs-api.js';
 import type { Metrics } from './metrics.js';
 import { sendCode, sendJson, sendMethodNotAllowed } from './respond.js';
 import { type EventStreamOptions, EventStreams } from './sse.js';
@@ -62,6 +63,7 @@ export function createSupervisorHandler(options: SupervisorHandlerOptions): Supe
     log,
   });
   const streams = new EventStreams(backend, options.events);
+  const logStreams = new LogStreams(options.events);
   const files = new StaticFiles(options.uiDir ?? defaultUiDir());
 
   const route = async (req: IncomingMessage, res: ServerResponse, path: string): Promise<void> => {
@@ -91,6 +93,7 @@ export function createSupervisorHandler(options: SupervisorHandlerOptions): Supe
         await handleApi(req, res, segments.slice(1) as string[], {
           backend,
           streams,
+          logStreams,
           caller,
           log,
           ...(options.tokens ? { tokens: options.tokens, tokensChanged: () => authorized.refresh() } : {}),
@@ -151,6 +154,7 @@ export function createSupervisorHandler(options: SupervisorHandlerOptions): Supe
   handler.close = () => {
     authorized.close();
     streams.closeAll();
+    logStreams.closeAll();
   };
   return handler;
 }

@@ -1,6 +1,7 @@
 import type { EventEmitter } from 'node:events';
 import type { AppView, ClusterView, ReplicaView, StatusEvent } from '../runtime/view.js';
 import type { RotationResult } from '../secrets/rotate.js';
+import type { AppLogLine } from '../serve/app-logs.js';
 import type { HistoryEntry } from '../state/types.js';
 
 /** The `plan --json` object (SPEC §5). */
@@ -89,4 +90,13 @@ export interface AdminBackend {
    */
   waitingFor?(): string | undefined;
   readonly events: EventEmitter<AdminEventMap>;
+  /** The apps' recent log lines on this replica (absent: the logs route is not found). */
+  readonly logs?: AppLogSource;
+}
+
+/** Where the logs route reads an app's lines (serve/app-logs.ts keeps them). */
+export interface AppLogSource {
+  lines(app: string, query: { readonly since?: number; readonly limit?: number }): AppLogLine[];
+  /** Each new line of `app`, until the returned function is called. */
+  follow(app: string, deliver: (line: AppLogLine) => void): () => void;
 }

@@ -5,6 +5,7 @@ import { registerApply } from './apply.js';
 import { registerBackup } from './backup.js';
 import { registerClone } from './clone.js';
 import { type CliContext, type CliIO, colorEnabled, createContext, processIO } from './common.js';
+import { registerLogs } from './logs.js';
 import { registerPlan } from './plan.js';
 import { registerRekey } from './rekey.js';
 import { registerRestore } from './restore.js';
@@ -46,6 +47,7 @@ export function buildProgram(ctx: CliContext): Command {
   registerApply(program, ctx);
   registerServe(program, ctx);
   registerStatus(program, ctx);
+  registerLogs(program, ctx);
   registerStartStop(program, ctx);
   registerToken(program, ctx);
   registerBackup(program, ctx);

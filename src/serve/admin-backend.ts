@@ -5,7 +5,7 @@
 import type { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
 import { planToJson } from '../admin/plan-json.js';
-import type { AdminBackend, AdminEventMap, AdminOperations } from '../admin/types.js';
+import type { AdminBackend, AdminEventMap, AdminOperations, AppLogSource } from '../admin/types.js';
 import { AppvisorError, type ErrorSummary, messageOf } from '../errors.js';
 import type { ProviderSet } from '../providers/set.js';
 import { leaseHeld } from '../reconcile/lease.js';
@@ -40,6 +40,8 @@ export interface AdminBackendDeps {
   readonly operations?: AdminOperations;
   /** The term to write under while this replica leads (undefined while it follows). */
   readonly leading?: () => { readonly fence: Fence } | undefined;
+  /** The apps' recent log lines (see app-logs.ts). */
+  readonly logs?: AppLogSource;
   /** This replica among those on the store. */
   readonly replica: {
     readonly id: string;
@@ -125,6 +127,7 @@ export function createAdminBackend(deps: AdminBackendDeps): AdminBackend {
     listApps: async () => allViews(await viewSources()),
     getApp: async (name) => appView(name, await viewSources()),
     ...(deps.operations ? { operations: deps.operations } : {}),
+    ...(deps.logs ? { logs: deps.logs } : {}),
     leaderElsewhere: async () => {
       if (deps.leading?.()) return undefined;
       const list = await store.listReplicas().catch(() => undefined);

@@ -19,7 +19,7 @@ import { reconcileConcurrency } from '../config/settings.js';
 import type { Settings } from '../config/types.js';
 import { parseDatabaseUrl } from '../dialects/registry.js';
 import { AppvisorError, messageOf } from '../errors.js';
-import type { ResolvedLoggerOptions } from '../log.js';
+import { type ResolvedLoggerOptions, tapLogLines } from '../log.js';
 import { knownApplications } from '../manifests/applications-check.js';
 import { createDropBackup } from '../ops/drop-backup.js';
 import { abortable } from '../providers/abort.js';
@@ -32,10 +32,12 @@ import { QUEUE_EVENTS, ReconcileQueue, type Reconciler } from '../reconcile/queu
 import { DEFAULT_START_TIMEOUT_MS } from '../runtime/adapter.js';
 import { loadApplications } from '../runtime/applications.js';
 import { Runtime } from '../runtime/runtime.js';
+import type { StatusEvent } from '../runtime/view.js';
 import type { MasterKey } from '../secrets/envelope.js';
 import { loadMasterKey } from '../secrets/master-key.js';
 import { openStateStore } from '../state/store.js';
 import { MAIN_APP } from '../state/types.js';
+import { AppLogs } from './app-logs.js';
 import { createAppReconciler, type ReconcileErrors } from './app-reconciler.js';
 import { ChangeFeed } from './change-feed.js';
 import { DesiredState } from './desired-state.js';
@@ -135,6 +137,27 @@ export async function startSupervisor(options: SupervisorOptions): Promise<Super
   const events = new EventEmitter<AdminEventMap>();
   const reconcileErrors: ReconcileErrors = new Map();
   const replica = createReplicaIdentity();
+  // Every line of an app, its isolated ones too (runner.ts logs them here with `app`), kept for
+  // `appvisor logs`; a removed app's lines go with it (unroute says `orphaned`).
+  const appLogs = new Resource(
+    'app logs',
+    async () => {
+      const logs = new AppLogs({ replica: replica.id });
+      const untap = tapLogLines(log, (line) => logs.addRaw(line));
+      const onStatus = (e: StatusEvent): void => {
+        if (e.status === 'orphaned') logs.drop(e.app);
+      };
+      events.on('status', onStatus);
+      return {
+        logs,
+        stop: () => {
+          untap();
+          events.off('status', onStatus);
+        },
+      };
+    },
+    ({ stop }) => stop(),
+  );
   const drift = new Drift(log);
   let isReady = false;
   let leaving = false;
@@ -362,6 +385,7 @@ export async function startSupervisor(options: SupervisorOptions): Promise<Super
           operations,
           leading: () => leadership.current?.term(),
           replica: { id: replica.id, heartbeatMs, connectionBudget },
+          logs: appLogs.value.logs,
         },
       }),
     (surface, graceMs) => surface.close(graceMs),
@@ -492,6 +516,7 @@ export async function startSupervisor(options: SupervisorOptions): Promise<Super
   const manager = new RunnableManager(
     [
       ...(loopWatcher ? [loopWatcher] : []),
+      appLogs,
       ...[store, leadership, providers, manifests, runtime, heartbeat, http, queue, feed, watcher],
     ],
     { log },

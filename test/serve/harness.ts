@@ -6,7 +6,7 @@
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { pino } from 'pino';
+import { type Logger, pino } from 'pino';
 import type { Settings } from '../../src/config/types.js';
 import type { AppView } from '../../src/runtime/view.js';
 import { type Supervisor, type SupervisorOptions, startSupervisor } from '../../src/serve/supervisor.js';
@@ -32,6 +32,8 @@ export interface HarnessOptions {
   readonly settings?: Partial<Settings>;
   /** Extra supervisor options. */
   readonly supervisor?: Partial<Omit<SupervisorOptions, 'settings' | 'log'>>;
+  /** The supervisor's logger. @default silent (APPVISOR_TEST_LOG sets a level) */
+  readonly log?: Logger;
   /** Do not wait for `ready` in `startServe`. */
   readonly noWait?: boolean;
 }
@@ -186,7 +188,7 @@ export async function startServe(options: HarnessOptions = {}): Promise<Serve> {
   };
   const sup = await startSupervisor({
     settings,
-    log: pino({ level: process.env.APPVISOR_TEST_LOG ?? 'silent' }),
+    log: options.log ?? pino({ level: process.env.APPVISOR_TEST_LOG ?? 'silent' }),
     env: { APPVISOR_ADMIN_TOKEN: ADMIN_TOKEN },
     backoff: { baseMs: 100, maxMs: 1000 },
     ...options.supervisor,
