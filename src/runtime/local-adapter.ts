@@ -13,12 +13,13 @@ import type { AppDatabase, SqlClient } from '../providers/provider.js';
 import type { ProviderSet } from '../providers/set.js';
 import { TABLES } from '../state/dialect.js';
 import { refuseForeignTables } from '../state/foreign-tables.js';
-import { MAIN_APP, type SecretSet } from '../state/types.js';
+import { type AppStatus, MAIN_APP, type SecretSet } from '../state/types.js';
 import {
   type AdapterEventMap,
   type AppProcessAdapter,
   type DatabaseSettings,
   DEFAULT_START_TIMEOUT_MS,
+  type InstanceError,
   type InstanceSpec,
   type InstanceState,
   type SecretSource,
@@ -206,17 +207,29 @@ export class LocalAdapter implements AppProcessAdapter {
       startTimeoutMs: this.startTimeoutMs,
       openDatabase: () => this.#openDatabase(spec.name, spec.database),
       secrets: () => this.#secrets(spec),
-      onStatus: (status, error) => {
-        // A replaced runner's late events must not overwrite the current one's status.
-        if (this.#runners.get(spec.name) !== runner) return;
-        this.events.emit('status', { app: spec.name, status, error });
-      },
-      onStartFinished: (ok, ms) => {
-        if (this.#runners.get(spec.name) !== runner) return;
-        this.events.emit('start', { app: spec.name, ok, durationMs: ms });
-      },
+      ...this.#reports(spec.name, () => runner),
     });
     return runner;
+  }
+
+  /**
+   * What a runner reports, passed on as the adapter's events — but only while it is the app's
+   * current runner: a replaced one's late events must not overwrite the current one's status.
+   */
+  #reports(name: string, runner: () => InstanceRunner) {
+    const current = (): boolean => this.#runners.get(name) === runner();
+    return {
+      onStatus: (status: AppStatus, error: InstanceError | null): void => {
+        if (current()) this.events.emit('status', { app: name, status, error });
+      },
+      onStartFinished: (ok: boolean, ms: number): void => {
+        if (current()) this.events.emit('start', { app: name, ok, durationMs: ms });
+      },
+      onCrash: (error: AppvisorError): void => {
+        if (current())
+          this.events.emit('crash', { app: name, error: { code: error.code, message: error.message } });
+      },
+    };
   }
 
   /** A runner whose app runs in a worker thread or child process of its own (SPEC §8.3). */
@@ -235,18 +248,7 @@ export class LocalAdapter implements AppProcessAdapter {
         return this.#isolatedDatabase(spec.name, spec.database);
       },
       secrets: () => this.#secrets(spec),
-      onStatus: (status, error) => {
-        if (this.#runners.get(spec.name) !== runner) return;
-        this.events.emit('status', { app: spec.name, status, error });
-      },
-      onStartFinished: (ok, ms) => {
-        if (this.#runners.get(spec.name) !== runner) return;
-        this.events.emit('start', { app: spec.name, ok, durationMs: ms });
-      },
-      onCrash: (error) => {
-        if (this.#runners.get(spec.name) !== runner) return;
-        this.events.emit('crash', { app: spec.name, error: { code: error.code, message: error.message } });
-      },
+      ...this.#reports(spec.name, () => runner),
     });
     return runner;
   }
