@@ -14,6 +14,7 @@ import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { generateMasterKeyText } from '../../src/secrets/master-key.js';
 import { type JsonAnswer, type RequestOptions, request, waitFor } from '../serve/harness.js';
+import { type LogLine, onLogLines } from './log-lines.js';
 import {
   MYSQL_URL,
   PG_URL,
@@ -39,8 +40,6 @@ export type StoreDialect = 'postgres' | 'mysql';
 export function haproxyInstalled(): boolean {
   return spawnSync('haproxy', ['-v'], { stdio: 'ignore' }).status === 0;
 }
-
-type LogLine = Record<string, unknown> & { msg?: string };
 
 /** Lines kept per process: enough to explain a failure, bounded under load. */
 const KEPT_LINES = 300;
@@ -146,20 +145,9 @@ export async function freePort(): Promise<number> {
 /** Reads a child's stdout as JSON log lines, keeping the last KEPT_LINES, and its stderr as text. */
 function collect(child: ChildProcess): { lines: LogLine[]; stderr: () => string } {
   const lines: LogLine[] = [];
-  let buffer = '';
   let stderr = '';
-  child.stdout?.on('data', (chunk: Buffer) => {
-    buffer += chunk.toString();
-    const parts = buffer.split('\n');
-    buffer = parts.pop() ?? '';
-    for (const part of parts) {
-      if (part.trim() === '') continue;
-      try {
-        lines.push(JSON.parse(part) as LogLine);
-      } catch {
-        lines.push({ msg: part });
-      }
-    }
+  onLogLines(child.stdout!, (line) => {
+    lines.push(line);
     if (lines.length > KEPT_LINES) lines.splice(0, lines.length - KEPT_LINES);
   });
   child.stderr?.on('data', (chunk: Buffer) => {

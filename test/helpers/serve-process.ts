@@ -5,6 +5,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { type LogLine, onLogLines } from './log-lines.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const CLI = path.join(ROOT, 'src/cli/main.ts');
@@ -14,7 +15,7 @@ const TSX = import.meta.resolve('tsx');
 /** The sample app's module, for an application module that wraps it. */
 export const SAMPLE_APP = new URL('../../src/sample-app/index.ts', import.meta.url).href;
 
-export type LogLine = Record<string, unknown> & { msg?: string };
+export type { LogLine };
 
 export interface ServeProcess {
   readonly child: ChildProcess;
@@ -34,23 +35,12 @@ export function startServeProcess(cwd: string, env: NodeJS.ProcessEnv): ServePro
   });
   const lines: LogLine[] = [];
   const waiters = new Set<() => void>();
-  let buffer = '';
   let stderr = '';
   child.stderr!.on('data', (chunk: Buffer) => {
     stderr += chunk.toString();
   });
-  child.stdout!.on('data', (chunk: Buffer) => {
-    buffer += chunk.toString();
-    const parts = buffer.split('\n');
-    buffer = parts.pop()!;
-    for (const part of parts) {
-      if (part.trim() === '') continue;
-      try {
-        lines.push(JSON.parse(part) as LogLine);
-      } catch {
-        lines.push({ msg: part });
-      }
-    }
+  onLogLines(child.stdout!, (line) => {
+    lines.push(line);
     for (const wake of waiters) wake();
   });
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));

@@ -9,13 +9,12 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { type LogLine, onLogLines } from '../../helpers/log-lines.js';
 import { manifest, request, waitFor } from '../../serve/harness.js';
 import { FIXTURE, ROOT } from './helpers.js';
 
 const BUILT = [path.join(ROOT, 'bin/appvisor.js'), 'serve'];
 const SOURCES = ['--import', import.meta.resolve('tsx'), path.join(ROOT, 'src/cli/main.ts'), 'serve'];
-
-type LogLine = Record<string, unknown> & { msg?: string };
 
 interface Proc {
   readonly child: ChildProcess;
@@ -69,23 +68,11 @@ async function startServe(
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const lines: LogLine[] = [];
-  let buffer = '';
   let stderr = '';
   child.stderr!.on('data', (c: Buffer) => {
     stderr += c.toString();
   });
-  child.stdout!.on('data', (c: Buffer) => {
-    buffer += c.toString();
-    const parts = buffer.split('\n');
-    buffer = parts.pop()!;
-    for (const part of parts) {
-      try {
-        lines.push(JSON.parse(part) as LogLine);
-      } catch {
-        lines.push({ msg: part });
-      }
-    }
-  });
+  onLogLines(child.stdout!, (line) => lines.push(line));
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   const proc = { child, lines, exited };
   procs.push(proc);
