@@ -16,7 +16,6 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import { createRequire } from 'node:module';
 import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
@@ -27,6 +26,7 @@ import type { GatewayApps, ReadyApp } from '../src/gateway/types.js';
 import { resolveLoggerOptions } from '../src/log.js';
 import { appScope, runInApp } from '../src/runtime/app-context.js';
 import { startLoopWatcher } from '../src/serve/loop-watcher.js';
+import { type AutocannonResult, autocannon, median } from './lib.js';
 
 const KINDS = ['bare', 'gateway', 'gateway-many'] as const;
 type Kind = (typeof KINDS)[number];
@@ -110,23 +110,6 @@ async function serve(kind: Kind, apps: number): Promise<void> {
   process.send?.({ port });
 }
 
-interface Result {
-  readonly requests: { readonly average: number; readonly total: number };
-  readonly latency: { readonly p50: number; readonly p99: number; readonly average: number };
-  readonly errors: number;
-  readonly timeouts: number;
-  readonly non2xx: number;
-}
-
-type Autocannon = (opts: {
-  url: string;
-  connections: number;
-  duration: number;
-  pipelining: number;
-}) => Promise<Result>;
-
-const autocannon = createRequire(import.meta.url)('autocannon') as Autocannon;
-
 /** One server in one round, over its slices. */
 interface Row {
   readonly round: number;
@@ -147,7 +130,7 @@ interface Slice {
   readonly turn: number;
   readonly server: Kind;
   readonly cpuMicros: number;
-  readonly result: Result;
+  readonly result: AutocannonResult;
 }
 
 interface Child {
@@ -174,11 +157,6 @@ function startChild(kind: Kind, apps: number): Promise<Child> {
   });
 }
 
-const median = (values: readonly number[]): number => {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
-};
 const mean = (values: readonly number[]): number => values.reduce((a, b) => a + b, 0) / values.length;
 
 async function main(): Promise<void> {

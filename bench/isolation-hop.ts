@@ -12,26 +12,23 @@
  *   node --import tsx bench/isolation-hop.ts [seconds=5] [connections=10]
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { createRequire } from 'node:module';
 import path from 'node:path';
-import { numberArg, onInterrupt, progress, ROOT, report, round } from './lib.js';
+import {
+  type AutocannonResult,
+  autocannon,
+  median,
+  numberArg,
+  onInterrupt,
+  progress,
+  ROOT,
+  report,
+  round,
+} from './lib.js';
 
 const KINDS = ['shared', 'unix-http', 'message'] as const;
 type Kind = (typeof KINDS)[number];
 const SECONDS = Math.max(1, Math.round(numberArg(0, 5)));
 const CONNECTIONS = Math.max(1, numberArg(1, 10));
-
-interface Result {
-  readonly requests: { readonly total: number };
-  readonly latency: { readonly p50: number; readonly p99: number };
-  readonly errors: number;
-  readonly non2xx: number;
-}
-const autocannon = createRequire(import.meta.url)('autocannon') as (opts: {
-  url: string;
-  connections: number;
-  duration: number;
-}) => Promise<Result>;
 
 function start(kind: Kind): Promise<{ child: ChildProcess; url: string }> {
   const child = spawn(process.execPath, [path.join(ROOT, 'bench/fixtures/hop-server.mjs'), kind], {
@@ -45,12 +42,6 @@ function start(kind: Kind): Promise<{ child: ChildProcess; url: string }> {
   });
 }
 
-const median = (xs: readonly number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  const mid = s.length >> 1;
-  return s.length % 2 === 1 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
-};
-
 progress(`starting ${KINDS.join(', ')}`);
 const servers = new Map<Kind, { child: ChildProcess; url: string }>();
 const stopAll = async (): Promise<void> => {
@@ -61,7 +52,7 @@ try {
   for (const kind of KINDS) servers.set(kind, await start(kind));
   for (const kind of KINDS)
     await autocannon({ url: servers.get(kind)!.url, connections: CONNECTIONS, duration: 1 });
-  const slices = new Map<Kind, Result[]>(KINDS.map((k) => [k, []]));
+  const slices = new Map<Kind, AutocannonResult[]>(KINDS.map((k) => [k, []]));
   progress(`${SECONDS} one-second turns each`);
   for (let turn = 0; turn < SECONDS; turn++) {
     for (const kind of turn % 2 === 0 ? KINDS : [...KINDS].reverse()) {

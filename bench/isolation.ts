@@ -26,14 +26,16 @@
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
-import { createRequire } from 'node:module';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import {
+  type AutocannonResult,
+  autocannon,
   createWorkspace,
   httpGet,
   listArg,
   MiB,
+  median,
   numberArg,
   onInterrupt,
   percentile,
@@ -228,21 +230,6 @@ const isolationLines = (mode: Mode): string =>
   `isolation:\n  mode: ${mode}\n${mode === 'shared' ? '' : `  watchdogMs: ${WATCHDOG_MS}\n`}`;
 
 // ---- throughput ----
-
-interface AutocannonResult {
-  readonly requests: { readonly total: number };
-  readonly latency: { readonly p50: number; readonly p99: number };
-  readonly errors: number;
-  readonly timeouts: number;
-  readonly non2xx: number;
-}
-type Autocannon = (opts: {
-  url: string;
-  connections: number;
-  duration: number;
-  pipelining: number;
-}) => Promise<AutocannonResult>;
-const autocannon = createRequire(import.meta.url)('autocannon') as Autocannon;
 
 /** The routes measured: the gateway's and the hop's own cost, and a route with work. */
 const ROUTES = ['/api/info', '/api/rows'] as const;
@@ -485,12 +472,6 @@ async function hang(mode: Mode): Promise<Hang> {
 }
 
 // ---- helpers ----
-
-function median(values: readonly number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
-}
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 

@@ -10,6 +10,7 @@ import type { Actual, ActualApp, Desired, PlanOptions } from '../src/reconcile/m
 import { ownerMarker } from '../src/reconcile/owner.js';
 import { plan } from '../src/reconcile/planner.js';
 import type { AppRecord } from '../src/state/types.js';
+import { median } from './lib.js';
 
 const APPS = Number(process.argv[2] ?? 5000);
 const RUNS = Number(process.argv[3] ?? 15);
@@ -118,12 +119,6 @@ function build(n: number, live: boolean): { desired: Desired; actual: Actual } {
     desired: { apps, invalid: [], errors: [] },
     actual: { apps: actual, storeId: STORE, hasMainSecret: true, live },
   };
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const mid = s.length >> 1;
-  return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
 }
 
 interface Row {

@@ -13,10 +13,10 @@
  *
  *   node --import tsx bench/replicas.ts [apps=20] [seconds=5] [connections=20] [failovers=3] [propagations=20]
  */
-import { createRequire } from 'node:module';
 import { performance } from 'node:perf_hooks';
 import { haproxyInstalled, type ReplicaSet, startReplicaSet } from '../test/helpers/replicas.js';
 import {
+  autocannon,
   errorCode,
   httpGet,
   numberArg,
@@ -39,20 +39,6 @@ const PROPAGATIONS = numberArg(4, 20);
 const CONNECTION_BUDGET = 6;
 /** A round that does not happen within this is counted as timed out (the poll's 5 s, with room). */
 const ROUND_TIMEOUT_MS = 15_000;
-
-interface Result {
-  readonly requests: { readonly average: number; readonly total: number };
-  readonly latency: { readonly p50: number; readonly p99: number };
-  readonly errors: number;
-  readonly non2xx: number;
-}
-type Autocannon = (opts: {
-  url: string;
-  connections: number;
-  duration: number;
-  requests: { method: string; path: string }[];
-}) => Promise<Result>;
-const autocannon = createRequire(import.meta.url)('autocannon') as Autocannon;
 
 const appName = (prefix: string, i: number): string => `${prefix}_b${String(i).padStart(3, '0')}`;
 const appPath = (name: string): string => `/apps/${name}/api/info`;
