@@ -10,6 +10,7 @@ import { type EventStreamOptions, EventStreams } from './sse.js';
 import { defaultUiDir, StaticFiles } from './static.js';
 import type { TokenStore } from './token.js';
 import type { AdminBackend } from './types.js';
+import { VendorFiles } from './vendor.js';
 
 /** The prefix of every supervisor route. */
 export const SUPERVISOR_PREFIX = '/_supervisor';
@@ -65,6 +66,7 @@ export function createSupervisorHandler(options: SupervisorHandlerOptions): Supe
   const streams = new EventStreams(backend, options.events);
   const logStreams = new LogStreams(options.events);
   const files = new StaticFiles(options.uiDir ?? defaultUiDir());
+  const vendor = new VendorFiles();
 
   const route = async (req: IncomingMessage, res: ServerResponse, path: string): Promise<void> => {
     const pathname = path.split(/[?#]/, 1)[0]!;
@@ -137,7 +139,12 @@ export function createSupervisorHandler(options: SupervisorHandlerOptions): Supe
         await files.serve(req, res, ['index.html']);
         return;
       default:
-        if (!(await files.has(segments as string[]))) sendCode(res, 'NOT_FOUND');
+        if (segments[0] === 'vendor') {
+          const rest = (segments as string[]).slice(1);
+          if (!(await vendor.has(rest))) sendCode(res, 'NOT_FOUND');
+          else if (!isRead(req)) sendMethodNotAllowed(res, READ_METHODS);
+          else await vendor.serve(req, res, rest);
+        } else if (!(await files.has(segments as string[]))) sendCode(res, 'NOT_FOUND');
         else if (!isRead(req)) sendMethodNotAllowed(res, READ_METHODS);
         else await files.serve(req, res, segments as string[]);
     }

@@ -313,6 +313,28 @@ describe('admin UI files (no auth)', () => {
     expect(again.body).toBe('');
   });
 
+  it('serves the vendored browser libraries from their npm packages, and nothing else of them', async () => {
+    const uplot = await get('/_supervisor/vendor/uplot/uPlot.esm.js');
+    expect(uplot.status).toBe(200);
+    expect(uplot.headers.get('content-type')).toBe('text/javascript; charset=utf-8');
+    expect(uplot.headers.get('content-security-policy')).toContain("default-src 'self'");
+    expect(await uplot.text()).toContain('uPlot');
+    expect((await get('/_supervisor/vendor/uplot/uPlot.min.css')).headers.get('content-type')).toBe(
+      'text/css; charset=utf-8',
+    );
+    expect((await get('/_supervisor/vendor/virtual-core/index.js')).status).toBe(200);
+    for (const path of [
+      '/_supervisor/vendor/uplot/../package.json',
+      '/_supervisor/vendor/uplot/..%2fpackage.json',
+      '/_supervisor/vendor/pg/index.js',
+      '/_supervisor/vendor/',
+      '/_supervisor/vendor',
+    ]) {
+      expect((await rawRequest(srv.port, path)).status, path).toBe(404);
+    }
+    expect((await get('/_supervisor/vendor/uplot/uPlot.esm.js', { method: 'POST' })).status).toBe(405);
+  });
+
   it('POST to a UI file -> 405', async () => {
     const res = await get('/_supervisor/app.js', { method: 'POST' });
     expect(res.status).toBe(405);

@@ -1,0 +1,47 @@
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { StaticFiles } from './static.js';
+
+/**
+ * The browser libraries the admin UI loads, by the name it uses under `/_supervisor/vendor/`:
+ * each one's folder of built files inside its npm package. They are served from the installed
+ * package itself, so the page loads nothing from a CDN and no copy in the tree goes stale.
+ */
+const VENDORED: Readonly<Record<string, { readonly pkg: string; readonly dir: string }>> = {
+  uplot: { pkg: 'uplot', dir: 'dist' },
+  'virtual-core': { pkg: '@tanstack/virtual-core', dir: 'dist/esm' },
+};
+
+/** Serves `vendor/<library>/<file>`: only files of the libraries listed above. */
+export class VendorFiles {
+  readonly #libraries = new Map<string, StaticFiles>();
+
+  constructor() {
+    const require = createRequire(import.meta.url);
+    for (const [name, { pkg, dir }] of Object.entries(VENDORED)) {
+      const root = dirname(require.resolve(`${pkg}/package.json`));
+      this.#libraries.set(name, new StaticFiles(join(root, dir)));
+    }
+  }
+
+  /** The library's files for `segments` (after `vendor`), when it is one of ours. */
+  #files(segments: readonly string[]): { files: StaticFiles; rest: readonly string[] } | undefined {
+    const [library, ...rest] = segments;
+    const files = library === undefined ? undefined : this.#libraries.get(library);
+    return files ? { files, rest } : undefined;
+  }
+
+  async has(segments: readonly string[]): Promise<boolean> {
+    const found = this.#files(segments);
+    return found !== undefined && (await found.files.has(found.rest));
+  }
+
+  serve(
+    req: Parameters<StaticFiles['serve']>[0],
+    res: Parameters<StaticFiles['serve']>[1],
+    segments: readonly string[],
+  ) {
+    const found = this.#files(segments)!;
+    return found.files.serve(req, res, found.rest);
+  }
+}
