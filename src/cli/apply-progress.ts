@@ -42,10 +42,12 @@ export function applyProgress(io: CliIO, s: Styles): ApplyProgress {
         stream: io.stdout as unknown as NodeJS.WritableStream,
         format: `{bar} {value}/{total} steps | {app} | {duration_formatted} elapsed, ETA {eta_formatted}`,
         barsize: 24,
-        hideCursor: true,
+        // No terminal mode is changed (cursor hidden, line wrapping off): a Ctrl-C would leave it
+        // changed, unless a SIGINT handler put it back, and that handler would keep Ctrl-C from
+        // ending apply. The bar is cut to the terminal's width instead.
+        hideCursor: false,
+        linewrap: true,
         clearOnComplete: true,
-        // Ctrl-C restores the cursor the bar hid.
-        gracefulExit: true,
         etaBuffer: 50,
       },
       cliProgress.Presets.shades_classic,

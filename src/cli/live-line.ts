@@ -22,7 +22,8 @@ export interface LiveLine {
 /** A live line on `out`, or one that prints nothing when `out` cannot redraw. */
 export function liveLine(out: CliOutput, env: NodeJS.ProcessEnv): LiveLine {
   if (!canRedraw(out, env)) return { update: () => undefined, clear: () => undefined };
-  const columns = (out as { columns?: number }).columns ?? 80;
+  // A terminal that reports no width (0: some pseudo-terminals) is taken as 80 columns wide.
+  const columns = (out as { columns?: number }).columns || 80;
   let last = Number.NEGATIVE_INFINITY;
   let shown = false;
   let pending: string | undefined;
