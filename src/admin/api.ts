@@ -7,6 +7,7 @@ import type { AdminCaller } from './auth.js';
 import { asRequestError, readJsonBody } from './body.js';
 import { forwarded, forwardToLeader } from './forward.js';
 import type { LogStreams } from './logs-api.js';
+import { logFanoutFor } from './logs-fanout.js';
 import { answerBackup, answerClone, answerRestore } from './operations-api.js';
 import { sendCode, sendJson, sendMethodNotAllowed } from './respond.js';
 import type { EventStreams } from './sse.js';
@@ -183,7 +184,7 @@ function match(
       does: "read an app's logs",
       run: async () => {
         if ((await backend.getApp(name)) === undefined) sendCode(res, 'APP_NOT_FOUND', { app: name });
-        else ctx.logStreams.answer(req, res, name, logs);
+        else await ctx.logStreams.answer(req, res, name, logs, logFanoutFor(req, backend));
       },
     };
   }

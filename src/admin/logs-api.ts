@@ -3,6 +3,7 @@ import { parseDuration } from '../config/duration.js';
 import { AppvisorError } from '../errors.js';
 import { sendError } from '../http/errors.js';
 import type { AppLogLine } from '../serve/app-logs.js';
+import type { LogFanout } from './logs-fanout.js';
 import { sendJson } from './respond.js';
 import type { AppLogSource } from './types.js';
 
@@ -23,6 +24,10 @@ export interface LogStreamOptions {
  * `event: line` per line (the kept ones matching `since`/`limit` first, then each new one as it
  * is logged), a `: heartbeat` comment to keep idle proxies from closing the stream; it ends
  * when the client goes or the server shuts down (`closeAll`).
+ *
+ * With a `fanout` (a request that no other replica passed on), the answer holds the lines of
+ * every live replica (logs-fanout.ts): JSON adds `unreachable: [replica id]`, the stream an
+ * `event: unreachable` per replica that did not answer.
  */
 export class LogStreams {
   readonly #open = new Set<ServerResponse>();
@@ -35,7 +40,13 @@ export class LogStreams {
   }
 
   /** Answers one request for `app`'s lines (the app is known to exist). */
-  answer(req: IncomingMessage, res: ServerResponse, app: string, logs: AppLogSource): void {
+  async answer(
+    req: IncomingMessage,
+    res: ServerResponse,
+    app: string,
+    logs: AppLogSource,
+    fanout?: LogFanout,
+  ): Promise<void> {
     let query: { since?: number; limit?: number; follow: boolean };
     try {
       query = parseQuery(req.url ?? '');
@@ -45,10 +56,11 @@ export class LogStreams {
     }
     const { follow, ...range } = query;
     if (!follow) {
-      sendJson(res, 200, { app, lines: logs.lines(app, range) });
+      if (!fanout) sendJson(res, 200, { app, lines: logs.lines(app, range) });
+      else sendJson(res, 200, { app, ...(await fanout.lines(app, logs, range)) });
       return;
     }
-    this.#follow(req, res, app, logs, range);
+    await this.#follow(req, res, app, logs, range, fanout);
   }
 
   /** Ends every open stream (for a graceful shutdown). */
@@ -57,13 +69,14 @@ export class LogStreams {
     this.#open.clear();
   }
 
-  #follow(
+  async #follow(
     req: IncomingMessage,
     res: ServerResponse,
     app: string,
     logs: AppLogSource,
     range: { since?: number; limit?: number },
-  ): void {
+    fanout: LogFanout | undefined,
+  ): Promise<void> {
     if (req.socket.destroyed) return;
     const write = (chunk: string): void => {
       if (res.destroyed || res.writableEnded) return;
@@ -77,11 +90,7 @@ export class LogStreams {
       'x-accel-buffering': 'no',
       'x-content-type-options': 'nosniff',
     });
-    // Kept lines and new ones in one synchronous step: none logged in between is lost or doubled.
-    for (const line of logs.lines(app, range)) send(line);
-    const unfollow = logs.follow(app, send);
-    // Says the backlog is complete, for a client waiting to follow from here on.
-    write(': following\n\n');
+    let unfollow = (): void => undefined;
     const heartbeat = setInterval(() => write(': heartbeat\n\n'), this.#heartbeatMs);
     heartbeat.unref();
     this.#open.add(res);
@@ -90,6 +99,21 @@ export class LogStreams {
       unfollow();
       this.#open.delete(res);
     });
+    if (fanout) {
+      const all = fanout.follow(app, logs, range, {
+        line: send,
+        unreachable: (replica, reason) =>
+          write(`event: unreachable\ndata: ${JSON.stringify({ replica, reason })}\n\n`),
+      });
+      unfollow = () => all.close();
+      await all.ready;
+    } else {
+      // Kept lines and new ones in one synchronous step: none logged in between is lost or doubled.
+      for (const line of logs.lines(app, range)) send(line);
+      unfollow = logs.follow(app, send);
+    }
+    // Says the backlog is complete, for a client waiting to follow from here on.
+    write(': following\n\n');
   }
 }
 

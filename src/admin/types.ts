@@ -92,6 +92,11 @@ export interface AdminBackend {
   readonly events: EventEmitter<AdminEventMap>;
   /** The apps' recent log lines on this replica (absent: the logs route is not found). */
   readonly logs?: AppLogSource;
+  /**
+   * The other live replicas' admin URLs, whose log lines an answer includes (logs-fanout.ts);
+   * absent: this replica's lines only.
+   */
+  logPeers?(): Promise<readonly { readonly id: string; readonly url: string }[]>;
 }
 
 /** Where the logs route reads an app's lines (serve/app-logs.ts keeps them). */

@@ -15,6 +15,7 @@ import { ADMIN_TOKEN_ENV, ADMIN_TOKEN_FILE } from '../admin/token.js';
 import type { Settings } from '../config/types.js';
 import { AppvisorError, isErrorCode, messageOf } from '../errors.js';
 import { normaliseHost } from '../gateway/route.js';
+import { byteCounter, type OnTransferProgress } from '../ops/byte-count.js';
 
 /** `--url`'s help. */
 export const URL_OPTION_HELP =
@@ -246,7 +247,13 @@ export async function adminTransfer(
   target: ServerTarget,
   token: string,
   route: string,
-  opts: { readonly upload?: string; readonly download?: string; readonly json?: unknown },
+  opts: {
+    readonly upload?: string;
+    readonly download?: string;
+    readonly json?: unknown;
+    /** Told of the archive's bytes as they are sent (`read`) or received (`archive`). */
+    readonly onProgress?: OnTransferProgress;
+  },
 ): Promise<unknown> {
   const url = new URL(route, target.url.endsWith('/') ? target.url : `${target.url}/`);
   const client = url.protocol === 'https:' ? https : http;
@@ -274,14 +281,19 @@ export async function adminTransfer(
         }),
       ),
     );
-    if (opts.upload !== undefined) createReadStream(opts.upload).on('error', reject).pipe(req);
-    else req.end(payload);
+    if (opts.upload !== undefined) {
+      pipeline(createReadStream(opts.upload), byteCounter('read', opts.onProgress), req).catch(reject);
+    } else req.end(payload);
   });
   const status = res.statusCode ?? 0;
   if (status >= 200 && status < 300 && opts.download !== undefined) {
     const partial = `${opts.download}.${process.pid}.part`;
     try {
-      await pipeline(res, createWriteStream(partial, { mode: 0o600 }));
+      await pipeline(
+        res,
+        byteCounter('archive', opts.onProgress),
+        createWriteStream(partial, { mode: 0o600 }),
+      );
       await fs.rename(partial, opts.download);
     } finally {
       await fs.rm(partial, { force: true });

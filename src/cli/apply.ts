@@ -3,6 +3,7 @@ import { createLogger } from '../log.js';
 import { applyPlan } from '../reconcile/commands.js';
 import type { StepOutcome } from '../reconcile/executor.js';
 import { ACTION_SIGN } from '../reconcile/model.js';
+import { applyProgress } from './apply-progress.js';
 import {
   action,
   type CliContext,
@@ -19,9 +20,6 @@ import {
 interface ApplyFlags extends CommonOptions {
   readonly allowEmpty?: boolean;
 }
-
-/** Above this many apps, `apply` prints a progress line per app on a terminal. */
-const PROGRESS_THRESHOLD = 20;
 
 /** `appvisor apply`: carry out the provisioning steps of the plan. */
 export function registerApply(program: Command, ctx: CliContext): Command {
@@ -44,15 +42,14 @@ export async function runApply(ctx: CliContext, opts: ApplyFlags): Promise<numbe
   const s = styles(colorEnabled(ctx.stdout, ctx.env));
   // Step lines go to stdout; the structured log (warnings only) to stderr.
   const log = createLogger({ level: 'warn', pretty: true });
-  const progress = ctx.stdout.isTTY === true;
+  const progress = applyProgress(ctx, s);
   const report = await applyPlan(settings, {
     env: ctx.env,
     displayDir,
     log,
     ...(opts.allowEmpty ? { allowEmpty: true } : {}),
-    onApp: (i, total, name) => {
-      if (progress && total > PROGRESS_THRESHOLD) println(ctx.stdout, s.dim(`[${i + 1}/${total}] ${name}`));
-    },
+    onPlan: (plan) => progress.planned(plan.changes.length),
+    onApp: (_i, _total, name) => progress.app(name),
     onStep: (o: StepOutcome) => {
       const sign = ACTION_SIGN[o.step.action];
       const result =
@@ -62,12 +59,11 @@ export async function runApply(ctx: CliContext, opts: ApplyFlags): Promise<numbe
             ? s.dim(o.result)
             : s.green(o.result);
       const why = o.message ? `: ${o.message}` : '';
-      println(
-        ctx.stdout,
+      progress.step(
         `${sign} ${s.bold(o.step.app)} ${o.step.action} ${result} (${Math.round(o.ms)} ms) ${s.dim(o.step.detail)}${why}`,
       );
     },
-  });
+  }).finally(() => progress.finish());
   for (const e of report.plan.errors) println(ctx.stderr, `${e.file}:${e.line}:${e.column}: ${e.message}`);
   if (report.plan.guard) println(ctx.stdout, `${s.red('!')} ${report.plan.guard}`);
   for (const f of report.failures) println(ctx.stderr, `appvisor: ${f.app}: ${f.code}: ${f.message}`);

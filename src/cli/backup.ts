@@ -5,6 +5,7 @@ import type { Settings } from '../config/types.js';
 import { createLogger } from '../log.js';
 import { META_MEMBER, readArchiveMeta } from '../ops/archive.js';
 import { type BackupResult, backup, defaultBackupName } from '../ops/backup.js';
+import type { OnTransferProgress } from '../ops/byte-count.js';
 import { backupsDirOf, type OpsContext, openOpsContext } from '../ops/context.js';
 import {
   adminTransfer,
@@ -24,6 +25,7 @@ import {
   withDirOption,
   withJsonOption,
 } from './common.js';
+import { bytesInTime, transferProgress } from './transfer-progress.js';
 
 interface BackupFlags extends CommonOptions {
   readonly output?: string;
@@ -50,24 +52,37 @@ export function registerBackup(program: Command, ctx: CliContext): Command {
 async function runBackup(ctx: CliContext, name: string, opts: BackupFlags): Promise<number> {
   const out = opts.output === undefined ? undefined : path.resolve(ctx.cwd, opts.output);
   const settings = await settingsFor(ctx, opts);
-  const result =
-    (await whenServerAnswers(settings, ctx.env, opts.url, (target, token) =>
-      downloadBackup(
-        target,
-        token,
-        name,
-        out ?? path.join(backupsDirOf(settings), defaultBackupName(name, new Date())),
-      ),
-    )) ?? (await withOps(ctx, opts, (ops) => backup(ops, name, out)));
+  // JSON output is for scripts: no live line then.
+  const progress = transferProgress(ctx, `backing up ${name}`, { quiet: opts.json === true });
+  let result: Awaited<ReturnType<typeof downloadBackup>>;
+  try {
+    result =
+      (await whenServerAnswers(settings, ctx.env, opts.url, (target, token) => {
+        progress.say('the server is making the backup');
+        return downloadBackup(
+          target,
+          token,
+          name,
+          out ?? path.join(backupsDirOf(settings), defaultBackupName(name, new Date())),
+          progress.onProgress,
+        );
+      })) ??
+      (await withOps(ctx, opts, (ops) =>
+        backup(ops, name, out, undefined, { onProgress: progress.onProgress }),
+      ));
+  } finally {
+    progress.clear();
+  }
   if (opts.json) {
     println(ctx.stdout, JSON.stringify({ ...result, meta: undefined, seconds: result.ms / 1000 }));
     return 0;
   }
-  println(ctx.stdout, `Backed up ${name} into ${shownPath(ctx, result.file)}`);
+  // The bytes counted as the archive was written (or downloaded): what the live line showed.
   println(
     ctx.stdout,
-    `  ${formatBytes(result.bytes)}, members ${result.members.join(', ')}, data version ${result.meta.dataVersion}, ${seconds(result.ms)}`,
+    `backed up app ${name}: ${bytesInTime(progress.archiveBytes() || result.bytes, result.ms)} → ${shownPath(ctx, result.file)}`,
   );
+  println(ctx.stdout, `  members ${result.members.join(', ')}; data version ${result.meta.dataVersion}`);
   return 0;
 }
 
@@ -92,12 +107,6 @@ export function shownPath(ctx: CliIO, file: string): string {
   return relative.startsWith('..') || path.isAbsolute(relative) ? file : relative;
 }
 
-export function formatBytes(bytes: number): string {
-  if (bytes < 1024) return `${bytes} B`;
-  if (bytes < 1024 * 1024) return `${(bytes / 1024).toFixed(1)} KiB`;
-  return `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
-}
-
 export function seconds(ms: number): string {
   return `${(ms / 1000).toFixed(2)} s`;
 }
@@ -108,11 +117,13 @@ async function downloadBackup(
   token: string,
   name: string,
   file: string,
+  onProgress: OnTransferProgress,
 ): Promise<Omit<BackupResult, 'members'> & { readonly members: readonly string[] }> {
   const t0 = performance.now();
   await fs.mkdir(path.dirname(file), { recursive: true });
   await adminTransfer(target, token, `_supervisor/api/apps/${encodeURIComponent(name)}/backup`, {
     download: file,
+    onProgress,
   });
   const meta = await readArchiveMeta(file);
   const { size } = await fs.stat(file);

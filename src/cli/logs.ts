@@ -56,7 +56,7 @@ export function registerLogs(program: Command, ctx: CliContext): Command {
     .option('--url <url>', URL_OPTION_HELP)
     .addHelpText(
       'after',
-      `\nLines are those this server's replica keeps: the last 1,000 per app (fewer for long lines).\n${CLIENT_HELP}\nExit codes: 0 (also after Ctrl-C with -f), 1 unreachable, refused, unknown app or a bad --since.`,
+      `\nLines come from every live replica of the server, each marked with its replica, merged by time; each replica keeps the last 1,000 per app (fewer for long lines). A replica that does not answer is named on stderr.\n${CLIENT_HELP}\nExit codes: 0 (also after Ctrl-C with -f), 1 unreachable, refused, unknown app or a bad --since.`,
     );
   withConfigOption(cmd);
   withJsonOption(cmd);
@@ -79,18 +79,28 @@ export async function runLogs(ctx: CliContext, name: string, opts: LogsFlags): P
   const print = (line: AppLogLine): void =>
     println(ctx.stdout, opts.json ? JSON.stringify(line) : formatLine(line, s));
   // The plain call first, also with -f: an unknown app or an unreachable server is said plainly.
-  const { lines } = await adminRequest<{ lines: AppLogLine[] }>(
+  const { lines, unreachable } = await adminRequest<{ lines: AppLogLine[]; unreachable?: string[] }>(
     target,
     token,
     'GET',
     query ? `${route}?${query}` : route,
   );
+  // The other replicas' lines are missing, not the command failed: said on stderr, exit 0.
+  const missing = (replica: string, reason?: string): void =>
+    println(
+      ctx.stderr,
+      `appvisor: replica ${replica} did not answer${reason ? ` (${reason})` : ''}; its lines are missing`,
+    );
   if (!opts.follow) {
     for (const line of lines) print(line);
+    for (const replica of unreachable ?? []) missing(replica);
     return 0;
   }
   // The stream sends the kept lines again: they are printed from it, in order with the new ones.
-  await followLines(target, token, `${route}?${query ? `${query}&` : ''}follow=1`, print);
+  await followLines(target, token, `${route}?${query ? `${query}&` : ''}follow=1`, {
+    line: print,
+    unreachable: (u) => missing(u.replica, u.reason),
+  });
   return 0;
 }
 
@@ -110,14 +120,17 @@ function quoted(value: string): string {
 }
 
 /**
- * Reads the SSE stream, calling `deliver` with each `event: line`, until the server ends it or
+ * Reads the SSE stream, calling `deliver` with each `event: line` (and `event: unreachable`), until the server ends it or
  * the user presses Ctrl-C (then it resolves: following is how the command is meant to end).
  */
 function followLines(
   target: ServerTarget,
   token: string,
   route: string,
-  deliver: (line: AppLogLine) => void,
+  deliver: {
+    readonly line: (line: AppLogLine) => void;
+    readonly unreachable: (u: { replica: string; reason?: string }) => void;
+  },
 ): Promise<void> {
   const url = new URL(route, target.url.endsWith('/') ? target.url : `${target.url}/`);
   const client = url.protocol === 'https:' ? https : http;
@@ -147,7 +160,8 @@ function followLines(
             .filter((l) => l.startsWith('data: '))
             .map((l) => l.slice(6))
             .join('\n');
-          if (data && /^event: line$/m.test(event)) deliver(JSON.parse(data) as AppLogLine);
+          if (data && /^event: line$/m.test(event)) deliver.line(JSON.parse(data) as AppLogLine);
+          if (data && /^event: unreachable$/m.test(event)) deliver.unreachable(JSON.parse(data));
           end = pending.indexOf('\n\n');
         }
       });

@@ -1,10 +1,11 @@
+import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { Command } from 'commander';
 import { AppvisorError } from '../errors.js';
 import { readArchiveMeta } from '../ops/archive.js';
 import { type RestoreResult, restore } from '../ops/restore.js';
 import { adminTransfer, CLIENT_HELP, URL_OPTION_HELP, whenServerAnswers } from './admin-client.js';
-import { seconds, shownPath, withOps } from './backup.js';
+import { shownPath, withOps } from './backup.js';
 import {
   action,
   type CliContext,
@@ -15,6 +16,7 @@ import {
   withDirOption,
   withJsonOption,
 } from './common.js';
+import { bytesInTime, transferProgress } from './transfer-progress.js';
 
 interface RestoreFlags extends CommonOptions {
   readonly as?: string;
@@ -59,35 +61,58 @@ async function runRestore(ctx: CliContext, file: string, opts: RestoreFlags): Pr
   }
   const archive = path.resolve(ctx.cwd, file);
   const settings = await settingsFor(ctx, opts);
-  const result =
-    (await whenServerAnswers(settings, ctx.env, opts.url, async (target, token) => {
-      // Into the archive's own app, or (--as) a new one: the server tells them apart by the name.
-      const into = opts.as ?? (await readArchiveMeta(archive)).app;
-      const query = opts.keepSecret ? '?keepSecret=1' : '';
-      return (await adminTransfer(
-        target,
-        token,
-        `_supervisor/api/apps/${encodeURIComponent(into)}/restore${query}`,
-        {
-          upload: archive,
-        },
-      )) as RestoreResult;
-    })) ??
-    (await withOps(ctx, opts, (ops) =>
-      restore(ops, archive, {
-        ...(opts.as !== undefined ? { as: opts.as } : {}),
-        ...(opts.keepSecret ? { keepSecret: true } : {}),
-      }),
-    ));
+  const size = await fs.stat(archive).then(
+    (st) => st.size,
+    () => undefined,
+  );
+  const progress = transferProgress(ctx, `restoring ${opts.as ?? path.basename(archive)}`, {
+    quiet: opts.json === true,
+    ...(size !== undefined ? { total: size } : {}),
+  });
+  let result: RestoreResult;
+  try {
+    result =
+      (await whenServerAnswers(settings, ctx.env, opts.url, async (target, token) => {
+        // Into the archive's own app, or (--as) a new one: the server tells them apart by the name.
+        const into = opts.as ?? (await readArchiveMeta(archive)).app;
+        const query = opts.keepSecret ? '?keepSecret=1' : '';
+        return (await adminTransfer(
+          target,
+          token,
+          `_supervisor/api/apps/${encodeURIComponent(into)}/restore${query}`,
+          {
+            upload: archive,
+            onProgress: (p) => {
+              progress.onProgress(p);
+              if (size !== undefined && p.bytes === size) progress.say('sent; the server is restoring');
+            },
+          },
+        )) as RestoreResult;
+      })) ??
+      (await withOps(ctx, opts, (ops) =>
+        restore(ops, archive, {
+          ...(opts.as !== undefined ? { as: opts.as } : {}),
+          ...(opts.keepSecret ? { keepSecret: true } : {}),
+          onProgress: (p) => {
+            progress.onProgress(p);
+            if (size !== undefined && p.bytes === size) progress.say('checked; loading the data');
+          },
+        }),
+      ));
+  } finally {
+    progress.clear();
+  }
   if (opts.json) {
     println(ctx.stdout, JSON.stringify({ ...result, seconds: result.ms / 1000 }));
     return 0;
   }
-  const what = result.created ? `new app ${result.app} (a clone of ${result.from})` : result.app;
+  const what = result.created ? `new app ${result.app} (a clone of ${result.from})` : `app ${result.app}`;
+  // The bytes counted as the archive was read (or sent): what the live line showed.
   println(
     ctx.stdout,
-    `Restored ${what} from ${shownPath(ctx, archive)}: data version ${result.dataVersion}, ${seconds(result.ms)}`,
+    `restored ${what}: ${bytesInTime(progress.archiveBytes() || (size ?? 0), result.ms)} ← ${shownPath(ctx, archive)}`,
   );
+  println(ctx.stdout, `  data version ${result.dataVersion}`);
   if (result.manifestFile) {
     println(
       ctx.stdout,

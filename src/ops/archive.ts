@@ -18,6 +18,7 @@ import zlib from 'node:zlib';
 import tar from 'tar-stream';
 import { AppvisorError, messageOf } from '../errors.js';
 import type { Dialect } from '../providers/provider.js';
+import { byteCounter, type OnTransferProgress } from './byte-count.js';
 
 export const ARCHIVE_FORMAT_VERSION = 1;
 export const META_MEMBER = 'meta.json';
@@ -66,6 +67,8 @@ export async function writeArchive(
   file: string,
   meta: Omit<ArchiveMeta, 'members'>,
   members: readonly MemberSource[],
+  /** Told of the archive's bytes as they are written (after gzip: the file's own bytes). */
+  onProgress?: OnTransferProgress,
 ): Promise<ArchiveMeta> {
   const hashed: Record<string, { sha256: string; bytes: number }> = {};
   for (const m of members) {
@@ -79,7 +82,12 @@ export async function writeArchive(
   const mtime = new Date(meta.createdAt);
   // Level 1: about half the time of the default level 6 on dumps, for a slightly larger archive
   // (bench/backup.ts); a backup is taken while the app serves, and is mostly waited for.
-  const written = pipeline(pack, zlib.createGzip({ level: 1 }), createWriteStream(file, { mode: 0o600 }));
+  const written = pipeline(
+    pack,
+    zlib.createGzip({ level: 1 }),
+    byteCounter('archive', onProgress),
+    createWriteStream(file, { mode: 0o600 }),
+  );
   const feed = async (): Promise<void> => {
     await addText(pack, META_MEMBER, `${JSON.stringify(full, null, 2)}\n`, mtime);
     for (const m of members) {
@@ -145,12 +153,22 @@ export interface VerifiedArchive {
  * checks the members against meta.json: names, sizes, sha256, nothing missing, nothing extra.
  * @throws AppvisorError ARCHIVE_INVALID naming the file and what is wrong
  */
-export async function readArchive(file: string, dir: string): Promise<VerifiedArchive> {
+export async function readArchive(
+  file: string,
+  dir: string,
+  /** Told of the archive's bytes as they are read (before gunzip: the file's own bytes). */
+  onProgress?: OnTransferProgress,
+): Promise<VerifiedArchive> {
   const invalid = (detail: string): AppvisorError => new AppvisorError('ARCHIVE_INVALID', { file, detail });
   await checkGzipHeader(file, invalid);
   const seen = new Map<string, { sha256: string; bytes: number }>();
   const extract = tar.extract();
-  const reading = pipeline(createReadStream(file), zlib.createGunzip(), extract);
+  const reading = pipeline(
+    createReadStream(file),
+    byteCounter('read', onProgress),
+    zlib.createGunzip(),
+    extract,
+  );
   try {
     await Promise.all([
       reading,

@@ -7,7 +7,7 @@ import { createWriteStream } from 'node:fs';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { finished } from 'node:stream/promises';
+import { pipeline } from 'node:stream/promises';
 import { stringify } from 'yaml';
 import { AppvisorError } from '../errors.js';
 import type { DatabaseTarget } from '../reconcile/model.js';
@@ -24,6 +24,7 @@ import {
   SECRET_MEMBER,
   writeArchive,
 } from './archive.js';
+import { byteCounter, type OnTransferProgress } from './byte-count.js';
 import { applicationOfApp, type OpsContext, placeOf } from './context.js';
 import type { DataPlace, DataTransfer } from './transfer.js';
 
@@ -53,6 +54,11 @@ export interface BackupResult {
   readonly ms: number;
 }
 
+export interface BackupOptions {
+  /** Told of the bytes as the data is dumped and as the archive is written (progress output). */
+  readonly onProgress?: OnTransferProgress;
+}
+
 /**
  * Backs up app `name` into `out` (default `<backupsDir>/<name>-<UTC yyyymmddThhmmssZ>.tar.gz`;
  * an existing `out` is replaced, a default name already taken gets `-2`, `-3`, …). Written to a
@@ -64,6 +70,7 @@ export async function backup(
   out?: string,
   /** Where the history says it went, when not `out` (a download over the admin API). */
   shownAs?: string,
+  opts: BackupOptions = {},
 ): Promise<BackupResult> {
   const t0 = performance.now();
   const record = await ctx.store.getRecord(name);
@@ -84,7 +91,7 @@ export async function backup(
     const owner = await readOwnerInfo(ctx, target);
     const application = applicationOfApp(ctx, record.spec);
     const dataFile = path.join(work, transfer.member);
-    await dumpToFile(transfer, place, dataFile, ctx.signal);
+    await dumpToFile(transfer, place, dataFile, ctx.signal, opts.onProgress);
     const secret = await archivedSecret(ctx, record);
     const meta = await writeArchive(
       partial,
@@ -106,6 +113,7 @@ export async function backup(
         { name: transfer.member, file: dataFile },
         { name: SECRET_MEMBER, text: `${JSON.stringify(secret)}\n` },
       ],
+      opts.onProgress,
     );
     ctx.signal?.throwIfAborted();
     const final = out === undefined ? await freeName(file) : file;
@@ -178,20 +186,23 @@ async function readOwnerInfo(
   );
 }
 
-/** Dumps into `file`; a failed dump removes it. */
+/** Dumps into `file`, counting the bytes on their way; a failed dump removes it. */
 async function dumpToFile(
   transfer: DataTransfer,
   place: DataPlace,
   file: string,
   signal: AbortSignal | undefined,
+  onProgress: OnTransferProgress | undefined,
 ): Promise<void> {
-  const out = createWriteStream(file, { mode: 0o600 });
+  const counter = byteCounter('dump', onProgress);
+  const written = pipeline(counter, createWriteStream(file, { mode: 0o600 }));
   try {
-    await transfer.dump(place, out, signal ? { signal } : {});
-    out.end();
-    await finished(out);
+    await transfer.dump(place, counter, signal ? { signal } : {});
+    counter.end();
+    await written;
   } catch (err) {
-    out.destroy();
+    counter.destroy();
+    await written.catch(() => undefined);
     await fs.rm(file, { force: true });
     throw err;
   }

@@ -40,6 +40,7 @@ import {
   SECRET_MEMBER,
 } from './archive.js';
 import { targetOfRecord } from './backup.js';
+import type { OnTransferProgress } from './byte-count.js';
 import { applicationOfApp, type OpsContext, placeOf } from './context.js';
 
 export interface RestoreOptions {
@@ -49,6 +50,8 @@ export interface RestoreOptions {
   readonly keepSecret?: boolean;
   /** Said in the history entry instead of the archive's path (a clone's temporary file). */
   readonly source?: string;
+  /** Told of the archive's bytes as they are read and checked (progress output). */
+  readonly onProgress?: OnTransferProgress;
 }
 
 export interface RestoreResult {
@@ -76,7 +79,7 @@ export async function restore(
   const t0 = performance.now();
   const work = await fs.mkdtemp(path.join(os.tmpdir(), 'appvisor-restore-'));
   try {
-    const archive = await readArchive(path.resolve(file), work);
+    const archive = await readArchive(path.resolve(file), work, opts.onProgress);
     const { meta } = archive;
     const name = opts.as ?? meta.app;
     let target: DatabaseTarget;

@@ -118,6 +118,8 @@ export interface ApplyOptions extends ManifestReadOptions {
   readonly log: Logger;
   /** Called after every step, for progress output. */
   readonly onStep?: (outcome: StepOutcome) => void;
+  /** Called once with the plan, before the first step (progress output: its step count). */
+  readonly onPlan?: (plan: Plan) => void;
   /** Called when an app starts reconciling: (index, total, name). */
   readonly onApp?: (index: number, total: number, name: string) => void;
   /** How long to wait for another process's reconcile lock. @default 30000 */
@@ -170,6 +172,7 @@ export async function applyPlan(settings: Settings, opts: ApplyOptions): Promise
       ...pOpts,
       now: Date.now(),
     });
+    opts.onPlan?.(before);
     const mainSecret = before.changes.find((s) => s.app === 'main' && s.action === 'generate-secret');
     if (mainSecret) {
       const t0 = performance.now();

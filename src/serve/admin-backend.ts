@@ -137,6 +137,16 @@ export function createAdminBackend(deps: AdminBackendDeps): AdminBackend {
       const url = leader?.info.adminUrl;
       return leader && url ? { id: leader.id, url } : undefined;
     },
+    logPeers: async () => {
+      // A store that cannot be read leaves this replica's own lines, not a failed answer.
+      const list = await store.listReplicas().catch(() => undefined);
+      if (!list) return [];
+      return list.replicas.flatMap((r) =>
+        r.id !== deps.replica.id && r.info.adminUrl && isLive(list, r, deps.replica.heartbeatMs)
+          ? [{ id: r.id, url: r.info.adminUrl }]
+          : [],
+      );
+    },
     start: (name, by) => recordIntent(name, 'start', by),
     stop: (name, by) => recordIntent(name, 'stop', by),
     rotateSecret: async (name, graceMs, by) => {

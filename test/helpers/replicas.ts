@@ -78,6 +78,11 @@ export interface ReplicaSetOptions {
   readonly connectionBudget?: number;
   /** More environment for every replica. */
   readonly env?: Readonly<Record<string, string>>;
+  /** More environment for replica `index` on `port` (e.g. APPVISOR_ADVERTISE_URL through a proxy). */
+  readonly replicaEnv?: (
+    index: number,
+    port: number,
+  ) => Readonly<Record<string, string>> | Promise<Readonly<Record<string, string>>>;
   /** How long a replica may take to answer readyz 200. @default 60000 */
   readonly readyTimeoutMs?: number;
 }
@@ -168,6 +173,8 @@ interface ReplicaSpec {
   readonly port: number;
   readonly dataDir: string;
   readonly app: string | undefined;
+  /** Its own environment, over the set's. */
+  readonly env?: Readonly<Record<string, string>>;
 }
 
 function spawnReplica(spec: ReplicaSpec, env: NodeJS.ProcessEnv): Replica {
@@ -175,6 +182,7 @@ function spawnReplica(spec: ReplicaSpec, env: NodeJS.ProcessEnv): Replica {
     cwd: spec.dataDir,
     env: {
       ...env,
+      ...spec.env,
       APPVISOR_PORT: String(spec.port),
       APPVISOR_DATA_DIR: spec.dataDir,
       ...(spec.app === undefined ? {} : { APPVISOR_APP: spec.app }),
@@ -432,7 +440,9 @@ export async function startReplicaSet(options: ReplicaSetOptions): Promise<Repli
     for (let index = 0; index < count; index++) {
       const dataDir = path.join(dir, `replica-${index + 1}`);
       await fs.mkdir(dataDir);
-      specs.push({ index, port: await freePort(), dataDir, app: options.app?.(index) });
+      const port = await freePort();
+      const own = await options.replicaEnv?.(index, port);
+      specs.push({ index, port, dataDir, app: options.app?.(index), ...(own ? { env: own } : {}) });
     }
     for (const spec of specs) replicas.push(spawnReplica(spec, env));
     await Promise.all(replicas.map((r) => waitReady(r, readyTimeoutMs)));
@@ -472,7 +482,11 @@ export async function startReplicaSet(options: ReplicaSetOptions): Promise<Repli
         const old = replicas[i]!;
         if (old.alive()) throw new Error(`replica ${i} is still running (pid ${old.pid}); kill it first`);
         const app = 'app' in opts ? opts.app : old.app;
-        const replica = spawnReplica({ index: i, port: old.port, dataDir: old.dataDir, app }, env);
+        const own = specs[i]?.env;
+        const replica = spawnReplica(
+          { index: i, port: old.port, dataDir: old.dataDir, app, ...(own ? { env: own } : {}) },
+          env,
+        );
         replicas[i] = replica;
         await waitReady(replica, readyTimeoutMs);
         return replica;

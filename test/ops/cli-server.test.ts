@@ -31,7 +31,7 @@ describe('backup, restore and clone from the CLI beside a running server', () =>
     const backedUp = await run(['backup', 'crm', '-o', 'saved/crm.tar.gz']);
     expect(backedUp.stderr).toBe('');
     expect(backedUp.code).toBe(0);
-    expect(backedUp.stdout).toMatch(/^Backed up crm into saved\/crm\.tar\.gz\n/);
+    expect(backedUp.stdout).toMatch(/^backed up app crm: .* → saved\/crm\.tar\.gz\n/);
     const file = path.join(serve.dir, 'saved', 'crm.tar.gz');
     expect((await fs.stat(file)).size).toBeGreaterThan(100);
     expect(await fs.readdir(path.join(serve.dir, 'saved'))).toEqual(['crm.tar.gz']);
@@ -43,7 +43,7 @@ describe('backup, restore and clone from the CLI beside a running server', () =>
     const restored = await run(['restore', 'saved/crm.tar.gz', '--yes']);
     expect(restored.stderr).toBe('');
     expect(restored.code).toBe(0);
-    expect(restored.stdout).toMatch(/^Restored crm from saved\/crm\.tar\.gz: data version \d+/);
+    expect(restored.stdout).toMatch(/^restored app crm: .* ← saved\/crm\.tar\.gz\n {2}data version \d+/);
     await waitFor(
       async () => (await serve.request('/apps/crm/api/notes', { token: alice })).body?.notes?.length === 1,
       'the note back',

@@ -25,9 +25,11 @@ describe('appvisor backup, restore and clone', () => {
   it('backs up into backups/ and says what it wrote', async () => {
     const { code, stdout } = await run(['backup', 'crm'], cwd);
     expect(code).toBe(0);
-    expect(stdout).toMatch(/^Backed up crm into backups\/crm-\d{8}T\d{6}Z\.tar\.gz$/m);
     expect(stdout).toMatch(
-      /members meta\.json, manifest\.yaml, data\.sqlite, secret\.json, data version 2, \d+\.\d\d s/,
+      /^backed up app crm: \d+(\.\d)? (B|KiB|MiB) in \d+\.\d s \(.+\/s\) → backups\/crm-\d{8}T\d{6}Z\.tar\.gz$/m,
+    );
+    expect(stdout).toMatch(
+      /^ {2}members meta\.json, manifest\.yaml, data\.sqlite, secret\.json; data version 2$/m,
     );
     const json = await run(['backup', 'crm', '-o', 'out/crm.tar.gz', '--json'], cwd);
     expect(json.code).toBe(0);
@@ -45,7 +47,7 @@ describe('appvisor backup, restore and clone', () => {
     expect(refused.stderr).toMatch(/pass --yes/);
     const restored = await run(['restore', 'out/crm.tar.gz', '--yes'], cwd);
     expect(restored.code).toBe(0);
-    expect(restored.stdout).toMatch(/^Restored crm from out\/crm\.tar\.gz: data version 2/m);
+    expect(restored.stdout).toMatch(/^restored app crm: .* ← out\/crm\.tar\.gz\n {2}data version 2$/m);
 
     const cloned = await run(['clone', 'crm', 'crm-copy'], cwd);
     expect(cloned.code).toBe(0);

@@ -1,0 +1,317 @@
+/**
+ * One replica's answer to `GET …/apps/<name>/logs` with the lines of every live replica (SPEC
+ * §8.7): the other live replicas are asked, each for its own lines only (the request is marked
+ * forwarded, as forward.ts marks the leader's work, so a replica asked never asks on), with the
+ * caller's token and a short timeout; the lines are merged by time, stable (this replica's first
+ * at equal times), and the limit applies to the merged lines. A replica that does not answer is
+ * named in `unreachable` instead of failing the whole answer.
+ *
+ * Following (`follow=1`) subscribes to each live replica's own stream. The backlogs are merged
+ * by time before anything is sent; after that, lines are sent as they arrive from any replica.
+ * The list of live replicas is read again every few seconds: a replica that joined, or one that
+ * answers again after it dropped out, is subscribed then, for its lines from the stream's start
+ * (or after the last one it sent) on. A replica whose stream ends is named in an
+ * `event: unreachable`, once until it answers again.
+ */
+import http, { type IncomingMessage } from 'node:http';
+import https from 'node:https';
+import { messageOf } from '../errors.js';
+import type { AppLogLine } from '../serve/app-logs.js';
+import { FORWARDED_HEADER, forwarded } from './forward.js';
+import type { AdminBackend, AppLogSource } from './types.js';
+
+/** Another live replica's admin API. */
+export interface LogPeer {
+  readonly id: string;
+  readonly url: string;
+}
+
+/** The range asked for: lines at or after `since` (ms since the epoch), the last `limit` of them. */
+export interface LogRange {
+  readonly since?: number;
+  readonly limit?: number;
+}
+
+export interface LogFanoutOptions {
+  /** The other live replicas with an admin URL, read afresh on each call. */
+  readonly peers: () => Promise<readonly LogPeer[]>;
+  /** The caller's `authorization` header, passed on as it came. */
+  readonly authorization: string | undefined;
+  /** How long a replica may take to answer (a follow: to send its backlog). @default 2000 */
+  readonly timeoutMs?: number;
+  /** How often a follow reads the list of live replicas again. @default 5000 */
+  readonly rescanMs?: number;
+}
+
+/** The merged lines, and the replicas that did not answer. */
+export interface FannedOutLines {
+  readonly lines: AppLogLine[];
+  readonly unreachable: string[];
+}
+
+export interface FollowHandlers {
+  /** A line to send, from any replica (the merged backlog first, oldest first). */
+  readonly line: (line: AppLogLine) => void;
+  /** A replica that did not answer or whose stream ended. */
+  readonly unreachable: (replica: string, reason: string) => void;
+}
+
+export interface FollowAll {
+  /** Resolves once the merged backlog was handed to `line` (then `line` gets each new line). */
+  readonly ready: Promise<void>;
+  /** Ends every subscription. */
+  close(): void;
+}
+
+const DEFAULT_TIMEOUT_MS = 2_000;
+const DEFAULT_RESCAN_MS = 5_000;
+
+/**
+ * The fan-out for a logs request: none for one another replica passed on (it wants this
+ * replica's own lines), nor where the backend knows no other replicas.
+ */
+export function logFanoutFor(
+  req: IncomingMessage,
+  backend: Pick<AdminBackend, 'logPeers'>,
+): LogFanout | undefined {
+  const peers = backend.logPeers;
+  if (forwarded(req) || !peers) return undefined;
+  return new LogFanout({ peers: () => peers.call(backend), authorization: req.headers.authorization });
+}
+
+/** Lists merged by time; stable, so at equal times the earlier list's line comes first. */
+export function mergeByTime(lists: readonly (readonly AppLogLine[])[]): AppLogLine[] {
+  return lists.flat().sort((a, b) => a.time - b.time);
+}
+
+/** The last `limit` lines (all of them without a limit). */
+function lastOf(lines: AppLogLine[], limit: number | undefined): AppLogLine[] {
+  return limit === undefined ? lines : lines.slice(Math.max(0, lines.length - limit));
+}
+
+export class LogFanout {
+  readonly #o: LogFanoutOptions;
+  readonly #timeoutMs: number;
+
+  constructor(options: LogFanoutOptions) {
+    this.#o = options;
+    this.#timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+  }
+
+  /** This replica's lines of `app` and every other live replica's, merged. */
+  async lines(app: string, local: AppLogSource, range: LogRange): Promise<FannedOutLines> {
+    const own = local.lines(app, range);
+    const peers = await this.#o.peers();
+    const answers = await Promise.allSettled(peers.map((peer) => this.#fetch(peer, app, range)));
+    const unreachable = peers.filter((_, i) => answers[i]!.status === 'rejected').map((p) => p.id);
+    const theirs = answers.map((a) => (a.status === 'fulfilled' ? a.value : []));
+    return { lines: lastOf(mergeByTime([own, ...theirs]), range.limit), unreachable };
+  }
+
+  /** Follows `app` on this replica and every other live one; see the module comment. */
+  follow(app: string, local: AppLogSource, range: LogRange, to: FollowHandlers): FollowAll {
+    const openedAt = Date.now();
+    let closed = false;
+    /** Until the merged backlog is sent, new lines wait here, in the order they came. */
+    let held: AppLogLine[] | undefined = [];
+    const deliver = (line: AppLogLine): void => {
+      if (closed) return;
+      if (held) held.push(line);
+      else to.line(line);
+    };
+    // Kept lines and new ones in one synchronous step: none logged in between is lost or doubled.
+    const ownBacklog = local.lines(app, range);
+    const unfollowLocal = local.follow(app, deliver);
+
+    const subscribed = new Map<string, PeerStream>();
+    /** Peers said to be unreachable, not said again until they answer. */
+    const announced = new Set<string>();
+    /** The time of the last line each peer sent: a resubscription takes only later ones. */
+    const lastSeen = new Map<string, number>();
+    const gone = (id: string, reason: string): void => {
+      subscribed.delete(id);
+      if (closed || announced.has(id)) return;
+      announced.add(id);
+      to.unreachable(id, reason);
+    };
+    const subscribe = (peer: LogPeer, peerRange: LogRange, backlogTo?: AppLogLine[]): PeerStream => {
+      const after = lastSeen.get(peer.id);
+      const stream = new PeerStream(peer, app, peerRange, this.#o.authorization, this.#timeoutMs, {
+        line: (line) => {
+          if (after !== undefined && line.time <= after) return;
+          lastSeen.set(peer.id, Math.max(lastSeen.get(peer.id) ?? 0, line.time));
+          if (backlogTo && !stream.following) backlogTo.push(line);
+          else deliver(line);
+        },
+        following: () => announced.delete(peer.id),
+        gone: (reason) => gone(peer.id, reason),
+      });
+      subscribed.set(peer.id, stream);
+      return stream;
+    };
+
+    const ready = (async () => {
+      const peers = await this.#o.peers().catch(() => []);
+      const backlogs = peers.map(() => [] as AppLogLine[]);
+      const streams = peers.map((peer, i) => subscribe(peer, range, backlogs[i]));
+      await Promise.all(streams.map((s) => s.backlogDone));
+      if (closed) return;
+      for (const line of lastOf(mergeByTime([ownBacklog, ...backlogs]), range.limit)) to.line(line);
+      const waiting = held ?? [];
+      held = undefined;
+      for (const line of waiting) to.line(line);
+    })();
+
+    const rescan = setInterval(() => {
+      void this.#o
+        .peers()
+        .then((peers) => {
+          if (closed) return;
+          for (const peer of peers) {
+            if (subscribed.has(peer.id)) continue;
+            // A replica new to this stream: its lines since the stream opened (or since the last it sent).
+            const since = lastSeen.get(peer.id) ?? openedAt;
+            subscribe(peer, { since });
+          }
+        })
+        .catch(() => undefined);
+    }, this.#o.rescanMs ?? DEFAULT_RESCAN_MS);
+    rescan.unref();
+
+    return {
+      ready,
+      close: () => {
+        closed = true;
+        clearInterval(rescan);
+        unfollowLocal();
+        for (const stream of subscribed.values()) stream.close();
+        subscribed.clear();
+      },
+    };
+  }
+
+  async #fetch(peer: LogPeer, app: string, range: LogRange): Promise<AppLogLine[]> {
+    const res = await fetch(peerUrl(peer, app, range, false), {
+      headers: peerHeaders(this.#o.authorization, 'application/json'),
+      signal: AbortSignal.timeout(this.#timeoutMs),
+    });
+    const body = (await res.json().catch(() => undefined)) as { lines?: unknown } | undefined;
+    if (res.status !== 200 || !Array.isArray(body?.lines)) {
+      throw new Error(`replica ${peer.id} answered HTTP ${res.status}`);
+    }
+    return body.lines as AppLogLine[];
+  }
+}
+
+/** The peer's logs route, asking for `range` (`since` as the duration back from now). */
+function peerUrl(peer: LogPeer, app: string, range: LogRange, follow: boolean): URL {
+  const url = new URL(`_supervisor/api/apps/${encodeURIComponent(app)}/logs`, withSlash(peer.url));
+  if (range.since !== undefined) url.searchParams.set('since', `${Math.max(0, Date.now() - range.since)}ms`);
+  if (range.limit !== undefined) url.searchParams.set('limit', String(range.limit));
+  if (follow) url.searchParams.set('follow', '1');
+  return url;
+}
+
+function peerHeaders(authorization: string | undefined, accept: string): Record<string, string> {
+  return {
+    [FORWARDED_HEADER]: '1',
+    accept,
+    ...(authorization !== undefined ? { authorization } : {}),
+  };
+}
+
+function withSlash(url: string): string {
+  return url.endsWith('/') ? url : `${url}/`;
+}
+
+interface PeerStreamEvents {
+  readonly line: (line: AppLogLine) => void;
+  /** The peer's backlog is complete (its `: following`). */
+  readonly following: () => void;
+  readonly gone: (reason: string) => void;
+}
+
+/** One peer's `follow=1` stream, read as Server-Sent Events. */
+class PeerStream {
+  /** Resolves when the peer's backlog is complete, or the peer failed or timed out (never rejects). */
+  readonly backlogDone: Promise<void>;
+  following = false;
+  readonly #req: http.ClientRequest;
+  readonly #backlogDone: () => void;
+  #ended = false;
+
+  constructor(
+    peer: LogPeer,
+    app: string,
+    range: LogRange,
+    authorization: string | undefined,
+    timeoutMs: number,
+    on: PeerStreamEvents,
+  ) {
+    let backlogDone!: () => void;
+    this.backlogDone = new Promise((resolve) => {
+      backlogDone = resolve;
+    });
+    this.#backlogDone = backlogDone;
+    const end = (reason: string | undefined): void => {
+      clearTimeout(timer);
+      backlogDone();
+      if (this.#ended) return;
+      this.#ended = true;
+      this.#req.destroy();
+      if (reason !== undefined) on.gone(reason);
+    };
+    const url = peerUrl(peer, app, range, true);
+    const client = url.protocol === 'https:' ? https : http;
+    const timer = setTimeout(() => end(`no answer within ${timeoutMs} ms`), timeoutMs);
+    timer.unref();
+    this.#req = client.request(
+      url,
+      { method: 'GET', headers: peerHeaders(authorization, 'text/event-stream') },
+      (res: IncomingMessage) => {
+        if (res.statusCode !== 200) {
+          res.resume();
+          end(`HTTP ${res.statusCode}`);
+          return;
+        }
+        res.setEncoding('utf8');
+        let pending = '';
+        res.on('data', (chunk: string) => {
+          pending += chunk;
+          for (let cut = pending.indexOf('\n\n'); cut !== -1; cut = pending.indexOf('\n\n')) {
+            const event = pending.slice(0, cut);
+            pending = pending.slice(cut + 2);
+            if (event.startsWith(': following')) {
+              clearTimeout(timer);
+              this.following = true;
+              on.following();
+              backlogDone();
+              continue;
+            }
+            if (!/^event: line$/m.test(event)) continue;
+            const data = event
+              .split('\n')
+              .filter((l) => l.startsWith('data: '))
+              .map((l) => l.slice(6))
+              .join('\n');
+            try {
+              on.line(JSON.parse(data) as AppLogLine);
+            } catch {
+              // A line that is not JSON is not one of ours: skipped.
+            }
+          }
+        });
+        res.on('end', () => end('its stream ended'));
+        res.on('error', (err) => end(messageOf(err)));
+      },
+    );
+    this.#req.on('error', (err) => end(messageOf(err)));
+    this.#req.end();
+  }
+
+  close(): void {
+    this.#ended = true;
+    this.#backlogDone();
+    this.#req.destroy();
+  }
+}
