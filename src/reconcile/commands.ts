@@ -24,6 +24,7 @@ import { toDesired } from './desired.js';
 import type { StepOutcome } from './executor.js';
 import { createDataClaimer, createMigrator } from './migrate.js';
 import type { Desired, Plan, PlanOptions, Step } from './model.js';
+import { liveObservations } from './observation-source.js';
 import { observeAll } from './observe.js';
 import { plan } from './planner.js';
 import { applicationName, reconcileApp } from './reconciler.js';
@@ -45,7 +46,7 @@ export async function computePlan(
     const pOpts = planOptions(settings, main, applications, opts.allowEmpty);
     const actual = await observeAll(desired, {
       store: reader,
-      providers,
+      source: liveObservations(providers),
       main,
       applicationOf: (m) => applicationName(m, pOpts),
     });
@@ -162,7 +163,7 @@ export async function applyPlan(settings: Settings, opts: ApplyOptions): Promise
     const { fence } = lease;
     const observed = await observeAll(desired, {
       store,
-      providers,
+      source: liveObservations(providers),
       main,
       applicationOf: (m) => applicationName(m, pOpts),
     });
