@@ -8,13 +8,13 @@ import { redactUrl } from '../dialects/url.js';
 import { AppvisorError } from '../errors.js';
 import type { LoadedManifest } from '../manifests/types.js';
 import type { ExportedServer, StateExport } from '../state/export-format.js';
-import type { AppRecord, StateReader } from '../state/types.js';
+import type { AppRecord } from '../state/types.js';
 import type { Desired } from './model.js';
 import type { ObservationSource } from './observation-source.js';
 import type { ObserveDeps } from './observe.js';
 
 /** The store as the export recorded it: records, and which names have a secret (never a value). */
-export function exportedStore(doc: StateExport): ObserveDeps['store'] & Pick<StateReader, 'listSecretNames'> {
+export function exportedStore(doc: StateExport): ObserveDeps['store'] {
   const records = new Map(doc.records.map((r) => [r.name, r]));
   const secrets = new Set(doc.secrets);
   return {
@@ -23,7 +23,6 @@ export function exportedStore(doc: StateExport): ObserveDeps['store'] & Pick<Sta
     getRecord: async (name) => records.get(name),
     // Observing asks only whether there is one; the export never holds a value to give.
     getSecret: async (name) => (secrets.has(name) ? 'exported: present' : undefined),
-    listSecretNames: async () => [...secrets],
   };
 }
 
