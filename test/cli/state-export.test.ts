@@ -280,6 +280,30 @@ describe.each(SCENARIOS)('state export and plan --state on $label', (scenario) =
     if (proxy) expect(exported).toContain(':***@127.0.0.1');
   });
 
+  // Only the PostgreSQL scenario has a new-connection app (its URL sealed in the store).
+  it.skipIf(scenario.skip || scenario.backend !== SCHEMAS)(
+    'without the master key at hand, names a sealed connection by its server, never the sealed value',
+    async () => {
+      const key = path.join(env.cwd, 'data', 'master-key');
+      await fs.rename(key, `${key}.away`);
+      try {
+        const run = await bin(['state', 'export'], env.online);
+        expect(run.code, run.stderr).toBe(0);
+        const doc = JSON.parse(run.stdout) as {
+          records: { name: string; spec: { database: { connection?: { url: string } } } }[];
+        };
+        expect(strings(doc).filter(isSealed)).toEqual([]);
+        expect(run.stdout).not.toContain('hunter2');
+        const ext = doc.records.find((r) => r.name === 'ext');
+        expect(ext?.spec.database.connection?.url).toMatch(
+          /^postgres:\/\/postgres:\*\*\*@127\.0\.0\.1:\d+\/?$/,
+        );
+      } finally {
+        await fs.rename(`${key}.away`, key);
+      }
+    },
+  );
+
   it.skipIf(scenario.skip)(
     'plans every kind of step offline as it does online, in every format, with no database reached',
     async () => {
@@ -441,5 +465,36 @@ describe('state export on a fresh folder, and what plan --state refuses', () => 
     const offline = await bin(['plan', '--offline']);
     expect(offline).toMatchObject({ code: 1, stdout: '' });
     expect(offline.stderr).toContain('make one with `appvisor state export > state.json`');
+  });
+});
+
+describe('a main database holding tables appvisor did not create', () => {
+  let cwd: string;
+
+  beforeAll(async () => {
+    cwd = await fs.mkdtemp(path.join(os.tmpdir(), 'appvisor-state-export-foreign-'));
+    await useManifests(cwd, { 'crm.yaml': manifest('crm') });
+    await fs.mkdir(path.join(cwd, 'data'));
+    const db = new Database(path.join(cwd, 'data', 'main.sqlite'));
+    db.exec('CREATE TABLE invoices (id INTEGER PRIMARY KEY)');
+    db.close();
+  });
+  afterAll(() => fs.rm(cwd, { recursive: true, force: true }));
+
+  it('refuses offline what a first install would refuse online, and not with mainDatabase.adopt', async () => {
+    const online = await runBin(['plan', '--json'], { cwd });
+    expect(online.code).toBe(2);
+    expect(JSON.parse(online.stdout).changes[0]).toMatchObject({ app: 'main', action: 'refuse' });
+    const exported = await runBin(['state', 'export'], { cwd });
+    expect(exported.code, exported.stderr).toBe(0);
+    await fs.writeFile(path.join(cwd, 'state.json'), exported.stdout);
+    const offline = await runBin(['plan', '--offline', '--state', 'state.json', '--json'], { cwd });
+    expect(offline).toEqual(online);
+    await fs.writeFile(path.join(cwd, 'appvisor.yaml'), 'mainDatabase: {adopt: true}\n');
+    const adopted = await runBin(['plan', '--offline', '--state', 'state.json', '--json'], { cwd });
+    expect(adopted).toEqual(await runBin(['plan', '--json'], { cwd }));
+    expect(JSON.parse(adopted.stdout).changes.some((c: { action: string }) => c.action === 'refuse')).toBe(
+      false,
+    );
   });
 });
