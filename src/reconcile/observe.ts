@@ -1,5 +1,6 @@
 /**
- * Actual state: what the state store knows, checked against the database servers themselves.
+ * Actual state: what the state store knows, checked against what the database servers hold (as
+ * an ObservationSource tells it: the servers themselves, or a `state export` for an offline plan).
  * Read-only: observing never creates, alters or drops anything (so `plan` can use it).
  */
 import { AppvisorError } from '../errors.js';
