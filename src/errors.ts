@@ -58,6 +58,7 @@ export const ERRORS = {
     retryable: true,
   },
   STATE_STORE_FAILED: { message: 'state store {target}: {detail}', retryable: true },
+  STATE_EXPORT_INVALID: { message: 'state file {file}: {detail}', retryable: false },
   // Fencing (every write of a reconcile is a compare-and-set on the record version and the lock term).
   LOCK_LOST: {
     message:

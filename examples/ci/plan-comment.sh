@@ -7,6 +7,10 @@
 # and the environment, as `plan` reads them) and writes the comment to OUTPUT_FILE, or to stdout
 # without one ('-' is stdout too). Options after `--` go to `plan` (e.g. --dir, --config).
 # APPVISOR_BIN: the CLI to run (default: npx appvisor), split on spaces, e.g. "node bin/appvisor.js".
+# APPVISOR_STATE: a state file (`appvisor state export > state.json`, made where the databases are
+# reachable, e.g. by the deploy job): the plan is made against it with `--offline --state`, so this
+# job needs no database credentials and connects to no database. Unset: `plan` reads the state
+# store and the servers itself (the job then needs the settings and credentials `apply` uses).
 #
 # Exits 0 for "no changes" and "changes pending" alike, so the comment is posted either way;
 # 1 when the plan could not be made (invalid manifests, a server that could not be checked, a
@@ -28,8 +32,13 @@ read -r -a bin <<<"${APPVISOR_BIN:-npx appvisor}"
 body=$(mktemp)
 trap 'rm -f "$body"' EXIT
 
+offline=()
+if [ -n "${APPVISOR_STATE:-}" ]; then
+  offline=(--offline --state "$APPVISOR_STATE")
+fi
+
 code=0
-"${bin[@]}" plan --format markdown "$@" >"$body" || code=$?
+"${bin[@]}" plan --format markdown ${offline[@]+"${offline[@]}"} "$@" >"$body" || code=$?
 
 case "$code" in
   0) meaning="No changes: applying this branch changes nothing." ;;

@@ -12,6 +12,7 @@ import { registerRestore } from './restore.js';
 import { registerRotateSecret } from './rotate-secret.js';
 import { registerServe } from './serve.js';
 import { registerStartStop } from './start-stop.js';
+import { registerState } from './state.js';
 import { registerStatus } from './status.js';
 import { registerToken } from './token.js';
 import { registerValidate } from './validate.js';
@@ -55,6 +56,7 @@ export function buildProgram(ctx: CliContext): Command {
   registerClone(program, ctx);
   registerRotateSecret(program, ctx);
   registerRekey(program, ctx);
+  registerState(program, ctx);
   return program;
 }
 

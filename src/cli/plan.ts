@@ -1,9 +1,13 @@
+import fs from 'node:fs/promises';
+import path from 'node:path';
 import { type Command, Option } from 'commander';
 import { planToJson } from '../admin/plan-json.js';
+import { AppvisorError } from '../errors.js';
 import { computePlan } from '../reconcile/commands.js';
 import { ACTION_SIGN, type Plan } from '../reconcile/model.js';
 import { planToMarkdown } from '../reconcile/plan-markdown.js';
 import { isScheduled } from '../reconcile/planner.js';
+import { parseStateExport, type StateExport } from '../state/export-format.js';
 import {
   action,
   type CliContext,
@@ -34,6 +38,10 @@ type PlanFormat = (typeof FORMATS)[number];
 interface PlanFlags extends CommonOptions {
   readonly allowEmpty?: boolean;
   readonly format?: PlanFormat;
+  /** A `state export` file to plan against instead of the state store and the servers. */
+  readonly state?: string;
+  /** The explicit form of `--state`: no database connection (needs `--state`). */
+  readonly offline?: boolean;
 }
 
 /** `appvisor plan`: the dry run. */
@@ -44,6 +52,8 @@ export function registerPlan(program: Command, ctx: CliContext): Command {
       'show what apply/serve would change (+ create, ~ change, - remove, ! refused); changes nothing',
     )
     .option('--allow-empty', 'plan removals even when no valid manifest is left')
+    .option('--state <file>', 'plan against this `appvisor state export` file: no database connection at all')
+    .option('--offline', 'say so: plan with no database connection (needs --state)')
     // Commander refuses any other value with a usage error that lists the three.
     .addOption(
       new Option('--format <format>', 'output (markdown: a pull-request comment; default: text)').choices(
@@ -52,7 +62,12 @@ export function registerPlan(program: Command, ctx: CliContext): Command {
     )
     .addHelpText(
       'after',
-      '\nExit codes: 0 no changes, 2 changes pending (refusals count), 1 error (invalid manifests included).',
+      [
+        '',
+        'Exit codes: 0 no changes, 2 changes pending (refusals count), 1 error (invalid manifests included).',
+        'Offline (a CI job without credentials): `appvisor state export > state.json` where the databases are',
+        'reachable, then `appvisor plan --offline --state state.json`.',
+      ].join('\n'),
     );
   withDirOption(cmd);
   withConfigOption(cmd);
@@ -63,12 +78,19 @@ export function registerPlan(program: Command, ctx: CliContext): Command {
 export async function runPlan(ctx: CliContext, opts: PlanFlags): Promise<number> {
   // Checked before anything is read: contradicting flags say so before any database is asked.
   const format = planFormat(opts);
+  if (opts.offline && opts.state === undefined) {
+    throw new Error(
+      '--offline plans against a state file: make one with `appvisor state export > state.json` where the databases are reachable, then pass --state state.json',
+    );
+  }
+  const state = opts.state === undefined ? undefined : await readStateExport(ctx, opts.state);
   const settings = await settingsFor(ctx, opts);
   const displayDir = displayAppsDir(ctx, settings, opts);
   const plan = await computePlan(settings, {
     env: ctx.env,
     displayDir,
     ...(opts.allowEmpty ? { allowEmpty: true } : {}),
+    ...(state ? { state } : {}),
   });
   if (format === 'json') {
     println(ctx.stdout, JSON.stringify(planToJson(plan), null, 2));
@@ -81,6 +103,21 @@ export async function runPlan(ctx: CliContext, opts: PlanFlags): Promise<number>
   if (plan.errors.length > 0 || plan.changes.some((c) => c.code !== undefined && BLOCKED.has(c.code)))
     return 1;
   return plan.changes.length > 0 ? 2 : 0;
+}
+
+/** The `--state` file, read and checked (STATE_EXPORT_INVALID says what is wrong with it). */
+async function readStateExport(ctx: CliContext, file: string): Promise<StateExport> {
+  let text: string;
+  try {
+    text = await fs.readFile(path.resolve(ctx.cwd, file), 'utf8');
+  } catch (err) {
+    const why = (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : String(err);
+    throw new AppvisorError('STATE_EXPORT_INVALID', {
+      file,
+      detail: `cannot be read (${why}); make it with \`appvisor state export > ${file}\``,
+    });
+  }
+  return parseStateExport(text, file);
 }
 
 /** `--format` (commander has checked it is one of FORMATS), with `--json` its shorthand. */

@@ -105,8 +105,29 @@ export interface Provider {
   /** Removes leftover `name` if it still carries `owner` (checked again first); else 'unchanged'. */
   sweepLeftover(name: string, owner: string, opts?: OpOptions): Promise<OperationResult>;
 
+  /**
+   * Everything on this server an app's target could name, with its ownership marker: what
+   * `observeDatabase`/`observeSchema` would answer for any name, in one read (`state export`
+   * keeps it so a plan made offline sees what an online plan would). Only reads.
+   */
+  catalog(opts?: OpOptions): Promise<Catalog>;
+
   /** Closes the provider's own admin connections. */
   close(): Promise<void>;
+}
+
+/** One database or schema as `catalog` lists it. */
+export interface CatalogEntry {
+  readonly name: string;
+  /** Its ownership marker, when it carries one. */
+  readonly owner?: string;
+}
+
+/** What a server holds (see Provider.catalog). */
+export interface Catalog {
+  readonly databases: readonly CatalogEntry[];
+  /** The schemas of the provider's own database; absent where the dialect has none. */
+  readonly schemas?: readonly CatalogEntry[];
 }
 
 /** A half-made object on a server and the ownership marker it carries. */

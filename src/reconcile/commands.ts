@@ -17,42 +17,56 @@ import { generateSecret } from '../providers/secrets.js';
 import { ProviderSet } from '../providers/set.js';
 import { type ApplicationSet, loadApplications } from '../runtime/applications.js';
 import { loadMasterKey } from '../secrets/master-key.js';
+import type { StateExport } from '../state/export-format.js';
 import { mainDatabaseRefusals } from '../state/main-check.js';
 import { openStateReader } from '../state/reader.js';
 import { openCommandStore } from './command-store.js';
 import { toDesired } from './desired.js';
 import type { StepOutcome } from './executor.js';
+import { exportedObservations, exportedStore, withRedactedConnections } from './exported-observations.js';
 import { createDataClaimer, createMigrator } from './migrate.js';
 import type { Desired, Plan, PlanOptions, Step } from './model.js';
-import { observeAll } from './observe.js';
+import { liveObservations, type ObservationSource } from './observation-source.js';
+import { type ObserveDeps, observeAll } from './observe.js';
 import { plan } from './planner.js';
 import { applicationName, reconcileApp } from './reconciler.js';
+import { noteUnobserved } from './unobserved.js';
 
-/** A dry run: reads manifests, the state store and the servers; changes nothing anywhere. */
+/** What `plan` needs besides the manifests, and where it comes from: the live servers or an export. */
+interface PlanSources {
+  readonly main: PlanOptions['main'];
+  readonly store: ObserveDeps['store'];
+  readonly source: ObservationSource;
+  /** What a first install into the main database would refuse (SPEC §8.6). */
+  mainRefusals(adopt: boolean): Promise<readonly ErrorSummary[]>;
+  close(): Promise<void>;
+}
+
+/**
+ * A dry run: reads manifests, the state store and the servers; changes nothing anywhere. With
+ * `state` (a `state export`), reads that instead and connects to no database at all.
+ */
 export async function computePlan(
   settings: Settings,
-  opts: ManifestReadOptions & { allowEmpty?: boolean } = {},
+  opts: ManifestReadOptions & { allowEmpty?: boolean; state?: StateExport } = {},
 ): Promise<Plan> {
-  const mainUrl = parseDatabaseUrl(settings.database.url);
-  const main = describeMainDatabase(mainUrl, settings.dataDir);
   const applications = await loadApplications(settings);
-  const desired = await readDesired(settings, opts);
-  // The key when one is at hand (never created here): it opens the records' sealed connection URLs.
-  const masterKey = await loadMasterKey({ env: opts.env, dataDir: settings.dataDir, create: false });
-  const reader = await openStateReader(mainUrl, masterKey ? { masterKey } : {});
-  const providers = new ProviderSet(mainUrl, { dataDir: settings.dataDir });
+  const read = await readDesired(settings, opts);
+  // The export keeps connection URLs without their password: the manifests' are compared so.
+  const desired = opts.state ? withRedactedConnections(read) : read;
+  const sources = opts.state ? exportSources(opts.state) : await liveSources(settings, opts);
   try {
-    const pOpts = planOptions(settings, main, applications, opts.allowEmpty);
+    const pOpts = planOptions(settings, sources.main, applications, opts.allowEmpty);
     const actual = await observeAll(desired, {
-      store: reader,
-      providers,
-      main,
+      store: sources.store,
+      source: sources.source,
+      main: sources.main,
       applicationOf: (m) => applicationName(m, pOpts),
     });
-    const planned = plan(desired, actual, { ...pOpts, now: Date.now() });
+    const planned = noteUnobserved(plan(desired, actual, { ...pOpts, now: Date.now() }), actual);
     // What apply/serve would refuse on the main database itself comes first: nothing else
     // happens until it is settled.
-    const refusals = await mainDatabaseRefusals(mainUrl, { adopt: settings.mainDatabase?.adopt ?? false });
+    const refusals = await sources.mainRefusals(settings.mainDatabase?.adopt ?? false);
     if (refusals.length === 0) return planned;
     const steps: Step[] = refusals.map((err) => ({
       app: 'main',
@@ -62,9 +76,39 @@ export async function computePlan(
     }));
     return { ...planned, changes: [...steps, ...planned.changes] };
   } finally {
-    await providers.close();
-    await reader.close();
+    await sources.close();
   }
+}
+
+/** The state store and the servers themselves. */
+async function liveSources(settings: Settings, opts: ManifestReadOptions): Promise<PlanSources> {
+  const mainUrl = parseDatabaseUrl(settings.database.url);
+  const main = describeMainDatabase(mainUrl, settings.dataDir);
+  // The key when one is at hand (never created here): it opens the records' sealed connection URLs.
+  const masterKey = await loadMasterKey({ env: opts.env, dataDir: settings.dataDir, create: false });
+  const reader = await openStateReader(mainUrl, masterKey ? { masterKey } : {});
+  const providers = new ProviderSet(mainUrl, { dataDir: settings.dataDir });
+  return {
+    main,
+    store: reader,
+    source: liveObservations(providers),
+    mainRefusals: async (adopt) => (await mainDatabaseRefusals(mainUrl, { adopt })).map((e) => e.toJSON()),
+    async close() {
+      await providers.close();
+      await reader.close();
+    },
+  };
+}
+
+/** A `state export`: its main database stands for the settings' (which may not be reachable here). */
+function exportSources(state: StateExport): PlanSources {
+  return {
+    main: state.main,
+    store: exportedStore(state),
+    source: exportedObservations(state),
+    mainRefusals: async (adopt) => (adopt ? [] : state.mainRefusals),
+    close: async () => undefined,
+  };
 }
 
 /** How manifest files are read and named in messages. */
@@ -76,7 +120,7 @@ export interface ManifestReadOptions {
 }
 
 /** The manifests, checked against the settings' applications (an unknown one: an invalid file). */
-async function readDesired(settings: Settings, opts: ManifestReadOptions): Promise<Desired> {
+export async function readDesired(settings: Settings, opts: ManifestReadOptions): Promise<Desired> {
   const set = await loadManifests(settings.appsDir, manifestOptions(opts));
   return toDesired(checkApplications(set, knownApplications(settings)));
 }
@@ -164,7 +208,7 @@ export async function applyPlan(settings: Settings, opts: ApplyOptions): Promise
     const { fence } = lease;
     const observed = await observeAll(desired, {
       store,
-      providers,
+      source: liveObservations(providers),
       main,
       applicationOf: (m) => applicationName(m, pOpts),
     });

@@ -117,6 +117,12 @@ export interface ActualApp {
    * record names another owning application than the manifest's: empty data may move.
    */
   readonly dataEmpty?: boolean;
+  /**
+   * Set when the plan is made from a state export (`plan --state`) that could not have observed
+   * something this app needs, e.g. a server the export does not know: why. What was not seen is
+   * taken as an online plan would most likely find it (absent), and the plan's steps say so.
+   */
+  readonly unobserved?: string;
 }
 
 export interface Actual {

@@ -1,13 +1,12 @@
 /**
- * Actual state: what the state store knows, checked against the database servers themselves.
+ * Actual state: what the state store knows, checked against what the database servers hold (as
+ * an ObservationSource tells it: the servers themselves, or a `state export` for an offline plan).
  * Read-only: observing never creates, alters or drops anything (so `plan` can use it).
  */
 import { AppvisorError } from '../errors.js';
 import type { AppManifest } from '../manifests/types.js';
 import { translateDbError } from '../providers/errors.js';
-import type { Observation, OpOptions, Provider, Leftover as ServerLeftover } from '../providers/provider.js';
-import type { ProviderSet } from '../providers/set.js';
-import { isDataEmpty } from '../runtime/application-move.js';
+import type { Observation, OpOptions } from '../providers/provider.js';
 import type { AppRecord, StateReader } from '../state/types.js';
 import type {
   Actual,
@@ -18,17 +17,17 @@ import type {
   PlanOptions,
   RuntimeState,
 } from './model.js';
+import type { ObservationSource, SourcedAnswer, SourcedObservation } from './observation-source.js';
 import { ownerMarker } from './owner.js';
 import { isTargetOf, resolveTarget, targetOfItem } from './target.js';
 
 export interface ObserveDeps {
   readonly store: Pick<StateReader, 'listRecords' | 'getRecord' | 'getSecret' | 'storeId'>;
-  readonly providers: ProviderSet;
+  /** What the servers hold: the live servers (liveObservations) or a state export. */
+  readonly source: ObservationSource;
   readonly main: PlanOptions['main'];
   /** The runtime's view of an app, in `serve`. */
   readonly runtime?: (name: string) => RuntimeState | undefined;
-  /** Lists a server's leftovers (observeAll asks each server once per plan). @default provider.listLeftovers */
-  readonly leftovers?: (provider: Provider, opts: OpOptions) => Promise<readonly ServerLeftover[]>;
   /**
    * The name of the application a manifest picks (SPEC §8.6): when the record names another
    * owner, whether the app's data is empty is observed too (empty data may move). Without it,
@@ -37,10 +36,11 @@ export interface ObserveDeps {
   readonly applicationOf?: (manifest: AppManifest) => string | undefined;
 }
 
-function observeTarget(provider: Provider, target: DatabaseTarget, opts: OpOptions): Promise<Observation> {
-  return target.kind === 'schema'
-    ? provider.observeSchema(target.schema!, opts)
-    : provider.observeDatabase(target.database, opts);
+/** An observation without the source's note, which is collected into the app's `unobserved`. */
+function noted(seen: SourcedObservation, notes: Set<string>): Observation {
+  const { unobserved, ...observation } = seen;
+  if (unobserved !== undefined) notes.add(unobserved);
+  return observation;
 }
 
 /** Observes one app: its record, its desired target on the server, and its secret. */
@@ -56,10 +56,11 @@ export async function observeApp(
   let observed: Observation | undefined;
   let observedRecorded: Observation | undefined;
   let leftovers: Leftover[] = [];
+  // Why what the source answered is a guess (an export that could not have seen it).
+  const notes = new Set<string>();
   if (target && !(target instanceof AppvisorError)) {
-    const provider = deps.providers.forTarget(target);
-    observed = await observeTarget(provider, target, opts);
-    leftovers = await ownLeftovers(name, target, provider, deps, opts);
+    observed = noted(await deps.source.observe(target, opts), notes);
+    leftovers = await ownLeftovers(name, target, deps, opts);
   }
   // The recorded object, when the manifest now points elsewhere (drift of the old one matters
   // only for drops, which observe at drop time): only for items on the main server.
@@ -72,12 +73,14 @@ export async function observeApp(
     recordedItem.dialect === deps.main.dialect
   ) {
     const t = targetOfItem(recordedItem, 'main');
-    observedRecorded = await observeTarget(deps.providers.main, t, opts);
+    observedRecorded = noted(await deps.source.observe(t, opts), notes);
   }
-  const dataEmpty =
+  const empty =
     loaded && target && !(target instanceof AppvisorError) && observed?.exists
       ? await emptyIfMoving(loaded.manifest, target, record, deps)
       : undefined;
+  if (empty?.unobserved !== undefined) notes.add(empty.unobserved);
+  const dataEmpty = empty?.value;
   const hasSecret = record?.hasSecret === true || (await deps.store.getSecret(name)) !== undefined;
   const runtime = deps.runtime?.(name);
   return {
@@ -89,6 +92,7 @@ export async function observeApp(
     ...(record?.dataVersion !== undefined ? { dataVersion: record.dataVersion } : {}),
     ...(leftovers.length > 0 ? { leftovers } : {}),
     ...(dataEmpty !== undefined ? { dataEmpty } : {}),
+    ...(notes.size > 0 ? { unobserved: [...notes].join('; ') } : {}),
   };
 }
 
@@ -101,27 +105,25 @@ async function emptyIfMoving(
   target: DatabaseTarget,
   record: AppRecord | undefined,
   deps: ObserveDeps,
-): Promise<boolean | undefined> {
+): Promise<SourcedAnswer | undefined> {
   const wanted = deps.applicationOf?.(m);
   if (record?.application === undefined || wanted === undefined || wanted === record.application) {
     return undefined;
   }
-  const scope = target.kind === 'schema' ? { schema: target.schema! } : {};
-  return deps.providers.forTarget(target).withConnection(target.database, scope, isDataEmpty);
+  return deps.source.dataEmpty(target);
 }
 
 /** The leftovers on the app's server that carry this store's marker for this very app. */
 async function ownLeftovers(
   name: string,
   target: DatabaseTarget,
-  provider: Provider,
   deps: ObserveDeps,
   opts: OpOptions,
 ): Promise<Leftover[]> {
   const storeId = deps.store.storeId;
   if (storeId === undefined) return [];
   const owner = ownerMarker(storeId, name);
-  const all = await (deps.leftovers ?? ((p, o) => p.listLeftovers(o)))(provider, opts);
+  const all = await deps.source.leftovers(target, opts);
   // Schemas are created in one transaction, but a restore killed mid-way leaves temporaries of a
   // new-schema app too (a staging database, a temporary schema); the provider's sweepLeftover
   // tells them apart by name.
@@ -167,24 +169,13 @@ export async function observeAll(desired: Desired, deps: ObserveDeps, opts: OpOp
   const byName = new Map(records.map((r) => [r.name, r]));
   const names = [...new Set([...desired.apps.keys(), ...byName.keys()])];
   const apps = new Map<string, ActualApp>();
-  // One listing per server for the whole plan, not one per app.
-  const listed = new Map<Provider, Promise<readonly ServerLeftover[]>>();
-  const leftovers = (provider: Provider, o: OpOptions): Promise<readonly ServerLeftover[]> => {
-    let list = listed.get(provider);
-    if (!list) {
-      list = provider.listLeftovers(o);
-      listed.set(provider, list);
-    }
-    return list;
-  };
-  const appDeps: ObserveDeps = { ...deps, leftovers };
   let next = 0;
   const worker = async (): Promise<void> => {
     while (next < names.length) {
       const name = names[next++]!;
       const record = byName.get(name);
       try {
-        apps.set(name, await observeApp(name, desired, appDeps, record, opts));
+        apps.set(name, await observeApp(name, desired, deps, record, opts));
       } catch (err) {
         // One unreachable server blocks only the apps on it; the plan goes on for the rest.
         const observeError = observeFailure(err, name, desired, deps.main).toJSON();

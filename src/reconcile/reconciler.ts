@@ -12,6 +12,7 @@ import { type ExecuteResult, type ExecutorDeps, executeApp, type RuntimeControl 
 import { appliedDesired, planFollower } from './follower.js';
 import { idleCheck } from './idle.js';
 import type { Desired, PlanOptions, RuntimeState, Step } from './model.js';
+import { liveObservations } from './observation-source.js';
 import { observeApp } from './observe.js';
 import { applicationFor, isScheduled, planApp } from './planner.js';
 import { resolveTarget } from './target.js';
@@ -77,7 +78,7 @@ export async function reconcileApp(
     desired,
     {
       store: deps.store,
-      providers: deps.providers,
+      source: liveObservations(deps.providers),
       main: deps.planOptions.main,
       applicationOf: (m) => applicationName(m, deps.planOptions),
       ...(deps.runtime ? { runtime: (n: string) => deps.runtime!.state(n) } : {}),

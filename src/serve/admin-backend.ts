@@ -10,6 +10,7 @@ import { AppvisorError, type ErrorSummary, messageOf } from '../errors.js';
 import type { ProviderSet } from '../providers/set.js';
 import { leaseHeld } from '../reconcile/lease.js';
 import type { Desired, PlanOptions } from '../reconcile/model.js';
+import { liveObservations } from '../reconcile/observation-source.js';
 import { observeAll } from '../reconcile/observe.js';
 import { plan } from '../reconcile/planner.js';
 import { applicationName } from '../reconcile/reconciler.js';
@@ -171,7 +172,7 @@ export function createAdminBackend(deps: AdminBackendDeps): AdminBackend {
       const desired = deps.desired();
       const actual = await observeAll(desired, {
         store,
-        providers,
+        source: liveObservations(providers),
         main: planOptions.main,
         applicationOf: (m) => applicationName(m, planOptions),
         runtime: (n) => runtime.state(n),

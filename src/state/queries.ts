@@ -147,6 +147,12 @@ export async function selectSecret(client: SqlClient, name: string): Promise<str
   return row?.secret;
 }
 
+/** The names that have a secret, sorted (no value read). */
+export async function selectSecretNames(client: SqlClient): Promise<string[]> {
+  const rows = await client.query<{ name: string }>(`SELECT name FROM ${secrets} ORDER BY name`);
+  return rows.map((r) => r.name);
+}
+
 /** A secrets row as stored: every secret in it sealed (except in a store from before sealing). */
 export interface SecretRow {
   readonly name: string;

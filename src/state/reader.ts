@@ -13,7 +13,7 @@ import { STORE_SCHEMA, TABLES, tableExists } from './dialect.js';
 import { guard, requireDatabase, type StoreTarget } from './errors.js';
 import { checkVersion, readMeta } from './migrations.js';
 import { LEGACY_STORE_SCHEMA } from './placement.js';
-import { selectHistory, selectRecord, selectRecords, selectSecret } from './queries.js';
+import { selectHistory, selectRecord, selectRecords, selectSecret, selectSecretNames } from './queries.js';
 import type { AppRecord, HistoryEntry, StateReader } from './types.js';
 
 export interface StateReaderOptions {
@@ -46,6 +46,9 @@ class EmptyStateReader implements StateReader {
   }
   async getSecret(): Promise<string | undefined> {
     return undefined;
+  }
+  async listSecretNames(): Promise<string[]> {
+    return [];
   }
   async listHistory(): Promise<HistoryEntry[]> {
     return [];
@@ -89,6 +92,9 @@ class SqlStateReader implements StateReader {
   }
   getSecret(name: string): Promise<string | undefined> {
     return guard(this.#where, `read secret ${name}`, () => selectSecret(this.#client, name));
+  }
+  listSecretNames(): Promise<string[]> {
+    return guard(this.#where, 'list secret names', () => selectSecretNames(this.#client));
   }
   listHistory(name: string, limit = this.#historyLimit): Promise<HistoryEntry[]> {
     return guard(this.#where, `read history of ${name}`, () => selectHistory(this.#client, name, limit));

@@ -404,4 +404,6 @@ export type StateReader = Pick<
 > & {
   readonly storeId: string | undefined;
   readonly target: string;
+  /** The names that have a secret (`state export` says which, never what). */
+  listSecretNames(): Promise<string[]>;
 };

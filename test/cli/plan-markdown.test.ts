@@ -144,4 +144,34 @@ describe('examples/ci/plan-comment.sh', () => {
     expect(badOption.stderr).toContain("unknown option '--no-such-option'");
     expect(badOption.stdout).toMatch(/^---\n_The plan is incomplete \(exit 1\)/);
   });
+
+  it('with APPVISOR_STATE plans against the state file, offline: the same comment with no database there', async () => {
+    const exported = await runCli(['state', 'export'], { cwd });
+    expect(exported.code, exported.stderr).toBe(0);
+    await fs.writeFile(path.join(cwd, 'state.json'), exported.stdout);
+    // The pull request without its broken manifest and its new-connection app (whose server the
+    // export cannot know).
+    const pr = path.join(cwd, 'pr.d');
+    await fs.cp(path.join(FIXTURE, 'pr'), pr, { recursive: true });
+    await fs.rm(path.join(pr, 'ext.yaml'));
+    await fs.rm(path.join(pr, 'wiki.yaml'));
+    const online = await runScript(cwd, ['-', '--', '--dir', pr]);
+    expect(online.code, online.stderr).toBe(0);
+    expect(online.stdout).toMatch(
+      /^### appvisor plan\n\n\d+ to create, \d+ to change, \d+ to remove, 1 refused\n/,
+    );
+    const data = path.join(cwd, 'data');
+    await fs.rename(data, `${data}.away`);
+    try {
+      const offline = await runScript(cwd, ['-', '--', '--dir', pr], { APPVISOR_STATE: 'state.json' });
+      expect(offline.code, offline.stderr).toBe(0);
+      expect(stable(offline.stdout, cwd)).toBe(stable(online.stdout, cwd));
+      const missing = await runScript(cwd, ['-', '--', '--dir', pr], { APPVISOR_STATE: 'missing.json' });
+      expect(missing.code).toBe(1);
+      expect(missing.stderr).toContain('state file missing.json: cannot be read (no such file)');
+      expect(missing.stdout).toMatch(/^---\n_The plan is incomplete \(exit 1\)/);
+    } finally {
+      await fs.rename(`${data}.away`, data);
+    }
+  });
 });

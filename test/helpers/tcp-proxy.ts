@@ -6,6 +6,8 @@ import net from 'node:net';
 
 export interface TcpProxy {
   readonly port: number;
+  /** How many connections it has accepted so far (refused ones while cut included). */
+  readonly connections: number;
   /** Rewrites a URL's host:port to point at the proxy. */
   url(serverUrl: string): string;
   /** Destroys every open connection and refuses new ones until restore(). */
@@ -17,7 +19,9 @@ export interface TcpProxy {
 export async function startTcpProxy(targetHost: string, targetPort: number): Promise<TcpProxy> {
   const sockets = new Set<net.Socket>();
   let down = false;
+  let connections = 0;
   const server = net.createServer((client) => {
+    connections++;
     if (down) {
       client.destroy();
       return;
@@ -40,6 +44,9 @@ export async function startTcpProxy(targetHost: string, targetPort: number): Pro
   const port = (server.address() as net.AddressInfo).port;
   const proxy: TcpProxy = {
     port,
+    get connections() {
+      return connections;
+    },
     url(serverUrl) {
       const u = new URL(serverUrl);
       u.hostname = '127.0.0.1';

@@ -89,6 +89,23 @@ describe.each(TARGETS)('$dialect provider', (target) => {
       expect(await provider.observeDatabase(name)).toEqual({ exists: true });
     });
 
+    it('lists in its catalog what observeDatabase sees: its own with the marker, a foreign one without', async () => {
+      const ours = dbName();
+      const foreign = dbName();
+      const absent = dbName();
+      await provider.createDatabase(ours, owner);
+      await target.createForeign(foreign);
+      const { databases: listed } = await provider.catalog();
+      expect(listed.find((d) => d.name === ours)).toEqual({ name: ours, owner });
+      expect(listed.find((d) => d.name === foreign)).toEqual({ name: foreign });
+      expect(listed.find((d) => d.name === absent)).toBeUndefined();
+      // Every entry is what observing that name answers.
+      for (const name of [ours, foreign]) {
+        const { name: _name, ...seen } = listed.find((d) => d.name === name)!;
+        expect(await provider.observeDatabase(name)).toEqual({ exists: true, ...seen });
+      }
+    });
+
     it('opens a created database and runs queries with ? parameters and transactions', async () => {
       const name = dbName();
       await provider.createDatabase(name, owner);
@@ -229,6 +246,15 @@ describe.each(TARGETS)('$dialect provider', (target) => {
         expect(await provider.dropSchema(name)).toBe('deleted');
         expect(await provider.observeSchema(name)).toEqual({ exists: false });
         expect(await provider.dropSchema(name)).toBe('unchanged');
+      });
+
+      it('lists the schemas of its database in its catalog, with their markers', async () => {
+        const name = schemaName();
+        expect((await provider.catalog()).schemas?.find((e) => e.name === name)).toBeUndefined();
+        await provider.createSchema(name, owner);
+        const { schemas: listed } = await provider.catalog();
+        expect(listed?.find((e) => e.name === name)).toEqual({ name, owner });
+        expect(listed?.some((e) => e.name.startsWith('pg_') || e.name === 'information_schema')).toBe(false);
       });
 
       it('puts an app’s tables into its schema, hyphenated name included', async () => {

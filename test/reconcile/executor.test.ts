@@ -10,6 +10,7 @@ import { AppvisorError } from '../../src/errors.js';
 import type { LoadedManifest } from '../../src/manifests/types.js';
 import { type ExecuteResult, executeApp, type StepResult } from '../../src/reconcile/executor.js';
 import type { Action, DatabaseTarget, PlanOptions } from '../../src/reconcile/model.js';
+import { liveObservations } from '../../src/reconcile/observation-source.js';
 import { observeApp } from '../../src/reconcile/observe.js';
 import { ownerMarker } from '../../src/reconcile/owner.js';
 import { planApp } from '../../src/reconcile/planner.js';
@@ -121,7 +122,12 @@ async function execute(row: Row) {
   const actual = await observeApp(
     'crm',
     d,
-    { store, providers, main: opts.main, ...(rt ? { runtime: (n: string) => rt.state(n) } : {}) },
+    {
+      store,
+      source: liveObservations(providers),
+      main: opts.main,
+      ...(rt ? { runtime: (n: string) => rt.state(n) } : {}),
+    },
     await store.getRecord('crm'),
   );
   const steps = planApp(

@@ -6,6 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { AppvisorError } from '../../src/errors.js';
 import type { LoadedManifest } from '../../src/manifests/types.js';
 import type { ActualApp, DatabaseTarget, PlanOptions, RuntimeState } from '../../src/reconcile/model.js';
+import { liveObservations } from '../../src/reconcile/observation-source.js';
 import { type ObserveDeps, observeAll, observeApp } from '../../src/reconcile/observe.js';
 import { ownerMarker } from '../../src/reconcile/owner.js';
 import type { AppRecord } from '../../src/state/types.js';
@@ -207,7 +208,7 @@ describe('observeApp', () => {
       desired(row.manifests),
       {
         store: reader,
-        providers: fakeProviders(provider),
+        source: liveObservations(fakeProviders(provider)),
         main: row.main ?? MAIN_PG,
         ...(runtime ? { runtime: (n: string) => (n === 'crm' ? runtime : undefined) } : {}),
       },
@@ -230,7 +231,7 @@ describe('observeAll', () => {
     });
     const actual = await observeAll(desired([loaded(manifest('crm')), loaded(manifest('support'))]), {
       store: reader,
-      providers: fakeProviders(provider),
+      source: liveObservations(fakeProviders(provider)),
       main: MAIN_PG,
     });
     expect([...actual.apps.keys()].sort()).toEqual(['crm', 'gone', 'support']);
@@ -257,7 +258,7 @@ describe('observeAll', () => {
     });
     const actual = await observeAll(desired([loaded(remote), loaded(manifest('crm'))]), {
       store: reader,
-      providers: fakeProviders(provider, { [OTHER_URL]: down }),
+      source: liveObservations(fakeProviders(provider, { [OTHER_URL]: down })),
       main: MAIN_PG,
       runtime: () => undefined,
     });

@@ -7,6 +7,7 @@
 import { AppvisorError } from '../../src/errors.js';
 import type {
   AppDatabase,
+  Catalog,
   Dialect,
   Leftover,
   Observation,
@@ -19,6 +20,7 @@ import type { DatabaseTarget } from '../../src/reconcile/model.js';
 
 export type FakeOperation =
   | 'observeDatabase'
+  | 'catalog'
   | 'createDatabase'
   | 'dropDatabase'
   | 'observeSchema'
@@ -71,7 +73,7 @@ export class FakeProvider implements Provider {
 
   /** The calls that change the server (observations and listings left out). */
   changes(): string[] {
-    return this.calls.filter((c) => !/^(observe|list)/.test(c));
+    return this.calls.filter((c) => !/^(observe|list|catalog)/.test(c));
   }
 
   async #enter(operation: FakeOperation, name: string | undefined, opts: OpOptions | undefined) {
@@ -131,6 +133,15 @@ export class FakeProvider implements Provider {
   async listLeftovers(opts?: OpOptions): Promise<readonly Leftover[]> {
     await this.#enter('listLeftovers', undefined, opts);
     return [...this.leftovers].map(([name, owner]) => ({ name, owner }));
+  }
+  async catalog(opts?: OpOptions): Promise<Catalog> {
+    await this.#enter('catalog', undefined, opts);
+    const entries = (objects: Map<string, FakeObject>) =>
+      [...objects].map(([name, o]) => (o.owner === undefined ? { name } : { name, owner: o.owner }));
+    return {
+      databases: entries(this.databases),
+      ...(this.dialect === 'postgres' ? { schemas: entries(this.schemas) } : {}),
+    };
   }
   async sweepLeftover(name: string, owner: string, opts?: OpOptions): Promise<OperationResult> {
     await this.#enter('sweepLeftover', name, opts);

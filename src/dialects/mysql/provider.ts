@@ -5,6 +5,7 @@ import { abortable, abortReason } from '../../providers/abort.js';
 import { onNewConnection } from '../../providers/connection.js';
 import type {
   AppDatabase,
+  Catalog,
   Leftover,
   Observation,
   OperationResult,
@@ -132,6 +133,22 @@ export class MysqlProvider implements Provider {
       return (rows as { name: string; owner: string | null }[])
         .filter((r) => TEMP_NAME.test(r.name) && r.owner)
         .map((r) => ({ name: r.name, owner: r.owner! }));
+    });
+  }
+
+  /** Every database on the server, with its comment as the marker where the server has comments. */
+  async catalog(opts: OpOptions = {}): Promise<Catalog> {
+    return this.#run('list databases', opts.signal, async (conn) => {
+      const withComment = await this.#supportsComments(conn);
+      const [rows] = await conn.query<mysql.RowDataPacket[]>(
+        `SELECT SCHEMA_NAME AS name, ${withComment ? 'SCHEMA_COMMENT' : 'NULL'} AS owner
+           FROM information_schema.SCHEMATA ORDER BY SCHEMA_NAME`,
+      );
+      return {
+        databases: (rows as { name: string; owner: string | null }[]).map((r) =>
+          r.owner ? { name: r.name, owner: r.owner } : { name: r.name },
+        ),
+      };
     });
   }
 

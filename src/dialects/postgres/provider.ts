@@ -5,6 +5,8 @@ import { abortable, abortReason } from '../../providers/abort.js';
 import { onNewConnection } from '../../providers/connection.js';
 import type {
   AppDatabase,
+  Catalog,
+  CatalogEntry,
   Leftover,
   Observation,
   OperationResult,
@@ -178,6 +180,22 @@ export class PostgresProvider implements Provider {
       return rows
         .filter((r) => LEFTOVER_NAME.test(r.name) && r.owner)
         .map((r) => ({ name: r.name, owner: r.owner! }));
+    });
+  }
+
+  /** Every database on the server and every schema of the provider's database (the system ones left out). */
+  async catalog(opts: OpOptions = {}): Promise<Catalog> {
+    return this.#run('list databases and schemas', opts.signal, async (client) => {
+      const databases = await client.query<{ name: string; owner: string | null }>(
+        `SELECT datname AS name, shobj_description(oid, 'pg_database') AS owner FROM pg_database
+          WHERE NOT datistemplate ORDER BY datname`,
+      );
+      // pg_* and information_schema are PostgreSQL's own: no app's schema can be named so.
+      const schemas = await client.query<{ name: string; owner: string | null }>(
+        `SELECT nspname AS name, obj_description(oid, 'pg_namespace') AS owner FROM pg_namespace
+          WHERE NOT starts_with(nspname, 'pg_') AND nspname <> 'information_schema' ORDER BY nspname`,
+      );
+      return { databases: catalogEntries(databases.rows), schemas: catalogEntries(schemas.rows) };
     });
   }
 
@@ -458,6 +476,10 @@ export class PostgresProvider implements Provider {
   #warn(err: Error, msg: string): void {
     this.#options.log?.warn({ err, server: this.server }, msg);
   }
+}
+
+function catalogEntries(rows: readonly { name: string; owner: string | null }[]): CatalogEntry[] {
+  return rows.map((r) => (r.owner ? { name: r.name, owner: r.owner } : { name: r.name }));
 }
 
 function observation(rows: readonly { owner: string | null }[]): Observation {

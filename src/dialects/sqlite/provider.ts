@@ -6,6 +6,8 @@ import { AppvisorError } from '../../errors.js';
 import { onNewConnection } from '../../providers/connection.js';
 import type {
   AppDatabase,
+  Catalog,
+  CatalogEntry,
   Leftover,
   Observation,
   OperationResult,
@@ -31,6 +33,9 @@ const MTIME_TICK_NS = 50_000_000n;
 
 /** The hidden name a database file is built under before it is linked into place. */
 const TEMP_FILE = /^\.[A-Za-z_][A-Za-z0-9_-]*\.[0-9a-f]{12}\.tmp$/;
+
+/** A database's own file, `<name>.sqlite` (hidden temporary files are not databases). */
+const DATABASE_FILE = /^([^.].*)\.sqlite$/;
 
 /** Files SQLite keeps next to a database; a stale one must never meet a new database of the same name. */
 const SIDE_FILES = ['-wal', '-shm', '-journal'] as const;
@@ -184,6 +189,27 @@ export class SqliteProvider implements Provider {
     return names;
   }
 
+  /** Every database file in the data folder, observed as observeDatabase observes one. */
+  async catalog(opts: OpOptions = {}): Promise<Catalog> {
+    opts.signal?.throwIfAborted();
+    let files: string[];
+    try {
+      files = fs.readdirSync(this.#appsDir).sort();
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { databases: [] };
+      throw this.#translate(err, `list ${this.#appsDir}`);
+    }
+    const databases: CatalogEntry[] = [];
+    for (const file of files) {
+      const name = DATABASE_FILE.exec(file)?.[1];
+      // A file no database of an app could be (its name is not an identifier) is no app's.
+      if (name === undefined || !isIdentifier(name)) continue;
+      const seen = await this.observeDatabase(name, opts);
+      if (seen.exists) databases.push(seen.owner === undefined ? { name } : { name, owner: seen.owner });
+    }
+    return { databases };
+  }
+
   async sweepLeftover(name: string, owner: string, opts: OpOptions = {}): Promise<OperationResult> {
     opts.signal?.throwIfAborted();
     validateLeftover('file', name, TEMP_FILE, owner);
@@ -285,6 +311,15 @@ function readOwner(file: string): string | undefined {
     return undefined;
   } finally {
     db?.close();
+  }
+}
+
+function isIdentifier(name: string): boolean {
+  try {
+    validateIdentifier('database', name);
+    return true;
+  } catch {
+    return false;
   }
 }
 
