@@ -23,7 +23,7 @@ import { openStateReader } from '../state/reader.js';
 import { openCommandStore } from './command-store.js';
 import { toDesired } from './desired.js';
 import type { StepOutcome } from './executor.js';
-import { exportedObservations, exportedStore, withRedactedConnections } from './exported-observations.js';
+import { asExportedManifests, exportedObservations, exportedStore } from './exported-observations.js';
 import { createDataClaimer, createMigrator } from './migrate.js';
 import type { Desired, Plan, PlanOptions, Step } from './model.js';
 import { liveObservations, type ObservationSource } from './observation-source.js';
@@ -52,8 +52,9 @@ export async function computePlan(
 ): Promise<Plan> {
   const applications = await loadApplications(settings);
   const read = await readDesired(settings, opts);
-  // The export keeps connection URLs without their password: the manifests' are compared so.
-  const desired = opts.state ? withRedactedConnections(read) : read;
+  // The export keeps connection URLs without their password and config as a digest: the
+  // manifests' are compared so.
+  const desired = opts.state ? asExportedManifests(read) : read;
   const sources = opts.state ? exportSources(opts.state) : await liveSources(settings, opts);
   try {
     const pOpts = planOptions(settings, sources.main, applications, opts.allowEmpty);

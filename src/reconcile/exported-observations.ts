@@ -9,6 +9,7 @@ import { AppvisorError } from '../errors.js';
 import type { LoadedManifest } from '../manifests/types.js';
 import type { ExportedServer, StateExport } from '../state/export-format.js';
 import type { AppRecord } from '../state/types.js';
+import { configDigest } from './config-digest.js';
 import type { Desired } from './model.js';
 import type { ObservationSource } from './observation-source.js';
 import type { ObserveDeps } from './observe.js';
@@ -78,22 +79,24 @@ function objectKey(dialect: string, server: string, kind: string, database: stri
 
 /**
  * The manifests as the export's records can be compared with them: connection URLs with their
- * password as `***`, as the export keeps the records' (the hash stays the manifest's own, so an
- * unchanged app stays unchanged). A change of only a password is therefore not seen offline.
+ * password as `***` and config as its digest, as the export keeps the records' (the hash stays
+ * the manifest's own, so an unchanged app stays unchanged). A change of only a password is
+ * therefore not seen offline; a change of a config value is (its digest changes).
  */
-export function withRedactedConnections(desired: Desired): Desired {
+export function asExportedManifests(desired: Desired): Desired {
   const apps = new Map<string, LoadedManifest>();
   for (const [name, loaded] of desired.apps) {
+    const config = configDigest(loaded.manifest.config);
     const url = loaded.manifest.database.connection?.url;
     if (url === undefined || redactUrl(url) === url) {
-      apps.set(name, loaded);
+      apps.set(name, { ...loaded, manifest: { ...loaded.manifest, config } });
       continue;
     }
     const database = {
       ...loaded.manifest.database,
       connection: { ...loaded.manifest.database.connection, url: redactUrl(url) },
     };
-    apps.set(name, { ...loaded, manifest: { ...loaded.manifest, database } });
+    apps.set(name, { ...loaded, manifest: { ...loaded.manifest, config, database } });
   }
   return { ...desired, apps };
 }

@@ -25,6 +25,7 @@ import { mainDatabaseRefusals } from '../state/main-check.js';
 import { openStateReader } from '../state/reader.js';
 import type { AppRecord } from '../state/types.js';
 import { type ManifestReadOptions, readDesired } from './commands.js';
+import { configDigest } from './config-digest.js';
 import type { DatabaseTarget, Desired, PlanOptions } from './model.js';
 import { parseOwner } from './owner.js';
 import { connectionRef, resolveTarget, targetOfItem } from './target.js';
@@ -175,16 +176,20 @@ async function readDataEmpty(
   return found.sort((a, b) => JSON.stringify(a).localeCompare(JSON.stringify(b)));
 }
 
-/** A record as the export prints it: its connection URL with the password as `***`, never sealed. */
+/**
+ * A record as the export prints it: its connection URL with the password as `***`, never
+ * sealed, and its config only as a digest (configDigest).
+ */
 function withoutSecrets(record: AppRecord): AppRecord {
+  const config = configDigest(record.spec.config);
   const url = record.spec.database.connection?.url;
-  if (url === undefined) return record;
+  if (url === undefined) return { ...record, spec: { ...record.spec, config } };
   const shown = isSealed(url) ? sealedServer(record) : redactUrl(url);
   const database = {
     ...record.spec.database,
     connection: { ...record.spec.database.connection, url: shown },
   };
-  return { ...record, spec: { ...record.spec, database } };
+  return { ...record, spec: { ...record.spec, config, database } };
 }
 
 /**

@@ -4,9 +4,9 @@
  */
 import { describe, expect, it } from 'vitest';
 import {
+  asExportedManifests,
   exportedObservations,
   exportedStore,
-  withRedactedConnections,
 } from '../../src/reconcile/exported-observations.js';
 import type { DatabaseTarget, Plan } from '../../src/reconcile/model.js';
 import { observeAll } from '../../src/reconcile/observe.js';
@@ -106,7 +106,7 @@ describe('observeAll over an export', () => {
         connection: { url: 'postgres://u:pw@db.example.com:5433/postgres' },
       },
     });
-    const d = withRedactedConnections(desired([loaded(manifest('crm')), loaded(remote)]));
+    const d = asExportedManifests(desired([loaded(manifest('crm')), loaded(remote)]));
     const actual = await observeAll(d, {
       store: exportedStore(DOC),
       source: exportedObservations(DOC),
@@ -127,7 +127,7 @@ describe('observeAll over an export', () => {
   });
 });
 
-describe('withRedactedConnections', () => {
+describe('asExportedManifests', () => {
   it("hides a connection URL's password as the export does, keeping the manifest's hash", () => {
     const remote = loaded(
       manifest('remote', {
@@ -138,10 +138,28 @@ describe('withRedactedConnections', () => {
       }),
     );
     const plain = loaded(manifest('crm'));
-    const out = withRedactedConnections(desired([remote, plain]));
+    const out = asExportedManifests(desired([remote, plain]));
     expect(out.apps.get('remote')?.manifest.database.connection?.url).toBe(OTHER);
     expect(out.apps.get('remote')?.hash).toBe(remote.hash);
-    expect(out.apps.get('crm')).toBe(plain);
+    expect(out.apps.get('crm')?.manifest.database).toEqual(plain.manifest.database);
+    expect(out.apps.get('crm')?.hash).toBe(plain.hash);
+  });
+
+  it('keeps config only as a digest of its values, whatever their order', () => {
+    const a = loaded(
+      manifest('wiki', { config: { theme: 'dark', apiKey: 'wk-secret', nested: { b: 1, a: [2] } } }),
+    );
+    const b = loaded(
+      manifest('wiki', { config: { nested: { a: [2], b: 1 }, apiKey: 'wk-secret', theme: 'dark' } }),
+    );
+    const c = loaded(
+      manifest('wiki', { config: { theme: 'dark', apiKey: 'wk-other', nested: { b: 1, a: [2] } } }),
+    );
+    const digest = (l: typeof a) => asExportedManifests(desired([l])).apps.get('wiki')!.manifest.config;
+    expect(JSON.stringify(digest(a))).not.toContain('wk-secret');
+    expect(digest(a)).toEqual({ sha256: expect.stringMatching(/^[0-9a-f]{64}$/) });
+    expect(digest(b)).toEqual(digest(a));
+    expect(digest(c)).not.toEqual(digest(a));
   });
 });
 
