@@ -19,6 +19,7 @@
  * array writes.
  */
 import type { Logger } from 'pino';
+import type { CurrentAppFigures, LiveAppFigures } from '../admin/metrics.js';
 import type { TrafficObserver } from '../gateway/types.js';
 
 /**
@@ -70,13 +71,6 @@ export interface FigureSummary {
   readonly apps: Record<string, { rps: number[]; p95Ms: (number | null)[]; errorRate: number[] }>;
 }
 
-/** An app's figures now, for the metrics' gauges. */
-export interface CurrentFigures {
-  readonly app: string;
-  readonly openConnections: number;
-  readonly memoryMb: number | undefined;
-}
-
 export interface AppFiguresOptions {
   /** Length of a slot in seconds. @default 60 */
   readonly stepSeconds?: number;
@@ -111,7 +105,7 @@ class AppRing {
   }
 }
 
-export class AppFigures implements TrafficObserver<AppRing> {
+export class AppFigures implements TrafficObserver<AppRing>, LiveAppFigures {
   readonly #stepMs: number;
   readonly #slots: number;
   readonly #maxApps: number;
@@ -276,7 +270,7 @@ export class AppFigures implements TrafficObserver<AppRing> {
   }
 
   /** Every app with a ring: what is open now and its memory report of this slot or the one before. */
-  *current(): IterableIterator<CurrentFigures> {
+  *current(): IterableIterator<CurrentAppFigures> {
     const slot = this.#slot();
     for (const ring of this.#rings.values()) {
       const fresh = ring.memoryMb !== undefined && slot - ring.memoryAt <= 1;
