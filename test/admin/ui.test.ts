@@ -507,6 +507,30 @@ describe.skipIf(!browserAvailable())('admin UI in Chromium (fake backend)', () =
     await waitFor(() => server.backend.following === 0, 'the log stream to close');
   });
 
+  it('sparkline() draws a small chart named by its label and latest value, and updates it', async () => {
+    const { page } = current!;
+    await page.goto(`${server.base}/_supervisor/`);
+    // A string, so that vitest does not rewrite the import() meant for the browser.
+    const drawn = await page.evaluate(`(async () => {
+      const { sparkline } = await import('/_supervisor/charts.js');
+      const box = document.createElement('div');
+      document.body.append(box);
+      const line = sparkline(box, [0, 2, null, 5], { label: 'blog requests/s' });
+      const first = box.querySelector('.sparkline').getAttribute('aria-label');
+      const canvases = box.querySelectorAll('canvas').length;
+      line.update([1, 0.25]);
+      const second = box.querySelector('.sparkline').getAttribute('aria-label');
+      line.destroy();
+      return { first, second, canvases, left: box.children.length };
+    })()`);
+    expect(drawn).toEqual({
+      first: 'blog requests/s: latest 5',
+      second: 'blog requests/s: latest 0.25',
+      canvases: 1,
+      left: 0,
+    });
+  });
+
   it('Rotate secret in the detail view asks first, then rotates and shows both key ids', async () => {
     const { page } = current!;
     await signIn(page, server.base);
