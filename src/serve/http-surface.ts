@@ -41,6 +41,7 @@ export async function startHttpSurface(options: HttpSurfaceOptions): Promise<Htt
   const { settings, log, runtime } = options;
   // Each app's last hour, as the gateway sees its traffic (and isolated apps' memory).
   const figures = new AppFigures({ log });
+  figures.start();
   const backend = createAdminBackend({ ...options.backend, runtime, log, figures });
   const metrics = createMetrics(backend, { live: figures });
   const stopSampler = startFigureSampler({ figures, runtime });
@@ -97,12 +98,14 @@ export async function startHttpSurface(options: HttpSurfaceOptions): Promise<Htt
         routes.close();
         await gateway.close({ graceMs });
         stopSampler();
+        figures.stop();
         metrics.close();
       },
     };
   } catch (err) {
     supervisorRoutes?.close();
     stopSampler();
+    figures.stop();
     metrics.close();
     throw err;
   }

@@ -3,7 +3,7 @@
  * quantiles from the histogram, rates, open connections across slots, memory, and the bounds
  * (lazy rings, the cap, the sweep).
  */
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { AppFigures, LATENCY_BOUNDS_MS } from '../../src/serve/app-figures.js';
 
 /** A clock the test moves; starts on a slot boundary plus 0.5 s. */
@@ -223,5 +223,40 @@ describe('AppFigures', () => {
   it('refuses a window it cannot keep', () => {
     expect(() => new AppFigures({ slots: 1 })).toThrow(/at least 2 slots/);
     expect(() => new AppFigures({ stepSeconds: 0 })).toThrow(/stepSeconds > 0/);
+  });
+});
+
+describe('AppFigures.start', () => {
+  it('moves on to the next slot by a timer at its end, reading no clock per request', () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    try {
+      let now = 20_000_000 * 60_000 + 59_000;
+      let readings = 0;
+      const figures = new AppFigures({
+        stepSeconds: 60,
+        slots: 3,
+        now: () => {
+          readings++;
+          return now;
+        },
+      });
+      figures.start();
+      const before = readings;
+      requests(figures, 'blog', 5);
+      expect(readings).toBe(before);
+      now += 1_001;
+      vi.advanceTimersByTime(1_001);
+      requests(figures, 'blog', 2);
+      const [previous, current] = figures.series('blog').points.slice(-2);
+      // 5 requests over the whole minute before; 2 in the second gone by of this one.
+      expect(Math.round(previous!.rps * 60)).toBe(5);
+      expect(Math.round(current!.rps)).toBe(2);
+      figures.stop();
+      now += 60_000;
+      requests(figures, 'blog', 1);
+      expect(Math.round(last(figures.series('blog').points).rps)).toBe(1);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 });
