@@ -42,9 +42,9 @@ export async function startHttpSurface(options: HttpSurfaceOptions): Promise<Htt
   // Each app's last hour, as the gateway sees its traffic (and isolated apps' memory).
   const figures = new AppFigures({ log });
   figures.start();
-  const backend = createAdminBackend({ ...options.backend, runtime, log, figures });
+  const sampler = startFigureSampler({ figures, runtime });
+  const backend = createAdminBackend({ ...options.backend, runtime, log, figures: sampler.source });
   const metrics = createMetrics(backend, { live: figures });
-  const stopSampler = startFigureSampler({ figures, runtime });
   let supervisorRoutes: ReturnType<typeof createSupervisorHandler> | undefined;
   try {
     const { store } = options.backend;
@@ -97,14 +97,14 @@ export async function startHttpSurface(options: HttpSurfaceOptions): Promise<Htt
       async close(graceMs) {
         routes.close();
         await gateway.close({ graceMs });
-        stopSampler();
+        sampler.stop();
         figures.stop();
         metrics.close();
       },
     };
   } catch (err) {
     supervisorRoutes?.close();
-    stopSampler();
+    sampler.stop();
     figures.stop();
     metrics.close();
     throw err;
