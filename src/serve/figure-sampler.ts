@@ -1,10 +1,12 @@
 /**
  * Feeds the live figures what the gateway does not see: each isolated app's memory, as its last
  * heartbeat reported it, every `intervalMs` (and at once when an app's figures are asked for);
- * and frees the rings of apps gone quiet.
+ * frees the rings of apps gone quiet, and forgets a removed app's at once (as its log lines go).
  */
-import type { AppFigureSource } from '../admin/types.js';
+import type { EventEmitter } from 'node:events';
+import type { AdminEventMap, AppFigureSource } from '../admin/types.js';
 import type { Runtime } from '../runtime/runtime.js';
+import type { StatusEvent } from '../runtime/view.js';
 import type { AppFigures } from './app-figures.js';
 
 export interface FigureSamplerOptions {
@@ -12,6 +14,8 @@ export interface FigureSamplerOptions {
   readonly runtime: Pick<Runtime, 'names' | 'isolation'>;
   /** @default 10000 */
   readonly intervalMs?: number;
+  /** Status events: an `orphaned` app's figures are dropped. */
+  readonly events?: EventEmitter<AdminEventMap>;
 }
 
 export interface FigureSampler {
@@ -34,6 +38,10 @@ export function startFigureSampler(options: FigureSamplerOptions): FigureSampler
   sample();
   const timer = setInterval(sample, options.intervalMs ?? 10_000);
   timer.unref();
+  const onStatus = (event: StatusEvent): void => {
+    if (event.status === 'orphaned') figures.drop(event.app);
+  };
+  options.events?.on('status', onStatus);
   return {
     source: {
       series(app) {
@@ -42,6 +50,9 @@ export function startFigureSampler(options: FigureSamplerOptions): FigureSampler
       },
       summary: (apps) => figures.summary(apps),
     },
-    stop: () => clearInterval(timer),
+    stop: () => {
+      clearInterval(timer);
+      options.events?.off('status', onStatus);
+    },
   };
 }

@@ -42,7 +42,7 @@ export async function startHttpSurface(options: HttpSurfaceOptions): Promise<Htt
   // Each app's last hour, as the gateway sees its traffic (and isolated apps' memory).
   const figures = new AppFigures({ log });
   figures.start();
-  const sampler = startFigureSampler({ figures, runtime });
+  const sampler = startFigureSampler({ figures, runtime, events: options.backend.events });
   const backend = createAdminBackend({ ...options.backend, runtime, log, figures: sampler.source });
   const metrics = createMetrics(backend, { live: figures });
   let supervisorRoutes: ReturnType<typeof createSupervisorHandler> | undefined;

@@ -452,6 +452,13 @@ describe.skipIf(!browserAvailable())('admin UI in Chromium (fake backend)', () =
     await row(page, 'blog').getByRole('button', { name: 'blog details' }).click();
     const dialog = page.locator('dialog#detail[open]');
     expect(server.backend.following).toBe(0);
+    // The tabs follow the ARIA pattern: an arrow moves to Logs (and the focus with it).
+    await dialog.getByRole('tab', { name: 'Overview' }).focus();
+    await page.keyboard.press('ArrowRight');
+    expect(await dialog.getByRole('tab', { name: 'Logs' }).getAttribute('aria-selected')).toBe('true');
+    expect(await dialog.locator('#detail-panel-overview').isVisible()).toBe(false);
+    await page.keyboard.press('ArrowLeft');
+    expect(await dialog.locator('#detail-panel-overview').isVisible()).toBe(true);
     await dialog.getByRole('tab', { name: 'Logs' }).click();
     const lines = dialog.locator('.log-line');
     await lines.nth(1).waitFor();
