@@ -44,7 +44,10 @@ export async function startHttpSurface(options: HttpSurfaceOptions): Promise<Htt
   figures.start();
   const sampler = startFigureSampler({ figures, runtime, events: options.backend.events });
   const backend = createAdminBackend({ ...options.backend, runtime, log, figures: sampler.source });
-  const metrics = createMetrics(backend, { live: figures });
+  const metrics = createMetrics(backend, {
+    live: figures,
+    ...(settings.metrics ? { maxAppLabels: settings.metrics.maxAppLabels } : {}),
+  });
   let supervisorRoutes: ReturnType<typeof createSupervisorHandler> | undefined;
   try {
     const { store } = options.backend;

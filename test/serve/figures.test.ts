@@ -78,3 +78,28 @@ describe('live figures in serve', () => {
     expect(metrics.text).not.toMatch(/^appvisor_app_memory_bytes\{app="figshared"\}/m);
   });
 });
+
+describe('settings metrics.maxAppLabels', () => {
+  it('bounds the per-app labels of /_supervisor/metrics: the first apps keep their name, the rest are other', async () => {
+    const capped = await startServe({
+      app: FIXTURE,
+      settings: { metrics: { maxAppLabels: 1 } },
+      manifests: {
+        'a.yaml': manifest('capa', 'startMode: with-main\n'),
+        'b.yaml': manifest('capb', 'startMode: with-main\n'),
+      },
+    });
+    try {
+      expect((await capped.request('/apps/capa/hello')).status).toBe(200);
+      expect((await capped.request('/apps/capb/hello')).status).toBe(200);
+      const { text } = await capped.request('/_supervisor/metrics');
+      expect(text).toMatch(/^appvisor_requests_total\{app="capa",code_class="2xx"\} 1$/m);
+      expect(text).toMatch(/^appvisor_requests_total\{app="other",code_class="2xx"\} 1$/m);
+      expect(text).not.toContain('app="capb"');
+      expect(text).toMatch(/^appvisor_open_connections\{app="other"\} 0$/m);
+    } finally {
+      await capped.close();
+      await fs.rm(capped.dir, { recursive: true, force: true });
+    }
+  }, 60_000);
+});
