@@ -504,7 +504,7 @@ describe.skipIf(!browserAvailable())('admin UI in Chromium (fake backend)', () =
     // Pause holds new lines back; Resume shows them.
     await dialog.getByRole('button', { name: 'Pause' }).click();
     server.backend.log('blog', 30, 'held back');
-    await dialog.locator('.log-state', { hasText: '1 new held back' }).waitFor();
+    await dialog.locator('.log-state', { hasText: '1 new line held back' }).waitFor();
     expect(await dialog.locator('.log-line', { hasText: 'held back' }).count()).toBe(0);
     await dialog.getByRole('button', { name: 'Resume' }).click();
     await dialog.locator('.log-line', { hasText: 'held back' }).waitFor();

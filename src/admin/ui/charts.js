@@ -96,6 +96,7 @@ export function formatFigure(value) {
 export class FigureCharts {
   #root;
   #summary;
+  #note;
   #grid;
   /** @type {Map<string, {plot: uPlot, box: HTMLElement}>} */
   #plots = new Map();
@@ -104,8 +105,9 @@ export class FigureCharts {
   constructor(root) {
     this.#root = root;
     this.#summary = h('dl', { class: 'figure-summary', 'aria-label': 'Latest figures' });
+    this.#note = h('p', { class: 'muted figure-note' });
     this.#grid = h('div', { class: 'figure-charts' });
-    replace(root, this.#summary, this.#grid);
+    replace(root, this.#summary, this.#note, this.#grid);
   }
 
   /**
@@ -117,9 +119,8 @@ export class FigureCharts {
     const points = series.points;
     const times = points.map((p) => Date.parse(p.at) / 1000);
     const hasMemory = points.some((p) => p.memoryMb !== undefined);
-    const latest = points[points.length - 1];
-    /** @type {[string, string, string][]} key, term, text */
-    const rows = [];
+    /** @type {HTMLElement[]} */
+    const summary = [];
     for (const chart of CHARTS) {
       if (chart.memory && !hasMemory) continue;
       const columns = chart.series.map((s) =>
@@ -128,34 +129,30 @@ export class FigureCharts {
           return v === null || v === undefined ? null : v * (s.scale ?? 1);
         }),
       );
-      const plot = this.#plot(chart, [times, ...columns]);
-      const last = columns.map((c) => c[c.length - 1] ?? null);
-      const max = Math.max(0, ...columns.flat().map((v) => v ?? 0));
-      plot.box.dataset.latest = last.map((v) => (v === null ? '' : String(v))).join(',');
-      plot.box.dataset.max = String(max);
-      const text = last.map((v) => formatFigure(v)).join(' / ');
-      rows.push([chart.key, chart.series.map((s) => s.label.replace(/ ms$/, '')).join(' / '), text]);
-    }
-    replace(
-      this.#summary,
-      rows.map(([key, term, text]) => {
-        const chart = CHARTS.find((c) => c.key === key);
-        const unit = chart?.unit ? ` ${chart.unit === '%' ? '%' : chart.unit}` : '';
-        return h(
+      const { box } = this.#plot(chart, [times, ...columns]);
+      const latest = columns.map((c) => c[c.length - 1] ?? null);
+      box.dataset.latest = latest.map((v) => (v === null ? '' : String(v))).join(',');
+      box.dataset.max = String(Math.max(0, ...columns.flat().map((v) => v ?? 0)));
+      const text = latest.map(formatFigure).join(' / ');
+      const unit = chart.unit && latest.some((v) => v !== null) ? ` ${chart.unit}` : '';
+      const which =
+        chart.series.length > 1 ? ` (${chart.series.map((s) => s.key.replace(/Ms$/, '')).join(' / ')})` : '';
+      summary.push(
+        h(
           'div',
-          { class: 'figure', dataset: { figure: key } },
-          h('dt', {}, chart?.title ?? key, key === 'latency' ? ` (${term})` : ''),
-          h('dd', {}, `${text}${text === '–' ? '' : unit}`),
-        );
-      }),
-      latest
-        ? h(
-            'p',
-            { class: 'muted figure-note' },
-            `Latest: the ${series.stepSeconds >= 60 ? `${series.stepSeconds / 60}-minute` : `${series.stepSeconds}-second`} slot under way since ${new Date(latest.at).toLocaleTimeString()}.`,
-          )
-        : null,
-    );
+          { class: 'figure', dataset: { figure: chart.key } },
+          h('dt', {}, chart.title, which),
+          h('dd', {}, text + unit),
+        ),
+      );
+    }
+    replace(this.#summary, summary);
+    const latest = points[points.length - 1];
+    const step =
+      series.stepSeconds >= 60 ? `${series.stepSeconds / 60}-minute` : `${series.stepSeconds}-second`;
+    this.#note.textContent = latest
+      ? `Latest: the ${step} slot under way since ${new Date(latest.at).toLocaleTimeString()}.`
+      : '';
   }
 
   /** Frees the charts. */

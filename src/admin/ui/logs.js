@@ -192,15 +192,14 @@ export class LogView {
     if (this.#stream !== undefined) this.#following();
   }
 
+  /** The state line: a live region, so it changes with the state, not with every line. */
   #following() {
-    const shown = this.#list.children.length;
-    const count = `${shown} line${shown === 1 ? '' : 's'}`;
-    if (this.#paused) {
-      const held = this.#held.length;
-      this.#setState(`Paused: ${count} shown, ${held} new held back.`);
-    } else {
-      this.#setState(`Following: ${count}.`);
-    }
+    const held = this.#held.length;
+    this.#setState(
+      this.#paused
+        ? `Paused: ${held} new line${held === 1 ? '' : 's'} held back.`
+        : 'Following: new lines appear as they are logged.',
+    );
     this.#root.dataset.state = this.#paused ? 'paused' : 'following';
   }
 
@@ -215,7 +214,7 @@ export class LogView {
 
   /** @param {string} text */
   #setState(text) {
-    this.#state.textContent = text;
+    if (this.#state.textContent !== text) this.#state.textContent = text;
   }
 
   #scrollToEnd() {
