@@ -2,7 +2,7 @@
  * Gateway overhead: requests/s of `GET /apps/<app>/api/info` through `createGateway` vs the same
  * handler on a bare node:http server, with one routed app and with 10,000 (routes and domains
  * registered, one in a hundred running). The gateway servers record every request into the
- * supervisor's own metrics, run each app's handler in the app's scope (`runInApp`, as an app
+ * supervisor's own metrics and its live figures per app (serve/app-figures.ts), run each app's handler in the app's scope (`runInApp`, as an app
  * instance does) and watch the event loop (serve/loop-watcher.ts), as `serve` does. Each server
  * runs in its own child process; autocannon (same settings for all) runs here.
  *
@@ -25,6 +25,7 @@ import { createGateway } from '../src/gateway/server.js';
 import type { GatewayApps, ReadyApp } from '../src/gateway/types.js';
 import { resolveLoggerOptions } from '../src/log.js';
 import { appScope, runInApp } from '../src/runtime/app-context.js';
+import { AppFigures } from '../src/serve/app-figures.js';
 import { startLoopWatcher } from '../src/serve/loop-watcher.js';
 import { type AutocannonResult, autocannon, median } from './lib.js';
 
@@ -96,10 +97,13 @@ async function serve(kind: Kind, apps: number): Promise<void> {
       log: pino({ level: 'silent' }),
       threadLog: resolveLoggerOptions({ level: 'silent' }),
     });
+    const figures = new AppFigures();
+    figures.start();
     const gateway = createGateway({
       apps: routedApps(kind === 'gateway' ? 1 : apps),
       supervisor: () => {},
       log: pino({ level: 'silent' }),
+      traffic: figures,
     });
     port = (await gateway.listen(0, '127.0.0.1')).port;
   }

@@ -33,6 +33,7 @@ const QUICK_ARGS: Readonly<Record<string, readonly string[]>> = {
   backup: ['20000', '1'],
   isolation: ['3', '50', '2'],
   'isolation-hop': ['3'],
+  figures: ['10000', '1000000', '5'],
 };
 
 type Json = Record<string, unknown>;
@@ -62,6 +63,8 @@ const HEADLINES: Readonly<Record<string, (j: Loose) => string>> = {
   },
   'isolation-hop': (j) =>
     j.rows.map((r: Loose) => `${r.kind} ${r['req/s']} req/s (×${r['× shared']})`).join(', '),
+  figures: (j) =>
+    `${j.apps} busy apps hold ${j.measuredMiB} MiB (${j.measuredBytesPerApp} B/app); +${j.perRequestNs.spread.extraNs} ns/request over ${j.apps} apps, +${j.perRequestNs.one.extraNs} ns for one`,
   planner: (j) => j.results.map((r: Loose) => `${r.mode} ${r.medianMs} ms / ${r.apps} apps`).join(', '),
   providers: (j) => j.results.map((r: Loose) => `${r.kind} create ${r.createMsMean} ms`).join(', '),
   gateway: (j) =>

@@ -5,6 +5,7 @@ import { parseGrace } from '../secrets/rotate.js';
 import type { TokenScope } from '../state/types.js';
 import type { AdminCaller } from './auth.js';
 import { asRequestError, readJsonBody } from './body.js';
+import { answerAppFigures, answerFigures } from './figures-api.js';
 import { forwarded, forwardToLeader } from './forward.js';
 import type { LogStreams } from './logs-api.js';
 import { logFanoutFor } from './logs-fanout.js';
@@ -140,6 +141,15 @@ function match(
       run: async () => sendJson(res, 200, await backend.cluster()),
     };
   }
+  const figures = backend.figures;
+  if (first === 'figures' && name === undefined && figures) {
+    return {
+      method: 'GET',
+      needs: 'read',
+      does: "read the apps' figures",
+      run: async () => answerFigures(req, res, figures),
+    };
+  }
   if (first === 'events' && name === undefined) {
     return { method: 'GET', needs: 'read', does: 'follow events', run: () => streams.serve(req, res) };
   }
@@ -185,6 +195,17 @@ function match(
       run: async () => {
         if ((await backend.getApp(name)) === undefined) sendCode(res, 'APP_NOT_FOUND', { app: name });
         else await ctx.logStreams.answer(req, res, name, logs, logFanoutFor(req, backend));
+      },
+    };
+  }
+  if (action === 'figures' && figures) {
+    return {
+      method: 'GET',
+      needs: 'read',
+      does: "read an app's figures",
+      run: async () => {
+        if ((await backend.getApp(name)) === undefined) sendCode(res, 'APP_NOT_FOUND', { app: name });
+        else answerAppFigures(res, name, figures);
       },
     };
   }

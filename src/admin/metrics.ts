@@ -11,9 +11,24 @@ type LoopBlockedEvent = AdminEventMap['loopBlocked'][0];
 /** Label used for apps beyond the label cap. */
 export const OTHER_APP_LABEL = 'other';
 
+/** One app's figures now. */
+export interface CurrentAppFigures {
+  readonly app: string;
+  readonly openConnections: number;
+  /** An isolated app's last memory report (MiB); undefined for a shared app. */
+  readonly memoryMb: number | undefined;
+}
+
+/** What is open per app now, and the memory isolated apps last reported (serve/app-figures.ts). */
+export interface LiveAppFigures {
+  current(): Iterable<CurrentAppFigures>;
+}
+
 export interface MetricsOptions {
   /** Most distinct `app` label values; later apps are counted as `other`. @default 5000 */
   readonly maxAppLabels?: number;
+  /** Source of `appvisor_open_connections` and `appvisor_app_memory_bytes` (absent: neither is exported). */
+  readonly live?: LiveAppFigures;
   /** Also collect prom-client's default process metrics (but GC durations: see process-metrics.ts). @default true */
   readonly defaultMetrics?: boolean;
 }
@@ -123,15 +138,8 @@ export function createMetrics(
     labelNames: ['app'],
     registers,
   });
-  const loopLabels = new Set<string>();
-  /** The app's label: bounded like the request metrics' (apps past the cap are OTHER_APP_LABEL). */
-  const loopLabel = (app: string | undefined): string => {
-    const label = app ?? '';
-    if (loopLabels.has(label)) return label;
-    if (loopLabels.size >= maxAppLabels) return OTHER_APP_LABEL;
-    loopLabels.add(label);
-    return label;
-  };
+  const loopLabels = new AppLabels(maxAppLabels);
+  if (options.live !== undefined) registerLiveGauges(registry, options.live, new AppLabels(maxAppLabels));
   const requests = new RequestMetrics(REQUEST_BUCKETS);
   registry.registerMetric(requests.counter);
   registry.registerMetric(requests.histogram);
@@ -151,7 +159,7 @@ export function createMetrics(
       startDuration.observe({ outcome: ok ? 'ok' : 'failed' }, durationMs / 1000);
     },
     observeLoopBlocked({ app, ms }) {
-      const labels = { app: loopLabel(app) };
+      const labels = { app: loopLabels.of(app ?? '') };
       loopBlocks.inc(labels);
       loopBlockedSeconds.inc(labels, ms / 1000);
     },
@@ -173,6 +181,61 @@ export function createMetrics(
   backend?.events.on('status', onStatus);
   backend?.events.on('loopBlocked', metrics.observeLoopBlocked);
   return metrics;
+}
+
+/**
+ * `app` label values bounded like the request metrics': the first `max` apps seen keep their
+ * name for good, every later one is OTHER_APP_LABEL.
+ */
+class AppLabels {
+  readonly #max: number;
+  readonly #named = new Set<string>();
+
+  constructor(max: number) {
+    this.#max = max;
+  }
+
+  of(app: string): string {
+    if (this.#named.has(app)) return app;
+    if (this.#named.size >= this.#max) return OTHER_APP_LABEL;
+    this.#named.add(app);
+    return app;
+  }
+}
+
+/**
+ * `appvisor_open_connections{app}` and `appvisor_app_memory_bytes{app}`, read from the live
+ * figures on each scrape (apps with traffic in the last hour); the apps past the label cap are
+ * summed under OTHER_APP_LABEL.
+ */
+function registerLiveGauges(registry: Registry, live: LiveAppFigures, labels: AppLabels): void {
+  const registers = [registry];
+  const gauge = (name: string, help: string, value: (c: CurrentAppFigures) => number | undefined) =>
+    new Gauge({
+      name,
+      help,
+      labelNames: ['app'],
+      registers,
+      collect() {
+        this.reset();
+        const sums = new Map<string, number>();
+        for (const current of live.current()) {
+          const v = value(current);
+          if (v === undefined) continue;
+          const label = labels.of(current.app);
+          sums.set(label, (sums.get(label) ?? 0) + v);
+        }
+        for (const [app, v] of sums) this.set({ app }, v);
+      },
+    });
+  gauge(
+    'appvisor_open_connections',
+    'Requests in flight plus upgraded sockets open now, by app (apps with traffic in the last hour).',
+    (c) => c.openConnections,
+  );
+  gauge('appvisor_app_memory_bytes', 'Memory an isolated app last reported (its heartbeat), by app.', (c) =>
+    c.memoryMb === undefined ? undefined : Math.round(c.memoryMb * 1024 * 1024),
+  );
 }
 
 /**

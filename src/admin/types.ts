@@ -1,6 +1,7 @@
 import type { EventEmitter } from 'node:events';
 import type { AppView, ClusterView, ReplicaView, StatusEvent } from '../runtime/view.js';
 import type { RotationResult } from '../secrets/rotate.js';
+import type { AppFigureSeries, FigureSummary } from '../serve/app-figures.js';
 import type { AppLogLine } from '../serve/app-logs.js';
 import type { HistoryEntry } from '../state/types.js';
 
@@ -97,6 +98,14 @@ export interface AdminBackend {
    * absent: this replica's lines only.
    */
   logPeers?(): Promise<readonly { readonly id: string; readonly url: string }[]>;
+  /** The apps' live figures on this replica (absent: the figures routes are not found). */
+  readonly figures?: AppFigureSource;
+}
+
+/** Where the figures routes read each app's last hour (serve/app-figures.ts keeps them). */
+export interface AppFigureSource {
+  series(app: string): AppFigureSeries;
+  summary(apps: readonly string[]): FigureSummary;
 }
 
 /** Where the logs route reads an app's lines (serve/app-logs.ts keeps them). */

@@ -36,6 +36,7 @@ export const SETTINGS_DEFAULTS = Object.freeze({
   schemaPoolSize: DEFAULT_SCHEMA_POOL_SIZE,
   reconcileConcurrency: 4,
   deletionGrace: '24h',
+  maxAppLabels: 5000,
 });
 
 /**
@@ -78,6 +79,7 @@ export function resolveSettings(
   );
   const url = envUrl ?? input.database?.url;
   const budget = fromEnv('APPVISOR_DB_CONNECTION_BUDGET');
+  const labels = fromEnv('APPVISOR_METRICS_MAX_APP_LABELS');
   const app = fromEnv('APPVISOR_APP') ?? input.app;
   return Object.freeze({
     listen: Object.freeze({
@@ -112,6 +114,12 @@ export function resolveSettings(
     }),
     mainDatabase: Object.freeze({ adopt: input.mainDatabase?.adopt ?? false }),
     admin: Object.freeze(input.admin?.hosts ? { hosts: Object.freeze([...input.admin.hosts]) } : {}),
+    metrics: Object.freeze({
+      maxAppLabels:
+        labels === undefined
+          ? (input.metrics?.maxAppLabels ?? SETTINGS_DEFAULTS.maxAppLabels)
+          : parseMaxAppLabels(labels),
+    }),
     discoveryAdapter: adapter('APP_DISCOVERY_ADAPTER', fromEnv('APP_DISCOVERY_ADAPTER'), DISCOVERY_ADAPTERS),
     processAdapter: adapter('APP_PROCESS_ADAPTER', fromEnv('APP_PROCESS_ADAPTER'), PROCESS_ADAPTERS),
     deletionGraceMs: parseGrace(fromEnv('APPVISOR_DELETION_GRACE'), input.deletionGrace),
@@ -129,6 +137,16 @@ function parseBudget(value: string): number {
     });
   }
   return budget;
+}
+
+function parseMaxAppLabels(value: string): number {
+  const n = /^\d{1,6}$/.test(value) ? Number(value) : Number.NaN;
+  if (!(n >= 1 && n <= 100_000)) {
+    throw new AppvisorError('CONFIG_INVALID', {
+      detail: `APPVISOR_METRICS_MAX_APP_LABELS must be a whole number from 1 to 100000, got '${value}'`,
+    });
+  }
+  return n;
 }
 
 function parseGrace(env: string | undefined, file: string | undefined): number {

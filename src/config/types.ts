@@ -66,6 +66,14 @@ export interface SettingsInput {
      */
     hosts?: string[];
   };
+  /** What `GET /_supervisor/metrics` exports. */
+  metrics?: {
+    /**
+     * Most distinct `app` label values of each per-app metric; later apps count as `other`.
+     * Env: APPVISOR_METRICS_MAX_APP_LABELS. @default 5000
+     */
+    maxAppLabels?: number;
+  };
 }
 
 export const DISCOVERY_ADAPTERS = ['local'] as const;
@@ -103,6 +111,8 @@ export interface Settings {
   readonly mainDatabase?: { readonly adopt: boolean };
   /** Always set by loadSettings; optional so hand-built settings may omit it (no host restriction). */
   readonly admin?: { readonly hosts?: readonly string[] };
+  /** Always set by loadSettings; optional so hand-built settings may omit it (5000 labels). */
+  readonly metrics?: { readonly maxAppLabels: number };
   readonly discoveryAdapter: (typeof DISCOVERY_ADAPTERS)[number];
   readonly processAdapter: (typeof PROCESS_ADAPTERS)[number];
   /** Milliseconds between a removal and the scheduled drop (deletionPolicy: drop). */

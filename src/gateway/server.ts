@@ -8,7 +8,7 @@ import { sendError, toHttpError, writeSocketError, writeSocketResponse } from '.
 import { Acquirer, MAIN } from './acquire.js';
 import { contain, forwardAs } from './forward.js';
 import { normaliseHost, type RouteOptions, resolveRoute } from './route.js';
-import type { GatewayApps, ReadyApp, SupervisorHandler } from './types.js';
+import type { GatewayApps, ReadyApp, SupervisorHandler, TrafficObserver } from './types.js';
 
 /** Server timeouts, in milliseconds. */
 export interface GatewayTimeouts {
@@ -36,6 +36,8 @@ export interface GatewayOptions {
    * @default every host that is not an app's domain
    */
   readonly supervisorHosts?: readonly string[] | undefined;
+  /** Told of each request and upgraded socket per app as it opens and ends (live figures). */
+  readonly traffic?: TrafficObserver | undefined;
 }
 
 /** The HTTP front of appvisor (SPEC §6). */
@@ -80,6 +82,8 @@ class TrackedResponse extends ServerResponse {
   /** The app name counted for metrics and named in logs; undefined for gateway answers. */
   app: string | undefined = undefined;
   started = 0;
+  /** The traffic observer's token for this request, until it is handed back. */
+  traffic: object | undefined = undefined;
 
   override emit(event: string | symbol, ...args: unknown[]): boolean {
     if (event === 'close') {
@@ -108,6 +112,7 @@ class HttpGateway implements Gateway {
   readonly #acquirer: Acquirer;
   readonly #retryAfter: number;
   readonly #routing: RouteOptions;
+  readonly #traffic: TrafficObserver | undefined;
   readonly #upgrades = new Set<Duplex>();
   #inFlight = 0;
   #closing = false;
@@ -119,6 +124,7 @@ class HttpGateway implements Gateway {
     this.#log = options.log;
     this.#acquirer = new Acquirer(options.apps, options.startTimeoutMs ?? 30_000);
     this.#retryAfter = options.retryAfterSeconds ?? 1;
+    this.#traffic = options.traffic;
     const hosts = options.supervisorHosts;
     this.#routing = Object.freeze({
       supervisorHosts: hosts === undefined ? undefined : new Set(hosts.map(normaliseHost)),
@@ -229,7 +235,23 @@ class HttpGateway implements Gateway {
     res.hooks = this.#hooks;
     res.tracked = true;
     res.app = app;
-    res.started = app !== undefined && this.#apps.onRequest !== undefined ? performance.now() : 0;
+    if (app === undefined) {
+      res.started = 0;
+      return;
+    }
+    const traffic = this.#traffic;
+    res.traffic = traffic === undefined ? undefined : this.#opened(traffic, app);
+    res.started = this.#apps.onRequest !== undefined || res.traffic !== undefined ? performance.now() : 0;
+  }
+
+  /** The observer's token for `app`; an observer that throws is logged and skipped. */
+  #opened(traffic: TrafficObserver, app: string): object | undefined {
+    try {
+      return traffic.opened(app);
+    } catch (err) {
+      this.#log.error({ err }, 'traffic observer failed');
+      return undefined;
+    }
   }
 
   readonly #hooks: ResponseHooks = {
@@ -239,16 +261,22 @@ class HttpGateway implements Gateway {
       // Every sub-app request was counted as opened (the main app's and the gateway's own were not).
       if (app !== undefined && app !== MAIN) this.#apps.closed?.(app);
       const onRequest = this.#apps.onRequest;
-      if (app !== undefined && onRequest !== undefined) {
+      const token = res.traffic;
+      if (app !== undefined && (onRequest !== undefined || token !== undefined)) {
+        const status = res.writableFinished ? res.statusCode : 499;
+        const ms = performance.now() - res.started;
         try {
-          onRequest.call(
-            this.#apps,
-            app,
-            res.writableFinished ? res.statusCode : 499,
-            performance.now() - res.started,
-          );
+          onRequest?.call(this.#apps, app, status, ms);
         } catch (err) {
           this.#log.error({ err }, 'onRequest failed');
+        }
+        if (token !== undefined) {
+          res.traffic = undefined;
+          try {
+            this.#traffic!.answered(token, status, ms);
+          } catch (err) {
+            this.#log.error({ err }, 'traffic observer failed');
+          }
         }
       }
       if (this.#closing) this.server.closeIdleConnections();
@@ -318,6 +346,17 @@ class HttpGateway implements Gateway {
           // Busy until the socket closes, whether the app takes it or it is answered with an error.
           this.#apps.opened?.(name);
           socket.once('close', () => this.#apps.closed?.(name));
+        }
+        const traffic = this.#traffic;
+        const token = traffic === undefined ? undefined : this.#opened(traffic, name);
+        if (token !== undefined) {
+          socket.once('close', () => {
+            try {
+              traffic!.released(token);
+            } catch (err) {
+              this.#log.error({ err }, 'traffic observer failed');
+            }
+          });
         }
         forwardAs(req, route.path, route.kind === 'app' ? route.prefix : '');
         const ready = name === MAIN ? this.#apps.readyMain?.() : this.#apps.ready?.(name);

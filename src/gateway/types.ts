@@ -66,3 +66,16 @@ export interface GatewayApps {
  * May return a promise; a rejection or throw answers 500.
  */
 export type SupervisorHandler = (req: IncomingMessage, res: ServerResponse, path: string) => unknown;
+
+/**
+ * Per-app traffic as the gateway sees it, for live figures (serve/app-figures.ts). Called on the
+ * hot path: `opened` once per request or upgraded socket routed to an app (`main` included)
+ * returns a token the gateway keeps on the response (or socket) and hands back once, to
+ * `answered` for a request or `released` for an upgraded socket; undefined: not followed.
+ */
+export interface TrafficObserver<T extends object = object> {
+  opened(app: string): T | undefined;
+  /** `status` is 499 when the client went away before the response was complete. */
+  answered(token: T, status: number, durationMs: number): void;
+  released(token: T): void;
+}

@@ -5,7 +5,13 @@
 import type { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
 import { planToJson } from '../admin/plan-json.js';
-import type { AdminBackend, AdminEventMap, AdminOperations, AppLogSource } from '../admin/types.js';
+import type {
+  AdminBackend,
+  AdminEventMap,
+  AdminOperations,
+  AppFigureSource,
+  AppLogSource,
+} from '../admin/types.js';
 import { AppvisorError, type ErrorSummary, messageOf } from '../errors.js';
 import type { ProviderSet } from '../providers/set.js';
 import { leaseHeld } from '../reconcile/lease.js';
@@ -43,6 +49,8 @@ export interface AdminBackendDeps {
   readonly leading?: () => { readonly fence: Fence } | undefined;
   /** The apps' recent log lines (see app-logs.ts). */
   readonly logs?: AppLogSource;
+  /** The apps' live figures (see app-figures.ts). */
+  readonly figures?: AppFigureSource;
   /** This replica among those on the store. */
   readonly replica: {
     readonly id: string;
@@ -129,6 +137,7 @@ export function createAdminBackend(deps: AdminBackendDeps): AdminBackend {
     getApp: async (name) => appView(name, await viewSources()),
     ...(deps.operations ? { operations: deps.operations } : {}),
     ...(deps.logs ? { logs: deps.logs } : {}),
+    ...(deps.figures ? { figures: deps.figures } : {}),
     leaderElsewhere: async () => {
       if (deps.leading?.()) return undefined;
       const list = await store.listReplicas().catch(() => undefined);

@@ -12,6 +12,8 @@ import { createGateway } from '../gateway/server.js';
 import type { GatewayApps } from '../gateway/types.js';
 import type { Runtime } from '../runtime/runtime.js';
 import { type AdminBackendDeps, createAdminBackend } from './admin-backend.js';
+import { AppFigures } from './app-figures.js';
+import { startFigureSampler } from './figure-sampler.js';
 
 export interface HttpSurfaceOptions {
   readonly settings: Settings;
@@ -20,7 +22,7 @@ export interface HttpSurfaceOptions {
   readonly runtime: Runtime;
   readonly startTimeoutMs: number;
   /** What the admin API reads and asks for. */
-  readonly backend: Omit<AdminBackendDeps, 'runtime' | 'log'>;
+  readonly backend: Omit<AdminBackendDeps, 'runtime' | 'log' | 'figures'>;
 }
 
 export interface HttpSurface {
@@ -37,8 +39,15 @@ export interface HttpSurface {
 /** Builds the admin surface and the gateway and listens; resolves once it accepts connections. */
 export async function startHttpSurface(options: HttpSurfaceOptions): Promise<HttpSurface> {
   const { settings, log, runtime } = options;
-  const backend = createAdminBackend({ ...options.backend, runtime, log });
-  const metrics = createMetrics(backend);
+  // Each app's last hour, as the gateway sees its traffic (and isolated apps' memory).
+  const figures = new AppFigures({ log });
+  figures.start();
+  const sampler = startFigureSampler({ figures, runtime, events: options.backend.events });
+  const backend = createAdminBackend({ ...options.backend, runtime, log, figures: sampler.source });
+  const metrics = createMetrics(backend, {
+    live: figures,
+    ...(settings.metrics ? { maxAppLabels: settings.metrics.maxAppLabels } : {}),
+  });
   let supervisorRoutes: ReturnType<typeof createSupervisorHandler> | undefined;
   try {
     const { store } = options.backend;
@@ -77,6 +86,7 @@ export async function startHttpSurface(options: HttpSurfaceOptions): Promise<Htt
       log,
       startTimeoutMs: options.startTimeoutMs,
       supervisorHosts: settings.admin?.hosts,
+      traffic: figures,
     });
     const address = await gateway.listen(settings.listen.port, settings.listen.host);
     const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
@@ -90,11 +100,15 @@ export async function startHttpSurface(options: HttpSurfaceOptions): Promise<Htt
       async close(graceMs) {
         routes.close();
         await gateway.close({ graceMs });
+        sampler.stop();
+        figures.stop();
         metrics.close();
       },
     };
   } catch (err) {
     supervisorRoutes?.close();
+    sampler.stop();
+    figures.stop();
     metrics.close();
     throw err;
   }

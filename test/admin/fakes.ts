@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
 import { createServer, type IncomingMessage, request, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { AdminBackend, AdminEventMap, PlanJson } from '../../src/admin/types.js';
+import type { AdminBackend, AdminEventMap, AppFigureSource, PlanJson } from '../../src/admin/types.js';
 import type { AppView, ClusterView, ReplicaView } from '../../src/runtime/view.js';
 import type { HistoryEntry } from '../../src/state/types.js';
 
@@ -56,6 +56,8 @@ export class FakeBackend implements AdminBackend {
   isReady = false;
   /** Replaces listApps' answer for one test (a deferred promise, a failure). */
   listOverride: (() => Promise<AppView[]>) | undefined;
+  /** The live figures the figures routes read (undefined: those routes are not found). */
+  figures?: AppFigureSource;
 
   constructor(apps: readonly AppView[]) {
     for (const app of apps) this.apps.set(app.name, app);

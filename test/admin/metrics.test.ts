@@ -1,6 +1,7 @@
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
 import { codeClass, createMetrics } from '../../src/admin/metrics.js';
+import { AppFigures } from '../../src/serve/app-figures.js';
 import { appView, FakeBackend, replicaView } from './fakes.js';
 
 // Values as Prometheus reads them (Go's ParseFloat: NaN and Inf in any case; prom-client prints `Nan`).
@@ -207,5 +208,50 @@ describe('createMetrics', () => {
     backend.events.emit('reconcile', { app: 'a', outcome: 'ok', durationMs: 20 });
     samples = parse((await metrics.render()).body);
     expect(samples.get('appvisor_reconciles_total{outcome="ok"}')).toBe(1);
+  });
+});
+
+describe('live figures per app', () => {
+  it('exports open connections and isolated memory per app, the apps past the label cap as other', async () => {
+    const figures = new AppFigures();
+    const chat = figures.opened('chat')!;
+    figures.opened('chat');
+    const b = figures.opened('blog')!;
+    figures.answered(b, 200, 1);
+    figures.memory('shop', 64);
+    figures.opened('x1');
+    figures.opened('x2');
+    figures.memory('x2', 10);
+    figures.memory('x3', 20);
+    const metrics = createMetrics(new FakeBackend([]), {
+      maxAppLabels: 3,
+      defaultMetrics: false,
+      live: figures,
+    });
+    const samples = parse((await metrics.render()).body);
+    expect(samples.get('appvisor_open_connections{app="chat"}')).toBe(2);
+    expect(samples.get('appvisor_open_connections{app="blog"}')).toBe(0);
+    expect(samples.get('appvisor_open_connections{app="shop"}')).toBe(0);
+    expect(samples.get('appvisor_open_connections{app="other"}')).toBe(2);
+    expect(samples.has('appvisor_open_connections{app="x1"}')).toBe(false);
+    expect(samples.get('appvisor_app_memory_bytes{app="shop"}')).toBe(64 * 1024 * 1024);
+    expect(samples.get('appvisor_app_memory_bytes{app="other"}')).toBe(30 * 1024 * 1024);
+    // Shared apps report no memory.
+    expect(samples.has('appvisor_app_memory_bytes{app="chat"}')).toBe(false);
+    const labels = [...samples.keys()].filter((k) => k.startsWith('appvisor_open_connections'));
+    expect(labels).toHaveLength(4);
+
+    // A closed socket shows 0 on the next scrape.
+    figures.released(chat);
+    expect(parse((await metrics.render()).body).get('appvisor_open_connections{app="chat"}')).toBe(1);
+    metrics.close();
+  });
+
+  it('exports neither without a source', async () => {
+    const metrics = createMetrics(new FakeBackend([]), { defaultMetrics: false });
+    const { body } = await metrics.render();
+    expect(body).not.toContain('appvisor_open_connections');
+    expect(body).not.toContain('appvisor_app_memory_bytes');
+    metrics.close();
   });
 });

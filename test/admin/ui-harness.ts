@@ -13,10 +13,12 @@ import { join } from 'node:path';
 import { type BrowserContext, chromium, type Page } from 'playwright-core';
 import { createSupervisorHandler, type SupervisorRoutes } from '../../src/admin/handler.js';
 import { createMetrics } from '../../src/admin/metrics.js';
-import type { AdminBackend, AdminEventMap, PlanJson } from '../../src/admin/types.js';
+import type { AdminBackend, AdminEventMap, AppLogSource, PlanJson } from '../../src/admin/types.js';
 import type { AppvisorError } from '../../src/errors.js';
 import type { AppView, ClusterView, ReplicaView } from '../../src/runtime/view.js';
 import type { RotationResult } from '../../src/secrets/rotate.js';
+import { AppFigures } from '../../src/serve/app-figures.js';
+import { AppLogs } from '../../src/serve/app-logs.js';
 import type { AppStatus, HistoryEntry } from '../../src/state/types.js';
 import { MemoryLog } from './fakes.js';
 
@@ -143,8 +145,27 @@ export class UiBackend implements AdminBackend {
   planJson: PlanJson = { changes: [], errors: [] };
   /** Apps whose start/stop is refused with this error. */
   readonly refuse = new Map<string, AppvisorError>();
+  /** The detail view's charts read these; a test records traffic into them. */
+  figures = new AppFigures();
+  #logs = new AppLogs({ replica: 'replica-a' });
+  /** Log streams open now (the Logs tab follows while the detail view is open). */
+  following = 0;
+  /** The Logs tab reads these; a test writes lines with `log`. */
+  readonly logs: AppLogSource = {
+    lines: (app, query) => this.#logs.lines(app, query),
+    follow: (app, deliver) => {
+      this.following++;
+      const unfollow = this.#logs.follow(app, deliver);
+      return () => {
+        this.following--;
+        unfollow();
+      };
+    },
+  };
 
   reset(apps: readonly AppView[]): void {
+    this.figures = new AppFigures();
+    this.#logs = new AppLogs({ replica: 'replica-a' });
     this.apps.clear();
     for (const app of apps) this.apps.set(app.name, app);
     this.histories.clear();
@@ -237,6 +258,13 @@ export class UiBackend implements AdminBackend {
       at: new Date().toISOString(),
     });
     return app;
+  }
+
+  /** Writes a log line of `app` as pino would (level 30 info, 40 warn, 50 error). */
+  log(app: string, level: number, msg: string, fields: Record<string, unknown> = {}): void {
+    this.#logs.addRaw(
+      `${JSON.stringify({ level, time: Date.now(), pid: 1, hostname: 'h', app, ...fields, msg })}\n`,
+    );
   }
 
   /** Finishes a start or stop in progress. */

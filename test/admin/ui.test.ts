@@ -6,6 +6,7 @@
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import { pino } from 'pino';
 import type { Locator, Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { AppvisorError } from '../../src/errors.js';
@@ -408,6 +409,133 @@ describe.skipIf(!browserAvailable())('admin UI in Chromium (fake backend)', () =
     await page.keyboard.press('Escape');
     await page.locator('dialog#detail').waitFor({ state: 'hidden' });
     expect(await page.evaluate(() => document.activeElement?.classList.contains('app-name'))).toBe(true);
+  });
+
+  it("the detail view charts the app's last hour, with the latest values as text beside the charts", async () => {
+    const { page } = current!;
+    const figures = server.backend.figures;
+    for (let i = 0; i < 40; i++) figures.answered(figures.opened('shop')!, i < 10 ? 500 : 200, 20);
+    figures.opened('shop');
+    figures.memory('shop', 41);
+    await signIn(page, server.base);
+    await row(page, 'shop').getByRole('button', { name: 'shop details' }).click();
+    const dialog = page.locator('dialog#detail[open]');
+    const charts = dialog.locator('.figure-chart');
+    await charts.first().waitFor();
+    // Requests, latency, 5xx, open connections, and memory for an isolated app.
+    expect(await charts.count()).toBe(5);
+    expect(await dialog.locator('.figure-chart canvas').count()).toBe(5);
+    const text = async (figure: string) => shown(dialog.locator(`.figure[data-figure="${figure}"] dd`));
+    expect(await text('errors')).toBe('25 %');
+    expect(await text('open')).toBe('1');
+    expect(await text('memory')).toBe('41 MiB');
+    expect(await text('latency')).toMatch(/^\d+(\.\d+)? \/ \d+(\.\d+)? ms$/);
+    expect(
+      Number(await dialog.locator('.figure-chart[data-chart="rps"]').getAttribute('data-max')),
+    ).toBeGreaterThan(0);
+    await dialog.locator('.figures').screenshot({ path: join(ARTIFACTS, 'admin-detail-figures.png') });
+
+    // A shared app has no memory chart.
+    await page.keyboard.press('Escape');
+    await row(page, 'blog').getByRole('button', { name: 'blog details' }).click();
+    await dialog.locator('.figure-chart').first().waitFor();
+    expect(await dialog.locator('.figure-chart').count()).toBe(4);
+    expect(await text('rps')).toBe('0 req/s');
+  });
+
+  it('the Logs tab shows recent lines, follows new ones, pauses, and stops following when closed', async () => {
+    const { page } = current!;
+    server.backend.log('blog', 30, 'served /');
+    server.backend.log('blog', 50, '<img src=x onerror="window.pwned=1">', { marker: '<b>bold</b>' });
+    server.backend.log('shop', 30, 'not blog');
+    await signIn(page, server.base);
+    await row(page, 'blog').getByRole('button', { name: 'blog details' }).click();
+    const dialog = page.locator('dialog#detail[open]');
+    expect(server.backend.following).toBe(0);
+    // The tabs follow the ARIA pattern: an arrow moves to Logs (and the focus with it).
+    await dialog.getByRole('tab', { name: 'Overview' }).focus();
+    await page.keyboard.press('ArrowRight');
+    expect(await dialog.getByRole('tab', { name: 'Logs' }).getAttribute('aria-selected')).toBe('true');
+    expect(await dialog.locator('#detail-panel-overview').isVisible()).toBe(false);
+    await page.keyboard.press('ArrowLeft');
+    expect(await dialog.locator('#detail-panel-overview').isVisible()).toBe(true);
+    await dialog.getByRole('tab', { name: 'Logs' }).click();
+    const lines = dialog.locator('.log-line');
+    await lines.nth(1).waitFor();
+    expect(await lines.count()).toBe(2);
+    expect(await shown(lines.nth(0).locator('.log-level'))).toBe('info');
+    expect(await shown(lines.nth(0).locator('.log-replica'))).toBe('replica-a');
+    expect(await shown(lines.nth(0).locator('.log-msg'))).toBe('served /');
+    // Hostile text stays text.
+    expect(await shown(lines.nth(1).locator('.log-level'))).toBe('error');
+    expect(await shown(lines.nth(1).locator('.log-msg'))).toBe('<img src=x onerror="window.pwned=1">');
+    expect(await shown(lines.nth(1).locator('.log-fields'))).toContain('<b>bold</b>');
+    expect(await dialog.locator('.log-lines img, .log-lines b').count()).toBe(0);
+    expect(await page.evaluate(() => window.pwned)).toBeUndefined();
+
+    // New lines come in as they are logged, and the newest stays in sight.
+    for (let i = 0; i < 60; i++) server.backend.log('blog', 40, `line ${i}`);
+    await dialog.locator('.log-line', { hasText: 'line 59' }).waitFor();
+    const atBottom = () =>
+      page.evaluate(() => {
+        const list = document.querySelector('.log-lines') as unknown as {
+          scrollTop: number;
+          clientHeight: number;
+          scrollHeight: number;
+        };
+        return list.scrollTop + list.clientHeight >= list.scrollHeight - 8;
+      });
+    expect(await atBottom()).toBe(true);
+    expect(await shown(dialog.locator('.log-line', { hasText: 'line 59' }).locator('.log-level'))).toBe(
+      'warn',
+    );
+
+    // Scrolled up, a new line does not pull the reader down.
+    await dialog.locator('.log-lines').evaluate((el) => {
+      (el as unknown as { scrollTop: number }).scrollTop = 0;
+    });
+    await dialog.getByRole('button', { name: 'Jump to latest' }).waitFor();
+    server.backend.log('blog', 30, 'while scrolled up');
+    await dialog.locator('.log-line', { hasText: 'while scrolled up' }).waitFor();
+    expect(await atBottom()).toBe(false);
+    await dialog.getByRole('button', { name: 'Jump to latest' }).click();
+    expect(await atBottom()).toBe(true);
+
+    // Pause holds new lines back; Resume shows them.
+    await dialog.getByRole('button', { name: 'Pause' }).click();
+    server.backend.log('blog', 30, 'held back');
+    await dialog.locator('.log-state', { hasText: '1 new line held back' }).waitFor();
+    expect(await dialog.locator('.log-line', { hasText: 'held back' }).count()).toBe(0);
+    await dialog.getByRole('button', { name: 'Resume' }).click();
+    await dialog.locator('.log-line', { hasText: 'held back' }).waitFor();
+
+    expect(server.backend.following).toBe(1);
+    await page.keyboard.press('Escape');
+    await waitFor(() => server.backend.following === 0, 'the log stream to close');
+  });
+
+  it('sparkline() draws a small chart named by its label and latest value, and updates it', async () => {
+    const { page } = current!;
+    await page.goto(`${server.base}/_supervisor/`);
+    // A string, so that vitest does not rewrite the import() meant for the browser.
+    const drawn = await page.evaluate(`(async () => {
+      const { sparkline } = await import('/_supervisor/charts.js');
+      const box = document.createElement('div');
+      document.body.append(box);
+      const line = sparkline(box, [0, 2, null, 5], { label: 'blog requests/s' });
+      const first = box.querySelector('.sparkline').getAttribute('aria-label');
+      const canvases = box.querySelectorAll('canvas').length;
+      line.update([1, 0.25]);
+      const second = box.querySelector('.sparkline').getAttribute('aria-label');
+      line.destroy();
+      return { first, second, canvases, left: box.children.length };
+    })()`);
+    expect(drawn).toEqual({
+      first: 'blog requests/s: latest 5',
+      second: 'blog requests/s: latest 0.25',
+      canvases: 1,
+      left: 0,
+    });
   });
 
   it('Rotate secret in the detail view asks first, then rotates and shows both key ids', async () => {
@@ -822,5 +950,68 @@ describe.skipIf(!browserAvailable() || !existsSync(SUPERVISOR))(
       expect(requests.filter((url) => url.includes(REAL_TOKEN))).toEqual([]);
       await page.close();
     });
+  },
+);
+
+/** An application whose `/log` route logs a line through its context (test/fixtures/isolation-app.ts). */
+const LOGGING_APP = join(process.cwd(), 'test/fixtures/isolation-app.ts');
+
+describe.skipIf(!browserAvailable() || !existsSync(SUPERVISOR))(
+  'admin UI in Chromium (real supervisor): figures and logs',
+  () => {
+    let browser: Browser;
+    let serve: Serve;
+
+    beforeAll(async () => {
+      serve = await startServe({
+        app: LOGGING_APP,
+        // The app's lines are kept as the logger writes them: at info, to nowhere.
+        log: pino({ level: 'info' }, pino.destination({ dest: '/dev/null', sync: true })),
+        manifests: { 'figs.yaml': manifest('figs', 'startMode: with-main\n') },
+        supervisor: { env: { APPVISOR_ADMIN_TOKEN: REAL_TOKEN } },
+      });
+      browser = await launchBrowser();
+    }, 60_000);
+    afterAll(async () => {
+      await browser?.close();
+      await serve?.close();
+      if (serve) await rm(serve.dir, { recursive: true, force: true });
+    });
+
+    it('charts requests sent through the gateway, refreshed while open, and follows a line the app logs', async () => {
+      const { page, errors } = await openPage(browser.context);
+      for (let i = 0; i < 20; i++) expect((await serve.request('/apps/figs/hello')).status).toBe(200);
+      await signIn(page, serve.sup.url, REAL_TOKEN);
+      await row(page, 'figs').getByRole('button', { name: 'figs details' }).click();
+      const dialog = page.locator('dialog#detail[open]');
+      const rps = dialog.locator('.figure-chart[data-chart="rps"]');
+      await rps.waitFor();
+      expect(Number(await rps.getAttribute('data-max'))).toBeGreaterThan(0);
+      expect(
+        Number(await dialog.locator('.figure-chart[data-chart="latency"]').getAttribute('data-max')),
+      ).toBeGreaterThan(0);
+      expect(await shown(dialog.locator('.figure[data-figure="rps"] dd'))).toMatch(/ req\/s$/);
+
+      // Asked again while the view is open.
+      const box = dialog.locator('.figures');
+      const loaded = await box.getAttribute('data-loaded');
+      await waitFor(
+        async () => (await box.getAttribute('data-loaded')) !== loaded,
+        'the figures to refresh',
+        30_000,
+      );
+
+      // The Logs tab follows: a line the app's handler logs shows up, with its level and replica.
+      await dialog.getByRole('tab', { name: 'Logs' }).click();
+      await dialog.locator('.logs[data-state="following"]').waitFor();
+      expect((await serve.request('/apps/figs/log?marker=from-the-e2e-test')).status).toBe(200);
+      const line = dialog.locator('.log-line', { hasText: 'from-the-e2e-test' });
+      await line.waitFor();
+      expect(await shown(line.locator('.log-msg'))).toBe('hello from the app');
+      expect(await shown(line.locator('.log-level'))).toBe('warn');
+      expect(await shown(line.locator('.log-replica'))).toBe(serve.sup.replica.id);
+      expect(errors).toEqual([]);
+      await page.close();
+    }, 60_000);
   },
 );

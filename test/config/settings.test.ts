@@ -43,6 +43,7 @@ describe('loadSettings', () => {
       reconcile: { concurrency: 4 },
       mainDatabase: { adopt: false },
       admin: {},
+      metrics: { maxAppLabels: 5000 },
       discoveryAdapter: 'local',
       processAdapter: 'local',
       deletionGraceMs: 86_400_000,
@@ -201,7 +202,7 @@ describe('loadSettings', () => {
       "appvisor.yaml:2:9: listen.port must be a whole number, got '80'",
       "appvisor.yaml:3:3: unknown field 'hots' in listen; did you mean 'host'?",
       'appvisor.yaml:5:8: database.url is not valid: use sqlite:PATH, postgres://user:password@host:port/db or mysql://user:password@host:port/db',
-      "appvisor.yaml:6:1: unknown field 'colour'; allowed: listen, appsDir, backupsDir, dataDir, database, app, applications, shutdownDrain, deletionGrace, reconcile, idleStop, mainDatabase, admin",
+      "appvisor.yaml:6:1: unknown field 'colour'; allowed: listen, appsDir, backupsDir, dataDir, database, app, applications, shutdownDrain, deletionGrace, reconcile, idleStop, mainDatabase, admin, metrics",
     ]);
   });
 
@@ -300,6 +301,28 @@ describe('database.schemaPoolSize', () => {
     await write('appvisor.yaml', 'database:\n  schemaPoolSize: -1\n');
     expect((await failure(loadSettings({ cwd, env: {} }))).message).toMatch(
       /^appvisor\.yaml:2:19: database\.schemaPoolSize must be >= 0$/,
+    );
+  });
+});
+
+describe('metrics.maxAppLabels', () => {
+  it.each([
+    [{}, {}, 5000],
+    [{ metrics: { maxAppLabels: 10_000 } }, {}, 10_000],
+    [{ metrics: { maxAppLabels: 10_000 } }, { APPVISOR_METRICS_MAX_APP_LABELS: '200' }, 200],
+  ])('file %j, env %j → %i', (input, env, expected) => {
+    expect(resolveSettings(input, { env, cwd: '/srv' }).metrics?.maxAppLabels).toBe(expected);
+  });
+
+  it('refuses a cap that is not a whole number from 1 to 100000, in the file and in the environment', async () => {
+    for (const value of ['0', 'lots', '100001']) {
+      expect(() =>
+        resolveSettings({}, { env: { APPVISOR_METRICS_MAX_APP_LABELS: value }, cwd: '/srv' }),
+      ).toThrow(/APPVISOR_METRICS_MAX_APP_LABELS must be a whole number from 1 to 100000/);
+    }
+    await write('appvisor.yaml', 'metrics:\n  maxAppLabels: 0\n');
+    expect((await failure(loadSettings({ cwd, env: {} }))).message).toMatch(
+      /^appvisor\.yaml:2:17: metrics\.maxAppLabels must be >= 1$/,
     );
   });
 });

@@ -1,5 +1,6 @@
 import http from 'node:http';
 import { afterEach, describe, expect, it, vi } from 'vitest';
+import { AppFigures } from '../../src/serve/app-figures.js';
 import {
   deferred,
   echoHandler,
@@ -325,5 +326,42 @@ describe('metrics', () => {
       ['main', 200],
     ]);
     for (const { durationMs } of apps.requests) expect(durationMs).toBeGreaterThanOrEqual(0);
+  });
+});
+
+describe('traffic for live figures', () => {
+  /** A clock standing 10 s into a one-minute slot: a rate there is the count over 10 s. */
+  const tenSecondsIn = () => 20_000_000 * 60_000 + 10_000;
+
+  it('tells the observer of each app request, main included, with its status; none for the rest', async () => {
+    const figures = new AppFigures({ stepSeconds: 60, slots: 2, now: tenSecondsIn });
+    const apps = new FakeApps().add('crm').add('off', { fail: { code: 'APP_DISABLED' } });
+    const { port } = await start(apps, { traffic: figures });
+    await request(port, '/apps/crm/');
+    await request(port, '/apps/crm/');
+    await request(port, '/apps/off/');
+    await request(port, '/');
+    await request(port, '/apps/nope/');
+    await request(port, '/_supervisor/healthz');
+    const count = (app: string) => figures.summary([app]).apps[app]!.rps.at(-1)! * 10;
+    await vi.waitFor(() => expect(count('main')).toBe(1));
+    expect([...figures.current()].map((c) => c.app).sort()).toEqual(['crm', 'main', 'off']);
+    expect(count('crm')).toBe(2);
+    expect(count('off')).toBe(1);
+    expect(figures.summary(['off']).apps.off!.errorRate.at(-1)).toBe(1);
+    expect(figures.series('crm').points.at(-1)!.p50Ms).not.toBeNull();
+  });
+
+  it('counts a request as open until its response closes', async () => {
+    const figures = new AppFigures({ stepSeconds: 3600, slots: 2 });
+    const gate = deferred();
+    const apps = new FakeApps().add('slow', { handler: slowHandler(gate.promise) });
+    const { port } = await start(apps, { traffic: figures });
+    const pending = request(port, '/apps/slow/');
+    await vi.waitFor(() => expect([...figures.current()][0]?.openConnections).toBe(1));
+    gate.resolve();
+    await pending;
+    await vi.waitFor(() => expect([...figures.current()][0]?.openConnections).toBe(0));
+    expect(figures.series('slow').points.at(-1)!.openConnections).toBe(1);
   });
 });

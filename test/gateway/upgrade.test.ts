@@ -1,6 +1,7 @@
 import net from 'node:net';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { ReadyApp } from '../../src/gateway/types.js';
+import { AppFigures } from '../../src/serve/app-figures.js';
 import { deferred, FakeApps, type Running, startGateway } from './fake-apps.js';
 
 let running: Running | undefined;
@@ -87,6 +88,20 @@ describe('WebSocket upgrades', () => {
     expect(exchange.head).toContain('X-Prefix: /apps/chat');
     expect(await readEcho(exchange.socket, 'ping')).toBe('ping');
     exchange.socket.destroy();
+  });
+
+  it('counts an upgraded socket as an open connection of its app until it closes', async () => {
+    const figures = new AppFigures();
+    running = await startGateway(new FakeApps().add('chat', { upgrade: echoUpgrade('chat') }), {
+      traffic: figures,
+    });
+    const open = () => [...figures.current()].find((c) => c.app === 'chat')?.openConnections;
+    const exchange = await upgrade(running.port, '/apps/chat/ws');
+    expect(exchange.status).toBe(101);
+    expect(open()).toBe(1);
+    exchange.socket.destroy();
+    await vi.waitFor(() => expect(open()).toBe(0));
+    expect(figures.series('chat').points.at(-1)!.openConnections).toBe(1);
   });
 
   it('routes by exact domain and starts a lazy app first', async () => {

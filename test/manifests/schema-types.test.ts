@@ -96,6 +96,7 @@ const FULL_SETTINGS = {
   idleStop: '15m',
   mainDatabase: { adopt: true },
   admin: { hosts: ['admin.example.com'] },
+  metrics: { maxAppLabels: 10_000 },
 } as const satisfies DeepRequired<SettingsInput>;
 
 type Schema = {

@@ -68,6 +68,8 @@ const detail = new DetailView({
   rotate: (name) => call('POST', appPath(name, 'rotate-secret')),
   backup: (name) => download(appPath(name, 'backup')),
   allows: (needs) => allows(needs),
+  loadFigures: (name) => call('GET', appPath(name, 'figures')),
+  token: () => token,
 });
 
 const tokens = new TokensPanel({

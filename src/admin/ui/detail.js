@@ -1,6 +1,8 @@
 import { timeElement } from './apps.js';
+import { FigureCharts } from './charts.js';
 import { h, replace } from './dom.js';
 import { formatApplication, formatError, formatNotice, formatTime, NONE } from './format.js';
+import { LogView } from './logs.js';
 import { badge } from './status.js';
 
 /**
@@ -23,9 +25,14 @@ const OUTCOME_TONE = {
   refused: 'bad',
 };
 
+/** How often the open view asks for the figures again (the slot under way grows meanwhile). */
+const FIGURES_POLL_MS = 10_000;
+
 /**
- * The detail view of one app, in a modal `<dialog>`: every field, the manifest's file, and
- * the reconcile history. Escape or Close shut it and give the focus back to its opener.
+ * The detail view of one app, in a modal `<dialog>`, in two tabs: Overview (every field, the
+ * manifest's file, charts of the last hour refreshed while open, the reconcile history) and
+ * Logs (followed while open). Escape or Close shut it, stop both, and give the focus back to
+ * its opener.
  */
 export class DetailView {
   #dialog;
@@ -42,6 +49,10 @@ export class DetailView {
   #rotate;
   #backup;
   #allows;
+  #loadFigures;
+  #token;
+  /** What the open view runs: stopped when it closes. @type {{stop(): void} | undefined} */
+  #live;
 
   /**
    * @param {{
@@ -50,9 +61,13 @@ export class DetailView {
    *   rotate: (name: string) => Promise<{kid: string, previousKid: string, previousUntil: string}>,
    *   backup: (name: string) => Promise<{blob: Blob, filename: string}>,
    *   allows: (needs: 'read' | 'operate' | 'admin') => boolean,
+   *   loadFigures: (name: string) => Promise<import('./charts.js').FigureSeries>,
+   *   token: () => string,
    * }} parts
    */
-  constructor({ dialog, title, body, close, replicasOf, rotate, backup, allows }) {
+  constructor({ dialog, title, body, close, replicasOf, rotate, backup, allows, loadFigures, token }) {
+    this.#loadFigures = loadFigures;
+    this.#token = token;
     this.#backup = backup;
     this.#allows = allows;
     this.#replicasOf = replicasOf;
@@ -62,6 +77,8 @@ export class DetailView {
     this.#body = body;
     close.addEventListener('click', () => this.close());
     dialog.addEventListener('close', () => {
+      this.#live?.stop();
+      this.#live = undefined;
       this.#name = undefined;
       this.#loads++;
       replace(this.#body);
@@ -83,21 +100,93 @@ export class DetailView {
    * @param {() => Promise<HistoryEntry[]>} loadHistory
    */
   open(app, opener, loadHistory) {
+    this.#live?.stop();
     this.#name = app.name;
     this.#opener = opener;
     this.#title.textContent = app.name;
     this.#fields = h('dl', { class: 'fields' });
     const historyBox = h('div', { class: 'history', 'aria-live': 'polite' }, h('p', {}, 'Loading history…'));
-    replace(
-      this.#body,
+    const figuresBox = h('div', { class: 'figures' }, h('p', { class: 'muted' }, 'Loading the figures…'));
+    const overview = h(
+      'div',
+      { id: 'detail-panel-overview', role: 'tabpanel', 'aria-labelledby': 'detail-tab-overview' },
       this.#fields,
       this.#actions(app, () => this.#loadHistory(historyBox, loadHistory)),
+      h('h3', { id: 'figures-title' }, 'Last hour'),
+      figuresBox,
       h('h3', { id: 'history-title' }, 'Reconcile history'),
       historyBox,
+    );
+    const logsBox = h('div', { class: 'logs' });
+    const logsPanel = h(
+      'div',
+      { id: 'detail-panel-logs', role: 'tabpanel', 'aria-labelledby': 'detail-tab-logs', hidden: true },
+      logsBox,
+    );
+    const logs = new LogView(logsBox, { name: app.name, token: this.#token });
+    const figures = this.#pollFigures(app.name, figuresBox);
+    this.#live = {
+      stop: () => {
+        figures.stop();
+        logs.stop();
+      },
+    };
+    replace(
+      this.#body,
+      detailTabs([
+        { id: 'overview', label: 'Overview', panel: overview },
+        // Followed from the first time the tab is shown until the view closes.
+        { id: 'logs', label: 'Logs', panel: logsPanel, onShow: () => logs.following || logs.start() },
+      ]),
+      overview,
+      logsPanel,
     );
     this.update(app);
     if (!this.#dialog.open) this.#dialog.showModal();
     this.#loadHistory(historyBox, loadHistory);
+  }
+
+  /**
+   * Shows `name`'s figures in `box` now and every FIGURES_POLL_MS until stopped.
+   *
+   * @param {string} name
+   * @param {HTMLElement} box
+   * @returns {{stop(): void}}
+   */
+  #pollFigures(name, box) {
+    /** @type {FigureCharts | undefined} */
+    let charts;
+    /** @type {ReturnType<typeof setTimeout> | undefined} */
+    let timer;
+    let stopped = false;
+    const load = () => {
+      this.#loadFigures(name).then(
+        (series) => {
+          if (stopped) return;
+          charts ??= new FigureCharts(box);
+          charts.render(series);
+          box.dataset.loaded = String(Date.now());
+          timer = setTimeout(load, FIGURES_POLL_MS);
+        },
+        (/** @type {Error & {status?: number}} */ err) => {
+          if (stopped) return;
+          charts?.destroy();
+          charts = undefined;
+          // A server without figures (404) will not have them in a moment either.
+          const gone = err.status === 404 || err.status === 401;
+          replace(box, h('p', { class: 'error-text' }, `Could not load the figures: ${err.message}`));
+          if (!gone) timer = setTimeout(load, FIGURES_POLL_MS);
+        },
+      );
+    };
+    load();
+    return {
+      stop: () => {
+        stopped = true;
+        clearTimeout(timer);
+        charts?.destroy();
+      },
+    };
   }
 
   /**
@@ -249,6 +338,54 @@ export class DetailView {
   close() {
     if (this.#dialog.open) this.#dialog.close();
   }
+}
+
+/**
+ * The detail view's tab bar: arrows, Home and End move between the tabs (the focus follows).
+ *
+ * @param {{id: string, label: string, panel: HTMLElement, onShow?: () => void}[]} tabs
+ */
+function detailTabs(tabs) {
+  const buttons = tabs.map((tab, i) =>
+    h(
+      'button',
+      {
+        type: 'button',
+        role: 'tab',
+        id: `detail-tab-${tab.id}`,
+        'aria-controls': tab.panel.id,
+        'aria-selected': String(i === 0),
+        tabindex: i === 0 ? '0' : '-1',
+      },
+      tab.label,
+    ),
+  );
+  const select = (/** @type {number} */ index, /** @type {boolean} */ focus) => {
+    for (const [i, tab] of tabs.entries()) {
+      buttons[i]?.setAttribute('aria-selected', String(i === index));
+      if (buttons[i]) buttons[i].tabIndex = i === index ? 0 : -1;
+      tab.panel.hidden = i !== index;
+    }
+    if (focus) buttons[index]?.focus();
+    tabs[index]?.onShow?.();
+  };
+  for (const [i, button] of buttons.entries()) button.addEventListener('click', () => select(i, false));
+  const bar = h('div', { class: 'tabs detail-tabs', role: 'tablist', 'aria-label': 'App details' }, buttons);
+  bar.addEventListener('keydown', (event) => {
+    const index = buttons.indexOf(/** @type {HTMLElement} */ (event.target));
+    if (index < 0) return;
+    const last = buttons.length - 1;
+    const next = {
+      ArrowRight: index === last ? 0 : index + 1,
+      ArrowLeft: index === 0 ? last : index - 1,
+      Home: 0,
+      End: last,
+    }[event.key];
+    if (next === undefined) return;
+    event.preventDefault();
+    select(next, true);
+  });
+  return bar;
 }
 
 /**
