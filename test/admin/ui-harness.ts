@@ -163,7 +163,14 @@ export class UiBackend implements AdminBackend {
     },
   };
 
+  /** The other replicas whose lines the logs route asks for (none unless a test sets some). */
+  peers: { id: string; url: string }[] = [];
+  async logPeers(): Promise<readonly { id: string; url: string }[]> {
+    return this.peers;
+  }
+
   reset(apps: readonly AppView[]): void {
+    this.peers = [];
     this.figures = new AppFigures();
     this.#logs = new AppLogs({ replica: 'replica-a' });
     this.apps.clear();

@@ -514,6 +514,24 @@ describe.skipIf(!browserAvailable())('admin UI in Chromium (fake backend)', () =
     await waitFor(() => server.backend.following === 0, 'the log stream to close');
   });
 
+  it('the Logs tab says whose lines are missing when another replica does not answer', async () => {
+    const { page } = current!;
+    // Port 9: nothing listens there, so the fan-out reports replica-b unreachable.
+    server.backend.peers = [{ id: 'replica-b', url: 'http://127.0.0.1:9' }];
+    server.backend.log('blog', 30, 'from replica-a');
+    await signIn(page, server.base);
+    await row(page, 'blog').getByRole('button', { name: 'blog details' }).click();
+    const dialog = page.locator('dialog#detail[open]');
+    await dialog.getByRole('tab', { name: 'Logs' }).click();
+    await dialog.locator('.log-line', { hasText: 'from replica-a' }).waitFor();
+    await dialog
+      .locator('.log-state', { hasText: 'Lines of replica replica-b are missing: it does not answer.' })
+      .waitFor();
+    // Following goes on for the replicas that answer.
+    server.backend.log('blog', 30, 'still following');
+    await dialog.locator('.log-line', { hasText: 'still following' }).waitFor();
+  });
+
   it('sparkline() draws a small chart named by its label and latest value, and updates it', async () => {
     const { page } = current!;
     await page.goto(`${server.base}/_supervisor/`);

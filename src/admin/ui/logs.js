@@ -49,6 +49,8 @@ export class LogView {
   #held = [];
   /** Whether new lines scroll into sight (the reader is at the bottom). */
   #stick = true;
+  /** Replicas whose lines are missing: the server said they did not answer (logs-fanout.ts). */
+  #missing = new Set();
 
   /**
    * @param {HTMLElement} root where the tab's content goes (emptied)
@@ -147,11 +149,18 @@ export class LogView {
         if (done) break;
         const lines = [];
         for (const event of parser.push(value)) {
-          if (event.type !== 'line') continue;
+          if (event.type !== 'line' && event.type !== 'unreachable') continue;
           try {
-            lines.push(/** @type {LogLine} */ (JSON.parse(event.data)));
+            const data = JSON.parse(event.data);
+            if (event.type === 'line') {
+              lines.push(/** @type {LogLine} */ (data));
+              this.#missing.delete(data.replica);
+            } else if (typeof data?.replica === 'string') {
+              // Another replica did not answer: its lines are missing until it does.
+              this.#missing.add(data.replica);
+            }
           } catch {
-            // A line that is not JSON is not one of ours; skip it.
+            // Data that is not JSON is not ours; skip it.
           }
         }
         this.#add(lines);
@@ -195,10 +204,14 @@ export class LogView {
   /** The state line: a live region, so it changes with the state, not with every line. */
   #following() {
     const held = this.#held.length;
+    const state = this.#paused
+      ? `Paused: ${held} new line${held === 1 ? '' : 's'} held back.`
+      : 'Following: new lines appear as they are logged.';
+    const missing = [...this.#missing];
     this.#setState(
-      this.#paused
-        ? `Paused: ${held} new line${held === 1 ? '' : 's'} held back.`
-        : 'Following: new lines appear as they are logged.',
+      missing.length === 0
+        ? state
+        : `${state} Lines of replica ${missing.join(', ')} are missing: ${missing.length === 1 ? 'it does' : 'they do'} not answer.`,
     );
     this.#root.dataset.state = this.#paused ? 'paused' : 'following';
   }
