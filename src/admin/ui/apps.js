@@ -1,4 +1,4 @@
-import { attentionReasons, driftOf } from './attention.js';
+import { attentionReasons, driftOf, needsAttention } from './attention.js';
 import { h, hiddenText, replace } from './dom.js';
 import { FilterBar } from './filter-bar.js';
 import { comparator, isFiltered, matcher, sortMoved } from './filters.js';
@@ -98,7 +98,7 @@ export class AppList {
   /** Whether the signed-in token may start and stop apps (its scope); the buttons are hidden if not. */
   #canAct = true;
   /** @type {(app: AppView) => boolean} */
-  #needsAttention = (app) => attentionReasons(app, this.#drift).length > 0;
+  #needsAttention = (app) => needsAttention(app, this.#drift);
 
   /**
    * @param {{

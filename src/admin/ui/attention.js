@@ -25,6 +25,19 @@ export function attentionReasons(app, drift) {
 }
 
 /**
+ * Whether `app` needs attention: {@link attentionReasons} without the words (it runs for every
+ * app on every change of the list).
+ *
+ * @param {AppView} app
+ * @param {ReadonlySet<string>} drift
+ */
+export function needsAttention(app, drift) {
+  return (
+    app.status === 'error' || app.status === 'needs-upgrade' || Boolean(app.dropAt) || drift.has(app.name)
+  );
+}
+
+/**
  * This replica's drift from the replicas last polled (none until the first poll).
  *
  * @param {import('./replicas.js').ReplicaView[] | undefined} replicas

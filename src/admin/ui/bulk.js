@@ -180,13 +180,19 @@ export class BulkActions {
     this.#bar.value = 0;
     this.#progress.hidden = false;
     this.#showButtons('running');
+    // Drawn once a frame at most: thousands of answers need not repaint the dialog thousands of times.
+    let frame = 0;
     const progress = () => {
+      if (frame === 0) frame = requestAnimationFrame(showProgress);
+    };
+    const showProgress = () => {
+      frame = 0;
       this.#bar.value = settled;
       this.#state.textContent = `${count.format(settled)} of ${count.format(names.length)} sent${
         failed.length > 0 ? `, ${count.format(failed.length)} failed` : ''
       }`;
     };
-    progress();
+    showProgress();
     await runBounded(
       names,
       BULK_CONCURRENCY,
@@ -201,8 +207,10 @@ export class BulkActions {
       },
       run.signal,
     );
+    cancelAnimationFrame(frame);
     if (this.#run !== run) return; // reset() (a sign-out) ended it.
     this.#run = undefined;
+    showProgress();
     const { verb } = VERBS[action];
     const sent = settled - failed.length;
     const unsent = names.length - settled;
