@@ -33,6 +33,7 @@ const QUICK_ARGS: Readonly<Record<string, readonly string[]>> = {
   backup: ['20000', '1'],
   isolation: ['3', '50', '2'],
   'isolation-hop': ['3'],
+  'ui-list': ['1000,10000', '3', '1000', '0'],
 };
 
 type Json = Record<string, unknown>;
