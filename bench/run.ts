@@ -34,6 +34,7 @@ const QUICK_ARGS: Readonly<Record<string, readonly string[]>> = {
   isolation: ['3', '50', '2'],
   'isolation-hop': ['3'],
   figures: ['10000', '1000000', '5'],
+  'ui-list': ['1000,10000', '3', '1000', '0'],
 };
 
 type Json = Record<string, unknown>;

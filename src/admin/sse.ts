@@ -18,7 +18,10 @@ import type { AdminBackend } from './types.js';
 export interface EventStreamOptions {
   /** Interval of the heartbeat comment. @default 15000 */
   readonly heartbeatMs?: number;
-  /** A client this far behind (bytes buffered) is dropped rather than buffered without end. @default 1 MiB */
+  /**
+   * A client this far behind (bytes still buffered when the next event comes) is dropped rather
+   * than buffered without end. @default 1 MiB
+   */
   readonly maxBufferedBytes?: number;
 }
 
@@ -53,8 +56,13 @@ export class EventStreams {
     let pending: StatusEvent[] | undefined = [];
     const write = (chunk: string): void => {
       if (res.destroyed || res.writableEnded) return;
+      // Measured before the write: a client still that far behind when more comes is dropped,
+      // while one large write (the snapshot of 10,000 apps is megabytes) is not falling behind.
+      if (res.writableLength > this.#maxBufferedBytes) {
+        res.destroy();
+        return;
+      }
       res.write(chunk);
-      if (res.writableLength > this.#maxBufferedBytes) res.destroy();
     };
     const send = (event: string, data: unknown): void => {
       write(`id: ${nextId++}\nevent: ${event}\ndata: ${JSON.stringify(data)}\n\n`);

@@ -50,13 +50,18 @@ function safeSegment(segment: string): boolean {
   return segment !== '' && !segment.startsWith('.') && !/[/\\\0]/.test(segment);
 }
 
+/** Rewrites a file's bytes as they are served (the same bytes in, the same bytes out). */
+export type FileTransform = (body: Buffer, path: string) => Buffer;
+
 /** Serves files of one folder, and nothing outside it. */
 export class StaticFiles {
   readonly #dir: string;
+  readonly #transform: FileTransform | undefined;
   #root: Promise<string> | undefined;
 
-  constructor(dir: string) {
+  constructor(dir: string, transform?: FileTransform) {
     this.#dir = dir;
+    this.#transform = transform;
   }
 
   /** Whether `segments` name a file this folder serves. */
@@ -71,7 +76,8 @@ export class StaticFiles {
       sendCode(res, 'NOT_FOUND');
       return;
     }
-    const body = await readFile(file.path);
+    const raw = await readFile(file.path);
+    const body = this.#transform ? this.#transform(raw, file.path) : raw;
     const etag = `W/"${file.size.toString(16)}-${Math.floor(file.mtimeMs).toString(16)}"`;
     const headers = {
       ...UI_HEADERS,

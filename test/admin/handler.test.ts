@@ -322,7 +322,13 @@ describe('admin UI files (no auth)', () => {
     expect((await get('/_supervisor/vendor/uplot/uPlot.min.css')).headers.get('content-type')).toBe(
       'text/css; charset=utf-8',
     );
-    expect((await get('/_supervisor/vendor/virtual-core/index.js')).status).toBe(200);
+    const virtual = await get('/_supervisor/vendor/virtual-core/index.js');
+    expect(virtual.status).toBe(200);
+    // Built for bundlers, served as a production bundle has it: a browser has no `process`.
+    const source = await virtual.text();
+    expect(source).toContain('class Virtualizer');
+    expect(source).not.toContain('process.env');
+    expect(Number(virtual.headers.get('content-length'))).toBe(Buffer.byteLength(source));
     for (const path of [
       '/_supervisor/vendor/uplot/../package.json',
       '/_supervisor/vendor/uplot/..%2fpackage.json',

@@ -132,6 +132,24 @@ describe('GET /_supervisor/api/events', () => {
     abort();
   });
 
+  it('sends a snapshot bigger than the slow-client limit whole (10,000 apps), then status events', async () => {
+    backend.apps.clear();
+    for (let i = 0; i < 10_000; i++) {
+      const name = `app-${String(i).padStart(5, '0')}`;
+      backend.apps.set(name, appView(name, { displayName: `App number ${i} of a large fleet` }));
+    }
+    const { events, abort } = await connect();
+    const snapshot = await events.nextEvent();
+    expect(snapshot?.event).toBe('snapshot');
+    // Megabytes at once: more than the 1 MiB a client may fall behind by.
+    expect(snapshot!.data!.length).toBeGreaterThan(1024 * 1024);
+    expect(JSON.parse(snapshot!.data!)).toHaveLength(10_000);
+    const change = statusEvent('app-09999', 'starting');
+    backend.events.emit('status', change);
+    expect(await events.nextEvent()).toEqual({ id: '2', event: 'status', data: JSON.stringify(change) });
+    abort();
+  });
+
   it('a change that happens while the snapshot is read comes after the snapshot', async () => {
     let release!: (apps: AppView[]) => void;
     backend.listOverride = () =>

@@ -199,16 +199,16 @@ describe.skipIf(!browserAvailable())('admin UI in Chromium (fake backend)', () =
     // An isolated app says where it runs; a shared one does not.
     expect(await shown(row(page, 'shop').locator('.col-startMode'))).toBe('on-first-visit · worker');
 
-    // Status colour by family, and the word itself.
+    // Status colour by family, and the word itself; the list is sorted by name.
     const tones = await page.$$eval('#apps-body .col-status .badge', (els) =>
       els.map((el) => [el.textContent, el.className]),
     );
     expect(tones).toEqual([
       ['running', 'badge badge-ok'],
-      ['stopped', 'badge badge-idle'],
       ['error', 'badge badge-bad'],
-      ['disabled', 'badge badge-idle'],
       ['needs-upgrade', 'badge badge-bad'],
+      ['stopped', 'badge badge-idle'],
+      ['disabled', 'badge badge-idle'],
     ]);
 
     // A long error is cut, and the full text is one click away.

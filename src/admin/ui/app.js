@@ -4,6 +4,7 @@
  */
 import { ApiError, apiDownload, apiRequest, appPath } from './api.js';
 import { AppList } from './apps.js';
+import { BulkActions } from './bulk.js';
 import { DetailView } from './detail.js';
 import { byId } from './dom.js';
 import { LiveEvents } from './live.js';
@@ -55,8 +56,17 @@ const list = new AppList({
   body: byId('apps-body'),
   empty: byId('apps-empty'),
   summary: byId('apps-summary'),
+  scroller: byId('apps-scroll'),
+  tools: /** @type {HTMLFormElement} */ (byId('apps-tools')),
   onOpen: openDetail,
   onAction: act,
+});
+
+const bulk = new BulkActions({
+  start: byId('bulk-start'),
+  stop: byId('bulk-stop'),
+  targets: (action) => list.targets(action),
+  perform: send,
 });
 
 const detail = new DetailView({
@@ -200,6 +210,7 @@ function applyScope(name, given) {
   document.body.dataset.scope = given;
   ui.whoami.textContent = `Token ${name} (${given})`;
   list.setCanAct(allows('operate'));
+  bulk.setAllowed(allows('operate'));
   ui.tokensTab.hidden = !allows('admin');
 }
 
@@ -224,6 +235,7 @@ function leave(message) {
   changes.clear();
   detail.close();
   list.clear();
+  bulk.reset();
   planLoads++;
   planLoaded = false;
   ui.planBody.replaceChildren();
@@ -314,17 +326,11 @@ function showConnection(state, retryInMs) {
  * @param {'start' | 'stop'} action
  */
 async function act(name, action) {
-  const seen = changes.get(name) ?? 0;
   const asked = session;
   list.setPending(name, true);
   list.setMessage(name, '');
   try {
-    const app = await call('POST', appPath(name, action));
-    if (asked !== session) return;
-    if ((changes.get(name) ?? 0) === seen && app?.name === name) {
-      list.upsert(app);
-      detail.update(app);
-    }
+    await send(name, action);
   } catch (err) {
     if (asked !== session || (err instanceof ApiError && err.status === 401)) return;
     const verb = action === 'start' ? 'Start' : 'Stop';
@@ -333,6 +339,24 @@ async function act(name, action) {
     announce(`${name}: ${message}`);
   } finally {
     if (asked === session) list.setPending(name, false);
+  }
+}
+
+/**
+ * Sends a Start or Stop and shows the app as the server answered, unless a newer status event
+ * came in meanwhile; rejects with the server's refusal.
+ *
+ * @param {string} name
+ * @param {'start' | 'stop'} action
+ */
+async function send(name, action) {
+  const seen = changes.get(name) ?? 0;
+  const asked = session;
+  const app = await call('POST', appPath(name, action));
+  if (asked !== session) return;
+  if ((changes.get(name) ?? 0) === seen && app?.name === name) {
+    list.upsert(app);
+    detail.update(app);
   }
 }
 
