@@ -355,6 +355,44 @@ describe.skipIf(!browserAvailable())('the app list with 10,000 apps in Chromium 
     expect(await page.locator('.attention-reasons li').count()).toBe(0);
   });
 
+  it("charts each drawn app's requests/s in the list, asking the figures of the apps in view only", async () => {
+    const { page } = current!;
+    const asked: string[][] = [];
+    page.on('request', (request) => {
+      const url = new URL(request.url());
+      if (url.pathname.endsWith('/api/figures')) asked.push(url.searchParams.get('apps')!.split(','));
+    });
+    const figures = server.backend.figures;
+    const busy = plainName(0);
+    for (let i = 0; i < 120; i++) figures.answered(figures.opened(busy)!, 200, 5);
+    await signIn(page, server.base);
+    const cell = page.locator(`tr[data-app="${busy}"] .col-traffic`);
+    await cell.locator('.sparkline canvas').waitFor();
+    // 120 requests in the minute under way: a rate above nothing, as text and on the chart.
+    expect(Number(await cell.locator('.traffic-now').innerText())).toBeGreaterThan(0);
+    expect(Number(await cell.locator('.sparkline').getAttribute('data-latest'))).toBeGreaterThan(0);
+    expect(await cell.locator('.sparkline').getAttribute('aria-label')).toMatch(
+      new RegExp(`^${busy} requests per second over the last hour: latest [0-9.]+$`),
+    );
+    // An app without traffic shows a flat chart at 0.
+    const quiet = page.locator(`tr[data-app="${plainName(1)}"] .col-traffic`);
+    expect(await quiet.locator('.traffic-now').innerText()).toBe('0');
+    // Only the rows in view were asked for, not 10,000 apps.
+    const names = asked.flat();
+    expect(names).toContain(busy);
+    expect(names.length).toBeLessThan(60);
+    expect(names.length).toBe(new Set(names).size);
+
+    // Scrolled to the end, the apps now in view are asked for.
+    await page.evaluate(() => {
+      const scroller = document.querySelector('#apps-scroll')!;
+      scroller.scrollTop = scroller.scrollHeight;
+    });
+    await expect.poll(() => asked.flat().includes('storefront'), { timeout: 5_000 }).toBe(true);
+    await page.locator('tr[data-app="storefront"] .col-traffic .sparkline').waitFor();
+    expect(asked.flat().length).toBeLessThan(150);
+  });
+
   it('reads and writes the hash the same way (in the page)', async () => {
     const { page } = current!;
     await page.goto(`${server.base}/_supervisor/`);

@@ -12,6 +12,7 @@ import { renderPlan } from './plan.js';
 import { ReplicaPanel } from './replicas.js';
 import { clearToken, loadToken, saveToken } from './session.js';
 import { TokensPanel } from './tokens.js';
+import { TrafficFigures } from './traffic.js';
 
 /** @typedef {import('./apps.js').AppView} AppView */
 
@@ -52,6 +53,11 @@ let scope;
 /** Scopes from least to most, as the API ranks them. */
 const SCOPE_RANK = { read: 0, operate: 1, admin: 2 };
 
+const traffic = new TrafficFigures({
+  load: (names) => call('GET', `figures?apps=${names.map(encodeURIComponent).join(',')}`),
+  onChange: (names) => list.showTraffic(names),
+});
+
 const list = new AppList({
   body: byId('apps-body'),
   empty: byId('apps-empty'),
@@ -60,6 +66,7 @@ const list = new AppList({
   tools: /** @type {HTMLFormElement} */ (byId('apps-tools')),
   onOpen: openDetail,
   onAction: act,
+  traffic,
 });
 
 const bulk = new BulkActions({
@@ -180,6 +187,7 @@ function enter(apps) {
     onUnauthorized: expire,
   });
   live.start();
+  traffic.start();
   clearTimeout(replicaPoll);
   void pollReplicas();
   void loadWhoami();
@@ -228,6 +236,7 @@ function leave(message) {
   session++;
   live?.stop();
   live = undefined;
+  traffic.stop();
   clearTimeout(replicaPoll);
   replicaPanel.clear();
   token = '';

@@ -1,4 +1,5 @@
 import { attentionReasons, driftOf, needsAttention } from './attention.js';
+import { formatFigure, sparkline } from './charts.js';
 import { h, hiddenText, replace } from './dom.js';
 import { FilterBar } from './filter-bar.js';
 import { comparator, isFiltered, matcher, sortMoved } from './filters.js';
@@ -34,6 +35,7 @@ import { VirtualRows } from './virtual-list.js';
  *   app: AppView, tr: HTMLTableRowElement, cells: Record<string, HTMLElement>,
  *   start: HTMLButtonElement, stop: HTMLButtonElement, visit: HTMLAnchorElement,
  *   message: HTMLElement, reasons: HTMLElement,
+ *   spark?: ReturnType<typeof sparkline>,
  * }} Row
  */
 
@@ -41,6 +43,7 @@ import { VirtualRows } from './virtual-list.js';
 const COLUMNS = [
   ['name', 'Name'],
   ['status', 'Status'],
+  ['traffic', 'Requests/s'],
   ['startMode', 'Start mode'],
   ['database', 'Database'],
   ['domains', 'Domains'],
@@ -99,6 +102,8 @@ export class AppList {
   #canAct = true;
   /** @type {(app: AppView) => boolean} */
   #needsAttention = (app) => needsAttention(app, this.#drift);
+  /** @type {import('./traffic.js').TrafficFigures | undefined} The Requests/s column's figures. */
+  #traffic;
 
   /**
    * @param {{
@@ -106,9 +111,11 @@ export class AppList {
    *   scroller: HTMLElement, tools: HTMLFormElement,
    *   onOpen: (name: string, opener: HTMLElement) => void,
    *   onAction: (name: string, action: 'start' | 'stop') => void,
+   *   traffic?: import('./traffic.js').TrafficFigures,
    * }} options
    */
   constructor(options) {
+    this.#traffic = options.traffic;
     this.#body = options.body;
     this.#empty = options.empty;
     this.#summary = options.summary;
@@ -358,6 +365,7 @@ export class AppList {
     const wanted = new Set(names);
     for (const [name, row] of this.#rows) {
       if (!wanted.has(name)) {
+        row.spark?.destroy();
         row.tr.remove();
         this.#rows.delete(name);
       }
@@ -382,6 +390,7 @@ export class AppList {
       previous = row.tr;
       drawn.push(row.tr);
     });
+    this.#traffic?.inView(names);
     if (this.#markDrawn && drawn.length > 0) {
       this.#markDrawn = false;
       performance.mark('appvisor:apps-drawn', { detail: { apps: this.#apps.size, rows: drawn.length } });
@@ -465,6 +474,7 @@ export class AppList {
     if (fresh || before.status !== app.status || before.statusReason !== app.statusReason)
       replace(cells.status, badge(app.status, app.statusReason), h('span', { class: 'replica-count' }));
     this.#fillReplicas(row);
+    if (fresh) this.#fillTraffic(row);
     // Where it runs, beside how it starts: a worker or process app is marked, a shared one is not.
     const isolated = app.isolation && app.isolation.mode !== 'shared' ? ` · ${app.isolation.mode}` : '';
     setText(cells.startMode, app.startMode + (app.enabled ? '' : ' (disabled)') + isolated);
@@ -492,6 +502,39 @@ export class AppList {
     const href = visitHref(app, location);
     if (row.visit.getAttribute('href') !== href) row.visit.setAttribute('href', href);
     this.#fillActions(row);
+  }
+
+  /**
+   * The Requests/s cells of `names` that are drawn, from the figures that just came in.
+   *
+   * @param {string[]} names
+   */
+  showTraffic(names) {
+    for (const name of names) {
+      const row = this.#rows.get(name);
+      if (row !== undefined) this.#fillTraffic(row);
+    }
+  }
+
+  /**
+   * A row's last hour of requests/s as a small chart, with the latest value as text beside it
+   * (nothing until its figures came in).
+   *
+   * @param {Row} row
+   */
+  #fillTraffic(row) {
+    const traffic = this.#traffic?.get(row.app.name);
+    if (traffic === undefined) return;
+    const latest = formatFigure(traffic.rps[traffic.rps.length - 1] ?? 0);
+    if (row.spark === undefined) {
+      const now = h('span', { class: 'traffic-now' });
+      row.cells.traffic.replaceChildren(now);
+      row.spark = sparkline(row.cells.traffic, traffic.rps, {
+        label: `${row.app.name} requests per second over the last hour`,
+        width: 72,
+      });
+    } else row.spark.update(traffic.rps);
+    setText(/** @type {HTMLElement} */ (row.cells.traffic.querySelector('.traffic-now')), latest);
   }
 
   /** @param {Row} row */
