@@ -5,6 +5,7 @@ import { parseGrace } from '../secrets/rotate.js';
 import type { TokenScope } from '../state/types.js';
 import type { AdminCaller } from './auth.js';
 import { asRequestError, readJsonBody } from './body.js';
+import { answerBulk } from './bulk-api.js';
 import { answerAppFigures, answerFigures } from './figures-api.js';
 import { forwarded, forwardToLeader } from './forward.js';
 import type { LogStreams } from './logs-api.js';
@@ -35,7 +36,7 @@ export interface ApiContext {
   /** Called after a token was made or revoked here, before the answer (this replica's check reads them again). */
   readonly tokensChanged?: () => Promise<void>;
   /** Where token changes are noted (who made or revoked which; never a token). */
-  readonly log?: { info(obj: object, msg: string): void };
+  readonly log?: { info(obj: object, msg: string): void; error(obj: object, msg: string): void };
 }
 
 interface Route {
@@ -152,6 +153,14 @@ function match(
   }
   if (first === 'events' && name === undefined) {
     return { method: 'GET', needs: 'read', does: 'follow events', run: () => streams.serve(req, res) };
+  }
+  if (first === 'bulk' && (name === 'start' || name === 'stop') && action === undefined) {
+    return {
+      method: 'POST',
+      needs: 'operate',
+      does: `${name} apps`,
+      run: () => answerBulk(req, res, name, backend, actorOf(req, caller), ctx.log),
+    };
   }
   if (first !== 'apps') return undefined;
   if (name === undefined) {

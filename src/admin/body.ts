@@ -17,12 +17,13 @@ const requestInvalid: BodyInvalid = (detail) => new AppvisorError('REQUEST_INVAL
 export async function readJsonBody(
   req: IncomingMessage,
   invalid: BodyInvalid = requestInvalid,
+  limit = JSON_BODY_LIMIT,
 ): Promise<unknown> {
   let size = 0;
   const chunks: Buffer[] = [];
   for await (const chunk of req as AsyncIterable<Buffer>) {
     size += chunk.length;
-    if (size > JSON_BODY_LIMIT) throw invalid(`the request body is over ${JSON_BODY_LIMIT} bytes`);
+    if (size > limit) throw invalid(`the request body is over ${limit} bytes`);
     chunks.push(chunk);
   }
   const text = Buffer.concat(chunks).toString('utf8').trim();

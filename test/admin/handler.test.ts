@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createSupervisorHandler, type SupervisorRoutes } from '../../src/admin/handler.js';
 import { createMetrics } from '../../src/admin/metrics.js';
+import { AppvisorError } from '../../src/errors.js';
 import type { HistoryEntry } from '../../src/state/types.js';
 import { appView, FakeBackend, listen, MemoryLog, rawRequest } from './fakes.js';
 
@@ -222,6 +223,76 @@ describe('admin API (with the token)', () => {
       expect(backend.calls).toEqual([]);
     },
   );
+
+  it.each(['start', 'stop'] as const)(
+    'POST /api/bulk/%s records each app as its own route does; unknown and refused apps are listed, not fatal',
+    async (action) => {
+      const stop = backend[action].bind(backend);
+      backend[action] = async (name: string) => {
+        if (name === 'shop') throw new AppvisorError('APP_DISABLED', { app: name });
+        if (name === 'blog') return stop(name);
+        throw new Error('boom: the store went away');
+      };
+      backend.apps.set('docs', appView('docs'));
+      try {
+        const res = await get(`/_supervisor/api/bulk/${action}`, {
+          method: 'POST',
+          headers: { ...AUTH, 'content-type': 'application/json' },
+          body: JSON.stringify({ apps: ['nope', 'blog', 'shop', 'blog', 'docs'] }),
+        });
+        expect(res.status).toBe(200);
+        expectJsonHeaders(res);
+        expect(await res.json()).toEqual({
+          action,
+          accepted: ['blog'],
+          refused: [
+            { app: 'nope', error: { code: 'APP_NOT_FOUND', message: expect.stringContaining('nope') } },
+            { app: 'shop', error: { code: 'APP_DISABLED', message: expect.stringContaining('shop') } },
+            { app: 'docs', error: { code: 'INTERNAL', message: 'boom: the store went away' } },
+          ],
+        });
+        // Each name once, however often it was sent; an unknown one never reaches the backend.
+        expect(backend.calls).toEqual([`${action} blog`]);
+        expect(log.lines.some((l) => l.msg === 'bulk action failed for an app')).toBe(true);
+      } finally {
+        backend[action] = stop;
+      }
+    },
+  );
+
+  it.each([
+    ['no body', undefined, /non-empty list of app names/],
+    ['no list', JSON.stringify({ names: ['blog'] }), /non-empty list of app names/],
+    ['an empty list', JSON.stringify({ apps: [] }), /non-empty list of app names/],
+    ['a name that is not a string', JSON.stringify({ apps: ['blog', 7] }), /non-empty list of app names/],
+    [
+      '501 apps',
+      JSON.stringify({ apps: Array.from({ length: 501 }, (_, i) => `app-${i}`) }),
+      /at most 500 apps per request, got 501/,
+    ],
+    ['not JSON', '{apps:', /not JSON/],
+  ])(
+    'POST /api/bulk/stop with %s -> 400 saying what to send, nothing stopped',
+    async (_what, body, message) => {
+      const res = await get('/_supervisor/api/bulk/stop', {
+        method: 'POST',
+        headers: { ...AUTH, 'content-type': 'application/json' },
+        ...(body === undefined ? {} : { body }),
+      });
+      expect(res.status).toBe(400);
+      const answer = (await res.json()) as { error: { code: string; message: string } };
+      expect(answer.error.code).toBe('REQUEST_INVALID');
+      expect(answer.error.message).toMatch(message);
+      expect(backend.calls).toEqual([]);
+    },
+  );
+
+  it('GET /api/bulk/stop -> 405, /api/bulk/restart -> 404', async () => {
+    const res = await get('/_supervisor/api/bulk/stop', { headers: AUTH });
+    expect(res.status).toBe(405);
+    expect(res.headers.get('allow')).toBe('POST');
+    expect((await get('/_supervisor/api/bulk/restart', { method: 'POST', headers: AUTH })).status).toBe(404);
+  });
 
   it('GET /api/plan answers the plan object', async () => {
     const res = await get('/_supervisor/api/plan', { headers: AUTH });

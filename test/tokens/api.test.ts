@@ -109,6 +109,29 @@ describe('named admin tokens over the admin API', () => {
     expect(after[0].steps.map((s: { action: string }) => s.action)).toContain('start');
   });
 
+  it('bulk stop and start: a read token is refused, an operate token stops and starts the named apps for real', async () => {
+    const refused = await api('/bulk/stop', tokens.read!, 'POST', { apps: ['desk'] });
+    expect(refused.status).toBe(403);
+    expect(refused.body.error.message).toBe(
+      'admin token read-bot has scope read; stop apps needs scope operate',
+    );
+    expect((await serve.view('desk')).status).toBe('running');
+
+    const stop = await api('/bulk/stop', tokens.operate!, 'POST', { apps: ['desk', 'no-such-app'] });
+    expect(stop.status).toBe(200);
+    expect(stop.body).toMatchObject({
+      action: 'stop',
+      accepted: ['desk'],
+      refused: [{ app: 'no-such-app', error: { code: 'APP_NOT_FOUND' } }],
+    });
+    await waitFor(async () => (await serve.view('desk')).status === 'stopped', 'desk stopped in bulk');
+    const start = await api('/bulk/start', tokens.operate!, 'POST', { apps: ['desk'] });
+    expect(start.body).toMatchObject({ accepted: ['desk'], refused: [] });
+    await waitFor(async () => (await serve.view('desk')).status === 'running', 'desk started in bulk');
+    const history = await api('/apps/desk/history', tokens.read!);
+    expect(history.body[0]?.by).toBe('token operate-bot via api-test');
+  });
+
   it('refuses bad bodies, taken and revoked names with their codes, and changes nothing', async () => {
     const bad = [
       [{ name: 'Bad Name', scope: 'read' }, 400, 'TOKEN_INVALID'],

@@ -73,7 +73,7 @@ const bulk = new BulkActions({
   start: byId('bulk-start'),
   stop: byId('bulk-stop'),
   targets: (action) => list.targets(action),
-  perform: send,
+  perform: sendMany,
 });
 
 const detail = new DetailView({
@@ -367,6 +367,20 @@ async function send(name, action) {
     list.upsert(app);
     detail.update(app);
   }
+}
+
+/**
+ * One batch of a bulk start or stop: the apps' new states come as status events, as anyone's do.
+ *
+ * @param {string[]} names
+ * @param {'start' | 'stop'} action
+ * @returns {Promise<{refused: [string, string][]}>}
+ */
+async function sendMany(names, action) {
+  const answer = await call('POST', `bulk/${action}`, { apps: names });
+  /** @type {{app: string, error: {message: string}}[]} */
+  const refused = Array.isArray(answer?.refused) ? answer.refused : [];
+  return { refused: refused.map((r) => [r.app, r.error.message]) };
 }
 
 /**

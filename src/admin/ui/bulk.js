@@ -1,7 +1,9 @@
 import { h, replace } from './dom.js';
 
 /** Requests in flight at once: enough to be quick, few enough not to swamp the server. */
-export const BULK_CONCURRENCY = 8;
+export const BULK_CONCURRENCY = 2;
+/** Apps named per request (`POST api/bulk/<action>` takes up to 500): progress moves in steps this size. */
+export const BULK_BATCH = 100;
 
 /** How many names the confirmation lists before "and N more". */
 const NAMED = 5;
@@ -75,8 +77,9 @@ export class BulkActions {
    * @param {{
    *   start: HTMLElement, stop: HTMLElement,
    *   targets: (action: 'start' | 'stop') => {names: string[], skipped: number},
-   *   perform: (name: string, action: 'start' | 'stop') => Promise<void>,
-   * }} options `perform` rejects with the API's refusal
+   *   perform: (names: string[], action: 'start' | 'stop') => Promise<{refused: [string, string][]}>,
+   * }} options `perform` sends one batch; it answers the refused apps with the API's message,
+   *   and rejects when the whole request failed
    */
   constructor({ start, stop, targets, perform }) {
     this.#buttons = { start, stop };
@@ -193,16 +196,21 @@ export class BulkActions {
       }`;
     };
     showProgress();
+    /** @type {string[][]} */
+    const batches = [];
+    for (let i = 0; i < names.length; i += BULK_BATCH) batches.push(names.slice(i, i + BULK_BATCH));
     await runBounded(
-      names,
+      batches,
       BULK_CONCURRENCY,
-      async (name) => {
+      async (batch) => {
         try {
-          await this.#perform(name, action);
+          failed.push(...(await this.#perform(batch, action)).refused);
         } catch (err) {
-          failed.push([name, err instanceof Error ? err.message : String(err)]);
+          // The request itself failed (the server went away): none of its apps was sent.
+          const message = err instanceof Error ? err.message : String(err);
+          for (const name of batch) failed.push([name, message]);
         }
-        settled++;
+        settled += batch.length;
         if (this.#run === run) progress();
       },
       run.signal,
