@@ -97,6 +97,9 @@ export interface RawSlot {
   readonly memoryMb?: number | null;
 }
 
+/** A RawSlot while it is filled in. */
+type MutableSlot = { -readonly [K in keyof RawSlot]: RawSlot[K] };
+
 /**
  * An app's raw slots over the window: what a replica answers another one that merges the figures
  * of every replica (`mergeRawFigures`), and what `seriesOf` turns into points.
@@ -445,17 +448,18 @@ export class AppFigures implements TrafficObserver<AppRing>, LiveAppFigures {
     const open = base < 0 ? this.#openAfter(ring, slot) : data[base + PEAK_OPEN]!;
     const mb = base < 0 || ring.memory === undefined ? Number.NaN : ring.memory[this.#position(slot)]!;
     if (count === 0 && open === 0 && Number.isNaN(mb)) return undefined;
-    return {
+    // Plain loops and one object shape: this runs for every slot of up to 200 apps per list read.
+    const histogram = new Array<number>(BUCKETS);
+    for (let b = 0; b < BUCKETS; b++) histogram[b] = base < 0 ? 0 : data[base + HISTOGRAM + b]!;
+    const raw: MutableSlot = {
       at: slot * this.#stepMs,
       count,
       errors: base < 0 ? 0 : data[base + ERRORS]!,
       open,
-      histogram:
-        base < 0
-          ? new Array<number>(BUCKETS).fill(0)
-          : Array.from(data.subarray(base + HISTOGRAM, base + FIELDS)),
-      ...(ring.memory !== undefined ? { memoryMb: Number.isNaN(mb) ? null : mb } : {}),
+      histogram,
     };
+    if (ring.memory !== undefined) raw.memoryMb = Number.isNaN(mb) ? null : mb;
+    return raw;
   }
 
   /** The slots of `raw` by start time, those of another step left out. */
@@ -492,10 +496,8 @@ function rates(
 export function mergeRawFigures(parts: readonly RawAppFigures[]): RawAppFigures {
   const first = parts[0];
   if (first === undefined) throw new RangeError('nothing to merge: no figures given');
-  const bySlot = new Map<
-    number,
-    { count: number; errors: number; open: number; histogram: number[]; memoryMb: number | null }
-  >();
+  const memory = parts.some((p) => p.memory);
+  const bySlot = new Map<number, MutableSlot>();
   for (const part of parts) {
     if (part.stepSeconds !== first.stepSeconds || part.app !== first.app) {
       throw new RangeError(
@@ -505,21 +507,20 @@ export function mergeRawFigures(parts: readonly RawAppFigures[]): RawAppFigures 
     for (const slot of part.slots) {
       let sum = bySlot.get(slot.at);
       if (sum === undefined) {
-        sum = { count: 0, errors: 0, open: 0, histogram: new Array<number>(BUCKETS).fill(0), memoryMb: null };
+        sum = { at: slot.at, count: 0, errors: 0, open: 0, histogram: new Array<number>(BUCKETS).fill(0) };
+        if (memory) sum.memoryMb = null;
         bySlot.set(slot.at, sum);
       }
       sum.count += slot.count;
       sum.errors += slot.errors;
       sum.open += slot.open;
-      for (let b = 0; b < BUCKETS; b++) sum.histogram[b]! += slot.histogram[b] ?? 0;
-      if (slot.memoryMb !== undefined && slot.memoryMb !== null)
-        sum.memoryMb = (sum.memoryMb ?? 0) + slot.memoryMb;
+      const histogram = sum.histogram as number[];
+      for (let b = 0; b < BUCKETS; b++) histogram[b]! += slot.histogram[b] ?? 0;
+      const mb = slot.memoryMb;
+      if (mb !== undefined && mb !== null) sum.memoryMb = (sum.memoryMb ?? 0) + mb;
     }
   }
-  const memory = parts.some((p) => p.memory);
-  const slots = [...bySlot.entries()]
-    .sort(([a], [b]) => a - b)
-    .map(([at, { memoryMb, ...sum }]): RawSlot => ({ at, ...sum, ...(memory ? { memoryMb } : {}) }));
+  const slots = [...bySlot.values()].sort((a, b) => a.at - b.at);
   return { app: first.app, stepSeconds: first.stepSeconds, memory, slots };
 }
 
