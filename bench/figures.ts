@@ -6,14 +6,16 @@
  *   after a full gc, against `bytesPerApp()` × N;
  * - per-request cost: what the gateway calls per request (`opened` + `answered`) over N apps
  *   round-robin, against the same loop calling nothing, in alternating turns (median per turn);
- * - the reads: one app's series (the detail view) and a summary of 200 apps (a list's page).
+ * - the reads: one app's series (the detail view) and a summary of 200 apps (a list's page);
+ * - across replicas: the size of the raw slots one replica answers another (one app, and 200),
+ *   and a summary of 200 apps merged from three replicas (two answers parsed from JSON).
  *
  *   node --import tsx bench/figures.ts [apps=10000] [requests=2000000] [turns=7]
  */
 import { performance } from 'node:perf_hooks';
 import v8 from 'node:v8';
 import { runInNewContext } from 'node:vm';
-import { AppFigures } from '../src/serve/app-figures.js';
+import { AppFigures, mergeRawSummaries, type RawFigureSummary } from '../src/serve/app-figures.js';
 import { median, mib, numberArg, report, round } from './lib.js';
 
 const APPS = numberArg(0, 10_000);
@@ -59,6 +61,17 @@ const page = names.slice(0, 200);
 t = performance.now();
 for (let i = 0; i < readRuns / 10; i++) full.summary(page);
 const summaryMs = (performance.now() - t) / (readRuns / 10);
+
+// ---- across replicas: what one answers another, and merging three ----
+
+const rawAppBytes = Buffer.byteLength(JSON.stringify(full.raw(names[0]!)));
+const rawPage = JSON.stringify(full.rawSummary(page));
+t = performance.now();
+for (let i = 0; i < readRuns / 10; i++) {
+  const theirs = [JSON.parse(rawPage), JSON.parse(rawPage)] as RawFigureSummary[];
+  full.summaryOf(mergeRawSummaries([full.rawSummary(page), ...theirs]));
+}
+const merged3Ms = (performance.now() - t) / (readRuns / 10);
 
 // ---- per-request cost, against none ----
 
@@ -138,6 +151,19 @@ report(
     { figure: 'per request, one app: figures alone', value: one.extraNs, unit: 'ns', perApp: '' },
     { figure: 'one app series (60 points)', value: round(seriesUs, 1), unit: 'µs', perApp: '' },
     { figure: 'summary of 200 apps', value: round(summaryMs, 2), unit: 'ms', perApp: '' },
+    { figure: 'raw slots of one app (JSON)', value: rawAppBytes, unit: 'B', perApp: '' },
+    {
+      figure: 'raw slots of 200 apps (JSON)',
+      value: Buffer.byteLength(rawPage),
+      unit: 'B',
+      perApp: round(Buffer.byteLength(rawPage) / 200, 0),
+    },
+    {
+      figure: 'summary of 200 apps merged from 3 replicas',
+      value: round(merged3Ms, 2),
+      unit: 'ms',
+      perApp: '',
+    },
   ],
   {
     bench: 'figures',
@@ -151,6 +177,9 @@ report(
     perRequestNs: { spread, one },
     seriesUs: round(seriesUs, 1),
     summary200Ms: round(summaryMs, 2),
+    rawAppBytes,
+    rawSummary200Bytes: Buffer.byteLength(rawPage),
+    mergedSummary200From3Ms: round(merged3Ms, 2),
     sink: sink > 0,
   },
 );

@@ -6,7 +6,7 @@ import type { TokenScope } from '../state/types.js';
 import type { AdminCaller } from './auth.js';
 import { asRequestError, readJsonBody } from './body.js';
 import { answerBulk } from './bulk-api.js';
-import { answerAppFigures, answerFigures } from './figures-api.js';
+import { answerAppFigures, answerFigures, figureReplicasFor } from './figures-api.js';
 import { forwarded, forwardToLeader } from './forward.js';
 import type { LogStreams } from './logs-api.js';
 import { logFanoutFor } from './logs-fanout.js';
@@ -148,7 +148,7 @@ function match(
       method: 'GET',
       needs: 'read',
       does: "read the apps' figures",
-      run: async () => answerFigures(req, res, figures),
+      run: () => answerFigures(req, res, figureReplicasFor(req, figures, backend)),
     };
   }
   if (first === 'events' && name === undefined) {
@@ -214,7 +214,7 @@ function match(
       does: "read an app's figures",
       run: async () => {
         if ((await backend.getApp(name)) === undefined) sendCode(res, 'APP_NOT_FOUND', { app: name });
-        else answerAppFigures(res, name, figures);
+        else await answerAppFigures(req, res, name, figureReplicasFor(req, figures, backend));
       },
     };
   }

@@ -1,8 +1,13 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { AppvisorError } from '../errors.js';
 import { sendError } from '../http/errors.js';
+import { type FigureReplicas, figuresOfAll, summaryOfAll } from './figures-fanout.js';
+import { forwarded } from './forward.js';
+import { peerRequestsFor } from './peer-requests.js';
 import { sendJson } from './respond.js';
-import type { AppFigureSource } from './types.js';
+import type { AdminBackend, AppFigureSource } from './types.js';
+
+const NO_STORE = { 'cache-control': 'no-store' };
 
 /** The most apps one `GET /figures?apps=…` answers for (a screenful of a list, and then some). */
 export const MAX_FIGURE_APPS = 200;
@@ -12,18 +17,31 @@ const APP_NAME = /^[a-z][a-z0-9_-]{0,39}$/;
 
 /**
  * `GET /_supervisor/api/apps/<name>/figures` (the app is known to exist): `{app, stepSeconds,
- * points}` over the last hour, oldest first, the slot under way last.
+ * points, replicas, unreachable}` over the last hour of every live replica, oldest first, the
+ * slot under way last. Another replica asking (a forwarded request) gets this replica's raw
+ * slots, to merge with its own.
  */
-export function answerAppFigures(res: ServerResponse, app: string, figures: AppFigureSource): void {
-  sendJson(res, 200, figures.series(app), { 'cache-control': 'no-store' });
+export async function answerAppFigures(
+  req: IncomingMessage,
+  res: ServerResponse,
+  app: string,
+  from: FigureReplicas,
+): Promise<void> {
+  const body = forwarded(req) ? from.local.raw(app) : await figuresOfAll(app, from);
+  sendJson(res, 200, body, NO_STORE);
 }
 
 /**
  * `GET /_supervisor/api/figures?apps=a,b,c`: `{stepSeconds, apps: {<name>: {rps, p95Ms,
- * errorRate}}}` for a list's small charts. Names are not looked up (an app without traffic, or
- * none of that name, has zeros): a list asks for the apps it shows. At most MAX_FIGURE_APPS.
+ * errorRate}}, replicas, unreachable}` of every live replica, for a list's small charts. Names
+ * are not looked up (an app without traffic, or none of that name, has zeros): a list asks for
+ * the apps it shows. At most MAX_FIGURE_APPS. A forwarded request gets the raw slots.
  */
-export function answerFigures(req: IncomingMessage, res: ServerResponse, figures: AppFigureSource): void {
+export async function answerFigures(
+  req: IncomingMessage,
+  res: ServerResponse,
+  from: FigureReplicas,
+): Promise<void> {
   let apps: string[];
   try {
     apps = parseApps(req.url ?? '');
@@ -31,7 +49,17 @@ export function answerFigures(req: IncomingMessage, res: ServerResponse, figures
     sendError(res, err);
     return;
   }
-  sendJson(res, 200, figures.summary(apps), { 'cache-control': 'no-store' });
+  const body = forwarded(req) ? from.local.rawSummary(apps) : await summaryOfAll(apps, from);
+  sendJson(res, 200, body, NO_STORE);
+}
+
+/** Where the figures routes of `req` read: this replica's, and the other live replicas unless it was forwarded. */
+export function figureReplicasFor(
+  req: IncomingMessage,
+  local: AppFigureSource,
+  backend: Pick<AdminBackend, 'logPeers' | 'replicaId'>,
+): FigureReplicas {
+  return { local, self: backend.replicaId ?? 'local', peers: peerRequestsFor(req, backend) };
 }
 
 function parseApps(url: string): string[] {

@@ -1,10 +1,9 @@
 /**
  * One replica's answer to `GET …/apps/<name>/logs` with the lines of every live replica (SPEC
- * §8.7): the other live replicas are asked, each for its own lines only (the request is marked
- * forwarded, as forward.ts marks the leader's work, so a replica asked never asks on), with the
- * caller's token and a short timeout; the lines are merged by time, stable (this replica's first
- * at equal times), and the limit applies to the merged lines. A replica that does not answer is
- * named in `unreachable` instead of failing the whole answer.
+ * §8.7): the other live replicas are asked for their own lines (peer-requests.ts: forwarded, with
+ * the caller's token and a short timeout); the lines are merged by time, stable (this replica's
+ * first at equal times), and the limit applies to the merged lines. A replica that does not
+ * answer is named in `unreachable` instead of failing the whole answer.
  *
  * Following (`follow=1`) subscribes to each live replica's own stream. The backlogs are merged
  * by time before anything is sent; after that, lines are sent as they arrive from any replica.
@@ -17,14 +16,11 @@ import http, { type IncomingMessage } from 'node:http';
 import https from 'node:https';
 import { messageOf } from '../errors.js';
 import type { AppLogLine } from '../serve/app-logs.js';
-import { FORWARDED_HEADER, forwarded } from './forward.js';
+import { type Peer, PeerRequests, peerHeaders, peerRequestsFor, peerUrl } from './peer-requests.js';
 import type { AdminBackend, AppLogSource } from './types.js';
 
 /** Another live replica's admin API. */
-export interface LogPeer {
-  readonly id: string;
-  readonly url: string;
-}
+export type LogPeer = Peer;
 
 /** The range asked for: lines at or after `since` (ms since the epoch), the last `limit` of them. */
 export interface LogRange {
@@ -63,7 +59,6 @@ export interface FollowAll {
   close(): void;
 }
 
-const DEFAULT_TIMEOUT_MS = 2_000;
 const DEFAULT_RESCAN_MS = 5_000;
 
 /**
@@ -74,9 +69,9 @@ export function logFanoutFor(
   req: IncomingMessage,
   backend: Pick<AdminBackend, 'logPeers'>,
 ): LogFanout | undefined {
-  const peers = backend.logPeers;
-  if (forwarded(req) || !peers) return undefined;
-  return new LogFanout({ peers: () => peers.call(backend), authorization: req.headers.authorization });
+  const peers = peerRequestsFor(req, backend);
+  if (!peers) return undefined;
+  return new LogFanout({ peers: () => peers.peers(), authorization: peers.authorization });
 }
 
 /** Lists merged by time; stable, so at equal times the earlier list's line comes first. */
@@ -91,20 +86,23 @@ function lastOf(lines: AppLogLine[], limit: number | undefined): AppLogLine[] {
 
 export class LogFanout {
   readonly #o: LogFanoutOptions;
+  readonly #peers: PeerRequests;
   readonly #timeoutMs: number;
 
   constructor(options: LogFanoutOptions) {
     this.#o = options;
-    this.#timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+    this.#peers = new PeerRequests(options);
+    this.#timeoutMs = this.#peers.timeoutMs;
   }
 
   /** This replica's lines of `app` and every other live replica's, merged. */
   async lines(app: string, local: AppLogSource, range: LogRange): Promise<FannedOutLines> {
     const own = local.lines(app, range);
-    const peers = await this.#o.peers();
-    const answers = await Promise.allSettled(peers.map((peer) => this.#fetch(peer, app, range)));
-    const unreachable = peers.filter((_, i) => answers[i]!.status === 'rejected').map((p) => p.id);
-    const theirs = answers.map((a) => (a.status === 'fulfilled' ? a.value : []));
+    const { answers, unreachable } = await this.#peers.getAll(logsPath(app, range, false), (body) => {
+      const lines = (body as { lines?: unknown } | undefined)?.lines;
+      return Array.isArray(lines) ? (lines as AppLogLine[]) : undefined;
+    });
+    const theirs = answers.map((a) => a.body);
     return { lines: lastOf(mergeByTime([own, ...theirs]), range.limit), unreachable };
   }
 
@@ -189,39 +187,16 @@ export class LogFanout {
       },
     };
   }
-
-  async #fetch(peer: LogPeer, app: string, range: LogRange): Promise<AppLogLine[]> {
-    const res = await fetch(peerUrl(peer, app, range, false), {
-      headers: peerHeaders(this.#o.authorization, 'application/json'),
-      signal: AbortSignal.timeout(this.#timeoutMs),
-    });
-    const body = (await res.json().catch(() => undefined)) as { lines?: unknown } | undefined;
-    if (res.status !== 200 || !Array.isArray(body?.lines)) {
-      throw new Error(`replica ${peer.id} answered HTTP ${res.status}`);
-    }
-    return body.lines as AppLogLine[];
-  }
 }
 
-/** The peer's logs route, asking for `range` (`since` as the duration back from now). */
-function peerUrl(peer: LogPeer, app: string, range: LogRange, follow: boolean): URL {
-  const url = new URL(`_supervisor/api/apps/${encodeURIComponent(app)}/logs`, withSlash(peer.url));
-  if (range.since !== undefined) url.searchParams.set('since', `${Math.max(0, Date.now() - range.since)}ms`);
-  if (range.limit !== undefined) url.searchParams.set('limit', String(range.limit));
-  if (follow) url.searchParams.set('follow', '1');
-  return url;
-}
-
-function peerHeaders(authorization: string | undefined, accept: string): Record<string, string> {
-  return {
-    [FORWARDED_HEADER]: '1',
-    accept,
-    ...(authorization !== undefined ? { authorization } : {}),
-  };
-}
-
-function withSlash(url: string): string {
-  return url.endsWith('/') ? url : `${url}/`;
+/** The peer's logs route, relative to its admin URL, asking for `range` (`since` as the duration back from now). */
+function logsPath(app: string, range: LogRange, follow: boolean): string {
+  const query = new URLSearchParams();
+  if (range.since !== undefined) query.set('since', `${Math.max(0, Date.now() - range.since)}ms`);
+  if (range.limit !== undefined) query.set('limit', String(range.limit));
+  if (follow) query.set('follow', '1');
+  const search = query.size > 0 ? `?${query}` : '';
+  return `_supervisor/api/apps/${encodeURIComponent(app)}/logs${search}`;
 }
 
 interface PeerStreamEvents {
@@ -261,7 +236,7 @@ class PeerStream {
       this.#req.destroy();
       if (reason !== undefined) on.gone(reason);
     };
-    const url = peerUrl(peer, app, range, true);
+    const url = peerUrl(peer, logsPath(app, range, true));
     const client = url.protocol === 'https:' ? https : http;
     const timer = setTimeout(() => end(`no answer within ${timeoutMs} ms`), timeoutMs);
     timer.unref();

@@ -1,7 +1,12 @@
 import type { EventEmitter } from 'node:events';
 import type { AppView, ClusterView, ReplicaView, StatusEvent } from '../runtime/view.js';
 import type { RotationResult } from '../secrets/rotate.js';
-import type { AppFigureSeries, FigureSummary } from '../serve/app-figures.js';
+import type {
+  AppFigureSeries,
+  FigureSummary,
+  RawAppFigures,
+  RawFigureSummary,
+} from '../serve/app-figures.js';
 import type { AppLogLine } from '../serve/app-logs.js';
 import type { HistoryEntry } from '../state/types.js';
 
@@ -94,18 +99,26 @@ export interface AdminBackend {
   /** The apps' recent log lines on this replica (absent: the logs route is not found). */
   readonly logs?: AppLogSource;
   /**
-   * The other live replicas' admin URLs, whose log lines an answer includes (logs-fanout.ts);
-   * absent: this replica's lines only.
+   * The other live replicas' admin URLs, whose log lines and figures an answer includes
+   * (peer-requests.ts); absent: this replica's only.
    */
   logPeers?(): Promise<readonly { readonly id: string; readonly url: string }[]>;
   /** The apps' live figures on this replica (absent: the figures routes are not found). */
   readonly figures?: AppFigureSource;
+  /** This replica's id, which the figures' `replicas` name (absent: `local`). */
+  readonly replicaId?: string;
 }
 
-/** Where the figures routes read each app's last hour (serve/app-figures.ts keeps them). */
+/**
+ * Where the figures routes read each app's last hour (serve/app-figures.ts keeps them): this
+ * replica's raw slots, which the routes merge with the other live replicas' (figures-fanout.ts)
+ * and turn into points on this replica's clock.
+ */
 export interface AppFigureSource {
-  series(app: string): AppFigureSeries;
-  summary(apps: readonly string[]): FigureSummary;
+  raw(app: string): RawAppFigures;
+  rawSummary(apps: readonly string[]): RawFigureSummary;
+  seriesOf(raw: RawAppFigures): AppFigureSeries;
+  summaryOf(raw: RawFigureSummary): FigureSummary;
 }
 
 /** Where the logs route reads an app's lines (serve/app-logs.ts keeps them). */

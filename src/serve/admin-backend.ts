@@ -138,6 +138,7 @@ export function createAdminBackend(deps: AdminBackendDeps): AdminBackend {
     ...(deps.operations ? { operations: deps.operations } : {}),
     ...(deps.logs ? { logs: deps.logs } : {}),
     ...(deps.figures ? { figures: deps.figures } : {}),
+    replicaId: deps.replica.id,
     leaderElsewhere: async () => {
       if (deps.leading?.()) return undefined;
       const list = await store.listReplicas().catch(() => undefined);

@@ -16,6 +16,11 @@
  * around them, so ≈ 51 MiB at 10,000 apps (measured by bench/figures.ts). Apps without traffic
  * in the hour cost nothing.
  *
+ * Behind a load balancer each replica sees a share of the traffic, so the admin API answers the
+ * figures of every live replica: each answers the others its raw slots (`raw`: counts, 5xx,
+ * histogram bucket counts, open-connection peaks, memory), `mergeRawFigures` adds them up slot
+ * by slot, and `seriesOf` reads rates and quantiles off the sums (never averages of quantiles).
+ *
  * The gateway calls `opened` / `answered` / `released` on its hot path: one Map lookup per
  * request (in `opened`, which hands back the app's ring as the token), no allocation, no clock
  * reading once `start()`ed, a few typed-array writes (≈ 20-50 ns a request in bench/figures.ts).
@@ -71,6 +76,47 @@ export interface AppFigureSeries {
 export interface FigureSummary {
   readonly stepSeconds: number;
   readonly apps: Record<string, { rps: number[]; p95Ms: (number | null)[]; errorRate: number[] }>;
+}
+
+/**
+ * One slot of one app as one replica recorded it: what adds up exactly across replicas (counts
+ * and histogram bucket counts), where quantiles and averages would not.
+ */
+export interface RawSlot {
+  /** Start of the slot, ms since the epoch (a multiple of the step: equal on every replica). */
+  readonly at: number;
+  /** Requests answered in the slot. */
+  readonly count: number;
+  /** Of them, answered 5xx. */
+  readonly errors: number;
+  /** The most requests in flight plus upgraded sockets open at once during the slot. */
+  readonly open: number;
+  /** Requests per latency bucket: one per LATENCY_BOUNDS_MS bound, then one for slower. */
+  readonly histogram: readonly number[];
+  /** The most memory reported in the slot (MiB), null when none came; only for apps that report it. */
+  readonly memoryMb?: number | null;
+}
+
+/** A RawSlot while it is filled in. */
+type MutableSlot = { -readonly [K in keyof RawSlot]: RawSlot[K] };
+
+/**
+ * An app's raw slots over the window: what a replica answers another one that merges the figures
+ * of every replica (`mergeRawFigures`), and what `seriesOf` turns into points.
+ */
+export interface RawAppFigures {
+  readonly app: string;
+  readonly stepSeconds: number;
+  /** Whether the app reports memory (an isolated app): its points carry `memoryMb`. */
+  readonly memory: boolean;
+  /** The slots with anything in them, oldest first; a slot not listed had nothing. */
+  readonly slots: readonly RawSlot[];
+}
+
+/** The raw form of `GET /_supervisor/api/figures?apps=…`. */
+export interface RawFigureSummary {
+  readonly stepSeconds: number;
+  readonly apps: Readonly<Record<string, RawAppFigures>>;
 }
 
 export interface AppFiguresOptions {
@@ -219,52 +265,74 @@ export class AppFigures implements TrafficObserver<AppRing>, LiveAppFigures {
 
   /** The app's figures over the window, oldest slot first (zeros for an app without traffic). */
   series(app: string): AppFigureSeries {
-    const ring = this.#rings.get(app);
-    const now = this.#now();
-    const current = Math.floor(now / this.#stepMs);
-    const points: FigurePoint[] = [];
-    for (let slot = current - this.#slots + 1; slot <= current; slot++) {
-      const seconds = this.#seconds(slot, current, now);
-      const at = new Date(slot * this.#stepMs).toISOString();
-      if (ring === undefined) {
-        points.push({ at, rps: 0, p50Ms: null, p95Ms: null, errorRate: 0, openConnections: 0 });
-        continue;
-      }
-      const base = this.#read(ring, slot);
-      const point: FigurePoint = {
-        at,
-        ...this.#rates(ring, base, seconds),
-        p50Ms: base < 0 ? null : quantile(ring.data, base, 0.5),
-        openConnections: base < 0 ? this.#openAfter(ring, slot) : ring.data[base + PEAK_OPEN]!,
-      };
-      if (ring.memory !== undefined) {
-        const mb = base < 0 ? Number.NaN : ring.memory[this.#position(slot)]!;
-        (point as { memoryMb?: number | null }).memoryMb = Number.isNaN(mb) ? null : round(mb, 1);
-      }
-      points.push(point);
-    }
-    return { app, stepSeconds: this.stepSeconds, points };
+    return this.seriesOf(this.raw(app));
   }
 
   /** Requests per second, p95 and error rate of each app named, oldest slot first. */
   summary(apps: readonly string[]): FigureSummary {
+    return this.summaryOf(this.rawSummary(apps));
+  }
+
+  /** The app's raw slots over the window (what another replica merges with its own). */
+  raw(app: string): RawAppFigures {
+    const ring = this.#rings.get(app);
+    const slots: RawSlot[] = [];
+    if (ring !== undefined) {
+      const current = Math.floor(this.#now() / this.#stepMs);
+      for (let slot = current - this.#slots + 1; slot <= current; slot++) {
+        const raw = this.#rawSlot(ring, slot);
+        if (raw !== undefined) slots.push(raw);
+      }
+    }
+    return { app, stepSeconds: this.stepSeconds, memory: ring?.memory !== undefined, slots };
+  }
+
+  /** The raw slots of each app named. */
+  rawSummary(apps: readonly string[]): RawFigureSummary {
+    const out: Record<string, RawAppFigures> = {};
+    for (const app of apps) out[app] = this.raw(app);
+    return { stepSeconds: this.stepSeconds, apps: out };
+  }
+
+  /**
+   * The points of `raw` (this replica's, or merged from several) over this replica's window on
+   * its clock: a slot outside the window (another replica's clock is ahead or behind) is left out.
+   */
+  seriesOf(raw: RawAppFigures): AppFigureSeries {
+    const now = this.#now();
+    const current = Math.floor(now / this.#stepMs);
+    const bySlot = this.#bySlot(raw);
+    const points: FigurePoint[] = [];
+    for (let slot = current - this.#slots + 1; slot <= current; slot++) {
+      const s = bySlot.get(slot * this.#stepMs);
+      const point: FigurePoint = {
+        at: new Date(slot * this.#stepMs).toISOString(),
+        ...rates(s, this.#seconds(slot, current, now)),
+        p50Ms: s === undefined ? null : histogramQuantile(s.histogram, s.count, 0.5),
+        openConnections: s?.open ?? 0,
+      };
+      if (raw.memory) {
+        const mb = s?.memoryMb;
+        (point as { memoryMb?: number | null }).memoryMb =
+          mb === undefined || mb === null ? null : round(mb, 1);
+      }
+      points.push(point);
+    }
+    return { app: raw.app, stepSeconds: this.stepSeconds, points };
+  }
+
+  /** Requests per second, p95 and error rate of each app of `raw`, as `seriesOf` reads them. */
+  summaryOf(raw: RawFigureSummary): FigureSummary {
     const now = this.#now();
     const current = Math.floor(now / this.#stepMs);
     const out: FigureSummary['apps'] = {};
-    for (const app of apps) {
-      const ring = this.#rings.get(app);
+    for (const [app, figures] of Object.entries(raw.apps)) {
+      const bySlot = this.#bySlot(figures);
       const rps: number[] = [];
       const p95Ms: (number | null)[] = [];
       const errorRate: number[] = [];
       for (let slot = current - this.#slots + 1; slot <= current; slot++) {
-        const base = ring === undefined ? -1 : this.#read(ring, slot);
-        if (ring === undefined || base < 0) {
-          rps.push(0);
-          p95Ms.push(null);
-          errorRate.push(0);
-          continue;
-        }
-        const r = this.#rates(ring, base, this.#seconds(slot, current, now));
+        const r = rates(bySlot.get(slot * this.#stepMs), this.#seconds(slot, current, now));
         rps.push(r.rps);
         p95Ms.push(r.p95Ms);
         errorRate.push(r.errorRate);
@@ -372,32 +440,157 @@ export class AppFigures implements TrafficObserver<AppRing>, LiveAppFigures {
     return Math.min(step, Math.max(1, (now - slot * this.#stepMs) / 1000));
   }
 
-  #rates(
-    ring: AppRing,
-    base: number,
-    seconds: number,
-  ): { rps: number; p95Ms: number | null; errorRate: number } {
-    if (base < 0) return { rps: 0, p95Ms: null, errorRate: 0 };
-    const count = ring.data[base + COUNT]!;
-    return {
-      rps: round(count / seconds, 3),
-      p95Ms: quantile(ring.data, base, 0.95),
-      errorRate: count === 0 ? 0 : round(ring.data[base + ERRORS]! / count, 4),
+  /** `slot` of `ring` in the raw form; undefined when nothing was counted, open or reported in it. */
+  #rawSlot(ring: AppRing, slot: number): RawSlot | undefined {
+    const base = this.#read(ring, slot);
+    const data = ring.data;
+    const count = base < 0 ? 0 : data[base + COUNT]!;
+    const open = base < 0 ? this.#openAfter(ring, slot) : data[base + PEAK_OPEN]!;
+    const mb = base < 0 || ring.memory === undefined ? Number.NaN : ring.memory[this.#position(slot)]!;
+    if (count === 0 && open === 0 && Number.isNaN(mb)) return undefined;
+    // Plain loops and one object shape: this runs for every slot of up to 200 apps per list read.
+    const histogram = new Array<number>(BUCKETS);
+    for (let b = 0; b < BUCKETS; b++) histogram[b] = base < 0 ? 0 : data[base + HISTOGRAM + b]!;
+    const raw: MutableSlot = {
+      at: slot * this.#stepMs,
+      count,
+      errors: base < 0 ? 0 : data[base + ERRORS]!,
+      open,
+      histogram,
     };
+    if (ring.memory !== undefined) raw.memoryMb = Number.isNaN(mb) ? null : mb;
+    return raw;
+  }
+
+  /** The slots of `raw` by start time, those of another step left out. */
+  #bySlot(raw: RawAppFigures): Map<number, RawSlot> {
+    const bySlot = new Map<number, RawSlot>();
+    if (raw.stepSeconds !== this.stepSeconds) return bySlot;
+    for (const slot of raw.slots) bySlot.set(slot.at, slot);
+    return bySlot;
   }
 }
 
+/** Requests per second, p95 and the share of 5xx of a slot (`undefined`: nothing in it) over `seconds`. */
+function rates(
+  slot: RawSlot | undefined,
+  seconds: number,
+): { rps: number; p95Ms: number | null; errorRate: number } {
+  if (slot === undefined) return { rps: 0, p95Ms: null, errorRate: 0 };
+  const count = slot.count;
+  return {
+    rps: round(count / seconds, 3),
+    p95Ms: histogramQuantile(slot.histogram, count, 0.95),
+    errorRate: count === 0 ? 0 : round(slot.errors / count, 4),
+  };
+}
+
 /**
- * The `q` quantile of the histogram of the slot at `base`, interpolated linearly in its bucket
- * (see LATENCY_BOUNDS_MS for the error); null when the slot has no requests.
+ * Adds up the raw figures of one app from several replicas, slot by slot (aligned by slot start):
+ * request and 5xx counts, histogram buckets, open connections (each replica's peak, so the sum
+ * can exceed the peak of the whole at one instant; it is what the replicas held at most between
+ * them), and memory (each replica's own app instance, so the sum is the app's memory across them;
+ * null where none reported). Quantiles are read from the summed histogram afterwards, as exact as
+ * from one replica that served all the traffic. Pure; throws on parts of different steps.
  */
-export function quantile(data: Uint32Array, base: number, q: number): number | null {
-  const count = data[base + COUNT]!;
+export function mergeRawFigures(parts: readonly RawAppFigures[]): RawAppFigures {
+  const first = parts[0];
+  if (first === undefined) throw new RangeError('nothing to merge: no figures given');
+  const memory = parts.some((p) => p.memory);
+  const bySlot = new Map<number, MutableSlot>();
+  for (const part of parts) {
+    if (part.stepSeconds !== first.stepSeconds || part.app !== first.app) {
+      throw new RangeError(
+        `figures of ${part.app} in ${part.stepSeconds} s slots do not merge with ${first.app} in ${first.stepSeconds} s slots`,
+      );
+    }
+    for (const slot of part.slots) {
+      let sum = bySlot.get(slot.at);
+      if (sum === undefined) {
+        sum = { at: slot.at, count: 0, errors: 0, open: 0, histogram: new Array<number>(BUCKETS).fill(0) };
+        if (memory) sum.memoryMb = null;
+        bySlot.set(slot.at, sum);
+      }
+      sum.count += slot.count;
+      sum.errors += slot.errors;
+      sum.open += slot.open;
+      const histogram = sum.histogram as number[];
+      for (let b = 0; b < BUCKETS; b++) histogram[b]! += slot.histogram[b] ?? 0;
+      const mb = slot.memoryMb;
+      if (mb !== undefined && mb !== null) sum.memoryMb = (sum.memoryMb ?? 0) + mb;
+    }
+  }
+  const slots = [...bySlot.values()].sort((a, b) => a.at - b.at);
+  return { app: first.app, stepSeconds: first.stepSeconds, memory, slots };
+}
+
+/** The summaries of several replicas, each app's slots merged as `mergeRawFigures` does. */
+export function mergeRawSummaries(parts: readonly RawFigureSummary[]): RawFigureSummary {
+  const first = parts[0];
+  if (first === undefined) throw new RangeError('nothing to merge: no figures given');
+  const apps: Record<string, RawAppFigures> = {};
+  for (const app of Object.keys(first.apps)) {
+    apps[app] = mergeRawFigures(parts.flatMap((p) => (p.apps[app] !== undefined ? [p.apps[app]] : [])));
+  }
+  return { stepSeconds: first.stepSeconds, apps };
+}
+
+/** Whether `value` is `app`'s raw figures in `stepSeconds` slots, as another replica answers them. */
+export function isRawAppFigures(value: unknown, app: string, stepSeconds: number): value is RawAppFigures {
+  if (typeof value !== 'object' || value === null) return false;
+  const v = value as Partial<RawAppFigures>;
+  return (
+    v.app === app &&
+    v.stepSeconds === stepSeconds &&
+    typeof v.memory === 'boolean' &&
+    Array.isArray(v.slots) &&
+    v.slots.every((slot) => isRawSlot(slot, stepSeconds * 1000))
+  );
+}
+
+/** Whether `value` is the raw summary of exactly `apps` in `stepSeconds` slots. */
+export function isRawFigureSummary(
+  value: unknown,
+  apps: readonly string[],
+  stepSeconds: number,
+): value is RawFigureSummary {
+  if (typeof value !== 'object' || value === null) return false;
+  const v = value as Partial<RawFigureSummary>;
+  if (v.stepSeconds !== stepSeconds || typeof v.apps !== 'object' || v.apps === null) return false;
+  const answered = v.apps;
+  return apps.every((app) => isRawAppFigures(answered[app], app, stepSeconds));
+}
+
+const isCount = (n: unknown): n is number => Number.isInteger(n) && (n as number) >= 0;
+
+function isRawSlot(value: unknown, stepMs: number): boolean {
+  if (typeof value !== 'object' || value === null) return false;
+  const s = value as Partial<RawSlot>;
+  return (
+    isCount(s.at) &&
+    s.at % stepMs === 0 &&
+    isCount(s.count) &&
+    isCount(s.errors) &&
+    isCount(s.open) &&
+    Array.isArray(s.histogram) &&
+    s.histogram.length === BUCKETS &&
+    s.histogram.every(isCount) &&
+    (s.memoryMb === undefined ||
+      s.memoryMb === null ||
+      (typeof s.memoryMb === 'number' && Number.isFinite(s.memoryMb)))
+  );
+}
+
+/**
+ * The `q` quantile of a latency histogram of `count` requests (bucket counts as RawSlot's),
+ * interpolated linearly in its bucket (see LATENCY_BOUNDS_MS for the error); null when `count` is 0.
+ */
+export function histogramQuantile(histogram: ArrayLike<number>, count: number, q: number): number | null {
   if (count === 0) return null;
   const rank = q * count;
   let below = 0;
   for (let b = 0; b < BUCKETS; b++) {
-    const n = data[base + HISTOGRAM + b]!;
+    const n = histogram[b]!;
     if (n > 0 && below + n >= rank) {
       if (b === LATENCY_BOUNDS_MS.length) return LATENCY_BOUNDS_MS[b - 1]!;
       const lower = b === 0 ? 0 : LATENCY_BOUNDS_MS[b - 1]!;

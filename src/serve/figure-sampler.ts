@@ -19,7 +19,7 @@ export interface FigureSamplerOptions {
 }
 
 export interface FigureSampler {
-  /** What the admin API reads: an app's series carries its memory of this moment. */
+  /** What the admin API reads: an app's raw slots carry its memory of this moment. */
   readonly source: AppFigureSource;
   stop(): void;
 }
@@ -44,11 +44,13 @@ export function startFigureSampler(options: FigureSamplerOptions): FigureSampler
   options.events?.on('status', onStatus);
   return {
     source: {
-      series(app) {
+      raw(app) {
         sampleOne(app);
-        return figures.series(app);
+        return figures.raw(app);
       },
-      summary: (apps) => figures.summary(apps),
+      rawSummary: (apps) => figures.rawSummary(apps),
+      seriesOf: (raw) => figures.seriesOf(raw),
+      summaryOf: (raw) => figures.summaryOf(raw),
     },
     stop: () => {
       clearInterval(timer);

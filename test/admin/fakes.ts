@@ -58,6 +58,9 @@ export class FakeBackend implements AdminBackend {
   listOverride: (() => Promise<AppView[]>) | undefined;
   /** The live figures the figures routes read (undefined: those routes are not found). */
   figures?: AppFigureSource;
+  /** The other live replicas (undefined: none known). */
+  logPeers?: () => Promise<readonly { id: string; url: string }[]>;
+  replicaId?: string;
 
   constructor(apps: readonly AppView[]) {
     for (const app of apps) this.apps.set(app.name, app);

@@ -1,9 +1,13 @@
 /**
  * The figures routes (GET /_supervisor/api/apps/<name>/figures and /_supervisor/api/figures) on
- * the admin handler with a fake backend and real AppFigures on an injected clock.
+ * the admin handler with a fake backend and real AppFigures on an injected clock; the figures of
+ * every live replica against small real HTTP servers standing in for the other replicas.
  */
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { MAX_FIGURE_APPS } from '../../src/admin/figures-api.js';
+import { FORWARDED_HEADER } from '../../src/admin/forward.js';
 import { createSupervisorHandler, type SupervisorRoutes } from '../../src/admin/handler.js';
 import { createMetrics } from '../../src/admin/metrics.js';
 import { AppFigures } from '../../src/serve/app-figures.js';
@@ -35,6 +39,8 @@ beforeEach(() => {
   backend.apps.set('shop', appView('shop'));
   figures = new AppFigures({ now: () => NOW });
   backend.figures = figures;
+  delete backend.logPeers;
+  delete backend.replicaId;
   for (let i = 0; i < 20; i++) figures.answered(figures.opened('blog')!, i < 5 ? 503 : 200, 3);
 });
 
@@ -104,5 +110,117 @@ describe('GET /_supervisor/api/figures?apps=…', () => {
     const bad = await get(`figures?apps=blog,${encodeURIComponent('<script>')}`);
     expect(bad.status).toBe(400);
     expect(bad.json.error.message).toContain('"<script>" is not an app name');
+  });
+});
+
+interface StandIn {
+  readonly id: string;
+  readonly url: string;
+  readonly requests: http.IncomingMessage[];
+}
+
+const standIns: http.Server[] = [];
+afterEach(async () => {
+  for (const server of standIns.splice(0)) {
+    server.closeAllConnections();
+    await new Promise((resolve) => server.close(resolve));
+  }
+});
+
+/**
+ * Another replica's figures routes: `answer` gives the body for a request (undefined: the
+ * connection is cut, as a replica gone away).
+ */
+async function standIn(id: string, answer: (url: URL) => unknown): Promise<StandIn> {
+  const requests: http.IncomingMessage[] = [];
+  const server = http.createServer((req, res) => {
+    requests.push(req);
+    const body = answer(new URL(req.url ?? '/', 'http://x'));
+    if (body === undefined) {
+      req.socket.destroy();
+      return;
+    }
+    res.writeHead(200, { 'content-type': 'application/json' });
+    res.end(JSON.stringify(body));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  standIns.push(server);
+  return { id, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, requests };
+}
+
+/** A replica that answers the raw slots of `peer` (its own AppFigures) as the routes do when forwarded. */
+function rawOf(peer: AppFigures) {
+  return (url: URL): unknown => {
+    const app = /\/apps\/([^/]+)\/figures$/.exec(url.pathname)?.[1];
+    if (app !== undefined) return peer.raw(app);
+    return peer.rawSummary((url.searchParams.get('apps') ?? '').split(','));
+  };
+}
+
+describe('the figures of every live replica', () => {
+  let other: AppFigures;
+  beforeEach(() => {
+    // Replica b served 30 more requests of blog in the same minute, 10 of them 500, all slower.
+    other = new AppFigures({ now: () => NOW });
+    for (let i = 0; i < 30; i++) other.answered(other.opened('blog')!, i < 10 ? 500 : 200, 300);
+    backend.replicaId = 'replica-a';
+  });
+
+  it("adds up every replica's slots, names those that did not answer, and asks each forwarded with the caller's token", async () => {
+    const b = await standIn('replica-b', rawOf(other));
+    const gone = await standIn('replica-c', () => undefined);
+    // A replica answering the public form (no raw slots) cannot be merged: counted as not answering.
+    const older = await standIn('replica-d', () => ({ app: 'blog', stepSeconds: 60, points: [] }));
+    backend.logPeers = async () => [b, gone, older];
+    const { status, json } = await get('apps/blog/figures');
+    expect(status).toBe(200);
+    expect(json.replicas).toEqual(['replica-a', 'replica-b']);
+    expect(json.unreachable).toEqual(['replica-c', 'replica-d']);
+    expect(json.points).toHaveLength(60);
+    // 20 here + 30 there, 10 s into the minute; 5 + 10 of them 5xx; one open at a time on each.
+    const current = json.points.at(-1);
+    expect(current).toMatchObject({ rps: 5, errorRate: 0.3, openConnections: 2 });
+    // 40 % of the requests were slow: the p50 of both lies in the slow bucket, the p95 too.
+    expect(current.p50Ms).toBeGreaterThan(250);
+    expect(current.p95Ms).toBeGreaterThan(250);
+    const asked = b.requests[0]!;
+    expect(asked.url).toBe('/_supervisor/api/apps/blog/figures');
+    expect(asked.headers[FORWARDED_HEADER]).toBe('1');
+    expect(asked.headers.authorization).toBe(AUTH.authorization);
+  });
+
+  it('answers a forwarded request with its own raw slots, asking nobody on', async () => {
+    const b = await standIn('replica-b', rawOf(other));
+    backend.logPeers = async () => [b];
+    const { status, json } = await get('apps/blog/figures', { ...AUTH, [FORWARDED_HEADER]: '1' });
+    expect(status).toBe(200);
+    expect(json).toMatchObject({ app: 'blog', stepSeconds: 60, memory: false });
+    expect(json.slots).toHaveLength(1);
+    expect(json.slots[0]).toMatchObject({ at: NOW - 10_000, count: 20, errors: 5, open: 1 });
+    const summary = await get('figures?apps=blog', { ...AUTH, [FORWARDED_HEADER]: '1' });
+    expect(summary.json.apps.blog.slots[0].count).toBe(20);
+    expect(b.requests).toHaveLength(0);
+  });
+
+  it('merges the summary per app and says whose it is', async () => {
+    const b = await standIn('replica-b', rawOf(other));
+    for (let i = 0; i < 10; i++) other.answered(other.opened('shop')!, 200, 1);
+    backend.logPeers = async () => [b];
+    const { status, json } = await get('figures?apps=blog,shop');
+    expect(status).toBe(200);
+    expect(json.replicas).toEqual(['replica-a', 'replica-b']);
+    expect(json.unreachable).toEqual([]);
+    expect(json.apps.blog.rps.at(-1)).toBe(5);
+    expect(json.apps.blog.errorRate.at(-1)).toBe(0.3);
+    expect(json.apps.shop.rps.at(-1)).toBe(1);
+    expect(new URL(b.requests[0]!.url!, 'http://x').searchParams.get('apps')).toBe('blog,shop');
+  });
+
+  it('answers this replica alone where no other is known', async () => {
+    const { json } = await get('apps/blog/figures');
+    expect(json).toMatchObject({ replicas: ['replica-a'], unreachable: [] });
+    expect(json.points.at(-1).rps).toBe(2);
+    delete backend.replicaId;
+    expect((await get('figures?apps=blog')).json).toMatchObject({ replicas: ['local'], unreachable: [] });
   });
 });

@@ -417,6 +417,8 @@ describe.skipIf(!browserAvailable())('admin UI in Chromium (fake backend)', () =
     for (let i = 0; i < 40; i++) figures.answered(figures.opened('shop')!, i < 10 ? 500 : 200, 20);
     figures.opened('shop');
     figures.memory('shop', 41);
+    // Another live replica that does not answer (nothing listens on port 1): its share is missing.
+    server.backend.peers = [{ id: 'replica-b', url: 'http://127.0.0.1:1' }];
     await signIn(page, server.base);
     await row(page, 'shop').getByRole('button', { name: 'shop details' }).click();
     const dialog = page.locator('dialog#detail[open]');
@@ -433,13 +435,18 @@ describe.skipIf(!browserAvailable())('admin UI in Chromium (fake backend)', () =
     expect(
       Number(await dialog.locator('.figure-chart[data-chart="rps"]').getAttribute('data-max')),
     ).toBeGreaterThan(0);
+    expect(await shown(dialog.locator('.figure-replicas'))).toBe(
+      'Figures of 1 of 2 replicas only: replica replica-b did not answer; its requests are not counted.',
+    );
     await dialog.locator('.figures').screenshot({ path: join(ARTIFACTS, 'admin-detail-figures.png') });
 
-    // A shared app has no memory chart.
+    // A shared app has no memory chart; with every replica answering, no line about them.
+    server.backend.peers = [];
     await page.keyboard.press('Escape');
     await row(page, 'blog').getByRole('button', { name: 'blog details' }).click();
     await dialog.locator('.figure-chart').first().waitFor();
     expect(await dialog.locator('.figure-chart').count()).toBe(4);
+    expect(await dialog.locator('.figure-replicas').isHidden()).toBe(true);
     expect(await text('rps')).toBe('0 req/s');
   });
 

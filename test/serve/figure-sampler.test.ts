@@ -22,8 +22,10 @@ describe('startFigureSampler', () => {
     try {
       expect([...figures.current()]).toEqual([{ app: 'shop', openConnections: 0, memoryMb: 41 }]);
       memory.set('shop', 57);
-      expect(sampler.source.series('shop').points.at(-1)!.memoryMb).toBe(57);
-      expect('memoryMb' in sampler.source.series('blog').points.at(-1)!).toBe(false);
+      const { source } = sampler;
+      expect(source.raw('shop').slots.at(-1)!.memoryMb).toBe(57);
+      expect(source.seriesOf(source.raw('shop')).points.at(-1)!.memoryMb).toBe(57);
+      expect('memoryMb' in source.seriesOf(source.raw('blog')).points.at(-1)!).toBe(false);
 
       const at = new Date().toISOString();
       events.emit('status', { app: 'shop', status: 'orphaned', previous: 'running', error: null, at });

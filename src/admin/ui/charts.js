@@ -12,7 +12,9 @@ import uPlot from './vendor/uplot/uPlot.esm.js';
  *   at: string, rps: number, p50Ms: number | null, p95Ms: number | null, errorRate: number,
  *   openConnections: number, memoryMb?: number | null,
  * }} FigurePoint
- * @typedef {{app: string, stepSeconds: number, points: FigurePoint[]}} FigureSeries
+ * @typedef {{
+ *   app: string, stepSeconds: number, points: FigurePoint[], replicas?: string[], unreachable?: string[],
+ * }} FigureSeries
  */
 
 // Light-theme colours with at least 4.5:1 contrast on white (the lines are the data).
@@ -23,6 +25,24 @@ const GREEN = '#15803d';
 const PURPLE = '#6d28d9';
 const AXIS = '#57606a';
 const GRID = '#eaedf0';
+
+/**
+ * The figures add up every live replica's; a line naming those that did not answer (their
+ * requests are not counted), or '' when every replica answered.
+ *
+ * @param {FigureSeries} series
+ */
+export function missingReplicas(series) {
+  const missing = series.unreachable ?? [];
+  if (missing.length === 0) return '';
+  const counted = series.replicas?.length ?? 1;
+  const of = `${counted} of ${counted + missing.length} replicas`;
+  const them =
+    missing.length === 1
+      ? `replica ${missing[0]} did not answer; its`
+      : `replicas ${missing.join(', ')} did not answer; their`;
+  return `Figures of ${of} only: ${them} requests are not counted.`;
+}
 
 /** Times on the x axis: hours and minutes (the chart spans an hour). */
 const clockTimes = (/** @type {unknown} */ _u, /** @type {number[]} */ splits) =>
@@ -97,6 +117,8 @@ export class FigureCharts {
   #root;
   #summary;
   #note;
+  /** Says whose figures are missing (replicas that did not answer); empty when none are. */
+  #replicas;
   #grid;
   /** @type {Map<string, {plot: uPlot, box: HTMLElement}>} */
   #plots = new Map();
@@ -106,8 +128,9 @@ export class FigureCharts {
     this.#root = root;
     this.#summary = h('dl', { class: 'figure-summary', 'aria-label': 'Latest figures' });
     this.#note = h('p', { class: 'muted figure-note' });
+    this.#replicas = h('p', { class: 'figure-note figure-replicas', role: 'status' });
     this.#grid = h('div', { class: 'figure-charts' });
-    replace(root, this.#summary, this.#note, this.#grid);
+    replace(root, this.#summary, this.#note, this.#replicas, this.#grid);
   }
 
   /**
@@ -153,6 +176,8 @@ export class FigureCharts {
     this.#note.textContent = latest
       ? `Latest: the ${step} slot under way since ${new Date(latest.at).toLocaleTimeString()}.`
       : '';
+    this.#replicas.textContent = missingReplicas(series);
+    this.#replicas.hidden = this.#replicas.textContent === '';
   }
 
   /** Frees the charts. */
