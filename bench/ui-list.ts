@@ -4,8 +4,8 @@
  * apps in memory): the first render after Sign in (the page's own clock: a mark before the click
  * to the list's `appvisor:apps-drawn` mark, which includes GET apps, parsing, sorting and the
  * first rows), the synchronous cost of one filter change and of one search over every app, and a
- * bulk Stop of `bulkApps` running apps with the UI's per-app POSTs (8 at a time; each answered
- * stop also comes back as an SSE status event the list applies): with every app shown (`all`),
+ * bulk Stop of `bulkApps` running apps through `POST api/bulk/stop` (the UI's batches of 100,
+ * 2 in flight; each stop also comes back as an SSE status event the list applies): with every app shown (`all`),
  * and filtered to `running` (`filtered`: each stopped app leaves the list, which redraws).
  * `stopDelayMs` makes the fake backend's stop take that long, standing in for the state store
  * write a real stop does.
@@ -150,7 +150,7 @@ await dispose();
 console.log('\nFirst render after Sign in (ms, the page clock)');
 console.table(renders);
 console.log(`one filter change over ${size} apps: ${round(filterMs)} ms; one search: ${round(searchMs)} ms`);
-report('Bulk Stop of the running apps shown (per-app POSTs, 8 at a time)', bulk, {
+report('Bulk Stop of the running apps shown (bulk/stop, batches of 100, 2 in flight)', bulk, {
   bench: 'ui-list',
   renders,
   filterPassMs: round(filterMs),
