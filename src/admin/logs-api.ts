@@ -13,7 +13,10 @@ const MAX_LIMIT = 10_000;
 export interface LogStreamOptions {
   /** Interval of the heartbeat comment. @default 15000 */
   readonly heartbeatMs?: number;
-  /** A client this far behind (bytes buffered) is dropped rather than buffered without end. @default 1 MiB */
+  /**
+   * A client this far behind (bytes still buffered when a new line comes, after the backlog) is
+   * dropped rather than buffered without end. @default 1 MiB
+   */
   readonly maxBufferedBytes?: number;
 }
 
@@ -78,10 +81,17 @@ export class LogStreams {
     fanout: LogFanout | undefined,
   ): Promise<void> {
     if (req.socket.destroyed) return;
+    // The backlog is written at once, whatever its size (a few replicas' kept lines pass 1 MiB);
+    // after it, a client still that far behind when more comes is dropped (measured before each
+    // write, so one large write is not taken for falling behind).
+    let backlog = true;
     const write = (chunk: string): void => {
       if (res.destroyed || res.writableEnded) return;
+      if (!backlog && res.writableLength > this.#maxBufferedBytes) {
+        res.destroy();
+        return;
+      }
       res.write(chunk);
-      if (res.writableLength > this.#maxBufferedBytes) res.destroy();
     };
     const send = (line: AppLogLine): void => write(`event: line\ndata: ${JSON.stringify(line)}\n\n`);
     res.writeHead(200, {
@@ -114,6 +124,7 @@ export class LogStreams {
     }
     // Says the backlog is complete, for a client waiting to follow from here on.
     write(': following\n\n');
+    backlog = false;
   }
 }
 
