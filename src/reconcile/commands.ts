@@ -26,7 +26,7 @@ import type { StepOutcome } from './executor.js';
 import { asExportedManifests, exportedObservations, exportedStore } from './exported-observations.js';
 import { createDataClaimer, createMigrator } from './migrate.js';
 import type { Desired, Plan, PlanOptions, Step } from './model.js';
-import { liveObservations, type ObservationSource } from './observation-source.js';
+import { liveObservations, type ObservationSource, SHARED_LEFTOVERS_FRESH_MS } from './observation-source.js';
 import { type ObserveDeps, observeAll } from './observe.js';
 import { plan } from './planner.js';
 import { applicationName, reconcileApp } from './reconciler.js';
@@ -243,6 +243,9 @@ export async function applyPlan(settings: Settings, opts: ApplyOptions): Promise
       log: opts.log,
       masterKey: held.masterKey,
     });
+    // Listed again for the apply's runs (the plan's listing is older than its first step), then
+    // shared by them: once per app would read a fleet's every database per app.
+    const source = liveObservations(providers, { leftoversFreshMs: SHARED_LEFTOVERS_FRESH_MS });
     let started = 0;
     const reconcileOne = async (name: string): Promise<void> => {
       opts.onApp?.(started++, names.length, name);
@@ -255,6 +258,7 @@ export async function applyPlan(settings: Settings, opts: ApplyOptions): Promise
             store,
             fence,
             providers,
+            source,
             planOptions: pOpts,
             desired: () => desired,
             migrate,

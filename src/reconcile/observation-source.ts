@@ -33,9 +33,32 @@ export interface SourcedAnswer {
   readonly unobserved?: string;
 }
 
+/** How long one listing of a server's leftovers serves the runs that follow it (serve, apply). */
+export const SHARED_LEFTOVERS_FRESH_MS = 2000;
+
+export interface LiveObservationOptions {
+  /**
+   * How long a server's listing of leftovers is used again, for a source shared by many runs
+   * (serve's and apply's per-app reconciles). Listing reads every database or file of the
+   * server, so once per app would cost a fleet's size squared (2,000 SQLite apps: 3 s). A stale
+   * listing is harmless: a leftover it misses is swept next time, one already gone is left as
+   * it is (a sweep checks the owner marker first). @default the source's lifetime (one plan)
+   */
+  readonly leftoversFreshMs?: number;
+  /** @default Date.now */
+  readonly now?: () => number;
+}
+
 /** Observes the live servers through the providers. Leftovers are listed once per server. */
-export function liveObservations(providers: ProviderSet): ObservationSource {
-  const listed = new Map<Provider, Promise<readonly ServerLeftover[]>>();
+export function liveObservations(
+  providers: ProviderSet,
+  options: LiveObservationOptions = {},
+): ObservationSource {
+  const { leftoversFreshMs = Number.POSITIVE_INFINITY, now = Date.now } = options;
+  const listed = new Map<
+    Provider,
+    { readonly at: number; readonly list: Promise<readonly ServerLeftover[]> }
+  >();
   return {
     observe(target, opts) {
       const provider = providers.forTarget(target);
@@ -45,11 +68,14 @@ export function liveObservations(providers: ProviderSet): ObservationSource {
     },
     leftovers(target, opts) {
       const provider = providers.forTarget(target);
-      let list = listed.get(provider);
-      if (!list) {
-        list = provider.listLeftovers(opts);
-        listed.set(provider, list);
-      }
+      const known = listed.get(provider);
+      if (known && now() - known.at < leftoversFreshMs) return known.list;
+      const list = provider.listLeftovers(opts);
+      listed.set(provider, { at: now(), list });
+      // A failed listing is not kept: the next run asks the server again.
+      list.catch(() => {
+        if (listed.get(provider)?.list === list) listed.delete(provider);
+      });
       return list;
     },
     async dataEmpty(target) {

@@ -12,7 +12,7 @@ import { type ExecuteResult, type ExecutorDeps, executeApp, type RuntimeControl 
 import { appliedDesired, planFollower } from './follower.js';
 import { idleCheck } from './idle.js';
 import type { Desired, PlanOptions, RuntimeState, Step } from './model.js';
-import { liveObservations } from './observation-source.js';
+import { liveObservations, type ObservationSource } from './observation-source.js';
 import { observeApp } from './observe.js';
 import { applicationFor, isScheduled, planApp } from './planner.js';
 import { resolveTarget } from './target.js';
@@ -26,6 +26,12 @@ export interface ReconcilerDeps {
    */
   readonly fence: Fence | undefined;
   readonly providers: ProviderSet;
+  /**
+   * What the servers hold, for a caller that runs many reconciles: one source lists each
+   * server's leftovers once in a while (liveObservations' leftoversFreshMs), not once per app.
+   * @default liveObservations(providers), for this run only
+   */
+  readonly source?: ObservationSource;
   readonly planOptions: PlanOptions;
   /** The current desired state (re-read on every run: it changes as files change). */
   readonly desired: () => Desired;
@@ -78,7 +84,7 @@ export async function reconcileApp(
     desired,
     {
       store: deps.store,
-      source: liveObservations(deps.providers),
+      source: deps.source ?? liveObservations(deps.providers),
       main: deps.planOptions.main,
       applicationOf: (m) => applicationName(m, deps.planOptions),
       ...(deps.runtime ? { runtime: (n: string) => deps.runtime!.state(n) } : {}),

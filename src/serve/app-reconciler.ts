@@ -3,10 +3,13 @@
  * the bookkeeping around it (the last error per app for the admin API, the record names, and the
  * requeue of a scheduled drop).
  */
+
+import { setImmediate as nextTurn } from 'node:timers/promises';
 import { codeOf, type ErrorSummary, messageOf, summaryOf } from '../errors.js';
 import type { ProviderSet } from '../providers/set.js';
 import type { createDataClaimer, createMigrator } from '../reconcile/migrate.js';
 import type { PlanOptions } from '../reconcile/model.js';
+import { liveObservations, SHARED_LEFTOVERS_FRESH_MS } from '../reconcile/observation-source.js';
 import type { Reconciler } from '../reconcile/queue.js';
 import { reconcileApp } from '../reconcile/reconciler.js';
 import type { Runtime } from '../runtime/runtime.js';
@@ -55,7 +58,14 @@ export interface AppReconcilerDeps {
 
 export function createAppReconciler(deps: AppReconcilerDeps): Reconciler {
   const { leadership, desired, errors } = deps;
+  // One source for every app's runs: a server's leftovers are listed once in a while, not once
+  // per app (the first reconcile of a fleet runs every app's at once).
+  const source = liveObservations(deps.providers, { leftoversFreshMs: SHARED_LEFTOVERS_FRESH_MS });
   return async (name, ctx) => {
+    // A turn of the event loop first: a burst of runs (a fleet's first reconcile, whose SQLite
+    // observations are synchronous) lets requests and timers in between them instead of holding
+    // the loop for its whole length (2,000 apps: 6 s without an answer to healthz).
+    await nextTurn();
     try {
       // The leader provisions under its term; a follower converges its runtime to the applied
       // record and writes nothing. Losing the lease aborts the leader's run.
@@ -72,6 +82,7 @@ export function createAppReconciler(deps: AppReconcilerDeps): Reconciler {
           store: deps.store,
           fence: term?.fence,
           providers: deps.providers,
+          source,
           planOptions,
           desired: () => desired.current,
           runtime: deps.runtime,

@@ -273,3 +273,39 @@ describe('observeAll', () => {
     expect(actual).toMatchObject({ hasMainSecret: false, live: true });
   });
 });
+
+describe('liveObservations: leftovers listed once in a while for a shared source', () => {
+  const listings = (p: FakeProvider) => p.calls.filter((c) => c === 'listLeftovers').length;
+
+  it('lists a server once for a plan, however many apps ask', async () => {
+    const provider = new FakeProvider();
+    const source = liveObservations(fakeProviders(provider));
+    for (let i = 0; i < 5; i++) await source.leftovers(CRM_DB, {});
+    expect(listings(provider)).toBe(1);
+  });
+
+  it('with leftoversFreshMs, lists again once the listing is older, and sees what changed', async () => {
+    const provider = new FakeProvider();
+    let now = 1_000;
+    const source = liveObservations(fakeProviders(provider), { leftoversFreshMs: 2_000, now: () => now });
+    expect(await source.leftovers(CRM_DB, {})).toEqual([]);
+    provider.leftovers.set('crm_tmp', OURS);
+    now += 1_999;
+    // Still fresh: the runs of a burst share one listing (a missed leftover waits for the next).
+    expect(await source.leftovers(CRM_DB, {})).toEqual([]);
+    now += 1;
+    expect(await source.leftovers(CRM_DB, {})).toEqual([{ name: 'crm_tmp', owner: OURS }]);
+    expect(listings(provider)).toBe(2);
+  });
+
+  it('does not keep a failed listing: the next run asks the server again', async () => {
+    let failures = 1;
+    const provider = new FakeProvider().during('listLeftovers', () => {
+      if (failures-- > 0) throw new AppvisorError('DB_UNREACHABLE', { server: PG_SERVER });
+    });
+    const source = liveObservations(fakeProviders(provider), { leftoversFreshMs: 60_000 });
+    await expect(source.leftovers(CRM_DB, {})).rejects.toMatchObject({ code: 'DB_UNREACHABLE' });
+    expect(await source.leftovers(CRM_DB, {})).toEqual([]);
+    expect(listings(provider)).toBe(2);
+  });
+});
