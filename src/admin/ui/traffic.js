@@ -8,7 +8,7 @@
 
 /** The server's cap on names per call (src/admin/figures-api.ts MAX_FIGURE_APPS). */
 const MAX_APPS = 200;
-/** A burst of scrolling is asked for once it settles. */
+/** Apps that came into view are asked for this long after: one ask for a burst of scrolling. */
 const SETTLE_MS = 250;
 
 /**
@@ -25,6 +25,8 @@ export class TrafficFigures {
   /** @type {ReturnType<typeof setTimeout> | undefined} */
   #timer;
   #stepMs = 60_000;
+  /** When the pending ask is due (ms since the epoch). */
+  #due = 0;
   #stopped = true;
   #loading = false;
 
@@ -75,10 +77,18 @@ export class TrafficFigures {
     return known === undefined || Date.now() - known.at >= this.#stepMs;
   }
 
-  /** @param {number} ms */
+  /**
+   * Asks in `ms`, unless an ask is due sooner: a stream of redraws (scrolling, status events)
+   * never pushes the next ask back.
+   *
+   * @param {number} ms
+   */
   #schedule(ms) {
     if (this.#stopped || this.#loading) return;
+    const due = Date.now() + ms;
+    if (this.#timer !== undefined && this.#due <= due) return;
     clearTimeout(this.#timer);
+    this.#due = due;
     this.#timer = setTimeout(() => void this.#refresh(), ms);
   }
 
