@@ -15,6 +15,7 @@
 import http, { type IncomingMessage } from 'node:http';
 import https from 'node:https';
 import { messageOf } from '../errors.js';
+import { SseMessages } from '../http/sse-messages.js';
 import type { AppLogLine } from '../serve/app-logs.js';
 import { type Peer, PeerRequests, peerHeaders, peerRequestsFor, peerUrl } from './peer-requests.js';
 import type { AdminBackend, AppLogSource } from './types.js';
@@ -250,25 +251,17 @@ class PeerStream {
           return;
         }
         res.setEncoding('utf8');
-        let pending = '';
+        const messages = new SseMessages();
         res.on('data', (chunk: string) => {
-          pending += chunk;
-          for (let cut = pending.indexOf('\n\n'); cut !== -1; cut = pending.indexOf('\n\n')) {
-            const event = pending.slice(0, cut);
-            pending = pending.slice(cut + 2);
-            if (event.startsWith(': following')) {
+          for (const { type, data, comments } of messages.push(chunk)) {
+            if (comments.includes('following')) {
               clearTimeout(timer);
               this.following = true;
               on.following();
               backlogDone();
               continue;
             }
-            if (!/^event: line$/m.test(event)) continue;
-            const data = event
-              .split('\n')
-              .filter((l) => l.startsWith('data: '))
-              .map((l) => l.slice(6))
-              .join('\n');
+            if (type !== 'line') continue;
             try {
               on.line(JSON.parse(data) as AppLogLine);
             } catch {

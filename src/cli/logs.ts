@@ -3,6 +3,7 @@ import https from 'node:https';
 import type { Command } from 'commander';
 import { parseDuration } from '../config/duration.js';
 import { AppvisorError, messageOf } from '../errors.js';
+import { SseMessages } from '../http/sse-messages.js';
 import type { AppLogLine } from '../serve/app-logs.js';
 import {
   adminRequest,
@@ -148,21 +149,11 @@ function followLines(
         return;
       }
       res.setEncoding('utf8');
-      let pending = '';
+      const messages = new SseMessages();
       res.on('data', (chunk: string) => {
-        pending += chunk;
-        let end = pending.indexOf('\n\n');
-        while (end !== -1) {
-          const event = pending.slice(0, end);
-          pending = pending.slice(end + 2);
-          const data = event
-            .split('\n')
-            .filter((l) => l.startsWith('data: '))
-            .map((l) => l.slice(6))
-            .join('\n');
-          if (data && /^event: line$/m.test(event)) deliver.line(JSON.parse(data) as AppLogLine);
-          if (data && /^event: unreachable$/m.test(event)) deliver.unreachable(JSON.parse(data));
-          end = pending.indexOf('\n\n');
+        for (const { type, data } of messages.push(chunk)) {
+          if (data && type === 'line') deliver.line(JSON.parse(data) as AppLogLine);
+          if (data && type === 'unreachable') deliver.unreachable(JSON.parse(data));
         }
       });
       res.on('end', finish);

@@ -7,6 +7,7 @@
  */
 import http from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { SseMessages } from '../../src/http/sse-messages.js';
 import type { AppLogLine } from '../../src/serve/app-logs.js';
 import { runCli } from '../helpers/cli.js';
 import {
@@ -174,17 +175,13 @@ function openFollow(
     { headers: { authorization: `Bearer ${REPLICA_ADMIN_TOKEN}`, accept: 'text/event-stream' } },
     (res) => {
       res.setEncoding('utf8');
-      let pending = '';
+      const messages = new SseMessages();
       res.on('data', (chunk: string) => {
-        pending += chunk;
-        for (let cut = pending.indexOf('\n\n'); cut !== -1; cut = pending.indexOf('\n\n')) {
-          const event = pending.slice(0, cut);
-          pending = pending.slice(cut + 2);
-          if (event.startsWith(': following')) state.following = true;
-          const data = /^data: (.*)$/m.exec(event)?.[1];
-          if (data === undefined) continue;
-          if (/^event: line$/m.test(event)) state.lines.push(JSON.parse(data) as AppLogLine);
-          if (/^event: unreachable$/m.test(event))
+        for (const { type, data, comments } of messages.push(chunk)) {
+          if (comments.includes('following')) state.following = true;
+          if (data === '') continue;
+          if (type === 'line') state.lines.push(JSON.parse(data) as AppLogLine);
+          if (type === 'unreachable')
             state.unreachable.push((JSON.parse(data) as { replica: string }).replica);
         }
       });
