@@ -6,7 +6,7 @@ import { ApiError, apiDownload, apiRequest, appPath } from './api.js';
 import { AppList } from './apps.js';
 import { BulkActions } from './bulk.js';
 import { DetailView } from './detail.js';
-import { byId } from './dom.js';
+import { byId, tabKeyTarget } from './dom.js';
 import { LiveEvents } from './live.js';
 import { renderPlan } from './plan.js';
 import { ReplicaPanel } from './replicas.js';
@@ -468,13 +468,7 @@ ui.tabs[0].parentElement?.addEventListener('keydown', (event) => {
   const shown = ui.tabs.filter((tab) => !tab.hidden);
   const index = shown.indexOf(/** @type {HTMLElement} */ (event.target));
   if (index < 0) return;
-  const last = shown.length - 1;
-  const next = {
-    ArrowRight: index === last ? 0 : index + 1,
-    ArrowLeft: index === 0 ? last : index - 1,
-    Home: 0,
-    End: last,
-  }[event.key];
+  const next = tabKeyTarget(event.key, index, shown.length);
   if (next === undefined) return;
   event.preventDefault();
   selectTab(shown[next], true);

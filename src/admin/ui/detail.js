@@ -1,6 +1,6 @@
 import { timeElement } from './apps.js';
 import { FigureCharts } from './charts.js';
-import { h, replace } from './dom.js';
+import { h, replace, tabKeyTarget } from './dom.js';
 import { formatApplication, formatError, formatNotice, formatTime, NONE } from './format.js';
 import { LogView } from './logs.js';
 import { badge } from './status.js';
@@ -374,13 +374,7 @@ function detailTabs(tabs) {
   bar.addEventListener('keydown', (event) => {
     const index = buttons.indexOf(/** @type {HTMLElement} */ (event.target));
     if (index < 0) return;
-    const last = buttons.length - 1;
-    const next = {
-      ArrowRight: index === last ? 0 : index + 1,
-      ArrowLeft: index === 0 ? last : index - 1,
-      Home: 0,
-      End: last,
-    }[event.key];
+    const next = tabKeyTarget(event.key, index, buttons.length);
     if (next === undefined) return;
     event.preventDefault();
     select(next, true);

@@ -67,3 +67,22 @@ export function byId(id) {
 export function hiddenText(text) {
   return h('span', { class: 'visually-hidden' }, text);
 }
+
+/**
+ * Where a key moves the focus in a tab list of `count` tabs from the one at `index` (the ARIA
+ * tabs pattern: the arrows wrap around, Home and End go to the ends); undefined for other keys.
+ *
+ * @param {string} key
+ * @param {number} index
+ * @param {number} count
+ * @returns {number | undefined}
+ */
+export function tabKeyTarget(key, index, count) {
+  const last = count - 1;
+  return {
+    ArrowRight: index === last ? 0 : index + 1,
+    ArrowLeft: index === 0 ? last : index - 1,
+    Home: 0,
+    End: last,
+  }[key];
+}
