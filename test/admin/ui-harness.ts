@@ -101,6 +101,18 @@ export async function openPage(context: BrowserContext): Promise<PageRecord> {
   return { page, errors };
 }
 
+/**
+ * Signs in on the page at `base` with `token` and waits until the event stream is live and
+ * whoami has answered (the header names the token): the page then shows what the scope allows.
+ */
+export async function signIn(page: Page, base: string, token: string): Promise<void> {
+  await page.goto(`${base}/_supervisor/`);
+  await page.getByLabel('Admin token').fill(token);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.locator('#connection[data-state="live"]').waitFor();
+  await page.locator('#whoami', { hasText: 'Token ' }).waitFor();
+}
+
 /** Every URL any page of `context` requested, from now on. */
 export function recordRequests(context: BrowserContext): string[] {
   const urls: string[] = [];

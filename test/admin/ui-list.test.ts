@@ -16,6 +16,7 @@ import {
   launchBrowser,
   openPage,
   type PageRecord,
+  signIn,
   startUiServer,
   type UiServer,
 } from './ui-harness.js';
@@ -65,14 +66,6 @@ const frames = (page: Page): Promise<unknown> =>
   page.evaluate(
     () => new Promise((resolve) => requestAnimationFrame(() => requestAnimationFrame(() => resolve(1)))),
   );
-
-async function signIn(page: Page, base: string): Promise<void> {
-  await page.goto(`${base}/_supervisor/`);
-  await page.getByLabel('Admin token').fill(TOKEN);
-  await page.getByRole('button', { name: 'Sign in' }).click();
-  await page.locator('#connection[data-state="live"]').waitFor();
-  await page.locator('#whoami', { hasText: 'Token ' }).waitFor();
-}
 
 describe.skipIf(!browserAvailable())('the app list with 10,000 apps in Chromium (fake backend)', () => {
   let browser: Browser;
@@ -155,7 +148,7 @@ describe.skipIf(!browserAvailable())('the app list with 10,000 apps in Chromium 
     ['a domain', 'unique.example', UNIQUE.domain],
   ])('search finds the one app by %s', async (_what, words, expected) => {
     const { page } = current!;
-    await signIn(page, server.base);
+    await signIn(page, server.base, TOKEN);
     await page.getByLabel('Search').fill(words);
     await expectRows(page, [expected]);
     expect(await page.locator('#apps-summary').innerText()).toMatch(/^1 of 10,000 apps: /);
@@ -171,7 +164,7 @@ describe.skipIf(!browserAvailable())('the app list with 10,000 apps in Chromium 
     ['Error', 'APP_CRASHED', UNIQUE.error, 'error=APP_CRASHED'],
   ])('the %s filter (%s) finds the one app, and the link keeps it', async (label, value, expected, hash) => {
     const { page } = current!;
-    await signIn(page, server.base);
+    await signIn(page, server.base, TOKEN);
     await page.getByLabel(label, { exact: true }).selectOption(value);
     await expectRows(page, [expected]);
     expect(await page.locator('#apps-summary').innerText()).toMatch(/^1 of 10,000 apps: /);
@@ -191,7 +184,7 @@ describe.skipIf(!browserAvailable())('the app list with 10,000 apps in Chromium 
 
   it('combines the search with filters, says when nothing matches, and sorts', async () => {
     const { page } = current!;
-    await signIn(page, server.base);
+    await signIn(page, server.base, TOKEN);
     await page.getByLabel('Search').fill('needle');
     await page.getByLabel('Status', { exact: true }).selectOption('error');
     await page.locator('#apps-no-match').waitFor();
@@ -220,7 +213,7 @@ describe.skipIf(!browserAvailable())('the app list with 10,000 apps in Chromium 
 
   it('a status event changes its own row only; an app leaving the filter leaves the window', async () => {
     const { page } = current!;
-    await signIn(page, server.base);
+    await signIn(page, server.base, TOKEN);
     const target = plainName(3);
     await page.locator(`tr[data-app="${target}"]`).waitFor();
     await frames(page);
@@ -285,7 +278,7 @@ describe.skipIf(!browserAvailable())('the app list with 10,000 apps in Chromium 
   it('bulk Stop of the apps shown: Cancel sends nothing; confirm stops exactly those, refusals listed', async () => {
     const { page } = current!;
     server.backend.refuse.set(plainName(7), new AppvisorError('APP_DISABLED', { app: plainName(7) }));
-    await signIn(page, server.base);
+    await signIn(page, server.base, TOKEN);
     // app-0000x: the first ten plain apps (app-00000 … app-00009), one of them refused.
     await page.getByLabel('Search').fill('app-0000');
     await expect.poll(() => page.locator('#apps-summary').innerText()).toMatch(/^10 of 10,000 apps/);
@@ -323,7 +316,7 @@ describe.skipIf(!browserAvailable())('the app list with 10,000 apps in Chromium 
     server.backend.replicas = [
       replicaView('host-a-1-aaaa', { self: true, leader: true, drift: [UNIQUE.drift] }),
     ];
-    await signIn(page, server.base);
+    await signIn(page, server.base, TOKEN);
     const button = page.getByRole('button', { name: /^Needs attention/ });
     await expect.poll(() => button.innerText()).toBe('Needs attention (4)');
     await button.click();
@@ -365,7 +358,7 @@ describe.skipIf(!browserAvailable())('the app list with 10,000 apps in Chromium 
     const figures = server.backend.figures;
     const busy = plainName(0);
     for (let i = 0; i < 120; i++) figures.answered(figures.opened(busy)!, 200, 5);
-    await signIn(page, server.base);
+    await signIn(page, server.base, TOKEN);
     const cell = page.locator(`tr[data-app="${busy}"] .col-traffic`);
     await cell.locator('.sparkline canvas').waitFor();
     // 120 requests in the minute under way: a rate above nothing, as text and on the chart.

@@ -16,7 +16,14 @@ import { PROGRESS_MIN_STEPS } from '../../src/cli/apply-progress.js';
 import type { CliIO } from '../../src/cli/common.js';
 import { main } from '../../src/cli/main.js';
 import { formatBytes } from '../../src/cli/transfer-progress.js';
-import { PG_URL, postgres, uniqueName, urlWithDatabase, withPgClient } from '../helpers/servers.js';
+import {
+  dropPgDatabasesOf,
+  PG_URL,
+  postgres,
+  uniqueName,
+  urlWithDatabase,
+  withPgClient,
+} from '../helpers/servers.js';
 import { manifest } from '../serve/harness.js';
 
 const BIN = fileURLToPath(new URL('../../bin/appvisor.js', import.meta.url));
@@ -219,18 +226,7 @@ describe('backup and restore progress', () => {
       cwd = await tempDir('appvisor-progress-pg-', { [app]: manifest(app) });
       dirs.push(cwd);
     });
-    afterAll(async () => {
-      await withPgClient(PG_URL, async (c) => {
-        const { rows } = await c.query<{ name: string }>(
-          `SELECT datname AS name FROM pg_database
-            WHERE starts_with(datname, $1)
-               OR (starts_with(datname, '_avtmp_') AND shobj_description(oid, 'pg_database') LIKE $2)`,
-          [prefix, `appvisor:%:${prefix}%`],
-        );
-        for (const { name } of rows)
-          await c.query(`DROP DATABASE IF EXISTS ${pg.escapeIdentifier(name)} WITH (FORCE)`);
-      });
-    });
+    afterAll(() => dropPgDatabasesOf(prefix));
 
     it('shows the bytes of the dump and the archive', async () => {
       expect((await onTerminal(['apply'], cwd, env)).code).toBe(0);

@@ -16,6 +16,7 @@ import { generateMasterKeyText } from '../../src/secrets/master-key.js';
 import { type JsonAnswer, type RequestOptions, request, waitFor } from '../serve/harness.js';
 import { type LogLine, onLogLines } from './log-lines.js';
 import {
+  dropPgDatabasesOf,
   MYSQL_URL,
   PG_URL,
   uniqueName,
@@ -349,16 +350,7 @@ async function startHaproxy(dir: string, replicaPorts: readonly number[]): Promi
 /** Every database of the set: its main database, the apps' (named `<prefix>…`), and temporary ones its apps left. */
 async function dropDatabases(dialect: StoreDialect, prefix: string): Promise<void> {
   if (dialect === 'postgres') {
-    await withPgClient(PG_URL, async (c) => {
-      const { rows } = await c.query<{ name: string }>(
-        `SELECT datname AS name FROM pg_database
-          WHERE starts_with(datname, $1)
-             OR (starts_with(datname, '_avtmp_') AND shobj_description(oid, 'pg_database') LIKE $2)`,
-        [prefix, `appvisor:%:${prefix}%`],
-      );
-      for (const { name } of rows)
-        await c.query(`DROP DATABASE IF EXISTS ${pg.escapeIdentifier(name)} WITH (FORCE)`);
-    });
+    await dropPgDatabasesOf(prefix);
     return;
   }
   await withMysqlConnection(async (c) => {

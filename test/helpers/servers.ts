@@ -86,6 +86,23 @@ export async function dropPgRole(role: string): Promise<void> {
   }
 }
 
+/**
+ * Drops every PostgreSQL database a test's run named `<prefix>…`, and the temporary ones
+ * appvisor left for them (`_avtmp_…`, whose comment names the app's database).
+ */
+export async function dropPgDatabasesOf(prefix: string): Promise<void> {
+  await withPgClient(PG_URL, async (c) => {
+    const { rows } = await c.query<{ name: string }>(
+      `SELECT datname AS name FROM pg_database
+        WHERE starts_with(datname, $1)
+           OR (starts_with(datname, '_avtmp_') AND shobj_description(oid, 'pg_database') LIKE $2)`,
+      [prefix, `appvisor:%:${prefix}%`],
+    );
+    for (const { name } of rows)
+      await c.query(`DROP DATABASE IF EXISTS ${pg.escapeIdentifier(name)} WITH (FORCE)`);
+  });
+}
+
 /** Runs `fn` on a PostgreSQL connection of its own to `url` (an admin's: create, drop, inspect), then closes it. */
 export async function withPgClient<T>(url: string, fn: (client: pg.Client) => Promise<T>): Promise<T> {
   const client = new pg.Client({ connectionString: url });

@@ -10,15 +10,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SseMessages } from '../../src/http/sse-messages.js';
 import type { AppLogLine } from '../../src/serve/app-logs.js';
 import { runCli } from '../helpers/cli.js';
-import {
-  haproxyInstalled,
-  REPLICA_ADMIN_TOKEN,
-  type ReplicaSet,
-  startReplicaSet,
-} from '../helpers/replicas.js';
+import { REPLICA_ADMIN_TOKEN, type ReplicaSet } from '../helpers/replicas.js';
 import { postgres } from '../helpers/servers.js';
-import { startTcpProxy, type TcpProxy } from '../helpers/tcp-proxy.js';
-import { manifest, waitFor } from '../serve/harness.js';
+import type { TcpProxy } from '../helpers/tcp-proxy.js';
+import { waitFor } from '../serve/harness.js';
+import { type PeerPair, peerPairSkip, startPeerPair } from './peer-pair.js';
 
 const { available } = await postgres();
 
@@ -28,136 +24,127 @@ interface LogsAnswer {
   readonly unreachable: string[];
 }
 
-describe.skipIf(!available || !haproxyInstalled())('logs from every replica', () => {
-  let set: ReplicaSet;
-  /** Between replica 0 and replica 1's admin API: replica 1 advertises this address. */
-  let proxy: TcpProxy | undefined;
-  let app: string;
-  /** Replica ids by index. */
-  const ids: string[] = [];
-  let users = 0;
+describe.skipIf(peerPairSkip(available, 'the logs-from-every-replica tests') !== undefined)(
+  'logs from every replica',
+  () => {
+    let pair: PeerPair | undefined;
+    let set: ReplicaSet;
+    /** Between replica 0 and replica 1's admin API: replica 1 advertises this address. */
+    let proxy: TcpProxy;
+    let app: string;
+    /** Replica ids by index. */
+    let ids: readonly string[];
+    let users = 0;
 
-  beforeAll(async () => {
-    set = await startReplicaSet({
-      dialect: 'postgres',
-      count: 2,
-      manifests: (prefix) => ({ 'crm.yaml': manifest(`${prefix}_crm`) }),
-      replicaEnv: async (index, port): Promise<Record<string, string>> => {
-        if (index !== 1) return {};
-        proxy = await startTcpProxy('127.0.0.1', port);
-        return { APPVISOR_ADVERTISE_URL: `http://127.0.0.1:${proxy.port}` };
-      },
+    beforeAll(async () => {
+      pair = await startPeerPair();
+      ({ set, proxy, app, ids } = pair);
+    }, 120_000);
+    afterAll(async () => {
+      await pair?.close();
     });
-    app = `${set.prefix}_crm`;
-    const listed = (await set.admin(0, '/_supervisor/api/replicas')).body as { id: string; pid: number }[];
-    for (const r of set.replicas) ids[r.index] = listed.find((l) => l.pid === r.pid)!.id;
-    expect(ids).toHaveLength(2);
-  }, 120_000);
-  afterAll(async () => {
-    await set?.close();
-    await proxy?.close();
-  });
 
-  /** Makes replica `i` log a line for the app (the sample app logs each user it creates); its username. */
-  async function logOn(i: number): Promise<string> {
-    const username = `user-${i}-${++users}`;
-    const answer = await set.request(i, `/apps/${app}/api/users`, {
-      method: 'POST',
-      body: { username, password: 'a-password-of-some-length' },
-    });
-    expect(answer.status, answer.text).toBe(201);
-    return username;
-  }
-
-  async function logsOf(i: number, query = ''): Promise<LogsAnswer> {
-    const answer = await set.admin(i, `/_supervisor/api/apps/${app}/logs${query}`);
-    expect(answer.status, answer.text).toBe(200);
-    return answer.body as LogsAnswer;
-  }
-
-  const created = (lines: readonly AppLogLine[], username: string) =>
-    lines.find((l) => l.msg === 'user created' && l.username === username);
-
-  it('answers the lines of both replicas on either, each marked with its replica, ordered by time', async () => {
-    const first = await logOn(0);
-    const second = await logOn(1);
-    for (const i of [0, 1]) {
-      const { lines, unreachable } = await logsOf(i);
-      expect(unreachable).toEqual([]);
-      expect(created(lines, first)?.replica).toBe(ids[0]);
-      expect(created(lines, second)?.replica).toBe(ids[1]);
-      const times = lines.map((l) => l.time);
-      expect(times).toEqual([...times].sort((a, b) => a - b));
+    /** Makes replica `i` log a line for the app (the sample app logs each user it creates); its username. */
+    async function logOn(i: number): Promise<string> {
+      const username = `user-${i}-${++users}`;
+      const answer = await set.request(i, `/apps/${app}/api/users`, {
+        method: 'POST',
+        body: { username, password: 'a-password-of-some-length' },
+      });
+      expect(answer.status, answer.text).toBe(201);
+      return username;
     }
-    // The limit applies to the merged lines: the last line is the other replica's.
-    const last = await logsOf(0, '?limit=1');
-    expect(last.lines).toHaveLength(1);
-    expect(last.lines[0]).toMatchObject({ username: second, replica: ids[1] });
-  });
 
-  it('the CLI shows both replicas’ lines with --json', async () => {
-    const mine = await logOn(0);
-    const theirs = await logOn(1);
-    const { code, stdout, stderr } = await runCli(['logs', app, '--json', '--url', set.url(0)], {
-      cwd: set.dir,
-      env: { APPVISOR_ADMIN_TOKEN: REPLICA_ADMIN_TOKEN },
+    async function logsOf(i: number, query = ''): Promise<LogsAnswer> {
+      const answer = await set.admin(i, `/_supervisor/api/apps/${app}/logs${query}`);
+      expect(answer.status, answer.text).toBe(200);
+      return answer.body as LogsAnswer;
+    }
+
+    const created = (lines: readonly AppLogLine[], username: string) =>
+      lines.find((l) => l.msg === 'user created' && l.username === username);
+
+    it('answers the lines of both replicas on either, each marked with its replica, ordered by time', async () => {
+      const first = await logOn(0);
+      const second = await logOn(1);
+      for (const i of [0, 1]) {
+        const { lines, unreachable } = await logsOf(i);
+        expect(unreachable).toEqual([]);
+        expect(created(lines, first)?.replica).toBe(ids[0]);
+        expect(created(lines, second)?.replica).toBe(ids[1]);
+        const times = lines.map((l) => l.time);
+        expect(times).toEqual([...times].sort((a, b) => a - b));
+      }
+      // The limit applies to the merged lines: the last line is the other replica's.
+      const last = await logsOf(0, '?limit=1');
+      expect(last.lines).toHaveLength(1);
+      expect(last.lines[0]).toMatchObject({ username: second, replica: ids[1] });
     });
-    expect(stderr).toBe('');
-    expect(code).toBe(0);
-    const lines = stdout
-      .trim()
-      .split('\n')
-      .map((l) => JSON.parse(l) as AppLogLine);
-    expect(created(lines, mine)?.replica).toBe(ids[0]);
-    expect(created(lines, theirs)?.replica).toBe(ids[1]);
-  });
 
-  it('names a replica that cannot be reached, and answers with the rest', async () => {
-    const mine = await logOn(0);
-    const theirs = await logOn(1);
-    proxy!.cut();
-    try {
-      const { lines, unreachable } = await logsOf(0);
-      expect(unreachable).toEqual([ids[1]]);
-      expect(created(lines, mine)?.replica).toBe(ids[0]);
-      expect(created(lines, theirs)).toBeUndefined();
-      const cli = await runCli(['logs', app, '--json', '--url', set.url(0)], {
+    it('the CLI shows both replicas’ lines with --json', async () => {
+      const mine = await logOn(0);
+      const theirs = await logOn(1);
+      const { code, stdout, stderr } = await runCli(['logs', app, '--json', '--url', set.url(0)], {
         cwd: set.dir,
         env: { APPVISOR_ADMIN_TOKEN: REPLICA_ADMIN_TOKEN },
       });
-      expect(cli.code).toBe(0);
-      expect(cli.stderr).toBe(`appvisor: replica ${ids[1]} did not answer; its lines are missing\n`);
-      expect(cli.stdout).toContain(mine);
-      // Replica 1 itself still answers with every replica's lines: it reaches replica 0.
-      expect((await logsOf(1)).unreachable).toEqual([]);
-    } finally {
-      proxy!.restore();
-    }
-    expect((await logsOf(0)).unreachable).toEqual([]);
-  });
+      expect(stderr).toBe('');
+      expect(code).toBe(0);
+      const lines = stdout
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l) as AppLogLine);
+      expect(created(lines, mine)?.replica).toBe(ids[0]);
+      expect(created(lines, theirs)?.replica).toBe(ids[1]);
+    });
 
-  it('following on one replica gets the lines logged on the other', async () => {
-    const stream = openFollow(set.url(0), `/_supervisor/api/apps/${app}/logs?follow=1&limit=5`);
-    try {
-      await waitFor(async () => stream.following, 'the merged backlog', 10_000);
-      const theirs = await logOn(1);
+    it('names a replica that cannot be reached, and answers with the rest', async () => {
       const mine = await logOn(0);
-      const seen = await waitFor(
-        async () => {
-          const a = created(stream.lines, theirs);
-          const b = created(stream.lines, mine);
-          return a && b ? [a, b] : undefined;
-        },
-        'both new lines on the stream',
-        10_000,
-      );
-      expect(seen.map((l) => l.replica)).toEqual([ids[1], ids[0]]);
-      expect(stream.unreachable).toEqual([]);
-    } finally {
-      stream.close();
-    }
-  });
-});
+      const theirs = await logOn(1);
+      proxy.cut();
+      try {
+        const { lines, unreachable } = await logsOf(0);
+        expect(unreachable).toEqual([ids[1]]);
+        expect(created(lines, mine)?.replica).toBe(ids[0]);
+        expect(created(lines, theirs)).toBeUndefined();
+        const cli = await runCli(['logs', app, '--json', '--url', set.url(0)], {
+          cwd: set.dir,
+          env: { APPVISOR_ADMIN_TOKEN: REPLICA_ADMIN_TOKEN },
+        });
+        expect(cli.code).toBe(0);
+        expect(cli.stderr).toBe(`appvisor: replica ${ids[1]} did not answer; its lines are missing\n`);
+        expect(cli.stdout).toContain(mine);
+        // Replica 1 itself still answers with every replica's lines: it reaches replica 0.
+        expect((await logsOf(1)).unreachable).toEqual([]);
+      } finally {
+        proxy.restore();
+      }
+      expect((await logsOf(0)).unreachable).toEqual([]);
+    });
+
+    it('following on one replica gets the lines logged on the other', async () => {
+      const stream = openFollow(set.url(0), `/_supervisor/api/apps/${app}/logs?follow=1&limit=5`);
+      try {
+        await waitFor(async () => stream.following, 'the merged backlog', 10_000);
+        const theirs = await logOn(1);
+        const mine = await logOn(0);
+        const seen = await waitFor(
+          async () => {
+            const a = created(stream.lines, theirs);
+            const b = created(stream.lines, mine);
+            return a && b ? [a, b] : undefined;
+          },
+          'both new lines on the stream',
+          10_000,
+        );
+        expect(seen.map((l) => l.replica)).toEqual([ids[1], ids[0]]);
+        expect(stream.unreachable).toEqual([]);
+      } finally {
+        stream.close();
+      }
+    });
+  },
+);
 
 /** An SSE `follow=1` stream, read as it arrives. */
 function openFollow(

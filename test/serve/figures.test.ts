@@ -6,18 +6,10 @@
 import fs from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { FigurePoint } from '../../src/serve/app-figures.js';
 import { manifest, type Serve, startServe, waitFor } from './harness.js';
 
 const FIXTURE = fileURLToPath(new URL('../fixtures/isolation-app.ts', import.meta.url));
-
-interface Point {
-  readonly rps: number;
-  readonly p50Ms: number | null;
-  readonly p95Ms: number | null;
-  readonly errorRate: number;
-  readonly openConnections: number;
-  readonly memoryMb?: number | null;
-}
 
 let serve: Serve;
 
@@ -37,11 +29,11 @@ afterAll(async () => {
   if (serve) await fs.rm(serve.dir, { recursive: true, force: true });
 });
 
-async function latest(app: string): Promise<Point> {
+async function latest(app: string): Promise<FigurePoint> {
   const answer = await serve.admin(`/apps/${app}/figures`);
   expect(answer.status, answer.text).toBe(200);
   expect(answer.body.app).toBe(app);
-  return answer.body.points.at(-1) as Point;
+  return answer.body.points.at(-1) as FigurePoint;
 }
 
 describe('live figures in serve', () => {

@@ -4,7 +4,6 @@
  * one with a confirmation in the Tokens view; the app's history shows who stopped it.
  */
 import fs from 'node:fs/promises';
-import type { Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import {
   type Browser,
@@ -12,17 +11,9 @@ import {
   launchBrowser,
   openPage,
   type PageRecord,
+  signIn,
 } from '../admin/ui-harness.js';
 import { ADMIN_TOKEN, manifest, type Serve, startServe, waitFor } from '../serve/harness.js';
-
-async function signIn(page: Page, base: string, token: string): Promise<void> {
-  await page.goto(`${base}/_supervisor/`);
-  await page.getByLabel('Admin token').fill(token);
-  await page.getByRole('button', { name: 'Sign in' }).click();
-  await page.locator('#connection[data-state="live"]').waitFor();
-  // whoami has answered once the header names the token.
-  await page.locator('#whoami', { hasText: 'Token ' }).waitFor();
-}
 
 describe.skipIf(!browserAvailable())('admin UI and named tokens in Chromium (real serve)', () => {
   let serve: Serve;
