@@ -7,6 +7,7 @@
  * stop the others: the answer lists who was refused and why.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import PQueue from 'p-queue';
 import { AppvisorError, messageOf } from '../errors.js';
 import { sendError } from '../http/errors.js';
 import { readJsonBody } from './body.js';
@@ -45,34 +46,27 @@ export async function answerBulk(
     sendError(res, err);
     return;
   }
-  const accepted = new Set<string>();
-  const refused: BulkAnswer['refused'][number][] = [];
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < apps.length) {
-      const name = apps[next++]!;
-      try {
-        if ((await backend.getApp(name)) === undefined)
-          throw new AppvisorError('APP_NOT_FOUND', { app: name });
-        await (action === 'start' ? backend.start(name, by) : backend.stop(name, by));
-        accepted.add(name);
-      } catch (err) {
-        // A registry error says what to fix; anything else is logged and answered as INTERNAL.
-        if (err instanceof AppvisorError && err.status !== undefined) {
-          refused.push({ app: name, error: { code: err.code, message: err.message } });
-        } else {
-          log?.error({ err, app: name, action }, 'bulk action failed for an app');
-          refused.push({ app: name, error: { code: 'INTERNAL', message: messageOf(err) } });
-        }
+  type Refusal = BulkAnswer['refused'][number];
+  const one = async (name: string): Promise<Refusal | undefined> => {
+    try {
+      if ((await backend.getApp(name)) === undefined) throw new AppvisorError('APP_NOT_FOUND', { app: name });
+      await (action === 'start' ? backend.start(name, by) : backend.stop(name, by));
+      return undefined;
+    } catch (err) {
+      // A registry error says what to fix; anything else is logged and answered as INTERNAL.
+      if (err instanceof AppvisorError && err.status !== undefined) {
+        return { app: name, error: { code: err.code, message: err.message } };
       }
+      log?.error({ err, app: name, action }, 'bulk action failed for an app');
+      return { app: name, error: { code: 'INTERNAL', message: messageOf(err) } };
     }
   };
-  await Promise.all(Array.from({ length: Math.min(CONCURRENCY, apps.length) }, worker));
+  // In the order asked (addAll answers so), whatever order the runs finished in.
+  const outcomes = await new PQueue({ concurrency: CONCURRENCY }).addAll(apps.map((name) => () => one(name)));
   const answer: BulkAnswer = {
     action,
-    // In the order asked, whatever order the workers finished in.
-    accepted: apps.filter((name) => accepted.has(name)),
-    refused: refused.sort((a, b) => apps.indexOf(a.app) - apps.indexOf(b.app)),
+    accepted: apps.filter((_, i) => outcomes[i] === undefined),
+    refused: outcomes.filter((o): o is Refusal => o !== undefined),
   };
   sendJson(res, 200, answer);
 }
