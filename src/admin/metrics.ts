@@ -138,9 +138,11 @@ export function createMetrics(
     labelNames: ['app'],
     registers,
   });
-  const loopLabels = new AppLabels(maxAppLabels);
-  if (options.live !== undefined) registerLiveGauges(registry, options.live, new AppLabels(maxAppLabels));
-  const requests = new RequestMetrics(REQUEST_BUCKETS);
+  // One set of app labels for every per-app metric: an app is named in all of them or in none,
+  // and the cap bounds the app label values of the whole scrape.
+  const appLabels = new AppLabels(maxAppLabels);
+  if (options.live !== undefined) registerLiveGauges(registry, options.live, appLabels);
+  const requests = new RequestMetrics(REQUEST_BUCKETS, appLabels);
   registry.registerMetric(requests.counter);
   registry.registerMetric(requests.histogram);
   if (options.defaultMetrics ?? true) collectProcessMetrics(registry);
@@ -148,7 +150,7 @@ export function createMetrics(
   const metrics: Metrics = {
     registry,
     observeRequest(app, status, ms) {
-      requests.observe(app, status, ms / 1000, maxAppLabels);
+      requests.observe(app, status, ms / 1000);
     },
     observeReconcile({ outcome, durationMs }) {
       reconciles.inc({ outcome });
@@ -159,7 +161,7 @@ export function createMetrics(
       startDuration.observe({ outcome: ok ? 'ok' : 'failed' }, durationMs / 1000);
     },
     observeLoopBlocked({ app, ms }) {
-      const labels = { app: loopLabels.of(app ?? '') };
+      const labels = { app: appLabels.of(app ?? '') };
       loopBlocks.inc(labels);
       loopBlockedSeconds.inc(labels, ms / 1000);
     },
@@ -291,11 +293,13 @@ interface AppRequests {
 class RequestMetrics {
   readonly #bounds: readonly number[];
   readonly #apps = new Map<string, AppRequests>();
+  readonly #labels: AppLabels;
   readonly counter: Metric;
   readonly histogram: Metric;
 
-  constructor(bounds: readonly number[]) {
+  constructor(bounds: readonly number[], labels: AppLabels) {
     this.#bounds = bounds;
+    this.#labels = labels;
     this.counter = this.#metric(
       'appvisor_requests_total',
       'Requests answered, by app and status class.',
@@ -307,10 +311,10 @@ class RequestMetrics {
     );
   }
 
-  /** Counts one request; an app beyond the first `maxApps` is counted as OTHER_APP_LABEL. */
-  observe(app: string, status: number, seconds: number, maxApps: number): void {
+  /** Counts one request; an app past the label cap is counted as OTHER_APP_LABEL. */
+  observe(app: string, status: number, seconds: number): void {
     // One lookup for the common case, an app already counted.
-    const entry = this.#apps.get(app) ?? this.#add(this.#apps.size >= maxApps ? OTHER_APP_LABEL : app);
+    const entry = this.#apps.get(app) ?? this.#add(this.#labels.of(app));
     entry.classes[codeClassIndex(status)]!++;
     const bounds = this.#bounds;
     let b = 0;

@@ -154,6 +154,34 @@ describe('createMetrics', () => {
     expect(backend.events.listenerCount('loopBlocked')).toBe(0);
   });
 
+  it('names the same apps in every per-app metric: one cap for the whole scrape', async () => {
+    const backend = new FakeBackend([]);
+    const figures = new AppFigures();
+    const metrics = createMetrics(backend, { defaultMetrics: false, maxAppLabels: 2, live: figures });
+    metrics.observeRequest('a', 200, 1);
+    backend.events.emit('loopBlocked', { app: 'b', ms: 1_500 });
+    // c comes third, whichever metric sees it: past the cap in all of them.
+    metrics.observeRequest('c', 200, 1);
+    backend.events.emit('loopBlocked', { app: 'c', ms: 1_500 });
+    figures.opened('c');
+    // a and b keep their names in the metrics that see them later.
+    backend.events.emit('loopBlocked', { app: 'a', ms: 1_500 });
+    metrics.observeRequest('b', 500, 1);
+    const samples = parse((await metrics.render()).body);
+    expect(samples.get('appvisor_requests_total{app="a",code_class="2xx"}')).toBe(1);
+    expect(samples.get('appvisor_requests_total{app="b",code_class="5xx"}')).toBe(1);
+    expect(samples.get('appvisor_requests_total{app="other",code_class="2xx"}')).toBe(1);
+    expect(samples.get('appvisor_event_loop_blocked_total{app="a"}')).toBe(1);
+    expect(samples.get('appvisor_event_loop_blocked_total{app="b"}')).toBe(1);
+    expect(samples.get('appvisor_event_loop_blocked_total{app="other"}')).toBe(1);
+    expect(samples.get('appvisor_open_connections{app="other"}')).toBe(1);
+    const apps = new Set(
+      [...samples.keys()].map((k) => /app="([^"]*)"/.exec(k)?.[1]).filter((a) => a !== undefined),
+    );
+    expect([...apps].sort()).toEqual(['', 'a', 'b', 'other']);
+    metrics.close();
+  });
+
   it('counts apps by status on each scrape, every status present', async () => {
     const backend = new FakeBackend([
       appView('a', { status: 'running' }),
