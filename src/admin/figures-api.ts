@@ -57,7 +57,7 @@ export async function answerFigures(
 export function figureReplicasFor(
   req: IncomingMessage,
   local: AppFigureSource,
-  backend: Pick<AdminBackend, 'logPeers' | 'replicaId'>,
+  backend: Pick<AdminBackend, 'livePeers' | 'replicaId'>,
 ): FigureReplicas {
   return { local, self: backend.replicaId ?? 'local', peers: peerRequestsFor(req, backend) };
 }

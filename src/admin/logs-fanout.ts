@@ -68,7 +68,7 @@ const DEFAULT_RESCAN_MS = 5_000;
  */
 export function logFanoutFor(
   req: IncomingMessage,
-  backend: Pick<AdminBackend, 'logPeers'>,
+  backend: Pick<AdminBackend, 'livePeers'>,
 ): LogFanout | undefined {
   const peers = peerRequestsFor(req, backend);
   if (!peers) return undefined;

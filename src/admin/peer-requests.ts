@@ -39,9 +39,9 @@ export const DEFAULT_PEER_TIMEOUT_MS = 2_000;
  */
 export function peerRequestsFor(
   req: IncomingMessage,
-  backend: Pick<AdminBackend, 'logPeers'>,
+  backend: Pick<AdminBackend, 'livePeers'>,
 ): PeerRequests | undefined {
-  const peers = backend.logPeers;
+  const peers = backend.livePeers;
   if (forwarded(req) || !peers) return undefined;
   return new PeerRequests({ peers: () => peers.call(backend), authorization: req.headers.authorization });
 }

@@ -102,7 +102,7 @@ export interface AdminBackend {
    * The other live replicas' admin URLs, whose log lines and figures an answer includes
    * (peer-requests.ts); absent: this replica's only.
    */
-  logPeers?(): Promise<readonly { readonly id: string; readonly url: string }[]>;
+  livePeers?(): Promise<readonly { readonly id: string; readonly url: string }[]>;
   /** The apps' live figures on this replica (absent: the figures routes are not found). */
   readonly figures?: AppFigureSource;
   /** This replica's id, which the figures' `replicas` name (absent: `local`). */

@@ -148,7 +148,7 @@ export function createAdminBackend(deps: AdminBackendDeps): AdminBackend {
       const url = leader?.info.adminUrl;
       return leader && url ? { id: leader.id, url } : undefined;
     },
-    logPeers: async () => {
+    livePeers: async () => {
       // A store that cannot be read leaves this replica's own lines, not a failed answer.
       const list = await store.listReplicas().catch(() => undefined);
       if (!list) return [];

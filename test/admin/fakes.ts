@@ -59,7 +59,7 @@ export class FakeBackend implements AdminBackend {
   /** The live figures the figures routes read (undefined: those routes are not found). */
   figures?: AppFigureSource;
   /** The other live replicas (undefined: none known). */
-  logPeers?: () => Promise<readonly { id: string; url: string }[]>;
+  livePeers?: () => Promise<readonly { id: string; url: string }[]>;
   replicaId?: string;
 
   constructor(apps: readonly AppView[]) {

@@ -39,7 +39,7 @@ beforeEach(() => {
   backend.apps.set('shop', appView('shop'));
   figures = new AppFigures({ now: () => NOW });
   backend.figures = figures;
-  delete backend.logPeers;
+  delete backend.livePeers;
   delete backend.replicaId;
   for (let i = 0; i < 20; i++) figures.answered(figures.opened('blog')!, i < 5 ? 503 : 200, 3);
 });
@@ -171,7 +171,7 @@ describe('the figures of every live replica', () => {
     const gone = await standIn('replica-c', () => undefined);
     // A replica answering the public form (no raw slots) cannot be merged: counted as not answering.
     const older = await standIn('replica-d', () => ({ app: 'blog', stepSeconds: 60, points: [] }));
-    backend.logPeers = async () => [b, gone, older];
+    backend.livePeers = async () => [b, gone, older];
     const { status, json } = await get('apps/blog/figures');
     expect(status).toBe(200);
     expect(json.replicas).toEqual(['replica-a', 'replica-b']);
@@ -191,7 +191,7 @@ describe('the figures of every live replica', () => {
 
   it('answers a forwarded request with its own raw slots, asking nobody on', async () => {
     const b = await standIn('replica-b', rawOf(other));
-    backend.logPeers = async () => [b];
+    backend.livePeers = async () => [b];
     const { status, json } = await get('apps/blog/figures', { ...AUTH, [FORWARDED_HEADER]: '1' });
     expect(status).toBe(200);
     expect(json).toMatchObject({ app: 'blog', stepSeconds: 60, memory: false });
@@ -205,7 +205,7 @@ describe('the figures of every live replica', () => {
   it('merges the summary per app and says whose it is', async () => {
     const b = await standIn('replica-b', rawOf(other));
     for (let i = 0; i < 10; i++) other.answered(other.opened('shop')!, 200, 1);
-    backend.logPeers = async () => [b];
+    backend.livePeers = async () => [b];
     const { status, json } = await get('figures?apps=blog,shop');
     expect(status).toBe(200);
     expect(json.replicas).toEqual(['replica-a', 'replica-b']);

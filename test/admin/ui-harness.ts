@@ -177,7 +177,7 @@ export class UiBackend implements AdminBackend {
 
   /** The other replicas whose lines the logs route asks for (none unless a test sets some). */
   peers: { id: string; url: string }[] = [];
-  async logPeers(): Promise<readonly { id: string; url: string }[]> {
+  async livePeers(): Promise<readonly { id: string; url: string }[]> {
     return this.peers;
   }
 
