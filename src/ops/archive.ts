@@ -4,9 +4,12 @@
  * never held in memory whole, whatever the size of the database.
  *
  * `meta.json` carries a sha256 per other member; gzip's own CRC-32 covers every byte of the tar
- * stream, meta.json included, and the reader checks the gzip header byte by byte, so one byte
- * flipped anywhere in the file is refused. The reader extracts into a folder while hashing and
- * compares at the end: nothing is restored from an archive before all of it was checked.
+ * stream, meta.json included, and the reader checks the gzip header byte by byte, so any change
+ * to what the archive holds is refused. (Deflate can encode the same bytes more than one way: a
+ * flip that turns one encoding of a run of zeros into another decodes to the very same tar
+ * stream, and such an archive restores exactly the backup.) The reader extracts into a folder
+ * while hashing and compares at the end: nothing is restored from an archive before all of it
+ * was checked.
  */
 import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';

@@ -28,6 +28,7 @@ import { ProviderSet } from '../../src/providers/set.js';
 import { applyPlan, computePlan } from '../../src/reconcile/commands.js';
 import { parseOwner } from '../../src/reconcile/owner.js';
 import { openStateStore } from '../../src/state/store.js';
+import { damagedArchive } from '../helpers/damaged-archive.js';
 import { masterKeyIn } from '../helpers/master-key.js';
 import { uniqueName } from '../helpers/servers.js';
 import { dialectsUnderTest, type TestDatabase } from '../state/dialects.js';
@@ -209,10 +210,8 @@ describe.each(CASES)('backup, restore and clone on $dialect ($mode)', (d) => {
       const rows = await usernames(app);
       const entries = await history(app);
 
-      const bytes = await fsp.readFile(taken.file);
-      bytes[Math.floor(bytes.length / 2)] = bytes[Math.floor(bytes.length / 2)]! ^ 0x01;
       const damaged = path.join(cwd, 'damaged.tar.gz');
-      await fsp.writeFile(damaged, bytes);
+      await fsp.writeFile(damaged, damagedArchive(await fsp.readFile(taken.file)));
       expect((await caught(withOps((ops) => restore(ops, damaged)))).code).toBe('ARCHIVE_INVALID');
 
       /** The same archive, well formed, with meta.json saying something else. */

@@ -7,6 +7,7 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { damagedArchive } from '../helpers/damaged-archive.js';
 import { postgres, uniqueName, urlWithDatabase, withPgClient } from '../helpers/servers.js';
 import { ADMIN_TOKEN, manifest, type Serve, signUpAndIn, startServe, waitFor } from '../serve/harness.js';
 
@@ -126,8 +127,7 @@ for (const c of cases) {
 
       // `operate` may not restore; a damaged upload is refused and changes nothing.
       expect((await post(`${app}/restore`, tokens.operate!, { body: archive })).status).toBe(403);
-      const damaged = Buffer.from(archive);
-      damaged[Math.floor(damaged.length / 2)]! ^= 0x01;
+      const damaged = damagedArchive(archive);
       const bad = await post(`${app}/restore`, ADMIN_TOKEN, { body: damaged });
       expect(bad.status).toBe(400);
       expect(((await bad.json()) as { error: { code: string } }).error.code).toBe('ARCHIVE_INVALID');
