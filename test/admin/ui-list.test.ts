@@ -275,6 +275,58 @@ describe.skipIf(!browserAvailable())('the app list with 10,000 apps in Chromium 
     ).toEqual(kept.filter((name) => rows.includes(name)));
   });
 
+  it('a row scrolled out of the DOM and back keeps its expanded error and the keyboard focus', async () => {
+    const { page } = current!;
+    const erring = plainName(1);
+    const focused = plainName(2);
+    server.backend.setStatus(erring, 'error', {
+      code: 'APP_CRASHED',
+      message: `the app crashed: ${'a long stack trace, '.repeat(8)}`,
+    });
+    await signIn(page, server.base, TOKEN);
+    await page.locator(`tr[data-app="${focused}"]`).waitFor();
+    await page.locator(`tr[data-app="${erring}"] summary`).click();
+    await page.locator(`tr[data-app="${focused}"] .action-stop`).focus();
+    const scrollTo = (where: 'top' | 'bottom') =>
+      page.evaluate((to) => {
+        const scroller = document.querySelector('#apps-scroll')!;
+        scroller.scrollTop = to === 'top' ? 0 : scroller.scrollHeight;
+      }, where);
+    const focus = () =>
+      page.evaluate(() => {
+        const el = (
+          document as unknown as { activeElement: BrowserElement & { id: string; className: string } }
+        ).activeElement;
+        return { id: el.id, className: el.className, app: el.closest('tr[data-app]')?.dataset.app ?? null };
+      });
+
+    // Scrolled away, the two rows leave the DOM; the focus waits on the scroll container, not
+    // on the page's body.
+    await scrollTo('bottom');
+    await expect.poll(() => drawn(page)).not.toContain(focused);
+    expect(await focus()).toMatchObject({ id: 'apps-scroll', app: null });
+    // Scrolled back: the same control has the focus again and the error is still expanded.
+    await scrollTo('top');
+    await expect
+      .poll(() => focus())
+      .toMatchObject({ className: expect.stringMatching(/action-stop/), app: focused });
+    expect(await page.locator(`tr[data-app="${erring}"] details`).getAttribute('open')).toBe('');
+
+    // Scrolled away again, Tab goes on with the rows in view, and once the focus has moved on,
+    // the row coming back does not take it.
+    await scrollTo('bottom');
+    await expect.poll(() => drawn(page)).not.toContain(focused);
+    await page.keyboard.press('Tab');
+    const moved = await focus();
+    expect(moved.app).not.toBeNull();
+    expect(await drawn(page)).toContain(moved.app);
+    await page.locator(`tr[data-app="${moved.app}"] .app-name`).focus();
+    await scrollTo('top');
+    await page.locator(`tr[data-app="${focused}"]`).waitFor();
+    await frames(page);
+    expect((await focus()).app).not.toBe(focused);
+  });
+
   it('bulk Stop of the apps shown: Cancel sends nothing; confirm stops exactly those, refusals listed', async () => {
     const { page } = current!;
     server.backend.refuse.set(plainName(7), new AppvisorError('APP_DISABLED', { app: plainName(7) }));

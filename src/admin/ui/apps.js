@@ -67,8 +67,10 @@ const count = new Intl.NumberFormat();
  * name; search, filters and sort pick and order the names shown; only the rows in view are in
  * the DOM (VirtualRows), each created once and updated in place while it stays in view, so a
  * live update touches its own row only, never moves the keyboard focus nor closes an expanded
- * error. Changes that can move apps in or out of the list, or reorder it, are folded into one
- * pass per frame.
+ * error. A row scrolled out of view and back keeps both too: an expanded error is remembered by
+ * app, and the focus of a row that leaves the DOM waits on the scroll container until the row
+ * is drawn again (see #park). Changes that can move apps in or out of the list, or reorder it,
+ * are folded into one pass per frame.
  */
 export class AppList {
   /** @type {Map<string, AppView>} Every app, by name. */
@@ -79,6 +81,15 @@ export class AppList {
   #pending = new Set();
   /** @type {Map<string, string>} The message under an app's buttons (a refusal). */
   #messages = new Map();
+  /** @type {Map<string, string>} The long errors expanded, by app: the text expanded (a new error shows closed). */
+  #openErrors = new Map();
+  /**
+   * @type {{name: string, control: string} | undefined} The control that had the focus when its
+   * row was scrolled out of the DOM: it gets it back when the row is drawn again, unless the
+   * focus went elsewhere meanwhile.
+   */
+  #parked;
+  #scroller;
   /** @type {string[] | undefined} Every app's name in sort order; undefined when it must be sorted again. */
   #sorted;
   /** @type {number | undefined} The animation frame of the next refresh. */
@@ -122,6 +133,9 @@ export class AppList {
     this.#onOpen = options.onOpen;
     this.#onAction = options.onAction;
     this.#table = /** @type {HTMLTableElement} */ (this.#body.closest('table'));
+    this.#scroller = options.scroller;
+    // Focusable from script only: where a scrolled-out row's focus waits (see #park).
+    if (!this.#scroller.hasAttribute('tabindex')) this.#scroller.tabIndex = -1;
     keepTableRoles(this.#table);
     this.#filters = new FilterBar(options.tools, (sortChanged) => {
       if (sortChanged) this.#sorted = undefined;
@@ -159,6 +173,7 @@ export class AppList {
         this.#apps.delete(name);
         this.#pending.delete(name);
         this.#messages.delete(name);
+        this.#openErrors.delete(name);
       }
     }
     this.#sorted = undefined;
@@ -285,6 +300,8 @@ export class AppList {
     this.#apps.clear();
     this.#pending.clear();
     this.#messages.clear();
+    this.#openErrors.clear();
+    this.#parked = undefined;
     this.#sorted = undefined;
     this.#refresh();
   }
@@ -365,11 +382,14 @@ export class AppList {
     const wanted = new Set(names);
     for (const [name, row] of this.#rows) {
       if (!wanted.has(name)) {
+        this.#park(row);
         row.spark?.destroy();
         row.tr.remove();
         this.#rows.delete(name);
       }
     }
+    // The focus went elsewhere since its row left: nothing waits for the row any more.
+    if (this.#parked !== undefined && document.activeElement !== this.#scroller) this.#parked = undefined;
     /** @type {HTMLElement[]} */
     const drawn = [];
     /** @type {HTMLElement | null} */
@@ -377,10 +397,12 @@ export class AppList {
     names.forEach((name, i) => {
       const app = /** @type {AppView} */ (this.#apps.get(name));
       let row = this.#rows.get(name);
+      let created = false;
       if (row === undefined) {
         row = this.#create(app);
         this.#rows.set(name, row);
         this.#fill(row, app);
+        created = true;
       } else if (row.app !== app) this.#fill(row, app);
       this.#fillReasons(row);
       const rowIndex = String(/** @type {import('./virtual-list.js').VirtualItem} */ (items[i]).index + 2);
@@ -389,6 +411,7 @@ export class AppList {
       if (expected !== row.tr) this.#body.insertBefore(row.tr, expected);
       previous = row.tr;
       drawn.push(row.tr);
+      if (created && this.#parked?.name === name) this.#unpark(row);
     });
     this.#traffic?.inView(names);
     if (this.#markDrawn && drawn.length > 0) {
@@ -396,6 +419,34 @@ export class AppList {
       performance.mark('appvisor:apps-drawn', { detail: { apps: this.#apps.size, rows: drawn.length } });
     }
     return drawn;
+  }
+
+  /**
+   * A row about to leave the DOM (scrolled out of the window) that holds the focus: removing it
+   * would drop the focus on the page's body, and the next Tab would start from the top of the
+   * page. The focus moves to the scroll container instead (so Tab goes on with the rows in view),
+   * and which control had it is remembered for when the row comes back.
+   *
+   * @param {Row} row
+   */
+  #park(row) {
+    const focused = document.activeElement;
+    if (!(focused instanceof HTMLElement) || !row.tr.contains(focused)) return;
+    this.#parked = { name: row.app.name, control: controlOf(row, focused) };
+    this.#scroller.focus({ preventScroll: true });
+  }
+
+  /**
+   * The row whose focus waited on the scroll container is drawn again: the same control gets it
+   * back (the row is in view, so nothing scrolls).
+   *
+   * @param {Row} row
+   */
+  #unpark(row) {
+    const parked = /** @type {{name: string, control: string}} */ (this.#parked);
+    this.#parked = undefined;
+    const target = row.tr.querySelector(parked.control);
+    if (target instanceof HTMLElement) target.focus({ preventScroll: true });
   }
 
   /**
@@ -496,7 +547,16 @@ export class AppList {
     setText(cells.secret, app.jwt.secret);
     const errorText = [formatError(app.error), formatNotice(app)].filter(Boolean).join(' · ');
     const beforeText = [formatError(before.error), formatNotice(before)].filter(Boolean).join(' · ');
-    if (fresh || beforeText !== errorText) replace(cells.error, errorCell(errorText));
+    if (fresh || beforeText !== errorText) {
+      const cell = errorCell(errorText, this.#openErrors.get(app.name) === errorText);
+      if (cell instanceof HTMLDetailsElement) {
+        cell.addEventListener('toggle', () => {
+          if (cell.open) this.#openErrors.set(app.name, errorText);
+          else this.#openErrors.delete(app.name);
+        });
+      }
+      replace(cells.error, cell);
+    }
     if (fresh || before.lastReconciledAt !== app.lastReconciledAt)
       replace(cells.reconciled, timeElement(app.lastReconciledAt, 'never'));
     const href = visitHref(app, location);
@@ -580,16 +640,32 @@ function setText(el, text) {
  * An error: short ones as text, long ones cut with the full text one click away.
  *
  * @param {string} text
+ * @param {boolean} open whether a long one shows expanded
  */
-function errorCell(text) {
+function errorCell(text, open) {
   if (text === '') return NONE;
   if (text.length <= ERROR_PREVIEW) return h('span', { class: 'error-text' }, text);
   return h(
     'details',
-    { class: 'error-more' },
+    { class: 'error-more', open },
     h('summary', { class: 'error-text' }, truncate(text, ERROR_PREVIEW)),
     h('p', { class: 'error-full' }, text),
   );
+}
+
+/**
+ * A selector that finds `control` again in a new row of the same app: each control of a row has
+ * a class of its own (the error's summary has none, and is the only summary).
+ *
+ * @param {Row} row
+ * @param {HTMLElement} control
+ */
+function controlOf(row, control) {
+  if (control === row.start) return '.action-start';
+  if (control === row.stop) return '.action-stop';
+  if (control === row.visit) return '.action-visit';
+  if (control.closest('summary') !== null) return 'summary';
+  return '.app-name';
 }
 
 /**
