@@ -107,10 +107,6 @@ export function shownPath(ctx: CliIO, file: string): string {
   return relative.startsWith('..') || path.isAbsolute(relative) ? file : relative;
 }
 
-export function seconds(ms: number): string {
-  return `${(ms / 1000).toFixed(2)} s`;
-}
-
 /** The server's backup of `name`, saved into `file`: what a local backup would say of it. */
 async function downloadBackup(
   target: ServerTarget,

@@ -7,12 +7,15 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { backup } from './backup.js';
+import type { OnTransferProgress } from './byte-count.js';
 import type { OpsContext } from './context.js';
 import { type RestoreResult, restore } from './restore.js';
 
 export interface CloneOptions {
   /** Keep the source's secret (tokens of the source then open the clone too). @default false */
   readonly keepSecret?: boolean;
+  /** Told of the bytes as they pass: the backup's dump and archive, then the restore's read. */
+  readonly onProgress?: OnTransferProgress;
 }
 
 /** A new app `dest` with a copy of `src`'s data and (unless `keepSecret`) a new secret. */
@@ -25,11 +28,19 @@ export async function clone(
   const t0 = performance.now();
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'appvisor-clone-'));
   try {
-    const archive = await backup(ctx, src, path.join(dir, `${src}.tar.gz`), `a copy for the clone ${dest}`);
+    const progress = opts.onProgress ? { onProgress: opts.onProgress } : {};
+    const archive = await backup(
+      ctx,
+      src,
+      path.join(dir, `${src}.tar.gz`),
+      `a copy for the clone ${dest}`,
+      progress,
+    );
     const result = await restore(ctx, archive.file, {
       as: dest,
       ...(opts.keepSecret ? { keepSecret: true } : {}),
       source: `a clone of ${src}`,
+      ...progress,
     });
     return { ...result, ms: performance.now() - t0 };
   } finally {

@@ -73,7 +73,7 @@ describe('backup, restore and clone from the CLI beside a running server', () =>
     const cloned = await run(['clone', 'crm', 'crm2']);
     expect(cloned.stderr).toBe('');
     expect(cloned.code).toBe(0);
-    expect(cloned.stdout).toMatch(/^Cloned crm into new app crm2/);
+    expect(cloned.stdout).toMatch(/^cloned app crm into new app crm2 in \d+\.\d s\n {2}data version \d+\n/);
     await waitFor(async () => (await serve.request('/apps/crm2/api/info')).status === 200, 'crm2 serving');
     expect(await fs.readFile(path.join(serve.appsDir, 'crm2.yaml'), 'utf8')).toContain('name: crm2');
   }, 60_000);

@@ -51,7 +51,12 @@ describe('appvisor backup, restore and clone', () => {
 
     const cloned = await run(['clone', 'crm', 'crm-copy'], cwd);
     expect(cloned.code).toBe(0);
+    // Run here, the clone counts the archive's bytes as they pass: its final line says how many.
+    expect(cloned.stdout).toMatch(
+      /^cloned app crm into new app crm-copy: [\d.]+ (B|KiB|MiB) in [\d.]+ s \([\d.]+ (B|KiB|MiB)\/s\)\n {2}data version 2\n/,
+    );
     expect(cloned.stdout).toMatch(/manifest written to apps\.d\/crm-copy\.yaml/);
+    expect(cloned.stdout).toMatch(/it has a new secret: tokens of crm do not open it/);
     expect(await fs.readFile(path.join(cwd, 'apps.d', 'crm-copy.yaml'), 'utf8')).toMatch(/^name: crm-copy$/m);
     expect((await run(['plan'], cwd)).code).toBe(0);
 
