@@ -7,24 +7,17 @@
 import { createReadStream, createWriteStream } from 'node:fs';
 import fs from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import os from 'node:os';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { AppvisorError } from '../errors.js';
 import { sendError } from '../http/errors.js';
+import { withWorkDir } from '../ops/work-dir.js';
 import { asRequestError, readJsonBody } from './body.js';
 import { sendJson } from './respond.js';
 import type { AdminOperations } from './types.js';
 
-/** Runs `work` with a fresh temporary folder, removed afterwards whatever happened. */
-async function withTempDir<T>(work: (dir: string) => Promise<T>): Promise<T> {
-  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'appvisor-api-'));
-  try {
-    return await work(dir);
-  } finally {
-    await fs.rm(dir, { recursive: true, force: true });
-  }
-}
+/** Runs `work` with a fresh temporary folder (src/ops/work-dir.ts), removed afterwards. */
+const withTempDir = <T>(work: (dir: string) => Promise<T>): Promise<T> => withWorkDir('api', work);
 
 /** The download's file name: `<name>-<UTC yyyymmddThhmmssZ>.tar.gz`, as the CLI names it. */
 function downloadName(file: string): string {

@@ -5,7 +5,6 @@
 import { randomBytes } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
 import fs from 'node:fs/promises';
-import os from 'node:os';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { stringify } from 'yaml';
@@ -27,6 +26,7 @@ import {
 import { byteCounter, type OnTransferProgress } from './byte-count.js';
 import { applicationOfApp, type OpsContext, placeOf } from './context.js';
 import type { DataPlace, DataTransfer } from './transfer.js';
+import { makeWorkDir, partialArchiveOf, sweepStalePartials } from './work-dir.js';
 
 /** What a backup needs of the context: it reads the store, it never writes it. */
 export type BackupContext = Pick<
@@ -82,11 +82,9 @@ export async function backup(
   const createdAt = new Date();
   const file = path.resolve(out ?? path.join(ctx.backupsDir, defaultBackupName(name, createdAt)));
   await fs.mkdir(path.dirname(file), { recursive: true });
-  const partial = path.join(
-    path.dirname(file),
-    `.${path.basename(file)}.${randomBytes(6).toString('hex')}.part`,
-  );
-  const work = await fs.mkdtemp(path.join(os.tmpdir(), 'appvisor-backup-'));
+  await sweepStalePartials(path.dirname(file));
+  const partial = partialArchiveOf(file);
+  const work = await makeWorkDir('backup');
   try {
     const owner = await readOwnerInfo(ctx, target);
     const application = applicationOfApp(ctx, record.spec);

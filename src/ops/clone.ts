@@ -3,13 +3,12 @@
  * archive that is removed afterwards. PostgreSQL's `CREATE DATABASE … TEMPLATE` is not used: it
  * needs the source without any other connection, i.e. stopped, and a clone must not stop it.
  */
-import fs from 'node:fs/promises';
-import os from 'node:os';
 import path from 'node:path';
 import { backup } from './backup.js';
 import type { OnTransferProgress } from './byte-count.js';
 import type { OpsContext } from './context.js';
 import { type RestoreResult, restore } from './restore.js';
+import { withWorkDir } from './work-dir.js';
 
 export interface CloneOptions {
   /** Keep the source's secret (tokens of the source then open the clone too). @default false */
@@ -26,8 +25,7 @@ export async function clone(
   opts: CloneOptions = {},
 ): Promise<RestoreResult> {
   const t0 = performance.now();
-  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'appvisor-clone-'));
-  try {
+  return withWorkDir('clone', async (dir) => {
     const progress = opts.onProgress ? { onProgress: opts.onProgress } : {};
     const archive = await backup(
       ctx,
@@ -43,7 +41,5 @@ export async function clone(
       ...progress,
     });
     return { ...result, ms: performance.now() - t0 };
-  } finally {
-    await fs.rm(dir, { recursive: true, force: true });
-  }
+  });
 }

@@ -19,7 +19,6 @@
  */
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs/promises';
-import os from 'node:os';
 import path from 'node:path';
 import { parse, stringify } from 'yaml';
 import { AppvisorError } from '../errors.js';
@@ -42,6 +41,7 @@ import {
 import { targetOfRecord } from './backup.js';
 import type { OnTransferProgress } from './byte-count.js';
 import { applicationOfApp, type OpsContext, placeOf } from './context.js';
+import { makeWorkDir } from './work-dir.js';
 
 export interface RestoreOptions {
   /** Restore into a new app of this name (a clone) instead of the archive's own app. */
@@ -77,7 +77,7 @@ export async function restore(
   opts: RestoreOptions = {},
 ): Promise<RestoreResult> {
   const t0 = performance.now();
-  const work = await fs.mkdtemp(path.join(os.tmpdir(), 'appvisor-restore-'));
+  const work = await makeWorkDir('restore');
   try {
     const archive = await readArchive(path.resolve(file), work, opts.onProgress);
     const { meta } = archive;

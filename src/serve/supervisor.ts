@@ -21,7 +21,9 @@ import { parseDatabaseUrl } from '../dialects/registry.js';
 import { AppvisorError, messageOf } from '../errors.js';
 import { type ResolvedLoggerOptions, tapLogLines } from '../log.js';
 import { knownApplications } from '../manifests/applications-check.js';
+import { backupsDirOf } from '../ops/context.js';
 import { createDropBackup } from '../ops/drop-backup.js';
+import { sweepKilledOperations } from '../ops/work-dir.js';
 import { abortable } from '../providers/abort.js';
 import { generateSecret } from '../providers/secrets.js';
 import { ProviderSet } from '../providers/set.js';
@@ -554,6 +556,9 @@ export async function startSupervisor(options: SupervisorOptions): Promise<Super
     isReady = true;
     const { current } = manifests.value;
     log.info({ apps: current.apps.size, invalid: current.invalid.length }, 'first reconcile done; ready');
+    const removed = await sweepKilledOperations(backupsDirOf(settings)).catch(() => []);
+    if (removed.length > 0)
+      log.info({ removed }, 'removed the copies of app data that killed backups or restores left');
   })();
   ready.catch((err) => log.error({ err: messageOf(err) }, 'first reconcile failed'));
 

@@ -43,6 +43,7 @@ const CASES = [
 ];
 // Resolved here: `--import tsx` alone would look for tsx from the temp folder the child runs in.
 const TSX = import.meta.resolve('tsx');
+const PAUSE_BEFORE_RENAME = fileURLToPath(new URL('./pause-before-rename.mjs', import.meta.url));
 
 /** Whether this dialect's data transfer exists (its placeholder throws UNSUPPORTED_MODE). */
 function manifest(name: string, extra = ''): string {
@@ -345,13 +346,28 @@ describe.each(CASES)('backup, restore and clone on $dialect ($mode)', (d) => {
               .filter((l) => parseOwner(l.owner)?.app === big)
               .map((l) => l.name);
       // Its own process group: SIGKILL takes the CLI and the client tool it runs (pg_restore,
-      // mariadb), as a killed service's whole cgroup goes.
+      // mariadb), as a killed service's whole cgroup goes. On SQLite the load is a copy of a few
+      // milliseconds: the child is held right before its swap (pause-before-rename.mjs) and
+      // killed there; on the servers the load takes seconds, and the kill lands while it runs.
+      const sqlite = d.dialect === 'sqlite';
       const child = spawn(
         process.execPath,
-        ['--import', TSX, path.join(ROOT, 'src/cli/main.ts'), 'restore', taken.file, '--yes'],
+        [
+          '--import',
+          TSX,
+          ...(sqlite ? ['--import', PAUSE_BEFORE_RENAME] : []),
+          path.join(ROOT, 'src/cli/main.ts'),
+          'restore',
+          taken.file,
+          '--yes',
+        ],
         {
           cwd,
-          env: { ...process.env, APPVISOR_DATABASE_URL: db.url },
+          env: {
+            ...process.env,
+            APPVISOR_DATABASE_URL: db.url,
+            ...(sqlite ? { PAUSE_BEFORE_RENAME_TO: path.join(appsDir, `${big}.sqlite`) } : {}),
+          },
           stdio: ['ignore', 'ignore', 'pipe'],
           detached: true,
         },
@@ -359,7 +375,8 @@ describe.each(CASES)('backup, restore and clone on $dialect ($mode)', (d) => {
       const exited = new Promise<{ code: number | null; signal: string | null }>((resolve) =>
         child.on('exit', (code, signal) => resolve({ code, signal })),
       );
-      // Killed the moment its load begins: the temporary copy beside the app's data appears.
+      // Killed the moment its load begins (the temporary copy beside the app's data appears),
+      // or on SQLite once it is held before the swap.
       let gone = false;
       void exited.then(() => {
         gone = true;
@@ -367,34 +384,37 @@ describe.each(CASES)('backup, restore and clone on $dialect ($mode)', (d) => {
       const kill = () => {
         if (!gone) process.kill(-child.pid!, 'SIGKILL');
       };
-      const watcher =
-        d.dialect === 'sqlite'
-          ? fs.watch(appsDir, (_event, name) => {
-              if (name && leftover.test(name)) kill();
-            })
-          : undefined;
-      const polling =
-        d.dialect === 'sqlite'
-          ? undefined
-          : (async () => {
-              while (!gone) {
-                if ((await copies()).length > 0) kill();
-                else await new Promise((r) => setTimeout(r, 5));
-              }
-            })();
+      const polling = sqlite
+        ? undefined
+        : (async () => {
+            while (!gone) {
+              if ((await copies()).length > 0) kill();
+              else await new Promise((r) => setTimeout(r, 5));
+            }
+          })();
       let stderr = '';
       child.stderr?.on('data', (chunk: Buffer) => {
         stderr += chunk.toString();
+        if (sqlite && stderr.includes('paused before the rename')) kill();
       });
       const { signal } = await exited;
-      watcher?.close();
       await polling;
       expect(signal, stderr).toBe('SIGKILL');
+      if (sqlite)
+        expect(stderr).toMatch(new RegExp(`paused before the rename of .*\\.${big}\\.[0-9a-f]{12}\\.tmp`));
       expect(await usernames(big)).toEqual(old);
-      // Its lease runs out; the next restore goes through and leaves nothing half-made behind.
+      // The killed restore's folder, with the archive extracted in it (a whole copy of the data).
+      const workOf = async (pid: number): Promise<string[]> =>
+        (await fsp.readdir(os.tmpdir())).filter((f) => f.startsWith(`appvisor-restore-${pid}-`));
+      const killedWork = await workOf(child.pid!);
+      expect(killedWork).toHaveLength(1);
+      expect(await fsp.readdir(path.join(os.tmpdir(), killedWork[0]!))).toContain(taken.meta.data);
+      // Its lease runs out; the next restore goes through and leaves nothing half-made behind,
+      // the killed one's folder included.
       const again = await withOps((ops) => restore(ops, taken.file));
       expect(again.app).toBe(big);
       expect(await count(big)).toBe(60_000);
+      expect(await workOf(child.pid!)).toEqual([]);
       // A marked copy the kill left (it may have got that far) is swept like any leftover.
       expect((await applyPlan(settings, { log, env: {} })).failures).toEqual([]);
       expect(await copies()).toEqual([]);
