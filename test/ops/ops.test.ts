@@ -23,6 +23,7 @@ import { backup } from '../../src/ops/backup.js';
 import { clone } from '../../src/ops/clone.js';
 import { type OpsContext, openOpsContext } from '../../src/ops/context.js';
 import { restore } from '../../src/ops/restore.js';
+import { HOST_TAG } from '../../src/ops/work-dir.js';
 import type { SqlClient } from '../../src/providers/provider.js';
 import { ProviderSet } from '../../src/providers/set.js';
 import { applyPlan, computePlan } from '../../src/reconcile/commands.js';
@@ -405,7 +406,7 @@ describe.each(CASES)('backup, restore and clone on $dialect ($mode)', (d) => {
       expect(await usernames(big)).toEqual(old);
       // The killed restore's folder, with the archive extracted in it (a whole copy of the data).
       const workOf = async (pid: number): Promise<string[]> =>
-        (await fsp.readdir(os.tmpdir())).filter((f) => f.startsWith(`appvisor-restore-${pid}-`));
+        (await fsp.readdir(os.tmpdir())).filter((f) => f.startsWith(`appvisor-restore-${HOST_TAG}-${pid}-`));
       const killedWork = await workOf(child.pid!);
       expect(killedWork).toHaveLength(1);
       expect(await fsp.readdir(path.join(os.tmpdir(), killedWork[0]!))).toContain(taken.meta.data);

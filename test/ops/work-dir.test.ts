@@ -9,6 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
+  HOST_TAG,
   partialArchiveOf,
   processAlive,
   sweepStalePartials,
@@ -39,13 +40,16 @@ describe('work folders of killed operations', () => {
   it("removes the folders of processes that are gone, and keeps a live one's and anything else", async () => {
     const dead = deadPid();
     const tmp = await fs.mkdtemp(path.join(dir, 'tmp-'));
+    const here = HOST_TAG;
     const names = {
-      deadRestore: `appvisor-restore-${dead}-AbC123`,
-      deadBackup: `appvisor-backup-${dead}-zz9Zz9`,
-      live: `appvisor-clone-${process.ppid}-Qw3rty`,
-      mine: `appvisor-api-${process.pid}-000000`,
+      deadRestore: `appvisor-restore-${here}-${dead}-AbC123`,
+      deadBackup: `appvisor-backup-${here}-${dead}-zz9Zz9`,
+      live: `appvisor-clone-${here}-${process.ppid}-Qw3rty`,
+      mine: `appvisor-api-${here}-${process.pid}-000000`,
+      // Another machine's (a shared folder): its process ids mean nothing here.
+      elsewhere: `appvisor-restore-${here === '00000000' ? '11111111' : '00000000'}-${dead}-AbC123`,
       // Not appvisor's pattern: another program's folder, and an old-style name without a pid.
-      other: `appvisor-restoreX-${dead}-AbC123`,
+      other: `appvisor-restoreX-${here}-${dead}-AbC123`,
       oldStyle: 'appvisor-restore-AbC123',
     };
     for (const name of Object.values(names)) {
@@ -53,22 +57,35 @@ describe('work folders of killed operations', () => {
       await fs.writeFile(path.join(tmp, name, 'data.sqlite'), 'a copy of the data');
     }
     // A file with a folder's name is not a folder appvisor made.
-    await fs.writeFile(path.join(tmp, `appvisor-restore-${dead}-file00`), '');
+    await fs.writeFile(path.join(tmp, `appvisor-restore-${here}-${dead}-file00`), '');
 
     const removed = await sweepStaleWorkDirs(tmp);
     expect(removed.map((f) => path.basename(f)).sort()).toEqual([names.deadBackup, names.deadRestore]);
     expect((await fs.readdir(tmp)).sort()).toEqual(
-      [names.live, names.mine, names.other, names.oldStyle, `appvisor-restore-${dead}-file00`].sort(),
+      [
+        names.live,
+        names.mine,
+        names.elsewhere,
+        names.other,
+        names.oldStyle,
+        `appvisor-restore-${here}-${dead}-file00`,
+      ].sort(),
     );
   });
 
   it("removes the partial archives of processes that are gone, beside the backups, and no one else's", async () => {
     const dead = deadPid();
     const backups = await fs.mkdtemp(path.join(dir, 'backups-'));
-    const stale = `.crm-20260102T030405Z.tar.gz.${dead}-0123456789ab.part`;
+    const stale = `.crm-20260102T030405Z.tar.gz.${HOST_TAG}-${dead}-0123456789ab.part`;
     const live = path.basename(partialArchiveOf(path.join(backups, 'crm.tar.gz')));
-    expect(live).toMatch(new RegExp(`^\\.crm\\.tar\\.gz\\.${process.pid}-[0-9a-f]{12}\\.part$`));
-    const kept = ['crm-20260102T030405Z.tar.gz', `.crm.tar.gz.${dead}-short.part`, live];
+    expect(live).toMatch(new RegExp(`^\\.crm\\.tar\\.gz\\.${HOST_TAG}-${process.pid}-[0-9a-f]{12}\\.part$`));
+    const elsewhere = `.crm.tar.gz.${HOST_TAG === '00000000' ? '11111111' : '00000000'}-${dead}-0123456789ab.part`;
+    const kept = [
+      'crm-20260102T030405Z.tar.gz',
+      `.crm.tar.gz.${HOST_TAG}-${dead}-short.part`,
+      elsewhere,
+      live,
+    ];
     for (const name of [stale, ...kept]) await fs.writeFile(path.join(backups, name), 'archive bytes');
 
     expect((await sweepStalePartials(backups)).map((f) => path.basename(f))).toEqual([stale]);
@@ -81,7 +98,9 @@ describe('work folders of killed operations', () => {
     let inside = '';
     await withWorkDir('restore', async (d) => {
       inside = d;
-      expect(path.basename(d)).toMatch(new RegExp(`^appvisor-restore-${process.pid}-[A-Za-z0-9]{6}$`));
+      expect(path.basename(d)).toMatch(
+        new RegExp(`^appvisor-restore-${HOST_TAG}-${process.pid}-[A-Za-z0-9]{6}$`),
+      );
       await fs.writeFile(path.join(d, 'x'), 'x');
     });
     await expect(fs.stat(inside)).rejects.toThrow();
