@@ -28,6 +28,8 @@ export interface HarnessOptions {
   readonly app?: string;
   /** Reuse this folder (a second supervisor on the same data dir). */
   readonly dir?: string;
+  /** Whether close() removes the folder: by default only one the harness made (no `dir`). */
+  readonly removeDirOnClose?: boolean;
   /** Settings to override (e.g. `deletionGraceMs`). */
   readonly settings?: Partial<Settings>;
   /** Extra supervisor options. */
@@ -69,7 +71,8 @@ export interface Serve {
   admin(urlPath: string, method?: string): Promise<JsonAnswer>;
   /** GET /_supervisor/api/apps/<name>; throws unless it answers 200. */
   view(name: string): Promise<AppView>;
-  close(): Promise<void>;
+  /** Stops the supervisor and removes its folder if it owns it (unless `keepDir`: a restart there follows). */
+  close(opts?: { keepDir?: boolean }): Promise<void>;
 }
 
 type Falsy = undefined | null | false | 0 | '';
@@ -157,8 +160,12 @@ function parse(text: string): unknown {
   }
 }
 
-/** Makes a temp folder (apps.d, data) and starts a supervisor in it. */
+/**
+ * Makes a temp folder (apps.d, data) and starts a supervisor in it; close() removes the folder
+ * it made (a folder given as `dir` is the test's: it may start another supervisor there).
+ */
 export async function startServe(options: HarnessOptions = {}): Promise<Serve> {
+  const ownDir = options.removeDirOnClose ?? options.dir === undefined;
   const dir = options.dir ?? (await fs.mkdtemp(path.join(os.tmpdir(), 'appvisor-serve-')));
   const appsDir = path.join(dir, 'apps.d');
   const dataDir = path.join(dir, 'data');
@@ -210,8 +217,9 @@ export async function startServe(options: HarnessOptions = {}): Promise<Serve> {
       if (answer.status !== 200) throw new Error(`GET apps/${name}: ${answer.status} ${answer.text}`);
       return answer.body as AppView;
     },
-    close: async () => {
+    close: async (opts = {}) => {
       await sup.close({ graceMs: 2_000 });
+      if (ownDir && !opts.keepDir) await fs.rm(dir, { recursive: true, force: true });
     },
   };
   return serve;

@@ -147,10 +147,11 @@ describe('serve: last applied spec', () => {
     serve = await startServe({ manifests: { 'crm.yaml': good, 'desk.yaml': manifest('desk') } });
     const { dir } = serve;
     const token = await signUpAndIn(serve, '/apps/crm', 'alice', 'alice-password-1');
-    await serve.close();
+    await serve.close({ keepDir: true });
 
     serve = await startServe({
       dir,
+      removeDirOnClose: true,
       manifests: {
         'crm.yaml': `${good}domains: [unclosed\n`,
         'desk.yaml': `${manifest('desk')}colour: blue\n`,
