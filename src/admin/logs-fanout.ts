@@ -17,27 +17,13 @@ import https from 'node:https';
 import { messageOf } from '../errors.js';
 import { SseMessages } from '../http/sse-messages.js';
 import type { AppLogLine } from '../serve/app-logs.js';
-import { type Peer, PeerRequests, peerHeaders, peerRequestsFor, peerUrl } from './peer-requests.js';
+import { type Peer, type PeerRequests, peerHeaders, peerRequestsFor, peerUrl } from './peer-requests.js';
 import type { AdminBackend, AppLogSource } from './types.js';
-
-/** Another live replica's admin API. */
-export type LogPeer = Peer;
 
 /** The range asked for: lines at or after `since` (ms since the epoch), the last `limit` of them. */
 export interface LogRange {
   readonly since?: number;
   readonly limit?: number;
-}
-
-export interface LogFanoutOptions {
-  /** The other live replicas with an admin URL, read afresh on each call. */
-  readonly peers: () => Promise<readonly LogPeer[]>;
-  /** The caller's `authorization` header, passed on as it came. */
-  readonly authorization: string | undefined;
-  /** How long a replica may take to answer (a follow: to send its backlog). @default 2000 */
-  readonly timeoutMs?: number;
-  /** How often a follow reads the list of live replicas again. @default 5000 */
-  readonly rescanMs?: number;
 }
 
 /** The merged lines, and the replicas that did not answer. */
@@ -71,8 +57,7 @@ export function logFanoutFor(
   backend: Pick<AdminBackend, 'livePeers'>,
 ): LogFanout | undefined {
   const peers = peerRequestsFor(req, backend);
-  if (!peers) return undefined;
-  return new LogFanout({ peers: () => peers.peers(), authorization: peers.authorization });
+  return peers && new LogFanout(peers);
 }
 
 /** Lists merged by time; stable, so at equal times the earlier list's line comes first. */
@@ -86,14 +71,17 @@ function lastOf(lines: AppLogLine[], limit: number | undefined): AppLogLine[] {
 }
 
 export class LogFanout {
-  readonly #o: LogFanoutOptions;
   readonly #peers: PeerRequests;
-  readonly #timeoutMs: number;
+  readonly #rescanMs: number;
 
-  constructor(options: LogFanoutOptions) {
-    this.#o = options;
-    this.#peers = new PeerRequests(options);
-    this.#timeoutMs = this.#peers.timeoutMs;
+  /**
+   * @param peers the other live replicas, the caller's token and how long each may take to
+   *   answer (a follow: to send its backlog)
+   * @param rescanMs how often a follow reads the list of live replicas again
+   */
+  constructor(peers: PeerRequests, rescanMs = DEFAULT_RESCAN_MS) {
+    this.#peers = peers;
+    this.#rescanMs = rescanMs;
   }
 
   /** This replica's lines of `app` and every other live replica's, merged. */
@@ -133,9 +121,9 @@ export class LogFanout {
       announced.add(id);
       to.unreachable(id, reason);
     };
-    const subscribe = (peer: LogPeer, peerRange: LogRange, backlogTo?: AppLogLine[]): PeerStream => {
+    const subscribe = (peer: Peer, peerRange: LogRange, backlogTo?: AppLogLine[]): PeerStream => {
       const after = lastSeen.get(peer.id);
-      const stream = new PeerStream(peer, app, peerRange, this.#o.authorization, this.#timeoutMs, {
+      const stream = new PeerStream(peer, app, peerRange, this.#peers.authorization, this.#peers.timeoutMs, {
         line: (line) => {
           if (after !== undefined && line.time <= after) return;
           lastSeen.set(peer.id, Math.max(lastSeen.get(peer.id) ?? 0, line.time));
@@ -150,7 +138,7 @@ export class LogFanout {
     };
 
     const ready = (async () => {
-      const peers = await this.#o.peers().catch(() => []);
+      const peers = await this.#peers.peers().catch(() => []);
       const backlogs = peers.map(() => [] as AppLogLine[]);
       const streams = peers.map((peer, i) => subscribe(peer, range, backlogs[i]));
       await Promise.all(streams.map((s) => s.backlogDone));
@@ -162,7 +150,7 @@ export class LogFanout {
     })();
 
     const rescan = setInterval(() => {
-      void this.#o
+      void this.#peers
         .peers()
         .then((peers) => {
           if (closed) return;
@@ -174,7 +162,7 @@ export class LogFanout {
           }
         })
         .catch(() => undefined);
-    }, this.#o.rescanMs ?? DEFAULT_RESCAN_MS);
+    }, this.#rescanMs);
     rescan.unref();
 
     return {
@@ -217,7 +205,7 @@ class PeerStream {
   #ended = false;
 
   constructor(
-    peer: LogPeer,
+    peer: Peer,
     app: string,
     range: LogRange,
     authorization: string | undefined,

@@ -8,7 +8,8 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { FORWARDED_HEADER } from '../../src/admin/forward.js';
-import { LogFanout, type LogPeer, mergeByTime } from '../../src/admin/logs-fanout.js';
+import { LogFanout, mergeByTime } from '../../src/admin/logs-fanout.js';
+import { type Peer, PeerRequests } from '../../src/admin/peer-requests.js';
 import type { AppLogLine } from '../../src/serve/app-logs.js';
 import { waitFor } from '../serve/harness.js';
 
@@ -39,7 +40,7 @@ function localSource(lines: AppLogLine[]) {
   };
 }
 
-interface FakePeer extends LogPeer {
+interface FakePeer extends Peer {
   readonly requests: http.IncomingMessage[];
   /** Sends a live line to every open follow stream. */
   push(l: AppLogLine): void;
@@ -111,11 +112,13 @@ describe('LogFanout.lines', () => {
   it('merges every replica’s lines, applies the limit after merging, and names one that does not answer', async () => {
     const b = await fakePeer('b', [line('b', 20), line('b', 40)]);
     const silent = await fakePeer('c', [], { hang: true });
-    const fanout = new LogFanout({
-      peers: async () => [b, silent],
-      authorization: 'Bearer the-callers-token',
-      timeoutMs: 300,
-    });
+    const fanout = new LogFanout(
+      new PeerRequests({
+        peers: async () => [b, silent],
+        authorization: 'Bearer the-callers-token',
+        timeoutMs: 300,
+      }),
+    );
     const local = localSource([line('a', 10), line('a', 30)]);
     const all = await fanout.lines('crm', local, {});
     expect(all.lines.map((l) => l.msg)).toEqual(['a@10', 'b@20', 'a@30', 'b@40']);
@@ -134,8 +137,11 @@ describe('LogFanout.follow', () => {
   it('sends the merged backlog first, then live lines from every replica, and picks up one that joins', async () => {
     const b = await fakePeer('b', [line('b', 20)]);
     const late = await fakePeer('c', [line('c', 1), line('c', Date.now() + 60_000, 'c-new')]);
-    let peers: LogPeer[] = [b];
-    const fanout = new LogFanout({ peers: async () => peers, authorization: undefined, rescanMs: 50 });
+    let peers: Peer[] = [b];
+    const fanout = new LogFanout(
+      new PeerRequests({ peers: async () => peers, authorization: undefined }),
+      50,
+    );
     const local = localSource([line('a', 10), line('a', 30)]);
     const got: string[] = [];
     const gone: string[] = [];
