@@ -7,7 +7,7 @@
 import { redactUrl } from '../dialects/url.js';
 import { AppvisorError } from '../errors.js';
 import type { LoadedManifest } from '../manifests/types.js';
-import type { ExportedServer, StateExport } from '../state/export-format.js';
+import { type ExportedServer, type StateExport, serverKey } from '../state/export-format.js';
 import type { AppRecord } from '../state/types.js';
 import { configDigest } from './config-digest.js';
 import type { Desired } from './model.js';
@@ -29,14 +29,14 @@ export function exportedStore(doc: StateExport): ObserveDeps['store'] {
 
 /** The servers as the export saw them. */
 export function exportedObservations(doc: StateExport): ObservationSource {
-  const servers = new Map(doc.servers.map((s) => [serverKey(s.dialect, s.server), s]));
+  const servers = new Map(doc.servers.map((s) => [serverKey(s), s]));
   const empties = new Map(
     doc.dataEmpty.map((e) => [objectKey(e.dialect, e.server, e.kind, e.database, e.schema), e.empty]),
   );
   const unknown = (dialect: string, server: string) =>
     `not observed offline: ${dialect} server ${server} is not in the state export, taken as holding nothing`;
   const serverOf = (dialect: string, server: string): ExportedServer | undefined => {
-    const found = servers.get(serverKey(dialect, server));
+    const found = servers.get(serverKey({ dialect, server }));
     // The server's own error, as an online plan meets it: the app is blocked, not guessed.
     if (found?.error) {
       throw new AppvisorError(found.error.code, {}, { message: `${found.error.message} (at export)` });
@@ -67,10 +67,6 @@ export function exportedObservations(doc: StateExport): ObservationSource {
       };
     },
   };
-}
-
-function serverKey(dialect: string, server: string): string {
-  return `${dialect} ${server}`;
 }
 
 function objectKey(dialect: string, server: string, kind: string, database: string, schema?: string): string {

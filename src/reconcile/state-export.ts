@@ -11,7 +11,6 @@ import { parseDatabaseUrl } from '../dialects/registry.js';
 import { redactUrl } from '../dialects/url.js';
 import { translateDbError } from '../providers/errors.js';
 import { ProviderSet } from '../providers/set.js';
-import { isDataEmpty } from '../runtime/application-move.js';
 import { isSealed } from '../secrets/envelope.js';
 import { loadMasterKey } from '../secrets/master-key.js';
 import {
@@ -20,6 +19,7 @@ import {
   STATE_EXPORT_FORMAT,
   STATE_EXPORT_VERSION,
   type StateExport,
+  serverKey,
 } from '../state/export-format.js';
 import { mainDatabaseRefusals } from '../state/main-check.js';
 import { openStateReader } from '../state/reader.js';
@@ -27,6 +27,7 @@ import type { AppRecord } from '../state/types.js';
 import { type ManifestReadOptions, readDesired } from './commands.js';
 import { configDigest } from './config-digest.js';
 import type { DatabaseTarget, Desired, PlanOptions } from './model.js';
+import { liveObservations } from './observation-source.js';
 import { parseOwner } from './owner.js';
 import { connectionRef, resolveTarget, targetOfItem } from './target.js';
 
@@ -73,10 +74,6 @@ export async function exportState(settings: Settings, opts: ManifestReadOptions 
 /** A server to read: how to reach it, by its redacted name. */
 type Place = Pick<DatabaseTarget, 'dialect' | 'server' | 'serverRef'>;
 
-function placeKey(p: Pick<DatabaseTarget, 'dialect' | 'server'>): string {
-  return `${p.dialect} ${p.server}`;
-}
-
 /** The main server, the manifests' servers and the records' servers (where their URL is at hand). */
 function serversToRead(
   desired: Desired,
@@ -85,7 +82,7 @@ function serversToRead(
 ): Map<string, Place> {
   const places = new Map<string, Place>();
   const add = (p: Place) => {
-    if (!places.has(placeKey(p))) places.set(placeKey(p), p);
+    if (!places.has(serverKey(p))) places.set(serverKey(p), p);
   };
   add({ dialect: main.dialect, server: main.server, serverRef: 'main' });
   for (const { manifest } of desired.apps.values()) {
@@ -146,13 +143,14 @@ async function readDataEmpty(
   servers: readonly ExportedServer[],
   providers: ProviderSet,
 ): Promise<ExportedDataEmpty[]> {
-  const byKey = new Map(servers.map((s) => [placeKey(s), s]));
+  const byKey = new Map(servers.map((s) => [serverKey(s), s]));
+  // What an online plan asks: the same check, read once here for the offline one.
+  const live = liveObservations(providers);
   const queue = new PQueue({ concurrency: CONCURRENCY });
   const found: ExportedDataEmpty[] = [];
   const check = async (target: DatabaseTarget): Promise<void> => {
-    const scope = target.kind === 'schema' ? { schema: target.schema! } : {};
     try {
-      const empty = await providers.forTarget(target).withConnection(target.database, scope, isDataEmpty);
+      const { value: empty } = await live.dataEmpty(target);
       const { dialect, server, kind, database, schema } = target;
       found.push({ dialect, server, kind, database, ...(schema !== undefined ? { schema } : {}), empty });
     } catch {
@@ -163,8 +161,8 @@ async function readDataEmpty(
   for (const record of records) {
     if (record.application === undefined) continue;
     for (const item of record.inventory) {
-      const place = places.get(placeKey(item));
-      const server = byKey.get(placeKey(item));
+      const place = places.get(serverKey(item));
+      const server = byKey.get(serverKey(item));
       if (!place || !server || server.error) continue;
       const listed = item.kind === 'schema' ? server.schemas : server.databases;
       if (!listed?.some((e) => e.name === item.name)) continue;

@@ -55,6 +55,11 @@ export interface StateExport {
   readonly mainRefusals: readonly ErrorSummary[];
 }
 
+/** A server's key, one per dialect and redacted name: how the export and its readers tell servers apart. */
+export function serverKey(at: { readonly dialect: string; readonly server: string }): string {
+  return `${at.dialect} ${at.server}`;
+}
+
 const HOW = 'make it with `appvisor state export > FILE`';
 
 /**
