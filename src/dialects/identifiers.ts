@@ -28,6 +28,11 @@ export function checkIdentifier(rules: IdentifierRules, kind: IdentifierKind, na
   return name;
 }
 
+/** Whether `name` passes checkIdentifier (for a listing that skips what no app's name could be). */
+export function isIdentifier(rules: IdentifierRules, name: string): boolean {
+  return identifierProblem(rules, name) === undefined;
+}
+
 function identifierProblem(rules: IdentifierRules, name: unknown): string | undefined {
   if (typeof name !== 'string' || name === '') return 'it is empty';
   if (name.includes('\0')) return 'it contains a NUL character';

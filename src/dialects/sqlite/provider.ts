@@ -18,7 +18,7 @@ import type {
 import { validateLeftover, validateOwner } from '../identifiers.js';
 import { SqliteClient } from './client.js';
 import { translateError } from './errors.js';
-import { validateIdentifier } from './identifiers.js';
+import { isValidName, validateIdentifier } from './identifiers.js';
 import { sqliteServer } from './url.js';
 
 export interface SqliteProviderOptions {
@@ -203,7 +203,7 @@ export class SqliteProvider implements Provider {
     for (const file of files) {
       const name = DATABASE_FILE.exec(file)?.[1];
       // A file no database of an app could be (its name is not an identifier) is no app's.
-      if (name === undefined || !isIdentifier(name)) continue;
+      if (name === undefined || !isValidName(name)) continue;
       const seen = await this.observeDatabase(name, opts);
       if (seen.exists) databases.push(seen.owner === undefined ? { name } : { name, owner: seen.owner });
     }
@@ -311,15 +311,6 @@ function readOwner(file: string): string | undefined {
     return undefined;
   } finally {
     db?.close();
-  }
-}
-
-function isIdentifier(name: string): boolean {
-  try {
-    validateIdentifier('database', name);
-    return true;
-  } catch {
-    return false;
   }
 }
 
