@@ -7,6 +7,7 @@
  * answer.
  */
 import type { IncomingMessage } from 'node:http';
+import { urlUnder } from '../http/url-under.js';
 import { FORWARDED_HEADER, forwarded } from './forward.js';
 import type { AdminBackend } from './types.js';
 
@@ -95,7 +96,7 @@ export class PeerRequests {
 
 /** `path` (relative, no leading slash) on the peer's admin API, under its URL's own path. */
 export function peerUrl(peer: Peer, path: string): URL {
-  return new URL(path, peer.url.endsWith('/') ? peer.url : `${peer.url}/`);
+  return urlUnder(peer.url, path);
 }
 
 /** The headers of a request to a peer: marked forwarded, with the caller's token. */

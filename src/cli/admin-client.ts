@@ -15,6 +15,7 @@ import { ADMIN_TOKEN_ENV, ADMIN_TOKEN_FILE } from '../admin/token.js';
 import type { Settings } from '../config/types.js';
 import { AppvisorError, isErrorCode, messageOf } from '../errors.js';
 import { normaliseHost } from '../gateway/route.js';
+import { urlUnder } from '../http/url-under.js';
 import { byteCounter, type OnTransferProgress } from '../ops/byte-count.js';
 
 /** `--url`'s help. */
@@ -181,7 +182,7 @@ function send(
   body?: unknown,
 ): Promise<{ status: number; text: string }> {
   const payload = body === undefined ? undefined : JSON.stringify(body);
-  const url = new URL(route, target.url.endsWith('/') ? target.url : `${target.url}/`);
+  const url = urlUnder(target.url, route);
   const client = url.protocol === 'https:' ? https : http;
   const headers: http.OutgoingHttpHeaders = {
     authorization: `Bearer ${token}`,
@@ -255,7 +256,7 @@ export async function adminTransfer(
     readonly onProgress?: OnTransferProgress;
   },
 ): Promise<unknown> {
-  const url = new URL(route, target.url.endsWith('/') ? target.url : `${target.url}/`);
+  const url = urlUnder(target.url, route);
   const client = url.protocol === 'https:' ? https : http;
   const headers: http.OutgoingHttpHeaders = {
     authorization: `Bearer ${token}`,

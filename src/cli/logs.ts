@@ -4,6 +4,7 @@ import type { Command } from 'commander';
 import { parseDuration } from '../config/duration.js';
 import { AppvisorError, messageOf } from '../errors.js';
 import { SseMessages } from '../http/sse-messages.js';
+import { urlUnder } from '../http/url-under.js';
 import type { AppLogLine } from '../serve/app-logs.js';
 import {
   adminRequest,
@@ -133,7 +134,7 @@ function followLines(
     readonly unreachable: (u: { replica: string; reason?: string }) => void;
   },
 ): Promise<void> {
-  const url = new URL(route, target.url.endsWith('/') ? target.url : `${target.url}/`);
+  const url = urlUnder(target.url, route);
   const client = url.protocol === 'https:' ? https : http;
   const headers: http.OutgoingHttpHeaders = {
     authorization: `Bearer ${token}`,
