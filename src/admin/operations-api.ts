@@ -16,9 +16,6 @@ import { asRequestError, readJsonBody } from './body.js';
 import { sendJson } from './respond.js';
 import type { AdminOperations } from './types.js';
 
-/** Runs `work` with a fresh temporary folder (src/ops/work-dir.ts), removed afterwards. */
-const withTempDir = <T>(work: (dir: string) => Promise<T>): Promise<T> => withWorkDir('api', work);
-
 /** The download's file name: `<name>-<UTC yyyymmddThhmmssZ>.tar.gz`, as the CLI names it. */
 function downloadName(file: string): string {
   return path.basename(file).replace(/[^A-Za-z0-9._-]/g, '_');
@@ -31,7 +28,7 @@ export async function answerBackup(
   by: string,
   res: ServerResponse,
 ): Promise<void> {
-  await withTempDir(async (dir) => {
+  await withWorkDir('api', async (dir) => {
     let result: Awaited<ReturnType<AdminOperations['backup']>>;
     try {
       result = await ops.backup(name, path.join(dir, 'backup.tar.gz'), by);
@@ -63,7 +60,7 @@ export async function answerRestore(
 ): Promise<void> {
   const query = new URL(req.url ?? '/', 'http://x').searchParams;
   const keepSecret = query.get('keepSecret') === '1' || query.get('keepSecret') === 'true';
-  await withTempDir(async (dir) => {
+  await withWorkDir('api', async (dir) => {
     const file = path.join(dir, 'upload.tar.gz');
     try {
       await pipeline(req, createWriteStream(file, { mode: 0o600 }));
